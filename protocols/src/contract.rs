@@ -1,0 +1,279 @@
+//! The contract between the engine and every protocol.
+
+use crate::ids::{NodeId, RequestId};
+use crate::kv::{Key, Op, OpResult, Value};
+use crate::params::{ParamSpec, Params};
+use crate::time::{SpanRange, Time};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A guarantee a protocol promises. A run checks every promise and measures the rest: an AP
+/// protocol returning stale reads under partition is doing its job; a CP protocol doing so is
+/// broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Promise {
+    /// Every history is linearizable (per key, with the kv model).
+    Linearizable,
+    /// Once faults heal and clients stop, every running replica holds the same store.
+    Convergent,
+    /// No acknowledged write is lost: it is never replaced by a write that came before it.
+    DurableAcknowledgedWrites,
+    /// After the last fault heals, every client operation succeeds.
+    LiveAfterHeal,
+}
+
+impl Promise {
+    /// The promise's name, as reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Promise::Linearizable => "linearizable",
+            Promise::Convergent => "convergent",
+            Promise::DurableAcknowledgedWrites => "durable-acknowledged-writes",
+            Promise::LiveAfterHeal => "live-after-heal",
+        }
+    }
+}
+
+/// A deliberately planted bug, switched on by name from a scenario or `--bug`.
+#[derive(Clone, Copy, Debug)]
+pub struct BugSpec {
+    /// Its name, kebab-case.
+    pub name: &'static str,
+    /// What goes wrong, in one line.
+    pub description: &'static str,
+}
+
+/// What a protocol says about itself: `simkv list` prints it, the engine validates against it.
+#[derive(Clone, Copy, Debug)]
+pub struct ProtocolInfo {
+    /// The name scenarios and the command line use.
+    pub name: &'static str,
+    /// One line on what it is.
+    pub description: &'static str,
+    /// What every run of it must show.
+    pub promises: &'static [Promise],
+    /// The parameters a scenario may set.
+    pub params: &'static [ParamSpec],
+    /// The planted bugs it ships.
+    pub bugs: &'static [BugSpec],
+}
+
+/// What a node knows about its place in the cluster when it starts.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Every node of the cluster, this one included, in order.
+    pub nodes: Vec<NodeId>,
+    /// The protocol's parameters, resolved.
+    pub params: Params,
+    /// The planted bugs switched on, by name.
+    pub bugs: Vec<&'static str>,
+}
+
+impl NodeConfig {
+    /// Whether the planted bug `name` is switched on.
+    pub fn bug(&self, name: &str) -> bool {
+        self.bugs.iter().any(|b| *b == name)
+    }
+
+    /// Every other node of the cluster.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.id;
+        self.nodes.iter().copied().filter(move |n| *n != me)
+    }
+}
+
+/// The engine's seeded random stream for one node. Protocols draw through [`Context`].
+pub trait Entropy {
+    /// The next 64 random bits.
+    fn next_u64(&mut self) -> u64;
+}
+
+/// One thing a handler asks the engine to do. The engine applies a handler's effects in the
+/// order they were emitted, after the handler returns.
+#[derive(Clone, Debug)]
+pub enum Effect<P: Protocol> {
+    /// Send `msg` to `to` over the simulated network (which may delay, drop, duplicate or
+    /// reorder it, as the scenario's network says).
+    Send {
+        /// The receiver.
+        to: NodeId,
+        /// The message.
+        msg: P::Message,
+    },
+    /// Arm `timer` to fire after a delay drawn from `delay`, measured on this node's clock.
+    /// Arming a timer that is already armed re-arms it: only the latest arming fires.
+    SetTimer {
+        /// Which timer.
+        timer: P::Timer,
+        /// The delay, drawn uniformly by the engine.
+        delay: SpanRange,
+    },
+    /// Disarm `timer`; a no-op when it is not armed.
+    CancelTimer {
+        /// Which timer.
+        timer: P::Timer,
+    },
+    /// Replace this node's durable state. It survives a crash; everything else is lost.
+    Persist(P::Durable),
+    /// Answer a client request. Each request is answered at most once.
+    Reply {
+        /// The request answered.
+        request: RequestId,
+        /// The answer.
+        result: OpResult,
+    },
+    /// A line for the trace, saying why something happened (or did not).
+    Note(String),
+}
+
+/// A handler's window on the world: its clock, its random stream and its effect buffer.
+pub struct Context<'a, P: Protocol> {
+    node: NodeId,
+    now: Time,
+    tracing: bool,
+    effects: &'a mut Vec<Effect<P>>,
+    entropy: &'a mut dyn Entropy,
+}
+
+impl<'a, P: Protocol> Context<'a, P> {
+    /// Made by the engine for one handler call.
+    pub fn new(
+        node: NodeId,
+        now: Time,
+        tracing: bool,
+        effects: &'a mut Vec<Effect<P>>,
+        entropy: &'a mut dyn Entropy,
+    ) -> Self {
+        Context {
+            node,
+            now,
+            tracing,
+            effects,
+            entropy,
+        }
+    }
+
+    /// The node this handler runs on.
+    pub fn me(&self) -> NodeId {
+        self.node
+    }
+
+    /// This node's clock, which may be skewed and may drift from the true virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Sends `msg` to `to`.
+    pub fn send(&mut self, to: NodeId, msg: P::Message) {
+        debug_assert_ne!(to, self.node, "a node sends to itself by calling itself");
+        self.effects.push(Effect::Send { to, msg });
+    }
+
+    /// Arms `timer` (see [`Effect::SetTimer`]).
+    pub fn set_timer(&mut self, timer: P::Timer, delay: impl Into<SpanRange>) {
+        let delay = delay.into();
+        self.effects.push(Effect::SetTimer { timer, delay });
+    }
+
+    /// Disarms `timer`.
+    pub fn cancel_timer(&mut self, timer: P::Timer) {
+        self.effects.push(Effect::CancelTimer { timer });
+    }
+
+    /// Makes `state` this node's durable state, before any later effect of this handler.
+    pub fn persist(&mut self, state: P::Durable) {
+        self.effects.push(Effect::Persist(state));
+    }
+
+    /// Answers a client request.
+    pub fn reply(&mut self, request: RequestId, result: OpResult) {
+        self.effects.push(Effect::Reply { request, result });
+    }
+
+    /// Adds a trace line; `note` runs only when the run is traced, so it may format freely.
+    pub fn note(&mut self, note: impl FnOnce() -> String) {
+        if self.tracing {
+            self.effects.push(Effect::Note(note()));
+        }
+    }
+
+    /// A random number in `0..bound` from this node's seeded stream (`bound` > 0).
+    pub fn random_below(&mut self, bound: u64) -> u64 {
+        assert!(bound > 0, "random_below(0)");
+        // Lemire's multiply-shift: unbiased enough for simulation choices, and branch-free.
+        ((u128::from(self.entropy.next_u64()) * u128::from(bound)) >> 64) as u64
+    }
+}
+
+/// A replication protocol: one node of it, as a pure state machine.
+///
+/// # Driving contract
+///
+/// The engine, and nothing else, calls these methods, one at a time, never concurrently:
+///
+/// 1. [`Protocol::start`] once when the node boots, with `durable = None`; and again after
+///    every crash, with what the node last persisted (`Some`, or `None` if it never did).
+///    Everything not persisted is gone: timers, in-flight requests, volatile state.
+/// 2. Then, in virtual-time order, [`Protocol::on_message`] for each delivered message,
+///    [`Protocol::on_timer`] for each armed timer that fires, and [`Protocol::on_request`] for
+///    each client request that reaches this node (the node coordinates it, as every seed
+///    system's nodes do).
+/// 3. After every call, [`Protocol::check_invariants`], and cluster-wide checks over all
+///    nodes' [`Protocol::store`]s and digests.
+///
+/// A handler acts only through its [`Context`]: effects are applied in emission order after
+/// the handler returns. Persisted state is durable before any later effect of the same
+/// handler takes place (the etcd raft rule): emit `persist` *before* the `send` or `reply`
+/// that relies on it. A crash only ever happens between handlers.
+///
+/// A handler must never read a clock, a file, a socket or entropy of its own; time comes
+/// from [`Context::now`] and randomness from [`Context::random_below`]. Stale, duplicate or
+/// wrong-term messages are ignored with a [`Context::note`], never a panic: only a broken
+/// invariant panics.
+pub trait Protocol: Sized + 'static {
+    /// What nodes send each other.
+    type Message: Clone + Debug + Hash + Serialize;
+    /// The timers a node may arm; arming an armed timer re-arms it.
+    type Timer: Clone + Debug + Hash + Eq + Serialize;
+    /// What survives a crash.
+    type Durable: Clone + Debug;
+
+    /// The protocol's name, promises, parameters and planted bugs.
+    fn info() -> ProtocolInfo;
+
+    /// Boots (or reboots, with `durable`) one node.
+    fn start(
+        ctx: &mut Context<'_, Self>,
+        config: &NodeConfig,
+        durable: Option<&Self::Durable>,
+    ) -> Self;
+
+    /// A message from `from` arrived.
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Self::Message);
+
+    /// An armed timer fired.
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Self::Timer);
+
+    /// A client asks this node to perform `op`; answer with [`Context::reply`], now or later,
+    /// or never (the client then times out and records the operation as indeterminate).
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: RequestId, op: Op);
+
+    /// This replica's view of the store, for `--dump` and the convergence check.
+    fn store(&self) -> BTreeMap<Key, Value>;
+
+    /// A digest of the replicated state: equal digests mean converged replicas. The default
+    /// hashes [`Protocol::store`]; protocols with more state (tombstones, versions) say more.
+    fn digest(&self) -> u64 {
+        crate::digest::StableHasher::hash_of(&self.store())
+    }
+
+    /// The node's own invariants; an `Err` stops the run as a broken promise.
+    fn check_invariants(&self) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -1,0 +1,310 @@
+//! The key-value vocabulary every protocol speaks, and its sequential meaning.
+//!
+//! [`apply`] is the one sequential specification of the store: protocols use it to apply an
+//! operation to a replica, and the checkers use it as the model a linearizable history must
+//! be explainable by. Keeping both on one function is what makes "the protocol applied it
+//! wrongly" and "the checker judged it wrongly" different bugs.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A key. Workloads use small integers, as Jepsen's independent keys do.
+pub type Key = u64;
+
+/// A value. simkv's workloads write values unique per run, which makes histories cheaper to
+/// check; append concatenates strings.
+pub type Value = String;
+
+/// A client operation. Every protocol accepts all of them (a protocol that cannot serve one
+/// answers [`OpResult::Unavailable`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "snake_case")]
+pub enum Op {
+    /// Read the value of `key`.
+    Get {
+        /// The key read.
+        key: Key,
+    },
+    /// Set `key` to `value`, whether or not it is present.
+    Put {
+        /// The key written.
+        key: Key,
+        /// The value written.
+        value: Value,
+    },
+    /// Set `key` to `value` only if the key is present (the seed store's `UPD`).
+    Update {
+        /// The key written.
+        key: Key,
+        /// The value written.
+        value: Value,
+    },
+    /// Remove `key`.
+    Delete {
+        /// The key removed.
+        key: Key,
+    },
+    /// Set `key` to `new` only if its value is `expected` (compare-and-set).
+    Cas {
+        /// The key written.
+        key: Key,
+        /// The value the key must hold.
+        expected: Value,
+        /// The value written when it does.
+        new: Value,
+    },
+    /// Append `value` to the key's value (an absent key counts as the empty string).
+    Append {
+        /// The key written.
+        key: Key,
+        /// The suffix appended.
+        value: Value,
+    },
+}
+
+/// What a protocol answers to an [`Op`].
+///
+/// The distinction that matters to a checker is definiteness: [`OpResult::Unavailable`] and
+/// [`OpResult::NotLeader`] promise that the operation was *not* applied and never will be (the
+/// history records `fail`); every other result says it was applied exactly once (`ok`). A
+/// protocol that cannot promise either says nothing and lets the client time out (`info`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum OpResult {
+    /// Applied. For a get, the value read; for a write, the key's new value.
+    Ok {
+        /// The value read or written.
+        value: Option<Value>,
+    },
+    /// Applied, and the key was absent: a get read nothing, an update or delete changed nothing.
+    NotFound,
+    /// Applied, and a cas found another value than expected (`None`: the key was absent).
+    PreconditionFailed {
+        /// The value the key held.
+        current: Option<Value>,
+    },
+    /// Definitely not applied: the node could not reach enough replicas, or refused.
+    Unavailable {
+        /// A node more likely to serve the request, if the protocol knows one.
+        hint: Option<crate::NodeId>,
+    },
+    /// Definitely not applied: this node is not the leader; try `hint`.
+    NotLeader {
+        /// The node this node believes leads.
+        hint: Option<crate::NodeId>,
+    },
+}
+
+impl Op {
+    /// The key the operation touches.
+    pub fn key(&self) -> Key {
+        match self {
+            Op::Get { key }
+            | Op::Put { key, .. }
+            | Op::Update { key, .. }
+            | Op::Delete { key }
+            | Op::Cas { key, .. }
+            | Op::Append { key, .. } => *key,
+        }
+    }
+
+    /// Whether the operation can change the store.
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Op::Get { .. })
+    }
+
+    /// The operation's name as histories spell it (`get`, `put`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Get { .. } => "get",
+            Op::Put { .. } => "put",
+            Op::Update { .. } => "update",
+            Op::Delete { .. } => "delete",
+            Op::Cas { .. } => "cas",
+            Op::Append { .. } => "append",
+        }
+    }
+}
+
+impl OpResult {
+    /// Whether the operation took effect (or, for a read, was served).
+    pub fn is_applied(&self) -> bool {
+        !matches!(
+            self,
+            OpResult::Unavailable { .. } | OpResult::NotLeader { .. }
+        )
+    }
+
+    /// The node a client should try next, if the protocol named one.
+    pub fn hint(&self) -> Option<crate::NodeId> {
+        match self {
+            OpResult::Unavailable { hint } | OpResult::NotLeader { hint } => *hint,
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Get { key } => write!(f, "get k{key}"),
+            Op::Put { key, value } => write!(f, "put k{key}={value}"),
+            Op::Update { key, value } => write!(f, "update k{key}={value}"),
+            Op::Delete { key } => write!(f, "delete k{key}"),
+            Op::Cas { key, expected, new } => write!(f, "cas k{key} {expected}->{new}"),
+            Op::Append { key, value } => write!(f, "append k{key}+={value}"),
+        }
+    }
+}
+
+impl fmt::Display for OpResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpResult::Ok { value: Some(v) } => write!(f, "ok {v}"),
+            OpResult::Ok { value: None } => write!(f, "ok"),
+            OpResult::NotFound => write!(f, "not-found"),
+            OpResult::PreconditionFailed { current: Some(v) } => {
+                write!(f, "precondition-failed (is {v})")
+            }
+            OpResult::PreconditionFailed { current: None } => {
+                write!(f, "precondition-failed (absent)")
+            }
+            OpResult::Unavailable { .. } => write!(f, "unavailable"),
+            OpResult::NotLeader { hint: Some(n) } => write!(f, "not-leader (try {n})"),
+            OpResult::NotLeader { hint: None } => write!(f, "not-leader"),
+        }
+    }
+}
+
+/// Applies `op` to one key's value, sequentially: the specification of the store.
+///
+/// `current` is the key's value before (`None`: absent) and is updated in place. The result is
+/// never `Unavailable` or `NotLeader`: those are a protocol's answers, not the store's.
+pub fn apply_to_value(current: &mut Option<Value>, op: &Op) -> OpResult {
+    match op {
+        Op::Get { .. } => match current {
+            Some(v) => OpResult::Ok {
+                value: Some(v.clone()),
+            },
+            None => OpResult::NotFound,
+        },
+        Op::Put { value, .. } => {
+            *current = Some(value.clone());
+            OpResult::Ok {
+                value: Some(value.clone()),
+            }
+        }
+        Op::Update { value, .. } => match current {
+            Some(v) => {
+                v.clone_from(value);
+                OpResult::Ok {
+                    value: Some(value.clone()),
+                }
+            }
+            None => OpResult::NotFound,
+        },
+        Op::Delete { .. } => match current.take() {
+            Some(_) => OpResult::Ok { value: None },
+            None => OpResult::NotFound,
+        },
+        Op::Cas { expected, new, .. } => match current {
+            Some(v) if v == expected => {
+                v.clone_from(new);
+                OpResult::Ok {
+                    value: Some(new.clone()),
+                }
+            }
+            other => OpResult::PreconditionFailed {
+                current: other.clone(),
+            },
+        },
+        Op::Append { value, .. } => {
+            let v = current.get_or_insert_with(String::new);
+            v.push_str(value);
+            OpResult::Ok {
+                value: Some(v.clone()),
+            }
+        }
+    }
+}
+
+/// Applies `op` to a whole store (see [`apply_to_value`]).
+pub fn apply(store: &mut BTreeMap<Key, Value>, op: &Op) -> OpResult {
+    let key = op.key();
+    let mut current = store.remove(&key);
+    let result = apply_to_value(&mut current, op);
+    if let Some(v) = current {
+        store.insert(key, v);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: Key, v: &str) -> Op {
+        Op::Put {
+            key,
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn update_and_delete_of_an_absent_key_change_nothing() {
+        let mut store = BTreeMap::new();
+        let upd = Op::Update {
+            key: 1,
+            value: "a".into(),
+        };
+        assert_eq!(apply(&mut store, &upd), OpResult::NotFound);
+        assert_eq!(
+            apply(&mut store, &Op::Delete { key: 1 }),
+            OpResult::NotFound
+        );
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn cas_applies_only_on_the_expected_value() {
+        let mut store = BTreeMap::new();
+        apply(&mut store, &put(1, "a"));
+        let cas = |e: &str, n: &str| Op::Cas {
+            key: 1,
+            expected: e.into(),
+            new: n.into(),
+        };
+        assert_eq!(
+            apply(&mut store, &cas("x", "b")),
+            OpResult::PreconditionFailed {
+                current: Some("a".into())
+            }
+        );
+        assert_eq!(
+            apply(&mut store, &cas("a", "b")),
+            OpResult::Ok {
+                value: Some("b".into())
+            }
+        );
+        assert_eq!(store[&1], "b");
+    }
+
+    #[test]
+    fn append_starts_from_the_empty_string() {
+        let mut store = BTreeMap::new();
+        let app = |v: &str| Op::Append {
+            key: 2,
+            value: v.into(),
+        };
+        apply(&mut store, &app("x"));
+        apply(&mut store, &app("y"));
+        assert_eq!(store[&2], "xy");
+        assert_eq!(
+            apply(&mut store, &Op::Get { key: 2 }),
+            OpResult::Ok {
+                value: Some("xy".into())
+            }
+        );
+    }
+}

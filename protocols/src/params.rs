@@ -1,0 +1,240 @@
+//! Protocol parameters: declared by each protocol, set by scenarios, validated by the engine.
+
+use crate::time::{Span, SpanRange};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The type of a parameter, which decides how its text is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A duration: `50ms`, `1.5s`, `200us`.
+    Span,
+    /// A duration or a range of durations: `150ms..300ms`.
+    SpanRange,
+    /// A non-negative integer.
+    Int,
+    /// `true` or `false`.
+    Bool,
+}
+
+/// One parameter a protocol accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamSpec {
+    /// Its name in a scenario's `[cluster] params` table.
+    pub name: &'static str,
+    /// How its value is read.
+    pub kind: ParamKind,
+    /// Its value when a scenario does not set it, spelled as a scenario would.
+    pub default: &'static str,
+    /// What it changes, in one line.
+    pub description: &'static str,
+}
+
+/// A parameter's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamValue {
+    /// See [`ParamKind::Span`].
+    Span(Span),
+    /// See [`ParamKind::SpanRange`].
+    SpanRange(SpanRange),
+    /// See [`ParamKind::Int`].
+    Int(u64),
+    /// See [`ParamKind::Bool`].
+    Bool(bool),
+}
+
+/// Every parameter of one protocol, resolved: each declared name has a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    values: BTreeMap<&'static str, ParamValue>,
+}
+
+impl ParamKind {
+    /// What a value of this kind looks like, for error messages.
+    pub fn expected(self) -> &'static str {
+        match self {
+            ParamKind::Span => "a duration such as \"50ms\"",
+            ParamKind::SpanRange => "a duration or a range such as \"150ms..300ms\"",
+            ParamKind::Int => "a non-negative integer",
+            ParamKind::Bool => "true or false",
+        }
+    }
+}
+
+impl ParamValue {
+    /// Reads `text` as a value of `kind`; the error says what was expected.
+    pub fn parse(kind: ParamKind, text: &str) -> Result<ParamValue, String> {
+        let text = text.trim();
+        let expected = || format!("expected {}, found {text:?}", kind.expected());
+        match kind {
+            ParamKind::Span => parse_span(text).map(ParamValue::Span),
+            ParamKind::SpanRange => parse_span_range(text).map(ParamValue::SpanRange),
+            ParamKind::Int => text.parse().map(ParamValue::Int).map_err(|_| expected()),
+            ParamKind::Bool => text.parse().map(ParamValue::Bool).map_err(|_| expected()),
+        }
+    }
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Span(s) => write!(f, "{s}"),
+            ParamValue::SpanRange(r) => write!(f, "{r}"),
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// Reads a duration: a decimal number followed by `us`, `ms`, `s` or `m`.
+pub fn parse_span(text: &str) -> Result<Span, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "us" | "µs" => 1,
+        "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" | "min" => 60_000_000,
+        _ => {
+            return Err(format!(
+                "expected a duration such as \"50ms\" or \"1.5s\" (units us, ms, s, m), \
+                 found {text:?}"
+            ))
+        }
+    };
+    let bad = || format!("expected a number before the unit in {text:?}");
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(bad());
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    // Integer arithmetic for the fraction: "1.5s" is exactly 1_500_000us.
+    let mut micros = whole.checked_mul(scale).ok_or_else(bad)?;
+    let mut place = scale;
+    for digit in fraction.chars() {
+        let d = digit.to_digit(10).ok_or_else(bad)? as u64;
+        place /= 10;
+        if place == 0 && d != 0 {
+            return Err(format!("{text:?} is finer than a microsecond"));
+        }
+        micros = micros.checked_add(d * place).ok_or_else(bad)?;
+    }
+    Ok(Span(micros))
+}
+
+/// Reads a duration or a range `min..max` of durations.
+pub fn parse_span_range(text: &str) -> Result<SpanRange, String> {
+    match text.split_once("..") {
+        None => parse_span(text).map(SpanRange::exactly),
+        Some((lo, hi)) => {
+            let min = parse_span(lo)?;
+            let max = parse_span(hi.trim_start_matches('='))?;
+            if min > max {
+                return Err(format!("the range {text:?} ends before it starts"));
+            }
+            Ok(SpanRange { min, max })
+        }
+    }
+}
+
+impl Params {
+    /// Every parameter at its default.
+    ///
+    /// # Panics
+    /// If a protocol's own default does not parse: a programming error, caught by the tests.
+    pub fn defaults(specs: &[ParamSpec]) -> Params {
+        let mut params = Params::default();
+        for spec in specs {
+            let value = ParamValue::parse(spec.kind, spec.default)
+                .unwrap_or_else(|e| panic!("default of parameter {}: {e}", spec.name));
+            params.values.insert(spec.name, value);
+        }
+        params
+    }
+
+    /// Sets one parameter (the engine has checked its name and kind).
+    pub fn set(&mut self, name: &'static str, value: ParamValue) {
+        self.values.insert(name, value);
+    }
+
+    /// Every parameter, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &ParamValue)> {
+        self.values.iter().map(|(k, v)| (*k, v))
+    }
+
+    fn get(&self, name: &str) -> &ParamValue {
+        self.values
+            .get(name)
+            .unwrap_or_else(|| panic!("protocol asked for undeclared parameter {name}"))
+    }
+
+    /// A duration parameter.
+    pub fn span(&self, name: &str) -> Span {
+        match self.get(name) {
+            ParamValue::Span(s) => *s,
+            ParamValue::SpanRange(r) => r.min,
+            other => panic!("parameter {name} is {other:?}, not a duration"),
+        }
+    }
+
+    /// A range parameter (a plain duration is a range of one).
+    pub fn span_range(&self, name: &str) -> SpanRange {
+        match self.get(name) {
+            ParamValue::SpanRange(r) => *r,
+            ParamValue::Span(s) => SpanRange::exactly(*s),
+            other => panic!("parameter {name} is {other:?}, not a range"),
+        }
+    }
+
+    /// An integer parameter.
+    pub fn int(&self, name: &str) -> u64 {
+        match self.get(name) {
+            ParamValue::Int(i) => *i,
+            other => panic!("parameter {name} is {other:?}, not an integer"),
+        }
+    }
+
+    /// A boolean parameter.
+    pub fn flag(&self, name: &str) -> bool {
+        match self.get(name) {
+            ParamValue::Bool(b) => *b,
+            other => panic!("parameter {name} is {other:?}, not a boolean"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_exactly_with_integer_arithmetic() {
+        assert_eq!(parse_span("1.5s"), Ok(Span(1_500_000)));
+        assert_eq!(parse_span("250ms"), Ok(Span(250_000)));
+        assert_eq!(parse_span("0.001ms"), Ok(Span(1)));
+        assert_eq!(parse_span("7us"), Ok(Span(7)));
+        assert_eq!(parse_span("2m"), Ok(Span(120_000_000)));
+        assert!(parse_span("10").is_err());
+        assert!(parse_span("ms").is_err());
+        assert!(parse_span("0.0001ms").is_err());
+        assert!(parse_span("1.2.3s").is_err());
+    }
+
+    #[test]
+    fn ranges_must_not_run_backwards() {
+        let r = parse_span_range("150ms..300ms").unwrap();
+        assert_eq!((r.min, r.max), (Span::millis(150), Span::millis(300)));
+        assert!(parse_span_range("3s..1s").is_err());
+        assert_eq!(
+            parse_span_range("5ms").unwrap(),
+            SpanRange::exactly(Span::millis(5))
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The validated scenario: what the engine runs. Every field has been checked against the
+//! protocol and the cluster; nothing here needs re-validation and no default is silent
+//! (`Scenario::explain` prints them all).
+
+use simkv_protocols::{NodeId, Params, Span, SpanRange, Time};
+
+/// A scenario, loaded, overridden and validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Short name (`partition`).
+    pub name: String,
+    /// One line on what it shows.
+    pub description: String,
+    /// The file it came from, as the user named it.
+    pub source: String,
+    /// The run's seed (`--seed` overrides).
+    pub seed: u64,
+    /// Virtual time during which clients issue operations and scripted faults happen.
+    pub duration: Span,
+    /// Hard bound on processed events; reaching it fails the run.
+    pub max_events: u64,
+    /// The replicas and the protocol they run.
+    pub cluster: Cluster,
+    /// How messages travel.
+    pub network: Network,
+    /// Per-node clock offsets and drift at the start.
+    pub clocks: Vec<ClockSetting>,
+    /// What the clients do.
+    pub workload: Workload,
+    /// Faults at scripted virtual times, sorted by time (stable for equal times).
+    pub faults: Vec<ScheduledFault>,
+    /// Random faults drawn from the seed, if any.
+    pub nemesis: Option<Nemesis>,
+    /// What the run checks after the faults.
+    pub checks: Checks,
+}
+
+/// The replicas.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    /// Protocol name (`primary`, `raft`, ...), known to the registry.
+    pub protocol: String,
+    /// Number of nodes, n1..nN; at least 1.
+    pub nodes: u16,
+    /// The protocol's parameters, every declared one resolved.
+    pub params: Params,
+    /// Planted bugs switched on, each declared by the protocol.
+    pub bugs: Vec<&'static str>,
+}
+
+/// A latency distribution. Sampling uses integer arithmetic except where a distribution is
+/// defined by a transcendental function (exponential, normal), where it is computed in f64
+/// and rounded to whole microseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Latency {
+    /// Always this long.
+    Constant(Span),
+    /// Uniform on [min, max].
+    Uniform(Span, Span),
+    /// Exponential with this mean.
+    Exponential(Span),
+    /// Normal with this mean and standard deviation, truncated at zero.
+    Normal(Span, Span),
+}
+
+/// Behaviour of one direction of one link. Probabilities are in parts per million.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkBehaviour {
+    /// Delay of each message.
+    pub latency: Latency,
+    /// Chance a message is lost.
+    pub drop_ppm: u32,
+    /// Chance a message is delivered twice (the copy with its own delay).
+    pub duplicate_ppm: u32,
+    /// Chance a message is held back by an extra `reorder_delay`, overtaking FIFO order.
+    pub reorder_ppm: u32,
+    /// How long a reordered message is held back (drawn uniformly from the range).
+    pub reorder_delay: SpanRange,
+}
+
+/// The network. Links are FIFO per direction when `fifo` is set: a message never arrives
+/// before one sent earlier on the same link (except a reordered one, which is the point of
+/// reordering). Without `fifo`, each message's delay is independent, so messages overtake.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// Every node-to-node link, unless overridden.
+    pub default: LinkBehaviour,
+    /// Client-to-node and node-to-client links (never partitioned; freezes and crashes do
+    /// cut them).
+    pub client: LinkBehaviour,
+    /// Per-link overrides, applied in order.
+    pub links: Vec<LinkOverride>,
+    /// Whether links keep order.
+    pub fifo: bool,
+}
+
+/// One direction of one link behaving differently from the default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkOverride {
+    /// Sender.
+    pub from: NodeId,
+    /// Receiver.
+    pub to: NodeId,
+    /// Its behaviour.
+    pub behaviour: LinkBehaviour,
+}
+
+/// A node's clock: `local = true + offset + drift` where drift accumulates at `drift_ppm`
+/// microseconds per second of true time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockSetting {
+    /// Whose clock.
+    pub node: NodeId,
+    /// Signed offset from true time, microseconds.
+    pub offset_us: i64,
+    /// Signed rate error, parts per million.
+    pub drift_ppm: i64,
+}
+
+/// The client operation kinds a workload mixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    /// `get`.
+    Get,
+    /// `put`.
+    Put,
+    /// `update` (only if present).
+    Update,
+    /// `delete`.
+    Delete,
+    /// `cas` (expected value: the last one this client saw for the key).
+    Cas,
+    /// `append`.
+    Append,
+}
+
+/// How keys are drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyDistribution {
+    /// Every key equally likely.
+    Uniform,
+    /// Key k (from 0) with weight 1/(k+1)^exponent.
+    Zipf {
+        /// The skew; 1.0 is classic Zipf.
+        exponent: f64,
+    },
+}
+
+/// How often clients issue operations.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Arrival {
+    /// Each client issues its next operation `think` after the previous one completed.
+    ClosedLoop {
+        /// Pause between a completion and the next invocation.
+        think: SpanRange,
+    },
+    /// Operations arrive as a Poisson process at `rate_per_s` in all; each goes to an idle
+    /// client, and an arrival that finds every client busy is shed (counted, not issued),
+    /// since a Jepsen process never has two operations in flight.
+    OpenLoop {
+        /// Mean arrivals per virtual second, over all clients.
+        rate_per_s: u64,
+    },
+}
+
+/// How a client picks the node it sends an operation to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A node drawn uniformly for each operation.
+    Random,
+    /// Client i always talks to node i mod N (the talk demo's curl to one server).
+    Fixed,
+    /// Start at random; after a refusal that names a node, use that node next; after a
+    /// refusal or timeout without a hint, pick at random again.
+    FollowRedirects,
+}
+
+/// The clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    /// Number of clients, c1..cN.
+    pub clients: u32,
+    /// Number of keys, 0..keys.
+    pub keys: u64,
+    /// How keys are drawn.
+    pub key_distribution: KeyDistribution,
+    /// Operation kinds and their integer weights (only kinds with weight > 0).
+    pub mix: Vec<(OpKind, u32)>,
+    /// When operations are issued.
+    pub arrival: Arrival,
+    /// After this long without an answer, the client records `info` and moves on.
+    pub timeout: Span,
+    /// Where operations go.
+    pub target: Target,
+}
+
+/// A named partition shape, resolved into blocked links when it is applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartitionShape {
+    /// Nodes in different groups cannot talk; nodes in no group form one more group.
+    Groups(Vec<Vec<NodeId>>),
+    /// Messages from any of `from` to any of `to` are lost; the other direction works.
+    OneWay {
+        /// Senders cut off.
+        from: Vec<NodeId>,
+        /// Receivers cut off.
+        to: Vec<NodeId>,
+    },
+    /// One node alone against the rest.
+    Isolate(NodeId),
+    /// A random node alone against the rest (drawn from the faults stream).
+    IsolateRandom,
+    /// A random majority against the rest.
+    MajorityMinority,
+    /// Two random halves joined by one node that sees both (Jepsen's bridge).
+    Bridge,
+    /// Nodes in a random ring, each seeing only its two neighbours.
+    Ring,
+}
+
+/// One fault action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Cut links as the shape says (replacing any current partition).
+    Partition(PartitionShape),
+    /// Restore every link.
+    Heal,
+    /// Drop all traffic to and from the node; it keeps running, with its state and timers.
+    Freeze(NodeId),
+    /// Undo a freeze.
+    Unfreeze(NodeId),
+    /// Stop running the node: no handlers, timers wait, inbound messages wait.
+    Pause(NodeId),
+    /// Undo a pause: what waited runs now, in order.
+    Resume(NodeId),
+    /// Lose the node's volatile state; it stays down until restarted.
+    Crash(NodeId),
+    /// Boot a crashed node from what it persisted.
+    Restart(NodeId),
+    /// Step the node's clock by a signed amount.
+    ClockJump {
+        /// Whose clock.
+        node: NodeId,
+        /// Signed step, microseconds.
+        by_us: i64,
+    },
+    /// Change the node's clock drift.
+    ClockDrift {
+        /// Whose clock.
+        node: NodeId,
+        /// New signed rate error, parts per million.
+        ppm: i64,
+    },
+}
+
+/// A fault at a scripted time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledFault {
+    /// True virtual time.
+    pub at: Time,
+    /// The action.
+    pub fault: Fault,
+    /// Where the scenario file says it (`file:line:col`), for reports.
+    pub origin: String,
+}
+
+/// Kinds of random faults a nemesis draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NemesisKind {
+    /// A random partition shape, healed after the fault's duration.
+    Partition,
+    /// Freeze a random node, then unfreeze it.
+    Freeze,
+    /// Pause a random node, then resume it.
+    Pause,
+    /// Crash a random node, then restart it.
+    Crash,
+    /// Jump a random node's clock, then jump it back.
+    ClockJump,
+}
+
+/// A random nemesis: one fault at a time, each undone before the next (as Jepsen's
+/// nemeses do), all drawn from the faults stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nemesis {
+    /// What it may do.
+    pub kinds: Vec<NemesisKind>,
+    /// Gap between one fault's undo and the next fault.
+    pub interval: SpanRange,
+    /// How long each fault lasts.
+    pub duration: SpanRange,
+    /// No fault before this time.
+    pub start: Time,
+    /// No fault after this time; the last one is undone by then.
+    pub stop: Time,
+    /// Largest clock jump, for `ClockJump`.
+    pub clock_jump_max: Span,
+}
+
+/// What the run checks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checks {
+    /// After the last heal, operations invoked this long after it must all succeed.
+    pub liveness: Span,
+    /// After the workload stops, how long replicas get to converge before they are compared.
+    pub settle: Span,
+}
+
+impl Scenario {
+    /// The run's end: the workload's duration plus the settle phase.
+    pub fn end(&self) -> Time {
+        Time::ZERO + self.duration + self.checks.settle
+    }
+
+    /// Every node id.
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        (0..self.cluster.nodes).map(NodeId).collect()
+    }
+}
