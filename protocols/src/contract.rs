@@ -77,7 +77,7 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// Whether the planted bug `name` is switched on.
     pub fn bug(&self, name: &str) -> bool {
-        self.bugs.iter().any(|b| *b == name)
+        self.bugs.contains(&name)
     }
 
     /// Every other node of the cluster.
@@ -274,6 +274,18 @@ pub trait Protocol: Sized + 'static {
 
     /// The node's own invariants; an `Err` stops the run as a broken promise.
     fn check_invariants(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether [`Protocol::check_cluster`] says anything; the engine skips calling it (an
+    /// O(nodes) walk after every handler) when it does not.
+    const HAS_CLUSTER_INVARIANTS: bool = false;
+
+    /// Invariants over every running node at once (at most one leader per term, committed
+    /// prefixes agree, ...), checked by the engine after every handler. `nodes[i]` is node
+    /// i's state, `None` while it is crashed.
+    fn check_cluster(nodes: &[Option<&Self>]) -> Result<(), String> {
+        let _ = nodes;
         Ok(())
     }
 }

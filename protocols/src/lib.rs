@@ -7,7 +7,7 @@
 //!
 //! | name      | module        | promises                         |
 //! |-----------|---------------|----------------------------------|
-//! | `primary` | [`primary`]   | convergent after heal            |
+//! | `primary` | [`primary`]   | convergent, live after heal      |
 #![deny(missing_docs)]
 
 pub mod contract;

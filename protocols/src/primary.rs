@@ -1,48 +1,1049 @@
-//! Primary forwarding (placeholder while it is written).
+//! Primary forwarding: the 3-node TCP store of the seed, made convergent.
+//!
+//! Every node accepts every client operation and coordinates it. A read is served from the
+//! local replica. A write is applied locally with [`kv::apply_to_value`]; the key's resulting
+//! state (a value, or a tombstone for absence) is stamped with a fresh [`Version`] and
+//! forwarded to every peer, and the client gets its answer at once: the seed acknowledges
+//! locally, so this is an AP store.
+//!
+//! # Versions and convergence
+//!
+//! A version is `(counter, node)`: `counter` is a Lamport clock, bumped by each local write and
+//! advanced past every version the node sees; the node id breaks ties. A replica takes a
+//! state from a peer only if its version is greater than the one it holds (last writer wins
+//! by version), so replicas that saw the same writes in any order hold the same store. A
+//! delete leaves a tombstone, a versioned absence, so that an older put arriving late, or a
+//! resync from a replica that missed the delete, cannot bring the key back.
+//!
+//! # Failure detection and repair
+//!
+//! One timer, [`Timer::Heartbeat`], drives everything periodic: every `heartbeat` the node
+//! sends each peer a [`Message::Heartbeat`] carrying its digest, marks down every peer not
+//! heard from for `failure_timeout`, and, while it is still syncing, asks again for state.
+//! State moves in three ways, all through [`Message::SyncState`] (a full state, merged by
+//! version):
+//!
+//! 1. *Restart pull.* Every start (first boot or restart: the node cannot tell a first boot
+//!    from a restart that lost everything, and asking an empty cluster costs one empty
+//!    message) sends [`Message::SyncRequest`] to every peer, and again on each heartbeat until
+//!    one answer has arrived; the node is then *synced*.
+//! 2. *Heal pull.* When a peer marked down is heard from again (a partition healed, a peer
+//!    unfrozen or restarted), the node asks that peer for its state. The node that noticed
+//!    the silence is the one that may have missed writes, so it pulls; the peer, if it too
+//!    noticed, pulls the other way. This also covers one-way partitions: the side that could
+//!    not hear the other is the side that missed writes, and only it marks the other down.
+//! 3. *Anti-entropy.* Lost forwards leave no silence behind. When a peer's heartbeats carry a
+//!    digest different from ours `anti_entropy_after` times in a row, the node pushes its
+//!    full state to it and starts counting again, so it pushes at most once per that many
+//!    heartbeats. Both sides see the mismatch, so both push, and both end up with the
+//!    greater version of every key. Anti-entropy runs only between synced nodes: a syncing
+//!    node is already pulling a full state, and its digest says nothing yet.
+//!
+//! # What survives a crash
+//!
+//! Only the Lamport counter's high-water mark ([`PrimaryDurable`]); the store is volatile, as
+//! in the seed, and a restarted node starts empty and resyncs. The node reserves versions in
+//! chunks of [`COUNTER_RESERVE_CHUNK`]: before it issues a version past the reserved mark it
+//! persists a mark one chunk further, and the persist precedes the forward and the reply. So
+//! every version it ever issued is at most the persisted mark, and a restarted node, which
+//! continues from that mark, never issues a version twice (a reused version with a different
+//! value would be rejected by every replica holding the old one, forever). A crash wastes at
+//! most one chunk of counter values, which costs nothing.
+//!
+//! # Promises
+//!
+//! Convergent and live after heal. Not linearizable: reads are local and may be stale, and of
+//! two concurrent writes one silently wins. Not durable: a write is acknowledged before any
+//! peer has it, so a crash, or a concurrent write with a greater version, loses it.
 
-use crate::contract::{Context, NodeConfig, Promise, Protocol, ProtocolInfo};
+use crate::contract::{BugSpec, Context, NodeConfig, Promise, Protocol, ProtocolInfo};
+use crate::digest::StableHasher;
 use crate::ids::{NodeId, RequestId};
-use crate::kv::{Key, Op, OpResult, Value};
+use crate::kv::{self, Key, Op, OpResult, Value};
+use crate::params::{ParamKind, ParamSpec};
+use crate::time::{Span, Time};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// How many counter values a node reserves with each persist of its high-water mark.
+pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "heartbeat",
+        kind: ParamKind::Span,
+        default: "50ms",
+        description: "interval between heartbeats to every peer",
+    },
+    ParamSpec {
+        name: "failure_timeout",
+        kind: ParamKind::Span,
+        default: "250ms",
+        description: "silence after which a peer is marked down",
+    },
+    ParamSpec {
+        name: "anti_entropy_after",
+        kind: ParamKind::Int,
+        default: "3",
+        description: "consecutive heartbeats with a different digest before a full-state push",
+    },
+];
+
+const BUGS: &[BugSpec] = &[
+    BugSpec {
+        name: "skip-resync",
+        description: "a restarted node never pulls state from its peers (and, still syncing, \
+                      is left alone by anti-entropy)",
+    },
+    BugSpec {
+        name: "blind-apply",
+        description: "states from peers (forwards and resyncs) are applied without comparing \
+                      versions, so concurrent writes leave replicas diverged",
+    },
+    BugSpec {
+        name: "no-anti-entropy",
+        description: "heartbeat digests are not compared, so a lost forward is never repaired",
+    },
+    BugSpec {
+        name: "volatile-counter",
+        description: "a restarted node forgets its Lamport counter and reuses versions it \
+                      issued before the crash",
+    },
+];
+
+/// A write's identity and order: a Lamport counter, ties broken by the writing node.
+///
+/// Field order matters: the derived `Ord` compares `counter` first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Version {
+    /// The writer's Lamport counter when it wrote.
+    pub counter: u64,
+    /// The writer.
+    pub node: NodeId,
+}
+
+/// One key's replicated state: its value, or a tombstone (`None`), and the version that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Entry {
+    /// The write that produced this state.
+    pub version: Version,
+    /// The key's value; `None` is a tombstone: the key was deleted by `version`.
+    pub value: Option<Value>,
+}
+
+/// What primary nodes send each other.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Message {
+    /// A write's resulting state of one key, sent by its coordinator to every peer.
+    Forward {
+        /// The key written.
+        key: Key,
+        /// Its state after the write.
+        entry: Entry,
+    },
+    /// "I am alive", with what the sender holds, for failure detection and anti-entropy.
+    Heartbeat {
+        /// The sender's [`Protocol::digest`].
+        digest: u64,
+        /// Whether the sender has received a full state since it started.
+        synced: bool,
+    },
+    /// "Send me your full state" (restart pull, heal pull).
+    SyncRequest,
+    /// A full state (versions and tombstones), merged by version by the receiver.
+    SyncState {
+        /// Every entry the sender holds, in key order.
+        entries: Vec<(Key, Entry)>,
+    },
+}
+
+/// The timers a primary node arms.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Timer {
+    /// Send heartbeats, detect silent peers, retry the restart pull; re-armed every time.
+    Heartbeat,
+}
+
+/// What survives a crash: the Lamport counter's reserved high-water mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrimaryDurable {
+    /// No version this node ever issued has a greater counter.
+    pub counter_reserved: u64,
+}
+
+/// The planted bugs switched on, read once at start.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bugs {
+    skip_resync: bool,
+    blind_apply: bool,
+    no_anti_entropy: bool,
+    volatile_counter: bool,
+}
+
+/// What a node knows about one peer.
+#[derive(Clone, Copy, Debug)]
+struct PeerState {
+    /// When any message from it last arrived, on this node's clock.
+    last_heard: Time,
+    /// False once it has been silent for `failure_timeout`, until it is heard again.
+    up: bool,
+    /// What its last heartbeat said about its sync.
+    synced: bool,
+    /// Heartbeats in a row whose digest differed from ours.
+    digest_mismatches: u64,
+}
+
 /// One node of the primary-forwarding store.
+///
+/// # Driving contract
+///
+/// As [`Protocol`] says. On start it persists a fresh counter reservation, sends
+/// [`Message::SyncRequest`] to every peer and arms [`Timer::Heartbeat`]; the timer re-arms
+/// itself forever. Every persist is emitted before the sends and the reply of the same
+/// handler that rely on it (a version is never seen outside before it is reserved).
 #[derive(Debug)]
 pub struct Primary {
-    store: BTreeMap<Key, Value>,
+    me: NodeId,
+    heartbeat: Span,
+    failure_timeout: Span,
+    anti_entropy_after: u64,
+    bugs: Bugs,
+    /// Every key ever written, live or tombstone.
+    entries: BTreeMap<Key, Entry>,
+    /// XOR of [`entry_hash`] over `entries`, kept up to date on every change.
+    digest: u64,
+    /// The greatest version counter ever installed, and the greatest of this node's own:
+    /// running maxima, so that the invariants cost O(1) per handler.
+    installed_counter_max: u64,
+    installed_own_counter_max: u64,
+    /// The Lamport counter: at least every version counter this node holds.
+    counter: u64,
+    /// The persisted high-water mark: at least every counter this node ever issued.
+    counter_reserved: u64,
+    /// Whether a full state has arrived since start.
+    synced: bool,
+    /// True when `skip-resync` is on and this start is a restart: the pull never happens.
+    resync_skipped: bool,
+    peers: BTreeMap<NodeId, PeerState>,
+}
+
+/// One entry's share of the digest. XOR keeps the digest O(1) per change and independent of
+/// the order changes happened in; keys are unique, so no two shares cancel by construction.
+fn entry_hash(key: Key, entry: &Entry) -> u64 {
+    StableHasher::hash_of(&(key, entry.version, &entry.value))
+}
+
+/// Whether `op`, answered `result` by the store's specification, changed the key's state.
+fn wrote(op: &Op, result: &OpResult) -> bool {
+    op.is_write() && matches!(result, OpResult::Ok { .. })
+}
+
+impl Bugs {
+    fn from_config(config: &NodeConfig) -> Bugs {
+        Bugs {
+            skip_resync: config.bug("skip-resync"),
+            blind_apply: config.bug("blind-apply"),
+            no_anti_entropy: config.bug("no-anti-entropy"),
+            volatile_counter: config.bug("volatile-counter"),
+        }
+    }
+}
+
+impl Primary {
+    /// Issues the next version of this node, reserving (persisting) more counter values first
+    /// when the reservation is used up.
+    fn next_version(&mut self, ctx: &mut Context<'_, Self>) -> Version {
+        self.counter += 1;
+        if self.counter > self.counter_reserved {
+            self.reserve_counter(ctx);
+        }
+        Version {
+            counter: self.counter,
+            node: self.me,
+        }
+    }
+
+    /// Persists a high-water mark one chunk past the counter.
+    fn reserve_counter(&mut self, ctx: &mut Context<'_, Self>) {
+        self.counter_reserved = self.counter + COUNTER_RESERVE_CHUNK;
+        ctx.persist(PrimaryDurable {
+            counter_reserved: self.counter_reserved,
+        });
+    }
+
+    /// Replaces (or adds) `key`'s entry, keeping the digest in step.
+    fn install(&mut self, key: Key, entry: Entry) {
+        let v = entry.version;
+        self.installed_counter_max = self.installed_counter_max.max(v.counter);
+        if v.node == self.me {
+            self.installed_own_counter_max = self.installed_own_counter_max.max(v.counter);
+        }
+        self.digest ^= entry_hash(key, &entry);
+        if let Some(old) = self.entries.insert(key, entry) {
+            self.digest ^= entry_hash(key, &old);
+        }
+    }
+
+    /// Merges a state received from `from`: taken only if its version is greater (unless
+    /// `blind-apply`). Returns whether it was taken.
+    fn maybe_merge(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        key: Key,
+        entry: Entry,
+    ) -> bool {
+        // Lamport: our next write must order after every write we have seen.
+        self.counter = self.counter.max(entry.version.counter);
+        if let Some(current) = self.entries.get(&key) {
+            if !self.bugs.blind_apply && entry.version <= current.version {
+                if entry.version == current.version && entry.value != current.value {
+                    // Only a reused version gets here: two writes, one name.
+                    let (held, got) = (current.value.clone(), entry.value.clone());
+                    ctx.note(|| {
+                        format!(
+                            "k{key}: {from} sent {got:?} with version {:?} we hold as {held:?}",
+                            entry.version
+                        )
+                    });
+                }
+                return false;
+            }
+        }
+        self.install(key, entry);
+        true
+    }
+
+    /// Asks every peer for its state, while this node has not received one since start.
+    fn maybe_pull(&mut self, ctx: &mut Context<'_, Self>) {
+        if self.synced || self.resync_skipped {
+            return;
+        }
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            ctx.send(peer, Message::SyncRequest);
+        }
+    }
+
+    /// Our full state, as a message.
+    fn full_state(&self) -> Message {
+        Message::SyncState {
+            entries: self.entries.iter().map(|(k, e)| (*k, e.clone())).collect(),
+        }
+    }
+
+    /// Notes that `from` is alive; a peer that was marked down is asked for what we missed.
+    fn on_heard(&mut self, ctx: &mut Context<'_, Self>, from: NodeId) {
+        let now = ctx.now();
+        let Some(peer) = self.peers.get_mut(&from) else {
+            ctx.note(|| format!("ignored a message from {from}, not a peer"));
+            return;
+        };
+        peer.last_heard = now;
+        if !peer.up {
+            peer.up = true;
+            ctx.note(|| format!("{from} is up again; pulling its state"));
+            ctx.send(from, Message::SyncRequest);
+        }
+    }
+
+    fn on_heartbeat(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        digest: u64,
+        synced: bool,
+    ) {
+        let (ours, after) = (self.digest, self.anti_entropy_after);
+        let me_synced = self.synced;
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        peer.synced = synced;
+        if self.bugs.no_anti_entropy {
+            return;
+        }
+        if digest == ours {
+            peer.digest_mismatches = 0;
+            return;
+        }
+        peer.digest_mismatches += 1;
+        // A syncing node is already pulling everything; pushing to it, or taking its
+        // half-built state as evidence, would only double the traffic.
+        if peer.digest_mismatches < after || !synced || !me_synced {
+            return;
+        }
+        peer.digest_mismatches = 0;
+        ctx.note(|| format!("digest differs from {from}'s {after} times in a row; pushing state"));
+        let state = self.full_state();
+        ctx.send(from, state);
+    }
+
+    fn on_sync_state(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        entries: Vec<(Key, Entry)>,
+    ) {
+        let count = entries.len();
+        let mut taken = 0usize;
+        for (key, entry) in entries {
+            if self.maybe_merge(ctx, from, key, entry) {
+                taken += 1;
+            }
+        }
+        ctx.note(|| format!("merged state of {from}: took {taken} of {count} entries"));
+        if !self.synced {
+            self.synced = true;
+            ctx.note(|| format!("synced (first state from {from})"));
+        }
+    }
+
+    /// Marks down every up peer silent for `failure_timeout`.
+    fn maybe_mark_down(&mut self, ctx: &mut Context<'_, Self>) {
+        let now = ctx.now();
+        for (id, peer) in self.peers.iter_mut() {
+            if peer.up && now.since(peer.last_heard) >= self.failure_timeout {
+                peer.up = false;
+                peer.digest_mismatches = 0;
+                let (id, silent) = (*id, now.since(peer.last_heard));
+                ctx.note(|| format!("{id} marked down: silent for {silent}"));
+            }
+        }
+    }
 }
 
 impl Protocol for Primary {
-    type Message = ();
-    type Timer = ();
-    type Durable = ();
+    type Message = Message;
+    type Timer = Timer;
+    type Durable = PrimaryDurable;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
             name: "primary",
-            description: "placeholder",
-            promises: &[Promise::Convergent],
-            params: &[],
-            bugs: &[],
+            description: "primary forwarding: any node applies a write, acks at once and forwards \
+                          the versioned state (last writer wins); heartbeats, resync and \
+                          anti-entropy converge replicas. Not linearizable (local reads, lost \
+                          concurrent writes), not durable (acked before replicated)",
+            promises: &[Promise::Convergent, Promise::LiveAfterHeal],
+            params: PARAMS,
+            bugs: BUGS,
         }
     }
 
-    fn start(_: &mut Context<'_, Self>, _: &NodeConfig, _: Option<&()>) -> Self {
-        Primary {
-            store: BTreeMap::new(),
+    fn start(
+        ctx: &mut Context<'_, Self>,
+        config: &NodeConfig,
+        durable: Option<&PrimaryDurable>,
+    ) -> Self {
+        let bugs = Bugs::from_config(config);
+        let counter = match durable {
+            Some(d) if !bugs.volatile_counter => d.counter_reserved,
+            _ => 0,
+        };
+        let now = ctx.now();
+        let peer = PeerState {
+            last_heard: now,
+            up: true,
+            synced: false,
+            digest_mismatches: 0,
+        };
+        let peers: BTreeMap<NodeId, PeerState> = config.peers().map(|p| (p, peer)).collect();
+        let params = &config.params;
+        let mut node = Primary {
+            me: config.id,
+            // A zero interval would re-fire at the same instant forever.
+            heartbeat: Span(params.span("heartbeat").as_micros().max(1)),
+            failure_timeout: params.span("failure_timeout"),
+            anti_entropy_after: params.int("anti_entropy_after").max(1),
+            bugs,
+            entries: BTreeMap::new(),
+            digest: 0,
+            installed_counter_max: 0,
+            installed_own_counter_max: 0,
+            counter,
+            counter_reserved: counter,
+            // Alone, there is nobody to sync from.
+            synced: peers.is_empty(),
+            resync_skipped: bugs.skip_resync && durable.is_some(),
+            peers,
+        };
+        node.reserve_counter(ctx);
+        if node.resync_skipped {
+            ctx.note(|| "restarted; skipping resync".to_string());
+        }
+        node.maybe_pull(ctx);
+        ctx.set_timer(Timer::Heartbeat, node.heartbeat);
+        node
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        self.on_heard(ctx, from);
+        if !self.peers.contains_key(&from) {
+            return;
+        }
+        match msg {
+            Message::Forward { key, entry } => {
+                self.maybe_merge(ctx, from, key, entry);
+            }
+            Message::Heartbeat { digest, synced } => self.on_heartbeat(ctx, from, digest, synced),
+            Message::SyncRequest => {
+                let state = self.full_state();
+                ctx.send(from, state);
+            }
+            Message::SyncState { entries } => self.on_sync_state(ctx, from, entries),
         }
     }
 
-    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
-
-    fn on_timer(&mut self, _: &mut Context<'_, Self>, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Heartbeat => {
+                let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+                for peer in peers {
+                    let beat = Message::Heartbeat {
+                        digest: self.digest,
+                        synced: self.synced,
+                    };
+                    ctx.send(peer, beat);
+                }
+                self.maybe_mark_down(ctx);
+                self.maybe_pull(ctx);
+                ctx.set_timer(Timer::Heartbeat, self.heartbeat);
+            }
+        }
+    }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: RequestId, op: Op) {
-        let result = crate::kv::apply(&mut self.store, &op);
-        let _: &OpResult = &result;
+        let key = op.key();
+        let mut value = self.entries.get(&key).and_then(|e| e.value.clone());
+        let result = kv::apply_to_value(&mut value, &op);
+        if wrote(&op, &result) {
+            let entry = Entry {
+                version: self.next_version(ctx),
+                value,
+            };
+            self.install(key, entry.clone());
+            let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+            for peer in peers {
+                let entry = entry.clone();
+                ctx.send(peer, Message::Forward { key, entry });
+            }
+        }
+        // The seed acknowledges before any peer has the write: available, not durable.
         ctx.reply(request, result);
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {
-        self.store.clone()
+        self.entries
+            .iter()
+            .filter_map(|(k, e)| e.value.clone().map(|v| (*k, v)))
+            .collect()
+    }
+
+    fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        if self.installed_counter_max > self.counter {
+            return Err(format!(
+                "a held version has counter {} past the Lamport counter {}",
+                self.installed_counter_max, self.counter
+            ));
+        }
+        // Our own versions from before a crash come back through resync: one past the mark
+        // we restarted from means this node may issue it again.
+        if self.installed_own_counter_max > self.counter_reserved {
+            return Err(format!(
+                "own version counter {} past the reserved mark {}: versions may be reused",
+                self.installed_own_counter_max, self.counter_reserved
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Effect, Entropy};
+    use crate::ids::ClientId;
+    use crate::params::Params;
+
+    /// splitmix64: the protocol draws nothing, but a context needs a stream.
+    struct TestEntropy(u64);
+
+    impl Entropy for TestEntropy {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+
+    /// A message on the wire: (from, to, message).
+    type Wire = (NodeId, NodeId, Message);
+
+    /// A hand-driven cluster: sends queue up in `inflight` until a test delivers or drops
+    /// them; timers fire only when a test says so; one clock for every node.
+    struct Harness {
+        configs: Vec<NodeConfig>,
+        nodes: Vec<Primary>,
+        durable: Vec<Option<PrimaryDurable>>,
+        inflight: Vec<Wire>,
+        replies: Vec<(RequestId, OpResult)>,
+        now: Time,
+        entropy: TestEntropy,
+        seq: u64,
+    }
+
+    fn n(i: u16) -> NodeId {
+        NodeId(i)
+    }
+
+    fn put(key: Key, value: &str) -> Op {
+        Op::Put {
+            key,
+            value: value.into(),
+        }
+    }
+
+    impl Harness {
+        /// `count` nodes, started and synced with each other (every start message delivered).
+        fn new(count: u16, bugs: &[&'static str]) -> Harness {
+            let nodes: Vec<NodeId> = (0..count).map(NodeId).collect();
+            let configs: Vec<NodeConfig> = nodes
+                .iter()
+                .map(|&id| NodeConfig {
+                    id,
+                    nodes: nodes.clone(),
+                    params: Params::defaults(Primary::info().params),
+                    bugs: bugs.to_vec(),
+                })
+                .collect();
+            let mut h = Harness {
+                configs,
+                nodes: Vec::new(),
+                durable: vec![None; usize::from(count)],
+                inflight: Vec::new(),
+                replies: Vec::new(),
+                now: Time(1_000),
+                entropy: TestEntropy(7),
+                seq: 0,
+            };
+            for i in 0..count {
+                let node = h.boot(i);
+                h.nodes.push(node);
+            }
+            h.deliver_all();
+            h
+        }
+
+        fn boot(&mut self, i: u16) -> Primary {
+            let mut effects = Vec::new();
+            let config = self.configs[usize::from(i)].clone();
+            let durable = self.durable[usize::from(i)];
+            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
+            let node = Primary::start(&mut ctx, &config, durable.as_ref());
+            self.apply(n(i), effects);
+            node
+        }
+
+        /// Crash (losing all but the durable state) and start again.
+        fn restart(&mut self, i: u16) {
+            self.inflight.retain(|(_, to, _)| *to != n(i));
+            let node = self.boot(i);
+            self.nodes[usize::from(i)] = node;
+            self.check(i);
+        }
+
+        fn run(&mut self, i: u16, f: impl FnOnce(&mut Primary, &mut Context<'_, Primary>)) {
+            let mut effects = Vec::new();
+            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
+            f(&mut self.nodes[usize::from(i)], &mut ctx);
+            self.apply(n(i), effects);
+            self.check(i);
+        }
+
+        fn apply(&mut self, from: NodeId, effects: Vec<Effect<Primary>>) {
+            for effect in effects {
+                match effect {
+                    Effect::Send { to, msg } => self.inflight.push((from, to, msg)),
+                    Effect::Persist(d) => self.durable[from.index()] = Some(d),
+                    Effect::Reply { request, result } => self.replies.push((request, result)),
+                    Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
+                }
+            }
+        }
+
+        /// The node's invariants, and its incremental digest against a full recomputation.
+        fn check(&self, i: u16) {
+            let node = &self.nodes[usize::from(i)];
+            node.check_invariants().unwrap();
+            let full = node
+                .entries
+                .iter()
+                .fold(0, |acc, (k, e)| acc ^ entry_hash(*k, e));
+            assert_eq!(node.digest(), full, "n{}'s incremental digest", i + 1);
+        }
+
+        /// Runs `op` at node `i` and returns its reply.
+        fn request(&mut self, i: u16, op: Op) -> OpResult {
+            self.seq += 1;
+            let request = RequestId {
+                client: ClientId(0),
+                seq: self.seq,
+            };
+            self.run(i, |node, ctx| node.on_request(ctx, request, op));
+            let (id, result) = self.replies.pop().expect("a reply");
+            assert_eq!(id, request);
+            result
+        }
+
+        /// Delivers (in send order) every in-flight message `pick` chooses, including those
+        /// the deliveries send, until none is chosen; returns how many were delivered.
+        fn deliver_where(&mut self, mut pick: impl FnMut(&Wire) -> bool) -> usize {
+            // Bounded: a quiet cluster's exchanges end; a test cluster that chatters forever
+            // is a bug worth a panic.
+            for delivered in 0..10_000 {
+                let Some(at) = self.inflight.iter().position(&mut pick) else {
+                    return delivered;
+                };
+                let (from, to, msg) = self.inflight.remove(at);
+                self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
+            }
+            panic!("messages never stopped");
+        }
+
+        fn deliver_all(&mut self) -> usize {
+            self.deliver_where(|_| true)
+        }
+
+        /// Drops every in-flight message `pick` chooses.
+        fn drop_where(&mut self, pick: impl Fn(&Wire) -> bool) {
+            self.inflight.retain(|w| !pick(w));
+        }
+
+        /// Advances the clock by one heartbeat and fires the heartbeat timer of `nodes`.
+        fn heartbeat(&mut self, nodes: &[u16]) {
+            self.now += Span::millis(50);
+            for &i in nodes {
+                self.run(i, |node, ctx| node.on_timer(ctx, Timer::Heartbeat));
+            }
+        }
+
+        /// One heartbeat round on every node, everything delivered.
+        fn round(&mut self) {
+            let all: Vec<u16> = (0..self.nodes.len() as u16).collect();
+            self.heartbeat(&all);
+            self.deliver_all();
+        }
+
+        fn value(&self, i: u16, key: Key) -> Option<&str> {
+            let entry = self.nodes[usize::from(i)].entries.get(&key)?;
+            entry.value.as_deref()
+        }
+
+        fn values(&self, key: Key) -> Vec<Option<&str>> {
+            (0..self.nodes.len() as u16)
+                .map(|i| self.value(i, key))
+                .collect()
+        }
+
+        fn converged(&self) -> bool {
+            let first = (self.nodes[0].store(), self.nodes[0].digest());
+            self.nodes.iter().all(|p| (p.store(), p.digest()) == first)
+        }
+    }
+
+    #[test]
+    fn info_declares_name_params_and_bugs() {
+        let info = Primary::info();
+        assert_eq!(info.name, "primary");
+        let params = Params::defaults(info.params);
+        assert_eq!(params.span("heartbeat"), Span::millis(50));
+        assert_eq!(params.span("failure_timeout"), Span::millis(250));
+        assert_eq!(params.int("anti_entropy_after"), 3);
+        let bugs: Vec<&str> = info.bugs.iter().map(|b| b.name).collect();
+        assert_eq!(
+            bugs,
+            [
+                "skip-resync",
+                "blind-apply",
+                "no-anti-entropy",
+                "volatile-counter"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_at_one_node_reaches_every_replica() {
+        let mut h = Harness::new(3, &[]);
+        assert!(h.nodes.iter().all(|p| p.synced));
+        let reply = h.request(0, put(1, "a"));
+        assert_eq!(
+            reply,
+            OpResult::Ok {
+                value: Some("a".into())
+            }
+        );
+        // Acknowledged before any peer has it: the AP choice of the seed.
+        assert_eq!(h.values(1), [Some("a"), None, None]);
+        assert_eq!(h.deliver_all(), 2);
+        assert_eq!(h.values(1), [Some("a"); 3]);
+        assert!(h.converged());
+        assert_eq!(
+            h.request(2, Op::Get { key: 1 }),
+            OpResult::Ok {
+                value: Some("a".into())
+            }
+        );
+    }
+
+    #[test]
+    fn concurrent_writes_in_opposite_orders_converge_to_the_greater_version() {
+        let mut h = Harness::new(3, &[]);
+        h.request(0, put(1, "x")); // version (1, n1)
+        h.request(1, put(1, "y")); // version (1, n2): greater, n2 > n1 breaks the tie
+
+        // n3 hears n2's write first, then n1's; n1 and n2 each hear the other's.
+        h.deliver_where(|(from, to, _)| *from == n(1) && *to == n(2));
+        h.deliver_all();
+        assert_eq!(h.values(1), [Some("y"); 3]);
+        assert!(h.converged());
+        // The next write anywhere orders after both (Lamport).
+        h.request(0, put(1, "z"));
+        assert_eq!(
+            h.nodes[0].entries[&1].version,
+            Version {
+                counter: 2,
+                node: n(0)
+            }
+        );
+    }
+
+    #[test]
+    fn blind_apply_leaves_concurrent_writes_diverged() {
+        let mut h = Harness::new(3, &["blind-apply"]);
+        h.request(0, put(1, "x"));
+        h.request(1, put(1, "y"));
+        h.deliver_where(|(from, to, _)| *from == n(1) && *to == n(2));
+        h.deliver_all();
+        // Each replica keeps whatever arrived last.
+        assert_eq!(h.values(1), [Some("y"), Some("x"), Some("x")]);
+        assert!(!h.converged());
+    }
+
+    #[test]
+    fn a_delete_leaves_a_tombstone_that_a_late_older_put_cannot_undo() {
+        let mut h = Harness::new(3, &[]);
+        h.request(0, put(1, "a")); // (1, n1)
+                                   // Only n2 hears the put before deleting; the put to n3 is late.
+        h.deliver_where(|(_, to, _)| *to == n(1));
+        assert_eq!(
+            h.request(1, Op::Delete { key: 1 }),
+            OpResult::Ok { value: None }
+        );
+        assert_eq!(
+            h.nodes[1].entries[&1].version,
+            Version {
+                counter: 2,
+                node: n(1)
+            }
+        );
+        // The delete reaches everyone first, then the old put reaches n3.
+        h.deliver_where(|(from, _, _)| *from == n(1));
+        h.deliver_all();
+        assert_eq!(h.values(1), [None; 3]);
+        assert!(h.nodes.iter().all(|p| p.store().is_empty()));
+        assert!(
+            h.nodes.iter().all(|p| p.entries.contains_key(&1)),
+            "tombstones kept"
+        );
+        assert!(h.converged());
+        assert_eq!(h.request(2, Op::Get { key: 1 }), OpResult::NotFound);
+    }
+
+    /// A cluster holding k1 = a, k2 deleted (a tombstone), k3 = c, all delivered.
+    fn cluster_with_history(bugs: &[&'static str]) -> Harness {
+        let mut h = Harness::new(3, bugs);
+        h.request(0, put(1, "a"));
+        h.request(1, put(2, "b"));
+        h.request(2, put(3, "c"));
+        h.deliver_all();
+        h.request(0, Op::Delete { key: 2 });
+        h.deliver_all();
+        assert!(h.converged());
+        h
+    }
+
+    #[test]
+    fn a_restarted_node_pulls_the_state_it_lost() {
+        let mut h = cluster_with_history(&[]);
+        let before = h.nodes[0].digest();
+        h.restart(2);
+        assert!(h.nodes[2].store().is_empty());
+        assert!(!h.nodes[2].synced);
+        h.deliver_all();
+        assert!(h.nodes[2].synced);
+        assert_eq!(h.values(1), [Some("a"); 3]);
+        assert_eq!(h.values(3), [Some("c"); 3]);
+        // The tombstone comes back too, so equal digests mean equal replicas.
+        assert_eq!(h.nodes[2].entries[&2].value, None);
+        assert_eq!(h.nodes[2].digest(), before);
+        assert!(h.converged());
+    }
+
+    #[test]
+    fn with_skip_resync_a_restarted_node_stays_empty() {
+        let mut h = cluster_with_history(&["skip-resync"]);
+        h.restart(2);
+        h.deliver_all();
+        for _ in 0..10 {
+            h.round();
+        }
+        // Still syncing, it is left alone by anti-entropy and never catches up.
+        assert!(!h.nodes[2].synced);
+        assert!(h.nodes[2].store().is_empty());
+        assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
+        assert!(!h.converged());
+        // New writes still reach it: only the past is missing.
+        h.request(0, put(4, "d"));
+        h.deliver_all();
+        assert_eq!(h.values(4), [Some("d"); 3]);
+    }
+
+    #[test]
+    fn a_restarted_node_issues_versions_past_its_pre_crash_ones() {
+        let mut h = Harness::new(3, &[]);
+        h.request(0, put(1, "a"));
+        assert_eq!(h.nodes[0].entries[&1].version.counter, 1);
+        let reserved = COUNTER_RESERVE_CHUNK;
+        assert_eq!(
+            h.durable[0],
+            Some(PrimaryDurable {
+                counter_reserved: reserved
+            })
+        );
+        h.deliver_all();
+        h.restart(0);
+        // Every start reserves one chunk past where it resumes, before it sends anything.
+        let next = reserved + COUNTER_RESERVE_CHUNK;
+        assert_eq!(
+            h.durable[0],
+            Some(PrimaryDurable {
+                counter_reserved: next
+            })
+        );
+        // A write before the resync answers arrive: it must still order after the crash.
+        h.request(0, put(1, "b"));
+        let v = h.nodes[0].entries[&1].version;
+        assert_eq!(
+            v,
+            Version {
+                counter: reserved + 1,
+                node: n(0)
+            }
+        );
+        h.deliver_all();
+        assert_eq!(h.values(1), [Some("b"); 3]);
+        assert!(h.converged());
+    }
+
+    #[test]
+    fn with_volatile_counter_a_restarted_node_reuses_a_version_and_replicas_diverge() {
+        let mut h = Harness::new(3, &["volatile-counter"]);
+        h.request(0, put(1, "a")); // (1, n1)
+        h.deliver_all();
+        h.restart(0);
+        h.request(0, put(1, "b")); // (1, n1) again, another value
+        h.deliver_all();
+        for _ in 0..10 {
+            h.round();
+        }
+        // Equal versions are never replaced, whatever anti-entropy pushes.
+        assert_eq!(h.values(1), [Some("b"), Some("a"), Some("a")]);
+        assert!(!h.converged());
+    }
+
+    #[test]
+    fn a_lost_forward_is_repaired_by_anti_entropy_after_three_heartbeats() {
+        let mut h = Harness::new(3, &[]);
+        h.request(0, put(1, "a"));
+        h.drop_where(|(_, to, _)| *to == n(2));
+        h.deliver_all();
+        assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
+        h.round();
+        h.round();
+        assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
+        h.round();
+        assert_eq!(h.values(1), [Some("a"); 3]);
+        assert!(h.converged());
+        // Converged replicas stop pushing: a round carries only heartbeats.
+        h.heartbeat(&[0, 1, 2]);
+        assert_eq!(h.inflight.len(), 6);
+        assert!(h
+            .inflight
+            .iter()
+            .all(|(_, _, m)| matches!(m, Message::Heartbeat { .. })));
+    }
+
+    #[test]
+    fn with_no_anti_entropy_a_lost_forward_is_never_repaired() {
+        let mut h = Harness::new(3, &["no-anti-entropy"]);
+        h.request(0, put(1, "a"));
+        h.drop_where(|(_, to, _)| *to == n(2));
+        h.deliver_all();
+        for _ in 0..20 {
+            h.round();
+        }
+        assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
+        assert!(!h.converged());
+    }
+
+    #[test]
+    fn heartbeats_mark_a_silent_peer_down_and_a_heard_one_up_with_a_pull() {
+        // No anti-entropy: the heal pull alone must converge both sides.
+        let mut h = Harness::new(3, &["no-anti-entropy"]);
+        let cut = |(from, to, _): &Wire| *from == n(2) || *to == n(2);
+        // n3 is frozen: its traffic stops, it keeps its state, and each side writes.
+        h.request(0, put(1, "a"));
+        h.request(2, put(2, "b"));
+        for beat in 1..=5 {
+            h.heartbeat(&[0, 1, 2]);
+            h.drop_where(cut);
+            h.deliver_all();
+            // Marked down after failure_timeout (250ms) of silence, not before.
+            assert_eq!(h.nodes[0].peers[&n(2)].up, beat < 5, "beat {beat}");
+        }
+        assert!(!h.nodes[2].peers[&n(0)].up);
+        assert!(h.nodes[0].peers[&n(1)].up);
+        // Unfrozen: the first heartbeats through bring both sides up and make each pull.
+        h.heartbeat(&[0, 1, 2]);
+        let pulls = h
+            .inflight
+            .iter()
+            .filter(|(_, _, m)| *m == Message::SyncRequest);
+        assert_eq!(pulls.count(), 0);
+        h.deliver_where(|(_, _, m)| matches!(m, Message::Heartbeat { .. }));
+        assert!(h.nodes[0].peers[&n(2)].up);
+        assert!(h.nodes[2].peers[&n(0)].up);
+        let mut pulls: Vec<(NodeId, NodeId)> = h
+            .inflight
+            .iter()
+            .filter(|(_, _, m)| *m == Message::SyncRequest)
+            .map(|(f, t, _)| (*f, *t))
+            .collect();
+        pulls.sort();
+        assert_eq!(
+            pulls,
+            [(n(0), n(2)), (n(1), n(2)), (n(2), n(0)), (n(2), n(1))]
+        );
+        h.deliver_all();
+        assert_eq!(h.values(1), [Some("a"); 3]);
+        assert_eq!(h.values(2), [Some("b"); 3]);
+        assert!(h.converged());
     }
 }

@@ -6,6 +6,17 @@
 //! iteration that reaches an event, a trace or a report is ordered.
 #![deny(missing_docs)]
 
+pub mod checks;
+pub mod clock;
+pub mod engine;
+pub mod faults;
 pub mod history;
+pub mod network;
+pub mod queue;
 pub mod registry;
+pub mod report;
+pub mod rng;
+pub mod runner;
 pub mod scenario;
+pub mod trace;
+pub mod workload;

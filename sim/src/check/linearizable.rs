@@ -1,0 +1,355 @@
+//! The linearizability search: Wing & Gong's tree search with Lowe's just-in-time
+//! linearization, as Porcupine runs it, over one partition (one key) at a time.
+//!
+//! The history is a doubly linked list of call and return entries in real-time order. The
+//! search walks it from the head: at a call entry it tries to linearize that operation next
+//! (the model must accept it in the current state); at the return entry of an operation not yet
+//! linearized it has gone too far and backtracks. Operations with an unknown outcome have no
+//! return entry: they may be linearized at any point after their call, or never.
+//!
+//! Memoisation: a (set of linearized operations, state) pair is explored at most once. The set
+//! is identified by the XOR of a 128-bit key per operation (Zobrist hashing), updated in O(1)
+//! per step; a memo entry is that hash mixed with the state's. No set is ever cloned or
+//! rehashed, which is what keeps time and memory linear in the partition where Porcupine's
+//! bitset copies grow with its square. Two distinct (set, state) pairs share a 127-bit key
+//! with probability about 2^-127 each; we accept that rather than store the sets.
+
+use super::model::{step, Interner, Val};
+use super::{Budget, Operation, PENDING};
+use std::time::Instant;
+
+/// What the search found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// Some order of the operations explains every result.
+    Linearizable,
+    /// No order does.
+    Violation,
+    /// The budget ran out first; the reason says which limit.
+    GaveUp(String),
+}
+
+/// Counts a check's work against its budget, across partitions and repeated searches.
+#[derive(Debug)]
+pub struct Meter {
+    deadline: Option<Instant>,
+    max_steps: u64,
+    /// The memo's entry limit per search.
+    pub max_memo_entries: usize,
+    /// Steps taken so far.
+    pub steps: u64,
+}
+
+impl Meter {
+    /// A meter for `budget`, starting now.
+    pub fn new(budget: &Budget) -> Meter {
+        Meter {
+            deadline: budget.deadline.map(|d| Instant::now() + d),
+            max_steps: budget.max_steps,
+            max_memo_entries: budget.max_memo_entries.max(1024),
+            steps: 0,
+        }
+    }
+
+    /// A meter allowing `steps` more steps than this one has taken, with the same deadline.
+    pub fn extended(&self, steps: u64) -> Meter {
+        Meter {
+            deadline: self.deadline,
+            max_steps: self.steps.saturating_add(steps),
+            max_memo_entries: self.max_memo_entries,
+            steps: self.steps,
+        }
+    }
+
+    /// Whether the budget is spent; checked every few thousand steps because reading the
+    /// clock costs more than a step.
+    fn exhausted(&self) -> Option<String> {
+        if self.steps >= self.max_steps {
+            return Some(format!("step budget of {} exhausted", self.max_steps));
+        }
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Some("timeout reached".to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// What one search did, for the per-key statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Steps (linearization attempts and backtracks).
+    pub steps: u64,
+    /// Memo entries at the end (or at the largest, if the memo was cleared).
+    pub memo_entries: usize,
+    /// How many times the memo hit its limit and was emptied.
+    pub memo_clears: u32,
+}
+
+/// The deepest linearization the search reached, for explaining a violation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deepest {
+    /// Operation indices, in linearization order.
+    pub order: Vec<u32>,
+    /// The operation whose return was reached right after it without fitting.
+    pub blocked: Option<u32>,
+}
+
+const NIL: u32 = u32::MAX;
+
+/// A set of 127-bit keys with linear probing; `0` marks an empty slot.
+struct Memo {
+    slots: Vec<u128>,
+    len: usize,
+    max_entries: usize,
+    peak: usize,
+    clears: u32,
+}
+
+impl Memo {
+    fn new(max_entries: usize) -> Memo {
+        Memo {
+            slots: vec![0; 1024],
+            len: 0,
+            max_entries,
+            peak: 0,
+            clears: 0,
+        }
+    }
+
+    /// Inserts `key`; false if it was there already.
+    fn insert(&mut self, key: u128) -> bool {
+        let key = key | 1;
+        if self.len >= self.max_entries {
+            // Full: forget everything. The search stays correct (it may redo work), and the
+            // entries dropped are mostly behind the frontier, where they no longer help.
+            self.slots.iter_mut().for_each(|s| *s = 0);
+            self.len = 0;
+            self.clears += 1;
+        } else if self.len * 2 >= self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (key >> 64) as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == key {
+                return false;
+            }
+            if slot == 0 {
+                self.slots[i] = key;
+                self.len += 1;
+                self.peak = self.peak.max(self.len);
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::replace(&mut self.slots, vec![0; self.slots.len() * 2]);
+        let mask = self.slots.len() - 1;
+        for key in old.into_iter().filter(|&k| k != 0) {
+            let mut i = (key >> 64) as usize & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = key;
+        }
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The Zobrist key of operation `op`: fixed, so runs are reproducible.
+fn op_key(op: u32) -> u128 {
+    let a = splitmix(u64::from(op) ^ 0x5151_0000_0000_0000);
+    let b = splitmix(u64::from(op) ^ 0xA7A7_0000_0000_0000);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+fn state_key(state: Val) -> u128 {
+    let a = splitmix(u64::from(state) ^ 0x3C3C_0000_0000_0000);
+    let b = splitmix(u64::from(state) ^ 0xC3C3_0000_0000_0000);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+/// The call/return list. Entry 0 is the head sentinel; entry `e` (from 1) is an operation's
+/// call (`code` even) or return (`code` odd), `code / 2` being the operation.
+struct List {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    code: Vec<u32>,
+    call_entry: Vec<u32>,
+    ret_entry: Vec<u32>,
+}
+
+impl List {
+    fn new(ops: &[Operation]) -> List {
+        let mut events: Vec<(u64, u32)> = Vec::with_capacity(ops.len() * 2);
+        for (i, op) in ops.iter().enumerate() {
+            let i = i as u32;
+            events.push((op.call, i * 2));
+            if op.ret != PENDING {
+                events.push((op.ret, i * 2 + 1));
+            }
+        }
+        // Positions are distinct events of the history; the code breaks no real tie.
+        events.sort_unstable();
+        let n = events.len() + 1;
+        let mut list = List {
+            next: (1..=n as u32).collect(),
+            prev: (0..n as u32).map(|e| e.wrapping_sub(1)).collect(),
+            code: Vec::with_capacity(n),
+            call_entry: vec![NIL; ops.len()],
+            ret_entry: vec![NIL; ops.len()],
+        };
+        list.next[n - 1] = NIL;
+        list.code.push(NIL);
+        for (e, &(_, code)) in events.iter().enumerate() {
+            let entry = e as u32 + 1;
+            list.code.push(code);
+            if code % 2 == 0 {
+                list.call_entry[(code / 2) as usize] = entry;
+            } else {
+                list.ret_entry[(code / 2) as usize] = entry;
+            }
+        }
+        list
+    }
+
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NIL {
+            self.prev[n as usize] = e;
+        }
+    }
+
+    fn lift(&mut self, op: u32) {
+        self.unlink(self.call_entry[op as usize]);
+        let ret = self.ret_entry[op as usize];
+        if ret != NIL {
+            self.unlink(ret);
+        }
+    }
+
+    /// Undoes [`List::lift`]; must be called in the reverse order of the lifts.
+    fn unlift(&mut self, op: u32) {
+        let ret = self.ret_entry[op as usize];
+        if ret != NIL {
+            self.relink(ret);
+        }
+        self.relink(self.call_entry[op as usize]);
+    }
+}
+
+/// One linearized operation on the search stack.
+struct Frame {
+    op: u32,
+    before: Val,
+}
+
+/// Searches for a linearization of `ops` (one partition, in call order) from `init`.
+///
+/// `deepest`, when given, records the longest linearization reached; it costs a copy per new
+/// depth, so it is only asked for on the small histories counterexamples are drawn from.
+pub fn search(
+    ops: &[Operation],
+    init: Val,
+    values: &mut Interner,
+    meter: &mut Meter,
+    mut deepest: Option<&mut Deepest>,
+) -> (Found, SearchStats) {
+    let mut list = List::new(ops);
+    let mut memo = Memo::new(meter.max_memo_entries);
+    let mut stack: Vec<Frame> = Vec::new();
+    let (mut state, mut set) = (init, 0u128);
+    let mut entry = list.next[0];
+    let mut steps = 0u64;
+    let found = loop {
+        steps += 1;
+        if steps % 4096 == 0 {
+            meter.steps += 4096;
+            if let Some(why) = meter.exhausted() {
+                break Found::GaveUp(why);
+            }
+        }
+        if entry == NIL {
+            break Found::Linearizable;
+        }
+        let code = list.code[entry as usize];
+        let op = code / 2;
+        if code % 2 == 0 {
+            let o = &ops[op as usize];
+            if let Some(after) = try_step(o, state, values) {
+                let next_set = set ^ op_key(op);
+                if memo.insert(next_set ^ state_key(after)) {
+                    stack.push(Frame { op, before: state });
+                    (state, set) = (after, next_set);
+                    list.lift(op);
+                    note_depth(&mut deepest, &stack);
+                    entry = list.next[0];
+                    continue;
+                }
+            }
+            entry = list.next[entry as usize];
+        } else {
+            note_blocked(&mut deepest, stack.len(), op);
+            let Some(frame) = stack.pop() else {
+                break Found::Violation;
+            };
+            state = frame.before;
+            set ^= op_key(frame.op);
+            list.unlift(frame.op);
+            entry = list.next[list.call_entry[frame.op as usize] as usize];
+        }
+    };
+    meter.steps += steps % 4096;
+    let stats = SearchStats {
+        steps,
+        memo_entries: memo.peak,
+        memo_clears: memo.clears,
+    };
+    (found, stats)
+}
+
+/// Steps `o` from `state`. An operation with an unknown outcome that would change nothing
+/// is treated as not fitting: "it never happened" explains the same histories, more cheaply.
+#[inline]
+fn try_step(o: &Operation, state: Val, values: &mut Interner) -> Option<Val> {
+    let after = step(&o.kind, state, values)?;
+    if o.ret == PENDING && after == state {
+        return None;
+    }
+    Some(after)
+}
+
+fn note_depth(deepest: &mut Option<&mut Deepest>, stack: &[Frame]) {
+    if let Some(d) = deepest.as_deref_mut() {
+        if stack.len() > d.order.len() {
+            d.order = stack.iter().map(|f| f.op).collect();
+            d.blocked = None;
+        }
+    }
+}
+
+fn note_blocked(deepest: &mut Option<&mut Deepest>, depth: usize, op: u32) {
+    if let Some(d) = deepest.as_deref_mut() {
+        if depth == d.order.len() && d.blocked.is_none() {
+            d.blocked = Some(op);
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Linearizability and consistency checkers for histories: simkv's own and Jepsen's (EDN).
+//!
+//! The driving contract: a history is first *prepared* ([`prepare_simkv`], [`edn::prepare`]):
+//! operations are paired (invocation with completion), failed ones dropped (they did not
+//! happen), unconstrained ones dropped (an unfinished read), the rest compiled to a
+//! [`model::Kind`] over interned values and split into one partition per key (Horn &
+//! Kroening's P-compositionality: a history is linearizable iff each key's is). Then
+//! [`check_prepared`] decides each partition: by the near-linear "zones" test
+//! ([`zones`]) when it applies (reads and writes of unique values only), otherwise by the
+//! search ([`linearizable`]). Every search draws on one [`Budget`]; when it runs out the answer
+//! is [`Verdict::Unknown`], never a hang. A violation is shrunk to a minimal counterexample
+//! ([`counterexample`]) that can be printed as text or drawn as HTML ([`explain`]).
+//!
+//! Positions: an operation's call and return are the indices of its events in the history, so
+//! "a returned before b was called" is `a.ret < b.call`, with no ties.
+
+pub mod counterexample;
+pub mod edn;
+pub mod explain;
+pub mod linearizable;
+pub mod model;
+pub mod staleness;
+pub mod zones;
+
+#[cfg(test)]
+mod brute;
+#[cfg(test)]
+mod tests;
+
+use crate::history::{History, HistoryError, Outcome};
+pub use counterexample::{CounterOp, Counterexample};
+use linearizable::{Found, Meter};
+use model::{Interner, Kind, Val, ABSENT};
+use serde::Serialize;
+use simkv_protocols::{ClientId, Key};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// How much work a check may do before it answers "unknown".
+///
+/// `deadline` is wall-clock time and so belongs only to a user's `--timeout`: checks run
+/// inside a simulation must bound themselves by steps and memory alone, or a run's verdict
+/// would depend on the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Give up after this much wall-clock time (a user's `--timeout`).
+    pub deadline: Option<Duration>,
+    /// Give up after this many search steps, over all keys.
+    pub max_steps: u64,
+    /// The memo's entry limit (16 bytes each, at most twice that in slots); when full it is
+    /// emptied and the search goes on, so memory stays bounded.
+    pub max_memo_entries: usize,
+}
+
+impl Default for Budget {
+    /// No deadline, 2^32 steps (minutes of work), 2^22 memo entries (at most 128 MiB).
+    fn default() -> Self {
+        Budget {
+            deadline: None,
+            max_steps: 1 << 32,
+            max_memo_entries: 1 << 22,
+        }
+    }
+}
+
+/// A check's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every key's operations can be ordered to explain every result.
+    Linearizable,
+    /// Some key's cannot; the (shrunk) operations that show it.
+    NotLinearizable(Box<Counterexample>),
+    /// The budget ran out before an answer; why.
+    Unknown(String),
+}
+
+impl Verdict {
+    /// The verdict as `--json` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable(_) => "not-linearizable",
+            Verdict::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// How a key was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Gibbons & Korach's zones test (unique-value reads and writes).
+    Zones,
+    /// The search.
+    Search,
+}
+
+/// One key's part of a check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyStats {
+    /// The key, as the history spells it (empty for a single register).
+    pub key: String,
+    /// Operations checked (after dropping failed and unconstrained ones).
+    pub ops: usize,
+    /// How it was decided.
+    pub method: Method,
+    /// `linearizable`, `not-linearizable` or `unknown`.
+    pub verdict: &'static str,
+    /// Search steps spent on it (0 for zones).
+    pub steps: u64,
+    /// The memo's peak entry count.
+    pub memo_entries: usize,
+}
+
+/// What [`check_prepared`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckOutcome {
+    /// The verdict for the whole history.
+    pub verdict: Verdict,
+    /// The model checked against (`kv`, `register`, `kv-strict`).
+    pub model: String,
+    /// Operations checked, over all keys.
+    pub ops: usize,
+    /// Per key, in the order keys are listed (numeric keys ascending, else first appearance).
+    pub keys: Vec<KeyStats>,
+    /// Wall time of the check proper (preparing, searching, shrinking; not parsing). For
+    /// reports' timing fields only: it never decides anything.
+    pub check_time: Duration,
+}
+
+/// Marks an operation whose outcome is unknown: no return, it may take effect at any time
+/// after its call, or never.
+pub const PENDING: u64 = u64::MAX;
+
+/// One operation, prepared for checking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// Position of its invocation in the history.
+    pub call: u64,
+    /// Position of its completion, or [`PENDING`].
+    pub ret: u64,
+    /// The process (client) that issued it.
+    pub process: u64,
+    /// What it did and what it saw.
+    pub kind: Kind,
+}
+
+/// One key's operations, in call order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// The key, as the history spells it.
+    pub key: String,
+    /// Its operations, in call order.
+    pub ops: Vec<Operation>,
+}
+
+/// How counterexamples name processes and positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// simkv: clients `c1`, `c2`, ...; positions are event indices (`#12`).
+    Simkv,
+    /// Jepsen: processes by number; positions are the lines of the EDN file.
+    Jepsen,
+}
+
+/// A history ready for [`check_prepared`].
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The model's name.
+    pub model: String,
+    /// One per key.
+    pub partitions: Vec<Partition>,
+    /// Every value mentioned.
+    pub values: Interner,
+    /// Each key's value before the history.
+    pub init: Val,
+    /// How to name processes and positions.
+    pub naming: Naming,
+    /// For EDN: the line of each position (event), for counterexamples.
+    pub lines: Vec<u32>,
+}
+
+impl Prepared {
+    /// Operations over all partitions.
+    pub fn ops(&self) -> usize {
+        self.partitions.iter().map(|p| p.ops.len()).sum()
+    }
+}
+
+/// Checks one of simkv's own histories against the strict kv model.
+///
+/// A malformed history (which simkv never writes) is reported as [`Verdict::Unknown`] with the
+/// reason; use [`prepare_simkv`] to get the error itself.
+pub fn check_simkv_history(history: &History, budget: &Budget) -> CheckOutcome {
+    let start = Instant::now();
+    match prepare_simkv(history) {
+        Ok(prepared) => {
+            let mut outcome = check_prepared(prepared, budget);
+            outcome.check_time = start.elapsed();
+            outcome
+        }
+        Err(e) => CheckOutcome {
+            verdict: Verdict::Unknown(format!("malformed history: line {}: {}", e.line, e.message)),
+            model: "kv-strict".to_string(),
+            ops: 0,
+            keys: Vec::new(),
+            check_time: start.elapsed(),
+        },
+    }
+}
+
+/// An operation being paired: invoked, its completion not seen yet.
+struct Open {
+    key: Key,
+    slot: usize,
+    event: usize,
+}
+
+/// Pairs a simkv history's events and compiles them for the strict kv model.
+///
+/// Errors name the JSON line of the offending record (records are one per line, after the
+/// opening bracket): a completion without an invocation, a second invocation while one is in
+/// flight on the same client, or a completion of another operation than was invoked.
+pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
+    let mut values = Interner::default();
+    let mut keys: BTreeMap<Key, Vec<Option<Operation>>> = BTreeMap::new();
+    let mut open: HashMap<ClientId, Open> = HashMap::new();
+    let err = |event: usize, message: String| HistoryError {
+        line: event + 2,
+        column: 1,
+        message,
+    };
+    for (i, e) in history.events.iter().enumerate() {
+        let Some(outcome) = &e.outcome else {
+            if open.contains_key(&e.client) {
+                let msg = format!("{} invoked {} while another operation was in flight", e.client, e.op);
+                return Err(err(i, msg));
+            }
+            let ops = keys.entry(e.op.key()).or_default();
+            ops.push(None);
+            let slot = ops.len() - 1;
+            open.insert(e.client, Open { key: e.op.key(), slot, event: i });
+            continue;
+        };
+        let Some(o) = open.remove(&e.client) else {
+            let msg = format!("{} completed {} without invoking it", e.client, e.op);
+            return Err(err(i, msg));
+        };
+        let invoked = &history.events[o.event].op;
+        if *invoked != e.op {
+            let msg = format!("{} completed {} but had invoked {invoked}", e.client, e.op);
+            return Err(err(i, msg));
+        }
+        let (kind, ret) = match outcome {
+            Outcome::Ok(r) => (model::kind_of_simkv(&e.op, Some(r), &mut values), i as u64),
+            Outcome::Fail(_) => (None, i as u64),
+            Outcome::Info => (model::kind_of_simkv(&e.op, None, &mut values), PENDING),
+        };
+        let slot = &mut keys.get_mut(&o.key).expect("opened above")[o.slot];
+        *slot = kind.map(|kind| Operation { call: o.event as u64, ret, process: u64::from(e.client.0), kind });
+    }
+    // Invocations never completed are pending, as if they had completed `info`.
+    for (client, o) in open {
+        let op = &history.events[o.event].op;
+        let kind = model::pending_kind_of_simkv(op, &mut values);
+        let slot = &mut keys.get_mut(&o.key).expect("opened above")[o.slot];
+        *slot = kind.map(|kind| Operation { call: o.event as u64, ret: PENDING, process: u64::from(client.0), kind });
+    }
+    let partitions = keys
+        .into_iter()
+        .map(|(key, ops)| Partition { key: key.to_string(), ops: ops.into_iter().flatten().collect() })
+        .filter(|p| !p.ops.is_empty())
+        .collect();
+    Ok(Prepared {
+        model: "kv-strict".to_string(),
+        partitions,
+        values,
+        init: ABSENT,
+        naming: Naming::Simkv,
+        lines: Vec::new(),
+    })
+}
+
+/// Decides a prepared history: each key by zones or search, the first failing key shrunk to a
+/// minimal counterexample.
+pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
+    let start = Instant::now();
+    let mut meter = Meter::new(budget);
+    let mut keys = Vec::with_capacity(prepared.partitions.len());
+    let mut failing: Option<usize> = None;
+    let mut unknown: Option<String> = None;
+    for (i, part) in prepared.partitions.iter().enumerate() {
+        let (found, stats) = decide(part, prepared.init, &mut prepared.values, &mut meter);
+        let verdict = match &found {
+            Found::Linearizable => "linearizable",
+            Found::Violation => {
+                failing.get_or_insert(i);
+                "not-linearizable"
+            }
+            Found::GaveUp(why) => {
+                unknown.get_or_insert_with(|| format!("key {}: {why}", part.key));
+                "unknown"
+            }
+        };
+        keys.push(KeyStats { verdict, ..stats });
+    }
+    let verdict = match (failing, unknown) {
+        (Some(i), _) => {
+            let cx = counterexample::build(&mut prepared, i, &meter, keys[i].steps);
+            Verdict::NotLinearizable(Box::new(cx))
+        }
+        (None, Some(why)) => Verdict::Unknown(why),
+        (None, None) => Verdict::Linearizable,
+    };
+    CheckOutcome {
+        verdict,
+        model: prepared.model.clone(),
+        ops: prepared.ops(),
+        keys,
+        check_time: start.elapsed(),
+    }
+}
+
+/// Decides one partition: zones when it applies and passes, else the search (which also
+/// confirms a zones violation, so that every "not linearizable" rests on the search).
+fn decide(part: &Partition, init: Val, values: &mut Interner, meter: &mut Meter) -> (Found, KeyStats) {
+    let mut stats = KeyStats {
+        key: part.key.clone(),
+        ops: part.ops.len(),
+        method: Method::Zones,
+        verdict: "",
+        steps: 0,
+        memo_entries: 0,
+    };
+    if zones::check(&part.ops, init, values) == Some(true) {
+        return (Found::Linearizable, stats);
+    }
+    let before = meter.steps;
+    let (found, s) = linearizable::search(&part.ops, init, values, meter, None);
+    stats.method = Method::Search;
+    stats.steps = meter.steps - before;
+    stats.memo_entries = s.memo_entries;
+    (found, stats)
+}

@@ -1,0 +1,441 @@
+//! The sequential models histories are checked against, compiled to interned values.
+//!
+//! Every value a history mentions is interned to a [`Val`] (`0` is "absent", Knossos's `nil`),
+//! and every completed operation is compiled to a [`Kind`]: a small, `Copy` description of
+//! which states it may be applied in and what state it leaves. [`step`] is then a few integer
+//! comparisons, which is what lets the search run at millions of operations per second.
+//!
+//! The compilation of simkv operations ([`kind_of_simkv`]) is *derived from* the store's one
+//! sequential specification, [`simkv_protocols::kv::apply_to_value`]: a test enumerates every
+//! operation shape, recorded result and prior state and requires `step` to agree with
+//! `apply_to_value` exactly, so the protocols and the checker cannot drift apart.
+
+use simkv_protocols::{Op, OpResult};
+use std::collections::HashMap;
+
+/// An interned value; [`ABSENT`] is the absent key (EDN's `nil`).
+pub type Val = u32;
+
+/// The interned "absent" value.
+pub const ABSENT: Val = 0;
+
+/// A value as histories spell it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// A string (simkv's values, EDN strings); the only values `append` works on.
+    Str(String),
+    /// Any other EDN value, by its canonical EDN text (`3`, `:a`, `[1 2]`).
+    Edn(String),
+}
+
+/// Interns values. Lookups go through a `HashMap`; nothing iterates it, so no hash order
+/// reaches an output.
+#[derive(Clone, Debug)]
+pub struct Interner {
+    vals: Vec<Option<Value>>,
+    // Two maps keyed by `String` so that a lookup borrows a `&str` and allocates nothing.
+    strs: HashMap<String, Val>,
+    edns: HashMap<String, Val>,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            vals: vec![None],
+            strs: HashMap::new(),
+            edns: HashMap::new(),
+        }
+    }
+}
+
+impl Interner {
+    /// The id of `value`, interning it on first sight.
+    pub fn intern(&mut self, value: Value) -> Val {
+        match value {
+            Value::Str(s) => self.intern_str(&s),
+            Value::Edn(e) => self.intern_edn(&e),
+        }
+    }
+
+    /// The id of a string value.
+    pub fn intern_str(&mut self, s: &str) -> Val {
+        if let Some(&id) = self.strs.get(s) {
+            return id;
+        }
+        let id = self.vals.len() as Val;
+        self.vals.push(Some(Value::Str(s.to_string())));
+        self.strs.insert(s.to_string(), id);
+        id
+    }
+
+    /// The id of a non-string EDN value, given its canonical text.
+    pub fn intern_edn(&mut self, text: &str) -> Val {
+        if let Some(&id) = self.edns.get(text) {
+            return id;
+        }
+        let id = self.vals.len() as Val;
+        self.vals.push(Some(Value::Edn(text.to_string())));
+        self.edns.insert(text.to_string(), id);
+        id
+    }
+
+    /// The value behind `id` (`None`: absent).
+    pub fn get(&self, id: Val) -> Option<&Value> {
+        self.vals.get(id as usize).and_then(|v| v.as_ref())
+    }
+
+    /// The string behind `id`, if it is one; absent reads as `""` (append's rule).
+    fn as_str(&self, id: Val) -> Option<&str> {
+        match self.get(id) {
+            None => Some(""),
+            Some(Value::Str(s)) => Some(s),
+            Some(Value::Edn(_)) => None,
+        }
+    }
+
+    /// How a value is shown in counterexamples: strings bare, EDN as EDN, absent as `nil`.
+    pub fn show(&self, id: Val) -> String {
+        match self.get(id) {
+            None => "nil".to_string(),
+            Some(Value::Str(s)) => s.clone(),
+            Some(Value::Edn(e)) => e.clone(),
+        }
+    }
+
+    /// How many values are interned (for memory accounting).
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    /// Whether only "absent" is interned.
+    pub fn is_empty(&self) -> bool {
+        self.vals.len() == 1
+    }
+}
+
+/// What a compare-and-set's completion said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CasOutcome {
+    /// It applied: the value was `expected` and became `new`.
+    Applied,
+    /// It did not apply; the value it saw, when known (simkv's `current`).
+    Refused(Option<Val>),
+    /// Unknown (info): it applied if the value was `expected`, else changed nothing.
+    Unknown,
+}
+
+/// One operation, compiled: which states admit it and what it leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A read that returned this value (`ABSENT`: not found). Unconstrained reads are dropped.
+    Read(Val),
+    /// Sets the value whatever it was (put, write).
+    Write(Val),
+    /// Compare-and-set.
+    Cas {
+        /// The value required.
+        expected: Val,
+        /// The value written when it matches.
+        new: Val,
+        /// What the completion said.
+        outcome: CasOutcome,
+    },
+    /// Sets the value only when present; `found` is what the completion said (`None`: unknown).
+    Update {
+        /// The value written.
+        value: Val,
+        /// Whether the key was present.
+        found: Option<bool>,
+    },
+    /// Removes the value; `found` as for update.
+    Delete {
+        /// Whether the key was present.
+        found: Option<bool>,
+    },
+    /// Appends a string; `result` is the whole new value when the completion said it.
+    Append {
+        /// The suffix.
+        suffix: Val,
+        /// The value after appending, when known.
+        result: Option<Val>,
+    },
+    /// Changes nothing and constrains nothing (an unfinished read).
+    Nop,
+    /// Completed with a result no state can produce (say, a put answered not-found).
+    Never,
+}
+
+impl Kind {
+    /// Whether the operation cannot change the value, judging by its recorded result.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Kind::Read(_) | Kind::Nop | Kind::Never => true,
+            Kind::Cas { outcome, .. } => matches!(outcome, CasOutcome::Refused(_)),
+            Kind::Update { found, .. } | Kind::Delete { found } => *found == Some(false),
+            Kind::Write(_) | Kind::Append { .. } => false,
+        }
+    }
+}
+
+/// Applies `kind` in `state`: the state after it, or `None` when it cannot take effect there
+/// with the result it recorded. Appends may intern a new value.
+pub fn step(kind: &Kind, state: Val, values: &mut Interner) -> Option<Val> {
+    match *kind {
+        Kind::Read(v) => (state == v).then_some(state),
+        Kind::Write(v) => Some(v),
+        Kind::Cas {
+            expected,
+            new,
+            outcome,
+        } => match outcome {
+            CasOutcome::Applied => (state == expected).then_some(new),
+            CasOutcome::Refused(None) => (state != expected).then_some(state),
+            CasOutcome::Refused(Some(seen)) => (state != expected && state == seen).then_some(state),
+            CasOutcome::Unknown => Some(if state == expected { new } else { state }),
+        },
+        Kind::Update { value, found } => match (found, state != ABSENT) {
+            (Some(true), true) | (None, true) => Some(value),
+            (Some(false), false) | (None, false) => Some(ABSENT),
+            _ => None,
+        },
+        Kind::Delete { found } => match (found, state != ABSENT) {
+            (Some(f), present) if f != present => None,
+            _ => Some(ABSENT),
+        },
+        Kind::Append { suffix, result } => step_append(state, suffix, result, values),
+        Kind::Nop => Some(state),
+        Kind::Never => None,
+    }
+}
+
+fn step_append(state: Val, suffix: Val, result: Option<Val>, values: &mut Interner) -> Option<Val> {
+    let cur = values.as_str(state)?;
+    let suf = values.as_str(suffix)?;
+    match result {
+        Some(r) => {
+            // Compare without building the concatenation: this runs in the search's loop.
+            let want = values.as_str(r)?;
+            let fits = values.get(r).is_some()
+                && want.len() == cur.len() + suf.len()
+                && want.starts_with(cur)
+                && want.ends_with(suf);
+            fits.then_some(r)
+        }
+        None => {
+            let joined = format!("{cur}{suf}");
+            Some(values.intern_str(&joined))
+        }
+    }
+}
+
+/// Compiles a simkv operation and its recorded result (`None`: info, or never completed).
+///
+/// Returns `None` for operations that constrain nothing and so are dropped (an unfinished
+/// get). The mapping mirrors `apply_to_value` case by case; `tests::kinds_agree_with_spec`
+/// checks that it does.
+pub fn kind_of_simkv(op: &Op, result: Option<&OpResult>, values: &mut Interner) -> Option<Kind> {
+    let Some(result) = result else {
+        return pending_kind_of_simkv(op, values);
+    };
+    let mut val = |s: &str| values.intern_str(s);
+    let kind = match (op, result) {
+        (Op::Get { .. }, OpResult::Ok { value: Some(v) }) => Kind::Read(val(v)),
+        (Op::Get { .. }, OpResult::NotFound) => Kind::Read(ABSENT),
+        (Op::Put { value, .. }, OpResult::Ok { value: Some(r) }) if r == value => {
+            Kind::Write(val(value))
+        }
+        (Op::Update { value, .. }, OpResult::Ok { value: Some(r) }) if r == value => {
+            Kind::Update {
+                value: val(value),
+                found: Some(true),
+            }
+        }
+        (Op::Update { value, .. }, OpResult::NotFound) => Kind::Update {
+            value: val(value),
+            found: Some(false),
+        },
+        (Op::Delete { .. }, OpResult::Ok { value: None }) => Kind::Delete { found: Some(true) },
+        (Op::Delete { .. }, OpResult::NotFound) => Kind::Delete { found: Some(false) },
+        (Op::Cas { expected, new, .. }, OpResult::Ok { value: Some(r) }) if r == new => Kind::Cas {
+            expected: val(expected),
+            new: val(new),
+            outcome: CasOutcome::Applied,
+        },
+        (Op::Cas { expected, new, .. }, OpResult::PreconditionFailed { current }) => {
+            let seen = current.as_deref().map_or(ABSENT, &mut val);
+            Kind::Cas {
+                expected: val(expected),
+                new: val(new),
+                outcome: CasOutcome::Refused(Some(seen)),
+            }
+        }
+        (Op::Append { value, .. }, OpResult::Ok { value: Some(r) }) => Kind::Append {
+            suffix: val(value),
+            result: Some(val(r)),
+        },
+        _ => Kind::Never,
+    };
+    Some(kind)
+}
+
+/// Compiles a simkv operation whose outcome is unknown: it may have applied, with whatever
+/// result the specification gives, or not at all.
+pub fn pending_kind_of_simkv(op: &Op, values: &mut Interner) -> Option<Kind> {
+    let mut val = |s: &str| values.intern_str(s);
+    Some(match op {
+        Op::Get { .. } => return None,
+        Op::Put { value, .. } => Kind::Write(val(value)),
+        Op::Update { value, .. } => Kind::Update {
+            value: val(value),
+            found: None,
+        },
+        Op::Delete { .. } => Kind::Delete { found: None },
+        Op::Cas { expected, new, .. } => Kind::Cas {
+            expected: val(expected),
+            new: val(new),
+            outcome: CasOutcome::Unknown,
+        },
+        Op::Append { value, .. } => Kind::Append {
+            suffix: val(value),
+            result: None,
+        },
+    })
+}
+
+/// The form an operation takes when its completion is cut off (the counterexample's prefix
+/// cut): it may apply, with any result its specification allows, or never.
+pub fn pending_form(kind: &Kind) -> Kind {
+    match *kind {
+        Kind::Read(_) | Kind::Nop => Kind::Nop,
+        Kind::Write(v) => Kind::Write(v),
+        Kind::Cas { expected, new, .. } => Kind::Cas {
+            expected,
+            new,
+            outcome: CasOutcome::Unknown,
+        },
+        Kind::Update { value, .. } => Kind::Update { value, found: None },
+        Kind::Delete { .. } => Kind::Delete { found: None },
+        Kind::Append { suffix, .. } => Kind::Append {
+            suffix,
+            result: None,
+        },
+        // An impossible result hides which write it was; as pending, it may be anything a
+        // no-op explains, which is the weakest claim we can still make soundly about a cut.
+        Kind::Never => Kind::Nop,
+    }
+}
+
+/// Renders an operation for counterexamples: `write 3`, `read 3`, `cas 1->2`, ...
+pub fn describe(kind: &Kind, values: &Interner) -> String {
+    let v = |id: Val| values.show(id);
+    match *kind {
+        Kind::Read(x) => format!("read {}", v(x)),
+        Kind::Write(x) => format!("write {}", v(x)),
+        Kind::Cas {
+            expected,
+            new,
+            outcome,
+        } => {
+            let tail = match outcome {
+                CasOutcome::Applied => String::new(),
+                CasOutcome::Refused(Some(seen)) => format!(" refused (saw {})", v(seen)),
+                CasOutcome::Refused(None) => " refused".to_string(),
+                CasOutcome::Unknown => String::new(),
+            };
+            format!("cas {}->{}{tail}", v(expected), v(new))
+        }
+        Kind::Update { value, found } => match found {
+            Some(false) => format!("update {} (not found)", v(value)),
+            _ => format!("update {}", v(value)),
+        },
+        Kind::Delete { found } => match found {
+            Some(false) => "delete (not found)".to_string(),
+            _ => "delete".to_string(),
+        },
+        Kind::Append { suffix, result } => match result {
+            Some(r) => format!("append {} -> {}", v(suffix), v(r)),
+            None => format!("append {}", v(suffix)),
+        },
+        Kind::Nop => "no-op".to_string(),
+        Kind::Never => "impossible result".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simkv_protocols::kv::apply_to_value;
+
+    fn states() -> Vec<Option<String>> {
+        vec![None, Some("a".into()), Some("b".into()), Some("ab".into())]
+    }
+
+    fn ops() -> Vec<Op> {
+        let s = |x: &str| x.to_string();
+        let mut out = vec![Op::Get { key: 1 }, Op::Delete { key: 1 }];
+        for a in ["a", "b", "ab"] {
+            out.push(Op::Put { key: 1, value: s(a) });
+            out.push(Op::Update { key: 1, value: s(a) });
+            out.push(Op::Append { key: 1, value: s(a) });
+            for b in ["a", "b"] {
+                out.push(Op::Cas {
+                    key: 1,
+                    expected: s(a),
+                    new: s(b),
+                });
+            }
+        }
+        out
+    }
+
+    fn results() -> Vec<OpResult> {
+        let mut out = vec![OpResult::NotFound, OpResult::Ok { value: None }];
+        for s in states() {
+            out.push(OpResult::PreconditionFailed { current: s.clone() });
+            if s.is_some() {
+                out.push(OpResult::Ok { value: s });
+            }
+        }
+        out
+    }
+
+    /// The compiled step must agree with the store's specification on every operation shape,
+    /// recorded result and prior state: that is what makes the checker's model the store's.
+    #[test]
+    fn kinds_agree_with_spec() {
+        let mut values = Interner::default();
+        for op in ops() {
+            for result in results() {
+                let kind = kind_of_simkv(&op, Some(&result), &mut values).unwrap();
+                for before in states() {
+                    let mut after = before.clone();
+                    let spec = apply_to_value(&mut after, &op);
+                    let want = (spec == result).then(|| after.clone());
+                    let start = before.as_deref().map_or(ABSENT, |s| values.intern_str(s));
+                    let got = step(&kind, start, &mut values).map(|id| values.show(id));
+                    let want = want.map(|w| w.unwrap_or_else(|| "nil".into()));
+                    assert_eq!(got, want, "{op} {result:?} from {before:?}");
+                }
+            }
+        }
+    }
+
+    /// An unknown outcome may apply with whatever result the specification gives.
+    #[test]
+    fn pending_kinds_agree_with_spec() {
+        let mut values = Interner::default();
+        for op in ops() {
+            let Some(kind) = kind_of_simkv(&op, None, &mut values) else {
+                assert!(matches!(op, Op::Get { .. }));
+                continue;
+            };
+            for before in states() {
+                let mut after = before.clone();
+                apply_to_value(&mut after, &op);
+                let start = before.as_deref().map_or(ABSENT, |s| values.intern_str(s));
+                let got = step(&kind, start, &mut values).map(|id| values.show(id));
+                assert_eq!(got, Some(after.unwrap_or_else(|| "nil".into())), "{op}");
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Per-node virtual clocks: true virtual time seen through an offset and a drift.
+
+use simkv_protocols::{Span, Time};
+
+/// A node's clock. `local(t) = t + offset + drift`, where the drift accumulates at
+/// `drift_ppm` microseconds per second of true time since it was last changed. A clock
+/// never reads below zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeClock {
+    offset_us: i64,
+    drift_ppm: i64,
+    /// True time at which the current drift rate took effect.
+    drift_since: Time,
+}
+
+const PPM: i128 = 1_000_000;
+
+impl NodeClock {
+    /// A clock `offset_us` off true time, drifting at `drift_ppm`.
+    pub fn new(offset_us: i64, drift_ppm: i64) -> NodeClock {
+        assert!(drift_ppm.abs() < 1_000_000, "a clock must move forward");
+        NodeClock {
+            offset_us,
+            drift_ppm,
+            drift_since: Time::ZERO,
+        }
+    }
+
+    fn drift_at(&self, now: Time) -> i64 {
+        let elapsed = i128::from(now.since(self.drift_since).as_micros());
+        (elapsed * i128::from(self.drift_ppm) / PPM) as i64
+    }
+
+    /// What the node reads at true time `now`.
+    pub fn local(&self, now: Time) -> Time {
+        let t = i128::from(now.as_micros())
+            + i128::from(self.offset_us)
+            + i128::from(self.drift_at(now));
+        Time(t.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// The true time a node waits for a local delay of `delay` (a fast clock fires early).
+    pub fn true_delay(&self, delay: Span) -> Span {
+        let d = i128::from(delay.as_micros()) * PPM / (PPM + i128::from(self.drift_ppm));
+        Span(d.max(0) as u64)
+    }
+
+    /// Steps the clock by `by_us`.
+    pub fn jump(&mut self, by_us: i64) {
+        self.offset_us = self.offset_us.saturating_add(by_us);
+    }
+
+    /// Changes the drift rate from true time `now` on, keeping the reading continuous.
+    pub fn set_drift(&mut self, now: Time, ppm: i64) {
+        assert!(ppm.abs() < 1_000_000, "a clock must move forward");
+        self.offset_us = self.offset_us.saturating_add(self.drift_at(now));
+        self.drift_ppm = ppm;
+        self.drift_since = now;
+    }
+
+    /// Signed difference local - true at `now`, microseconds, for reports.
+    pub fn skew_us(&self, now: Time) -> i64 {
+        self.offset_us + self.drift_at(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_accumulates_and_delays_scale() {
+        let clock = NodeClock::new(-500, 100_000); // 10% fast, 0.5ms behind
+        assert_eq!(clock.local(Time(0)), Time(0)); // clamped
+        assert_eq!(clock.local(Time(1_000_000)), Time(1_099_500));
+        assert_eq!(clock.true_delay(Span(110_000)), Span(100_000));
+    }
+
+    #[test]
+    fn changing_drift_keeps_the_reading_continuous() {
+        let mut clock = NodeClock::new(0, 1_000);
+        let before = clock.local(Time(2_000_000));
+        clock.set_drift(Time(2_000_000), -2_000);
+        assert_eq!(clock.local(Time(2_000_000)), before);
+        assert_eq!(
+            clock.local(Time(3_000_000)),
+            Time(3_000_000 + 2_000 - 2_000)
+        );
+        clock.jump(-10);
+        assert_eq!(clock.skew_us(Time(3_000_000)), -10);
+    }
+}

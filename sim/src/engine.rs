@@ -1,0 +1,912 @@
+//! The discrete-event engine: one thread, one queue, virtual time.
+//!
+//! The loop pops the earliest event, feeds it to the run's fingerprint and trace, and
+//! dispatches it: a message or timer to a protocol node, a request to the node a client
+//! chose, a reply to its client, a fault to the network or a node. A protocol handler's
+//! effects are applied in order when it returns; then its invariants are checked.
+
+use crate::clock::NodeClock;
+use crate::faults::{self, TimelineFault};
+use crate::history::{History, Outcome};
+use crate::network::{Fate, Links, Topology};
+use crate::queue::EventQueue;
+use crate::rng::{Stream, Streams};
+use crate::scenario::{Arrival, Fault, Scenario};
+use crate::trace::Trace;
+use crate::workload::{Client, InFlight, OpGenerator};
+use simkv_protocols::digest::StableHasher;
+use simkv_protocols::{
+    ClientId, Context, Effect, NodeConfig, NodeId, Op, OpResult, Protocol, RequestId, Span, Time,
+};
+use std::hash::{Hash, Hasher};
+
+/// Something that happens at a virtual time.
+#[derive(Debug)]
+pub(crate) enum Event<P: Protocol> {
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: P::Message,
+    },
+    Request {
+        to: NodeId,
+        request: RequestId,
+        op: Op,
+    },
+    Reply {
+        from: NodeId,
+        request: RequestId,
+        result: OpResult,
+    },
+    Timer {
+        node: NodeId,
+        epoch: u32,
+        generation: u64,
+        timer: P::Timer,
+    },
+    ClientWake {
+        client: ClientId,
+    },
+    ClientTimeout {
+        request: RequestId,
+    },
+    Arrival,
+    Fault {
+        index: usize,
+    },
+    WorkloadEnd,
+    WorkloadStop,
+}
+
+/// One node as the engine holds it: the protocol state plus everything the protocol must not
+/// see (its durable copy, its clock, its fault status, its armed timers).
+pub(crate) struct NodeSlot<P: Protocol> {
+    pub(crate) state: Option<P>,
+    durable: Option<P::Durable>,
+    config: NodeConfig,
+    /// Bumped by each crash, so that timers armed before it never fire after it.
+    epoch: u32,
+    pub(crate) frozen: bool,
+    pub(crate) paused: bool,
+    /// Events that reached the node while it was paused, in arrival order.
+    held: Vec<Event<P>>,
+    /// Armed timers and the generation of their latest arming.
+    timers: Vec<(P::Timer, u64)>,
+    next_generation: u64,
+    pub(crate) clock: NodeClock,
+    stream: Stream,
+}
+
+/// Counters a run reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events processed.
+    pub events: u64,
+    /// Node-to-node messages handed to the network.
+    pub sent: u64,
+    /// Node-to-node messages delivered to a running node.
+    pub delivered: u64,
+    /// Node-to-node messages lost: dropped by the link, cut by a partition or freeze, or
+    /// arriving at a crashed node.
+    pub dropped: u64,
+    /// Extra copies the network made.
+    pub duplicated: u64,
+    /// Client requests that reached no running node.
+    pub requests_lost: u64,
+    /// Replies lost (the node was frozen or crashed before it could answer).
+    pub replies_lost: u64,
+    /// Open-loop arrivals that found every client busy.
+    pub shed: u64,
+}
+
+/// A fault as it was applied, for reports and traces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedFault {
+    /// True virtual time.
+    pub at: Time,
+    /// What happened, resolved ("partition: 2 reachable groups: [n1 n2] | [n3 n4 n5]").
+    pub action: String,
+    /// Where it came from: `file:line:col`, `nemesis` or `final heal`.
+    pub origin: String,
+}
+
+/// Everything a finished run leaves for the checks and the report.
+#[derive(Debug)]
+pub struct RunOutput<P: Protocol> {
+    /// The clients' history.
+    pub history: History,
+    /// Counters.
+    pub stats: Stats,
+    /// Faults as applied.
+    pub faults: Vec<AppliedFault>,
+    /// The run's fingerprint.
+    pub fingerprint: u64,
+    /// True virtual time at the end.
+    pub end: Time,
+    /// When the cluster was last made whole (all links up, no node frozen, paused or
+    /// crashed), if it was whole at the end.
+    pub healed_at: Option<Time>,
+    /// When clients stopped issuing operations.
+    pub workload_stopped: Time,
+    /// The first broken invariant, with the time it broke.
+    pub invariant_violation: Option<(Time, String)>,
+    /// Whether the run stopped at its event limit.
+    pub hit_event_limit: bool,
+    /// Why the trace could not be written completely, if it could not.
+    pub trace_error: Option<String>,
+    /// Each node's final state; `None` if it ended crashed.
+    pub nodes: Vec<Option<P>>,
+    /// Each node's clock offset from true time at the end, microseconds.
+    pub clock_skews_us: Vec<i64>,
+}
+
+/// The engine for protocol `P`.
+pub struct Engine<'s, P: Protocol> {
+    scenario: &'s Scenario,
+    now: Time,
+    queue: EventQueue<Event<P>>,
+    pub(crate) nodes: Vec<NodeSlot<P>>,
+    pub(crate) topology: Topology,
+    links: Links,
+    streams: Streams,
+    clients: Vec<Client>,
+    idle_clients: Vec<ClientId>,
+    generator: OpGenerator,
+    workload_open: bool,
+    workload_stopped: Time,
+    history: History,
+    timeline: Vec<TimelineFault>,
+    applied_faults: Vec<AppliedFault>,
+    healed_at: Option<Time>,
+    stats: Stats,
+    fingerprint: StableHasher,
+    effects: Vec<Effect<P>>,
+    trace: Option<Trace>,
+    invariant_violation: Option<(Time, String)>,
+    /// The run ends after this time (moved when the workload stops).
+    end: Time,
+    stopped: bool,
+    hit_event_limit: bool,
+    /// The node whose handler ran in the current step.
+    handled: Option<NodeId>,
+}
+
+/// What one step did, for tests that watch the engine keep its guarantees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Virtual time of the event.
+    pub at: Time,
+    /// The node whose handler ran, if one did.
+    pub handled: Option<NodeId>,
+    /// For a message delivery, its sender (whether or not it was then delivered).
+    pub delivered_from: Option<NodeId>,
+}
+
+impl<'s, P: Protocol> Engine<'s, P> {
+    /// An engine ready to run `scenario`; `trace` receives every event when given.
+    pub fn new(scenario: &'s Scenario, trace: Option<Trace>) -> Self {
+        let n = usize::from(scenario.cluster.nodes);
+        let mut streams = Streams::new(scenario.seed, n);
+        let node_ids = scenario.node_ids();
+        let nodes = node_ids
+            .iter()
+            .map(|id| NodeSlot {
+                state: None,
+                durable: None,
+                config: NodeConfig {
+                    id: *id,
+                    nodes: node_ids.clone(),
+                    params: scenario.cluster.params.clone(),
+                    bugs: scenario.cluster.bugs.clone(),
+                },
+                epoch: 0,
+                frozen: false,
+                paused: false,
+                held: Vec::new(),
+                timers: Vec::new(),
+                next_generation: 0,
+                clock: scenario
+                    .clocks
+                    .iter()
+                    .find(|c| c.node == *id)
+                    .map(|c| NodeClock::new(c.offset_us, c.drift_ppm))
+                    .unwrap_or_default(),
+                stream: streams.nodes[id.index()].clone(),
+            })
+            .collect();
+        let timeline = faults::timeline(scenario, &mut streams.faults);
+        Engine {
+            scenario,
+            now: Time::ZERO,
+            queue: EventQueue::default(),
+            nodes,
+            topology: Topology::new(n),
+            links: Links::new(&scenario.network, n),
+            streams,
+            clients: vec![Client::default(); scenario.workload.clients as usize],
+            idle_clients: Vec::new(),
+            generator: OpGenerator::new(&scenario.workload, scenario.cluster.nodes),
+            workload_open: true,
+            workload_stopped: Time::ZERO,
+            history: History::default(),
+            timeline,
+            applied_faults: Vec::new(),
+            healed_at: Some(Time::ZERO),
+            stats: Stats::default(),
+            fingerprint: StableHasher::new(),
+            effects: Vec::new(),
+            trace,
+            invariant_violation: None,
+            // Until the workload stops, the run cannot end: see `stop_workload`.
+            end: Time(u64::MAX),
+            stopped: false,
+            hit_event_limit: false,
+            handled: None,
+        }
+    }
+
+    /// Runs the scenario to its end, its event limit or its first broken invariant.
+    pub fn run(mut self) -> RunOutput<P> {
+        self.boot();
+        while self.step().is_some() {}
+        self.finish()
+    }
+
+    /// Boots the nodes and schedules the workload and the faults. Call once, before
+    /// [`Engine::step`]; [`Engine::run`] does both.
+    pub fn boot(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.start_node(NodeId(i as u16));
+        }
+        for (index, fault) in self.timeline.iter().enumerate() {
+            self.queue.push(fault.at, Event::Fault { index });
+        }
+        self.queue
+            .push(Time::ZERO + self.scenario.duration, Event::WorkloadEnd);
+        self.start_clients();
+    }
+
+    /// Processes the next event; `None` once the run is over.
+    pub fn step(&mut self) -> Option<Step> {
+        if self.stopped {
+            return None;
+        }
+        let next = self.queue.peek_time().filter(|at| *at <= self.end);
+        let (Some(_), false) = (next, self.invariant_violation.is_some()) else {
+            return self.stop();
+        };
+        if self.stats.events >= self.scenario.max_events {
+            self.hit_event_limit = true;
+            return self.stop();
+        }
+        let (at, event) = self.queue.pop().expect("peeked");
+        assert!(at >= self.now, "virtual time never runs backwards");
+        self.now = at;
+        self.stats.events += 1;
+        self.fingerprint_event(&event);
+        if let Some(trace) = &mut self.trace {
+            trace.event(at, &event);
+        }
+        let delivered_from = match &event {
+            Event::Deliver { from, .. } => Some(*from),
+            _ => None,
+        };
+        self.handled = None;
+        self.dispatch(event);
+        Some(Step {
+            at,
+            handled: self.handled,
+            delivered_from,
+        })
+    }
+
+    fn stop(&mut self) -> Option<Step> {
+        self.stopped = true;
+        // The run ends at its scheduled end unless it stopped early.
+        if self.invariant_violation.is_none() && !self.hit_event_limit {
+            self.now = self.now.max(self.end);
+        }
+        None
+    }
+
+    /// The network as it is now.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Whether `node` is paused, frozen, crashed: (paused, frozen, running).
+    pub fn node_status(&self, node: NodeId) -> (bool, bool, bool) {
+        let slot = &self.nodes[node.index()];
+        (slot.paused, slot.frozen, slot.state.is_some())
+    }
+
+    fn start_clients(&mut self) {
+        match self.scenario.workload.arrival {
+            Arrival::ClosedLoop { think } => {
+                for c in 0..self.clients.len() {
+                    // Spread the first invocations over one think time.
+                    let delay = self.streams.workload.between(0, think.max.as_micros());
+                    let client = ClientId(c as u32);
+                    self.queue.push(Time(delay), Event::ClientWake { client });
+                }
+            }
+            Arrival::OpenLoop { .. } => {
+                self.idle_clients = (0..self.clients.len() as u32).rev().map(ClientId).collect();
+                if !self.idle_clients.is_empty() {
+                    self.schedule_arrival();
+                }
+            }
+        }
+    }
+
+    /// Ends the run and hands over what it left.
+    pub fn finish(mut self) -> RunOutput<P> {
+        let fingerprint = self.fingerprint.finish();
+        let trace_error = self.trace.as_mut().and_then(|trace| {
+            trace.finish(self.now, fingerprint);
+            trace.error().map(|e| e.to_string())
+        });
+        RunOutput {
+            history: self.history,
+            stats: self.stats,
+            faults: self.applied_faults,
+            fingerprint,
+            end: self.now,
+            healed_at: self.healed_at,
+            workload_stopped: self.workload_stopped,
+            invariant_violation: self.invariant_violation,
+            hit_event_limit: self.hit_event_limit,
+            trace_error,
+            clock_skews_us: self
+                .nodes
+                .iter()
+                .map(|n| n.clock.skew_us(self.now))
+                .collect(),
+            nodes: self.nodes.into_iter().map(|n| n.state).collect(),
+        }
+    }
+
+    fn dispatch(&mut self, event: Event<P>) {
+        match event {
+            Event::Deliver { from, to, msg } => self.on_deliver(from, to, msg),
+            Event::Request { to, request, op } => self.on_request(to, request, op),
+            Event::Reply {
+                from,
+                request,
+                result,
+            } => self.on_reply(from, request, result),
+            Event::Timer {
+                node,
+                epoch,
+                generation,
+                timer,
+            } => self.on_timer(node, epoch, generation, timer),
+            Event::ClientWake { client } => self.invoke(client),
+            Event::ClientTimeout { request } => self.on_client_timeout(request),
+            Event::Arrival => self.on_arrival(),
+            Event::Fault { index } => {
+                let fault = self.timeline[index].clone();
+                self.apply_fault(&fault.fault, &fault.origin);
+            }
+            Event::WorkloadEnd => self.on_workload_end(),
+            Event::WorkloadStop => self.stop_workload(),
+        }
+    }
+
+    // ----- nodes ---------------------------------------------------------------------------
+
+    fn start_node(&mut self, node: NodeId) {
+        let tracing = self.trace.is_some();
+        let mut effects = std::mem::take(&mut self.effects);
+        let slot = &mut self.nodes[node.index()];
+        let local = slot.clock.local(self.now);
+        let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
+        slot.state = Some(P::start(&mut ctx, &slot.config, slot.durable.as_ref()));
+        self.after_handler(node, effects);
+    }
+
+    /// Runs one handler on a running, unpaused node.
+    fn handle(&mut self, node: NodeId, input: impl FnOnce(&mut P, &mut Context<'_, P>)) {
+        let tracing = self.trace.is_some();
+        let mut effects = std::mem::take(&mut self.effects);
+        let slot = &mut self.nodes[node.index()];
+        let Some(state) = slot.state.as_mut() else {
+            self.effects = effects;
+            return;
+        };
+        let local = slot.clock.local(self.now);
+        let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
+        input(state, &mut ctx);
+        self.handled = Some(node);
+        self.after_handler(node, effects);
+    }
+
+    fn after_handler(&mut self, node: NodeId, mut effects: Vec<Effect<P>>) {
+        if let Some(Err(broken)) = self.nodes[node.index()]
+            .state
+            .as_ref()
+            .map(P::check_invariants)
+        {
+            self.invariant_violation = Some((self.now, format!("{node}: {broken}")));
+        }
+        if P::HAS_CLUSTER_INVARIANTS && self.invariant_violation.is_none() {
+            let states: Vec<Option<&P>> = self.nodes.iter().map(|n| n.state.as_ref()).collect();
+            if let Err(broken) = P::check_cluster(&states) {
+                self.invariant_violation = Some((self.now, format!("cluster: {broken}")));
+            }
+        }
+        for effect in effects.drain(..) {
+            self.apply_effect(node, effect);
+        }
+        self.effects = effects;
+    }
+
+    fn apply_effect(&mut self, node: NodeId, effect: Effect<P>) {
+        match effect {
+            Effect::Send { to, msg } => self.send(node, to, msg),
+            Effect::SetTimer { timer, delay } => {
+                let slot = &mut self.nodes[node.index()];
+                let local = slot
+                    .stream
+                    .between(delay.min.as_micros(), delay.max.as_micros());
+                let at = self.now + slot.clock.true_delay(Span(local));
+                let generation = slot.next_generation;
+                slot.next_generation += 1;
+                match slot.timers.iter_mut().find(|(t, _)| *t == timer) {
+                    Some(armed) => armed.1 = generation,
+                    None => slot.timers.push((timer.clone(), generation)),
+                }
+                let epoch = slot.epoch;
+                self.queue.push(
+                    at,
+                    Event::Timer {
+                        node,
+                        epoch,
+                        generation,
+                        timer,
+                    },
+                );
+            }
+            Effect::CancelTimer { timer } => {
+                self.nodes[node.index()].timers.retain(|(t, _)| *t != timer);
+            }
+            Effect::Persist(durable) => self.nodes[node.index()].durable = Some(durable),
+            Effect::Reply { request, result } => {
+                if self.nodes[node.index()].frozen {
+                    self.stats.replies_lost += 1;
+                    return;
+                }
+                let delay = self.links.client_delay(&mut self.streams.network);
+                self.queue.push(
+                    self.now + delay,
+                    Event::Reply {
+                        from: node,
+                        request,
+                        result,
+                    },
+                );
+            }
+            Effect::Note(note) => {
+                if let Some(trace) = &mut self.trace {
+                    trace.note(self.now, node, &note);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, msg: P::Message) {
+        self.stats.sent += 1;
+        let cut = !self.topology.is_up(from, to)
+            || self.nodes[from.index()].frozen
+            || self.nodes[to.index()].frozen;
+        if cut {
+            self.stats.dropped += 1;
+            if let Some(trace) = &mut self.trace {
+                trace.drop(self.now, from, to, "link down at send");
+            }
+            return;
+        }
+        match self
+            .links
+            .route(self.now, from, to, &mut self.streams.network)
+        {
+            Fate::Dropped => {
+                self.stats.dropped += 1;
+                if let Some(trace) = &mut self.trace {
+                    trace.drop(self.now, from, to, "lost by the link");
+                }
+            }
+            Fate::Arrives(at, copy) => {
+                if let Some(again) = copy {
+                    self.stats.duplicated += 1;
+                    self.queue.push(
+                        again,
+                        Event::Deliver {
+                            from,
+                            to,
+                            msg: msg.clone(),
+                        },
+                    );
+                }
+                self.queue.push(at, Event::Deliver { from, to, msg });
+            }
+        }
+    }
+
+    /// Whether an event for `node` may run now; holds it if the node is paused.
+    fn admit(&mut self, node: NodeId, event: Event<P>) -> Option<Event<P>> {
+        let slot = &mut self.nodes[node.index()];
+        slot.state.as_ref()?;
+        if slot.paused {
+            slot.held.push(event);
+            return None;
+        }
+        Some(event)
+    }
+
+    fn on_deliver(&mut self, from: NodeId, to: NodeId, msg: P::Message) {
+        let lost = !self.topology.is_up(from, to)
+            || self.nodes[to.index()].frozen
+            || self.nodes[to.index()].state.is_none();
+        if lost {
+            self.stats.dropped += 1;
+            if let Some(trace) = &mut self.trace {
+                trace.drop(self.now, from, to, "link down or node down at delivery");
+            }
+            return;
+        }
+        if let Some(Event::Deliver { from, to, msg }) =
+            self.admit(to, Event::Deliver { from, to, msg })
+        {
+            self.stats.delivered += 1;
+            self.handle(to, |p, ctx| p.on_message(ctx, from, msg));
+        }
+    }
+
+    fn on_timer(&mut self, node: NodeId, epoch: u32, generation: u64, timer: P::Timer) {
+        if self.nodes[node.index()].epoch != epoch {
+            return;
+        }
+        let event = Event::Timer {
+            node,
+            epoch,
+            generation,
+            timer,
+        };
+        let Some(Event::Timer { timer, .. }) = self.admit(node, event) else {
+            return;
+        };
+        let slot = &mut self.nodes[node.index()];
+        // Only the latest arming of a timer fires; a cancelled one is gone from the list.
+        let Some(i) = slot.timers.iter().position(|(_, g)| *g == generation) else {
+            return;
+        };
+        slot.timers.swap_remove(i);
+        self.handle(node, |p, ctx| p.on_timer(ctx, timer));
+    }
+
+    fn on_request(&mut self, to: NodeId, request: RequestId, op: Op) {
+        let slot = &self.nodes[to.index()];
+        if slot.frozen || slot.state.is_none() {
+            self.stats.requests_lost += 1;
+            return;
+        }
+        if let Some(Event::Request { to, request, op }) =
+            self.admit(to, Event::Request { to, request, op })
+        {
+            self.handle(to, |p, ctx| p.on_request(ctx, request, op));
+        }
+    }
+
+    // ----- clients -------------------------------------------------------------------------
+
+    fn invoke(&mut self, client: ClientId) {
+        if !self.workload_open {
+            return;
+        }
+        let state = &mut self.clients[client.index()];
+        debug_assert!(
+            state.in_flight.is_none(),
+            "a client has one operation in flight"
+        );
+        let (request, op, node) = self
+            .generator
+            .next(client, state, &mut self.streams.workload);
+        self.history.push(self.now, client, node, op.clone(), None);
+        state.in_flight = Some(InFlight {
+            request,
+            op: op.clone(),
+            node,
+            invoked: self.now,
+        });
+        let delay = self.links.client_delay(&mut self.streams.network);
+        if self.nodes[node.index()].frozen {
+            self.stats.requests_lost += 1;
+        } else {
+            self.queue.push(
+                self.now + delay,
+                Event::Request {
+                    to: node,
+                    request,
+                    op,
+                },
+            );
+        }
+        let timeout = self.scenario.workload.timeout;
+        self.queue
+            .push(self.now + timeout, Event::ClientTimeout { request });
+    }
+
+    fn on_reply(&mut self, from: NodeId, request: RequestId, result: OpResult) {
+        let _ = from;
+        self.complete(request, Some(result));
+    }
+
+    fn on_client_timeout(&mut self, request: RequestId) {
+        self.complete(request, None);
+    }
+
+    /// Records the end of `request` if its client still waits for it; `None` = timed out.
+    fn complete(&mut self, request: RequestId, result: Option<OpResult>) {
+        let client = request.client;
+        let state = &mut self.clients[client.index()];
+        match &state.in_flight {
+            Some(f) if f.request == request => {}
+            _ => return, // a late reply after a timeout, or a timeout after a reply
+        }
+        let flight = state.in_flight.take().expect("checked above");
+        state.learn(&flight, result.as_ref());
+        let outcome = match result {
+            Some(r) if r.is_applied() => Outcome::Ok(r),
+            Some(r) => Outcome::Fail(r),
+            None => Outcome::Info,
+        };
+        self.history
+            .push(self.now, client, flight.node, flight.op, Some(outcome));
+        match self.scenario.workload.arrival {
+            Arrival::ClosedLoop { think } => {
+                let pause = self
+                    .streams
+                    .workload
+                    .between(think.min.as_micros(), think.max.as_micros());
+                self.queue
+                    .push(self.now + Span(pause), Event::ClientWake { client });
+            }
+            Arrival::OpenLoop { .. } => self.idle_clients.push(client),
+        }
+    }
+
+    fn schedule_arrival(&mut self) {
+        let Arrival::OpenLoop { rate_per_s } = self.scenario.workload.arrival else {
+            return;
+        };
+        let mean = 1e6 / rate_per_s as f64;
+        let gap = (-mean * self.streams.workload.unit_open_closed().ln()).round() as u64;
+        self.queue.push(self.now + Span(gap), Event::Arrival);
+    }
+
+    fn on_arrival(&mut self) {
+        if !self.workload_open {
+            return;
+        }
+        if self.idle_clients.is_empty() {
+            self.stats.shed += 1;
+        } else {
+            let i = self.streams.workload.below(self.idle_clients.len() as u64) as usize;
+            let client = self.idle_clients.swap_remove(i);
+            self.invoke(client);
+        }
+        self.schedule_arrival();
+    }
+
+    // ----- faults --------------------------------------------------------------------------
+
+    fn is_whole(&self) -> bool {
+        self.topology.is_healed()
+            && self
+                .nodes
+                .iter()
+                .all(|n| !n.frozen && !n.paused && n.state.is_some())
+    }
+
+    fn apply_fault(&mut self, fault: &Fault, origin: &str) {
+        let action = match fault {
+            Fault::Partition(shape) => {
+                let groups = self.topology.partition(shape, &mut self.streams.faults);
+                format!("partition: {groups}")
+            }
+            Fault::Heal => {
+                self.topology.heal();
+                "heal: all links up".to_string()
+            }
+            Fault::Freeze(n) => self.set_frozen(*n, true),
+            Fault::Unfreeze(n) => self.set_frozen(*n, false),
+            Fault::Pause(n) => self.pause(*n),
+            Fault::Resume(n) => self.resume(*n),
+            Fault::Crash(n) => self.crash(*n),
+            Fault::Restart(n) => self.restart(*n),
+            Fault::ClockJump { node, by_us } => {
+                self.nodes[node.index()].clock.jump(*by_us);
+                format!("clock jump {node} by {}", signed_span(*by_us))
+            }
+            Fault::ClockDrift { node, ppm } => {
+                self.nodes[node.index()].clock.set_drift(self.now, *ppm);
+                format!("clock drift {node} now {ppm}ppm")
+            }
+        };
+        self.record_fault(action, origin);
+    }
+
+    fn record_fault(&mut self, action: String, origin: &str) {
+        if let Some(trace) = &mut self.trace {
+            trace.fault(self.now, &action);
+        }
+        self.fingerprint.write(action.as_bytes());
+        self.applied_faults.push(AppliedFault {
+            at: self.now,
+            action,
+            origin: origin.into(),
+        });
+        match (self.is_whole(), self.healed_at) {
+            (true, None) => self.healed_at = Some(self.now),
+            (false, Some(_)) => self.healed_at = None,
+            _ => {}
+        }
+    }
+
+    fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String {
+        self.nodes[node.index()].frozen = frozen;
+        format!("{} {node}", if frozen { "freeze" } else { "unfreeze" })
+    }
+
+    fn pause(&mut self, node: NodeId) -> String {
+        let slot = &mut self.nodes[node.index()];
+        if slot.state.is_none() {
+            return format!("pause {node} (ignored: crashed)");
+        }
+        slot.paused = true;
+        format!("pause {node}")
+    }
+
+    fn resume(&mut self, node: NodeId) -> String {
+        let slot = &mut self.nodes[node.index()];
+        if !slot.paused {
+            return format!("resume {node} (ignored: not paused)");
+        }
+        slot.paused = false;
+        // What waited runs now, in the order it arrived.
+        let held = std::mem::take(&mut slot.held);
+        let count = held.len();
+        for event in held {
+            self.queue.push(self.now, event);
+        }
+        format!("resume {node} ({count} held events released)")
+    }
+
+    fn crash(&mut self, node: NodeId) -> String {
+        let slot = &mut self.nodes[node.index()];
+        if slot.state.is_none() {
+            return format!("crash {node} (ignored: already down)");
+        }
+        slot.state = None;
+        slot.epoch += 1;
+        slot.paused = false;
+        slot.held.clear();
+        slot.timers.clear();
+        format!("crash {node}")
+    }
+
+    fn restart(&mut self, node: NodeId) -> String {
+        if self.nodes[node.index()].state.is_some() {
+            return format!("restart {node} (ignored: running)");
+        }
+        self.start_node(node);
+        let from = if self.nodes[node.index()].durable.is_some() {
+            "from its durable state"
+        } else {
+            "with nothing persisted"
+        };
+        format!("restart {node} {from}")
+    }
+
+    fn on_workload_end(&mut self) {
+        if self.is_whole() {
+            self.stop_workload();
+            return;
+        }
+        // Faults still in force: heal everything, and give the clients a liveness phase of
+        // twice the liveness window so that the liveness check has operations to judge.
+        self.topology.heal();
+        for i in 0..self.nodes.len() {
+            let node = NodeId(i as u16);
+            self.nodes[i].frozen = false;
+            if self.nodes[i].paused {
+                self.resume(node);
+            }
+            if self.nodes[i].state.is_none() {
+                self.start_node(node);
+            }
+        }
+        self.record_fault(
+            "heal everything: links, freezes, pauses, crashes".into(),
+            "final heal",
+        );
+        let liveness = self.scenario.checks.liveness;
+        self.queue
+            .push(self.now + liveness + liveness, Event::WorkloadStop);
+    }
+
+    fn stop_workload(&mut self) {
+        self.workload_open = false;
+        self.workload_stopped = self.now;
+        self.end = self.now + self.scenario.checks.settle;
+    }
+
+    // ----- fingerprint ---------------------------------------------------------------------
+
+    #[inline]
+    fn fingerprint_event(&mut self, event: &Event<P>) {
+        let h = &mut self.fingerprint;
+        h.write_u64(self.now.as_micros());
+        match event {
+            Event::Deliver { from, to, msg } => {
+                h.write_u8(1);
+                h.write_u16(from.0);
+                h.write_u16(to.0);
+                msg.hash(h);
+            }
+            Event::Request { to, request, op } => {
+                h.write_u8(2);
+                h.write_u16(to.0);
+                request.hash(h);
+                op.hash(h);
+            }
+            Event::Reply {
+                from,
+                request,
+                result,
+            } => {
+                h.write_u8(3);
+                h.write_u16(from.0);
+                request.hash(h);
+                result.hash(h);
+            }
+            Event::Timer {
+                node,
+                generation,
+                timer,
+                ..
+            } => {
+                h.write_u8(4);
+                h.write_u16(node.0);
+                h.write_u64(*generation);
+                timer.hash(h);
+            }
+            Event::ClientWake { client } => {
+                h.write_u8(5);
+                h.write_u32(client.0);
+            }
+            Event::ClientTimeout { request } => {
+                h.write_u8(6);
+                request.hash(h);
+            }
+            Event::Arrival => h.write_u8(7),
+            Event::Fault { index } => {
+                h.write_u8(8);
+                h.write_usize(*index);
+            }
+            Event::WorkloadEnd => h.write_u8(9),
+            Event::WorkloadStop => h.write_u8(10),
+        }
+    }
+}
+
+/// `+1.5s`, `-200ms`.
+pub(crate) fn signed_span(us: i64) -> String {
+    let sign = if us < 0 { "-" } else { "+" };
+    format!("{sign}{}", Span(us.unsigned_abs()))
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

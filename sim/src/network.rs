@@ -1,0 +1,388 @@
+//! The scripted network: which links are up, how long messages take, what gets lost.
+//!
+//! Guarantees, as the engine implements them:
+//! - A message crosses a link only if the link is up both when it is sent and when it would
+//!   be delivered: a partition that starts while a message is in flight loses it, as an
+//!   iptables rule loses packets still on the wire.
+//! - With `fifo`, messages on one directed link arrive in the order they were sent, except a
+//!   message picked for reordering, which is held back and overtaken. Without `fifo`, each
+//!   message's delay is drawn independently and messages overtake freely.
+//! - A duplicated message arrives twice, each copy with its own delay.
+//! - Client links are never partitioned, lose nothing and keep order; freezing or crashing
+//!   a node still cuts them.
+
+use crate::rng::Stream;
+use crate::scenario::{Latency, LinkBehaviour, Network, PartitionShape};
+use petgraph::graphmap::DiGraphMap;
+use simkv_protocols::{NodeId, Span, Time};
+
+/// Which directed links are up. The graph is the source of truth for reports ("who could
+/// reach whom"); the dense matrix answers the hot path's question in one load.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    nodes: usize,
+    graph: DiGraphMap<u16, ()>,
+    blocked: Vec<bool>,
+}
+
+impl Topology {
+    /// A fully connected cluster of `nodes` nodes.
+    pub fn new(nodes: usize) -> Topology {
+        let mut topology = Topology {
+            nodes,
+            graph: DiGraphMap::new(),
+            blocked: vec![false; nodes * nodes],
+        };
+        topology.heal();
+        topology
+    }
+
+    /// Whether `from` can currently send to `to`.
+    #[inline]
+    pub fn is_up(&self, from: NodeId, to: NodeId) -> bool {
+        !self.blocked[from.index() * self.nodes + to.index()]
+    }
+
+    /// Whether every link is up.
+    pub fn is_healed(&self) -> bool {
+        !self.blocked.iter().any(|b| *b)
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.set_links(|_, _| true);
+    }
+
+    fn set_links(&mut self, up: impl Fn(usize, usize) -> bool) {
+        self.graph.clear();
+        for a in 0..self.nodes {
+            self.graph.add_node(a as u16);
+        }
+        for a in 0..self.nodes {
+            for b in 0..self.nodes {
+                let link_up = a == b || up(a, b);
+                self.blocked[a * self.nodes + b] = !link_up;
+                if link_up && a != b {
+                    self.graph.add_edge(a as u16, b as u16, ());
+                }
+            }
+        }
+    }
+
+    /// Applies a partition shape, replacing the current partition. Random shapes draw from
+    /// `rng` (the faults stream). Returns the groups as they were resolved, for reports.
+    pub fn partition(&mut self, shape: &PartitionShape, rng: &mut Stream) -> String {
+        let n = self.nodes;
+        let mut order: Vec<usize> = (0..n).collect();
+        let groups_of = |groups: &[Vec<usize>]| {
+            let mut group = vec![usize::MAX; n];
+            for (g, members) in groups.iter().enumerate() {
+                for m in members {
+                    group[*m] = g;
+                }
+            }
+            group
+        };
+        match shape {
+            PartitionShape::Groups(groups) => {
+                let groups: Vec<Vec<usize>> = groups
+                    .iter()
+                    .map(|g| g.iter().map(|n| n.index()).collect())
+                    .collect();
+                // Nodes in no group form one more group together.
+                let group = groups_of(&groups);
+                self.set_links(|a, b| group[a] == group[b]);
+            }
+            PartitionShape::OneWay { from, to } => {
+                let from: Vec<usize> = from.iter().map(|n| n.index()).collect();
+                let to: Vec<usize> = to.iter().map(|n| n.index()).collect();
+                self.set_links(|a, b| !(from.contains(&a) && to.contains(&b)));
+            }
+            PartitionShape::Isolate(node) => {
+                let x = node.index();
+                self.set_links(|a, b| (a == x) == (b == x));
+            }
+            PartitionShape::IsolateRandom => {
+                let x = rng.below(n as u64) as usize;
+                self.set_links(|a, b| (a == x) == (b == x));
+            }
+            PartitionShape::MajorityMinority => {
+                rng.shuffle(&mut order);
+                let majority = order[..n / 2 + 1].to_vec();
+                let group = groups_of(&[majority]);
+                self.set_links(|a, b| group[a] == group[b]);
+            }
+            PartitionShape::Bridge => {
+                // Two halves that cannot talk, and one bridge node both halves see.
+                rng.shuffle(&mut order);
+                let bridge = order[0];
+                let half = order[1..n.div_ceil(2)].to_vec();
+                let group = groups_of(&[half]);
+                self.set_links(|a, b| a == bridge || b == bridge || group[a] == group[b]);
+            }
+            PartitionShape::Ring => {
+                rng.shuffle(&mut order);
+                let mut position = vec![0; n];
+                for (p, node) in order.iter().enumerate() {
+                    position[*node] = p;
+                }
+                self.set_links(|a, b| {
+                    let d = position[a].abs_diff(position[b]);
+                    d <= 1 || d == n - 1
+                });
+            }
+        }
+        self.describe()
+    }
+
+    /// The connectivity, as a report line: strongly connected components, then any one-way
+    /// links that remain between them.
+    pub fn describe(&self) -> String {
+        if self.is_healed() {
+            return "all links up".to_string();
+        }
+        let mut components: Vec<Vec<u16>> = petgraph::algo::tarjan_scc(&self.graph)
+            .into_iter()
+            .map(|mut c| {
+                c.sort_unstable();
+                c
+            })
+            .collect();
+        components.sort();
+        let names: Vec<String> = components
+            .iter()
+            .map(|c| {
+                let members: Vec<String> = c.iter().map(|n| NodeId(*n).to_string()).collect();
+                format!("[{}]", members.join(" "))
+            })
+            .collect();
+        format!(
+            "{} reachable groups: {}",
+            components.len(),
+            names.join(" | ")
+        )
+    }
+
+    /// Which nodes `from` can reach, directly or through others (what a gossip or a
+    /// forwarding protocol could, in principle, learn from).
+    pub fn reachable_from(&self, from: NodeId) -> Vec<NodeId> {
+        let mut seen: Vec<NodeId> = Vec::new();
+        let mut dfs = petgraph::visit::Dfs::new(&self.graph, from.0);
+        while let Some(n) = dfs.next(&self.graph) {
+            seen.push(NodeId(n));
+        }
+        seen.sort_unstable();
+        seen
+    }
+}
+
+/// Draws one delay from a latency distribution.
+pub fn sample_latency(latency: &Latency, rng: &mut Stream) -> Span {
+    match *latency {
+        Latency::Constant(d) => d,
+        Latency::Uniform(min, max) => Span(rng.between(min.as_micros(), max.as_micros())),
+        Latency::Exponential(mean) => {
+            let u = rng.unit_open_closed();
+            Span((-(mean.as_micros() as f64) * u.ln()).round() as u64)
+        }
+        Latency::Normal(mean, stddev) => {
+            // Box-Muller; one of the pair is enough.
+            let u1 = rng.unit_open_closed();
+            let u2 = rng.unit_open_closed();
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            let x = mean.as_micros() as f64 + z * stddev.as_micros() as f64;
+            Span(x.max(0.0).round() as u64)
+        }
+    }
+}
+
+/// Per-link behaviour and FIFO bookkeeping.
+#[derive(Clone, Debug)]
+pub struct Links {
+    nodes: usize,
+    behaviour: Vec<LinkBehaviour>,
+    client: LinkBehaviour,
+    fifo: bool,
+    /// Latest scheduled arrival per directed link, for FIFO.
+    last_arrival: Vec<Time>,
+}
+
+/// Where a message sent now will be, as the network decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Lost on the way.
+    Dropped,
+    /// Arrives at these times (two when duplicated).
+    Arrives(Time, Option<Time>),
+}
+
+impl Links {
+    /// The links of a cluster of `nodes` nodes.
+    pub fn new(network: &Network, nodes: usize) -> Links {
+        let mut behaviour = vec![network.default; nodes * nodes];
+        for o in &network.links {
+            behaviour[o.from.index() * nodes + o.to.index()] = o.behaviour;
+        }
+        Links {
+            nodes,
+            behaviour,
+            client: network.client,
+            fifo: network.fifo,
+            last_arrival: vec![Time::ZERO; nodes * nodes],
+        }
+    }
+
+    /// Decides the fate of a message sent now from `from` to `to`.
+    pub fn route(&mut self, now: Time, from: NodeId, to: NodeId, rng: &mut Stream) -> Fate {
+        let link = from.index() * self.nodes + to.index();
+        let behaviour = self.behaviour[link];
+        if rng.chance_ppm(behaviour.drop_ppm) {
+            return Fate::Dropped;
+        }
+        let first = self.arrival(now, link, &behaviour, rng);
+        let second = rng
+            .chance_ppm(behaviour.duplicate_ppm)
+            .then(|| self.arrival(now, link, &behaviour, rng));
+        Fate::Arrives(first, second)
+    }
+
+    fn arrival(&mut self, now: Time, link: usize, b: &LinkBehaviour, rng: &mut Stream) -> Time {
+        let delay = sample_latency(&b.latency, rng);
+        if rng.chance_ppm(b.reorder_ppm) {
+            let hold = rng.between(
+                b.reorder_delay.min.as_micros(),
+                b.reorder_delay.max.as_micros(),
+            );
+            return now + delay + Span(hold);
+        }
+        let mut at = now + delay;
+        if self.fifo {
+            at = at.max(self.last_arrival[link]);
+            self.last_arrival[link] = at;
+        }
+        at
+    }
+
+    /// The delay of a client request or reply.
+    pub fn client_delay(&self, rng: &mut Stream) -> Span {
+        sample_latency(&self.client.latency, rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Streams;
+
+    fn n(i: u16) -> NodeId {
+        NodeId(i)
+    }
+
+    #[test]
+    fn groups_cut_exactly_the_links_between_them() {
+        let mut t = Topology::new(5);
+        let mut rng = Streams::new(1, 0).faults;
+        let shape = PartitionShape::Groups(vec![vec![n(0), n(1)], vec![n(2), n(3)]]);
+        let text = t.partition(&shape, &mut rng);
+        assert!(t.is_up(n(0), n(1)) && t.is_up(n(3), n(2)));
+        assert!(!t.is_up(n(0), n(2)) && !t.is_up(n(2), n(0)));
+        // n5 was in no group: it forms its own.
+        assert!(!t.is_up(n(4), n(0)) && !t.is_up(n(3), n(4)));
+        assert_eq!(text, "3 reachable groups: [n1 n2] | [n3 n4] | [n5]");
+        t.heal();
+        assert!(t.is_healed());
+        assert_eq!(t.describe(), "all links up");
+    }
+
+    #[test]
+    fn one_way_partitions_cut_one_direction() {
+        let mut t = Topology::new(3);
+        let mut rng = Streams::new(1, 0).faults;
+        let shape = PartitionShape::OneWay {
+            from: vec![n(0)],
+            to: vec![n(1)],
+        };
+        t.partition(&shape, &mut rng);
+        assert!(!t.is_up(n(0), n(1)));
+        assert!(t.is_up(n(1), n(0)));
+        // n1 still reaches n2 through n3.
+        assert_eq!(t.reachable_from(n(0)), vec![n(0), n(1), n(2)]);
+    }
+
+    #[test]
+    fn random_shapes_have_their_shape() {
+        let mut rng = Streams::new(3, 0).faults;
+        for _ in 0..20 {
+            let mut t = Topology::new(5);
+            t.partition(&PartitionShape::MajorityMinority, &mut rng);
+            let sizes: Vec<usize> = (0..5).map(|a| t.reachable_from(n(a)).len()).collect();
+            assert_eq!(sizes.iter().filter(|s| **s == 3).count(), 3, "{sizes:?}");
+            assert_eq!(sizes.iter().filter(|s| **s == 2).count(), 2, "{sizes:?}");
+
+            t.partition(&PartitionShape::Ring, &mut rng);
+            for a in 0..5 {
+                let direct = (0..5).filter(|b| *b != a && t.is_up(n(a), n(*b))).count();
+                assert_eq!(direct, 2);
+            }
+
+            t.partition(&PartitionShape::Bridge, &mut rng);
+            let bridges = (0..5)
+                .filter(|a| (0..5).all(|b| t.is_up(n(*a), n(b))))
+                .count();
+            assert_eq!(bridges, 1);
+        }
+    }
+
+    #[test]
+    fn fifo_links_never_reorder_without_reordering() {
+        let net = Network {
+            default: LinkBehaviour {
+                latency: Latency::Uniform(Span(1), Span(1000)),
+                drop_ppm: 0,
+                duplicate_ppm: 0,
+                reorder_ppm: 0,
+                reorder_delay: Span(0).into(),
+            },
+            client: LinkBehaviour {
+                latency: Latency::Constant(Span(1)),
+                drop_ppm: 0,
+                duplicate_ppm: 0,
+                reorder_ppm: 0,
+                reorder_delay: Span(0).into(),
+            },
+            links: vec![],
+            fifo: true,
+        };
+        let mut links = Links::new(&net, 2);
+        let mut rng = Streams::new(9, 0).network;
+        let mut last = Time::ZERO;
+        for t in 0..200 {
+            match links.route(Time(t), n(0), n(1), &mut rng) {
+                Fate::Arrives(at, None) => {
+                    assert!(at >= last);
+                    last = at;
+                }
+                other => panic!("lossless link gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn latency_distributions_respect_their_bounds() {
+        let mut rng = Streams::new(5, 0).network;
+        for _ in 0..1000 {
+            let u = sample_latency(&Latency::Uniform(Span(10), Span(20)), &mut rng);
+            assert!((10..=20).contains(&u.as_micros()));
+        }
+        let mean: u64 = (0..4000)
+            .map(|_| sample_latency(&Latency::Exponential(Span(1000)), &mut rng).as_micros())
+            .sum::<u64>()
+            / 4000;
+        assert!((900..1100).contains(&mean), "exponential mean {mean}");
+        let mean: u64 = (0..4000)
+            .map(|_| sample_latency(&Latency::Normal(Span(1000), Span(100)), &mut rng).as_micros())
+            .sum::<u64>()
+            / 4000;
+        assert!((980..1020).contains(&mean), "normal mean {mean}");
+    }
+}

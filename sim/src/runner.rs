@@ -1,0 +1,249 @@
+//! Runs a scenario with the protocol it names, then checks and reports.
+
+use crate::checks::{self, CheckResult, FinalReplica, Verdict};
+use crate::engine::{Engine, RunOutput};
+use crate::history::{History, Outcome};
+use crate::report::{FaultLine, LatencyMs, Messages, NodeLine, OpCounts, RunReport, RunVerdict};
+use crate::scenario::Scenario;
+use crate::trace::Trace;
+use simkv_protocols::{primary::Primary, Key, NodeId, Promise, Protocol, Value};
+use std::collections::BTreeMap;
+
+/// How to run.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Where to write the trace, if anywhere.
+    pub trace: Option<Trace>,
+    /// The command that replays this run, for the report.
+    pub replay: String,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunResult {
+    /// What to print.
+    pub report: RunReport,
+    /// The clients' history.
+    pub history: History,
+    /// Each node's final store (`None`: crashed), for `--dump`.
+    pub stores: Vec<(NodeId, Option<BTreeMap<Key, Value>>)>,
+    /// The trace could not be written completely, if so, why.
+    pub trace_error: Option<String>,
+}
+
+/// Runs `scenario` with the protocol it names (validated by the loader).
+pub fn run(scenario: &Scenario, options: RunOptions) -> RunResult {
+    match scenario.cluster.protocol.as_str() {
+        "primary" => run_with::<Primary>(scenario, options),
+        other => unreachable!("the loader accepts only registered protocols, not {other}"),
+    }
+}
+
+/// Runs `scenario` with protocol `P`.
+pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunResult {
+    // Wall time is measured for the report's speed line only; it never reaches the run.
+    let started = std::time::Instant::now();
+    let output = Engine::<P>::new(scenario, options.trace).run();
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let replicas: Vec<FinalReplica> = output
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, state)| FinalReplica {
+            node: NodeId(i as u16),
+            digest: state.as_ref().map(P::digest),
+            store: state.as_ref().map(P::store).unwrap_or_default(),
+        })
+        .collect();
+    let checks = run_checks::<P>(scenario, &output, &replicas);
+    let verdict = RunVerdict::from_checks(&checks);
+    let info = P::info();
+    let report = RunReport {
+        scenario: scenario.name.clone(),
+        source: scenario.source.clone(),
+        description: scenario.description.clone(),
+        protocol: info.name.to_string(),
+        promises: info.promises.iter().map(|p| p.name().to_string()).collect(),
+        bugs: scenario
+            .cluster
+            .bugs
+            .iter()
+            .map(|b| b.to_string())
+            .collect(),
+        nodes_count: scenario.cluster.nodes,
+        clients: scenario.workload.clients,
+        seed: scenario.seed,
+        fingerprint: format!("{:016x}", output.fingerprint),
+        virtual_time_ms: output.end.as_micros() as f64 / 1000.0,
+        events: output.stats.events,
+        wall_ms,
+        ops: op_counts(&output.history, output.stats.shed),
+        availability: 0.0,
+        latency_ms: latency(&output.history),
+        messages: Messages {
+            sent: output.stats.sent,
+            delivered: output.stats.delivered,
+            dropped: output.stats.dropped,
+            duplicated: output.stats.duplicated,
+        },
+        faults: output
+            .faults
+            .iter()
+            .map(|f| FaultLine {
+                at_ms: f.at.as_micros() as f64 / 1000.0,
+                action: f.action.clone(),
+                origin: f.origin.clone(),
+            })
+            .collect(),
+        checks,
+        nodes: node_lines(&replicas, &output),
+        verdict,
+        replay: options.replay,
+    };
+    let mut report = report;
+    report.availability = if report.ops.invoked == 0 {
+        0.0
+    } else {
+        report.ops.ok as f64 / report.ops.invoked as f64
+    };
+    let stores = output
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (NodeId(i as u16), s.as_ref().map(P::store)))
+        .collect();
+    RunResult {
+        report,
+        history: output.history,
+        stores,
+        trace_error: output.trace_error,
+    }
+}
+
+fn node_lines<P: Protocol>(replicas: &[FinalReplica], output: &RunOutput<P>) -> Vec<NodeLine> {
+    replicas
+        .iter()
+        .zip(&output.clock_skews_us)
+        .map(|(r, skew)| NodeLine {
+            node: r.node.to_string(),
+            state: if r.digest.is_some() {
+                "running"
+            } else {
+                "crashed"
+            }
+            .to_string(),
+            digest: r.digest.map(|d| format!("{d:016x}")).unwrap_or_default(),
+            keys: r.store.len(),
+            clock_skew_us: *skew,
+        })
+        .collect()
+}
+
+fn run_checks<P: Protocol>(
+    scenario: &Scenario,
+    output: &RunOutput<P>,
+    replicas: &[FinalReplica],
+) -> Vec<CheckResult> {
+    let promises = P::info().promises;
+    let promised = |p: Promise| promises.contains(&p);
+    let mut checks = Vec::new();
+    let mut push = |name: &str, promised: bool, (verdict, detail): (Verdict, String)| {
+        checks.push(CheckResult {
+            name: name.into(),
+            promised,
+            verdict,
+            detail,
+        });
+    };
+    let invariants = match &output.invariant_violation {
+        Some((at, what)) => (Verdict::Fail, format!("broken at {at}: {what}")),
+        None => (Verdict::Pass, "held after every handler".into()),
+    };
+    push("invariants", true, invariants);
+    let limits = if output.hit_event_limit {
+        let limit = scenario.max_events;
+        (
+            Verdict::Fail,
+            format!("stopped at the event limit ({limit}) before the scenario ended"),
+        )
+    } else {
+        (
+            Verdict::Pass,
+            format!(
+                "{} events, within the limit of {}",
+                output.stats.events, scenario.max_events
+            ),
+        )
+    };
+    push("limits", true, limits);
+    push(
+        "convergence",
+        promised(Promise::Convergent),
+        checks::convergence(replicas),
+    );
+    let (verdict, detail, _lost) = checks::durability(&output.history, replicas);
+    push(
+        "durability",
+        promised(Promise::DurableAcknowledgedWrites),
+        (verdict, detail),
+    );
+    let liveness = checks::liveness(
+        &output.history,
+        output.healed_at,
+        scenario.checks.liveness,
+        output.workload_stopped,
+    );
+    push("liveness", promised(Promise::LiveAfterHeal), liveness);
+    checks
+}
+
+fn op_counts(history: &History, shed: u64) -> OpCounts {
+    let mut counts = OpCounts {
+        shed,
+        ..OpCounts::default()
+    };
+    for e in &history.events {
+        match &e.outcome {
+            None => counts.invoked += 1,
+            Some(Outcome::Ok(_)) => counts.ok += 1,
+            Some(Outcome::Fail(_)) => counts.fail += 1,
+            Some(Outcome::Info) => counts.info += 1,
+        }
+    }
+    // Operations still in flight at the end are indeterminate too.
+    counts.info += counts.invoked - counts.ok - counts.fail - counts.info;
+    counts
+}
+
+fn latency(history: &History) -> LatencyMs {
+    let mut invoked: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut samples: Vec<u64> = Vec::new();
+    for e in &history.events {
+        match &e.outcome {
+            None => {
+                invoked.insert(e.client.0, e.time.as_micros());
+            }
+            Some(Outcome::Ok(_)) => {
+                if let Some(start) = invoked.remove(&e.client.0) {
+                    samples.push(e.time.as_micros() - start);
+                }
+            }
+            Some(_) => {
+                invoked.remove(&e.client.0);
+            }
+        }
+    }
+    if samples.is_empty() {
+        return LatencyMs::default();
+    }
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i] as f64 / 1000.0
+    };
+    LatencyMs {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: at(1.0),
+    }
+}

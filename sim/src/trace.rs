@@ -1,0 +1,111 @@
+//! `--trace FILE`: every processed event as one JSON line, in processing order.
+//!
+//! The bytes are deterministic: keys are sorted (serde_json's map is ordered), times are
+//! virtual microseconds, and nothing from the wall clock or the file system appears.
+//! Line shapes (`t` is true virtual time in microseconds):
+//!
+//! ```text
+//! {"ev":"deliver","from":"n1","msg":{..},"t":1200,"to":"n2"}
+//! {"ev":"request","node":"n2","op":{..},"request":"c1#3","t":1300}
+//! {"ev":"reply","node":"n2","request":"c1#3","result":{..},"t":1900}
+//! {"ev":"timer","node":"n1","t":50000,"timer":..}
+//! {"ev":"note","node":"n1","note":"...","t":50000}
+//! {"ev":"drop","from":"n1","reason":"...","t":1200,"to":"n3"}
+//! {"ev":"fault","action":"partition: ...","t":10000000}
+//! {"ev":"end","fingerprint":"0123456789abcdef","t":45000000}
+//! ```
+
+use crate::engine::Event;
+use serde_json::{json, Value as Json};
+use simkv_protocols::{NodeId, Protocol, Time};
+use std::io::Write;
+
+/// A trace sink. Write errors are remembered and reported once at the end, so that a full
+/// disk cannot change the run itself.
+pub struct Trace {
+    out: Box<dyn Write>,
+    error: Option<std::io::Error>,
+}
+
+impl Trace {
+    /// A trace writing to `out` (buffer it: every event is a line).
+    pub fn new(out: Box<dyn Write>) -> Trace {
+        Trace { out, error: None }
+    }
+
+    fn line(&mut self, value: Json) {
+        if self.error.is_some() {
+            return;
+        }
+        let result = serde_json::to_writer(&mut self.out, &value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    pub(crate) fn event<P: Protocol>(&mut self, t: Time, event: &Event<P>) {
+        let t = t.as_micros();
+        let line = match event {
+            Event::Deliver { from, to, msg } => json!({"ev": "deliver", "t": t,
+                "from": from.to_string(), "to": to.to_string(), "msg": msg}),
+            Event::Request { to, request, op } => json!({"ev": "request", "t": t,
+                "node": to.to_string(), "request": request.to_string(), "op": op}),
+            Event::Reply {
+                from,
+                request,
+                result,
+            } => json!({"ev": "reply", "t": t,
+                "node": from.to_string(), "request": request.to_string(), "result": result}),
+            Event::Timer {
+                node,
+                timer,
+                generation,
+                ..
+            } => json!({"ev": "timer", "t": t,
+                "node": node.to_string(), "timer": timer, "generation": generation}),
+            Event::ClientWake { client } => {
+                json!({"ev": "client-wake", "t": t, "client": client.to_string()})
+            }
+            Event::ClientTimeout { request } => {
+                json!({"ev": "client-timeout", "t": t, "request": request.to_string()})
+            }
+            Event::Arrival => json!({"ev": "arrival", "t": t}),
+            // The fault's effect is traced by `fault` when applied.
+            Event::Fault { .. } => return,
+            Event::WorkloadEnd => json!({"ev": "workload-end", "t": t}),
+            Event::WorkloadStop => json!({"ev": "workload-stop", "t": t}),
+        };
+        self.line(line);
+    }
+
+    pub(crate) fn note(&mut self, t: Time, node: NodeId, note: &str) {
+        let line =
+            json!({"ev": "note", "t": t.as_micros(), "node": node.to_string(), "note": note});
+        self.line(line);
+    }
+
+    pub(crate) fn drop(&mut self, t: Time, from: NodeId, to: NodeId, reason: &str) {
+        let line = json!({"ev": "drop", "t": t.as_micros(), "from": from.to_string(),
+            "to": to.to_string(), "reason": reason});
+        self.line(line);
+    }
+
+    pub(crate) fn fault(&mut self, t: Time, action: &str) {
+        self.line(json!({"ev": "fault", "t": t.as_micros(), "action": action}));
+    }
+
+    pub(crate) fn finish(&mut self, t: Time, fingerprint: u64) {
+        let fingerprint = format!("{fingerprint:016x}");
+        self.line(json!({"ev": "end", "t": t.as_micros(), "fingerprint": fingerprint}));
+        if let Err(e) = self.out.flush() {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<&std::io::Error> {
+        self.error.as_ref()
+    }
+}

@@ -1,0 +1,232 @@
+//! Clients: what they ask, of whom, and when.
+//!
+//! Each client is one Jepsen process: it never has two operations in flight. Written values
+//! are unique per run (`c3.17` is client 3's 17th operation), which lets checkers tell every
+//! write apart. Every draw comes from the workload stream.
+
+use crate::rng::Stream;
+use crate::scenario::{KeyDistribution, OpKind, Target, Workload};
+use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, RequestId, Time, Value};
+use std::collections::BTreeMap;
+
+/// The operation a client is waiting on.
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    /// Its id.
+    pub request: RequestId,
+    /// What was asked.
+    pub op: Op,
+    /// Of whom.
+    pub node: NodeId,
+    /// When (true time).
+    pub invoked: Time,
+}
+
+/// One client.
+#[derive(Clone, Debug, Default)]
+pub struct Client {
+    next_seq: u64,
+    /// The operation in flight, if any.
+    pub in_flight: Option<InFlight>,
+    /// Where the next operation goes when following redirects.
+    redirect: Option<NodeId>,
+    /// The last value this client saw per key, the expected value of its next cas.
+    last_seen: BTreeMap<Key, Value>,
+}
+
+/// Draws operations for the clients.
+#[derive(Clone, Debug)]
+pub struct OpGenerator {
+    /// Cumulative weights of the mix.
+    mix: Vec<(OpKind, u64)>,
+    mix_total: u64,
+    /// Cumulative integer weights per key for Zipf; empty for uniform.
+    key_weights: Vec<u64>,
+    keys: u64,
+    target: Target,
+    nodes: u16,
+}
+
+impl OpGenerator {
+    /// A generator for `workload` against `nodes` nodes.
+    pub fn new(workload: &Workload, nodes: u16) -> OpGenerator {
+        let mut total = 0;
+        let mix = workload
+            .mix
+            .iter()
+            .map(|(kind, weight)| {
+                total += u64::from(*weight);
+                (*kind, total)
+            })
+            .collect();
+        let key_weights = match workload.key_distribution {
+            KeyDistribution::Uniform => Vec::new(),
+            KeyDistribution::Zipf { exponent } => {
+                // Weights computed once in f64 and frozen as integers, so that every draw
+                // is integer arithmetic.
+                let mut cumulative = 0u64;
+                (0..workload.keys)
+                    .map(|k| {
+                        let w = 1e9 / ((k + 1) as f64).powf(exponent);
+                        cumulative += (w.round() as u64).max(1);
+                        cumulative
+                    })
+                    .collect()
+            }
+        };
+        OpGenerator {
+            mix,
+            mix_total: total,
+            key_weights,
+            keys: workload.keys,
+            target: workload.target,
+            nodes,
+        }
+    }
+
+    fn key(&self, rng: &mut Stream) -> Key {
+        match self.key_weights.last() {
+            None => rng.below(self.keys),
+            Some(total) => {
+                let x = rng.below(*total);
+                self.key_weights.partition_point(|c| *c <= x) as Key
+            }
+        }
+    }
+
+    fn kind(&self, rng: &mut Stream) -> OpKind {
+        let x = rng.below(self.mix_total);
+        let i = self.mix.partition_point(|(_, c)| *c <= x);
+        self.mix[i].0
+    }
+
+    /// The next operation of `client`, and the node it goes to.
+    pub fn next(
+        &self,
+        id: ClientId,
+        client: &mut Client,
+        rng: &mut Stream,
+    ) -> (RequestId, Op, NodeId) {
+        client.next_seq += 1;
+        let request = RequestId {
+            client: id,
+            seq: client.next_seq,
+        };
+        let value = format!("c{}.{}", id.0 + 1, client.next_seq);
+        let key = self.key(rng);
+        let op = match self.kind(rng) {
+            OpKind::Get => Op::Get { key },
+            OpKind::Put => Op::Put { key, value },
+            OpKind::Update => Op::Update { key, value },
+            OpKind::Delete => Op::Delete { key },
+            OpKind::Cas => Op::Cas {
+                key,
+                // A value never written when this client has seen none: the cas must fail.
+                expected: client
+                    .last_seen
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| "c0.0".into()),
+                new: value,
+            },
+            OpKind::Append => Op::Append {
+                key,
+                value: format!("{value};"),
+            },
+        };
+        let node = match self.target {
+            Target::Random => NodeId(rng.below(u64::from(self.nodes)) as u16),
+            Target::Fixed => NodeId((id.0 % u32::from(self.nodes)) as u16),
+            Target::FollowRedirects => client
+                .redirect
+                .unwrap_or_else(|| NodeId(rng.below(u64::from(self.nodes)) as u16)),
+        };
+        (request, op, node)
+    }
+}
+
+impl Client {
+    /// Learns from a completed operation: the value seen, and where to go next.
+    pub fn learn(&mut self, flight: &InFlight, result: Option<&OpResult>) {
+        let op = &flight.op;
+        match result {
+            Some(OpResult::Ok { value: Some(v) }) => {
+                self.last_seen.insert(op.key(), v.clone());
+            }
+            Some(OpResult::NotFound) | Some(OpResult::Ok { value: None }) => {
+                self.last_seen.remove(&op.key());
+            }
+            Some(OpResult::PreconditionFailed { current }) => match current {
+                Some(v) => {
+                    self.last_seen.insert(op.key(), v.clone());
+                }
+                None => {
+                    self.last_seen.remove(&op.key());
+                }
+            },
+            _ => {}
+        }
+        // Follow a hint; forget the target after a refusal or timeout without one.
+        self.redirect = match result {
+            Some(r) if !r.is_applied() => r.hint(),
+            None => None,
+            Some(_) => Some(flight.node),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Streams;
+    use crate::scenario::Arrival;
+    use simkv_protocols::Span;
+
+    fn workload(dist: KeyDistribution, target: Target) -> Workload {
+        Workload {
+            clients: 2,
+            keys: 10,
+            key_distribution: dist,
+            mix: vec![(OpKind::Get, 1), (OpKind::Put, 3)],
+            arrival: Arrival::ClosedLoop {
+                think: Span(10).into(),
+            },
+            timeout: Span(100),
+            target,
+        }
+    }
+
+    #[test]
+    fn values_are_unique_and_keys_in_range() {
+        let g = OpGenerator::new(&workload(KeyDistribution::Uniform, Target::Random), 3);
+        let mut rng = Streams::new(1, 0).workload;
+        let mut c = Client::default();
+        let mut values = std::collections::BTreeSet::new();
+        let mut puts = 0;
+        for _ in 0..400 {
+            let (_, op, node) = g.next(ClientId(0), &mut c, &mut rng);
+            assert!(op.key() < 10 && node.0 < 3);
+            if let Op::Put { value, .. } = op {
+                puts += 1;
+                assert!(values.insert(value));
+            }
+        }
+        // 3:1 mix: about 300 puts.
+        assert!((250..350).contains(&puts), "{puts}");
+    }
+
+    #[test]
+    fn zipf_favours_low_keys_and_fixed_targets_stay_put() {
+        let w = workload(KeyDistribution::Zipf { exponent: 1.0 }, Target::Fixed);
+        let g = OpGenerator::new(&w, 3);
+        let mut rng = Streams::new(2, 0).workload;
+        let mut c = Client::default();
+        let mut counts = [0u32; 10];
+        for _ in 0..2000 {
+            let (_, op, node) = g.next(ClientId(4), &mut c, &mut rng);
+            counts[op.key() as usize] += 1;
+            assert_eq!(node, NodeId(1));
+        }
+        assert!(counts[0] > 3 * counts[9], "{counts:?}");
+    }
+}
