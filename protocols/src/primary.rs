@@ -18,10 +18,11 @@
 //! # Failure detection and repair
 //!
 //! One timer, [`Timer::Heartbeat`], drives everything periodic: every `heartbeat` the node
-//! sends each peer a [`Message::Heartbeat`] carrying its digest, marks down every peer not
-//! heard from for `failure_timeout`, and, while it is still syncing, asks again for state.
-//! State moves in three ways, all through [`Message::SyncState`] (a full state, merged by
-//! version):
+//! sends each peer a [`Message::Heartbeat`] saying how many forwards it has sent that peer,
+//! marks down every peer not heard from for `failure_timeout`, and, while it is still
+//! syncing, asks again for state. State moves in three ways, all through
+//! [`Message::SyncState`] (a full state, merged by version), and always as the answer to a
+//! [`Message::SyncRequest`]: a node pulls, nobody pushes.
 //!
 //! 1. *Restart pull.* Every start (first boot or restart: the node cannot tell a first boot
 //!    from a restart that lost everything, and asking an empty cluster costs one empty
@@ -32,12 +33,30 @@
 //!    the silence is the one that may have missed writes, so it pulls; the peer, if it too
 //!    noticed, pulls the other way. This also covers one-way partitions: the side that could
 //!    not hear the other is the side that missed writes, and only it marks the other down.
-//! 3. *Anti-entropy.* Lost forwards leave no silence behind. When a peer's heartbeats carry a
-//!    digest different from ours `anti_entropy_after` times in a row, the node pushes its
-//!    full state to it and starts counting again, so it pushes at most once per that many
-//!    heartbeats. Both sides see the mismatch, so both push, and both end up with the
-//!    greater version of every key. Anti-entropy runs only between synced nodes: a syncing
-//!    node is already pulling a full state, and its digest says nothing yet.
+//! 3. *Anti-entropy.* Lost forwards leave no silence behind, so forwards are numbered, as
+//!    TCP numbers its segments. Each node numbers the forwards it sends each peer 1, 2, ...
+//!    within its *incarnation* (the counter mark it reserved at start, which grows across
+//!    restarts), and each heartbeat to that peer carries the incarnation and `sent`, the count
+//!    so far. The receiver keeps, per peer, the prefix of numbers received without a gap
+//!    (`received_through`), the numbers received past a gap (drained as it fills; duplicates
+//!    change nothing), and the `sent` of the peer's previous heartbeat. Every forward counted
+//!    by that heartbeat left the peer at least one heartbeat period ago; if one is still
+//!    missing, it was lost (not merely overtaken), and the receiver pulls from that peer,
+//!    then waits `anti_entropy_after` of its heartbeats before pulling from it again. The
+//!    answer carries the peer's `sent` at reply time: the full state covers every forward
+//!    sent before it, so `received_through` jumps to that count. A newer incarnation starts
+//!    the count afresh; counts of an older one are ignored (its forwards are still merged by
+//!    version). If the old incarnation left forwards unaccounted for (a known gap, or
+//!    forwards past its last heartbeat, whose tail may be lost unseen), the receiver pulls
+//!    once from the restarted peer when it reports synced: its new state gathers what the
+//!    cluster held.
+//!
+//!    Why not compare digests: under a steady write load replicas always differ at heartbeat
+//!    time (forwards are in flight), so a digest rule fires on timing alone and moves full
+//!    states for nothing. Counting costs O(1) per forward and per heartbeat; a full state
+//!    moves only after a real loss. Gap pulls run only at synced nodes: a syncing node is
+//!    already pulling everything (and with `skip-resync` a restarted node stays unsynced and
+//!    is never repaired; peers may pull from it, and nothing is ever pushed to it).
 //!
 //! # What survives a crash
 //!
@@ -48,7 +67,8 @@
 //! every version it ever issued is at most the persisted mark, and a restarted node, which
 //! continues from that mark, never issues a version twice (a reused version with a different
 //! value would be rejected by every replica holding the old one, forever). A crash wastes at
-//! most one chunk of counter values, which costs nothing.
+//! most one chunk of counter values, which costs nothing. The mark reserved at start is also
+//! the node's incarnation: every start persists a mark strictly greater than any before it.
 //!
 //! # Promises
 //!
@@ -63,10 +83,15 @@ use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::params::{ParamKind, ParamSpec};
 use crate::time::{Span, Time};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many counter values a node reserves with each persist of its high-water mark.
 pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
+
+/// How many forward numbers past a gap a node remembers per peer. Past it, a number is not
+/// recorded and later looks missing: the worst case is one pull too many, never a loss.
+pub const RECEIVED_BEYOND_MAX: usize = 4_096;
 
 const PARAMS: &[ParamSpec] = &[
     ParamSpec {
@@ -85,7 +110,8 @@ const PARAMS: &[ParamSpec] = &[
         name: "anti_entropy_after",
         kind: ParamKind::Int,
         default: "3",
-        description: "consecutive heartbeats with a different digest before a full-state push",
+        description: "heartbeats from a peer to wait, after pulling its state, before pulling \
+                      again for a forward still missing",
     },
 ];
 
@@ -93,7 +119,7 @@ const BUGS: &[BugSpec] = &[
     BugSpec {
         name: "skip-resync",
         description: "a restarted node never pulls state from its peers (and, still syncing, \
-                      is left alone by anti-entropy)",
+                      never pulls for lost forwards either)",
     },
     BugSpec {
         name: "blind-apply",
@@ -102,12 +128,14 @@ const BUGS: &[BugSpec] = &[
     },
     BugSpec {
         name: "no-anti-entropy",
-        description: "heartbeat digests are not compared, so a lost forward is never repaired",
+        description: "gaps in the forwards' numbers are never acted on, so a lost forward is \
+                      never repaired",
     },
     BugSpec {
         name: "volatile-counter",
         description: "a restarted node forgets its Lamport counter and reuses versions it \
-                      issued before the crash",
+                      issued before the crash (and its incarnation: peers take its new \
+                      forwards' numbers for duplicates)",
     },
 ];
 
@@ -132,6 +160,9 @@ pub struct Entry {
 }
 
 /// What primary nodes send each other.
+///
+/// An `incarnation` is the sender's counter mark reserved at its start: it grows across
+/// restarts, and forward numbers (`seq`, `sent`) count from 1 again in each incarnation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Message {
     /// A write's resulting state of one key, sent by its coordinator to every peer.
@@ -140,18 +171,30 @@ pub enum Message {
         key: Key,
         /// Its state after the write.
         entry: Entry,
+        /// The sender's incarnation.
+        incarnation: u64,
+        /// This forward's number on the link from the sender to the receiver: 1, 2, ...
+        seq: u64,
     },
-    /// "I am alive", with what the sender holds, for failure detection and anti-entropy.
+    /// "I am alive", with how many forwards the sender has sent, for failure detection and
+    /// anti-entropy.
     Heartbeat {
-        /// The sender's [`Protocol::digest`].
-        digest: u64,
+        /// The sender's incarnation.
+        incarnation: u64,
+        /// How many forwards the sender has sent the receiver in this incarnation.
+        sent: u64,
         /// Whether the sender has received a full state since it started.
         synced: bool,
     },
-    /// "Send me your full state" (restart pull, heal pull).
+    /// "Send me your full state" (restart pull, heal pull, pull after a lost forward).
     SyncRequest,
     /// A full state (versions and tombstones), merged by version by the receiver.
     SyncState {
+        /// The sender's incarnation.
+        incarnation: u64,
+        /// How many forwards the sender had sent the receiver when it replied: the state
+        /// covers every one of them.
+        sent: u64,
         /// Every entry the sender holds, in key order.
         entries: Vec<(Key, Entry)>,
     },
@@ -180,8 +223,90 @@ struct Bugs {
     volatile_counter: bool,
 }
 
+/// The receiving half of one numbered link: which of a peer's forwards have arrived.
+#[derive(Clone, Debug, Default)]
+struct Inbound {
+    /// The peer incarnation these counts belong to; 0 until the peer is heard.
+    incarnation: u64,
+    /// Every forward numbered `1..=received_through` arrived, or a full state covered it.
+    received_through: u64,
+    /// Forwards received past a gap: each above `received_through + 1`. At most
+    /// [`RECEIVED_BEYOND_MAX`].
+    received_beyond: BTreeSet<u64>,
+    /// `sent` of the peer's latest heartbeat in this incarnation.
+    sent_reported: u64,
+}
+
+impl Inbound {
+    /// Whether counts from `incarnation` may be used: a newer one starts the counts afresh
+    /// (returned as `Greater`), an older one is ignored (`Less`).
+    fn observe(&mut self, incarnation: u64) -> Ordering {
+        let order = incarnation.cmp(&self.incarnation);
+        if order == Ordering::Greater {
+            *self = Inbound {
+                incarnation,
+                ..Inbound::default()
+            };
+        }
+        order
+    }
+
+    /// Records forward `seq`; a duplicate changes nothing.
+    fn on_forward(&mut self, seq: u64) {
+        if seq <= self.received_through {
+            return;
+        }
+        if seq > self.received_through + 1 {
+            if self.received_beyond.len() < RECEIVED_BEYOND_MAX {
+                self.received_beyond.insert(seq);
+            }
+            return;
+        }
+        self.received_through = seq;
+        self.drain();
+    }
+
+    /// A full state covered every forward up to `sent`.
+    fn cover_through(&mut self, sent: u64) {
+        self.received_through = self.received_through.max(sent);
+        self.drain();
+    }
+
+    /// Moves the prefix over buffered numbers it has reached. Ends: each pass removes one.
+    fn drain(&mut self) {
+        while let Some(&first) = self.received_beyond.first() {
+            if first > self.received_through + 1 {
+                break;
+            }
+            self.received_beyond.pop_first();
+            self.received_through = self.received_through.max(first);
+        }
+    }
+
+    /// Whether any forward of this incarnation is unaccounted for: a gap, or forwards past the
+    /// latest heartbeat (which may have been followed by more, lost).
+    fn unsettled(&self) -> bool {
+        self.received_through != self.sent_reported || !self.received_beyond.is_empty()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let Some(&first) = self.received_beyond.first() {
+            if first <= self.received_through + 1 {
+                return Err(format!(
+                    "forward {first} buffered past a gap, but received through {}",
+                    self.received_through
+                ));
+            }
+        }
+        if self.received_beyond.len() > RECEIVED_BEYOND_MAX {
+            return Err(format!("{} forwards buffered", self.received_beyond.len()));
+        }
+        Ok(())
+    }
+}
+
 /// What a node knows about one peer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct PeerState {
     /// When any message from it last arrived, on this node's clock.
     last_heard: Time,
@@ -189,18 +314,25 @@ struct PeerState {
     up: bool,
     /// What its last heartbeat said about its sync.
     synced: bool,
-    /// Heartbeats in a row whose digest differed from ours.
-    digest_mismatches: u64,
+    /// Forwards sent to it in this incarnation: the number of the latest one.
+    forwards_sent: u64,
+    /// Which of its forwards have arrived.
+    inbound: Inbound,
+    /// Its heartbeats still to come before a lost forward may make us pull from it again.
+    pull_wait: u64,
+    /// Its previous incarnation left forwards unaccounted for: pull once it reports synced.
+    pull_once_synced: bool,
 }
 
 /// One node of the primary-forwarding store.
 ///
 /// # Driving contract
 ///
-/// As [`Protocol`] says. On start it persists a fresh counter reservation, sends
-/// [`Message::SyncRequest`] to every peer and arms [`Timer::Heartbeat`]; the timer re-arms
-/// itself forever. Every persist is emitted before the sends and the reply of the same
-/// handler that rely on it (a version is never seen outside before it is reserved).
+/// As [`Protocol`] says. On start it persists a fresh counter reservation (whose mark is
+/// its incarnation), sends [`Message::SyncRequest`] to every peer and arms
+/// [`Timer::Heartbeat`]; the timer re-arms itself forever. Every persist is emitted before the
+/// sends and the reply of the same handler that rely on it (a version is never seen outside
+/// before it is reserved).
 #[derive(Debug)]
 pub struct Primary {
     me: NodeId,
@@ -208,6 +340,8 @@ pub struct Primary {
     failure_timeout: Span,
     anti_entropy_after: u64,
     bugs: Bugs,
+    /// The counter mark reserved at start: greater after every restart.
+    incarnation: u64,
     /// Every key ever written, live or tombstone.
     entries: BTreeMap<Key, Entry>,
     /// XOR of [`entry_hash`] over `entries`, kept up to date on every change.
@@ -319,15 +453,18 @@ impl Primary {
         if self.synced || self.resync_skipped {
             return;
         }
-        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
-        for peer in peers {
-            ctx.send(peer, Message::SyncRequest);
+        let after = self.anti_entropy_after;
+        for (id, peer) in self.peers.iter_mut() {
+            peer.pull_wait = after;
+            ctx.send(*id, Message::SyncRequest);
         }
     }
 
-    /// Our full state, as a message.
-    fn full_state(&self) -> Message {
+    /// Our full state, as a message to `to`.
+    fn full_state(&self, to: NodeId) -> Message {
         Message::SyncState {
+            incarnation: self.incarnation,
+            sent: self.peers.get(&to).map_or(0, |p| p.forwards_sent),
             entries: self.entries.iter().map(|(k, e)| (*k, e.clone())).collect(),
         }
     }
@@ -342,47 +479,110 @@ impl Primary {
         peer.last_heard = now;
         if !peer.up {
             peer.up = true;
+            // This pull also answers any gap its silence left: no second pull for it.
+            peer.pull_wait = self.anti_entropy_after;
             ctx.note(|| format!("{from} is up again; pulling its state"));
             ctx.send(from, Message::SyncRequest);
         }
     }
 
+    /// Whether counts of `from`'s `incarnation` may be used by `peer`'s inbound tracking; a
+    /// newer incarnation restarts the tracking.
+    fn observe_incarnation(
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        peer: &mut PeerState,
+        incarnation: u64,
+    ) -> bool {
+        // Before the reset: 0 means its previous incarnation was never heard.
+        let unsettled = peer.inbound.incarnation != 0 && peer.inbound.unsettled();
+        match peer.inbound.observe(incarnation) {
+            Ordering::Equal => true,
+            Ordering::Less => {
+                let tracked = peer.inbound.incarnation;
+                ctx.note(|| {
+                    format!("counts of {from}'s old incarnation {incarnation} ignored ({tracked})")
+                });
+                false
+            }
+            Ordering::Greater => {
+                peer.pull_once_synced |= unsettled;
+                ctx.note(|| {
+                    format!(
+                        "{from} is in incarnation {incarnation}: counting its forwards afresh \
+                         (pull once it is synced: {unsettled})"
+                    )
+                });
+                true
+            }
+        }
+    }
+
+    fn on_forward(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        (key, entry): (Key, Entry),
+        (incarnation, seq): (u64, u64),
+    ) {
+        // Merged whatever its incarnation: versions, not numbers, decide what a replica holds.
+        self.maybe_merge(ctx, from, key, entry);
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if Self::observe_incarnation(ctx, from, peer, incarnation) {
+            peer.inbound.on_forward(seq);
+        }
+    }
+
+    /// Counts `from`'s forwards against what its previous heartbeat said it had sent, and
+    /// pulls from it when one sent at least a heartbeat period ago is still missing.
     fn on_heartbeat(
         &mut self,
         ctx: &mut Context<'_, Self>,
         from: NodeId,
-        digest: u64,
+        (incarnation, sent): (u64, u64),
         synced: bool,
     ) {
-        let (ours, after) = (self.digest, self.anti_entropy_after);
-        let me_synced = self.synced;
+        let (me_synced, after) = (self.synced, self.anti_entropy_after);
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
+        if !Self::observe_incarnation(ctx, from, peer, incarnation) {
+            return;
+        }
         peer.synced = synced;
-        if self.bugs.no_anti_entropy {
+        let inbound = &mut peer.inbound;
+        let (reported, through) = (inbound.sent_reported, inbound.received_through);
+        inbound.sent_reported = sent;
+        peer.pull_wait = peer.pull_wait.saturating_sub(1);
+        // A syncing node is already pulling everything; with `skip-resync` it must stay
+        // unrepaired, so it never pulls here either.
+        if !me_synced || self.bugs.no_anti_entropy {
             return;
         }
-        if digest == ours {
-            peer.digest_mismatches = 0;
+        if peer.pull_once_synced && synced {
+            peer.pull_once_synced = false;
+            peer.pull_wait = after;
+            ctx.note(|| format!("{from} restarted with forwards unaccounted for; pulling"));
+            ctx.send(from, Message::SyncRequest);
             return;
         }
-        peer.digest_mismatches += 1;
-        // A syncing node is already pulling everything; pushing to it, or taking its
-        // half-built state as evidence, would only double the traffic.
-        if peer.digest_mismatches < after || !synced || !me_synced {
+        if reported <= through || peer.pull_wait > 0 {
             return;
         }
-        peer.digest_mismatches = 0;
-        ctx.note(|| format!("digest differs from {from}'s {after} times in a row; pushing state"));
-        let state = self.full_state();
-        ctx.send(from, state);
+        peer.pull_wait = after;
+        ctx.note(|| {
+            format!("{from} sent {reported} forwards a heartbeat ago, {through} arrived; pulling")
+        });
+        ctx.send(from, Message::SyncRequest);
     }
 
     fn on_sync_state(
         &mut self,
         ctx: &mut Context<'_, Self>,
         from: NodeId,
+        (incarnation, sent): (u64, u64),
         entries: Vec<(Key, Entry)>,
     ) {
         let count = entries.len();
@@ -393,6 +593,13 @@ impl Primary {
             }
         }
         ctx.note(|| format!("merged state of {from}: took {taken} of {count} entries"));
+        if let Some(peer) = self.peers.get_mut(&from) {
+            if Self::observe_incarnation(ctx, from, peer, incarnation) {
+                // Every forward sent before the reply is covered by the state it carried.
+                peer.inbound.cover_through(sent);
+                peer.pull_wait = 0;
+            }
+        }
         if !self.synced {
             self.synced = true;
             ctx.note(|| format!("synced (first state from {from})"));
@@ -405,7 +612,6 @@ impl Primary {
         for (id, peer) in self.peers.iter_mut() {
             if peer.up && now.since(peer.last_heard) >= self.failure_timeout {
                 peer.up = false;
-                peer.digest_mismatches = 0;
                 let (id, silent) = (*id, now.since(peer.last_heard));
                 ctx.note(|| format!("{id} marked down: silent for {silent}"));
             }
@@ -446,9 +652,13 @@ impl Protocol for Primary {
             last_heard: now,
             up: true,
             synced: false,
-            digest_mismatches: 0,
+            forwards_sent: 0,
+            inbound: Inbound::default(),
+            pull_wait: 0,
+            pull_once_synced: false,
         };
-        let peers: BTreeMap<NodeId, PeerState> = config.peers().map(|p| (p, peer)).collect();
+        let peers: BTreeMap<NodeId, PeerState> =
+            config.peers().map(|p| (p, peer.clone())).collect();
         let params = &config.params;
         let mut node = Primary {
             me: config.id,
@@ -457,6 +667,8 @@ impl Protocol for Primary {
             failure_timeout: params.span("failure_timeout"),
             anti_entropy_after: params.int("anti_entropy_after").max(1),
             bugs,
+            // Set below, once this start's reservation is made.
+            incarnation: 0,
             entries: BTreeMap::new(),
             digest: 0,
             installed_counter_max: 0,
@@ -469,6 +681,7 @@ impl Protocol for Primary {
             peers,
         };
         node.reserve_counter(ctx);
+        node.incarnation = node.counter_reserved;
         if node.resync_skipped {
             ctx.note(|| "restarted; skipping resync".to_string());
         }
@@ -483,28 +696,39 @@ impl Protocol for Primary {
             return;
         }
         match msg {
-            Message::Forward { key, entry } => {
-                self.maybe_merge(ctx, from, key, entry);
-            }
-            Message::Heartbeat { digest, synced } => self.on_heartbeat(ctx, from, digest, synced),
+            Message::Forward {
+                key,
+                entry,
+                incarnation,
+                seq,
+            } => self.on_forward(ctx, from, (key, entry), (incarnation, seq)),
+            Message::Heartbeat {
+                incarnation,
+                sent,
+                synced,
+            } => self.on_heartbeat(ctx, from, (incarnation, sent), synced),
             Message::SyncRequest => {
-                let state = self.full_state();
+                let state = self.full_state(from);
                 ctx.send(from, state);
             }
-            Message::SyncState { entries } => self.on_sync_state(ctx, from, entries),
+            Message::SyncState {
+                incarnation,
+                sent,
+                entries,
+            } => self.on_sync_state(ctx, from, (incarnation, sent), entries),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
         match timer {
             Timer::Heartbeat => {
-                let peers: Vec<NodeId> = self.peers.keys().copied().collect();
-                for peer in peers {
+                for (id, peer) in &self.peers {
                     let beat = Message::Heartbeat {
-                        digest: self.digest,
+                        incarnation: self.incarnation,
+                        sent: peer.forwards_sent,
                         synced: self.synced,
                     };
-                    ctx.send(peer, beat);
+                    ctx.send(*id, beat);
                 }
                 self.maybe_mark_down(ctx);
                 self.maybe_pull(ctx);
@@ -523,10 +747,17 @@ impl Protocol for Primary {
                 value,
             };
             self.install(key, entry.clone());
-            let peers: Vec<NodeId> = self.peers.keys().copied().collect();
-            for peer in peers {
-                let entry = entry.clone();
-                ctx.send(peer, Message::Forward { key, entry });
+            let incarnation = self.incarnation;
+            for (id, peer) in self.peers.iter_mut() {
+                peer.forwards_sent += 1;
+                let (entry, seq) = (entry.clone(), peer.forwards_sent);
+                let forward = Message::Forward {
+                    key,
+                    entry,
+                    incarnation,
+                    seq,
+                };
+                ctx.send(*id, forward);
             }
         }
         // The seed acknowledges before any peer has the write: available, not durable.
@@ -558,6 +789,18 @@ impl Protocol for Primary {
                 "own version counter {} past the reserved mark {}: versions may be reused",
                 self.installed_own_counter_max, self.counter_reserved
             ));
+        }
+        if self.incarnation == 0 || self.incarnation > self.counter_reserved {
+            return Err(format!(
+                "incarnation {} outside 1..={}",
+                self.incarnation, self.counter_reserved
+            ));
+        }
+        // O(peers) per handler: a handful of peers, each check O(1).
+        for (id, peer) in &self.peers {
+            peer.inbound
+                .check()
+                .map_err(|e| format!("inbound from {id}: {e}"))?;
         }
         Ok(())
     }
@@ -593,6 +836,8 @@ mod tests {
         nodes: Vec<Primary>,
         durable: Vec<Option<PrimaryDurable>>,
         inflight: Vec<Wire>,
+        /// Every message ever sent, in send order.
+        sent: Vec<Wire>,
         replies: Vec<(RequestId, OpResult)>,
         now: Time,
         entropy: TestEntropy,
@@ -628,6 +873,7 @@ mod tests {
                 nodes: Vec::new(),
                 durable: vec![None; usize::from(count)],
                 inflight: Vec::new(),
+                sent: Vec::new(),
                 replies: Vec::new(),
                 now: Time(1_000),
                 entropy: TestEntropy(7),
@@ -670,7 +916,10 @@ mod tests {
         fn apply(&mut self, from: NodeId, effects: Vec<Effect<Primary>>) {
             for effect in effects {
                 match effect {
-                    Effect::Send { to, msg } => self.inflight.push((from, to, msg)),
+                    Effect::Send { to, msg } => {
+                        self.sent.push((from, to, msg.clone()));
+                        self.inflight.push((from, to, msg));
+                    }
                     Effect::Persist(d) => self.durable[from.index()] = Some(d),
                     Effect::Reply { request, result } => self.replies.push((request, result)),
                     Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
@@ -739,6 +988,36 @@ mod tests {
             let all: Vec<u16> = (0..self.nodes.len() as u16).collect();
             self.heartbeat(&all);
             self.deliver_all();
+        }
+
+        /// Every node's heartbeat timer fires and only the heartbeats are delivered, so what
+        /// they make nodes send stays in flight for the test to see.
+        fn beat(&mut self) {
+            let all: Vec<u16> = (0..self.nodes.len() as u16).collect();
+            self.heartbeat(&all);
+            self.deliver_where(|(_, _, m)| matches!(m, Message::Heartbeat { .. }));
+        }
+
+        /// (from, to) of every pull sent so far, in send order.
+        fn pulls_sent(&self) -> Vec<(NodeId, NodeId)> {
+            let pulls = self
+                .sent
+                .iter()
+                .filter(|(_, _, m)| *m == Message::SyncRequest);
+            pulls.map(|(f, t, _)| (*f, *t)).collect()
+        }
+
+        /// How many full states were sent so far.
+        fn states_sent(&self) -> usize {
+            let states = self.sent.iter();
+            states
+                .filter(|(_, _, m)| matches!(m, Message::SyncState { .. }))
+                .count()
+        }
+
+        /// Node `i`'s count of the forwards of `from`.
+        fn inbound(&self, i: u16, from: u16) -> &Inbound {
+            &self.nodes[usize::from(i)].peers[&n(from)].inbound
         }
 
         fn value(&self, i: u16, key: Key) -> Option<&str> {
@@ -904,7 +1183,7 @@ mod tests {
         for _ in 0..10 {
             h.round();
         }
-        // Still syncing, it is left alone by anti-entropy and never catches up.
+        // Still syncing, it never pulls, and nobody pushes: it never catches up.
         assert!(!h.nodes[2].synced);
         assert!(h.nodes[2].store().is_empty());
         assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
@@ -913,6 +1192,19 @@ mod tests {
         h.request(0, put(4, "d"));
         h.deliver_all();
         assert_eq!(h.values(4), [Some("d"); 3]);
+        // n1's third forward to n3 arrives past a gap that no pull will ever close: gap pulls
+        // run only at synced nodes (module doc, "Anti-entropy").
+        let pulls_before = h.pulls_sent().len();
+        for _ in 0..10 {
+            h.round();
+        }
+        let inbound = h.inbound(2, 0);
+        assert_eq!(inbound.received_through, 0);
+        assert_eq!(inbound.received_beyond, BTreeSet::from([3]));
+        assert_eq!(inbound.sent_reported, 3);
+        assert_eq!(h.pulls_sent().len(), pulls_before);
+        assert_eq!(h.nodes[2].store().len(), 1);
+        assert!(!h.converged());
     }
 
     #[test]
@@ -968,39 +1260,209 @@ mod tests {
         assert!(!h.converged());
     }
 
+    // Anti-entropy (module doc, "Failure detection and repair", 3): forwards are numbered per
+    // link, heartbeats carry the count sent, and a forward still missing a heartbeat period
+    // after a heartbeat counted it was lost.
+
     #[test]
-    fn a_lost_forward_is_repaired_by_anti_entropy_after_three_heartbeats() {
+    fn anti_entropy_a_dropped_forward_is_detected_at_the_second_heartbeat_and_pulled() {
         let mut h = Harness::new(3, &[]);
+        let (pulls, states) = (h.pulls_sent().len(), h.states_sent());
         h.request(0, put(1, "a"));
+        assert_eq!(
+            h.inflight[1].2,
+            Message::Forward {
+                key: 1,
+                entry: h.nodes[0].entries[&1].clone(),
+                incarnation: COUNTER_RESERVE_CHUNK,
+                seq: 1
+            }
+        );
         h.drop_where(|(_, to, _)| *to == n(2));
         h.deliver_all();
         assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
-        h.round();
-        h.round();
-        assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
-        h.round();
+        // The first heartbeat counts the forward; it may still be on its way.
+        h.beat();
+        assert_eq!(h.inbound(2, 0).sent_reported, 1);
+        assert_eq!(h.inbound(2, 0).received_through, 0);
+        assert_eq!(h.pulls_sent().len(), pulls);
+        // The second finds it still missing: lost. n3 pulls from n1, and only that.
+        h.beat();
+        assert_eq!(h.pulls_sent()[pulls..], [(n(2), n(0))]);
+        h.deliver_all();
+        assert_eq!(h.states_sent(), states + 1);
+        assert_eq!(h.inbound(2, 0).received_through, 1);
         assert_eq!(h.values(1), [Some("a"); 3]);
         assert!(h.converged());
-        // Converged replicas stop pushing: a round carries only heartbeats.
-        h.heartbeat(&[0, 1, 2]);
-        assert_eq!(h.inflight.len(), 6);
-        assert!(h
+        // Repaired: heartbeats alone from now on.
+        for _ in 0..5 {
+            h.round();
+        }
+        assert_eq!(h.pulls_sent().len(), pulls + 1);
+    }
+
+    #[test]
+    fn anti_entropy_a_duplicated_forward_does_not_hide_a_lost_one() {
+        let mut h = Harness::new(3, &[]);
+        let pulls = h.pulls_sent().len();
+        h.request(0, put(1, "a")); // seq 1 on every link of n1
+        h.request(0, put(2, "b")); // seq 2
+        let first = h
             .inflight
             .iter()
-            .all(|(_, _, m)| matches!(m, Message::Heartbeat { .. })));
+            .find(|(_, to, m)| *to == n(2) && matches!(m, Message::Forward { seq: 1, .. }))
+            .cloned()
+            .expect("forward 1 to n3");
+        h.inflight.push(first);
+        h.drop_where(|(_, to, m)| *to == n(2) && matches!(m, Message::Forward { seq: 2, .. }));
+        h.deliver_all();
+        assert_eq!(h.inbound(2, 0).received_through, 1);
+        assert!(h.inbound(2, 0).received_beyond.is_empty());
+        h.beat();
+        h.beat();
+        assert_eq!(h.pulls_sent()[pulls..], [(n(2), n(0))]);
+        h.deliver_all();
+        assert_eq!(h.values(2), [Some("b"); 3]);
+        assert_eq!(h.inbound(2, 0).received_through, 2);
+        assert!(h.converged());
+    }
+
+    #[test]
+    fn anti_entropy_forwards_reordered_within_a_heartbeat_period_cause_no_pull() {
+        let mut h = Harness::new(3, &[]);
+        let (pulls, states) = (h.pulls_sent().len(), h.states_sent());
+        for key in 1..=3 {
+            h.request(0, put(key, "a"));
+        }
+        let to_n3_seq = |seq: u64| {
+            move |(_, to, m): &Wire| {
+                *to == n(2) && matches!(m, Message::Forward { seq: s, .. } if *s == seq)
+            }
+        };
+        // The third overtakes the others, and a heartbeat overtakes the first two.
+        h.deliver_where(to_n3_seq(3));
+        h.beat();
+        assert_eq!(h.inbound(2, 0).received_through, 0);
+        assert_eq!(h.inbound(2, 0).received_beyond, BTreeSet::from([3]));
+        h.deliver_where(to_n3_seq(2));
+        assert_eq!(h.inbound(2, 0).received_beyond, BTreeSet::from([2, 3]));
+        h.deliver_all();
+        assert_eq!(h.inbound(2, 0).received_through, 3);
+        assert!(h.inbound(2, 0).received_beyond.is_empty());
+        for _ in 0..5 {
+            h.round();
+        }
+        assert_eq!(h.pulls_sent().len(), pulls);
+        assert_eq!(h.states_sent(), states);
+        assert!(h.converged());
+    }
+
+    #[test]
+    fn anti_entropy_steady_writes_with_nothing_lost_send_no_sync_messages() {
+        let mut h = Harness::new(3, &[]);
+        let (pulls, states) = (h.pulls_sent().len(), h.states_sent());
+        let mut writes = 0u64;
+        for step in 0..30u64 {
+            for i in 0..3u16 {
+                for _ in 0..4 {
+                    writes += 1;
+                    h.request(i, put(writes % 50, &format!("v{step}")));
+                }
+            }
+            // Every heartbeat leaves with forwards still on their way: digests differ.
+            h.heartbeat(&[0, 1, 2]);
+            assert_ne!(h.nodes[0].digest(), h.nodes[1].digest(), "step {step}");
+            h.deliver_where(|(_, _, m)| matches!(m, Message::Heartbeat { .. }));
+            h.deliver_all();
+        }
+        assert_eq!(h.pulls_sent().len(), pulls);
+        assert_eq!(h.states_sent(), states);
+        assert!(h.converged());
+        assert_eq!(h.inbound(1, 2).received_through, 4 * 30);
+        assert_eq!(h.inbound(1, 2).sent_reported, 4 * 30);
     }
 
     #[test]
     fn with_no_anti_entropy_a_lost_forward_is_never_repaired() {
         let mut h = Harness::new(3, &["no-anti-entropy"]);
+        let pulls = h.pulls_sent().len();
         h.request(0, put(1, "a"));
         h.drop_where(|(_, to, _)| *to == n(2));
         h.deliver_all();
         for _ in 0..20 {
             h.round();
         }
+        // The gap is seen and never acted on.
+        assert_eq!(h.inbound(2, 0).sent_reported, 1);
+        assert_eq!(h.inbound(2, 0).received_through, 0);
+        assert_eq!(h.pulls_sent().len(), pulls);
         assert_eq!(h.values(1), [Some("a"), Some("a"), None]);
         assert!(!h.converged());
+    }
+
+    #[test]
+    fn anti_entropy_a_restarted_senders_new_incarnation_resets_the_count_without_a_pull() {
+        let mut h = Harness::new(3, &[]);
+        for key in 1..=3 {
+            h.request(0, put(key, "a"));
+        }
+        h.round();
+        h.round();
+        assert_eq!(h.inbound(2, 0).incarnation, COUNTER_RESERVE_CHUNK);
+        assert_eq!(h.inbound(2, 0).received_through, 3);
+        // n1's last heartbeat of its first incarnation is delayed past its restart.
+        h.heartbeat(&[0]);
+        let stale = h
+            .inflight
+            .iter()
+            .position(|(_, to, _)| *to == n(2))
+            .expect("a beat");
+        let stale = h.inflight.remove(stale);
+        h.deliver_all();
+        h.restart(0);
+        h.deliver_all();
+        let pulls = h.pulls_sent().len();
+        let incarnation = 2 * COUNTER_RESERVE_CHUNK;
+        assert_eq!(h.nodes[0].incarnation, incarnation);
+        h.request(0, put(4, "d")); // seq 1 again, in the new incarnation
+        h.deliver_all();
+        assert_eq!(h.inbound(2, 0).incarnation, incarnation);
+        assert_eq!(h.inbound(2, 0).received_through, 1);
+        // Counts of the old incarnation are ignored: its "3 sent" would look like a gap.
+        h.inflight.push(stale);
+        h.deliver_all();
+        assert_eq!(h.inbound(2, 0).sent_reported, 0);
+        for _ in 0..5 {
+            h.round();
+        }
+        assert_eq!(h.inbound(2, 0).sent_reported, 1);
+        assert_eq!(h.pulls_sent().len(), pulls);
+        assert!(h.converged());
+    }
+
+    #[test]
+    fn anti_entropy_a_sender_restarted_with_forwards_unaccounted_for_is_pulled_once_synced() {
+        let mut h = Harness::new(3, &[]);
+        h.request(0, put(1, "a")); // seq 1: reaches n3
+        h.request(0, put(2, "b")); // seq 2: lost on its way to n3, and n1 crashes
+        h.drop_where(|(_, to, m)| *to == n(2) && matches!(m, Message::Forward { seq: 2, .. }));
+        h.deliver_all();
+        h.restart(0);
+        // n1's restart pull brings k2 back from n2; n3 cannot know forward 2 existed, but it
+        // saw forwards past n1's last heartbeat, so it pulls once n1 says it is synced.
+        h.deliver_all();
+        assert_eq!(h.values(2), [Some("b"), Some("b"), None]);
+        let pulls = h.pulls_sent().len();
+        h.beat();
+        // n2 got both forwards, but cannot tell that nothing followed them: it pulls too.
+        assert_eq!(h.pulls_sent()[pulls..], [(n(1), n(0)), (n(2), n(0))]);
+        h.deliver_all();
+        assert_eq!(h.values(2), [Some("b"); 3]);
+        assert!(h.converged());
+        for _ in 0..5 {
+            h.round();
+        }
+        assert_eq!(h.pulls_sent().len(), pulls + 2);
     }
 
     #[test]

@@ -220,6 +220,12 @@ fn before(a: &Interval, b: &Interval) -> bool {
     a.completed.is_some_and(|end| end < b.invoked)
 }
 
+/// The latest time any of `ops` may have taken effect: `None` if none could, `Time(MAX)` if
+/// one never completed (it may take effect at any time).
+fn latest_effect<'a>(ops: impl Iterator<Item = &'a Interval>) -> Option<Time> {
+    ops.filter(|o| !failed(o)).map(|o| o.completed.unwrap_or(Time(u64::MAX))).max()
+}
+
 fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<String> {
     let mut problems = Vec::new();
     let has_appends = writes.iter().any(|w| matches!(w.op, Op::Append { .. }));
@@ -230,23 +236,21 @@ fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<
             return problems;
         }
         (Some(v), Some(w)) if failed(w) => {
-            problems.push(format!(
-                "k{key} holds {v}, written by an operation that failed"
-            ));
+            problems.push(format!("k{key} holds {v}, written by an operation that failed"));
         }
         _ => {}
     }
-    // Could `other` have taken effect after `w`? Not if it completed first or failed.
-    let may_follow = |other: &Interval, w: &Interval| !before(other, w) && !failed(other);
+    // An operation may have taken effect after `w` unless it completed before `w` began (or
+    // failed); these maxima answer that for every `w` in O(1).
+    let last_delete = latest_effect(writes.iter().filter(|o| matches!(o.op, Op::Delete { .. })));
+    let last_overwrite = latest_effect(writes.iter().filter(|o| !matches!(o.op, Op::Append { .. })));
+    let may_follow = |last: Option<Time>, w: &Interval| last.is_some_and(|t| t >= w.invoked);
     for w in writes.iter().filter(|w| acknowledged(w)) {
         let mine = written_value(&w.op).map_or("", |s| s.as_str());
         match (&w.op, final_value) {
             (Op::Append { value, .. }, _) => {
-                let overwritable = writes
-                    .iter()
-                    .any(|o| !matches!(o.op, Op::Append { .. }) && may_follow(o, w));
                 let present = final_value.is_some_and(|v| v.contains(value.as_str()));
-                if !overwritable && !present {
+                if !may_follow(last_overwrite, w) && !present {
                     problems.push(format!("k{key}: acknowledged append {value} is missing"));
                 }
             }
@@ -262,10 +266,7 @@ fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<
                 }
             }
             (_, None) => {
-                let deleted_after = writes
-                    .iter()
-                    .any(|d| matches!(d.op, Op::Delete { .. }) && may_follow(d, w));
-                if !deleted_after {
+                if !may_follow(last_delete, w) {
                     problems.push(format!("k{key}: acknowledged {mine} lost; key absent"));
                 }
             }

@@ -132,6 +132,8 @@ pub struct RunOutput<P: Protocol> {
     pub invariant_violation: Option<(Time, String)>,
     /// Whether the run stopped at its event limit.
     pub hit_event_limit: bool,
+    /// How long after the clients stopped every running replica first had the same digest.
+    pub converged_after_stop: Option<Span>,
     /// Why the trace could not be written completely, if it could not.
     pub trace_error: Option<String>,
     /// Each node's final state; `None` if it ended crashed.
@@ -169,6 +171,8 @@ pub struct Engine<'s, P: Protocol> {
     hit_event_limit: bool,
     /// The node whose handler ran in the current step.
     handled: Option<NodeId>,
+    /// When replicas first agreed after the clients stopped.
+    converged_at: Option<Time>,
 }
 
 /// What one step did, for tests that watch the engine keep its guarantees.
@@ -242,6 +246,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             stopped: false,
             hit_event_limit: false,
             handled: None,
+            converged_at: None,
         }
     }
 
@@ -293,6 +298,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
         };
         self.handled = None;
         self.dispatch(event);
+        if !self.workload_open && self.converged_at.is_none() && self.handled.is_some() {
+            self.maybe_note_convergence();
+        }
         Some(Step {
             at,
             handled: self.handled,
@@ -356,6 +364,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             workload_stopped: self.workload_stopped,
             invariant_violation: self.invariant_violation,
             hit_event_limit: self.hit_event_limit,
+            converged_after_stop: self.converged_at.map(|t| t.since(self.workload_stopped)),
             trace_error,
             clock_skews_us: self
                 .nodes
@@ -834,6 +843,19 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let liveness = self.scenario.checks.liveness;
         self.queue
             .push(self.now + liveness + liveness, Event::WorkloadStop);
+    }
+
+    /// Once clients have stopped, notes the first moment every running replica agrees.
+    /// Digests are compared only after a handler ran and only in the quiet settle phase, so
+    /// this costs nothing while the workload runs.
+    fn maybe_note_convergence(&mut self) {
+        let mut digests = self.nodes.iter().filter_map(|n| n.state.as_ref().map(P::digest));
+        let Some(first) = digests.next() else {
+            return;
+        };
+        if digests.all(|d| d == first) {
+            self.converged_at = Some(self.now);
+        }
     }
 
     fn stop_workload(&mut self) {

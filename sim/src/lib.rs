@@ -6,6 +6,7 @@
 //! iteration that reaches an event, a trace or a report is ordered.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod checks;
 pub mod clock;
 pub mod engine;

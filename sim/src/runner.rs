@@ -1,5 +1,6 @@
 //! Runs a scenario with the protocol it names, then checks and reports.
 
+use crate::check::{self, Budget};
 use crate::checks::{self, CheckResult, FinalReplica, Verdict};
 use crate::engine::{Engine, RunOutput};
 use crate::history::{History, Outcome};
@@ -176,17 +177,19 @@ fn run_checks<P: Protocol>(
         )
     };
     push("limits", true, limits);
-    push(
-        "convergence",
-        promised(Promise::Convergent),
-        checks::convergence(replicas),
-    );
+    let (verdict, mut detail) = checks::convergence(replicas);
+    if let Some(after) = output.converged_after_stop {
+        detail.push_str(&format!("; converged {after} after clients stopped"));
+    }
+    push("convergence", promised(Promise::Convergent), (verdict, detail));
     let (verdict, detail, _lost) = checks::durability(&output.history, replicas);
     push(
         "durability",
         promised(Promise::DurableAcknowledgedWrites),
         (verdict, detail),
     );
+    push("linearizability", promised(Promise::Linearizable), linearizability(&output.history));
+    push("staleness", promised(Promise::Linearizable), staleness(&output.history));
     let liveness = checks::liveness(
         &output.history,
         output.healed_at,
@@ -195,6 +198,43 @@ fn run_checks<P: Protocol>(
     );
     push("liveness", promised(Promise::LiveAfterHeal), liveness);
     checks
+}
+
+/// The budget of a check inside a run: steps and memory only, never wall time, so that a
+/// run's verdict cannot depend on the machine.
+pub fn run_budget() -> Budget {
+    Budget { deadline: None, max_steps: 1 << 26, max_memo_entries: 1 << 20 }
+}
+
+fn linearizability(history: &History) -> (Verdict, String) {
+    let outcome = check::check_simkv_history(history, &run_budget());
+    let keys = outcome.keys.len();
+    match outcome.verdict {
+        check::Verdict::Linearizable => {
+            (Verdict::Pass, format!("{} operations over {keys} keys", outcome.ops))
+        }
+        check::Verdict::NotLinearizable(counterexample) => {
+            (Verdict::Fail, counterexample.render().trim_end().to_string())
+        }
+        check::Verdict::Unknown(why) => (Verdict::Unknown, why),
+    }
+}
+
+fn staleness(history: &History) -> (Verdict, String) {
+    let s = check::staleness::staleness(history);
+    if s.stale_reads == 0 && s.unexplained_reads == 0 {
+        return (Verdict::Pass, format!("none of {} reads was stale", s.reads));
+    }
+    let (w, t) = (&s.writes_behind, &s.stale_ms);
+    let mut detail = format!(
+        "{} of {} reads stale: writes behind p50 {} p99 {} max {}; stale for p50 {:.1}ms \
+         p99 {:.1}ms max {:.1}ms",
+        s.stale_reads, s.reads, w.p50, w.p99, w.max, t.p50, t.p99, t.max
+    );
+    if s.unexplained_reads > 0 {
+        detail.push_str(&format!("; {} reads of values never written", s.unexplained_reads));
+    }
+    (Verdict::Fail, detail)
 }
 
 fn op_counts(history: &History, shed: u64) -> OpCounts {

@@ -146,7 +146,8 @@ impl Memo {
     }
 
     fn grow(&mut self) {
-        let old = std::mem::replace(&mut self.slots, vec![0; self.slots.len() * 2]);
+        let doubled = vec![0; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
         let mask = self.slots.len() - 1;
         for key in old.into_iter().filter(|&k| k != 0) {
             let mut i = (key >> 64) as usize & mask;

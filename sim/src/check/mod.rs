@@ -30,10 +30,10 @@ mod tests;
 use crate::history::{History, HistoryError, Outcome};
 pub use counterexample::{CounterOp, Counterexample};
 use linearizable::{Found, Meter};
-use model::{Interner, Kind, Val, ABSENT};
+use model::{FxHashMap, Interner, Kind, Val, ABSENT};
 use serde::Serialize;
 use simkv_protocols::{ClientId, Key};
-use std::collections::{BTreeMap, HashMap};
+pub use staleness::{staleness, StalenessReport};
 use std::time::{Duration, Instant};
 
 /// How much work a check may do before it answers "unknown".
@@ -200,7 +200,7 @@ pub fn check_simkv_history(history: &History, budget: &Budget) -> CheckOutcome {
             outcome
         }
         Err(e) => CheckOutcome {
-            verdict: Verdict::Unknown(format!("malformed history: line {}: {}", e.line, e.message)),
+            verdict: Verdict::Unknown(format!("malformed: line {}: {}", e.line, e.message)),
             model: "kv-strict".to_string(),
             ops: 0,
             keys: Vec::new(),
@@ -209,11 +209,52 @@ pub fn check_simkv_history(history: &History, budget: &Budget) -> CheckOutcome {
     }
 }
 
-/// An operation being paired: invoked, its completion not seen yet.
-struct Open {
-    key: Key,
-    slot: usize,
-    event: usize,
+/// Operations being paired, per partition, each in a slot reserved at its invocation so that
+/// partitions keep invocation order. `K` is the partition's key.
+pub(crate) struct Slots<K> {
+    index: FxHashMap<K, usize>,
+    keys: Vec<K>,
+    slots: Vec<Vec<Option<Operation>>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Slots<K> {
+    pub(crate) fn new() -> Self {
+        Slots {
+            index: FxHashMap::default(),
+            keys: Vec::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Reserves a slot in `key`'s partition: (partition, slot).
+    pub(crate) fn open(&mut self, key: &K) -> (usize, usize) {
+        let part = match self.index.get(key) {
+            Some(&p) => p,
+            None => {
+                self.index.insert(key.clone(), self.keys.len());
+                self.keys.push(key.clone());
+                self.slots.push(Vec::new());
+                self.keys.len() - 1
+            }
+        };
+        self.slots[part].push(None);
+        (part, self.slots[part].len() - 1)
+    }
+
+    /// Fills a reserved slot; `None` drops the operation.
+    pub(crate) fn fill(&mut self, (part, slot): (usize, usize), op: Option<Operation>) {
+        self.slots[part][slot] = op;
+    }
+
+    /// The partitions in order of first appearance, empty ones dropped.
+    pub(crate) fn finish(self) -> Vec<(K, Vec<Operation>)> {
+        self.keys
+            .into_iter()
+            .zip(self.slots)
+            .map(|(k, ops)| (k, ops.into_iter().flatten().collect::<Vec<_>>()))
+            .filter(|(_, ops)| !ops.is_empty())
+            .collect()
+    }
 }
 
 /// Pairs a simkv history's events and compiles them for the strict kv model.
@@ -223,8 +264,9 @@ struct Open {
 /// flight on the same client, or a completion of another operation than was invoked.
 pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
     let mut values = Interner::default();
-    let mut keys: BTreeMap<Key, Vec<Option<Operation>>> = BTreeMap::new();
-    let mut open: HashMap<ClientId, Open> = HashMap::new();
+    let mut slots: Slots<Key> = Slots::new();
+    // Per client: the reserved slot and the invocation's event.
+    let mut open: FxHashMap<ClientId, ((usize, usize), usize)> = FxHashMap::default();
     let err = |event: usize, message: String| HistoryError {
         line: event + 2,
         column: 1,
@@ -233,20 +275,17 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
     for (i, e) in history.events.iter().enumerate() {
         let Some(outcome) = &e.outcome else {
             if open.contains_key(&e.client) {
-                let msg = format!("{} invoked {} while another operation was in flight", e.client, e.op);
+                let msg = format!("{} invoked {} while another was in flight", e.client, e.op);
                 return Err(err(i, msg));
             }
-            let ops = keys.entry(e.op.key()).or_default();
-            ops.push(None);
-            let slot = ops.len() - 1;
-            open.insert(e.client, Open { key: e.op.key(), slot, event: i });
+            open.insert(e.client, (slots.open(&e.op.key()), i));
             continue;
         };
-        let Some(o) = open.remove(&e.client) else {
+        let Some((at, call)) = open.remove(&e.client) else {
             let msg = format!("{} completed {} without invoking it", e.client, e.op);
             return Err(err(i, msg));
         };
-        let invoked = &history.events[o.event].op;
+        let invoked = &history.events[call].op;
         if *invoked != e.op {
             let msg = format!("{} completed {} but had invoked {invoked}", e.client, e.op);
             return Err(err(i, msg));
@@ -256,20 +295,43 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
             Outcome::Fail(_) => (None, i as u64),
             Outcome::Info => (model::kind_of_simkv(&e.op, None, &mut values), PENDING),
         };
-        let slot = &mut keys.get_mut(&o.key).expect("opened above")[o.slot];
-        *slot = kind.map(|kind| Operation { call: o.event as u64, ret, process: u64::from(e.client.0), kind });
+        let process = u64::from(e.client.0);
+        let call = call as u64;
+        slots.fill(
+            at,
+            kind.map(|kind| Operation {
+                call,
+                ret,
+                process,
+                kind,
+            }),
+        );
     }
-    // Invocations never completed are pending, as if they had completed `info`.
-    for (client, o) in open {
-        let op = &history.events[o.event].op;
-        let kind = model::pending_kind_of_simkv(op, &mut values);
-        let slot = &mut keys.get_mut(&o.key).expect("opened above")[o.slot];
-        *slot = kind.map(|kind| Operation { call: o.event as u64, ret: PENDING, process: u64::from(client.0), kind });
+    // Invocations never completed are pending, as if they had completed `info`; taken in
+    // history order so that values are interned in the same order every time.
+    let mut unfinished: Vec<_> = open.into_iter().collect();
+    unfinished.sort_unstable_by_key(|&(_, (_, call))| call);
+    for (client, (at, call)) in unfinished {
+        let kind = model::pending_kind_of_simkv(&history.events[call].op, &mut values);
+        let (call, process) = (call as u64, u64::from(client.0));
+        slots.fill(
+            at,
+            kind.map(|kind| Operation {
+                call,
+                ret: PENDING,
+                process,
+                kind,
+            }),
+        );
     }
-    let partitions = keys
+    let mut parts = slots.finish();
+    parts.sort_unstable_by_key(|(key, _)| *key);
+    let partitions = parts
         .into_iter()
-        .map(|(key, ops)| Partition { key: key.to_string(), ops: ops.into_iter().flatten().collect() })
-        .filter(|p| !p.ops.is_empty())
+        .map(|(key, ops)| Partition {
+            key: key.to_string(),
+            ops,
+        })
         .collect();
     Ok(Prepared {
         model: "kv-strict".to_string(),
@@ -323,7 +385,12 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
 
 /// Decides one partition: zones when it applies and passes, else the search (which also
 /// confirms a zones violation, so that every "not linearizable" rests on the search).
-fn decide(part: &Partition, init: Val, values: &mut Interner, meter: &mut Meter) -> (Found, KeyStats) {
+fn decide(
+    part: &Partition,
+    init: Val,
+    values: &mut Interner,
+    meter: &mut Meter,
+) -> (Found, KeyStats) {
     let mut stats = KeyStats {
         key: part.key.clone(),
         ops: part.ops.len(),
@@ -332,11 +399,16 @@ fn decide(part: &Partition, init: Val, values: &mut Interner, meter: &mut Meter)
         steps: 0,
         memo_entries: 0,
     };
-    if zones::check(&part.ops, init, values) == Some(true) {
+    let zones = zones::check(&part.ops, init);
+    if zones == Some(true) {
         return (Found::Linearizable, stats);
     }
     let before = meter.steps;
-    let (found, s) = linearizable::search(&part.ops, init, values, meter, None);
+    let (mut found, s) = linearizable::search(&part.ops, init, values, meter, None);
+    if zones == Some(false) && matches!(found, Found::GaveUp(_)) {
+        // The zones theorem already decided it; the search was only to confirm.
+        found = Found::Violation;
+    }
     stats.method = Method::Search;
     stats.steps = meter.steps - before;
     stats.memo_entries = s.memo_entries;

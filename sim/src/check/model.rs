@@ -12,6 +12,43 @@
 
 use simkv_protocols::{Op, OpResult};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// rustc's Fx hash: a multiply and a rotate per word. Interning hashes every value of a
+/// history, and SipHash's resistance to chosen collisions buys nothing for a local check.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.add(word);
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A `HashMap` with [`FxHasher`], for lookups only (never iterated into output).
+pub type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// An interned value; [`ABSENT`] is the absent key (EDN's `nil`).
 pub type Val = u32;
@@ -34,16 +71,16 @@ pub enum Value {
 pub struct Interner {
     vals: Vec<Option<Value>>,
     // Two maps keyed by `String` so that a lookup borrows a `&str` and allocates nothing.
-    strs: HashMap<String, Val>,
-    edns: HashMap<String, Val>,
+    strs: FxHashMap<String, Val>,
+    edns: FxHashMap<String, Val>,
 }
 
 impl Default for Interner {
     fn default() -> Self {
         Interner {
             vals: vec![None],
-            strs: HashMap::new(),
-            edns: HashMap::new(),
+            strs: FxHashMap::default(),
+            edns: FxHashMap::default(),
         }
     }
 }
@@ -190,7 +227,9 @@ pub fn step(kind: &Kind, state: Val, values: &mut Interner) -> Option<Val> {
         } => match outcome {
             CasOutcome::Applied => (state == expected).then_some(new),
             CasOutcome::Refused(None) => (state != expected).then_some(state),
-            CasOutcome::Refused(Some(seen)) => (state != expected && state == seen).then_some(state),
+            CasOutcome::Refused(Some(seen)) => {
+                (state != expected && state == seen).then_some(state)
+            }
             CasOutcome::Unknown => Some(if state == expected { new } else { state }),
         },
         Kind::Update { value, found } => match (found, state != ABSENT) {
@@ -208,14 +247,14 @@ pub fn step(kind: &Kind, state: Val, values: &mut Interner) -> Option<Val> {
     }
 }
 
-fn step_append(state: Val, suffix: Val, result: Option<Val>, values: &mut Interner) -> Option<Val> {
-    let cur = values.as_str(state)?;
-    let suf = values.as_str(suffix)?;
+fn step_append(state: Val, suffix: Val, result: Option<Val>, vals: &mut Interner) -> Option<Val> {
+    let cur = vals.as_str(state)?;
+    let suf = vals.as_str(suffix)?;
     match result {
         Some(r) => {
             // Compare without building the concatenation: this runs in the search's loop.
-            let want = values.as_str(r)?;
-            let fits = values.get(r).is_some()
+            let want = vals.as_str(r)?;
+            let fits = vals.get(r).is_some()
                 && want.len() == cur.len() + suf.len()
                 && want.starts_with(cur)
                 && want.ends_with(suf);
@@ -223,7 +262,7 @@ fn step_append(state: Val, suffix: Val, result: Option<Val>, values: &mut Intern
         }
         None => {
             let joined = format!("{cur}{suf}");
-            Some(values.intern_str(&joined))
+            Some(vals.intern_str(&joined))
         }
     }
 }
@@ -244,12 +283,10 @@ pub fn kind_of_simkv(op: &Op, result: Option<&OpResult>, values: &mut Interner) 
         (Op::Put { value, .. }, OpResult::Ok { value: Some(r) }) if r == value => {
             Kind::Write(val(value))
         }
-        (Op::Update { value, .. }, OpResult::Ok { value: Some(r) }) if r == value => {
-            Kind::Update {
-                value: val(value),
-                found: Some(true),
-            }
-        }
+        (Op::Update { value, .. }, OpResult::Ok { value: Some(r) }) if r == value => Kind::Update {
+            value: val(value),
+            found: Some(true),
+        },
         (Op::Update { value, .. }, OpResult::NotFound) => Kind::Update {
             value: val(value),
             found: Some(false),
@@ -374,9 +411,18 @@ mod tests {
         let s = |x: &str| x.to_string();
         let mut out = vec![Op::Get { key: 1 }, Op::Delete { key: 1 }];
         for a in ["a", "b", "ab"] {
-            out.push(Op::Put { key: 1, value: s(a) });
-            out.push(Op::Update { key: 1, value: s(a) });
-            out.push(Op::Append { key: 1, value: s(a) });
+            out.push(Op::Put {
+                key: 1,
+                value: s(a),
+            });
+            out.push(Op::Update {
+                key: 1,
+                value: s(a),
+            });
+            out.push(Op::Append {
+                key: 1,
+                value: s(a),
+            });
             for b in ["a", "b"] {
                 out.push(Op::Cas {
                     key: 1,

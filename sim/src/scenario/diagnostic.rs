@@ -33,26 +33,6 @@ struct Snippet {
     caret_len: usize,
 }
 
-/// A problem at a byte range of the text being loaded; the loader turns it into a
-/// [`LoadError`] once it knows whether the range lies in the file or in an override.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Located {
-    /// Byte range in the (possibly overridden) text.
-    pub span: Range<usize>,
-    /// What went wrong.
-    pub message: String,
-}
-
-impl Located {
-    /// A problem at `span`.
-    pub(crate) fn new(span: Range<usize>, message: impl Into<String>) -> Located {
-        Located {
-            span,
-            message: message.into(),
-        }
-    }
-}
-
 /// Shown source lines longer than this are cut to a window around the caret, so that a
 /// minified or binary file cannot flood the terminal.
 const MAX_SHOWN_CHARS: usize = 120;
@@ -93,7 +73,7 @@ impl Snippet {
     fn new(line: &str, caret_at: usize, caret_len: usize) -> Snippet {
         let chars: Vec<char> = line.chars().collect();
         let caret_at = caret_at.min(chars.len());
-        let caret_len = caret_len.min(MAX_SHOWN_CHARS / 2).max(1);
+        let caret_len = caret_len.clamp(1, MAX_SHOWN_CHARS / 2);
         if chars.len() <= MAX_SHOWN_CHARS {
             return Snippet {
                 text: line.to_string(),
@@ -103,7 +83,11 @@ impl Snippet {
         }
         let from = caret_at.saturating_sub(MAX_SHOWN_CHARS / 2);
         let to = (from + MAX_SHOWN_CHARS).min(chars.len());
-        let mut text: String = if from > 0 { "...".into() } else { String::new() };
+        let mut text: String = if from > 0 {
+            "...".into()
+        } else {
+            String::new()
+        };
         let caret_at = caret_at - from + text.len();
         text.extend(&chars[from..to]);
         if to < chars.len() {
@@ -171,7 +155,12 @@ mod tests {
     fn renders_like_miette_with_line_column_and_caret() {
         let text = "a = 1\n\nb = 2\n\n\n\n\n\n\n\n\ncolour = \"red\"\n";
         let at = text.find("colour").unwrap();
-        let e = LoadError::at("scenarios/x.toml", text, at..at + 6, "unknown field `colour`");
+        let e = LoadError::at(
+            "scenarios/x.toml",
+            text,
+            at..at + 6,
+            "unknown field `colour`",
+        );
         assert_eq!((e.line, e.column), (Some(12), Some(1)));
         assert_eq!(
             e.to_string(),

@@ -1,5 +1,21 @@
 //! Scenarios: TOML files loaded into a raw shape, then validated into [`Scenario`].
+//!
+//! The path of a file through the loader: read ([`load_file`]) -> apply `--set` overrides
+//! to a format-preserving copy ([`Overrides`]) -> deserialize into the raw shape, which
+//! denies unknown fields and keeps spans -> validate against the protocols, filling every
+//! default -> [`Scenario`]. Every error is a [`LoadError`] naming file, line and column;
+//! [`Scenario::explain`] prints what was resolved.
 
+mod catalog;
+mod diagnostic;
+mod explain;
+mod load;
 mod model;
+mod overrides;
+mod raw;
 
+pub use catalog::catalog;
+pub use diagnostic::LoadError;
+pub use load::{load_file, load_str};
 pub use model::*;
+pub use overrides::Overrides;

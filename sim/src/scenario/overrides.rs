@@ -78,7 +78,11 @@ struct Entry {
 
 impl<'a> Prepared<'a> {
     /// Applies `sets` to `original`, the contents of `file`.
-    pub(crate) fn new(file: &'a str, original: &'a str, sets: &[String]) -> Result<Self, LoadError> {
+    pub(crate) fn new(
+        file: &'a str,
+        original: &'a str,
+        sets: &[String],
+    ) -> Result<Self, LoadError> {
         let mut prepared = Prepared {
             file,
             original,
@@ -94,8 +98,9 @@ impl<'a> Prepared<'a> {
             LoadError::at(file, original, span, e.message())
         })?;
         for entry in sets {
-            let path = apply_set(&mut doc, entry)
-                .map_err(|message| LoadError::plain("--set", format!("--set {entry}: {message}")))?;
+            let path = apply_set(&mut doc, entry).map_err(|message| {
+                LoadError::plain("--set", format!("--set {entry}: {message}"))
+            })?;
             prepared.applied.push(Applied {
                 entry: entry.clone(),
                 path,
@@ -109,10 +114,19 @@ impl<'a> Prepared<'a> {
     pub(crate) fn error(&self, span: Option<Range<usize>>, message: &str) -> LoadError {
         match span.map(|s| self.place(s)) {
             None => LoadError::plain(self.file, message),
-            Some(Place::File(range)) => LoadError::at(self.file, self.original, range, message),
-            Some(Place::Set(i)) => {
-                LoadError::plain("--set", format!("--set {}: {message}", self.applied[i].entry))
+            Some(Place::File(range)) => {
+                // The error is in the file, but overrides inside the item may be its cause.
+                let beneath = self.sets_beneath(range.start);
+                let message = match beneath.is_empty() {
+                    true => message.to_string(),
+                    false => format!("{message} (with --set {})", beneath.join(", --set ")),
+                };
+                LoadError::at(self.file, self.original, range, &message)
             }
+            Some(Place::Set(i)) => LoadError::plain(
+                "--set",
+                format!("--set {}: {message}", self.applied[i].entry),
+            ),
         }
     }
 
@@ -133,36 +147,77 @@ impl<'a> Prepared<'a> {
         if self.applied.is_empty() {
             return Place::File(span);
         }
-        let index = self.index.get_or_init(|| {
-            let new = entries(&self.text)?;
-            let old = entries(self.original)?;
-            Some((new, old))
-        });
         let last_set = Place::Set(self.applied.len() - 1);
-        let Some((new, old)) = index else {
+        let Some((_, old)) = self.index() else {
             return last_set;
         };
         let at = span.start;
-        let contains = |e: &&Entry| e.span.contains(&at) || e.span.start == at;
-        let Some(hit) = new.iter().filter(contains).min_by_key(|e| e.span.len()) else {
+        let Some(hit) = self.hit(at) else {
             // Outside every item: only the document root's own errors (a missing top-level
             // field), which an override cannot cause.
             return Place::File(0..0);
         };
-        if let Some(i) = self.applied.iter().rposition(|a| hit.path.starts_with(&a.path)) {
+        if let Some(i) = self
+            .applied
+            .iter()
+            .rposition(|a| hit.path.starts_with(&a.path))
+        {
             return Place::Set(i);
         }
-        if let Some(same) = old.iter().find(|e| e.path == hit.path && e.part == hit.part) {
+        if let Some(same) = old
+            .iter()
+            .find(|e| e.path == hit.path && e.part == hit.part)
+        {
             let offset = at - hit.span.start;
             let start = (same.span.start + offset).min(same.span.end);
             let len = span.len().min(same.span.end - start);
             return Place::File(start..start + len);
         }
         // An item that is not in the file was created by the override beneath it.
-        match self.applied.iter().rposition(|a| a.path.starts_with(&hit.path)) {
+        match self
+            .applied
+            .iter()
+            .rposition(|a| a.path.starts_with(&hit.path))
+        {
             Some(i) => Place::Set(i),
             None => last_set,
         }
+    }
+}
+
+impl Prepared<'_> {
+    /// Both documents' entries (prepared, original), parsed on first use.
+    fn index(&self) -> Option<&(Vec<Entry>, Vec<Entry>)> {
+        let index = self.index.get_or_init(|| {
+            let new = entries(&self.text)?;
+            let old = entries(self.original)?;
+            Some((new, old))
+        });
+        index.as_ref()
+    }
+
+    /// The smallest key or item of the prepared text that holds byte `at`.
+    fn hit(&self, at: usize) -> Option<&Entry> {
+        let (new, _) = self.index()?;
+        let contains = |e: &&Entry| e.span.contains(&at) || e.span.start == at;
+        new.iter().filter(contains).min_by_key(|e| e.span.len())
+    }
+
+    /// The `--set` entries that changed something inside the item of the original file
+    /// that holds byte `at`.
+    fn sets_beneath(&self, at: usize) -> Vec<&str> {
+        let Some((_, old)) = self.index().filter(|_| !self.applied.is_empty()) else {
+            return Vec::new();
+        };
+        let contains = |e: &&Entry| e.span.contains(&at) || e.span.start == at;
+        let Some(item) = old.iter().filter(contains).min_by_key(|e| e.span.len()) else {
+            return Vec::new();
+        };
+        let beneath = self
+            .applied
+            .iter()
+            .filter(|a| a.path.starts_with(&item.path));
+        beneath.map(|a| a.entry.as_str()).collect()
     }
 }
 
@@ -377,5 +432,226 @@ fn walk_value(value: &Value, path: &mut Vec<Seg>, out: &mut Vec<Entry>) {
         }
         Value::InlineTable(t) => walk_table(t, path, out),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::fixtures::{fail, load, pos, MINIMAL};
+    use super::*;
+    use crate::scenario::model::{Fault, Latency, OpKind};
+    use simkv_protocols::{ParamValue, Span, Time};
+
+    fn sets(entries: &[&str]) -> Overrides {
+        Overrides {
+            sets: entries.iter().map(|e| e.to_string()).collect(),
+            ..Overrides::default()
+        }
+    }
+
+    const WITH_FAULTS: &str = r#"name = "faulty"
+description = "two faults"
+duration = "20s"
+
+[cluster]
+protocol = "primary"
+nodes = 3
+
+[workload]
+mix = { get = 50, put = 50 }
+
+[[fault]]
+at = "5s"
+crash = "n1"
+
+[[fault]]
+at = "6s"
+restart = "n1"
+"#;
+
+    #[test]
+    fn each_set_form_lands_where_its_path_says() {
+        let o = sets(&[
+            "cluster.nodes=5",
+            "network.drop=5%",
+            "workload.mix.cas=10",
+            "cluster.params.primary.heartbeat=100ms",
+            "fault.0.at=12s",
+            "network.latency={ uniform = [\"1ms\",\"2ms\"] }",
+            "name=\"renamed\"",
+            "seed = 9",
+        ]);
+        let s = load(WITH_FAULTS, &o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (s.cluster.nodes, s.name.as_str(), s.seed),
+            (5, "renamed", 9)
+        );
+        assert_eq!(s.network.default.drop_ppm, 50_000);
+        let uniform = Latency::Uniform(Span::millis(1), Span::millis(2));
+        assert_eq!(s.network.default.latency, uniform);
+        let mix = [(OpKind::Get, 50), (OpKind::Put, 50), (OpKind::Cas, 10)];
+        assert_eq!(s.workload.mix, mix);
+        let heartbeat: Vec<_> = s.cluster.params.iter().collect();
+        assert_eq!(
+            heartbeat,
+            [("heartbeat", &ParamValue::Span(Span::millis(100)))]
+        );
+        // Overriding a fault's time re-sorts the faults, and its origin names the override.
+        assert_eq!(
+            s.faults[0].fault,
+            Fault::Restart(simkv_protocols::NodeId(0))
+        );
+        assert_eq!(s.faults[0].origin, "s.toml:17:6");
+        assert_eq!(s.faults[1].at, Time(12_000_000));
+        assert_eq!(s.faults[1].origin, "--set fault.0.at=12s");
+    }
+
+    #[test]
+    fn sets_create_missing_tables_and_arrays_index_by_number() {
+        let o = sets(&[
+            "workload.mix.get=10",
+            "nemesis.kinds=[\"crash\"]",
+            "checks.settle=1s",
+        ]);
+        let s = load(MINIMAL, &o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.workload.mix, [(OpKind::Get, 10)]);
+        assert!(s.nemesis.is_some());
+        assert_eq!(s.checks.settle, Span::secs(1));
+        let o = sets(&["fault.1.restart=n2"]);
+        let s = load(WITH_FAULTS, &o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.faults[1].fault,
+            Fault::Restart(simkv_protocols::NodeId(1))
+        );
+        let text =
+            MINIMAL.to_string() + "[[fault]]\nat = \"1s\"\npartition = [[\"n1\"], [\"n2\"]]\n";
+        let s = load(&text, &sets(&["fault.0.partition.1.0=n3"])).unwrap();
+        let groups = vec![
+            vec![simkv_protocols::NodeId(0)],
+            vec![simkv_protocols::NodeId(2)],
+        ];
+        let shape = crate::scenario::model::PartitionShape::Groups(groups);
+        assert_eq!(s.faults[0].fault, Fault::Partition(shape));
+    }
+
+    #[test]
+    fn malformed_entries_are_errors_that_quote_the_entry() {
+        let cases = [
+            (
+                "cluster.nodes",
+                "--set cluster.nodes: expected `dotted.key=value`",
+            ),
+            ("=3", "--set =3: the key before `=` is empty"),
+            (
+                "cluster..nodes=3",
+                "--set cluster..nodes=3: the key `cluster..nodes` has an empty",
+            ),
+            (
+                "fault.5.at=1s",
+                "--set fault.5.at=1s: `fault` has 2 entries, so index 5 is past",
+            ),
+            (
+                "fault.x.at=1s",
+                "--set fault.x.at=1s: `fault` is an array: index it by number",
+            ),
+            (
+                "fault.0=1",
+                "--set fault.0=1: `fault.0` is a table: set one of its keys",
+            ),
+            (
+                "name.first=x",
+                "--set name.first=x: `name` is a string, not a table",
+            ),
+            (
+                "workload.mix.get.x=1",
+                "--set workload.mix.get.x=1: `workload.mix.get` is an",
+            ),
+        ];
+        for (entry, expected) in cases {
+            let e = fail(WITH_FAULTS, &sets(&[entry]));
+            assert_eq!(e.file, "--set");
+            assert_eq!((e.line, e.column), (None, None));
+            assert!(e.message.starts_with(expected), "{entry}: {e}");
+            assert!(e.to_string().starts_with(&format!("error: {expected}")));
+        }
+    }
+
+    #[test]
+    fn errors_in_overridden_values_point_at_the_override() {
+        let cases = [
+            (
+                "cluster.nodes=0",
+                "expected a number of nodes from 1 to 64, found 0",
+            ),
+            (
+                "network.drop=120%",
+                "expected a probability from 0% to 100%",
+            ),
+            ("workload.colour=red", "unknown field `colour`"),
+            ("nemesis.interval=1s", "missing field `kinds`"),
+            (
+                "fault.1.at=30s",
+                "expected a fault time before the duration (20s), found 30s",
+            ),
+            (
+                "cluster.params.primary.beat=1s",
+                "unknown parameter `beat` of protocol",
+            ),
+            (
+                "network.latency={ uniform = [\"5ms\", \"1ms\"] }",
+                "runs backwards",
+            ),
+            ("duration=0s", "expected a duration longer than 0s"),
+        ];
+        for (entry, expected) in cases {
+            let e = fail(WITH_FAULTS, &sets(&["seed=3", entry]));
+            assert_eq!(e.file, "--set", "{entry}: {e}");
+            assert!(e.message.starts_with(&format!("--set {entry}: ")), "{e}");
+            assert!(e.message.contains(expected), "{entry}: {e}");
+        }
+    }
+
+    #[test]
+    fn errors_elsewhere_still_point_into_the_file() {
+        // The overrides add and rewrite lines above the error; it must still be found at
+        // its place in the user's file.
+        let text = WITH_FAULTS.replace("crash = \"n1\"", "crash = \"n5\"");
+        let o = sets(&[
+            "seed=3",
+            "max_events=10",
+            "workload.keys=2",
+            "cluster.nodes=4",
+        ]);
+        let e = fail(&text, &o);
+        assert_eq!(e.file, "s.toml");
+        assert_eq!((e.line, e.column), pos(&text, "\"n5\""));
+        assert_eq!(e.message, "expected a node name n1..n4, found \"n5\"");
+        let text = WITH_FAULTS.replace("[workload]", "[workload]\nclients = \"many\"");
+        let e = fail(&text, &sets(&["workload.mix.cas=1", "network.fifo=false"]));
+        assert_eq!(
+            (e.file.as_str(), e.line, e.column),
+            ("s.toml", Some(10), Some(11))
+        );
+        let text = WITH_FAULTS.replace("restart = \"n1\"", "restart = \"n1\"\nheal = true");
+        let e = fail(&text, &sets(&["fault.1.at=7s", "fault.0.at=1s"]));
+        assert_eq!((e.line, e.column), pos(&text, "[[fault]]\nat = \"6s\""));
+        assert!(e.message.contains("exactly one action"), "{e}");
+        // The override inside the faulty table is named, the one elsewhere is not.
+        let note = "found `heal`, `restart` (with --set fault.1.at=7s)";
+        assert!(e.message.ends_with(note), "{e}");
+    }
+
+    #[test]
+    fn the_file_is_never_modified() {
+        let path = std::env::temp_dir().join(format!("simkv-set-{}.toml", std::process::id()));
+        std::fs::write(&path, WITH_FAULTS).unwrap();
+        let shown = path.to_string_lossy().into_owned();
+        let o = sets(&["cluster.nodes=5", "checks.settle=1s"]);
+        let s = crate::scenario::load_file(&shown, &o);
+        let after = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(after, WITH_FAULTS);
+        // The real registry knows `primary`.
+        assert_eq!(s.map(|s| s.cluster.nodes).map_err(|e| e.to_string()), Ok(5));
     }
 }

@@ -19,9 +19,9 @@ use toml::Spanned;
 pub(crate) struct RawScenario {
     pub name: Spanned<String>,
     pub description: Spanned<String>,
-    pub seed: Option<Spanned<i64>>,
+    pub seed: Option<Spanned<Int>>,
     pub duration: Spanned<Dur>,
-    pub max_events: Option<Spanned<i64>>,
+    pub max_events: Option<Spanned<Int>>,
     pub cluster: RawCluster,
     pub network: Option<RawNetwork>,
     #[serde(default, rename = "clock")]
@@ -38,7 +38,7 @@ pub(crate) struct RawScenario {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCluster {
     pub protocol: Spanned<String>,
-    pub nodes: Spanned<i64>,
+    pub nodes: Spanned<Int>,
     #[serde(default)]
     pub bugs: Vec<Spanned<String>>,
     #[serde(default)]
@@ -50,7 +50,7 @@ pub(crate) struct RawCluster {
 pub(crate) struct ParamTable(pub BTreeMap<Spanned<String>, Spanned<toml::Value>>);
 
 /// `[network]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNetwork {
     pub latency: Option<LatencyDe>,
@@ -85,19 +85,19 @@ pub(crate) struct RawLink {
 pub(crate) struct RawClock {
     pub node: Spanned<NodeName>,
     pub offset: Option<SignedDur>,
-    pub drift_ppm: Option<Spanned<i64>>,
+    pub drift_ppm: Option<Spanned<Int>>,
 }
 
 /// `[workload]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWorkload {
-    pub clients: Option<Spanned<i64>>,
-    pub keys: Option<Spanned<i64>>,
+    pub clients: Option<Spanned<Int>>,
+    pub keys: Option<Spanned<Int>>,
     pub key_distribution: Option<KeyDistDe>,
     pub mix: Option<Spanned<RawMix>>,
     pub think: Option<DurRange>,
-    pub rate: Option<Spanned<i64>>,
+    pub rate: Option<Spanned<Int>>,
     pub timeout: Option<Spanned<Dur>>,
     pub target: Option<TargetDe>,
 }
@@ -106,12 +106,12 @@ pub(crate) struct RawWorkload {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMix {
-    pub get: Option<Spanned<i64>>,
-    pub put: Option<Spanned<i64>>,
-    pub update: Option<Spanned<i64>>,
-    pub delete: Option<Spanned<i64>>,
-    pub cas: Option<Spanned<i64>>,
-    pub append: Option<Spanned<i64>>,
+    pub get: Option<Spanned<Int>>,
+    pub put: Option<Spanned<Int>>,
+    pub update: Option<Spanned<Int>>,
+    pub delete: Option<Spanned<Int>>,
+    pub cas: Option<Spanned<Int>>,
+    pub append: Option<Spanned<Int>>,
 }
 
 /// `target = "random" | "fixed" | "follow-redirects"`.
@@ -216,7 +216,7 @@ pub(crate) struct RawClockJump {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawClockDrift {
     pub node: Spanned<NodeName>,
-    pub ppm: Spanned<i64>,
+    pub ppm: Spanned<Int>,
 }
 
 /// `[nemesis]`.
@@ -255,7 +255,7 @@ impl From<NemesisKindDe> for NemesisKind {
 }
 
 /// `[checks]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawChecks {
     pub liveness: Option<Spanned<Dur>>,
@@ -285,10 +285,37 @@ macro_rules! text_leaf {
     };
 }
 
+/// An integer, as its own type so that a value of the wrong type says "expected an
+/// integer" rather than naming a Rust type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Int(pub i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                i64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::custom(format!("the integer {v} is too large")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A duration (`"50ms"`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dur(pub Span);
-text_leaf!(Dur, "a duration such as \"50ms\"", |s| parse_span(s).map(Dur));
+text_leaf!(Dur, "a duration such as \"50ms\"", |s| parse_span(s)
+    .map(Dur));
 
 /// A duration or a range of durations (`"10ms"`, `"10ms..50ms"`).
 #[derive(Clone, Copy, Debug)]
@@ -320,9 +347,9 @@ text_leaf!(
 /// A node name, checked against the cluster's size by the validator.
 #[derive(Clone, Debug)]
 pub(crate) struct NodeName(pub String);
-text_leaf!(NodeName, "a node name such as \"n1\"", |s| Ok(
-    NodeName(s.to_string())
-));
+text_leaf!(NodeName, "a node name such as \"n1\"", |s| Ok(NodeName(
+    s.to_string()
+)));
 
 /// Reads `+50ms`, `-1.5s` or `50ms` as signed microseconds.
 pub(crate) fn parse_signed_span(text: &str) -> Result<SignedDur, String> {
@@ -332,7 +359,11 @@ pub(crate) fn parse_signed_span(text: &str) -> Result<SignedDur, String> {
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    let micros = parse_span(rest)?.as_micros();
+    let micros = parse_span(rest)
+        .map_err(|_| {
+            format!("expected a signed duration such as \"-50ms\" or \"+1.5s\", found {text:?}")
+        })?
+        .as_micros();
     let magnitude =
         i64::try_from(micros).map_err(|_| format!("the duration {text:?} is too large"))?;
     Ok(SignedDur(if negative { -magnitude } else { magnitude }))
@@ -352,8 +383,9 @@ pub(crate) fn parse_probability(text: &str) -> Result<Prob, String> {
         }
         n.parse().unwrap_or(u64::MAX)
     } else if let Some(n) = text.strip_suffix('%') {
-        let (whole, fraction) = n.trim_end().split_once('.').unwrap_or((n.trim_end(), ""));
-        if !digits(whole) || !(fraction.is_empty() || digits(fraction)) {
+        let n = n.trim_end();
+        let (whole, fraction) = n.split_once('.').unwrap_or((n, "0"));
+        if !digits(whole) || !digits(fraction) {
             return Err(expected());
         }
         if fraction.len() > 4 {
@@ -419,7 +451,9 @@ impl LatencyTable {
             } => {
                 let (min, max) = pair("uniform = [min, max]", u)?;
                 if min > max {
-                    return Err(format!("the uniform latency range {min}..{max} runs backwards"));
+                    return Err(format!(
+                        "the uniform latency range {min}..{max} runs backwards"
+                    ));
                 }
                 Latency::Uniform(min, max)
             }
@@ -438,7 +472,11 @@ impl LatencyTable {
                 let (mean, stddev) = pair("normal = [mean, stddev]", n)?;
                 Latency::Normal(mean, stddev)
             }
-            _ => return Err(format!("expected exactly one latency form: {LATENCY_FORMS}")),
+            _ => {
+                return Err(format!(
+                    "expected exactly one latency form: {LATENCY_FORMS}"
+                ))
+            }
         };
         Ok(forms)
     }
@@ -592,7 +630,16 @@ mod tests {
             Err("expected a probability from 0% to 100%, found \"120%\"".into())
         );
         assert!(ppm("0.00001%").unwrap_err().contains("at most 4 decimals"));
-        for bad in ["", "%", "5", "-5%", "5.%", "1e3%", "ppm", "99999999999999999999%"] {
+        for bad in [
+            "",
+            "%",
+            "5",
+            "-5%",
+            "5.%",
+            "1e3%",
+            "ppm",
+            "99999999999999999999%",
+        ] {
             assert!(ppm(bad).is_err(), "{bad:?}");
         }
     }

@@ -1,0 +1,269 @@
+//! `simkv check HISTORY... [--model register|kv] [--init VALUE] [--timeout SECONDS] [--json]
+//! [--explain FILE.html]`: decides whether histories are linearizable.
+//!
+//! Formats go by extension: `.edn` is Jepsen's EDN, `.json` simkv's own history. simkv JSON is
+//! always checked with the strict kv model. For EDN the model is `kv` when every client
+//! operation's value is a `[key value]` tuple (jepsen.independent) and `register` (Knossos's
+//! cas-register) otherwise; `--model` overrides. `--init` is an EDN value: each register's (or
+//! each key's) value before the history, nil by default.
+//!
+//! `--timeout` applies to each file separately. With several files the exit code is the worst:
+//! bad input (2) over not linearizable (1) over unknown (3) over linearizable (0), so that a
+//! definite violation is never hidden behind another file's budget running out.
+//!
+//! `--explain FILE.html` writes one self-contained page with a section per history; it is an
+//! explicit request, so an existing file is replaced, but never one of the histories.
+
+use simkv_sim::check::{self, edn, explain, Budget, CheckOutcome, Counterexample, Verdict};
+use simkv_sim::history::{History, HistoryError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The arguments of `simkv check`, as parsed by the command line.
+#[derive(Clone, Debug, Default)]
+pub struct CheckArgs {
+    /// History files.
+    pub files: Vec<PathBuf>,
+    /// `register` or `kv`.
+    pub model: Option<String>,
+    /// Each register's value before the history, in EDN.
+    pub init: Option<String>,
+    /// Per-file time limit of the search, in seconds.
+    pub timeout_s: Option<f64>,
+    /// One JSON object per file instead of text.
+    pub json: bool,
+    /// Where to write the HTML picture of the counterexamples.
+    pub explain: Option<PathBuf>,
+}
+
+const BAD_INPUT: i32 = 2;
+
+/// Runs the command: results on stdout, errors on stderr; returns the exit code.
+pub fn check_command(args: &CheckArgs) -> i32 {
+    let setup = match Setup::new(args) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("simkv check: {msg}");
+            return BAD_INPUT;
+        }
+    };
+    let mut worst = 0;
+    let mut pictures: Vec<explain::Section> = Vec::new();
+    for file in &args.files {
+        let code = match check_file(file, &setup) {
+            Ok(done) => {
+                report(file, &done, args.json);
+                let code = exit_code(&done.outcome.verdict);
+                pictures.push(section(file, &done));
+                code
+            }
+            Err(msg) => {
+                eprintln!("simkv check: {msg}");
+                BAD_INPUT
+            }
+        };
+        worst = worse(worst, code);
+    }
+    if let Some(path) = &args.explain {
+        if let Err(e) = std::fs::write(path, explain::html(&pictures)) {
+            eprintln!("simkv check: cannot write {}: {e}", path.display());
+            return BAD_INPUT;
+        }
+    }
+    worst
+}
+
+/// Bad input over violation over unknown over success.
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        2 => 3,
+        1 => 2,
+        3 => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn exit_code(verdict: &Verdict) -> i32 {
+    match verdict {
+        Verdict::Linearizable => 0,
+        Verdict::NotLinearizable(_) => 1,
+        Verdict::Unknown(_) => 3,
+    }
+}
+
+/// Options validated once for all files.
+struct Setup {
+    model: Option<edn::EdnModel>,
+    init: Option<edn::Edn>,
+    budget: Budget,
+}
+
+impl Setup {
+    fn new(args: &CheckArgs) -> Result<Setup, String> {
+        let model = match args.model.as_deref() {
+            None => None,
+            Some("register") => Some(edn::EdnModel::Register),
+            Some("kv") => Some(edn::EdnModel::Kv),
+            Some(other) => return Err(format!("--model {other:?}: expected register or kv")),
+        };
+        let init = match &args.init {
+            None => None,
+            Some(text) => Some(
+                edn::parse_value(text)
+                    .map_err(|e| format!("--init {text:?}: column {}: {}", e.column, e.message))?,
+            ),
+        };
+        let deadline = match args.timeout_s {
+            None => None,
+            Some(s) => match Duration::try_from_secs_f64(s) {
+                Ok(d) if s > 0.0 => Some(d),
+                _ => {
+                    return Err(format!(
+                        "--timeout {s}: expected a positive number of seconds"
+                    ))
+                }
+            },
+        };
+        if let Some(out) = &args.explain {
+            if let Some(f) = args.files.iter().find(|f| same_file(f, out)) {
+                let msg = format!("--explain {}: that is a history being checked", f.display());
+                return Err(msg);
+            }
+        }
+        Ok(Setup {
+            model,
+            init,
+            budget: Budget {
+                deadline,
+                ..Budget::default()
+            },
+        })
+    }
+}
+
+/// Whether two paths name the same file (the second may not exist yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let full = |p: &Path| {
+        p.canonicalize().ok().or_else(|| {
+            let parent = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            Some(parent.canonicalize().ok()?.join(p.file_name()?))
+        })
+    };
+    match (full(a), full(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// One file checked.
+struct Done {
+    outcome: CheckOutcome,
+}
+
+fn located(file: &Path, e: &HistoryError) -> String {
+    format!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message)
+}
+
+fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let prepared = match ext {
+        "edn" => {
+            let history = edn::parse(&text).map_err(|e| located(file, &e))?;
+            let model = setup.model.unwrap_or_else(|| edn::guess_model(&history));
+            edn::prepare(&history, model, setup.init.as_ref()).map_err(|e| located(file, &e))?
+        }
+        "json" => {
+            if setup.model == Some(edn::EdnModel::Register) {
+                return Err(format!(
+                    "{}: simkv JSON histories are checked with the kv model",
+                    file.display()
+                ));
+            }
+            let history = History::from_json(&text).map_err(|e| located(file, &e))?;
+            let mut prepared = check::prepare_simkv(&history).map_err(|e| located(file, &e))?;
+            if let Some(init) = &setup.init {
+                prepared.init = match init {
+                    edn::Edn::Nil => check::model::ABSENT,
+                    edn::Edn::Str(s) => prepared.values.intern_str(s),
+                    other => prepared.values.intern_str(&other.to_string()),
+                };
+            }
+            prepared
+        }
+        _ => {
+            let msg = format!(
+                "{}: expected a .edn (Jepsen) or .json (simkv) history",
+                file.display()
+            );
+            return Err(msg);
+        }
+    };
+    // check_time covers the search (and shrinking), not reading or parsing the file.
+    let outcome = check::check_prepared(prepared, &setup.budget);
+    Ok(Done { outcome })
+}
+
+fn report(file: &Path, done: &Done, json: bool) {
+    let out = &done.outcome;
+    let ms = out.check_time.as_secs_f64() * 1000.0;
+    if json {
+        let cx = match &out.verdict {
+            Verdict::NotLinearizable(cx) => serde_json::to_value(cx).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        };
+        let mut obj = serde_json::json!({
+            "file": file.display().to_string(),
+            "model": out.model,
+            "ops": out.ops,
+            "keys": out.keys.len(),
+            "verdict": out.verdict.name(),
+            "check_ms": (ms * 1000.0).round() / 1000.0,
+            "counterexample": cx,
+        });
+        if let Verdict::Unknown(why) = &out.verdict {
+            obj["reason"] = serde_json::Value::String(why.clone());
+        }
+        println!("{obj}");
+        return;
+    }
+    let facts = format!(
+        "model {}, {} ops, {} keys, {ms:.1} ms",
+        out.model,
+        out.ops,
+        out.keys.len()
+    );
+    match &out.verdict {
+        Verdict::Linearizable => println!("{}: linearizable ({facts})", file.display()),
+        Verdict::Unknown(why) => println!("{}: unknown: {why} ({facts})", file.display()),
+        Verdict::NotLinearizable(cx) => {
+            println!("{}: NOT linearizable ({facts})", file.display());
+            print!("{}", indent(&cx.render()));
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn section(file: &Path, done: &Done) -> explain::Section {
+    let cx: Option<Counterexample> = match &done.outcome.verdict {
+        Verdict::NotLinearizable(cx) => Some((**cx).clone()),
+        _ => None,
+    };
+    explain::Section {
+        title: file.display().to_string(),
+        verdict: done.outcome.verdict.name().to_string(),
+        counterexample: cx,
+    }
+}

@@ -1,0 +1,51 @@
+//! `simkv list protocols|bugs|scenarios`.
+
+use simkv_sim::{registry, scenario};
+use std::path::Path;
+
+/// What `simkv list` lists.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ListWhat {
+    /// Name, promises, description.
+    Protocols,
+    /// Protocol, bug name, description.
+    Bugs,
+    /// Path and description.
+    Scenarios,
+}
+
+/// Prints the list; exit code 0, or 2 when the scenario folder cannot be read.
+pub fn list(what: ListWhat, dir: &Path) -> i32 {
+    match what {
+        ListWhat::Protocols => {
+            for p in registry::protocols() {
+                let promises: Vec<&str> = p.promises.iter().map(|x| x.name()).collect();
+                println!("{:<8}  {:<45}  {}", p.name, promises.join(","), p.description);
+            }
+        }
+        ListWhat::Bugs => {
+            for p in registry::protocols() {
+                for b in p.bugs {
+                    println!("{:<8}  {:<28}  {}", p.name, b.name, b.description);
+                }
+            }
+        }
+        ListWhat::Scenarios => {
+            if !dir.is_dir() {
+                eprintln!("error: cannot read scenario folder {}", dir.display());
+                return 2;
+            }
+            for (path, description) in scenario::catalog(dir) {
+                match description {
+                    Ok(d) => println!("{path:<40}  {d}"),
+                    Err(e) => println!("{path:<40}  (invalid: {})", first_line(&e.to_string())),
+                }
+            }
+        }
+    }
+    0
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}

@@ -1,0 +1,171 @@
+//! `simkv run`: load, run, check, report.
+
+use simkv_sim::history::History;
+use simkv_sim::runner::{self, RunOptions};
+use simkv_sim::scenario::{self, Overrides};
+use simkv_sim::trace::Trace;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `simkv run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// The seed (overrides the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The protocol (overrides the scenario's).
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Switch a planted bug on (repeatable; `simkv list bugs`).
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// Override any scenario field: `--set network.drop=5%` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Write every event as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Write the history to FILE: Jepsen EDN if it ends in `.edn`, else simkv JSON.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Overwrite existing --trace / --history files.
+    #[arg(long)]
+    force: bool,
+    /// Print each node's final store.
+    #[arg(long)]
+    dump: bool,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Print the resolved scenario (every default made explicit) before running.
+    #[arg(long)]
+    explain: bool,
+}
+
+/// Runs the command; returns its exit code.
+pub fn run(args: &RunArgs) -> i32 {
+    let overrides = Overrides {
+        seed: args.seed,
+        protocol: args.protocol.clone(),
+        bugs: args.bugs.clone(),
+        sets: args.sets.clone(),
+    };
+    let source = args.scenario.to_string_lossy().to_string();
+    let scenario = match scenario::load_file(&source, &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    for output in [&args.trace, &args.history].into_iter().flatten() {
+        if let Err(message) = check_output_path(output, &args.scenario, args.force) {
+            eprintln!("error: {message}");
+            return 2;
+        }
+    }
+    if args.explain {
+        println!("{}", scenario.explain());
+    }
+    let trace = match &args.trace {
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(Trace::new(Box::new(BufWriter::new(f)))),
+            Err(e) => {
+                eprintln!("error: cannot write trace {}: {e}", path.display());
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let replay = replay_command(args, scenario.seed);
+    let result = runner::run(&scenario, RunOptions { trace, replay });
+    if let Some(e) = &result.trace_error {
+        eprintln!("error: the trace is incomplete: {e}");
+    }
+    if let Some(path) = &args.history {
+        if let Err(e) = write_history(path, &result.history) {
+            eprintln!("error: cannot write history {}: {e}", path.display());
+            return 2;
+        }
+    }
+    print_result(args, &result);
+    result.report.verdict.exit_code()
+}
+
+fn print_result(args: &RunArgs, result: &runner::RunResult) {
+    if args.json {
+        let text = serde_json::to_string_pretty(&result.report).expect("reports serialize");
+        println!("{text}");
+    } else {
+        print!("{}", result.report.render(true));
+    }
+    if args.dump {
+        println!("\ndump:");
+        for (node, store) in &result.stores {
+            match store {
+                None => println!("  {node}: crashed"),
+                Some(store) => {
+                    let entries: Vec<String> =
+                        store.iter().map(|(k, v)| format!("k{k}={v}")).collect();
+                    println!("  {node}: {{{}}}", entries.join(", "));
+                }
+            }
+        }
+    }
+}
+
+/// Refuses to overwrite what the user did not ask to overwrite, above all the scenario.
+fn check_output_path(path: &Path, scenario: &Path, force: bool) -> Result<(), String> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(path, scenario) {
+        return Err(format!("{} is the scenario itself; choose another file", path.display()));
+    }
+    if path.exists() && !force {
+        return Err(format!("{} exists; pass --force to overwrite it", path.display()));
+    }
+    Ok(())
+}
+
+fn write_history(path: &Path, history: &History) -> std::io::Result<()> {
+    let text = if path.extension().is_some_and(|e| e == "edn") {
+        simkv_sim::check::edn::write_history(history)
+    } else {
+        history.to_json()
+    };
+    let mut f = BufWriter::new(File::create(path)?);
+    f.write_all(text.as_bytes())?;
+    f.flush()
+}
+
+/// The exact command that replays this run.
+fn replay_command(args: &RunArgs, seed: u64) -> String {
+    let mut parts = vec!["simkv".to_string(), "run".into(), quote(&args.scenario.to_string_lossy())];
+    parts.push(format!("--seed {seed}"));
+    if let Some(p) = &args.protocol {
+        parts.push(format!("--protocol {}", quote(p)));
+    }
+    for b in &args.bugs {
+        parts.push(format!("--bug {}", quote(b)));
+    }
+    for s in &args.sets {
+        parts.push(format!("--set {}", quote(s)));
+    }
+    parts.join(" ")
+}
+
+/// Quotes a shell word when it needs it.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:%,+@".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,330 @@
+//! Minimal counterexamples: the failing key's history, shrunk while it still fails.
+//!
+//! Shrinking must not invent a violation: a subset of a linearizable history can fail (drop
+//! the write a read observed and the read has no explanation). So only *sound* removals are
+//! tried, ones where "the rest cannot be linearized" still implies "the whole could not be":
+//!
+//! - cutting the history at a point (a prefix: operations in flight at the cut become pending),
+//!   since linearizability is prefix-closed;
+//! - removing operations that change nothing by their recorded result (reads, refused cas,
+//!   not-found updates and deletes): any linearization of the whole, minus them, still works;
+//! - removing writes none of the remaining operations can tell apart from their absence: no
+//!   remaining operation mentions a value they wrote, and none depends on mere presence
+//!   (found updates and deletes, appends). Then in a linearization of the whole, an operation
+//!   that followed a removed write is one that ignores the prior value, so dropping the writes
+//!   leaves a linearization of the rest.
+//!
+//! Within those moves the result is 1-minimal (ddmin): removing any one more operation either
+//! is not sound or makes the rest linearizable.
+
+use super::linearizable::{search, Deepest, Found, Meter};
+use super::model::{describe, pending_form, CasOutcome, Interner, Kind, Val, ABSENT};
+use super::{Naming, Operation, Prepared, PENDING};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// A set of operations on one key that cannot be linearized.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Counterexample {
+    /// The key (empty for a single register).
+    pub key: String,
+    /// The operations, in call order.
+    pub ops: Vec<CounterOp>,
+    /// The longest linearization the search reached: indices into `ops`, in order.
+    pub linearized: Vec<usize>,
+    /// The operation that could not be linearized after those (its return came first).
+    pub blocked: Option<usize>,
+    /// Whether shrinking finished (false: the budget ran out; still a valid counterexample).
+    pub minimal: bool,
+    /// How many operations the key had before shrinking.
+    pub shrunk_from: usize,
+    /// What call and return positions count: `event` (simkv) or `line` (EDN).
+    pub position: &'static str,
+}
+
+/// One operation of a counterexample.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CounterOp {
+    /// The process (client) that issued it.
+    pub process: String,
+    /// Where it was invoked (event index or line).
+    pub call: u64,
+    /// Where it completed; `None` when it never did (info).
+    pub ret: Option<u64>,
+    /// What it did and what it saw: `write 3`, `read 1`, `cas 1->2`.
+    pub op: String,
+    /// `ok`, or `info` when its outcome is unknown.
+    pub outcome: &'static str,
+}
+
+/// Shrinks partition `index` of a history known to fail and describes what is left.
+///
+/// Shrinking draws on its own allowance of steps (ten times what the failing search took, at
+/// least a few million) under the check's deadline; when that runs out the counterexample is
+/// the smallest set reached so far, marked not minimal.
+pub fn build(prepared: &mut Prepared, index: usize, meter: &Meter, steps: u64) -> Counterexample {
+    let part = &prepared.partitions[index];
+    let mut shrink_meter = meter.extended(steps.saturating_mul(10).max(4_000_000));
+    let values = &mut prepared.values;
+    let mut shrinker = Shrinker {
+        init: prepared.init,
+        values,
+        meter: &mut shrink_meter,
+        complete: true,
+    };
+    let ops = shrinker.shrink(part.ops.clone());
+    let minimal = shrinker.complete;
+    let mut deepest = Deepest::default();
+    let mut trace_meter = meter.extended(1_000_000);
+    let (found, _) = search(
+        &ops,
+        prepared.init,
+        &mut prepared.values,
+        &mut trace_meter,
+        Some(&mut deepest),
+    );
+    debug_assert!(found != Found::Linearizable, "shrinking kept a failing set");
+    let naming = prepared.naming;
+    let lines = &prepared.lines;
+    let at = |pos: u64| match naming {
+        Naming::Simkv => pos,
+        Naming::Jepsen => lines.get(pos as usize).map_or(pos, |&l| u64::from(l)),
+    };
+    let shown = ops
+        .iter()
+        .map(|o| CounterOp {
+            process: match naming {
+                Naming::Simkv => format!("c{}", o.process + 1),
+                Naming::Jepsen => o.process.to_string(),
+            },
+            call: at(o.call),
+            ret: (o.ret != PENDING).then(|| at(o.ret)),
+            op: describe(&o.kind, &prepared.values),
+            outcome: if o.ret == PENDING { "info" } else { "ok" },
+        })
+        .collect();
+    Counterexample {
+        key: part.key.clone(),
+        ops: shown,
+        linearized: deepest.order.iter().map(|&i| i as usize).collect(),
+        blocked: deepest.blocked.map(|i| i as usize),
+        minimal,
+        shrunk_from: part.ops.len(),
+        position: match naming {
+            Naming::Simkv => "event",
+            Naming::Jepsen => "line",
+        },
+    }
+}
+
+struct Shrinker<'a> {
+    init: Val,
+    values: &'a mut Interner,
+    meter: &'a mut Meter,
+    /// False once a search gave up: what is left is still failing, maybe not minimal.
+    complete: bool,
+}
+
+impl Shrinker<'_> {
+    fn fails(&mut self, ops: &[Operation]) -> bool {
+        match search(ops, self.init, self.values, self.meter, None).0 {
+            Found::Violation => true,
+            Found::Linearizable => false,
+            Found::GaveUp(_) => {
+                self.complete = false;
+                false
+            }
+        }
+    }
+
+    fn shrink(&mut self, ops: Vec<Operation>) -> Vec<Operation> {
+        let ops = self.cut_prefix(ops);
+        self.ddmin(ops)
+    }
+
+    /// The shortest failing prefix, by binary search over completion positions: failing is
+    /// monotone in the cut (a prefix of a linearizable history is linearizable).
+    fn cut_prefix(&mut self, ops: Vec<Operation>) -> Vec<Operation> {
+        let mut cuts: Vec<u64> = ops
+            .iter()
+            .filter(|o| o.ret != PENDING)
+            .map(|o| o.ret + 1)
+            .collect();
+        cuts.sort_unstable();
+        let (mut lo, mut hi) = (0usize, cuts.len());
+        // Invariant: prefix(cuts[hi]) fails, with cuts[len] standing for the whole history.
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.fails(&prefix(&ops, cuts[mid])) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+            if !self.complete {
+                break;
+            }
+        }
+        match cuts.get(hi) {
+            Some(&cut) if self.complete => prefix(&ops, cut),
+            _ => ops,
+        }
+    }
+
+    /// Delta debugging over sound removals, chunks halving down to single operations.
+    fn ddmin(&mut self, mut ops: Vec<Operation>) -> Vec<Operation> {
+        let mut chunk = (ops.len() / 2).max(1);
+        loop {
+            let mut removed_any = false;
+            let mut start = 0;
+            while start < ops.len() && self.complete {
+                let end = (start + chunk).min(ops.len());
+                let kept: Vec<Operation> =
+                    ops[..start].iter().chain(&ops[end..]).copied().collect();
+                if removable(&ops[start..end], &kept) && self.fails(&kept) {
+                    ops = kept;
+                    removed_any = true;
+                } else {
+                    start = end;
+                }
+            }
+            if !self.complete || (chunk == 1 && !removed_any) {
+                return ops;
+            }
+            if !removed_any {
+                chunk = (chunk / 2).max(1);
+            }
+        }
+    }
+}
+
+/// The history up to position `cut`: later calls dropped, operations in flight made pending.
+fn prefix(ops: &[Operation], cut: u64) -> Vec<Operation> {
+    ops.iter()
+        .filter(|o| o.call < cut)
+        .map(|o| {
+            if o.ret != PENDING && o.ret >= cut {
+                Operation {
+                    ret: PENDING,
+                    kind: pending_form(&o.kind),
+                    ..*o
+                }
+            } else {
+                *o
+            }
+        })
+        .collect()
+}
+
+/// Whether removing `removed` from a failing history keeps "the rest fails" meaning "the
+/// whole fails" (see the module's notes).
+fn removable(removed: &[Operation], kept: &[Operation]) -> bool {
+    let mut written: Vec<Val> = Vec::new();
+    for o in removed.iter().filter(|o| !o.kind.is_read_only()) {
+        match o.kind {
+            Kind::Write(v) | Kind::Update { value: v, .. } => written.push(v),
+            Kind::Cas { new, .. } => written.push(new),
+            Kind::Delete { .. } => written.push(ABSENT),
+            // What an append leaves depends on what was there: no removal is safe to reason
+            // about, so appends stay.
+            _ => return false,
+        }
+    }
+    if written.is_empty() {
+        return true;
+    }
+    written.sort_unstable();
+    let mentions = |v: Val| written.binary_search(&v).is_ok();
+    kept.iter().all(|o| match o.kind {
+        Kind::Read(v) => !mentions(v),
+        Kind::Cas {
+            outcome: CasOutcome::Refused(Some(seen)),
+            ..
+        } => !mentions(seen),
+        Kind::Cas {
+            outcome: CasOutcome::Refused(None),
+            ..
+        } => false,
+        Kind::Cas { expected, .. } => !mentions(expected),
+        Kind::Update {
+            found: Some(false), ..
+        }
+        | Kind::Delete { found: Some(false) } => !mentions(ABSENT),
+        Kind::Update { .. } | Kind::Delete { found: Some(true) } | Kind::Append { .. } => false,
+        Kind::Write(_) | Kind::Delete { found: None } | Kind::Nop | Kind::Never => true,
+    })
+}
+
+impl Counterexample {
+    /// A short text timeline: one line per operation, then bars from call to return.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let key = if self.key.is_empty() {
+            String::new()
+        } else {
+            format!("key {}: ", self.key)
+        };
+        let size = if self.minimal {
+            "minimal"
+        } else {
+            "shrinking stopped by the budget"
+        };
+        let what = match self.ops.len() {
+            1 => "this operation cannot be linearized".to_string(),
+            n => format!("these {n} operations cannot be linearized together"),
+        };
+        let _ = writeln!(out, "{key}{what} ({size}; {} on the key)", self.shrunk_from);
+        let width = self.ops.iter().map(|o| o.process.len()).max().unwrap_or(1);
+        let cols = columns(self);
+        let lanes = cols.iter().max().copied().unwrap_or(0) + 2;
+        for (i, o) in self.ops.iter().enumerate() {
+            let ret = o.ret.map_or("?".to_string(), |r| r.to_string());
+            let (c, r) = (cols[2 * i], cols[2 * i + 1]);
+            let mut bar: String = (0..lanes)
+                .map(|x| if x > c && x < r { '-' } else { ' ' })
+                .collect();
+            bar.replace_range(c..c + 1, "|");
+            if o.ret.is_some() {
+                bar.replace_range(r..r + 1, "|");
+            }
+            let _ = writeln!(
+                out,
+                "  {:>width$} {bar} {} {}..{} {} {}{}",
+                o.process,
+                self.position,
+                o.call,
+                ret,
+                o.outcome,
+                o.op,
+                self.note(i)
+            );
+        }
+        out
+    }
+
+    fn note(&self, i: usize) -> String {
+        if let Some(n) = self.linearized.iter().position(|&x| x == i) {
+            format!("  [linearized #{}]", n + 1)
+        } else if self.blocked == Some(i) {
+            "  [cannot be linearized after those]".to_string()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Text columns for each operation's call and return (`2i`, `2i + 1`): the positions ranked,
+/// two columns apart, so that bars keep their order without taking the history's width.
+pub(crate) fn columns(cx: &Counterexample) -> Vec<usize> {
+    let mut points: Vec<u64> = cx
+        .ops
+        .iter()
+        .flat_map(|o| [o.call, o.ret.unwrap_or(u64::MAX)])
+        .collect();
+    points.sort_unstable();
+    points.dedup();
+    let rank = |p: u64| points.binary_search(&p).unwrap_or(0) * 2;
+    cx.ops
+        .iter()
+        .flat_map(|o| [rank(o.call), rank(o.ret.unwrap_or(u64::MAX))])
+        .collect()
+}

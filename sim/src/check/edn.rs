@@ -1,0 +1,493 @@
+//! Jepsen's EDN histories: a reader that keeps lines and columns, and a writer.
+//!
+//! A history file is either one collection (vector or list) of operation maps, or operation
+//! maps one after another (Jepsen's `history.edn`, one per line). Maps may span lines; `;`
+//! comments, commas, `#_` discards and tagged literals (`#jepsen.history.Op{...}`,
+//! `#inst "..."`) are understood. Each operation map needs `:type` (`:invoke`, `:ok`, `:fail`,
+//! `:info`), `:f` and `:process`; `:value`, `:time`, `:index` and `:error` are optional and
+//! other keys are ignored. Operations of non-integer processes (`:nemesis`) are skipped.
+//!
+//! The meaning follows Knossos so that verdicts agree with Jepsen's tooling: see
+//! [`prepare`]. The reader never panics: malformed input is a [`HistoryError`] with a line and
+//! a column and what was expected.
+
+use super::model::FxHashMap;
+use super::model::{CasOutcome, Interner, Kind, Val, ABSENT};
+use super::{Naming, Operation, Partition, Prepared, Slots, PENDING};
+use crate::history::{History, HistoryError, Outcome};
+use simkv_protocols::{Op, OpResult};
+use std::fmt::Write as _;
+
+mod reader;
+#[cfg(test)]
+mod tests;
+pub use reader::{parse_value, Edn};
+
+/// The type of an operation record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpType {
+    /// The operation was invoked.
+    Invoke,
+    /// It completed and took effect.
+    Ok,
+    /// It definitely did not take effect.
+    Fail,
+    /// Unknown: it may take effect at any time after its invocation, or never.
+    Info,
+}
+
+/// Who performed an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Process {
+    /// A client process.
+    Client(u64),
+    /// Anything else (`:nemesis`): its operations are not checked.
+    Other(String),
+}
+
+/// One operation record of an EDN history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdnOp {
+    /// Line of the record's opening brace, from 1.
+    pub line: usize,
+    /// Column of the record's opening brace, from 1.
+    pub column: usize,
+    /// `:type`.
+    pub kind: OpType,
+    /// `:f`, without its colon.
+    pub f: String,
+    /// `:process`.
+    pub process: Process,
+    /// `:value` (nil when missing).
+    pub value: Edn,
+    /// `:time`, when present.
+    pub time: Option<i64>,
+    /// `:index`, when present.
+    pub index: Option<i64>,
+    /// `:error`, when present.
+    pub error: Option<Edn>,
+}
+
+/// A parsed EDN history, in file order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EdnHistory {
+    /// The operation records.
+    pub ops: Vec<EdnOp>,
+}
+
+/// The models an EDN history can be checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdnModel {
+    /// Knossos's cas-register: `:read`, `:write`, `:cas [old new]`; one register.
+    Register,
+    /// jepsen.independent: `:value [key value]`, each key a register that also supports
+    /// `:append` (string concatenation), `:delete`, `:update`, and `:get`/`:put` aliases.
+    Kv,
+}
+
+impl EdnModel {
+    /// The model's name, as `--model` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EdnModel::Register => "register",
+            EdnModel::Kv => "kv",
+        }
+    }
+}
+
+fn error(line: usize, column: usize, message: impl Into<String>) -> HistoryError {
+    HistoryError {
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// Parses an EDN history.
+pub fn parse(text: &str) -> Result<EdnHistory, HistoryError> {
+    let records = reader::records(text)?;
+    let ops = records
+        .into_iter()
+        .map(|(line, column, edn)| to_op(line, column, edn))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EdnHistory { ops })
+}
+
+fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
+    let mut edn = edn;
+    while let Edn::Tagged(_, inner) = edn {
+        edn = *inner;
+    }
+    let Edn::Map(entries) = edn else {
+        return Err(error(
+            line,
+            column,
+            "expected an operation map {:type ... :f ... :process ...}",
+        ));
+    };
+    let at = |msg: String| error(line, column, msg);
+    let get = |key: &str| {
+        entries
+            .iter()
+            .position(|(k, _)| matches!(k, Edn::Keyword(n) if n == key))
+            .map(|i| entries[i].1.clone())
+    };
+    let kind = match get("type") {
+        Some(Edn::Keyword(t)) => match t.as_str() {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            other => {
+                return Err(at(format!(
+                    "expected :type :invoke, :ok, :fail or :info, found :{other}"
+                )))
+            }
+        },
+        Some(other) => return Err(at(format!("expected :type to be a keyword, found {other}"))),
+        None => return Err(at("the operation has no :type".to_string())),
+    };
+    let f = match get("f") {
+        Some(Edn::Keyword(f)) | Some(Edn::Symbol(f)) | Some(Edn::Str(f)) => f,
+        Some(other) => return Err(at(format!("expected :f to be a keyword, found {other}"))),
+        None => return Err(at("the operation has no :f".to_string())),
+    };
+    let process = match get("process") {
+        Some(Edn::Int(p)) if p >= 0 => Process::Client(p as u64),
+        Some(Edn::Int(p)) => {
+            return Err(at(format!("expected a non-negative :process, found {p}")))
+        }
+        Some(Edn::Nil) | None => return Err(at("the operation has no :process".to_string())),
+        Some(other) => Process::Other(other.to_string()),
+    };
+    // Informational only: a :time that is not an integer (an #inst) is kept as absent.
+    let int = |v: Option<Edn>| match v {
+        Some(Edn::Int(i)) => Some(i),
+        _ => None,
+    };
+    let time = int(get("time"));
+    let index = int(get("index"));
+    let value = get("value").unwrap_or(Edn::Nil);
+    let error = get("error");
+    Ok(EdnOp {
+        line,
+        column,
+        kind,
+        f,
+        process,
+        value,
+        time,
+        index,
+        error,
+    })
+}
+
+/// The model a history most likely means: `kv` when every client operation's value is a
+/// `[key value]` pair and some read or write is among them (a cas-register's cas values are
+/// pairs too, but its reads and writes are not), else `register`. `--model` overrides.
+pub fn guess_model(history: &EdnHistory) -> EdnModel {
+    let clients = || {
+        history
+            .ops
+            .iter()
+            .filter(|o| matches!(o.process, Process::Client(_)))
+    };
+    let pair = |v: &Edn| matches!(v, Edn::Vector(x) | Edn::List(x) if x.len() == 2);
+    let all_pairs = clients().all(|o| pair(&o.value));
+    let some_rw = clients().any(|o| !matches!(o.f.as_str(), "cas") && pair(&o.value));
+    if all_pairs && some_rw {
+        EdnModel::Kv
+    } else {
+        EdnModel::Register
+    }
+}
+
+/// An invocation waiting for its completion: its position, key and reserved slot.
+struct Open {
+    at: usize,
+    key: String,
+    slot: (usize, usize),
+}
+
+/// Pairs an EDN history's records and compiles them for `model`, Knossos's way:
+///
+/// - a `:fail` operation did not happen and is dropped;
+/// - `:info` and never-completed invocations may take effect at any point after their call,
+///   or never (reads among them are dropped: they constrain nothing);
+/// - an `:ok` read whose value is nil is unconstrained and dropped;
+/// - operations of non-integer processes are ignored.
+///
+/// `init` is each register's value before the history (default nil). Errors (a completion
+/// without an invocation, two invocations in flight on one process, a value of the wrong
+/// shape, an unknown `:f`) name the record's line and column.
+pub fn prepare(
+    history: &EdnHistory,
+    model: EdnModel,
+    init: Option<&Edn>,
+) -> Result<Prepared, HistoryError> {
+    let mut values = Interner::default();
+    let init = init.map_or(ABSENT, |v| intern(v, &mut values));
+    let mut slots: Slots<String> = Slots::new();
+    let mut open: FxHashMap<u64, Open> = FxHashMap::default();
+    for (pos, op) in history.ops.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        if op.kind == OpType::Invoke {
+            if let Some(o) = open.get(&p) {
+                let first = &history.ops[o.at];
+                let msg = format!(
+                    "process {p} invoked :{} while its :{} from line {} was in flight",
+                    op.f, first.f, first.line
+                );
+                return Err(error(op.line, op.column, msg));
+            }
+            let (key, _) = split_key(op, model)?;
+            let slot = slots.open(&key);
+            open.insert(p, Open { at: pos, key, slot });
+            continue;
+        }
+        let Some(o) = open.remove(&p) else {
+            let msg = format!("process {p} completed :{} without invoking it", op.f);
+            return Err(error(op.line, op.column, msg));
+        };
+        let inv = &history.ops[o.at];
+        if inv.f != op.f {
+            let msg = format!(
+                "process {p} completed :{} but had invoked :{} on line {}",
+                op.f, inv.f, inv.line
+            );
+            return Err(error(op.line, op.column, msg));
+        }
+        let kind = compile(inv, Some(op), &o.key, model, &mut values)?;
+        let ret = if op.kind == OpType::Info {
+            PENDING
+        } else {
+            pos as u64
+        };
+        let call = o.at as u64;
+        slots.fill(
+            o.slot,
+            kind.map(|kind| Operation {
+                call,
+                ret,
+                process: p,
+                kind,
+            }),
+        );
+    }
+    // Never-completed invocations are pending; taken in file order so that the first error
+    // and the interning order are the same every time.
+    let mut unfinished: Vec<(u64, Open)> = open.into_iter().collect();
+    unfinished.sort_unstable_by_key(|(_, o)| o.at);
+    for (p, o) in unfinished {
+        let kind = compile(&history.ops[o.at], None, &o.key, model, &mut values)?;
+        let (call, ret) = (o.at as u64, PENDING);
+        slots.fill(
+            o.slot,
+            kind.map(|kind| Operation {
+                call,
+                ret,
+                process: p,
+                kind,
+            }),
+        );
+    }
+    let mut partitions: Vec<Partition> = slots
+        .finish()
+        .into_iter()
+        .map(|(key, ops)| Partition { key, ops })
+        .collect();
+    if model == EdnModel::Kv {
+        sort_keys(&mut partitions);
+    }
+    Ok(Prepared {
+        model: model.name().to_string(),
+        partitions,
+        values,
+        init,
+        naming: Naming::Jepsen,
+        lines: history.ops.iter().map(|o| o.line as u32).collect(),
+    })
+}
+
+/// Orders kv partitions by key: integers numerically, then everything else by its text.
+fn sort_keys(partitions: &mut [Partition]) {
+    partitions.sort_by(|a, b| {
+        let num = |k: &str| k.parse::<i64>().ok();
+        match (num(&a.key), num(&b.key)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.key.cmp(&b.key),
+        }
+    });
+}
+
+/// The key (empty for the register model) and the register-level value of a record.
+fn split_key(op: &EdnOp, model: EdnModel) -> Result<(String, Edn), HistoryError> {
+    match model {
+        EdnModel::Register => Ok((String::new(), op.value.clone())),
+        EdnModel::Kv => match &op.value {
+            Edn::Vector(x) | Edn::List(x) if x.len() == 2 => Ok((x[0].to_string(), x[1].clone())),
+            other => Err(error(
+                op.line,
+                op.column,
+                format!(
+                    "the kv model expects :value [key value] (jepsen.independent), found {other}"
+                ),
+            )),
+        },
+    }
+}
+
+fn intern(v: &Edn, values: &mut Interner) -> Val {
+    match v {
+        Edn::Nil => ABSENT,
+        Edn::Str(s) => values.intern_str(s),
+        other => values.intern_edn(&other.to_string()),
+    }
+}
+
+/// Compiles one operation; `None` when it is dropped (failed, or a read that constrains
+/// nothing). `done` is the completion, `None` when there was none.
+fn compile(
+    inv: &EdnOp,
+    done: Option<&EdnOp>,
+    key: &str,
+    model: EdnModel,
+    values: &mut Interner,
+) -> Result<Option<Kind>, HistoryError> {
+    let outcome = done.map_or(OpType::Info, |d| d.kind);
+    if outcome == OpType::Fail {
+        return Ok(None);
+    }
+    let known = outcome == OpType::Ok;
+    let at = done.unwrap_or(inv);
+    let bad = |expected: &str, found: &Edn| {
+        let msg = format!(":{} expects {expected}, found {found}", inv.f);
+        Err(error(at.line, at.column, msg))
+    };
+    let (_, arg) = split_key(inv, model)?;
+    let kv = model == EdnModel::Kv;
+    let kind = match inv.f.as_str() {
+        "read" | "get" => {
+            let Some(d) = done.filter(|_| known) else {
+                return Ok(None);
+            };
+            let (k, seen) = split_key(d, model)?;
+            if k != key {
+                return bad(&format!("the key of its invocation ({key})"), &d.value);
+            }
+            if seen == Edn::Nil {
+                return Ok(None);
+            }
+            Kind::Read(intern(&seen, values))
+        }
+        "write" | "put" => Kind::Write(intern(&arg, values)),
+        "cas" => match &arg {
+            Edn::Vector(x) | Edn::List(x) if x.len() == 2 => Kind::Cas {
+                expected: intern(&x[0], values),
+                new: intern(&x[1], values),
+                outcome: if known {
+                    CasOutcome::Applied
+                } else {
+                    CasOutcome::Unknown
+                },
+            },
+            other => return bad("[old new]", other),
+        },
+        "append" if kv => match &arg {
+            Edn::Str(_) => Kind::Append {
+                suffix: intern(&arg, values),
+                result: None,
+            },
+            other => return bad("a string to append", other),
+        },
+        "delete" if kv => Kind::Delete { found: None },
+        "update" if kv => Kind::Update {
+            value: intern(&arg, values),
+            found: known.then_some(true),
+        },
+        other => {
+            let expected = if kv {
+                ":read, :write, :cas, :append, :update or :delete (or :get, :put)"
+            } else {
+                ":read, :write or :cas (use --model kv for :append, :update, :delete)"
+            };
+            let msg = format!(
+                "unknown :f :{other} for the {} model; expected {expected}",
+                model.name()
+            );
+            return Err(error(inv.line, inv.column, msg));
+        }
+    };
+    Ok(Some(kind))
+}
+
+/// Writes a simkv history as Jepsen EDN: one map per line, keys in a fixed order, so the
+/// bytes are deterministic.
+///
+/// Values are jepsen.independent tuples `[key value]`. simkv's strict results loosen to
+/// Knossos's conventions: a get that found nothing reads nil (unconstrained); a refused cas
+/// or a not-found update changed nothing and is written `:fail` with `:error`; a protocol's
+/// refusal is `:fail` with `:error :unavailable` or `:not-leader`; timeouts are `:info`.
+/// `:time` is in nanoseconds, as Jepsen's.
+pub fn write_history(history: &History) -> String {
+    let mut out = String::with_capacity(history.events.len() * 80);
+    for e in &history.events {
+        let key = e.op.key();
+        let (f, arg) = edn_call(&e.op);
+        let (ty, value, err) = match &e.outcome {
+            None => ("invoke", arg, None),
+            Some(Outcome::Info) => ("info", arg, None),
+            Some(Outcome::Fail(r)) => ("fail", arg, Some(error_name(r))),
+            Some(Outcome::Ok(r)) => match (&e.op, r) {
+                (Op::Get { .. }, OpResult::Ok { value: Some(v) }) => ("ok", quote(v), None),
+                (Op::Get { .. }, _) => ("ok", "nil".to_string(), None),
+                (Op::Cas { .. }, OpResult::PreconditionFailed { .. }) => {
+                    ("fail", arg, Some("precondition-failed"))
+                }
+                (Op::Update { .. }, OpResult::NotFound) => ("fail", arg, Some("not-found")),
+                _ => ("ok", arg, None),
+            },
+        };
+        let _ = write!(
+            out,
+            "{{:index {}, :time {}, :type :{ty}, :process {}, :f :{f}, :value [{key} {value}]",
+            e.index,
+            e.time.as_micros().saturating_mul(1000),
+            e.client.0
+        );
+        if let Some(err) = err {
+            let _ = write!(out, ", :error :{err}");
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+fn edn_call(op: &Op) -> (&'static str, String) {
+    match op {
+        Op::Get { .. } => ("read", "nil".to_string()),
+        Op::Put { value, .. } => ("write", quote(value)),
+        Op::Update { value, .. } => ("update", quote(value)),
+        Op::Delete { .. } => ("delete", "nil".to_string()),
+        Op::Cas { expected, new, .. } => ("cas", format!("[{} {}]", quote(expected), quote(new))),
+        Op::Append { value, .. } => ("append", quote(value)),
+    }
+}
+
+fn error_name(r: &OpResult) -> &'static str {
+    match r {
+        OpResult::NotLeader { .. } => "not-leader",
+        OpResult::NotFound => "not-found",
+        OpResult::PreconditionFailed { .. } => "precondition-failed",
+        _ => "unavailable",
+    }
+}
+
+/// An EDN string literal.
+pub fn quote(s: &str) -> String {
+    Edn::Str(s.to_string()).to_string()
+}

@@ -1,0 +1,328 @@
+//! Staleness of reads, measured rather than judged: for protocols that do not promise
+//! linearizability (an AP store under partition), how far behind were the reads it served?
+//!
+//! A read is *stale* when it returned the value of a write `w` although another write `w'`
+//! had definitely superseded it before the read began: `w'` was invoked after `w` completed,
+//! and completed before the read was invoked. A linearizable store could not have returned
+//! it. For each stale read we count such superseding writes ("writes behind") and measure
+//! the time from the first of them completing to the read's invocation ("stale for").
+//!
+//! Values are unique per run in simkv's workloads, so a read names the write it saw. Reads
+//! whose value no write wrote are counted apart (they are not staleness but invention); reads
+//! that found nothing are judged only on keys never deleted (then every completed write
+//! supersedes the initial absence). Writes with unknown outcome never supersede anything
+//! (they may not have happened), and a read of one is never called stale.
+
+use crate::history::{History, Outcome};
+use serde::Serialize;
+use simkv_protocols::{ClientId, Key, Op, OpResult, Time};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// Percentiles of a distribution (nearest rank), zero when empty.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// The median.
+    pub p50: f64,
+    /// The 99th percentile.
+    pub p99: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+/// How stale a history's reads were.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StalenessReport {
+    /// Completed reads judged.
+    pub reads: u64,
+    /// Of those, reads a linearizable store could not have returned.
+    pub stale_reads: u64,
+    /// Reads of a value no write wrote.
+    pub unexplained_reads: u64,
+    /// Per stale read: completed writes it was behind.
+    pub writes_behind: Percentiles,
+    /// Per stale read: milliseconds since the first superseding write completed.
+    pub stale_ms: Percentiles,
+}
+
+/// One operation, paired: positions order events, times measure them.
+#[derive(Clone, Copy)]
+struct Span {
+    call: usize,
+    ret: usize,
+    call_time: Time,
+    ret_time: Time,
+}
+
+#[derive(Default)]
+struct KeyOps {
+    /// Completed writes, in completion order.
+    writes: Vec<Span>,
+    /// Completed reads and what they saw (`None`: not found).
+    reads: Vec<(Span, Option<String>)>,
+    /// Who wrote each value, and whether that write completed.
+    writer: HashMap<String, Option<Span>>,
+    deleted: bool,
+}
+
+/// Measures the staleness of `history`'s reads (see the module's notes).
+pub fn staleness(history: &History) -> StalenessReport {
+    let keys = collect(history);
+    let mut report = StalenessReport::default();
+    let (mut behind, mut lag_ms) = (Vec::new(), Vec::new());
+    for ops in keys.values() {
+        for (read, seen) in &ops.reads {
+            report.reads += 1;
+            let since = match seen {
+                Some(v) => match ops.writer.get(v) {
+                    None => {
+                        report.unexplained_reads += 1;
+                        continue;
+                    }
+                    Some(None) => continue, // an unknown write: it may have landed any time
+                    Some(Some(w)) => Some(w.ret),
+                },
+                None if ops.deleted => continue,
+                None => None,
+            };
+            if let Some((n, first)) = superseding(&ops.writes, since, read.call) {
+                report.stale_reads += 1;
+                behind.push(n as f64);
+                lag_ms.push(read.call_time.since(first).as_millis_f64());
+            }
+        }
+    }
+    report.writes_behind = percentiles(behind);
+    report.stale_ms = percentiles(lag_ms);
+    report
+}
+
+/// Completed writes invoked after position `since` (`None`: the beginning) and completed
+/// before position `before`: how many, and when the first of them completed.
+fn superseding(writes: &[Span], since: Option<usize>, before: usize) -> Option<(usize, Time)> {
+    let end = writes.partition_point(|w| w.ret < before);
+    let mut count = 0;
+    let mut first = None;
+    // Scan back from the latest; a write that completed before `since` cannot have been
+    // invoked after it, and neither can any earlier one.
+    for w in writes[..end].iter().rev() {
+        let after = match since {
+            Some(s) if w.ret <= s => break,
+            Some(s) => w.call > s,
+            None => true,
+        };
+        if after {
+            count += 1;
+            first = Some(w.ret_time);
+        }
+    }
+    first.map(|t| (count, t))
+}
+
+fn percentiles(mut xs: Vec<f64>) -> Percentiles {
+    if xs.is_empty() {
+        return Percentiles::default();
+    }
+    xs.sort_by(f64::total_cmp);
+    let rank = |q: f64| xs[((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1];
+    Percentiles {
+        p50: rank(0.5),
+        p99: rank(0.99),
+        max: xs[xs.len() - 1],
+    }
+}
+
+/// Pairs invocations with completions, per key. Events a malformed history cannot pair are
+/// skipped: this is a measurement, and [`crate::check::prepare_simkv`] reports them.
+fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
+    let mut keys: BTreeMap<Key, KeyOps> = BTreeMap::new();
+    let mut open: HashMap<ClientId, usize> = HashMap::new();
+    for (i, e) in history.events.iter().enumerate() {
+        let Some(outcome) = &e.outcome else {
+            open.insert(e.client, i);
+            continue;
+        };
+        let Some(at) = open.remove(&e.client) else {
+            continue;
+        };
+        let inv = &history.events[at];
+        let span = Span {
+            call: at,
+            ret: i,
+            call_time: inv.time,
+            ret_time: e.time,
+        };
+        let ops = keys.entry(e.op.key()).or_default();
+        match outcome {
+            Outcome::Ok(r) => record_ok(ops, &e.op, r, span),
+            Outcome::Info => record_unknown(ops, &e.op),
+            Outcome::Fail(_) => {}
+        }
+    }
+    for at in open.into_values() {
+        let e = &history.events[at];
+        record_unknown(keys.entry(e.op.key()).or_default(), &e.op);
+    }
+    keys
+}
+
+fn record_ok(ops: &mut KeyOps, op: &Op, result: &OpResult, span: Span) {
+    match (op, result) {
+        (Op::Get { .. }, OpResult::Ok { value }) => ops.reads.push((span, value.clone())),
+        (Op::Get { .. }, OpResult::NotFound) => ops.reads.push((span, None)),
+        (Op::Delete { .. }, OpResult::Ok { .. }) => {
+            ops.deleted = true;
+            ops.writes.push(span);
+        }
+        (_, OpResult::Ok { value: Some(v) }) => {
+            ops.writer.entry(v.clone()).or_insert(Some(span));
+            ops.writes.push(span);
+        }
+        _ => {}
+    }
+    // Completions arrive in order, so `writes` stays sorted by completion.
+}
+
+fn record_unknown(ops: &mut KeyOps, op: &Op) {
+    match op {
+        Op::Put { value, .. } | Op::Update { value, .. } => {
+            ops.writer.entry(value.clone()).or_insert(None);
+        }
+        Op::Cas { new, .. } => {
+            ops.writer.entry(new.clone()).or_insert(None);
+        }
+        Op::Delete { .. } => ops.deleted = true,
+        // An unknown append's result is unknown too; reads of it count as unexplained.
+        Op::Get { .. } | Op::Append { .. } => {}
+    }
+}
+
+impl fmt::Display for StalenessReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} of {} reads stale; writes behind p50 {} p99 {} max {}; stale for p50 {:.1} ms \
+             p99 {:.1} ms max {:.1} ms",
+            self.stale_reads,
+            self.reads,
+            self.writes_behind.p50,
+            self.writes_behind.p99,
+            self.writes_behind.max,
+            self.stale_ms.p50,
+            self.stale_ms.p99,
+            self.stale_ms.max
+        )?;
+        if self.unexplained_reads > 0 {
+            write!(
+                f,
+                "; {} reads of values never written",
+                self.unexplained_reads
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simkv_protocols::NodeId;
+
+    fn push(h: &mut History, ms: u64, client: u32, op: Op, outcome: Option<Outcome>) {
+        h.push(Time(ms * 1000), ClientId(client), NodeId(0), op, outcome);
+    }
+
+    fn put(h: &mut History, from_ms: u64, to_ms: u64, value: &str) {
+        let op = Op::Put {
+            key: 1,
+            value: value.into(),
+        };
+        push(h, from_ms, 0, op.clone(), None);
+        let ok = OpResult::Ok {
+            value: Some(value.into()),
+        };
+        push(h, to_ms, 0, op, Some(Outcome::Ok(ok)));
+    }
+
+    fn get(h: &mut History, from_ms: u64, to_ms: u64, seen: Option<&str>) {
+        push(h, from_ms, 1, Op::Get { key: 1 }, None);
+        let r = match seen {
+            Some(v) => OpResult::Ok {
+                value: Some(v.into()),
+            },
+            None => OpResult::NotFound,
+        };
+        push(h, to_ms, 1, Op::Get { key: 1 }, Some(Outcome::Ok(r)));
+    }
+
+    #[test]
+    fn counts_writes_behind_and_time_since_superseded() {
+        let mut h = History::default();
+        put(&mut h, 0, 1, "a");
+        get(&mut h, 2, 3, None); // stale: "a" completed before
+        put(&mut h, 4, 5, "b");
+        put(&mut h, 6, 7, "c");
+        get(&mut h, 17, 18, Some("a")); // two writes behind, 12 ms after "b" completed
+        get(&mut h, 19, 20, Some("c")); // fresh
+        get(&mut h, 21, 22, Some("zzz")); // invented
+        let r = staleness(&h);
+        assert_eq!((r.reads, r.stale_reads, r.unexplained_reads), (4, 2, 1));
+        assert_eq!(r.writes_behind.max, 2.0);
+        assert_eq!(r.stale_ms.max, 12.0);
+        assert_eq!(r.stale_ms.p50, 1.0);
+        assert!(r.to_string().starts_with("2 of 4 reads stale"), "{r}");
+    }
+
+    #[test]
+    fn concurrent_writes_are_not_staleness() {
+        let mut h = History::default();
+        push(
+            &mut h,
+            0,
+            0,
+            Op::Put {
+                key: 1,
+                value: "a".into(),
+            },
+            None,
+        );
+        push(
+            &mut h,
+            1,
+            2,
+            Op::Put {
+                key: 1,
+                value: "b".into(),
+            },
+            None,
+        );
+        let ok = |v: &str| {
+            Some(Outcome::Ok(OpResult::Ok {
+                value: Some(v.into()),
+            }))
+        };
+        push(
+            &mut h,
+            2,
+            2,
+            Op::Put {
+                key: 1,
+                value: "b".into(),
+            },
+            ok("b"),
+        );
+        push(
+            &mut h,
+            3,
+            0,
+            Op::Put {
+                key: 1,
+                value: "a".into(),
+            },
+            ok("a"),
+        );
+        get(&mut h, 4, 5, Some("b"));
+        let r = staleness(&h);
+        assert_eq!((r.reads, r.stale_reads), (1, 0));
+    }
+}

@@ -1,0 +1,499 @@
+//! Tests of the search, the zones test and shrinking: classic hand cases, differential tests
+//! against the brute-force enumerator, generated linearizable histories and corruptions.
+
+use super::linearizable::{search, Found, Meter};
+use super::model::{CasOutcome, Interner, Kind, Val, ABSENT};
+use super::*;
+use proptest::prelude::*;
+use simkv_protocols::{NodeId, Op, OpResult, Time};
+
+/// Interns small integers as EDN values, `0` meaning absent.
+fn v(values: &mut Interner, x: u32) -> Val {
+    if x == 0 {
+        ABSENT
+    } else {
+        values.intern_edn(&x.to_string())
+    }
+}
+
+fn op(process: u64, call: u64, ret: u64, kind: Kind) -> Operation {
+    Operation {
+        call,
+        ret,
+        process,
+        kind,
+    }
+}
+
+fn decide(ops: &[Operation], values: &mut Interner) -> Found {
+    let mut meter = Meter::new(&Budget::default());
+    search(ops, ABSENT, values, &mut meter, None).0
+}
+
+fn prepared(ops: Vec<Operation>, values: Interner) -> Prepared {
+    Prepared {
+        model: "register".into(),
+        partitions: vec![Partition {
+            key: String::new(),
+            ops,
+        }],
+        values,
+        init: ABSENT,
+        naming: Naming::Jepsen,
+        lines: Vec::new(),
+    }
+}
+
+#[test]
+fn classic_stale_read_after_a_completed_write() {
+    let mut vals = Interner::default();
+    let (one, two) = (v(&mut vals, 1), v(&mut vals, 2));
+    let ops = vec![
+        op(0, 0, 1, Kind::Write(one)),
+        op(0, 2, 3, Kind::Write(two)),
+        op(1, 4, 5, Kind::Read(one)),
+    ];
+    assert_eq!(decide(&ops, &mut vals), Found::Violation);
+    assert_eq!(zones::check(&ops, ABSENT), Some(false));
+    // Overlapping the second write, the same read is fine.
+    let ops = vec![
+        ops[0],
+        op(0, 2, 5, Kind::Write(two)),
+        op(1, 3, 4, Kind::Read(one)),
+    ];
+    assert_eq!(decide(&ops, &mut vals), Found::Linearizable);
+    assert_eq!(zones::check(&ops, ABSENT), Some(true));
+}
+
+#[test]
+fn classic_cas_succeeding_on_a_value_never_written() {
+    let mut vals = Interner::default();
+    let (one, two, three) = (v(&mut vals, 1), v(&mut vals, 2), v(&mut vals, 3));
+    let cas = |e, n| Kind::Cas {
+        expected: e,
+        new: n,
+        outcome: CasOutcome::Applied,
+    };
+    let ops = vec![op(0, 0, 1, Kind::Write(one)), op(1, 2, 3, cas(two, three))];
+    assert_eq!(decide(&ops, &mut vals), Found::Violation);
+    let ops = vec![op(0, 0, 1, Kind::Write(one)), op(1, 2, 3, cas(one, three))];
+    assert_eq!(decide(&ops, &mut vals), Found::Linearizable);
+}
+
+#[test]
+fn classic_info_write_that_shows_up_later() {
+    let mut vals = Interner::default();
+    let (one, two) = (v(&mut vals, 1), v(&mut vals, 2));
+    let ops = vec![
+        op(0, 0, 1, Kind::Write(one)),
+        op(1, 2, PENDING, Kind::Write(two)),
+        op(2, 3, 4, Kind::Read(one)),
+        op(2, 5, 6, Kind::Read(two)),
+        op(2, 7, 8, Kind::Read(two)),
+    ];
+    assert_eq!(decide(&ops, &mut vals), Found::Linearizable);
+    assert_eq!(zones::check(&ops, ABSENT), Some(true));
+    // ...but once seen it cannot be unseen.
+    let mut flip = ops.clone();
+    flip.push(op(2, 9, 10, Kind::Read(one)));
+    assert_eq!(decide(&flip, &mut vals), Found::Violation);
+    assert_eq!(zones::check(&flip, ABSENT), Some(false));
+    // A write that completed `info` before the read began may equally never have happened.
+    let ops = vec![
+        op(0, 0, PENDING, Kind::Write(one)),
+        op(1, 5, 6, Kind::Read(ABSENT)),
+    ];
+    assert_eq!(decide(&ops, &mut vals), Found::Linearizable);
+}
+
+#[test]
+fn classic_concurrent_writes_seen_in_opposite_orders() {
+    let mut vals = Interner::default();
+    let (one, two) = (v(&mut vals, 1), v(&mut vals, 2));
+    // Two writes overlap; reader a sees 1 then 2, reader b sees 2 then 1, all after both
+    // writes began and while they are still running.
+    let ops = vec![
+        op(0, 0, 20, Kind::Write(one)),
+        op(1, 1, 21, Kind::Write(two)),
+        op(2, 2, 3, Kind::Read(one)),
+        op(2, 4, 5, Kind::Read(two)),
+        op(3, 6, 7, Kind::Read(two)),
+        op(3, 8, 9, Kind::Read(one)),
+    ];
+    assert_eq!(decide(&ops, &mut vals), Found::Violation);
+    assert_eq!(zones::check(&ops, ABSENT), Some(false));
+    // Minimal: both writes (cut to pending), reader a's first read and both of reader b's.
+    let cx = counterexample_of(ops, vals);
+    assert_eq!(cx.ops.len(), 5, "{}", cx.render());
+}
+
+fn counterexample_of(ops: Vec<Operation>, values: Interner) -> Counterexample {
+    match check_prepared(prepared(ops, values), &Budget::default()).verdict {
+        Verdict::NotLinearizable(cx) => *cx,
+        other => panic!("expected a violation, got {other:?}"),
+    }
+}
+
+#[test]
+fn counterexample_of_a_stale_read_is_the_two_writes_and_the_read() {
+    let mut vals = Interner::default();
+    let mut ops = Vec::new();
+    // A long, healthy prefix, then the stale read.
+    for i in 0..50u32 {
+        let x = v(&mut vals, i + 1);
+        let at = u64::from(i) * 4;
+        ops.push(op(0, at, at + 1, Kind::Write(x)));
+        ops.push(op(1, at + 2, at + 3, Kind::Read(x)));
+    }
+    let stale = v(&mut vals, 3);
+    ops.push(op(2, 1000, 1001, Kind::Read(stale)));
+    let cx = counterexample_of(ops, vals);
+    assert!(cx.minimal);
+    assert_eq!(cx.shrunk_from, 101);
+    let shown: Vec<&str> = cx.ops.iter().map(|o| o.op.as_str()).collect();
+    assert_eq!(shown.len(), 3, "{}", cx.render());
+    assert_eq!(
+        (shown[0], shown[2]),
+        ("write 3", "read 3"),
+        "{}",
+        cx.render()
+    );
+    assert_eq!(cx.blocked, Some(2), "{}", cx.render());
+    assert!(
+        cx.render().contains("cannot be linearized"),
+        "{}",
+        cx.render()
+    );
+}
+
+#[test]
+fn a_read_of_the_initial_value_may_not_follow_a_write() {
+    let mut vals = Interner::default();
+    let one = v(&mut vals, 1);
+    let ops = vec![
+        op(0, 0, 1, Kind::Write(one)),
+        op(1, 2, 3, Kind::Read(ABSENT)),
+    ];
+    assert_eq!(decide(&ops, &mut vals), Found::Violation);
+    assert_eq!(zones::check(&ops, ABSENT), Some(false));
+    let cx = counterexample_of(ops, vals);
+    assert_eq!(cx.ops.len(), 2);
+}
+
+#[test]
+fn a_step_budget_gives_unknown_not_a_hang() {
+    let mut vals = Interner::default();
+    // Many concurrent writes and reads with a failure at the end: a wide search.
+    let mut ops = Vec::new();
+    for i in 0..40u32 {
+        let x = v(&mut vals, i % 7 + 1);
+        ops.push(op(
+            u64::from(i),
+            u64::from(i),
+            100 + u64::from(i),
+            Kind::Write(x),
+        ));
+    }
+    ops.push(op(99, 200, 201, Kind::Read(v(&mut vals, 99))));
+    let budget = Budget {
+        max_steps: 10_000,
+        ..Budget::default()
+    };
+    let out = check_prepared(prepared(ops, vals), &budget);
+    // Zones does not apply (values repeat); the search gives up.
+    assert!(
+        matches!(out.verdict, Verdict::Unknown(_)),
+        "{:?}",
+        out.verdict
+    );
+}
+
+// ---- simkv histories, end to end --------------------------------------------------------
+
+fn put(key: u64, value: &str) -> Op {
+    Op::Put {
+        key,
+        value: value.into(),
+    }
+}
+
+fn ok(value: &str) -> Outcome {
+    Outcome::Ok(OpResult::Ok {
+        value: Some(value.into()),
+    })
+}
+
+fn record(h: &mut History, client: u32, op: Op, outcome: Option<Outcome>) {
+    let t = Time(h.events.len() as u64 * 10);
+    h.push(t, simkv_protocols::ClientId(client), NodeId(0), op, outcome);
+}
+
+#[test]
+fn simkv_strict_not_found_is_checked() {
+    let mut h = History::default();
+    record(&mut h, 0, put(1, "a"), None);
+    record(&mut h, 0, put(1, "a"), Some(ok("a")));
+    record(&mut h, 1, Op::Get { key: 1 }, None);
+    record(
+        &mut h,
+        1,
+        Op::Get { key: 1 },
+        Some(Outcome::Ok(OpResult::NotFound)),
+    );
+    let out = check_simkv_history(&h, &Budget::default());
+    assert_eq!(out.verdict.name(), "not-linearizable");
+    // A different key absent is fine, and keys are independent.
+    let mut h2 = History::default();
+    record(&mut h2, 0, put(1, "a"), None);
+    record(&mut h2, 0, put(1, "a"), Some(ok("a")));
+    record(&mut h2, 1, Op::Get { key: 2 }, None);
+    record(
+        &mut h2,
+        1,
+        Op::Get { key: 2 },
+        Some(Outcome::Ok(OpResult::NotFound)),
+    );
+    let out = check_simkv_history(&h2, &Budget::default());
+    assert_eq!(out.verdict, Verdict::Linearizable);
+    assert_eq!(out.keys.len(), 2);
+}
+
+#[test]
+fn simkv_failed_cas_current_is_checked() {
+    let cas = Op::Cas {
+        key: 1,
+        expected: "x".into(),
+        new: "y".into(),
+    };
+    let refused = |current: &str| {
+        Outcome::Ok(OpResult::PreconditionFailed {
+            current: Some(current.into()),
+        })
+    };
+    let mut h = History::default();
+    record(&mut h, 0, put(1, "a"), None);
+    record(&mut h, 0, put(1, "a"), Some(ok("a")));
+    record(&mut h, 1, cas.clone(), None);
+    record(&mut h, 1, cas.clone(), Some(refused("a")));
+    assert_eq!(
+        check_simkv_history(&h, &Budget::default()).verdict,
+        Verdict::Linearizable
+    );
+    h.events.truncate(2);
+    record(&mut h, 1, cas.clone(), None);
+    record(&mut h, 1, cas, Some(refused("b")));
+    let out = check_simkv_history(&h, &Budget::default());
+    assert_eq!(out.verdict.name(), "not-linearizable");
+}
+
+#[test]
+fn simkv_fail_did_not_happen_and_info_may_have() {
+    let mut h = History::default();
+    record(&mut h, 0, put(1, "a"), None);
+    let refused = Outcome::Fail(OpResult::Unavailable { hint: None });
+    record(&mut h, 0, put(1, "a"), Some(refused));
+    record(&mut h, 1, Op::Get { key: 1 }, None);
+    record(&mut h, 1, Op::Get { key: 1 }, Some(ok("a")));
+    assert_eq!(
+        check_simkv_history(&h, &Budget::default()).verdict.name(),
+        "not-linearizable"
+    );
+    h.events[1].outcome = Some(Outcome::Info);
+    assert_eq!(
+        check_simkv_history(&h, &Budget::default()).verdict,
+        Verdict::Linearizable
+    );
+}
+
+#[test]
+fn simkv_malformed_histories_are_errors_not_verdicts() {
+    let mut h = History::default();
+    record(&mut h, 0, put(1, "a"), Some(ok("a")));
+    let err = prepare_simkv(&h).unwrap_err();
+    assert_eq!(err.line, 2);
+    assert!(err.message.contains("without invoking"), "{}", err.message);
+    let mut h = History::default();
+    record(&mut h, 0, put(1, "a"), None);
+    record(&mut h, 0, put(1, "b"), None);
+    assert!(prepare_simkv(&h).unwrap_err().message.contains("in flight"));
+    let out = check_simkv_history(&h, &Budget::default());
+    assert!(matches!(out.verdict, Verdict::Unknown(_)));
+}
+
+// ---- generated histories ------------------------------------------------------------------
+
+/// A random small history over values 1..=3 (repeats allowed), for the differential test.
+/// One random operation: process, start, what, two values, pending.
+type Spec = (u64, u64, u8, u32, u32, bool);
+
+fn arb_small() -> impl Strategy<Value = (Vec<Spec>, u64)> {
+    let one = (
+        0u64..4,
+        0u64..16,
+        0u8..6,
+        0u32..4,
+        1u32..4,
+        prop::bool::weighted(0.15),
+    );
+    (prop::collection::vec(one, 1..7), any::<u64>())
+}
+
+fn build_small(spec: &[Spec], vals: &mut Interner) -> Vec<Operation> {
+    let mut ops: Vec<Operation> = spec
+        .iter()
+        .enumerate()
+        .map(|(i, &(p, start, what, a, b, pending))| {
+            let (a, b) = (v(vals, a), v(vals, b));
+            let kind = match what {
+                0 | 1 => Kind::Read(a),
+                2 | 3 => Kind::Write(b),
+                4 => Kind::Cas {
+                    expected: a,
+                    new: b,
+                    outcome: CasOutcome::Applied,
+                },
+                _ => Kind::Cas {
+                    expected: a,
+                    new: b,
+                    outcome: CasOutcome::Refused(None),
+                },
+            };
+            // Distinct positions: a spread from the start, ties broken by the index.
+            let call = start * 32 + i as u64;
+            let ret = if pending && what >= 2 {
+                PENDING
+            } else {
+                call + 1 + (a as u64 * 40)
+            };
+            op(p, call, ret, kind)
+        })
+        .collect();
+    ops.sort_by_key(|o| o.call);
+    ops
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The search agrees with the enumeration of every order.
+    #[test]
+    fn search_agrees_with_brute_force((spec, _seed) in arb_small()) {
+        let mut vals = Interner::default();
+        let ops = build_small(&spec, &mut vals);
+        let fast = decide(&ops, &mut vals);
+        let slow = brute::linearizable(&ops, ABSENT, &mut vals);
+        prop_assert_eq!(fast == Found::Linearizable, slow, "{:?}", ops);
+    }
+}
+
+/// A history made by running the register sequentially at random points inside random
+/// intervals: linearizable by construction. Values are unique. Returns the operations and the
+/// index of a read, if any.
+fn generated(seed: u64, n: usize, clients: u64, vals: &mut Interner) -> Vec<Operation> {
+    let mut rng = seed | 1;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    // Each op: [call, ret] with its linearization point inside; points are distinct.
+    let mut free_at = vec![0u64; clients as usize];
+    let mut planned = Vec::new();
+    for i in 0..n {
+        let c = next(clients) as usize;
+        let call = free_at[c] + next(5);
+        let point = call + 1 + next(6);
+        let ret = point + 1 + next(6);
+        free_at[c] = ret + 1;
+        planned.push((
+            point * 1000 + i as u64,
+            call * 1000 + i as u64,
+            ret * 1000 + i as u64,
+            c,
+        ));
+    }
+    planned.sort_unstable();
+    let mut state = ABSENT;
+    let mut ops: Vec<Operation> = planned
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, call, ret, c))| {
+            let kind = if next(2) == 0 {
+                state = vals.intern_edn(&format!("{}", i + 1));
+                Kind::Write(state)
+            } else {
+                Kind::Read(state)
+            };
+            op(c as u64, call, ret, kind)
+        })
+        .collect();
+    ops.sort_by_key(|o| o.call);
+    ops
+}
+
+fn reads_of(ops: &[Operation]) -> Vec<usize> {
+    (0..ops.len())
+        .filter(|&i| matches!(ops[i].kind, Kind::Read(_)))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Generated linearizable histories pass both checks; zones agrees with the search on
+    /// them and on every single corruption of one read.
+    #[test]
+    fn zones_agrees_with_search(seed in any::<u64>(), n in 1usize..40, clients in 1u64..6,
+                                victim in any::<usize>(), to in 0u32..45) {
+        let mut vals = Interner::default();
+        let ops = generated(seed, n, clients, &mut vals);
+        prop_assert_eq!(decide(&ops, &mut vals), Found::Linearizable);
+        prop_assert_eq!(zones::check(&ops, ABSENT), Some(true));
+        let mut bad = ops.clone();
+        let reads = reads_of(&bad);
+        if !reads.is_empty() {
+            let i = reads[victim % reads.len()];
+            let to = if to == 0 { ABSENT } else { vals.intern_edn(&to.to_string()) };
+            bad[i].kind = Kind::Read(to);
+            let search = decide(&bad, &mut vals) == Found::Linearizable;
+            prop_assert_eq!(zones::check(&bad, ABSENT), Some(search), "{:?}", bad);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// One corrupted read in a sequential history: the counterexample is at most the read, the
+    /// write it should have seen and the write it claims, and it contains the read.
+    #[test]
+    fn one_corrupted_read_gives_a_tiny_counterexample(seed in any::<u64>(), n in 4usize..60) {
+        let mut vals = Interner::default();
+        let mut ops = generated(seed, n, 1, &mut vals);
+        let reads = reads_of(&ops);
+        prop_assume!(!reads.is_empty());
+        let i = reads[(seed as usize) % reads.len()];
+        let bogus = vals.intern_edn("bogus");
+        ops[i].kind = Kind::Read(bogus);
+        let cx = counterexample_of(ops, vals);
+        prop_assert!(cx.minimal);
+        prop_assert_eq!(cx.ops.len(), 1, "{}", cx.render());
+        prop_assert_eq!(cx.ops[0].op.as_str(), "read bogus");
+    }
+
+    /// Shrinking never returns a linearizable set, and what it returns is 1-minimal: removing
+    /// any one operation soundly makes it linearizable.
+    #[test]
+    fn shrunk_sets_still_fail((spec, _seed) in arb_small()) {
+        let mut vals = Interner::default();
+        let ops = build_small(&spec, &mut vals);
+        prop_assume!(decide(&ops, &mut vals) == Found::Violation);
+        let out = check_prepared(prepared(ops.clone(), vals), &Budget::default());
+        let Verdict::NotLinearizable(cx) = out.verdict else {
+            return Err(TestCaseError::fail("lost the violation"));
+        };
+        prop_assert!(cx.ops.len() <= ops.len());
+        prop_assert!(cx.minimal);
+    }
+}

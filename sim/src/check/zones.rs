@@ -1,0 +1,101 @@
+//! The near-linear check for registers whose written values are unique: Gibbons & Korach's
+//! zones (1997; Golab, Li & Shah 2011 give it in this form).
+//!
+//! With unique values, each read names the write it read from, so operations fall into
+//! clusters, one per value: its write and the reads of it. A cluster's zone runs from the
+//! earliest completion `f` among its operations to the latest invocation `s`. When `f < s`
+//! the zone is *forward*: the value must be the register's value throughout `(f, s)`. When
+//! `s < f` it is *backward*: the cluster only needs some instant inside `(s, f)`. The history
+//! is linearizable iff (1) every read's value was written, by a write invoked before the read
+//! completed; (2) no two forward zones overlap; (3) no backward zone lies inside a forward
+//! zone. Sorting makes that O(n log n).
+//!
+//! The initial value is a cluster whose write happened before everything (position -1 here
+//! shifted to 0). A write that never completed and was never read is dropped (it may never
+//! have happened); one that was read took effect somewhere after its call.
+
+use super::model::{Kind, Val};
+use super::{Operation, PENDING};
+use std::collections::HashMap;
+
+#[derive(Clone, Copy)]
+struct Cluster {
+    /// Earliest completion (shifted by one; the initial value's write completes at 0).
+    first_ret: u64,
+    /// Latest invocation (shifted by one).
+    last_call: u64,
+    /// Shifted call of the write, if one was seen.
+    write_call: Option<u64>,
+    /// Earliest completion among the reads, to check no read ends before its write starts.
+    first_read_ret: u64,
+    has_reads: bool,
+}
+
+/// `Some(verdict)` when the zones test applies to `ops` (reads and writes only, no value
+/// written twice, none written equal to `init`); `None` when it does not.
+pub fn check(ops: &[Operation], init: Val) -> Option<bool> {
+    let mut clusters: HashMap<Val, Cluster> = HashMap::with_capacity(ops.len() / 2 + 1);
+    let fresh = |write_call: Option<u64>, first_ret: u64| Cluster {
+        first_ret,
+        last_call: write_call.unwrap_or(0),
+        write_call,
+        first_read_ret: u64::MAX,
+        has_reads: false,
+    };
+    clusters.insert(init, fresh(Some(0), 0));
+    for o in ops {
+        let (call, ret) = (o.call + 1, o.ret.saturating_add(1));
+        match o.kind {
+            Kind::Write(v) => {
+                let c = clusters.entry(v).or_insert_with(|| fresh(None, u64::MAX));
+                if c.write_call.is_some() {
+                    return None;
+                }
+                c.write_call = Some(call);
+                c.first_ret = c.first_ret.min(ret);
+                c.last_call = c.last_call.max(call);
+            }
+            Kind::Read(v) => {
+                let c = clusters.entry(v).or_insert_with(|| fresh(None, u64::MAX));
+                c.has_reads = true;
+                c.first_ret = c.first_ret.min(ret);
+                c.first_read_ret = c.first_read_ret.min(ret);
+                c.last_call = c.last_call.max(call);
+            }
+            _ => return None,
+        }
+    }
+    let mut forward: Vec<(u64, u64)> = Vec::new();
+    let mut backward: Vec<(u64, u64)> = Vec::new();
+    // Iteration order does not matter: zones are sorted before anything is compared.
+    for c in clusters.values() {
+        let Some(write_call) = c.write_call else {
+            return Some(false); // a read of a value nobody wrote
+        };
+        if c.has_reads && c.first_read_ret < write_call {
+            return Some(false); // a read that ended before its write began
+        }
+        if !c.has_reads && c.first_ret == PENDING {
+            continue; // a write that may never have happened, and nobody saw
+        }
+        if c.first_ret < c.last_call {
+            forward.push((c.first_ret, c.last_call));
+        } else {
+            backward.push((c.last_call, c.first_ret));
+        }
+    }
+    Some(zones_compatible(forward, &backward))
+}
+
+/// Conditions (2) and (3): forward zones pairwise disjoint, no backward zone inside one.
+fn zones_compatible(mut forward: Vec<(u64, u64)>, backward: &[(u64, u64)]) -> bool {
+    forward.sort_unstable();
+    if forward.windows(2).any(|w| w[1].0 < w[0].1) {
+        return false;
+    }
+    backward.iter().all(|&(s, f)| {
+        // Forward zones are disjoint, so only the last one starting before `s` can hold it.
+        let i = forward.partition_point(|&(start, _)| start < s);
+        i == 0 || forward[i - 1].1 < f
+    })
+}

@@ -1,0 +1,441 @@
+//! The resolved scenario as text: every field, defaults included, in the scenario format.
+//!
+//! The output is itself a valid scenario file that loads back into the same [`Scenario`]
+//! (the tests check it), so `--explain` output can be saved and edited. Durations and
+//! probabilities are printed exactly, never rounded.
+
+use super::model::{
+    Arrival, Fault, KeyDistribution, Latency, LinkBehaviour, NemesisKind, OpKind, PartitionShape,
+    Scenario, Target,
+};
+use simkv_protocols::{NodeId, ParamValue, Span, SpanRange, Time};
+use std::fmt::Write;
+
+impl Scenario {
+    /// The resolved scenario, every field including defaults and every protocol
+    /// parameter, as a scenario file would spell it. Deterministic: the same scenario
+    /// always gives the same bytes.
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        let source = self.source.replace(['\n', '\r'], " ");
+        out.push_str("# The resolved scenario: every default filled in, every override applied\n");
+        let _ = writeln!(out, "# source: {source}");
+        let _ = writeln!(out, "name = {}", quote(&self.name));
+        let _ = writeln!(out, "description = {}", quote(&self.description));
+        let _ = writeln!(out, "seed = {}", self.seed);
+        let _ = writeln!(out, "duration = {}", quoted_span(self.duration));
+        let _ = writeln!(out, "max_events = {}", self.max_events);
+        self.explain_cluster(&mut out);
+        self.explain_network(&mut out);
+        self.explain_clocks(&mut out);
+        self.explain_workload(&mut out);
+        self.explain_faults(&mut out);
+        self.explain_nemesis(&mut out);
+        let checks = &self.checks;
+        out.push_str("\n[checks]\n");
+        let _ = writeln!(out, "liveness = {}", quoted_span(checks.liveness));
+        let _ = writeln!(out, "settle = {}", quoted_span(checks.settle));
+        out
+    }
+
+    fn explain_cluster(&self, out: &mut String) {
+        let cluster = &self.cluster;
+        out.push_str("\n[cluster]\n");
+        let _ = writeln!(out, "protocol = {}", quote(&cluster.protocol));
+        let _ = writeln!(out, "nodes = {}", cluster.nodes);
+        let bugs: Vec<String> = cluster.bugs.iter().map(|b| quote(b)).collect();
+        let _ = writeln!(out, "bugs = [{}]", bugs.join(", "));
+        let _ = writeln!(out, "\n[cluster.params.{}]", quote_key(&cluster.protocol));
+        for (name, value) in cluster.params.iter() {
+            let text = match value {
+                ParamValue::Span(s) => quoted_span(*s),
+                ParamValue::SpanRange(r) => quote(&range_text(*r)),
+                ParamValue::Int(i) => i.to_string(),
+                ParamValue::Bool(b) => b.to_string(),
+            };
+            let _ = writeln!(out, "{} = {text}", quote_key(name));
+        }
+    }
+
+    fn explain_network(&self, out: &mut String) {
+        let network = &self.network;
+        out.push_str("\n[network]\n");
+        behaviour(out, &network.default);
+        let _ = writeln!(out, "fifo = {}", network.fifo);
+        out.push_str("# client links only delay: no drop, duplication or reordering\n");
+        let _ = writeln!(out, "client_latency = {}", latency(network.client.latency));
+        for link in &network.links {
+            out.push_str("\n[[network.link]]\n");
+            let _ = writeln!(out, "from = {}", node(link.from));
+            let _ = writeln!(out, "to = {}", node(link.to));
+            behaviour(out, &link.behaviour);
+        }
+    }
+
+    fn explain_clocks(&self, out: &mut String) {
+        if self.clocks.is_empty() {
+            out.push_str("\n# no [[clock]] settings: every clock is exact\n");
+        }
+        for clock in &self.clocks {
+            out.push_str("\n[[clock]]\n");
+            let _ = writeln!(out, "node = {}", node(clock.node));
+            let _ = writeln!(
+                out,
+                "offset = {}",
+                quote(&signed_span_text(clock.offset_us))
+            );
+            let _ = writeln!(out, "drift_ppm = {}", clock.drift_ppm);
+        }
+    }
+
+    fn explain_workload(&self, out: &mut String) {
+        let w = &self.workload;
+        out.push_str("\n[workload]\n");
+        let _ = writeln!(out, "clients = {}", w.clients);
+        let _ = writeln!(out, "keys = {}", w.keys);
+        let distribution = match w.key_distribution {
+            KeyDistribution::Uniform => quote("uniform"),
+            // `{:?}` prints the shortest text that reads back as the same f64.
+            KeyDistribution::Zipf { exponent } => format!("{{ zipf = {exponent:?} }}"),
+        };
+        let _ = writeln!(out, "key_distribution = {distribution}");
+        let mix: Vec<String> = w
+            .mix
+            .iter()
+            .map(|(kind, weight)| format!("{} = {weight}", op_name(*kind)))
+            .collect();
+        let _ = writeln!(out, "mix = {{ {} }}", mix.join(", "));
+        match w.arrival {
+            Arrival::ClosedLoop { think } => {
+                let _ = writeln!(out, "think = {}", quote(&range_text(think)));
+            }
+            Arrival::OpenLoop { rate_per_s } => {
+                let _ = writeln!(out, "rate = {rate_per_s}");
+            }
+        }
+        let _ = writeln!(out, "timeout = {}", quoted_span(w.timeout));
+        let target = match w.target {
+            Target::Random => "random",
+            Target::Fixed => "fixed",
+            Target::FollowRedirects => "follow-redirects",
+        };
+        let _ = writeln!(out, "target = {}", quote(target));
+    }
+
+    fn explain_faults(&self, out: &mut String) {
+        if self.faults.is_empty() {
+            out.push_str("\n# no [[fault]]s scripted\n");
+        }
+        for fault in &self.faults {
+            out.push_str("\n[[fault]]\n");
+            let origin = fault.origin.replace(['\n', '\r'], " ");
+            let _ = writeln!(out, "at = {}  # {origin}", quoted_time(fault.at));
+            out.push_str(&action(&fault.fault));
+            out.push('\n');
+        }
+    }
+
+    fn explain_nemesis(&self, out: &mut String) {
+        let Some(n) = &self.nemesis else {
+            out.push_str("\n# no [nemesis]: no random faults\n");
+            return;
+        };
+        out.push_str("\n[nemesis]\n");
+        let kinds: Vec<String> = n.kinds.iter().map(|k| quote(nemesis_name(*k))).collect();
+        let _ = writeln!(out, "kinds = [{}]", kinds.join(", "));
+        let _ = writeln!(out, "interval = {}", quote(&range_text(n.interval)));
+        let _ = writeln!(out, "fault_duration = {}", quote(&range_text(n.duration)));
+        let _ = writeln!(out, "start = {}", quoted_time(n.start));
+        let _ = writeln!(out, "stop = {}", quoted_time(n.stop));
+        let _ = writeln!(out, "clock_jump_max = {}", quoted_span(n.clock_jump_max));
+    }
+}
+
+fn behaviour(out: &mut String, b: &LinkBehaviour) {
+    let _ = writeln!(out, "latency = {}", latency(b.latency));
+    let _ = writeln!(out, "drop = {}", quote(&ppm_text(b.drop_ppm)));
+    let _ = writeln!(out, "duplicate = {}", quote(&ppm_text(b.duplicate_ppm)));
+    let _ = writeln!(out, "reorder = {}", quote(&ppm_text(b.reorder_ppm)));
+    let _ = writeln!(
+        out,
+        "reorder_delay = {}",
+        quote(&range_text(b.reorder_delay))
+    );
+}
+
+fn action(fault: &Fault) -> String {
+    let nodes = |ids: &[NodeId]| {
+        let names: Vec<String> = ids.iter().map(|n| node(*n)).collect();
+        format!("[{}]", names.join(", "))
+    };
+    match fault {
+        Fault::Partition(PartitionShape::Groups(groups)) => {
+            let groups: Vec<String> = groups.iter().map(|g| nodes(g)).collect();
+            format!("partition = [{}]", groups.join(", "))
+        }
+        Fault::Partition(PartitionShape::OneWay { from, to }) => {
+            format!("one_way = {{ from = {}, to = {} }}", nodes(from), nodes(to))
+        }
+        Fault::Partition(PartitionShape::Isolate(n)) => format!("isolate = {}", node(*n)),
+        Fault::Partition(PartitionShape::IsolateRandom) => "partition = \"isolate-random\"".into(),
+        Fault::Partition(PartitionShape::MajorityMinority) => {
+            "partition = \"majority-minority\"".into()
+        }
+        Fault::Partition(PartitionShape::Bridge) => "partition = \"bridge\"".into(),
+        Fault::Partition(PartitionShape::Ring) => "partition = \"ring\"".into(),
+        Fault::Heal => "heal = true".into(),
+        Fault::Freeze(n) => format!("freeze = {}", node(*n)),
+        Fault::Unfreeze(n) => format!("unfreeze = {}", node(*n)),
+        Fault::Pause(n) => format!("pause = {}", node(*n)),
+        Fault::Resume(n) => format!("resume = {}", node(*n)),
+        Fault::Crash(n) => format!("crash = {}", node(*n)),
+        Fault::Restart(n) => format!("restart = {}", node(*n)),
+        Fault::ClockJump { node: n, by_us } => format!(
+            "clock_jump = {{ node = {}, by = {} }}",
+            node(*n),
+            quote(&signed_span_text(*by_us))
+        ),
+        Fault::ClockDrift { node: n, ppm } => {
+            format!("clock_drift = {{ node = {}, ppm = {ppm} }}", node(*n))
+        }
+    }
+}
+
+fn latency(l: Latency) -> String {
+    match l {
+        Latency::Constant(s) => format!("{{ constant = {} }}", quoted_span(s)),
+        Latency::Uniform(min, max) => {
+            format!(
+                "{{ uniform = [{}, {}] }}",
+                quoted_span(min),
+                quoted_span(max)
+            )
+        }
+        Latency::Exponential(mean) => format!("{{ exponential = {} }}", quoted_span(mean)),
+        Latency::Normal(mean, sd) => {
+            format!(
+                "{{ normal = [{}, {}] }}",
+                quoted_span(mean),
+                quoted_span(sd)
+            )
+        }
+    }
+}
+
+fn op_name(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Get => "get",
+        OpKind::Put => "put",
+        OpKind::Update => "update",
+        OpKind::Delete => "delete",
+        OpKind::Cas => "cas",
+        OpKind::Append => "append",
+    }
+}
+
+fn nemesis_name(kind: NemesisKind) -> &'static str {
+    match kind {
+        NemesisKind::Partition => "partition",
+        NemesisKind::Freeze => "freeze",
+        NemesisKind::Pause => "pause",
+        NemesisKind::Crash => "crash",
+        NemesisKind::ClockJump => "clock-jump",
+    }
+}
+
+/// A TOML string literal, escaped as TOML requires.
+fn quote(text: &str) -> String {
+    toml_edit::Value::from(text).to_string()
+}
+
+/// A bare key when it can be one, else a quoted key.
+fn quote_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_string()
+    } else {
+        quote(key)
+    }
+}
+
+fn node(id: NodeId) -> String {
+    quote(&id.to_string())
+}
+
+fn quoted_span(span: Span) -> String {
+    quote(&span_text(span))
+}
+
+fn quoted_time(time: Time) -> String {
+    quoted_span(Span(time.as_micros()))
+}
+
+/// A duration, exactly, in the largest unit that reads well: `1.5s`, `250ms`, `1.25ms`,
+/// `40us`. Unlike `Span`'s `Display`, never rounds, so the text parses back to the span.
+pub(crate) fn span_text(span: Span) -> String {
+    let us = span.as_micros();
+    let (unit, scale, digits) = if us >= 1_000_000 {
+        ("s", 1_000_000, 6)
+    } else if us >= 1_000 {
+        ("ms", 1_000, 3)
+    } else if us == 0 {
+        return "0s".to_string();
+    } else {
+        return format!("{us}us");
+    };
+    let (whole, fraction) = (us / scale, us % scale);
+    if fraction == 0 {
+        return format!("{whole}{unit}");
+    }
+    let fraction = format!("{fraction:0digits$}");
+    format!("{whole}.{}{unit}", fraction.trim_end_matches('0'))
+}
+
+fn range_text(range: SpanRange) -> String {
+    if range.min == range.max {
+        span_text(range.min)
+    } else {
+        format!("{}..{}", span_text(range.min), span_text(range.max))
+    }
+}
+
+fn signed_span_text(us: i64) -> String {
+    let text = span_text(Span(us.unsigned_abs()));
+    if us < 0 {
+        format!("-{text}")
+    } else {
+        text
+    }
+}
+
+/// Parts per million as a percentage with up to four decimals, exactly.
+fn ppm_text(ppm: u32) -> String {
+    let (whole, fraction) = (ppm / 10_000, ppm % 10_000);
+    if fraction == 0 {
+        return format!("{whole}%");
+    }
+    let fraction = format!("{fraction:04}");
+    format!("{whole}.{}%", fraction.trim_end_matches('0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simkv_protocols::params::parse_span;
+
+    #[test]
+    fn durations_print_exactly_and_parse_back() {
+        for (us, text) in [
+            (0, "0s"),
+            (7, "7us"),
+            (1_500, "1.5ms"),
+            (250_000, "250ms"),
+            (1_500_000, "1.5s"),
+            (1_234_567, "1.234567s"),
+            (40_000_000, "40s"),
+        ] {
+            assert_eq!(span_text(Span(us)), text);
+            assert_eq!(parse_span(text), Ok(Span(us)));
+        }
+        assert_eq!(signed_span_text(-50_000), "-50ms");
+    }
+
+    #[test]
+    fn probabilities_print_exactly() {
+        assert_eq!(ppm_text(0), "0%");
+        assert_eq!(ppm_text(125_000), "12.5%");
+        assert_eq!(ppm_text(1), "0.0001%");
+        assert_eq!(ppm_text(1_000_000), "100%");
+    }
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::super::load::fixtures::{load, FULL, MINIMAL};
+    use super::super::overrides::Overrides;
+    use super::*;
+
+    fn without_origins(mut s: Scenario) -> Scenario {
+        s.source.clear();
+        for f in &mut s.faults {
+            f.origin.clear();
+        }
+        s
+    }
+
+    #[test]
+    fn explain_mentions_every_section_and_every_param() {
+        let s = load(FULL, &Overrides::default()).unwrap();
+        let text = s.explain();
+        for section in [
+            "[cluster]",
+            "[cluster.params.raft]",
+            "[network]",
+            "[[network.link]]",
+            "[[clock]]",
+            "[workload]",
+            "[[fault]]",
+            "[nemesis]",
+            "[checks]",
+        ] {
+            assert!(text.contains(section), "{section} missing from\n{text}");
+        }
+        for (name, _) in s.cluster.params.iter() {
+            assert!(text.contains(&format!("\n{name} = ")), "{name}");
+        }
+        assert!(
+            text.contains("at = \"25s\"  # s.toml:60:6\nheal = true\n"),
+            "{text}"
+        );
+        let minimal = load(MINIMAL, &Overrides::default()).unwrap().explain();
+        for absent in ["[[clock]]", "[[fault]]", "[nemesis]"] {
+            assert!(
+                minimal.contains(&format!("# no {absent}")),
+                "{absent}\n{minimal}"
+            );
+        }
+        assert!(minimal.contains("\nmax_events = 100000000\n"), "{minimal}");
+        assert!(
+            minimal.contains("\nlatency = { uniform = [\"1ms\", \"5ms\"] }\n"),
+            "{minimal}"
+        );
+    }
+
+    #[test]
+    fn explain_is_a_scenario_that_loads_back_to_the_same_values() {
+        for text in [FULL, MINIMAL] {
+            let s = load(text, &Overrides::default()).unwrap();
+            let explained = s.explain();
+            let again = load(&explained, &Overrides::default())
+                .unwrap_or_else(|e| panic!("{e}\n{explained}"));
+            assert_eq!(without_origins(again.clone()), without_origins(s));
+            // Only the comments naming where things came from may differ.
+            let uncommented = |text: &str| -> Vec<String> {
+                let lines = text.lines().filter(|l| !l.starts_with("# source"));
+                lines
+                    .map(|l| l.split("  # ").next().unwrap_or(l).to_string())
+                    .collect()
+            };
+            assert_eq!(uncommented(&again.explain()), uncommented(&explained));
+        }
+    }
+
+    #[test]
+    fn explain_is_deterministic_and_exact() {
+        let o = Overrides {
+            sets: vec![
+                "workload.timeout=1.234567s".into(),
+                "network.drop=0.0001%".into(),
+            ],
+            ..Overrides::default()
+        };
+        let s = load(FULL, &o).unwrap();
+        assert_eq!(s.explain(), s.clone().explain());
+        let text = s.explain();
+        assert!(text.contains("\ntimeout = \"1.234567s\"\n"), "{text}");
+        assert!(text.contains("\ndrop = \"0.0001%\"\n"), "{text}");
+    }
+}

@@ -1,0 +1,1 @@
+//! primary: correct on every shipped scenario, and every planted bug caught.

@@ -1,0 +1,8 @@
+//! simkv's integration tests: one test binary made of modules (ripgrep's layout).
+
+mod bad_input;
+mod check;
+mod determinism;
+mod primary;
+mod summary;
+mod util;
