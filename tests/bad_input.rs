@@ -23,13 +23,20 @@ nodes = 3
 
 #[test]
 fn bad_input_missing_file() {
-    expect_bad(&["run", "scenarios/no-such.toml"], &["scenarios/no-such.toml"]);
+    expect_bad(
+        &["run", "scenarios/no-such.toml"],
+        &["scenarios/no-such.toml"],
+    );
 }
 
 #[test]
 fn bad_input_toml_syntax_error_names_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "s.toml", &format!("{GOOD}\n[workload\nclients = 3\n"));
+    let path = write(
+        dir.path(),
+        "s.toml",
+        &format!("{GOOD}\n[workload\nclients = 3\n"),
+    );
     expect_bad(&["run", &path], &[&format!("{path}:9:")]);
 }
 
@@ -58,10 +65,27 @@ fn bad_input_partition_naming_a_node_that_does_not_exist() {
 
 #[test]
 fn bad_input_unknown_protocol_bug_and_flag() {
-    expect_bad(&["run", "scenarios/partition.toml", "--protocol", "paxos"], &["paxos", "primary"]);
-    expect_bad(&["run", "scenarios/partition.toml", "--bug", "no-such-bug"], &["no-such-bug"]);
-    expect_bad(&["run", "scenarios/partition.toml", "--seed", "minus-one"], &["--seed"]);
-    expect_bad(&["run", "scenarios/partition.toml", "--set", "cluster.nodes=0"], &["--set"]);
+    expect_bad(
+        &["run", "scenarios/partition.toml", "--protocol", "paxos"],
+        &["paxos", "primary"],
+    );
+    expect_bad(
+        &["run", "scenarios/partition.toml", "--bug", "no-such-bug"],
+        &["no-such-bug"],
+    );
+    expect_bad(
+        &["run", "scenarios/partition.toml", "--seed", "minus-one"],
+        &["--seed"],
+    );
+    expect_bad(
+        &[
+            "run",
+            "scenarios/partition.toml",
+            "--set",
+            "cluster.nodes=0",
+        ],
+        &["--set"],
+    );
     expect_bad(&["frobnicate"], &[]);
 }
 
@@ -69,10 +93,19 @@ fn bad_input_unknown_protocol_bug_and_flag() {
 fn bad_input_outputs_never_overwrite_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let existing = write(dir.path(), "h.json", "precious");
-    expect_bad(&["run", "scenarios/freeze.toml", "--history", &existing], &["--force"]);
+    expect_bad(
+        &["run", "scenarios/freeze.toml", "--history", &existing],
+        &["--force"],
+    );
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "precious");
     expect_bad(
-        &["run", "scenarios/freeze.toml", "--trace", "scenarios/freeze.toml", "--force"],
+        &[
+            "run",
+            "scenarios/freeze.toml",
+            "--trace",
+            "scenarios/freeze.toml",
+            "--force",
+        ],
         &["scenario itself"],
     );
 }

@@ -7,12 +7,23 @@ fn run_to(dir: &std::path::Path, tag: &str, seed: &str) -> (String, Vec<u8>, Vec
     let json = dir.join(format!("{tag}.history.json"));
     let edn = dir.join(format!("{tag}.history.edn"));
     let out = simkv(&[
-        "run", "scenarios/partition.toml", "--seed", seed,
-        "--trace", trace.to_str().unwrap(), "--history", json.to_str().unwrap(),
+        "run",
+        "scenarios/partition.toml",
+        "--seed",
+        seed,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--history",
+        json.to_str().unwrap(),
     ]);
     assert!(out.status.code().is_some(), "no signal");
     let out_edn = simkv(&[
-        "run", "scenarios/partition.toml", "--seed", seed, "--history", edn.to_str().unwrap(),
+        "run",
+        "scenarios/partition.toml",
+        "--seed",
+        seed,
+        "--history",
+        edn.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), out_edn.status.code());
     (
@@ -37,7 +48,12 @@ fn determinism_same_seed_twice_gives_identical_summary_trace_and_histories() {
     assert!(String::from_utf8_lossy(&a.3).contains(":type :invoke"));
 
     let c = run_to(dir.path(), "c", "43");
-    let fingerprint = |s: &str| s.lines().find(|l| l.starts_with("fingerprint:")).unwrap().to_string();
+    let fingerprint = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("fingerprint:"))
+            .unwrap()
+            .to_string()
+    };
     assert_ne!(fingerprint(&a.0), fingerprint(&c.0));
     assert!(a.1 != c.1 && a.2 != c.2);
 }
@@ -47,8 +63,19 @@ fn determinism_json_report_has_the_contract_fields() {
     let out = simkv(&["run", "scenarios/freeze.toml", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     for field in [
-        "scenario", "protocol", "seed", "fingerprint", "virtual_time_ms", "events", "wall_ms",
-        "ops", "availability", "latency_ms", "messages", "checks", "replay",
+        "scenario",
+        "protocol",
+        "seed",
+        "fingerprint",
+        "virtual_time_ms",
+        "events",
+        "wall_ms",
+        "ops",
+        "availability",
+        "latency_ms",
+        "messages",
+        "checks",
+        "replay",
     ] {
         assert!(v.get(field).is_some(), "missing {field}");
     }

@@ -14,9 +14,20 @@ fn list_prints_protocols_bugs_and_scenarios_name_first() {
     let out = stdout(&simkv(&["list", "protocols"]));
     assert!(out.lines().any(|l| l.starts_with("primary ")), "{out}");
     let out = stdout(&simkv(&["list", "bugs"]));
-    assert!(out.lines().any(|l| l.starts_with("primary") && l.contains("skip-resync")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("primary") && l.contains("skip-resync")),
+        "{out}"
+    );
     let out = stdout(&simkv(&["list", "scenarios"]));
-    for name in ["partition", "freeze", "crash-restart", "flaky-network", "clock-skew", "nemesis"] {
+    for name in [
+        "partition",
+        "freeze",
+        "crash-restart",
+        "flaky-network",
+        "clock-skew",
+        "nemesis",
+    ] {
         let path = format!("scenarios/{name}.toml");
         assert!(out.lines().any(|l| l.starts_with(&path)), "{path} in {out}");
     }

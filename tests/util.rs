@@ -36,5 +36,9 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
 
 /// The summary without its one machine-dependent line.
 pub fn without_wall_time(summary: &str) -> String {
-    summary.lines().filter(|l| !l.starts_with("wall:")).collect::<Vec<_>>().join("\n")
+    summary
+        .lines()
+        .filter(|l| !l.starts_with("wall:"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

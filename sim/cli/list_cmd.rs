@@ -20,7 +20,12 @@ pub fn list(what: ListWhat, dir: &Path) -> i32 {
         ListWhat::Protocols => {
             for p in registry::protocols() {
                 let promises: Vec<&str> = p.promises.iter().map(|x| x.name()).collect();
-                println!("{:<8}  {:<45}  {}", p.name, promises.join(","), p.description);
+                println!(
+                    "{:<8}  {:<45}  {}",
+                    p.name,
+                    promises.join(","),
+                    p.description
+                );
             }
         }
         ListWhat::Bugs => {

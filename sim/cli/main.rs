@@ -7,6 +7,7 @@
 mod check_cmd;
 mod list_cmd;
 mod run_cmd;
+mod sweep_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run a scenario and check every promise of its protocol.
     Run(run_cmd::RunArgs),
+    /// Run one scenario over a range of seeds; print each seed's verdict and fingerprint.
+    Sweep(sweep_cmd::SweepArgs),
     /// Check histories for linearizability (Jepsen EDN or simkv JSON).
     Check(CheckCli),
     /// List protocols, planted bugs or scenarios, one per line, name first.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
+        Command::Sweep(args) => sweep_cmd::sweep(&args),
         Command::Check(c) => check_cmd::check_command(&check_cmd::CheckArgs {
             files: c.files,
             model: c.model,

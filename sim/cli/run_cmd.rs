@@ -124,10 +124,16 @@ fn check_output_path(path: &Path, scenario: &Path, force: bool) -> Result<(), St
         _ => false,
     };
     if same(path, scenario) {
-        return Err(format!("{} is the scenario itself; choose another file", path.display()));
+        return Err(format!(
+            "{} is the scenario itself; choose another file",
+            path.display()
+        ));
     }
     if path.exists() && !force {
-        return Err(format!("{} exists; pass --force to overwrite it", path.display()));
+        return Err(format!(
+            "{} exists; pass --force to overwrite it",
+            path.display()
+        ));
     }
     Ok(())
 }
@@ -145,7 +151,11 @@ fn write_history(path: &Path, history: &History) -> std::io::Result<()> {
 
 /// The exact command that replays this run.
 fn replay_command(args: &RunArgs, seed: u64) -> String {
-    let mut parts = vec!["simkv".to_string(), "run".into(), quote(&args.scenario.to_string_lossy())];
+    let mut parts = vec![
+        "simkv".to_string(),
+        "run".into(),
+        quote(&args.scenario.to_string_lossy()),
+    ];
     parts.push(format!("--seed {seed}"));
     if let Some(p) = &args.protocol {
         parts.push(format!("--protocol {}", quote(p)));
@@ -162,7 +172,9 @@ fn replay_command(args: &RunArgs, seed: u64) -> String {
 /// Quotes a shell word when it needs it.
 fn quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:%,+@".contains(c));
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:%,+@".contains(c));
     if plain {
         word.to_string()
     } else {

@@ -223,7 +223,9 @@ fn before(a: &Interval, b: &Interval) -> bool {
 /// The latest time any of `ops` may have taken effect: `None` if none could, `Time(MAX)` if
 /// one never completed (it may take effect at any time).
 fn latest_effect<'a>(ops: impl Iterator<Item = &'a Interval>) -> Option<Time> {
-    ops.filter(|o| !failed(o)).map(|o| o.completed.unwrap_or(Time(u64::MAX))).max()
+    ops.filter(|o| !failed(o))
+        .map(|o| o.completed.unwrap_or(Time(u64::MAX)))
+        .max()
 }
 
 fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<String> {
@@ -236,14 +238,17 @@ fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<
             return problems;
         }
         (Some(v), Some(w)) if failed(w) => {
-            problems.push(format!("k{key} holds {v}, written by an operation that failed"));
+            problems.push(format!(
+                "k{key} holds {v}, written by an operation that failed"
+            ));
         }
         _ => {}
     }
     // An operation may have taken effect after `w` unless it completed before `w` began (or
     // failed); these maxima answer that for every `w` in O(1).
     let last_delete = latest_effect(writes.iter().filter(|o| matches!(o.op, Op::Delete { .. })));
-    let last_overwrite = latest_effect(writes.iter().filter(|o| !matches!(o.op, Op::Append { .. })));
+    let last_overwrite =
+        latest_effect(writes.iter().filter(|o| !matches!(o.op, Op::Append { .. })));
     let may_follow = |last: Option<Time>, w: &Interval| last.is_some_and(|t| t >= w.invoked);
     for w in writes.iter().filter(|w| acknowledged(w)) {
         let mine = written_value(&w.op).map_or("", |s| s.as_str());

@@ -849,7 +849,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// Digests are compared only after a handler ran and only in the quiet settle phase, so
     /// this costs nothing while the workload runs.
     fn maybe_note_convergence(&mut self) {
-        let mut digests = self.nodes.iter().filter_map(|n| n.state.as_ref().map(P::digest));
+        let mut digests = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.state.as_ref().map(P::digest));
         let Some(first) = digests.next() else {
             return;
         };

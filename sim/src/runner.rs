@@ -181,15 +181,27 @@ fn run_checks<P: Protocol>(
     if let Some(after) = output.converged_after_stop {
         detail.push_str(&format!("; converged {after} after clients stopped"));
     }
-    push("convergence", promised(Promise::Convergent), (verdict, detail));
+    push(
+        "convergence",
+        promised(Promise::Convergent),
+        (verdict, detail),
+    );
     let (verdict, detail, _lost) = checks::durability(&output.history, replicas);
     push(
         "durability",
         promised(Promise::DurableAcknowledgedWrites),
         (verdict, detail),
     );
-    push("linearizability", promised(Promise::Linearizable), linearizability(&output.history));
-    push("staleness", promised(Promise::Linearizable), staleness(&output.history));
+    push(
+        "linearizability",
+        promised(Promise::Linearizable),
+        linearizability(&output.history),
+    );
+    push(
+        "staleness",
+        promised(Promise::Linearizable),
+        staleness(&output.history),
+    );
     let liveness = checks::liveness(
         &output.history,
         output.healed_at,
@@ -203,19 +215,25 @@ fn run_checks<P: Protocol>(
 /// The budget of a check inside a run: steps and memory only, never wall time, so that a
 /// run's verdict cannot depend on the machine.
 pub fn run_budget() -> Budget {
-    Budget { deadline: None, max_steps: 1 << 26, max_memo_entries: 1 << 20 }
+    Budget {
+        deadline: None,
+        max_steps: 1 << 26,
+        max_memo_entries: 1 << 20,
+    }
 }
 
 fn linearizability(history: &History) -> (Verdict, String) {
     let outcome = check::check_simkv_history(history, &run_budget());
     let keys = outcome.keys.len();
     match outcome.verdict {
-        check::Verdict::Linearizable => {
-            (Verdict::Pass, format!("{} operations over {keys} keys", outcome.ops))
-        }
-        check::Verdict::NotLinearizable(counterexample) => {
-            (Verdict::Fail, counterexample.render().trim_end().to_string())
-        }
+        check::Verdict::Linearizable => (
+            Verdict::Pass,
+            format!("{} operations over {keys} keys", outcome.ops),
+        ),
+        check::Verdict::NotLinearizable(counterexample) => (
+            Verdict::Fail,
+            counterexample.render().trim_end().to_string(),
+        ),
         check::Verdict::Unknown(why) => (Verdict::Unknown, why),
     }
 }
@@ -223,7 +241,10 @@ fn linearizability(history: &History) -> (Verdict, String) {
 fn staleness(history: &History) -> (Verdict, String) {
     let s = check::staleness::staleness(history);
     if s.stale_reads == 0 && s.unexplained_reads == 0 {
-        return (Verdict::Pass, format!("none of {} reads was stale", s.reads));
+        return (
+            Verdict::Pass,
+            format!("none of {} reads was stale", s.reads),
+        );
     }
     let (w, t) = (&s.writes_behind, &s.stale_ms);
     let mut detail = format!(
@@ -232,7 +253,10 @@ fn staleness(history: &History) -> (Verdict, String) {
         s.stale_reads, s.reads, w.p50, w.p99, w.max, t.p50, t.p99, t.max
     );
     if s.unexplained_reads > 0 {
-        detail.push_str(&format!("; {} reads of values never written", s.unexplained_reads));
+        detail.push_str(&format!(
+            "; {} reads of values never written",
+            s.unexplained_reads
+        ));
     }
     (Verdict::Fail, detail)
 }

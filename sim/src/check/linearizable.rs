@@ -261,9 +261,17 @@ impl List {
 struct Frame {
     op: u32,
     before: Val,
+    /// A completed operation that changed nothing: placing it here was no choice (see
+    /// [`search`]), so backtracking does not try alternatives in its place.
+    forced: bool,
 }
 
 /// Searches for a linearization of `ops` (one partition, in call order) from `init`.
+///
+/// A completed operation that fits without changing the state (a read, a refused cas) is
+/// never a choice: if the history can be completed from here at all, it can be completed
+/// with that operation placed first (it reads the current state, and everything that had to
+/// precede it already has). So backtracking goes straight past such frames.
 ///
 /// `deepest`, when given, records the longest linearization reached; it costs a copy per new
 /// depth, so it is only asked for on the small histories counterexamples are drawn from.
@@ -298,7 +306,12 @@ pub fn search(
             if let Some(after) = try_step(o, state, values) {
                 let next_set = set ^ op_key(op);
                 if memo.insert(next_set ^ state_key(after)) {
-                    stack.push(Frame { op, before: state });
+                    let forced = after == state && o.ret != PENDING;
+                    stack.push(Frame {
+                        op,
+                        before: state,
+                        forced,
+                    });
                     (state, set) = (after, next_set);
                     list.lift(op);
                     note_depth(&mut deepest, &stack);
@@ -309,13 +322,20 @@ pub fn search(
             entry = list.next[entry as usize];
         } else {
             note_blocked(&mut deepest, stack.len(), op);
-            let Some(frame) = stack.pop() else {
+            let mut resume = None;
+            while let Some(frame) = stack.pop() {
+                state = frame.before;
+                set ^= op_key(frame.op);
+                list.unlift(frame.op);
+                if !frame.forced {
+                    resume = Some(frame.op);
+                    break;
+                }
+            }
+            let Some(op) = resume else {
                 break Found::Violation;
             };
-            state = frame.before;
-            set ^= op_key(frame.op);
-            list.unlift(frame.op);
-            entry = list.next[list.call_entry[frame.op as usize] as usize];
+            entry = list.next[list.call_entry[op as usize] as usize];
         }
     };
     meter.steps += steps % 4096;

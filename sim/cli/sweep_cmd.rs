@@ -1,0 +1,139 @@
+//! `simkv sweep`: one scenario over a range of seeds, as CI does to find protocol bugs.
+
+use simkv_sim::report::RunVerdict;
+use simkv_sim::runner::{self, RunOptions};
+use simkv_sim::scenario::{self, Overrides};
+use std::path::PathBuf;
+
+/// Arguments of `simkv sweep`.
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// Seeds to run: `N`, `A..B` (B excluded) or `A..=B`.
+    #[arg(long, default_value = "1..=100")]
+    seeds: String,
+    /// The protocol (overrides the scenario's).
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Switch a planted bug on (repeatable).
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// Override any scenario field (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Stop at the first seed that breaks a promise.
+    #[arg(long)]
+    first: bool,
+}
+
+/// Parses `N`, `A..B` or `A..=B` into an inclusive range.
+fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--seeds {text:?}: expected N, A..B or A..=B with A <= B");
+    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
+    let (lo, hi) = if let Some((a, b)) = text.split_once("..=") {
+        (number(a)?, number(b)?)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (number(a)?, number(b)?.checked_sub(1).ok_or_else(bad)?)
+    } else {
+        let n = number(text)?;
+        (n, n)
+    };
+    if lo > hi {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+/// Runs the sweep; exit 0 if every seed kept every promise, 1 if one broke a promise, 3 if
+/// one was unknown, 2 on bad input.
+pub fn sweep(args: &SweepArgs) -> i32 {
+    let (lo, hi) = match parse_seeds(&args.seeds) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let source = args.scenario.to_string_lossy().to_string();
+    let mut broken = Vec::new();
+    let mut unknown = Vec::new();
+    for seed in lo..=hi {
+        let overrides = Overrides {
+            seed: Some(seed),
+            protocol: args.protocol.clone(),
+            bugs: args.bugs.clone(),
+            sets: args.sets.clone(),
+        };
+        let scenario = match scenario::load_file(&source, &overrides) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return 2;
+            }
+        };
+        let result = runner::run(&scenario, RunOptions::default());
+        let report = &result.report;
+        let failed: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| c.promised && c.verdict != simkv_sim::checks::Verdict::Pass)
+            .filter(|c| c.verdict != simkv_sim::checks::Verdict::Skipped)
+            .map(|c| c.name.as_str())
+            .collect();
+        let verdict = format!("{:?}", report.verdict).to_lowercase();
+        println!(
+            "seed {seed:<6} {verdict:<8} fingerprint {}  {}",
+            report.fingerprint,
+            failed.join(" ")
+        );
+        match report.verdict {
+            RunVerdict::Kept => {}
+            RunVerdict::Broken => broken.push(seed),
+            RunVerdict::Unknown => unknown.push(seed),
+        }
+        if args.first && report.verdict != RunVerdict::Kept {
+            break;
+        }
+    }
+    println!(
+        "swept seeds {lo}..={hi}: {} broken {:?}, {} unknown {:?}",
+        broken.len(),
+        broken,
+        unknown.len(),
+        unknown
+    );
+    if let Some(seed) = broken.first() {
+        let mut replay = format!("simkv run {source} --seed {seed}");
+        if let Some(p) = &args.protocol {
+            replay.push_str(&format!(" --protocol {p}"));
+        }
+        for b in &args.bugs {
+            replay.push_str(&format!(" --bug {b}"));
+        }
+        for s in &args.sets {
+            replay.push_str(&format!(" --set '{s}'"));
+        }
+        println!("replay: {replay}");
+        1
+    } else if unknown.is_empty() {
+        0
+    } else {
+        3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seed_ranges_parse_inclusive_and_exclusive() {
+        assert_eq!(parse_seeds("5"), Ok((5, 5)));
+        assert_eq!(parse_seeds("1..4"), Ok((1, 3)));
+        assert_eq!(parse_seeds("1..=4"), Ok((1, 4)));
+        assert!(parse_seeds("4..1").is_err());
+        assert!(parse_seeds("0..0").is_err());
+        assert!(parse_seeds("x").is_err());
+    }
+}
