@@ -2,6 +2,7 @@
 
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, Op, OpResult, Value};
+use serde::Deserialize;
 use crate::params::{ParamSpec, Params};
 use crate::time::{SpanRange, Time};
 use serde::Serialize;
@@ -87,6 +88,61 @@ impl NodeConfig {
     }
 }
 
+/// A client request as it reaches the node that coordinates it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Request {
+    /// Its id; answer with [`Context::reply`] quoting it.
+    pub id: RequestId,
+    /// What the client asks.
+    pub op: Op,
+    /// The quorum the client asks for, if it names one (node-amazon-dynamo's `?quorum=`);
+    /// protocols without tunable quorums ignore it, the others cap it at their replica count.
+    pub quorum: Option<u8>,
+}
+
+/// An operator's command to one node, from a scenario's fault timeline: the talk demo's
+/// scripts and membership changes. A protocol with no use for a command ignores it (the
+/// default [`Protocol::on_operator`] notes that it did).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Operator {
+    /// Overwrite `key` on this replica only, behind the protocol's back (the demo's
+    /// `trick-value.sh`); repair and convergence checks must show it healed.
+    TrickValue {
+        /// The key overwritten.
+        key: Key,
+        /// The value planted.
+        value: Value,
+    },
+    /// As coordinator, stop (halt) right after sending the next transaction's Prepare.
+    StopAfterPrepare,
+    /// As coordinator, stop (halt) right after persisting the next decision, before sending it.
+    StopAfterDecision,
+    /// Add `server` to the cluster's membership (Raft's single-server change; cruise's
+    /// `peer(addr)`).
+    AddServer {
+        /// The node added.
+        server: NodeId,
+    },
+    /// Remove `server` from the cluster's membership.
+    RemoveServer {
+        /// The node removed.
+        server: NodeId,
+    },
+}
+
+impl std::fmt::Display for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operator::TrickValue { key, value } => write!(f, "trick-value k{key}={value}"),
+            Operator::StopAfterPrepare => write!(f, "stop-after-prepare"),
+            Operator::StopAfterDecision => write!(f, "stop-after-decision"),
+            Operator::AddServer { server } => write!(f, "add-server {server}"),
+            Operator::RemoveServer { server } => write!(f, "remove-server {server}"),
+        }
+    }
+}
+
 /// The engine's seeded random stream for one node. Protocols draw through [`Context`].
 pub trait Entropy {
     /// The next 64 random bits.
@@ -129,6 +185,10 @@ pub enum Effect<P: Protocol> {
     },
     /// A line for the trace, saying why something happened (or did not).
     Note(String),
+    /// Stop this node now, as if it crashed: effects emitted after this one are discarded
+    /// and volatile state is lost; a scripted `restart` boots it from what it persisted.
+    /// For operator commands such as [`Operator::StopAfterPrepare`].
+    Halt,
 }
 
 /// A handler's window on the world: its clock, its random stream and its effect buffer.
@@ -195,6 +255,11 @@ impl<'a, P: Protocol> Context<'a, P> {
         self.effects.push(Effect::Reply { request, result });
     }
 
+    /// Stops this node (see [`Effect::Halt`]).
+    pub fn halt(&mut self) {
+        self.effects.push(Effect::Halt);
+    }
+
     /// Adds a trace line; `note` runs only when the run is traced, so it may format freely.
     pub fn note(&mut self, note: impl FnOnce() -> String) {
         if self.tracing {
@@ -220,9 +285,9 @@ impl<'a, P: Protocol> Context<'a, P> {
 ///    every crash, with what the node last persisted (`Some`, or `None` if it never did).
 ///    Everything not persisted is gone: timers, in-flight requests, volatile state.
 /// 2. Then, in virtual-time order, [`Protocol::on_message`] for each delivered message,
-///    [`Protocol::on_timer`] for each armed timer that fires, and [`Protocol::on_request`] for
+///    [`Protocol::on_timer`] for each armed timer that fires, [`Protocol::on_request`] for
 ///    each client request that reaches this node (the node coordinates it, as every seed
-///    system's nodes do).
+///    system's nodes do), and [`Protocol::on_operator`] for an operator's scripted command.
 /// 3. After every call, [`Protocol::check_invariants`], and cluster-wide checks over all
 ///    nodes' [`Protocol::store`]s and digests.
 ///
@@ -259,9 +324,15 @@ pub trait Protocol: Sized + 'static {
     /// An armed timer fired.
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Self::Timer);
 
-    /// A client asks this node to perform `op`; answer with [`Context::reply`], now or later,
-    /// or never (the client then times out and records the operation as indeterminate).
-    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: RequestId, op: Op);
+    /// A client asks this node to perform `request.op`; answer with [`Context::reply`], now or
+    /// later, or never (the client then times out and records the operation as
+    /// indeterminate).
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request);
+
+    /// An operator's command (see [`Operator`]); ignored with a note by default.
+    fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
+        ctx.note(|| format!("ignored operator command {command}"));
+    }
 
     /// This replica's view of the store, for `--dump` and the convergence check.
     fn store(&self) -> BTreeMap<Key, Value>;

@@ -19,7 +19,8 @@ pub mod primary;
 pub mod time;
 
 pub use contract::{
-    BugSpec, Context, Effect, Entropy, NodeConfig, Promise, Protocol, ProtocolInfo,
+    BugSpec, Context, Effect, Entropy, NodeConfig, Operator, Promise, Protocol, ProtocolInfo,
+    Request,
 };
 pub use ids::{ClientId, NodeId, RequestId};
 pub use kv::{Key, Op, OpResult, Value};

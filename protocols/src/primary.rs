@@ -76,9 +76,9 @@
 //! two concurrent writes one silently wins. Not durable: a write is acknowledged before any
 //! peer has it, so a crash, or a concurrent write with a greater version, loses it.
 
-use crate::contract::{BugSpec, Context, NodeConfig, Promise, Protocol, ProtocolInfo};
+use crate::contract::{BugSpec, Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
 use crate::digest::StableHasher;
-use crate::ids::{NodeId, RequestId};
+use crate::ids::NodeId;
 use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::params::{ParamKind, ParamSpec};
 use crate::time::{Span, Time};
@@ -737,7 +737,8 @@ impl Protocol for Primary {
         }
     }
 
-    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: RequestId, op: Op) {
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        let Request { id: request, op, .. } = request;
         let key = op.key();
         let mut value = self.entries.get(&key).and_then(|e| e.value.clone());
         let result = kv::apply_to_value(&mut value, &op);
@@ -810,7 +811,7 @@ impl Protocol for Primary {
 mod tests {
     use super::*;
     use crate::contract::{Effect, Entropy};
-    use crate::ids::ClientId;
+    use crate::ids::{ClientId, RequestId};
     use crate::params::Params;
 
     /// splitmix64: the protocol draws nothing, but a context needs a stream.
@@ -923,6 +924,7 @@ mod tests {
                     Effect::Persist(d) => self.durable[from.index()] = Some(d),
                     Effect::Reply { request, result } => self.replies.push((request, result)),
                     Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
+                    Effect::Halt => panic!("primary never halts"),
                 }
             }
         }
@@ -945,7 +947,8 @@ mod tests {
                 client: ClientId(0),
                 seq: self.seq,
             };
-            self.run(i, |node, ctx| node.on_request(ctx, request, op));
+            let call = Request { id: request, op, quorum: None };
+            self.run(i, |node, ctx| node.on_request(ctx, call));
             let (id, result) = self.replies.pop().expect("a reply");
             assert_eq!(id, request);
             result

@@ -16,7 +16,8 @@ use crate::trace::Trace;
 use crate::workload::{Client, InFlight, OpGenerator};
 use simkv_protocols::digest::StableHasher;
 use simkv_protocols::{
-    ClientId, Context, Effect, NodeConfig, NodeId, Op, OpResult, Protocol, RequestId, Span, Time,
+    ClientId, Context, Effect, NodeConfig, NodeId, OpResult, Operator, Protocol, Request,
+    RequestId, Span, Time,
 };
 use std::hash::{Hash, Hasher};
 
@@ -30,8 +31,7 @@ pub(crate) enum Event<P: Protocol> {
     },
     Request {
         to: NodeId,
-        request: RequestId,
-        op: Op,
+        request: Request,
     },
     Reply {
         from: NodeId,
@@ -378,7 +378,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
     fn dispatch(&mut self, event: Event<P>) {
         match event {
             Event::Deliver { from, to, msg } => self.on_deliver(from, to, msg),
-            Event::Request { to, request, op } => self.on_request(to, request, op),
+            Event::Request { to, request } => self.on_request(to, request),
             Event::Reply {
                 from,
                 request,
@@ -445,8 +445,15 @@ impl<'s, P: Protocol> Engine<'s, P> {
             }
         }
         for effect in effects.drain(..) {
+            if let Effect::Halt = effect {
+                // The node stopped itself: what it emitted after this never happens.
+                let action = format!("{} (the protocol halted itself)", self.crash(node));
+                self.record_fault(action, "protocol");
+                break;
+            }
             self.apply_effect(node, effect);
         }
+        effects.clear();
         self.effects = effects;
     }
 
@@ -500,6 +507,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     trace.note(self.now, node, &note);
                 }
             }
+            Effect::Halt => unreachable!("after_handler stops at a halt"),
         }
     }
 
@@ -594,16 +602,15 @@ impl<'s, P: Protocol> Engine<'s, P> {
         self.handle(node, |p, ctx| p.on_timer(ctx, timer));
     }
 
-    fn on_request(&mut self, to: NodeId, request: RequestId, op: Op) {
+    fn on_request(&mut self, to: NodeId, request: Request) {
         let slot = &self.nodes[to.index()];
         if slot.frozen || slot.state.is_none() {
             self.stats.requests_lost += 1;
             return;
         }
-        if let Some(Event::Request { to, request, op }) =
-            self.admit(to, Event::Request { to, request, op })
+        if let Some(Event::Request { to, request }) = self.admit(to, Event::Request { to, request })
         {
-            self.handle(to, |p, ctx| p.on_request(ctx, request, op));
+            self.handle(to, |p, ctx| p.on_request(ctx, request));
         }
     }
 
@@ -632,14 +639,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if self.nodes[node.index()].frozen {
             self.stats.requests_lost += 1;
         } else {
-            self.queue.push(
-                self.now + delay,
-                Event::Request {
-                    to: node,
-                    request,
-                    op,
-                },
-            );
+            let quorum = self.scenario.workload.quorum;
+            let call = Request { id: request, op, quorum };
+            self.queue.push(self.now + delay, Event::Request { to: node, request: call });
         }
         let timeout = self.scenario.workload.timeout;
         self.queue
@@ -742,11 +744,15 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 self.nodes[node.index()].clock.set_drift(self.now, *ppm);
                 format!("clock drift {node} now {ppm}ppm")
             }
+            Fault::Operator { node, command } => self.operator(*node, command.clone()),
         };
         self.record_fault(action, origin);
     }
 
     fn record_fault(&mut self, action: String, origin: &str) {
+        if action.is_empty() {
+            return; // already recorded by the action itself
+        }
         if let Some(trace) = &mut self.trace {
             trace.fault(self.now, &action);
         }
@@ -761,6 +767,18 @@ impl<'s, P: Protocol> Engine<'s, P> {
             (false, Some(_)) => self.healed_at = None,
             _ => {}
         }
+    }
+
+    fn operator(&mut self, node: NodeId, command: Operator) -> String {
+        let slot = &self.nodes[node.index()];
+        let action = format!("operator {node}: {command}");
+        if slot.state.is_none() || slot.paused {
+            return format!("{action} (ignored: the node is not running)");
+        }
+        // Recorded before the handler runs, so that a halt it causes is listed after it.
+        self.record_fault(action.clone(), "operator");
+        self.handle(node, |p, ctx| p.on_operator(ctx, command));
+        String::new()
     }
 
     fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String {
@@ -880,11 +898,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 h.write_u16(to.0);
                 msg.hash(h);
             }
-            Event::Request { to, request, op } => {
+            Event::Request { to, request } => {
                 h.write_u8(2);
                 h.write_u16(to.0);
                 request.hash(h);
-                op.hash(h);
             }
             Event::Reply {
                 from,

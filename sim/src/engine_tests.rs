@@ -78,9 +78,9 @@ impl Protocol for Probe {
         );
     }
 
-    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: RequestId, op: Op) {
-        let result = kv::apply(&mut self.store, &op);
-        ctx.reply(request, result);
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        let result = kv::apply(&mut self.store, &request.op);
+        ctx.reply(request.id, result);
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {
@@ -137,6 +137,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             },
             timeout: Span::millis(100),
             target: Target::Random,
+            quorum: None,
         },
         faults,
         nemesis: None,

@@ -50,8 +50,9 @@ impl Trace {
         let line = match event {
             Event::Deliver { from, to, msg } => json!({"ev": "deliver", "t": t,
                 "from": from.to_string(), "to": to.to_string(), "msg": msg}),
-            Event::Request { to, request, op } => json!({"ev": "request", "t": t,
-                "node": to.to_string(), "request": request.to_string(), "op": op}),
+            Event::Request { to, request } => json!({"ev": "request", "t": t,
+                "node": to.to_string(), "request": request.id.to_string(), "op": request.op,
+                "quorum": request.quorum}),
             Event::Reply {
                 from,
                 request,

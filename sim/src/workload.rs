@@ -193,6 +193,7 @@ mod tests {
             },
             timeout: Span(100),
             target,
+            quorum: None,
         }
     }
 

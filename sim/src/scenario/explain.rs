@@ -8,7 +8,7 @@ use super::model::{
     Arrival, Fault, KeyDistribution, Latency, LinkBehaviour, NemesisKind, OpKind, PartitionShape,
     Scenario, Target,
 };
-use simkv_protocols::{NodeId, ParamValue, Span, SpanRange, Time};
+use simkv_protocols::{NodeId, Operator, ParamValue, Span, SpanRange, Time};
 use std::fmt::Write;
 
 impl Scenario {
@@ -120,6 +120,9 @@ impl Scenario {
             Target::FollowRedirects => "follow-redirects",
         };
         let _ = writeln!(out, "target = {}", quote(target));
+        if let Some(q) = w.quorum {
+            let _ = writeln!(out, "quorum = {q}");
+        }
     }
 
     fn explain_faults(&self, out: &mut String) {
@@ -197,6 +200,20 @@ fn action(fault: &Fault) -> String {
         ),
         Fault::ClockDrift { node: n, ppm } => {
             format!("clock_drift = {{ node = {}, ppm = {ppm} }}", node(*n))
+        }
+        Fault::Operator { node: n, command } => {
+            let args = match command {
+                Operator::TrickValue { key, value } => {
+                    format!(", key = {key}, value = {}", quote(value))
+                }
+                Operator::AddServer { server } | Operator::RemoveServer { server } => {
+                    format!(", server = {}", node(*server))
+                }
+                Operator::StopAfterPrepare | Operator::StopAfterDecision => String::new(),
+            };
+            let name = command.to_string();
+            let name = name.split(' ').next().unwrap_or_default().to_string();
+            format!("operator = {{ node = {}, command = {}{args} }}", node(*n), quote(&name))
         }
     }
 }

@@ -16,6 +16,7 @@ use super::raw::{
 };
 use crate::registry;
 use simkv_protocols::{
+    Operator,
     NodeId, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, Span, SpanRange, Time,
 };
 use std::collections::BTreeMap;
@@ -449,6 +450,10 @@ impl Validator<'_> {
             arrival,
             timeout,
             target: raw.target.map_or(Target::Random, Target::from),
+            quorum: match &raw.quorum {
+                Some(q) => Some(self.int_in(q, 1, Some(255), "a quorum")? as u8),
+                None => None,
+            },
         })
     }
 
@@ -568,6 +573,9 @@ impl Validator<'_> {
                     "a drift in ppm",
                 )?,
             }),
+            RawFault {
+                operator: Some(o), ..
+            } => self.operator(o),
             _ => self.fail(fault.span(), "expected an action in this [[fault]]"),
         }
     }
@@ -600,6 +608,47 @@ impl Validator<'_> {
             shape.push(ids);
         }
         Ok(PartitionShape::Groups(shape))
+    }
+
+    fn operator(&self, raw: &Spanned<super::raw::RawOperator>) -> Checked<Fault> {
+        let o = raw.get_ref();
+        let node = self.node(&o.node)?;
+        let command = o.command.get_ref().as_str();
+        let missing = |field: &str| {
+            let message = format!("expected `{field}` for operator command {command:?}");
+            self.fail::<Operator>(raw.span(), message)
+        };
+        let command = match command {
+            "trick-value" => match (&o.key, &o.value) {
+                (Some(key), Some(value)) => Operator::TrickValue {
+                    key: self.int_in(key, 0, None, "a key")? as u64,
+                    value: value.get_ref().clone(),
+                },
+                (None, _) => missing("key")?,
+                (_, None) => missing("value")?,
+            },
+            "stop-after-prepare" => Operator::StopAfterPrepare,
+            "stop-after-decision" => Operator::StopAfterDecision,
+            "add-server" | "remove-server" => {
+                let Some(server) = &o.server else {
+                    return missing("server").map(|_| unreachable!());
+                };
+                let server = self.node(server)?;
+                if command == "add-server" {
+                    Operator::AddServer { server }
+                } else {
+                    Operator::RemoveServer { server }
+                }
+            }
+            other => {
+                let message = format!(
+                    "expected an operator command, one of `trick-value`, `stop-after-prepare`, \
+                     `stop-after-decision`, `add-server`, `remove-server`; found {other:?}"
+                );
+                return self.fail(o.command.span(), message);
+            }
+        };
+        Ok(Fault::Operator { node, command })
     }
 
     fn one_way(&self, raw: &super::raw::RawOneWay) -> Checked<Fault> {
@@ -1069,6 +1118,7 @@ mod tests {
             arrival: Arrival::OpenLoop { rate_per_s: 1000 },
             timeout: ms(500),
             target: Target::FollowRedirects,
+            quorum: None,
         };
         assert_eq!(s.workload, workload);
         let n = NodeId;
@@ -1243,6 +1293,7 @@ mod tests {
             arrival: Arrival::ClosedLoop { think },
             timeout: Span::secs(1),
             target: Target::Random,
+            quorum: None,
         };
         assert_eq!(s.workload, workload);
         let checks = Checks {

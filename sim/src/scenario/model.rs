@@ -2,7 +2,7 @@
 //! protocol and the cluster; nothing here needs re-validation and no default is silent
 //! (`Scenario::explain` prints them all).
 
-use simkv_protocols::{NodeId, Params, Span, SpanRange, Time};
+use simkv_protocols::{NodeId, Operator, Params, Span, SpanRange, Time};
 
 /// A scenario, loaded, overridden and validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -192,6 +192,9 @@ pub struct Workload {
     pub timeout: Span,
     /// Where operations go.
     pub target: Target,
+    /// The quorum every request asks for, if any (protocols with tunable quorums honour it,
+    /// capped at their replica count; the others ignore it).
+    pub quorum: Option<u8>,
 }
 
 /// A named partition shape, resolved into blocked links when it is applied.
@@ -243,6 +246,13 @@ pub enum Fault {
         node: NodeId,
         /// Signed step, microseconds.
         by_us: i64,
+    },
+    /// An operator's command to one node (the demo's scripts, membership changes).
+    Operator {
+        /// The node commanded.
+        node: NodeId,
+        /// The command.
+        command: Operator,
     },
     /// Change the node's clock drift.
     ClockDrift {

@@ -100,6 +100,7 @@ pub(crate) struct RawWorkload {
     pub rate: Option<Spanned<Int>>,
     pub timeout: Option<Spanned<Dur>>,
     pub target: Option<TargetDe>,
+    pub quorum: Option<Spanned<Int>>,
 }
 
 /// `mix = { get = 50, ... }`: one optional weight per operation kind.
@@ -151,6 +152,19 @@ pub(crate) struct RawFault {
     pub restart: Option<Spanned<NodeName>>,
     pub clock_jump: Option<RawClockJump>,
     pub clock_drift: Option<RawClockDrift>,
+    pub operator: Option<Spanned<RawOperator>>,
+}
+
+/// `operator = { node = "n1", command = "trick-value", key = 0, value = "x" }`; the fields
+/// besides `node` and `command` depend on the command.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOperator {
+    pub node: Spanned<NodeName>,
+    pub command: Spanned<String>,
+    pub key: Option<Spanned<Int>>,
+    pub value: Option<Spanned<String>>,
+    pub server: Option<Spanned<NodeName>>,
 }
 
 /// Every action key a `[[fault]]` may hold, for "expected one of" messages.
@@ -167,6 +181,7 @@ pub(crate) const FAULT_ACTIONS: &[&str] = &[
     "restart",
     "clock_jump",
     "clock_drift",
+    "operator",
 ];
 
 impl RawFault {
@@ -185,6 +200,7 @@ impl RawFault {
             self.restart.is_some(),
             self.clock_jump.is_some(),
             self.clock_drift.is_some(),
+            self.operator.is_some(),
         ];
         FAULT_ACTIONS
             .iter()
