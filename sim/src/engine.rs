@@ -11,7 +11,7 @@ use crate::history::{History, Outcome};
 use crate::network::{Fate, Links, Topology};
 use crate::queue::EventQueue;
 use crate::rng::{Stream, Streams};
-use crate::scenario::{Arrival, Fault, Scenario};
+use crate::scenario::{Arrival, Fault, Scenario, Target};
 use crate::trace::Trace;
 use crate::workload::{Client, InFlight, OpGenerator};
 use simkv_protocols::digest::StableHasher;
@@ -49,6 +49,7 @@ pub(crate) enum Event<P: Protocol> {
     },
     ClientTimeout {
         request: RequestId,
+        attempt: u32,
     },
     Arrival,
     Fault {
@@ -391,7 +392,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 timer,
             } => self.on_timer(node, epoch, generation, timer),
             Event::ClientWake { client } => self.invoke(client),
-            Event::ClientTimeout { request } => self.on_client_timeout(request),
+            Event::ClientTimeout { request, attempt } => self.on_client_timeout(request, attempt),
             Event::Arrival => self.on_arrival(),
             Event::Fault { index } => {
                 let fault = self.timeline[index].clone();
@@ -621,40 +622,72 @@ impl<'s, P: Protocol> Engine<'s, P> {
             return;
         }
         let state = &mut self.clients[client.index()];
-        debug_assert!(
-            state.in_flight.is_none(),
-            "a client has one operation in flight"
-        );
-        let (request, op, node) = self
-            .generator
-            .next(client, state, &mut self.streams.workload);
+        debug_assert!(state.in_flight.is_none(), "a client has one operation in flight");
+        let (request, op, node) = self.generator.next(client, state, &mut self.streams.workload);
         self.history.push(self.now, client, node, op.clone(), None);
-        state.in_flight = Some(InFlight {
-            request,
-            op: op.clone(),
-            node,
-            invoked: self.now,
-        });
+        state.in_flight = Some(InFlight { request, op, node, invoked: self.now, attempt: 0 });
+        self.send_attempt(client);
+    }
+
+    /// Sends the client's operation in flight (again) to the node it now targets, and arms
+    /// the attempt's timeout.
+    fn send_attempt(&mut self, client: ClientId) {
+        let flight = self.clients[client.index()].in_flight.as_ref().expect("in flight");
+        let (request, attempt, node) = (flight.request, flight.attempt, flight.node);
+        let call = Request { id: request, op: flight.op.clone(), quorum: self.scenario.workload.quorum };
         let delay = self.links.client_delay(&mut self.streams.network);
         if self.nodes[node.index()].frozen {
             self.stats.requests_lost += 1;
         } else {
-            let quorum = self.scenario.workload.quorum;
-            let call = Request { id: request, op, quorum };
             self.queue.push(self.now + delay, Event::Request { to: node, request: call });
         }
         let timeout = self.scenario.workload.timeout;
-        self.queue
-            .push(self.now + timeout, Event::ClientTimeout { request });
+        self.queue.push(self.now + timeout, Event::ClientTimeout { request, attempt });
+    }
+
+    /// The attempt of `request` the client is waiting on, if it still waits for it.
+    fn waiting_attempt(&self, request: RequestId) -> Option<u32> {
+        let flight = self.clients[request.client.index()].in_flight.as_ref()?;
+        (flight.request == request).then_some(flight.attempt)
+    }
+
+    /// Tries the client's operation again, with the same request id (so that a protocol with
+    /// client sessions applies it once), at `hint` or wherever the client's target says.
+    fn retry(&mut self, client: ClientId, hint: Option<NodeId>) {
+        let nodes = u64::from(self.scenario.cluster.nodes);
+        let target = self.scenario.workload.target;
+        let flight = self.clients[client.index()].in_flight.as_mut().expect("in flight");
+        flight.attempt += 1;
+        flight.node = match (hint, target) {
+            (_, Target::Fixed) => flight.node,
+            (Some(hint), _) => hint,
+            (None, _) => NodeId(self.streams.workload.below(nodes) as u16),
+        };
+        self.send_attempt(client);
     }
 
     fn on_reply(&mut self, from: NodeId, request: RequestId, result: OpResult) {
         let _ = from;
+        let Some(attempt) = self.waiting_attempt(request) else {
+            return; // a late reply after a timeout or to an earlier attempt
+        };
+        // A refusal promises the operation was not applied: safe to try elsewhere.
+        if !result.is_applied() && attempt < self.scenario.workload.retries {
+            self.retry(request.client, result.hint());
+            return;
+        }
         self.complete(request, Some(result));
     }
 
-    fn on_client_timeout(&mut self, request: RequestId) {
-        self.complete(request, None);
+    fn on_client_timeout(&mut self, request: RequestId, attempt: u32) {
+        if self.waiting_attempt(request) != Some(attempt) {
+            return; // answered, or an earlier attempt's timeout
+        }
+        if attempt < self.scenario.workload.retries {
+            self.retry(request.client, None);
+        } else {
+            self.complete(request, None);
+        }
     }
 
     /// Records the end of `request` if its client still waits for it; `None` = timed out.
@@ -928,7 +961,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 h.write_u8(5);
                 h.write_u32(client.0);
             }
-            Event::ClientTimeout { request } => {
+            Event::ClientTimeout { request, attempt } => {
+                h.write_u32(*attempt);
                 h.write_u8(6);
                 request.hash(h);
             }

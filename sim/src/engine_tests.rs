@@ -138,6 +138,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             timeout: Span::millis(100),
             target: Target::Random,
             quorum: None,
+            retries: 0,
         },
         faults,
         nemesis: None,

@@ -69,7 +69,7 @@ impl Trace {
             Event::ClientWake { client } => {
                 json!({"ev": "client-wake", "t": t, "client": client.to_string()})
             }
-            Event::ClientTimeout { request } => {
+            Event::ClientTimeout { request, .. } => {
                 json!({"ev": "client-timeout", "t": t, "request": request.to_string()})
             }
             Event::Arrival => json!({"ev": "arrival", "t": t}),

@@ -20,6 +20,8 @@ pub struct InFlight {
     pub node: NodeId,
     /// When (true time).
     pub invoked: Time,
+    /// Retries so far (0 for the first try).
+    pub attempt: u32,
 }
 
 /// One client.
@@ -194,6 +196,7 @@ mod tests {
             timeout: Span(100),
             target,
             quorum: None,
+            retries: 0,
         }
     }
 

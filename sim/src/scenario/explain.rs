@@ -123,6 +123,7 @@ impl Scenario {
         if let Some(q) = w.quorum {
             let _ = writeln!(out, "quorum = {q}");
         }
+        let _ = writeln!(out, "retries = {}", w.retries);
     }
 
     fn explain_faults(&self, out: &mut String) {

@@ -454,6 +454,10 @@ impl Validator<'_> {
                 Some(q) => Some(self.int_in(q, 1, Some(255), "a quorum")? as u8),
                 None => None,
             },
+            retries: match &raw.retries {
+                Some(r) => self.int_in(r, 0, Some(100), "a number of retries")? as u32,
+                None => 0,
+            },
         })
     }
 
@@ -1119,6 +1123,7 @@ mod tests {
             timeout: ms(500),
             target: Target::FollowRedirects,
             quorum: None,
+            retries: 0,
         };
         assert_eq!(s.workload, workload);
         let n = NodeId;
@@ -1294,6 +1299,7 @@ mod tests {
             timeout: Span::secs(1),
             target: Target::Random,
             quorum: None,
+            retries: 0,
         };
         assert_eq!(s.workload, workload);
         let checks = Checks {

@@ -195,6 +195,11 @@ pub struct Workload {
     /// The quorum every request asks for, if any (protocols with tunable quorums honour it,
     /// capped at their replica count; the others ignore it).
     pub quorum: Option<u8>,
+    /// How many times a client tries an operation again, with the same request id, after a
+    /// timeout or a refusal (following its hint), before recording it; the history shows
+    /// one invocation and one completion whatever the number of attempts. `timeout` is per
+    /// attempt.
+    pub retries: u32,
 }
 
 /// A named partition shape, resolved into blocked links when it is applied.

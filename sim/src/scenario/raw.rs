@@ -101,6 +101,7 @@ pub(crate) struct RawWorkload {
     pub timeout: Option<Spanned<Dur>>,
     pub target: Option<TargetDe>,
     pub quorum: Option<Spanned<Int>>,
+    pub retries: Option<Spanned<Int>>,
 }
 
 /// `mix = { get = 50, ... }`: one optional weight per operation kind.
