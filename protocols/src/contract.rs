@@ -2,9 +2,9 @@
 
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, Op, OpResult, Value};
-use serde::Deserialize;
 use crate::params::{ParamSpec, Params};
 use crate::time::{SpanRange, Time};
+use serde::Deserialize;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Debug;

@@ -738,7 +738,9 @@ impl Protocol for Primary {
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
-        let Request { id: request, op, .. } = request;
+        let Request {
+            id: request, op, ..
+        } = request;
         let key = op.key();
         let mut value = self.entries.get(&key).and_then(|e| e.value.clone());
         let result = kv::apply_to_value(&mut value, &op);
@@ -947,7 +949,11 @@ mod tests {
                 client: ClientId(0),
                 seq: self.seq,
             };
-            let call = Request { id: request, op, quorum: None };
+            let call = Request {
+                id: request,
+                op,
+                quorum: None,
+            };
             self.run(i, |node, ctx| node.on_request(ctx, call));
             let (id, result) = self.replies.pop().expect("a reply");
             assert_eq!(id, request);

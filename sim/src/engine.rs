@@ -622,27 +622,54 @@ impl<'s, P: Protocol> Engine<'s, P> {
             return;
         }
         let state = &mut self.clients[client.index()];
-        debug_assert!(state.in_flight.is_none(), "a client has one operation in flight");
-        let (request, op, node) = self.generator.next(client, state, &mut self.streams.workload);
+        debug_assert!(
+            state.in_flight.is_none(),
+            "a client has one operation in flight"
+        );
+        let (request, op, node) = self
+            .generator
+            .next(client, state, &mut self.streams.workload);
         self.history.push(self.now, client, node, op.clone(), None);
-        state.in_flight = Some(InFlight { request, op, node, invoked: self.now, attempt: 0 });
+        state.in_flight = Some(InFlight {
+            request,
+            op,
+            node,
+            invoked: self.now,
+            attempt: 0,
+        });
         self.send_attempt(client);
     }
 
     /// Sends the client's operation in flight (again) to the node it now targets, and arms
     /// the attempt's timeout.
     fn send_attempt(&mut self, client: ClientId) {
-        let flight = self.clients[client.index()].in_flight.as_ref().expect("in flight");
+        let flight = self.clients[client.index()]
+            .in_flight
+            .as_ref()
+            .expect("in flight");
         let (request, attempt, node) = (flight.request, flight.attempt, flight.node);
-        let call = Request { id: request, op: flight.op.clone(), quorum: self.scenario.workload.quorum };
+        let call = Request {
+            id: request,
+            op: flight.op.clone(),
+            quorum: self.scenario.workload.quorum,
+        };
         let delay = self.links.client_delay(&mut self.streams.network);
         if self.nodes[node.index()].frozen {
             self.stats.requests_lost += 1;
         } else {
-            self.queue.push(self.now + delay, Event::Request { to: node, request: call });
+            self.queue.push(
+                self.now + delay,
+                Event::Request {
+                    to: node,
+                    request: call,
+                },
+            );
         }
         let timeout = self.scenario.workload.timeout;
-        self.queue.push(self.now + timeout, Event::ClientTimeout { request, attempt });
+        self.queue.push(
+            self.now + timeout,
+            Event::ClientTimeout { request, attempt },
+        );
     }
 
     /// The attempt of `request` the client is waiting on, if it still waits for it.
@@ -656,7 +683,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
     fn retry(&mut self, client: ClientId, hint: Option<NodeId>) {
         let nodes = u64::from(self.scenario.cluster.nodes);
         let target = self.scenario.workload.target;
-        let flight = self.clients[client.index()].in_flight.as_mut().expect("in flight");
+        let flight = self.clients[client.index()]
+            .in_flight
+            .as_mut()
+            .expect("in flight");
         flight.attempt += 1;
         flight.node = match (hint, target) {
             (_, Target::Fixed) => flight.node,

@@ -214,7 +214,11 @@ fn action(fault: &Fault) -> String {
             };
             let name = command.to_string();
             let name = name.split(' ').next().unwrap_or_default().to_string();
-            format!("operator = {{ node = {}, command = {}{args} }}", node(*n), quote(&name))
+            format!(
+                "operator = {{ node = {}, command = {}{args} }}",
+                node(*n),
+                quote(&name)
+            )
         }
     }
 }

@@ -16,8 +16,7 @@ use super::raw::{
 };
 use crate::registry;
 use simkv_protocols::{
-    Operator,
-    NodeId, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, Span, SpanRange, Time,
+    NodeId, Operator, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, Span, SpanRange, Time,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
