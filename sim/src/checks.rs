@@ -108,17 +108,17 @@ pub fn convergence(replicas: &[FinalReplica]) -> (Verdict, String) {
 }
 
 /// One operation of a history with both ends.
-#[derive(Clone, Debug)]
-struct Interval {
-    op: Op,
+#[derive(Clone, Copy, Debug)]
+struct Interval<'h> {
+    op: &'h Op,
     invoked: Time,
     /// `None` for an operation that never completed or completed `info`: it may have
     /// taken effect at any time after its invocation.
     completed: Option<Time>,
-    outcome: Option<Outcome>,
+    outcome: Option<&'h Outcome>,
 }
 
-fn intervals(history: &History) -> Vec<Interval> {
+fn intervals(history: &History) -> Vec<Interval<'_>> {
     let mut open: BTreeMap<u32, usize> = BTreeMap::new();
     let mut out: Vec<Interval> = Vec::new();
     for e in &history.events {
@@ -126,7 +126,7 @@ fn intervals(history: &History) -> Vec<Interval> {
             None => {
                 open.insert(e.client.0, out.len());
                 out.push(Interval {
-                    op: e.op.clone(),
+                    op: &e.op,
                     invoked: e.time,
                     completed: None,
                     outcome: None,
@@ -137,7 +137,7 @@ fn intervals(history: &History) -> Vec<Interval> {
                     if !matches!(outcome, Outcome::Info) {
                         out[i].completed = Some(e.time);
                     }
-                    out[i].outcome = Some(outcome.clone());
+                    out[i].outcome = Some(outcome);
                 }
             }
         }
@@ -222,7 +222,7 @@ fn before(a: &Interval, b: &Interval) -> bool {
 
 /// The latest time any of `ops` may have taken effect: `None` if none could, `Time(MAX)` if
 /// one never completed (it may take effect at any time).
-fn latest_effect<'a>(ops: impl Iterator<Item = &'a Interval>) -> Option<Time> {
+fn latest_effect<'a, 'h: 'a>(ops: impl Iterator<Item = &'a Interval<'h>>) -> Option<Time> {
     ops.filter(|o| !failed(o))
         .map(|o| o.completed.unwrap_or(Time(u64::MAX)))
         .max()

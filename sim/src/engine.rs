@@ -48,8 +48,7 @@ pub(crate) enum Event<P: Protocol> {
         client: ClientId,
     },
     ClientTimeout {
-        request: RequestId,
-        attempt: u32,
+        client: ClientId,
     },
     Arrival,
     Fault {
@@ -392,7 +391,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 timer,
             } => self.on_timer(node, epoch, generation, timer),
             Event::ClientWake { client } => self.invoke(client),
-            Event::ClientTimeout { request, attempt } => self.on_client_timeout(request, attempt),
+            Event::ClientTimeout { client } => self.on_client_timeout(client),
             Event::Arrival => self.on_arrival(),
             Event::Fault { index } => {
                 let fault = self.timeline[index].clone();
@@ -636,6 +635,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             node,
             invoked: self.now,
             attempt: 0,
+            deadline: self.now,
         });
         self.send_attempt(client);
     }
@@ -647,7 +647,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             .in_flight
             .as_ref()
             .expect("in flight");
-        let (request, attempt, node) = (flight.request, flight.attempt, flight.node);
+        let (request, node) = (flight.request, flight.node);
         let call = Request {
             id: request,
             op: flight.op.clone(),
@@ -665,11 +665,16 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 },
             );
         }
-        let timeout = self.scenario.workload.timeout;
-        self.queue.push(
-            self.now + timeout,
-            Event::ClientTimeout { request, attempt },
-        );
+        let deadline = self.now + self.scenario.workload.timeout;
+        let state = &mut self.clients[client.index()];
+        state.in_flight.as_mut().expect("in flight").deadline = deadline;
+        // One pending timeout event per client, re-armed when it fires early: a per-attempt
+        // event would leave one stale event per completed operation in the queue (tens of
+        // thousands with 100 fast clients), and every pop would pay for them.
+        if state.timeout_pending.is_none() {
+            state.timeout_pending = Some(deadline);
+            self.queue.push(deadline, Event::ClientTimeout { client });
+        }
     }
 
     /// The attempt of `request` the client is waiting on, if it still waits for it.
@@ -709,12 +714,19 @@ impl<'s, P: Protocol> Engine<'s, P> {
         self.complete(request, Some(result));
     }
 
-    fn on_client_timeout(&mut self, request: RequestId, attempt: u32) {
-        if self.waiting_attempt(request) != Some(attempt) {
-            return; // answered, or an earlier attempt's timeout
-        }
-        if attempt < self.scenario.workload.retries {
-            self.retry(request.client, None);
+    fn on_client_timeout(&mut self, client: ClientId) {
+        let state = &mut self.clients[client.index()];
+        state.timeout_pending = None;
+        let Some(flight) = &state.in_flight else {
+            return; // answered: the next attempt arms its own timeout
+        };
+        let (request, attempt, deadline) = (flight.request, flight.attempt, flight.deadline);
+        if deadline > self.now {
+            // A later attempt or operation is waiting: wait for its deadline.
+            state.timeout_pending = Some(deadline);
+            self.queue.push(deadline, Event::ClientTimeout { client });
+        } else if attempt < self.scenario.workload.retries {
+            self.retry(client, None);
         } else {
             self.complete(request, None);
         }
@@ -991,10 +1003,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 h.write_u8(5);
                 h.write_u32(client.0);
             }
-            Event::ClientTimeout { request, attempt } => {
-                h.write_u32(*attempt);
+            Event::ClientTimeout { client } => {
                 h.write_u8(6);
-                request.hash(h);
+                h.write_u32(client.0);
             }
             Event::Arrival => h.write_u8(7),
             Event::Fault { index } => {

@@ -69,8 +69,8 @@ impl Trace {
             Event::ClientWake { client } => {
                 json!({"ev": "client-wake", "t": t, "client": client.to_string()})
             }
-            Event::ClientTimeout { request, .. } => {
-                json!({"ev": "client-timeout", "t": t, "request": request.to_string()})
+            Event::ClientTimeout { client } => {
+                json!({"ev": "client-timeout-check", "t": t, "client": client.to_string()})
             }
             Event::Arrival => json!({"ev": "arrival", "t": t}),
             // The fault's effect is traced by `fault` when applied.

@@ -22,6 +22,8 @@ pub struct InFlight {
     pub invoked: Time,
     /// Retries so far (0 for the first try).
     pub attempt: u32,
+    /// When the current attempt times out.
+    pub deadline: Time,
 }
 
 /// One client.
@@ -34,6 +36,8 @@ pub struct Client {
     redirect: Option<NodeId>,
     /// The last value this client saw per key, the expected value of its next cas.
     last_seen: BTreeMap<Key, Value>,
+    /// When the client's one pending timeout event fires, if one is queued.
+    pub timeout_pending: Option<Time>,
 }
 
 /// Draws operations for the clients.
