@@ -231,7 +231,7 @@ fn latest_effect<'a, 'h: 'a>(ops: impl Iterator<Item = &'a Interval<'h>>) -> Opt
 fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<String> {
     let mut problems = Vec::new();
     let has_appends = writes.iter().any(|w| matches!(w.op, Op::Append { .. }));
-    let writer = final_value.and_then(|v| writes.iter().find(|w| written_value(&w.op) == Some(v)));
+    let writer = final_value.and_then(|v| writes.iter().find(|w| written_value(w.op) == Some(v)));
     match (final_value, writer) {
         (Some(v), None) if !has_appends => {
             problems.push(format!("k{key} holds {v}, which no operation wrote"));
@@ -251,7 +251,7 @@ fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<
         latest_effect(writes.iter().filter(|o| !matches!(o.op, Op::Append { .. })));
     let may_follow = |last: Option<Time>, w: &Interval| last.is_some_and(|t| t >= w.invoked);
     for w in writes.iter().filter(|w| acknowledged(w)) {
-        let mine = written_value(&w.op).map_or("", |s| s.as_str());
+        let mine = written_value(w.op).map_or("", |s| s.as_str());
         match (&w.op, final_value) {
             (Op::Append { value, .. }, _) => {
                 let present = final_value.is_some_and(|v| v.contains(value.as_str()));
