@@ -95,3 +95,15 @@ fn determinism_json_report_has_the_contract_fields() {
     assert_eq!(v["fingerprint"].as_str().unwrap().len(), 16);
     assert_eq!(out.status.code(), Some(0), "{v}");
 }
+
+#[test]
+fn determinism_a_sweep_prints_the_same_whatever_the_number_of_jobs() {
+    let args = |jobs: &str| {
+        let out = simkv(&["sweep", "scenarios/freeze.toml", "--seeds", "1..=4", "--jobs", jobs]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        stdout(&out)
+    };
+    let one = args("1");
+    assert_eq!(one.lines().filter(|l| l.starts_with("seed ")).count(), 4, "{one}");
+    assert_eq!(one, args("3"));
+}

@@ -5,4 +5,5 @@ mod check;
 mod determinism;
 mod primary;
 mod summary;
+mod twopc;
 mod util;

@@ -8,15 +8,22 @@
 //! | name      | module        | promises                         |
 //! |-----------|---------------|----------------------------------|
 //! | `primary` | [`primary`]   | convergent, live after heal      |
+//! | `twopc`   | [`twopc`]     | linearizable, durable, convergent, live after heal |
+//! | `raft`    | [`raft`]      | linearizable, live after heal    |
+//! | `majority` | [`majority`] | linearizable, durable, live after heal |
 #![deny(missing_docs)]
 
 pub mod contract;
 pub mod digest;
 pub mod ids;
 pub mod kv;
+pub mod majority;
 pub mod params;
 pub mod primary;
+pub mod quorum;
+pub mod raft;
 pub mod time;
+pub mod twopc;
 
 pub use contract::{
     BugSpec, Context, Effect, Entropy, NodeConfig, Operator, Promise, Protocol, ProtocolInfo,

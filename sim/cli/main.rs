@@ -5,6 +5,7 @@
 //! checker's budget ran out). A panic is a bug whatever the input.
 
 mod check_cmd;
+mod compare_cmd;
 mod list_cmd;
 mod run_cmd;
 mod sweep_cmd;
@@ -33,6 +34,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run one scenario over a range of seeds; print each seed's verdict and fingerprint.
     Sweep(sweep_cmd::SweepArgs),
+    /// Run one scenario with several protocols and print the CAP comparison table.
+    Compare(compare_cmd::CompareArgs),
     /// Check histories for linearizability (Jepsen EDN or simkv JSON).
     Check(CheckCli),
     /// List protocols, planted bugs or scenarios, one per line, name first.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
         Command::Sweep(args) => sweep_cmd::sweep(&args),
+        Command::Compare(args) => compare_cmd::compare(&args),
         Command::Check(c) => check_cmd::check_command(&check_cmd::CheckArgs {
             files: c.files,
             model: c.model,

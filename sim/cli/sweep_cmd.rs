@@ -1,5 +1,6 @@
 //! `simkv sweep`: one scenario over a range of seeds, as CI does to find protocol bugs.
 
+use simkv_sim::checks::Verdict;
 use simkv_sim::report::RunVerdict;
 use simkv_sim::runner::{self, RunOptions};
 use simkv_sim::scenario::{self, Overrides};
@@ -22,9 +23,73 @@ pub struct SweepArgs {
     /// Override any scenario field (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// Stop at the first seed that breaks a promise.
+    /// Stop at the first seed that breaks a promise (with --jobs 1; with more jobs, the
+    /// seeds already running finish).
     #[arg(long)]
     first: bool,
+    /// Seeds run at once, each on its own thread; the output is in seed order and the
+    /// same whatever the number.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+/// One seed's outcome, as the sweep prints it.
+struct SeedRun {
+    seed: u64,
+    verdict: RunVerdict,
+    line: String,
+}
+
+fn run_seed(args: &SweepArgs, source: &str, seed: u64) -> Result<SeedRun, String> {
+    let overrides = Overrides {
+        seed: Some(seed),
+        protocol: args.protocol.clone(),
+        bugs: args.bugs.clone(),
+        sets: args.sets.clone(),
+    };
+    let scenario = scenario::load_file(source, &overrides).map_err(|e| e.to_string())?;
+    let report = runner::run(&scenario, RunOptions::default()).report;
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.promised && !matches!(c.verdict, Verdict::Pass | Verdict::Skipped))
+        .map(|c| c.name.as_str())
+        .collect();
+    let verdict = format!("{:?}", report.verdict).to_lowercase();
+    let line = format!(
+        "seed {seed:<6} {verdict:<8} fingerprint {}  {}",
+        report.fingerprint,
+        failed.join(" ")
+    );
+    Ok(SeedRun { seed, verdict: report.verdict, line })
+}
+
+/// Runs `seeds` on `jobs` threads, returning results in seed order; stops early at the
+/// first broken seed when `first` (after the batch in progress).
+fn run_seeds(args: &SweepArgs, source: &str, seeds: Vec<u64>) -> Result<Vec<SeedRun>, String> {
+    let jobs = args.jobs.max(1);
+    let mut results = Vec::with_capacity(seeds.len());
+    for batch in seeds.chunks(jobs) {
+        let outcomes: Vec<Result<SeedRun, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|seed| scope.spawn(move || run_seed(args, source, *seed)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a run panicked".into())))
+                .collect()
+        });
+        for outcome in outcomes {
+            let run = outcome?;
+            println!("{}", run.line);
+            results.push(run);
+        }
+        if args.first && results.iter().any(|r| r.verdict != RunVerdict::Kept) {
+            break;
+        }
+    }
+    Ok(results)
 }
 
 /// Parses `N`, `A..B` or `A..=B` into an inclusive range.
@@ -56,46 +121,17 @@ pub fn sweep(args: &SweepArgs) -> i32 {
         }
     };
     let source = args.scenario.to_string_lossy().to_string();
-    let mut broken = Vec::new();
-    let mut unknown = Vec::new();
-    for seed in lo..=hi {
-        let overrides = Overrides {
-            seed: Some(seed),
-            protocol: args.protocol.clone(),
-            bugs: args.bugs.clone(),
-            sets: args.sets.clone(),
-        };
-        let scenario = match scenario::load_file(&source, &overrides) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{e}");
-                return 2;
-            }
-        };
-        let result = runner::run(&scenario, RunOptions::default());
-        let report = &result.report;
-        let failed: Vec<&str> = report
-            .checks
-            .iter()
-            .filter(|c| c.promised && c.verdict != simkv_sim::checks::Verdict::Pass)
-            .filter(|c| c.verdict != simkv_sim::checks::Verdict::Skipped)
-            .map(|c| c.name.as_str())
-            .collect();
-        let verdict = format!("{:?}", report.verdict).to_lowercase();
-        println!(
-            "seed {seed:<6} {verdict:<8} fingerprint {}  {}",
-            report.fingerprint,
-            failed.join(" ")
-        );
-        match report.verdict {
-            RunVerdict::Kept => {}
-            RunVerdict::Broken => broken.push(seed),
-            RunVerdict::Unknown => unknown.push(seed),
+    let runs = match run_seeds(args, &source, (lo..=hi).collect()) {
+        Ok(runs) => runs,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
         }
-        if args.first && report.verdict != RunVerdict::Kept {
-            break;
-        }
-    }
+    };
+    let pick = |v: RunVerdict| -> Vec<u64> {
+        runs.iter().filter(|r| r.verdict == v).map(|r| r.seed).collect()
+    };
+    let (broken, unknown) = (pick(RunVerdict::Broken), pick(RunVerdict::Unknown));
     println!(
         "swept seeds {lo}..={hi}: {} broken {:?}, {} unknown {:?}",
         broken.len(),

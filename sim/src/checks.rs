@@ -180,14 +180,18 @@ pub fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, Str
         }
     }
     let mut problems: Vec<String> = Vec::new();
-    let mut lost = 0;
+    // The same loss seen on every replica is one loss.
+    let mut distinct: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for replica in replicas.iter().filter(|r| r.digest.is_some()) {
         for (key, writes) in &by_key {
             let found = judge_key(*key, writes, replica.store.get(key));
-            lost += found.len();
-            problems.extend(found.into_iter().map(|p| format!("{}: {p}", replica.node)));
+            for p in found {
+                problems.push(format!("{}: {p}", replica.node));
+                distinct.insert(p);
+            }
         }
     }
+    let lost = distinct.len();
     let acked = by_key
         .values()
         .flatten()

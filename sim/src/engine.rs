@@ -13,13 +13,16 @@ use crate::queue::EventQueue;
 use crate::rng::{Stream, Streams};
 use crate::scenario::{Arrival, Fault, Scenario, Target};
 use crate::trace::Trace;
-use crate::workload::{Client, InFlight, OpGenerator};
+use crate::workload::{Client, InFlight, OpGenerator, Side};
 use simkv_protocols::digest::StableHasher;
 use simkv_protocols::{
     ClientId, Context, Effect, NodeConfig, NodeId, OpResult, Operator, Protocol, Request,
     RequestId, Span, Time,
 };
 use std::hash::{Hash, Hasher};
+
+/// The most events that may wait in the queue at once (about 1 GiB of events).
+pub const MAX_QUEUED_EVENTS: usize = 10_000_000;
 
 /// Something that happens at a virtual time.
 #[derive(Debug)]
@@ -140,6 +143,10 @@ pub struct RunOutput<P: Protocol> {
     pub nodes: Vec<Option<P>>,
     /// Each node's clock offset from true time at the end, microseconds.
     pub clock_skews_us: Vec<i64>,
+    /// The side of each history event's operation (aligned with `history.events`).
+    pub sides: Vec<Side>,
+    /// At each moment the cluster was made whole: keys the replicas disagreed on.
+    pub conflicts_at_heal: Vec<(Time, usize)>,
 }
 
 /// The engine for protocol `P`.
@@ -173,6 +180,12 @@ pub struct Engine<'s, P: Protocol> {
     handled: Option<NodeId>,
     /// When replicas first agreed after the clients stopped.
     converged_at: Option<Time>,
+    /// Each node's side now (see [`Side`]); recomputed after every fault.
+    node_sides: Vec<Side>,
+    /// The side of each history event's operation, aligned with the history.
+    sides: Vec<Side>,
+    /// At each moment the cluster was made whole: keys the replicas disagreed on.
+    conflicts_at_heal: Vec<(Time, usize)>,
 }
 
 /// What one step did, for tests that watch the engine keep its guarantees.
@@ -247,6 +260,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
             hit_event_limit: false,
             handled: None,
             converged_at: None,
+            node_sides: vec![Side::Whole; n],
+            sides: Vec::new(),
+            conflicts_at_heal: Vec::new(),
         }
     }
 
@@ -280,7 +296,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let (Some(_), false) = (next, self.invariant_violation.is_some()) else {
             return self.stop();
         };
-        if self.stats.events >= self.scenario.max_events {
+        // A runaway protocol (a message storm, a timer armed in a loop) must end the run as
+        // a broken limit, not take the machine's memory with it.
+        if self.stats.events >= self.scenario.max_events || self.queue.len() > MAX_QUEUED_EVENTS
+        {
             self.hit_event_limit = true;
             return self.stop();
         }
@@ -366,6 +385,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
             hit_event_limit: self.hit_event_limit,
             converged_after_stop: self.converged_at.map(|t| t.since(self.workload_stopped)),
             trace_error,
+            sides: std::mem::take(&mut self.sides),
+            conflicts_at_heal: std::mem::take(&mut self.conflicts_at_heal),
             clock_skews_us: self
                 .nodes
                 .iter()
@@ -629,6 +650,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             .generator
             .next(client, state, &mut self.streams.workload);
         self.history.push(self.now, client, node, op.clone(), None);
+        self.sides.push(self.node_sides[node.index()]);
         state.in_flight = Some(InFlight {
             request,
             op,
@@ -636,6 +658,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             invoked: self.now,
             attempt: 0,
             deadline: self.now,
+            side: self.node_sides[node.index()],
         });
         self.send_attempt(client);
     }
@@ -749,6 +772,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         };
         self.history
             .push(self.now, client, flight.node, flight.op, Some(outcome));
+        self.sides.push(flight.side);
         match self.scenario.workload.arrival {
             Arrival::ClosedLoop { think } => {
                 let pause = self
@@ -838,10 +862,54 @@ impl<'s, P: Protocol> Engine<'s, P> {
             origin: origin.into(),
         });
         match (self.is_whole(), self.healed_at) {
-            (true, None) => self.healed_at = Some(self.now),
+            (true, None) => {
+                self.healed_at = Some(self.now);
+                let diverged = self.diverged_keys();
+                self.conflicts_at_heal.push((self.now, diverged));
+            }
             (false, Some(_)) => self.healed_at = None,
             _ => {}
         }
+        self.node_sides = self.compute_sides();
+    }
+
+    /// Keys on which the running replicas disagree (measured when the cluster is made
+    /// whole: how much a partition let the sides drift apart).
+    fn diverged_keys(&self) -> usize {
+        let stores: Vec<_> = self.nodes.iter().filter_map(|n| n.state.as_ref().map(P::store)).collect();
+        let Some((first, rest)) = stores.split_first() else {
+            return 0;
+        };
+        let mut keys: Vec<_> = stores.iter().flat_map(|s| s.keys().copied()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .filter(|k| rest.iter().any(|s| s.get(k) != first.get(k)))
+            .count()
+    }
+
+    /// Each node's side, from the current topology and node faults.
+    fn compute_sides(&self) -> Vec<Side> {
+        let n = self.nodes.len();
+        if self.is_whole() {
+            return vec![Side::Whole; n];
+        }
+        let down: Vec<bool> =
+            self.nodes.iter().map(|s| s.frozen || s.paused || s.state.is_none()).collect();
+        let reach = self.topology.reachability(&down);
+        (0..n)
+            .map(|a| {
+                if down[a] {
+                    return Side::Down;
+                }
+                let group = (0..n).filter(|b| reach[a][*b] && reach[*b][a]).count();
+                if group * 2 > n {
+                    Side::Majority
+                } else {
+                    Side::Minority
+                }
+            })
+            .collect()
     }
 
     fn operator(&mut self, node: NodeId, command: Operator) -> String {

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod checks;
 pub mod clock;
+pub mod compare;
 pub mod engine;
 pub mod faults;
 pub mod history;

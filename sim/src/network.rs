@@ -163,6 +163,28 @@ impl Topology {
         )
     }
 
+    /// `reach[a][b]`: whether `a` reaches `b` through up links and nodes not `down`.
+    pub fn reachability(&self, down: &[bool]) -> Vec<Vec<bool>> {
+        let n = self.nodes;
+        let mut reach = vec![vec![false; n]; n];
+        for (a, row) in reach.iter_mut().enumerate() {
+            if down[a] {
+                continue;
+            }
+            let mut stack = vec![a];
+            row[a] = true;
+            while let Some(x) = stack.pop() {
+                for y in 0..n {
+                    if !row[y] && !down[y] && !self.blocked[x * n + y] {
+                        row[y] = true;
+                        stack.push(y);
+                    }
+                }
+            }
+        }
+        reach
+    }
+
     /// Which nodes `from` can reach, directly or through others (what a gossip or a
     /// forwarding protocol could, in principle, learn from).
     pub fn reachable_from(&self, from: NodeId) -> Vec<NodeId> {

@@ -4,7 +4,12 @@ use simkv_protocols::{primary::Primary, Protocol, ProtocolInfo};
 
 /// Every protocol, in the order `simkv list protocols` prints them.
 pub fn protocols() -> Vec<ProtocolInfo> {
-    vec![Primary::info()]
+    vec![
+        Primary::info(),
+        simkv_protocols::twopc::TwoPc::info(),
+        simkv_protocols::raft::Raft::info(),
+        simkv_protocols::majority::Majority::info(),
+    ]
 }
 
 /// The protocol called `name`, if there is one.

@@ -2,6 +2,7 @@
 
 use crate::checks::{CheckResult, Verdict};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Operation counts.
@@ -69,6 +70,35 @@ pub struct NodeLine {
     pub clock_skew_us: i64,
 }
 
+/// Operations invoked and succeeded on one side of a partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SideCounts {
+    /// Invoked.
+    pub invoked: u64,
+    /// Completed ok.
+    pub ok: u64,
+}
+
+/// What a run measured beyond its verdicts: the CAP table's numbers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Measures {
+    /// Operations by where their node stood when invoked: `whole` (no fault), `majority`,
+    /// `minority` (of a partition), `down` (frozen, paused or crashed).
+    pub by_side: BTreeMap<String, SideCounts>,
+    /// Completed reads.
+    pub reads: u64,
+    /// Reads a linearizable store could not have returned.
+    pub stale_reads: u64,
+    /// Acknowledged writes found lost at the end (see the durability check).
+    pub lost_acknowledged_writes: u64,
+    /// The most keys the replicas disagreed on at a moment the cluster was made whole.
+    pub diverged_keys_at_heal: u64,
+    /// How long after clients stopped the replicas first agreed, milliseconds.
+    pub converged_after_stop_ms: Option<f64>,
+    /// Node-to-node messages per invoked operation.
+    pub messages_per_op: f64,
+}
+
 /// The run's overall verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -124,6 +154,8 @@ pub struct RunReport {
     pub checks: Vec<CheckResult>,
     /// Final state per node.
     pub nodes: Vec<NodeLine>,
+    /// What the run measured.
+    pub measures: Measures,
     /// Overall verdict.
     pub verdict: RunVerdict,
     /// The command that replays this run exactly.

@@ -4,7 +4,10 @@ use crate::check::{self, Budget};
 use crate::checks::{self, CheckResult, FinalReplica, Verdict};
 use crate::engine::{Engine, RunOutput};
 use crate::history::{History, Outcome};
-use crate::report::{FaultLine, LatencyMs, Messages, NodeLine, OpCounts, RunReport, RunVerdict};
+use crate::report::{
+    FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, RunReport, RunVerdict,
+    SideCounts,
+};
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use simkv_protocols::{primary::Primary, Key, NodeId, Promise, Protocol, Value};
@@ -36,6 +39,9 @@ pub struct RunResult {
 pub fn run(scenario: &Scenario, options: RunOptions) -> RunResult {
     match scenario.cluster.protocol.as_str() {
         "primary" => run_with::<Primary>(scenario, options),
+        "twopc" => run_with::<simkv_protocols::twopc::TwoPc>(scenario, options),
+        "raft" => run_with::<simkv_protocols::raft::Raft>(scenario, options),
+        "majority" => run_with::<simkv_protocols::majority::Majority>(scenario, options),
         other => unreachable!("the loader accepts only registered protocols, not {other}"),
     }
 }
@@ -56,7 +62,12 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
             store: state.as_ref().map(P::store).unwrap_or_default(),
         })
         .collect();
-    let checks = run_checks::<P>(scenario, &output, &replicas);
+    let mut measures = Measures::default();
+    let checks = run_checks::<P>(scenario, &output, &replicas, &mut measures);
+    measures.by_side = by_side(&output);
+    measures.diverged_keys_at_heal =
+        output.conflicts_at_heal.iter().map(|(_, n)| *n as u64).max().unwrap_or(0);
+    measures.converged_after_stop_ms = output.converged_after_stop.map(|s| s.as_millis_f64());
     let verdict = RunVerdict::from_checks(&checks);
     let info = P::info();
     let report = RunReport {
@@ -98,10 +109,13 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
             .collect(),
         checks,
         nodes: node_lines(&replicas, &output),
+        measures,
         verdict,
         replay: options.replay,
     };
     let mut report = report;
+    report.measures.messages_per_op =
+        report.messages.sent as f64 / report.ops.invoked.max(1) as f64;
     report.availability = if report.ops.invoked == 0 {
         0.0
     } else {
@@ -144,6 +158,7 @@ fn run_checks<P: Protocol>(
     scenario: &Scenario,
     output: &RunOutput<P>,
     replicas: &[FinalReplica],
+    measures: &mut Measures,
 ) -> Vec<CheckResult> {
     let promises = P::info().promises;
     let promised = |p: Promise| promises.contains(&p);
@@ -165,7 +180,11 @@ fn run_checks<P: Protocol>(
         let limit = scenario.max_events;
         (
             Verdict::Fail,
-            format!("stopped at the event limit ({limit}) before the scenario ended"),
+            format!(
+                "stopped at the event limit ({limit} processed, or {} queued at once) before \
+                 the scenario ended",
+                crate::engine::MAX_QUEUED_EVENTS
+            ),
         )
     } else {
         (
@@ -186,7 +205,8 @@ fn run_checks<P: Protocol>(
         promised(Promise::Convergent),
         (verdict, detail),
     );
-    let (verdict, detail, _lost) = checks::durability(&output.history, replicas);
+    let (verdict, detail, lost) = checks::durability(&output.history, replicas);
+    measures.lost_acknowledged_writes = lost as u64;
     push(
         "durability",
         promised(Promise::DurableAcknowledgedWrites),
@@ -200,7 +220,7 @@ fn run_checks<P: Protocol>(
     push(
         "staleness",
         promised(Promise::Linearizable),
-        staleness(&output.history),
+        staleness(&output.history, measures),
     );
     let liveness = checks::liveness(
         &output.history,
@@ -238,8 +258,10 @@ fn linearizability(history: &History) -> (Verdict, String) {
     }
 }
 
-fn staleness(history: &History) -> (Verdict, String) {
+fn staleness(history: &History, measures: &mut Measures) -> (Verdict, String) {
     let s = check::staleness::staleness(history);
+    measures.reads = s.reads;
+    measures.stale_reads = s.stale_reads;
     if s.stale_reads == 0 && s.unexplained_reads == 0 {
         return (
             Verdict::Pass,
@@ -259,6 +281,21 @@ fn staleness(history: &History) -> (Verdict, String) {
         ));
     }
     (Verdict::Fail, detail)
+}
+
+/// Invoked and ok operations by the side their node stood on when invoked.
+fn by_side<P: Protocol>(output: &RunOutput<P>) -> BTreeMap<String, SideCounts> {
+    let mut counts: BTreeMap<String, SideCounts> = BTreeMap::new();
+    for (event, side) in output.history.events.iter().zip(&output.sides) {
+        let name = format!("{side:?}").to_lowercase();
+        let entry = counts.entry(name).or_default();
+        match event.outcome {
+            None => entry.invoked += 1,
+            Some(Outcome::Ok(_)) => entry.ok += 1,
+            Some(_) => {}
+        }
+    }
+    counts
 }
 
 fn op_counts(history: &History, shed: u64) -> OpCounts {

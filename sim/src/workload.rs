@@ -9,6 +9,21 @@ use crate::scenario::{KeyDistribution, OpKind, Target, Workload};
 use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, RequestId, Time, Value};
 use std::collections::BTreeMap;
 
+/// Where the node a client invoked an operation on stood when it was invoked: the CAP
+/// table's columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// No fault in force: every link up, every node running.
+    Whole,
+    /// In a group of mutually reachable running nodes holding a majority of the cluster.
+    Majority,
+    /// In a group of mutually reachable running nodes holding no majority.
+    Minority,
+    /// Frozen, paused or crashed.
+    Down,
+}
+
 /// The operation a client is waiting on.
 #[derive(Clone, Debug)]
 pub struct InFlight {
@@ -24,6 +39,8 @@ pub struct InFlight {
     pub attempt: u32,
     /// When the current attempt times out.
     pub deadline: Time,
+    /// Where its first target stood when it was invoked.
+    pub side: Side,
 }
 
 /// One client.

@@ -199,8 +199,10 @@ impl List {
                 events.push((op.ret, i * 2 + 1));
             }
         }
-        // Positions are distinct events of the history; the code breaks no real tie.
-        events.sort_unstable();
+        // Positions are distinct events of the history, so there should be no ties; should a
+        // return share a position with a call all the same, the return goes first ("returned
+        // before the call", as `ret < call` reads it everywhere else), then by code.
+        events.sort_unstable_by_key(|&(at, code)| (at, code % 2 == 0, code));
         let n = events.len() + 1;
         let mut list = List {
             next: (1..=n as u32).collect(),
@@ -261,17 +263,27 @@ impl List {
 struct Frame {
     op: u32,
     before: Val,
-    /// A completed operation that changed nothing: placing it here was no choice (see
-    /// [`search`]), so backtracking does not try alternatives in its place.
+    /// A completed read-only operation: placing it here was no choice (see [`search`]), so
+    /// backtracking does not try alternatives in its place.
     forced: bool,
 }
 
 /// Searches for a linearization of `ops` (one partition, in call order) from `init`.
 ///
-/// A completed operation that fits without changing the state (a read, a refused cas) is
-/// never a choice: if the history can be completed from here at all, it can be completed
-/// with that operation placed first (it reads the current state, and everything that had to
-/// precede it already has). So backtracking goes straight past such frames.
+/// A completed *read-only* operation (a read, a refused cas, a not-found update or delete:
+/// [`Kind::is_read_only`](super::model::Kind::is_read_only)) is never a choice: if the
+/// history can be completed from here at all, it can be completed with that operation placed
+/// first (it fits now, it leaves every state it fits in unchanged, so taking it out of its
+/// later place changes nothing there, and everything that had to precede it already has). So
+/// backtracking goes straight past such frames.
+///
+/// That must be a property of the operation, not of this step: an operation that merely
+/// happens to leave *this* state unchanged (a write of the value already there, which needs
+/// a value written twice, or once and then restored by a cas) is a choice, because placed
+/// later, after some other write, it does change the state. Treating it as forced loses those
+/// linearizations (the regression test
+/// `regression_rewriting_the_current_value_is_still_a_choice`). With unique values, as in
+/// most histories, a write never meets its own value, so the two rules prune the same frames.
 ///
 /// `deepest`, when given, records the longest linearization reached; it costs a copy per new
 /// depth, so it is only asked for on the small histories counterexamples are drawn from.
@@ -306,7 +318,7 @@ pub fn search(
             if let Some(after) = try_step(o, state, values) {
                 let next_set = set ^ op_key(op);
                 if memo.insert(next_set ^ state_key(after)) {
-                    let forced = after == state && o.ret != PENDING;
+                    let forced = o.ret != PENDING && o.kind.is_read_only();
                     stack.push(Frame {
                         op,
                         before: state,

@@ -12,7 +12,9 @@
 //! ([`counterexample`]) that can be printed as text or drawn as HTML ([`explain`]).
 //!
 //! Positions: an operation's call and return are the indices of its events in the history, so
-//! "a returned before b was called" is `a.ret < b.call`, with no ties.
+//! "a returned before b was called" is `a.ret < b.call`, with no ties. (Should a return and a
+//! call share a position all the same, the search and zones both count the return as first,
+//! `a.ret <= b.call`, as the brute-force reference the tests hold them to does.)
 
 pub mod counterexample;
 pub mod edn;

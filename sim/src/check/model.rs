@@ -203,7 +203,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Whether the operation cannot change the value, judging by its recorded result.
+    /// Whether the operation cannot change the value, judging by its recorded result: it
+    /// leaves every state it fits in unchanged. The search's pruning and the shrinker's
+    /// removals rely on exactly that; an operation that leaves only *some* states unchanged
+    /// (a write, in a state already holding its value) is not read-only.
     pub fn is_read_only(&self) -> bool {
         match self {
             Kind::Read(_) | Kind::Nop | Kind::Never => true,

@@ -322,6 +322,19 @@ fn simkv_malformed_histories_are_errors_not_verdicts() {
 
 // ---- generated histories ------------------------------------------------------------------
 
+/// `default` cases, or `PROPTEST_CASES` when set (an explicit `with_cases` would ignore it),
+/// with room for `prop_assume!` rejects in proportion.
+fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        max_global_rejects: cases.saturating_mul(4).max(1024),
+        ..ProptestConfig::with_cases(cases)
+    }
+}
+
 /// A random small history over values 1..=3 (repeats allowed), for the differential test.
 /// One random operation: process, start, what, two values, pending.
 type Spec = (u64, u64, u8, u32, u32, bool);
@@ -373,7 +386,7 @@ fn build_small(spec: &[Spec], vals: &mut Interner) -> Vec<Operation> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(config(2000))]
 
     /// The search agrees with the enumeration of every order.
     #[test]
@@ -383,6 +396,9 @@ proptest! {
         let fast = decide(&ops, &mut vals);
         let slow = brute::linearizable(&ops, ABSENT, &mut vals);
         prop_assert_eq!(fast == Found::Linearizable, slow, "{:?}", ops);
+        // The whole check (zones where it applies, else the search) agrees too.
+        let whole = check_prepared(prepared(ops.clone(), vals), &Budget::default()).verdict;
+        prop_assert_eq!(whole == Verdict::Linearizable, slow, "{:?}", ops);
     }
 }
 
@@ -439,7 +455,7 @@ fn reads_of(ops: &[Operation]) -> Vec<usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(config(3000))]
 
     /// Generated linearizable histories pass both checks; zones agrees with the search on
     /// them and on every single corruption of one read.
@@ -463,7 +479,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(config(300))]
 
     /// One corrupted read in a sequential history: the counterexample is at most the read, the
     /// write it should have seen and the write it claims, and it contains the read.
@@ -495,5 +511,118 @@ proptest! {
         };
         prop_assert!(cx.ops.len() <= ops.len());
         prop_assert!(cx.minimal);
+    }
+}
+
+// ---- regressions --------------------------------------------------------------------------
+
+/// Regression (proptest `search_agrees_with_brute_force`): the search answered "not
+/// linearizable" on
+///
+/// ```text
+/// [Operation { call: 1, ret: 2, process: 0, kind: Write(1) },
+///  Operation { call: 2, ret: 83, process: 0, kind: Write(1) },
+///  Operation { call: 3, ret: 4, process: 0, kind: Write(3) },
+///  Operation { call: 160, ret: 201, process: 0,
+///              kind: Cas { expected: 1, new: 2, outcome: Applied } }]
+/// ```
+///
+/// which is linearizable: write 1, write 3, the second write 1 (its interval allows it after
+/// write 3), then cas 1->2. The search placed the second write 1 right after the first, where
+/// it changed nothing, and took that as "no choice" (as it is for a read), so it never tried
+/// the write later, after write 3, where it does change the state.
+#[test]
+fn regression_rewriting_the_current_value_is_still_a_choice() {
+    let mut vals = Interner::default();
+    let (one, two, three) = (v(&mut vals, 1), v(&mut vals, 2), v(&mut vals, 3));
+    let ops = vec![
+        op(0, 1, 2, Kind::Write(one)),
+        op(0, 2, 83, Kind::Write(one)),
+        op(0, 3, 4, Kind::Write(three)),
+        op(
+            0,
+            160,
+            201,
+            Kind::Cas {
+                expected: one,
+                new: two,
+                outcome: CasOutcome::Applied,
+            },
+        ),
+    ];
+    assert!(brute::linearizable(&ops, ABSENT, &mut vals));
+    assert_eq!(decide(&ops, &mut vals), Found::Linearizable);
+    assert_eq!(
+        check_prepared(prepared(ops, vals), &Budget::default()).verdict,
+        Verdict::Linearizable
+    );
+}
+
+/// Regression (found by `search_agrees_with_brute_force` once it also ran the whole check):
+/// on
+///
+/// ```text
+/// [Operation { call: 321, ret: 322, process: 0, kind: Write(1) },
+///  Operation { call: 322, ret: 323, process: 0, kind: Read(0) },
+///  Operation { call: 352, ret: 393, process: 0, kind: Read(1) }]
+/// ```
+///
+/// the write's return and the read's call share position 322. Well-formed histories never do
+/// that, but the generator does; the search and the brute-force reference count the return
+/// as first (the read follows the write, so reading the initial value is a violation) while
+/// zones counted them as overlapping and answered "linearizable".
+#[test]
+fn regression_a_return_and_a_call_at_one_position() {
+    let mut vals = Interner::default();
+    let one = v(&mut vals, 1);
+    let ops = vec![
+        op(0, 321, 322, Kind::Write(one)),
+        op(0, 322, 323, Kind::Read(ABSENT)),
+        op(0, 352, 393, Kind::Read(one)),
+    ];
+    assert!(!brute::linearizable(&ops, ABSENT, &mut vals));
+    assert_eq!(decide(&ops, &mut vals), Found::Violation);
+    assert_eq!(zones::check(&ops, ABSENT), Some(false));
+    let cx = counterexample_of(ops, vals);
+    assert_eq!(cx.ops.len(), 2, "{}", cx.render());
+}
+
+/// The search prunes read-only operations as "no choice" and the shrinker removes them freely;
+/// both rely on a read-only kind leaving every state it fits in unchanged, not just some.
+#[test]
+fn read_only_kinds_leave_every_state_they_fit_in_unchanged() {
+    let mut vals = Interner::default();
+    let xs: Vec<Val> = (0..4).map(|x| v(&mut vals, x)).collect();
+    let mut kinds = vec![Kind::Nop, Kind::Never];
+    for found in [None, Some(false), Some(true)] {
+        kinds.push(Kind::Delete { found });
+    }
+    for &a in &xs {
+        kinds.push(Kind::Read(a));
+        kinds.push(Kind::Write(a));
+        for found in [None, Some(false), Some(true)] {
+            kinds.push(Kind::Update { value: a, found });
+        }
+        for &b in &xs {
+            for outcome in [
+                CasOutcome::Applied,
+                CasOutcome::Unknown,
+                CasOutcome::Refused(None),
+                CasOutcome::Refused(Some(b)),
+            ] {
+                kinds.push(Kind::Cas {
+                    expected: a,
+                    new: b,
+                    outcome,
+                });
+            }
+        }
+    }
+    for kind in kinds.iter().filter(|k| k.is_read_only()) {
+        for &state in &xs {
+            if let Some(after) = model::step(kind, state, &mut vals) {
+                assert_eq!(after, state, "{kind:?} in state {state}");
+            }
+        }
     }
 }

@@ -10,9 +10,13 @@
 //! completed; (2) no two forward zones overlap; (3) no backward zone lies inside a forward
 //! zone. Sorting makes that O(n log n).
 //!
-//! The initial value is a cluster whose write happened before everything (position -1 here
-//! shifted to 0). A write that never completed and was never read is dropped (it may never
-//! have happened); one that was read took effect somewhere after its call.
+//! The initial value is a cluster whose write happened before everything, at position 0:
+//! positions are remapped, a call at `p` to `2p + 2` and a return to `2p + 1`, which leaves 0
+//! free and never lets a call and a return compare equal. (Should a return share a position
+//! with a call, which a well-formed history never does, the return comes first, as in the
+//! search and the brute-force reference.) A write that never completed and was never read is
+//! dropped (it may never have happened); one that was read took effect somewhere after its
+//! call.
 
 use super::model::{Kind, Val};
 use super::{Operation, PENDING};
@@ -20,11 +24,11 @@ use std::collections::HashMap;
 
 #[derive(Clone, Copy)]
 struct Cluster {
-    /// Earliest completion (shifted by one; the initial value's write completes at 0).
+    /// Earliest completion (remapped; the initial value's write completes at 0).
     first_ret: u64,
-    /// Latest invocation (shifted by one).
+    /// Latest invocation (remapped).
     last_call: u64,
-    /// Shifted call of the write, if one was seen.
+    /// Remapped call of the write, if one was seen.
     write_call: Option<u64>,
     /// Earliest completion among the reads, to check no read ends before its write starts.
     first_read_ret: u64,
@@ -44,7 +48,11 @@ pub fn check(ops: &[Operation], init: Val) -> Option<bool> {
     };
     clusters.insert(init, fresh(Some(0), 0));
     for o in ops {
-        let (call, ret) = (o.call + 1, o.ret.saturating_add(1));
+        let call = o.call.saturating_mul(2).saturating_add(2);
+        let ret = match o.ret {
+            PENDING => PENDING,
+            r => r.saturating_mul(2).saturating_add(1),
+        };
         match o.kind {
             Kind::Write(v) => {
                 let c = clusters.entry(v).or_insert_with(|| fresh(None, u64::MAX));

@@ -1,0 +1,1178 @@
+//! Majority quorums: the ABD register (Attiya, Bar-Noy & Dolev, "Sharing memory robustly in
+//! message-passing systems", 1995), one register per key, with read-modify-writes made atomic
+//! by CASPaxos-style promises. The talk demo's CP mode.
+//!
+//! Every node is a replica of every key (N = the cluster size) and coordinates any request.
+//! A write needs W acknowledgements, a read R replies, with R + W > N and W > N/2 (checked at
+//! start; see the `r` and `w` parameters).
+//!
+//! # Reads (ABD's two phases)
+//!
+//! A get sends [`Message::Query`] to every replica and waits for R replies; it takes the
+//! entry with the highest [`Version`] and *writes it back* ([`Message::Accept`] with
+//! `write_back`) to W replicas before it answers. The write-back is what makes reads
+//! linearizable: once a read returned a value, every later read quorum intersects a quorum
+//! that holds it, so no later read returns an older one (ABD, section 4). The write-back is
+//! skipped when the highest version is already known to be on a write quorum: a reply flags
+//! it *chosen* (a [`Message::Commit`] reached that replica), or, when R >= W, all R replies
+//! carry it.
+//!
+//! # Writes, and why plain ABD is not enough
+//!
+//! In ABD a writer queries a read quorum for the highest version, then writes
+//! `(counter + 1, me)`. That is enough for put, but not for update, delete, cas and append,
+//! whose new value depends on the value read: two concurrent cas on one key read the same
+//! value and both succeed. So every write runs the two phases of CASPaxos (Rystsov, 2018),
+//! which are ABD's two phases plus a promise:
+//!
+//! 1. [`Message::Prepare`] with a fresh ballot `(counter + 1, me)`: a replica *promises* to
+//!    take nothing older than the ballot and answers with what it holds. On R promises the
+//!    coordinator applies [`kv::apply_to_value`] to the highest-version value.
+//! 2. [`Message::Accept`] of the result under the ballot, which becomes its version: a
+//!    replica takes it unless it promised a higher ballot since. On W acceptances the write
+//!    is chosen; the coordinator answers and sends [`Message::Commit`] to everyone.
+//!
+//! A write-back also respects promises, and so does everything else that installs an entry
+//! the replica has not been promised for, except entries known chosen (a commit, or
+//! anti-entropy, which only moves chosen entries): a chosen entry is already visible to every
+//! later phase 1 (its quorum intersects every read quorum), so installing it anywhere is safe.
+//!
+//! Phase 1 refused (another coordinator holds a higher promise): nothing was written, so the
+//! coordinator backs off for a random delay and tries again with a higher ballot. Phase 2
+//! refused: the value may sit on some replicas and be completed later by anyone's phase 1, so
+//! the op may yet take effect. To retry without applying it twice, every value carries the
+//! ids of the last [`APPLIED_MAX`] requests applied in the chain of values that led to it
+//! ([`Record::applied`]); a retry whose phase 1 finds its own request id in the chain of
+//! the highest value only completes that value (re-accepts it under the new ballot) and answers what it
+//! computed then. A coordinator that cannot finish within `request_timeout` answers
+//! [`OpResult::Unavailable`] only if no phase 2 of the request ever started; otherwise it
+//! stays silent and the client records the operation as indeterminate.
+//!
+//! # Durability, repair
+//!
+//! A replica persists its promise and accepted value before it answers, so a restarted node
+//! keeps every value it acknowledged. Every `anti_entropy` a node sends the next peer (round
+//! robin) the digests of its chosen entries by key bucket ([`Message::Digests`]); the peer
+//! answers with its chosen entries of the buckets that differ, and gets back the initiator's.
+//! That repairs replicas that were partitioned away, crashed, or lost a commit, and a
+//! corrupted ("tricked") entry (see [`crate::quorum`]).
+//!
+//! # Promises
+//!
+//! Linearizable, durable for acknowledged writes, live after heal. Not available where fewer
+//! than R (reads) or W (writes) replicas are reachable: the minority side of a partition
+//! answers [`OpResult::Unavailable`] after `request_timeout`. Not promised convergent: a
+//! value accepted by a minority whose coordinator gave up stays on those replicas until the
+//! next write of the key. A request's own quorum ([`Request::quorum`]) is ignored: a smaller
+//! one would break R + W > N.
+
+use crate::contract::Request;
+use crate::contract::{BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
+use crate::ids::{NodeId, RequestId};
+use crate::kv::{self, Key, Op, OpResult, Value};
+use crate::params::{ParamKind, ParamSpec};
+use crate::quorum::{self, bucket_of, Entry, Rotation, Version};
+use crate::time::{Span, SpanRange, Time};
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How many counter values a node reserves with each persist of its high-water mark, so
+/// that a restarted node never issues a ballot twice.
+pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
+
+/// How many recent request ids a value remembers (see the module doc, "Writes").
+pub const APPLIED_MAX: usize = 16;
+
+/// At most this many requests in flight at one coordinator; more are refused.
+pub const PENDING_MAX: usize = 10_000;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "w",
+        kind: ParamKind::Int,
+        default: "0",
+        description: "write quorum W; 0 = a majority of the nodes (N/2 + 1)",
+    },
+    ParamSpec {
+        name: "r",
+        kind: ParamKind::Int,
+        default: "0",
+        description: "read quorum R; 0 = the smallest with R + W > N (N - W + 1)",
+    },
+    ParamSpec {
+        name: "request_timeout",
+        kind: ParamKind::Span,
+        default: "400ms",
+        description: "how long a coordinator tries before it answers unavailable (or, once a \
+                      value may be written, stays silent)",
+    },
+    ParamSpec {
+        name: "retry_backoff",
+        kind: ParamKind::SpanRange,
+        default: "1ms..10ms",
+        description: "random pause before retrying a refused phase, doubled per attempt (up to \
+                      32 times)",
+    },
+    ParamSpec {
+        name: "promise_lease",
+        kind: ParamKind::Span,
+        default: "30ms",
+        description: "how long a replica refuses higher ballots after a promise whose value has \
+                      not arrived (0 = never)",
+    },
+    ParamSpec {
+        name: "anti_entropy",
+        kind: ParamKind::Span,
+        default: "100ms",
+        description: "interval between digest exchanges with the next peer",
+    },
+];
+
+const BUGS: &[BugSpec] = &[
+    BugSpec {
+        name: "skip-read-write-back",
+        description: "a get answers the highest version it queried without writing it back to \
+                      a quorum, so a later get may read an older value",
+    },
+    BugSpec {
+        name: "weak-quorum",
+        description: "the read quorum is N - W, so R + W <= N and read quorums miss writes",
+    },
+    BugSpec {
+        name: "version-without-node-tiebreak",
+        description: "versions and ballots are compared by counter only, so two coordinators' \
+                      writes with one counter look equal",
+    },
+];
+
+/// An accepted value, with the requests applied in the chain of values that led to it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Record {
+    /// The value (or tombstone), versioned by the ballot that accepted it.
+    pub entry: Entry,
+    /// The last [`APPLIED_MAX`] requests applied, oldest first, each with the ballot of the
+    /// attempt whose result counts.
+    pub applied: Vec<(RequestId, Version)>,
+}
+
+/// One key at one replica: the acceptor's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Slot {
+    /// No ballot below this one may be accepted (unless known chosen).
+    pub promised: Version,
+    /// The highest value accepted.
+    pub accepted: Option<Record>,
+    /// Whether `accepted` is known to be on a write quorum (a commit arrived).
+    pub chosen: bool,
+}
+
+/// What survives a crash: every slot, and the counter's reserved mark.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MajorityDurable {
+    /// Every key's acceptor state.
+    pub slots: BTreeMap<Key, Slot>,
+    /// No ballot this node ever issued has a greater counter.
+    pub counter_reserved: u64,
+}
+
+/// What majority nodes send each other. `op` numbers a coordinator's requests, so that
+/// replies find their request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Message {
+    /// Phase 1 of a write: promise `ballot`, say what you hold.
+    Prepare {
+        /// The key.
+        key: Key,
+        /// The coordinator's request number.
+        op: u64,
+        /// The ballot.
+        ballot: Version,
+    },
+    /// The answer to a prepare: promised.
+    Promise {
+        /// The key.
+        key: Key,
+        /// The coordinator's request number.
+        op: u64,
+        /// The ballot promised.
+        ballot: Version,
+        /// What the replica holds.
+        accepted: Option<Record>,
+    },
+    /// Phase 1 of a read: what do you hold?
+    Query {
+        /// The key.
+        key: Key,
+        /// The coordinator's request number.
+        op: u64,
+    },
+    /// The answer to a query.
+    QueryReply {
+        /// The key.
+        key: Key,
+        /// The coordinator's request number.
+        op: u64,
+        /// What the replica holds.
+        accepted: Option<Record>,
+        /// Whether it is known chosen.
+        chosen: bool,
+    },
+    /// Phase 2: take `record` (a new value under the coordinator's ballot, or, with
+    /// `write_back`, a read's write-back of a value under its own version).
+    Accept {
+        /// The key.
+        key: Key,
+        /// The coordinator's request number.
+        op: u64,
+        /// The value.
+        record: Record,
+        /// A read's write-back (for traces: the rule is the same).
+        write_back: bool,
+    },
+    /// The answer to an accept: the replica holds `version`.
+    Accepted {
+        /// The key.
+        key: Key,
+        /// The coordinator's request number.
+        op: u64,
+        /// The version accepted.
+        version: Version,
+    },
+    /// A prepare or accept refused: the replica promised or holds `promised`.
+    Nack {
+        /// The key.
+        key: Key,
+        /// The coordinator's request number.
+        op: u64,
+        /// The ballot or version refused.
+        refused: Version,
+        /// What the replica promised or holds, so the coordinator's next ballot is higher.
+        promised: Version,
+    },
+    /// `record` is chosen: install it whatever you promised.
+    Commit {
+        /// The key.
+        key: Key,
+        /// The chosen value.
+        record: Record,
+    },
+    /// Anti-entropy: the digest of the sender's chosen entries, per bucket.
+    Digests {
+        /// One digest per bucket.
+        digests: Vec<u64>,
+    },
+    /// Anti-entropy: chosen entries of `buckets`; with `reply`, send yours back.
+    Entries {
+        /// The buckets compared.
+        buckets: Vec<u16>,
+        /// The sender's chosen entries in them.
+        records: Vec<(Key, Record)>,
+        /// Whether the receiver should answer with its own.
+        reply: bool,
+    },
+}
+
+/// The timers a majority node arms.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Timer {
+    /// Request `op` gives up.
+    Deadline(u64),
+    /// Request `op` retries after a refusal.
+    Retry(u64),
+    /// Time for the next digest exchange.
+    AntiEntropy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Query,
+    Prepare,
+    Accept,
+    WriteBack,
+    Backoff,
+}
+
+/// One request this node coordinates.
+#[derive(Clone, Debug)]
+struct Pending {
+    request: RequestId,
+    op: Op,
+    phase: Phase,
+    attempt: u32,
+    ballot: Version,
+    /// Phase 1 replies: what each replica holds, and whether it is known chosen.
+    replies: BTreeMap<NodeId, (Option<Record>, bool)>,
+    acks: BTreeSet<NodeId>,
+    nacks: BTreeSet<NodeId>,
+    /// The value phase 2 (or the write-back) proposes.
+    proposal: Option<Record>,
+    /// What a get answers.
+    read_result: Option<OpResult>,
+    /// Each attempt's ballot and the result its value means.
+    results: Vec<(Version, OpResult)>,
+    /// Whether a phase 2 of this write ever started: then it may take effect.
+    written: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bugs {
+    skip_write_back: bool,
+    weak_quorum: bool,
+    no_tiebreak: bool,
+}
+
+/// One node of the majority-quorum store.
+///
+/// # Driving contract
+///
+/// As [`Protocol`] says. On start the node reserves counter values (a persist) and arms
+/// [`Timer::AntiEntropy`], which re-arms itself. As an acceptor it persists every change of a
+/// slot before the reply that reveals it; as a coordinator it counts its own acceptor's
+/// answer like a peer's, handled in the same call.
+#[derive(Debug)]
+pub struct Majority {
+    me: NodeId,
+    peers: Vec<NodeId>,
+    n: usize,
+    r: usize,
+    w: usize,
+    /// Why the quorums are invalid, if they are: then every request is refused.
+    invalid: Option<String>,
+    request_timeout: Span,
+    retry_backoff: SpanRange,
+    anti_entropy: Span,
+    bugs: Bugs,
+    slots: BTreeMap<Key, Slot>,
+    counter: u64,
+    counter_reserved: u64,
+    next_op: u64,
+    pending: BTreeMap<u64, Pending>,
+    rotation: Rotation,
+    promise_lease: Span,
+    /// Per key, the latest promise and when it was made (volatile: a restart holds nobody
+    /// off).
+    leases: BTreeMap<Key, (Version, Time)>,
+}
+
+/// Resolves the quorum parameters: `(r, w, why invalid)`.
+fn quorums(n: usize, r: u64, w: u64, weak: bool) -> (usize, usize, Option<String>) {
+    let w = if w == 0 { n / 2 + 1 } else { w as usize };
+    let r = if weak {
+        n.saturating_sub(w).max(1)
+    } else if r == 0 {
+        (n + 1).saturating_sub(w).max(1)
+    } else {
+        r as usize
+    };
+    let invalid = if r > n || w > n {
+        Some(format!("R = {r} and W = {w} must be at most N = {n}"))
+    } else if w * 2 <= n {
+        Some(format!("W = {w} must be more than N/2 = {n}/2"))
+    } else if r + w <= n && !weak {
+        Some(format!("R + W = {} must be more than N = {n}", r + w))
+    } else {
+        None
+    };
+    (r, w, invalid)
+}
+
+impl Majority {
+    /// Compares versions as this node does (counter only with the planted bug).
+    fn cmp(&self, a: Version, b: Version) -> Ordering {
+        if self.bugs.no_tiebreak {
+            a.counter.cmp(&b.counter)
+        } else {
+            a.cmp(&b)
+        }
+    }
+
+    fn version_of(record: &Option<Record>) -> Version {
+        record
+            .as_ref()
+            .map_or_else(Version::default, |r| r.entry.version)
+    }
+
+    fn persist(&self, ctx: &mut Context<'_, Self>) {
+        ctx.persist(MajorityDurable {
+            slots: self.slots.clone(),
+            counter_reserved: self.counter_reserved,
+        });
+    }
+
+    /// Lamport: our next ballot must be past every version seen.
+    fn observe(&mut self, v: Version) {
+        self.counter = self.counter.max(v.counter);
+    }
+
+    fn next_ballot(&mut self, ctx: &mut Context<'_, Self>) -> Version {
+        self.counter += 1;
+        if self.counter > self.counter_reserved {
+            self.counter_reserved = self.counter + COUNTER_RESERVE_CHUNK;
+            self.persist(ctx);
+        }
+        Version {
+            counter: self.counter,
+            node: self.me,
+        }
+    }
+
+    /// Sends `msg` to every peer and hands it to this node's own acceptor.
+    fn broadcast(&mut self, ctx: &mut Context<'_, Self>, msg: Message) {
+        for peer in self.peers.clone() {
+            ctx.send(peer, msg.clone());
+        }
+        let me = self.me;
+        if let Some(reply) = self.serve(ctx, msg) {
+            self.on_reply(ctx, me, reply);
+        }
+    }
+
+    // ----- acceptor ------------------------------------------------------------------------
+
+    /// The acceptor's answer to a coordinator's message (`None` for messages it only takes).
+    fn serve(&mut self, ctx: &mut Context<'_, Self>, msg: Message) -> Option<Message> {
+        match msg {
+            Message::Prepare { key, op, ballot } => Some(self.on_prepare(ctx, key, op, ballot)),
+            Message::Query { key, op } => {
+                let slot = self.slots.get(&key).cloned().unwrap_or_default();
+                Some(Message::QueryReply {
+                    key,
+                    op,
+                    accepted: slot.accepted,
+                    chosen: slot.chosen,
+                })
+            }
+            Message::Accept {
+                key,
+                op,
+                record,
+                write_back,
+            } => Some(self.on_accept(ctx, key, op, record, write_back)),
+            Message::Commit { key, record } => {
+                if self.maybe_install_chosen(key, record) {
+                    self.persist(ctx);
+                }
+                self.wake_waiting(ctx, key);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn on_prepare(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        key: Key,
+        op: u64,
+        b: Version,
+    ) -> Message {
+        self.observe(b);
+        let slot = self.slots.get(&key).cloned().unwrap_or_default();
+        let held = Self::version_of(&slot.accepted);
+        let promised = slot.promised.max(held);
+        if self.cmp(b, slot.promised) == Ordering::Less || self.cmp(b, held) != Ordering::Greater {
+            return Message::Nack {
+                key,
+                op,
+                refused: b,
+                promised,
+            };
+        }
+        if self.leased(ctx.now(), key, b, held) {
+            return Message::Nack {
+                key,
+                op,
+                refused: b,
+                promised,
+            };
+        }
+        if slot.promised != b {
+            self.slots.entry(key).or_default().promised = slot.promised.max(b);
+            self.leases.insert(key, (b, ctx.now()));
+            self.persist(ctx);
+        }
+        Message::Promise {
+            key,
+            op,
+            ballot: b,
+            accepted: slot.accepted,
+        }
+    }
+
+    /// Whether a promise made within `promise_lease` to another ballot, whose value has
+    /// not arrived yet, holds `b` off. Refusing is always safe; this refusal lets the
+    /// promised coordinator finish its phase 2 instead of being preempted by every newcomer
+    /// (the duel of Paxos proposers), and a coordinator that died holds nobody off for long.
+    fn leased(&mut self, now: Time, key: Key, b: Version, held: Version) -> bool {
+        let Some(&(ballot, at)) = self.leases.get(&key) else {
+            return false;
+        };
+        if ballot == b || held >= ballot || now.since(at) >= self.promise_lease {
+            self.leases.remove(&key);
+            return false;
+        }
+        true
+    }
+
+    fn on_accept(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        key: Key,
+        op: u64,
+        record: Record,
+        write_back: bool,
+    ) -> Message {
+        let v = record.entry.version;
+        self.observe(v);
+        let slot = self.slots.get(&key).cloned().unwrap_or_default();
+        let held = Self::version_of(&slot.accepted);
+        let accepted = Message::Accepted {
+            key,
+            op,
+            version: v,
+        };
+        let nack = Message::Nack {
+            key,
+            op,
+            refused: v,
+            promised: slot.promised.max(held),
+        };
+        if slot.accepted.is_some() && self.cmp(held, v) != Ordering::Less {
+            let same = self.cmp(held, v) == Ordering::Equal;
+            if same && slot.accepted.as_ref().is_some_and(|a| !a.entry.intact()) {
+                // A corrupt copy of this very version: the proposal repairs it.
+                self.install(key, record, slot.promised.max(v), slot.chosen);
+                self.persist(ctx);
+            }
+            // Only this very version counts, for a write-back too: a newer value may have been
+            // computed without this one (its phase 1 missed it), and then this one must not
+            // be answered as the key's value.
+            let _ = write_back;
+            return if same { accepted } else { nack };
+        }
+        if self.cmp(v, slot.promised) == Ordering::Less {
+            return nack;
+        }
+        self.install(key, record, slot.promised.max(v), false);
+        self.persist(ctx);
+        accepted
+    }
+
+    fn install(&mut self, key: Key, record: Record, promised: Version, chosen: bool) {
+        let slot = self.slots.entry(key).or_default();
+        slot.accepted = Some(record);
+        slot.promised = promised;
+        slot.chosen = chosen;
+    }
+
+    /// Installs a value known chosen, whatever was promised (see the module doc). Returns
+    /// whether the slot changed.
+    fn maybe_install_chosen(&mut self, key: Key, record: Record) -> bool {
+        if !record.entry.intact() {
+            return false;
+        }
+        let v = record.entry.version;
+        self.observe(v);
+        let slot = self.slots.get(&key).cloned().unwrap_or_default();
+        let held = Self::version_of(&slot.accepted);
+        let newer = slot.accepted.is_none() || self.cmp(v, held) == Ordering::Greater;
+        let repair = slot.accepted.as_ref().is_some_and(|a| !a.entry.intact()) && held == v;
+        if newer || repair {
+            self.install(key, record, slot.promised.max(v), true);
+            return true;
+        }
+        if held == v && !slot.chosen {
+            self.slots.entry(key).or_default().chosen = true;
+            return true;
+        }
+        false
+    }
+
+    // ----- coordinator ---------------------------------------------------------------------
+
+    /// Starts (or restarts, after a refusal) phase 1 of request `id`.
+    fn begin(&mut self, ctx: &mut Context<'_, Self>, id: u64) {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        p.replies.clear();
+        p.acks.clear();
+        p.nacks.clear();
+        let key = p.op.key();
+        let msg = if matches!(p.op, Op::Get { .. }) {
+            p.phase = Phase::Query;
+            Message::Query { key, op: id }
+        } else {
+            let ballot = self.next_ballot(ctx);
+            let p = self.pending.get_mut(&id).expect("still pending");
+            p.phase = Phase::Prepare;
+            p.ballot = ballot;
+            Message::Prepare {
+                key,
+                op: id,
+                ballot,
+            }
+        };
+        self.broadcast(ctx, msg);
+    }
+
+    fn on_reply(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::Promise {
+                op,
+                ballot,
+                accepted,
+                ..
+            } => {
+                let Some(p) = self.pending.get_mut(&op) else {
+                    return;
+                };
+                if p.phase == Phase::Prepare && p.ballot == ballot {
+                    p.replies.entry(from).or_insert((accepted, false));
+                    self.maybe_decide(ctx, op);
+                }
+            }
+            Message::QueryReply {
+                op,
+                accepted,
+                chosen,
+                ..
+            } => {
+                let Some(p) = self.pending.get_mut(&op) else {
+                    return;
+                };
+                if p.phase == Phase::Query {
+                    p.replies.entry(from).or_insert((accepted, chosen));
+                    self.maybe_decide(ctx, op);
+                }
+            }
+            Message::Accepted { op, version, .. } => {
+                if self.expects(op, version, &[Phase::Accept, Phase::WriteBack]) {
+                    let p = self.pending.get_mut(&op).expect("expected");
+                    p.acks.insert(from);
+                    if p.acks.len() >= self.w {
+                        self.finish(ctx, op);
+                    }
+                }
+            }
+            Message::Nack {
+                op,
+                refused,
+                promised,
+                ..
+            } => self.on_nack(ctx, from, op, refused, promised),
+            _ => {}
+        }
+    }
+
+    /// Whether request `op` is in one of `phases` proposing `version`.
+    fn expects(&self, op: u64, version: Version, phases: &[Phase]) -> bool {
+        self.pending.get(&op).is_some_and(|p| {
+            let proposed = match p.phase {
+                Phase::WriteBack => p.proposal.as_ref().map(|r| r.entry.version),
+                _ => Some(p.ballot),
+            };
+            phases.contains(&p.phase) && proposed == Some(version)
+        })
+    }
+
+    fn on_nack(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        op: u64,
+        refused: Version,
+        promised: Version,
+    ) {
+        self.observe(promised);
+        let all = [Phase::Prepare, Phase::Accept, Phase::WriteBack];
+        if !self.expects(op, refused, &all) {
+            return;
+        }
+        let (n, r, w) = (self.n, self.r, self.w);
+        let p = self.pending.get_mut(&op).expect("expected");
+        p.nacks.insert(from);
+        let needed = if p.phase == Phase::Prepare { r } else { w };
+        if n - p.nacks.len() < needed {
+            let (phase, nacks) = (p.phase, p.nacks.len());
+            ctx.note(|| format!("op {op}: {phase:?} refused by {nacks} replicas; backing off"));
+            self.back_off(ctx, op);
+        }
+    }
+
+    fn back_off(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.get_mut(&op) else {
+            return;
+        };
+        p.phase = Phase::Backoff;
+        p.attempt += 1;
+        // Exponential, so that dueling coordinators of one key drift apart.
+        let k = 1u64 << p.attempt.min(5);
+        let b = self.retry_backoff;
+        let delay = SpanRange {
+            min: Span(b.min.as_micros() * k),
+            max: Span(b.max.as_micros() * k),
+        };
+        ctx.set_timer(Timer::Retry(op), delay);
+    }
+
+    /// A value of `key` was chosen: the coordinator that held the key is done, so requests
+    /// of ours backing off on it retry now (after a small jitter, so that they do not all
+    /// collide again), before newcomers take the key (fairness: fewer starved requests).
+    fn wake_waiting(&mut self, ctx: &mut Context<'_, Self>, key: Key) {
+        let waiting = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.phase == Phase::Backoff && p.op.key() == key);
+        let ops: Vec<u64> = waiting.map(|(op, _)| *op).collect();
+        for op in ops {
+            ctx.set_timer(Timer::Retry(op), self.retry_backoff);
+        }
+    }
+
+    /// The highest version among phase 1 replies, and an intact record of it if one came.
+    fn best(&self, p: &Pending) -> (Option<Version>, Option<Record>) {
+        let mut top: Option<Version> = None;
+        for (rec, _) in p.replies.values() {
+            if let Some(rec) = rec {
+                let v = rec.entry.version;
+                if top.map_or(true, |t| self.cmp(v, t) == Ordering::Greater) {
+                    top = Some(v);
+                }
+            }
+        }
+        let intact = p.replies.values().find_map(|(rec, _)| {
+            rec.as_ref()
+                .filter(|r| Some(r.entry.version) == top && r.entry.intact())
+                .cloned()
+        });
+        (top, intact)
+    }
+
+    /// Phase 1 has a reply more: decide once there are enough.
+    fn maybe_decide(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let p = self.pending.get(&op).expect("pending");
+        if p.replies.len() < self.r {
+            return;
+        }
+        let (top, intact) = self.best(p);
+        if top.is_some() && intact.is_none() {
+            // Only corrupt copies of the newest value so far: wait for an intact one.
+            if p.replies.len() == self.n {
+                self.back_off(ctx, op);
+            }
+            return;
+        }
+        if p.phase == Phase::Query {
+            self.decide_read(ctx, op, intact);
+        } else {
+            self.decide_write(ctx, op, intact);
+        }
+    }
+
+    fn decide_read(&mut self, ctx: &mut Context<'_, Self>, op: u64, best: Option<Record>) {
+        let (r, w) = (self.r, self.w);
+        let skip = self.bugs.skip_write_back;
+        let p = self.pending.get_mut(&op).expect("pending");
+        let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
+        let result = kv::apply_to_value(&mut value, &p.op);
+        let Some(best) = best else {
+            // No replica of the read quorum holds anything: no write ever finished.
+            return self.answer(ctx, op, result);
+        };
+        let v = best.entry.version;
+        let holding = p
+            .replies
+            .values()
+            .filter(|(rec, _)| rec.as_ref().is_some_and(|x| x.entry.version == v));
+        let (count, chosen) = holding.fold((0, false), |(c, ch), (_, f)| (c + 1, ch || *f));
+        if skip || chosen || (r >= w && count >= w) {
+            return self.answer(ctx, op, result);
+        }
+        p.phase = Phase::WriteBack;
+        p.read_result = Some(result);
+        p.proposal = Some(best.clone());
+        let key = p.op.key();
+        let msg = Message::Accept {
+            key,
+            op,
+            record: best,
+            write_back: true,
+        };
+        self.broadcast(ctx, msg);
+    }
+
+    fn decide_write(&mut self, ctx: &mut Context<'_, Self>, op: u64, best: Option<Record>) {
+        let p = self.pending.get_mut(&op).expect("pending");
+        let ballot = p.ballot;
+        let mut applied = best.as_ref().map_or_else(Vec::new, |b| b.applied.clone());
+        let mine = applied
+            .iter()
+            .find(|(req, _)| *req == p.request)
+            .map(|(_, b)| *b);
+        let value = match mine {
+            // An earlier attempt's value is already at the top of the chain: complete it.
+            Some(_) => best.as_ref().and_then(|b| b.entry.value.clone()),
+            None => {
+                let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
+                let result = kv::apply_to_value(&mut value, &p.op);
+                p.results.push((ballot, result));
+                applied.push((p.request, ballot));
+                if applied.len() > APPLIED_MAX {
+                    applied.remove(0);
+                }
+                value
+            }
+        };
+        p.phase = Phase::Accept;
+        p.written = true;
+        let record = Record {
+            entry: Entry::new(ballot, value),
+            applied,
+        };
+        p.proposal = Some(record.clone());
+        let key = p.op.key();
+        let msg = Message::Accept {
+            key,
+            op,
+            record,
+            write_back: false,
+        };
+        self.broadcast(ctx, msg);
+    }
+
+    /// A write quorum holds the proposal: answer, and tell everyone it is chosen.
+    fn finish(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let p = self.pending.get(&op).expect("pending");
+        let record = p.proposal.clone().expect("a proposal");
+        let result = match p.phase {
+            Phase::WriteBack => p.read_result.clone().expect("a read result"),
+            _ => {
+                let (req, mine) = record
+                    .applied
+                    .iter()
+                    .rev()
+                    .find(|(req, _)| *req == p.request)
+                    .copied()
+                    .expect("the chain holds the request");
+                debug_assert_eq!(req, p.request);
+                let found = p.results.iter().find(|(b, _)| *b == mine);
+                found
+                    .map(|(_, r)| r.clone())
+                    .expect("a result of this attempt")
+            }
+        };
+        let key = p.op.key();
+        let me = self.me;
+        self.broadcast(ctx, Message::Commit { key, record });
+        let _ = me;
+        self.answer(ctx, op, result);
+    }
+
+    fn answer(&mut self, ctx: &mut Context<'_, Self>, op: u64, result: OpResult) {
+        if let Some(p) = self.pending.remove(&op) {
+            ctx.cancel_timer(Timer::Deadline(op));
+            ctx.cancel_timer(Timer::Retry(op));
+            ctx.reply(p.request, result);
+        }
+    }
+
+    fn on_deadline(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.remove(&op) else {
+            return;
+        };
+        ctx.cancel_timer(Timer::Retry(op));
+        if p.written {
+            // A value of this request may sit on some replicas and be completed later.
+            ctx.note(|| format!("{}: no write quorum in time; silent", p.request));
+        } else {
+            ctx.note(|| format!("{}: no quorum in time; unavailable", p.request));
+            ctx.reply(p.request, OpResult::Unavailable { hint: None });
+        }
+    }
+
+    // ----- anti-entropy --------------------------------------------------------------------
+
+    fn chosen_records(&self) -> impl Iterator<Item = (Key, &Record)> {
+        self.slots
+            .iter()
+            .filter_map(|(k, s)| s.accepted.as_ref().filter(|_| s.chosen).map(|r| (*k, r)))
+    }
+
+    fn digests(&self) -> Vec<u64> {
+        quorum::bucket_digests(self.chosen_records().map(|(k, r)| (k, &r.entry)))
+    }
+
+    fn records_in(&self, buckets: &[u16]) -> Vec<(Key, Record)> {
+        self.chosen_records()
+            .filter(|(k, _)| buckets.contains(&bucket_of(*k)))
+            .map(|(k, r)| (k, r.clone()))
+            .collect()
+    }
+
+    fn on_anti_entropy(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::Digests { digests } => {
+                let mine = self.digests();
+                let buckets: Vec<u16> = (0..quorum::BUCKETS)
+                    .filter(|b| digests.get(usize::from(*b)) != Some(&mine[usize::from(*b)]))
+                    .collect();
+                if !buckets.is_empty() {
+                    let records = self.records_in(&buckets);
+                    let reply = true;
+                    ctx.send(
+                        from,
+                        Message::Entries {
+                            buckets,
+                            records,
+                            reply,
+                        },
+                    );
+                }
+            }
+            Message::Entries {
+                buckets,
+                records,
+                reply,
+            } => {
+                let mut changed = 0;
+                for (key, record) in records {
+                    changed += usize::from(self.maybe_install_chosen(key, record));
+                }
+                if changed > 0 {
+                    self.persist(ctx);
+                    ctx.note(|| format!("anti-entropy with {from}: {changed} entries taken"));
+                }
+                if reply {
+                    let records = self.records_in(&buckets);
+                    ctx.send(
+                        from,
+                        Message::Entries {
+                            buckets,
+                            records,
+                            reply: false,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Protocol for Majority {
+    type Message = Message;
+    type Timer = Timer;
+    type Durable = MajorityDurable;
+
+    fn info() -> ProtocolInfo {
+        ProtocolInfo {
+            name: "majority",
+            description: "majority quorums (ABD, with CASPaxos promises for read-modify-writes): \
+                          writes on W replicas, reads on R with a write-back, R + W > N. \
+                          Linearizable; unavailable where no quorum is reachable",
+            promises: &[
+                Promise::Linearizable,
+                Promise::DurableAcknowledgedWrites,
+                Promise::LiveAfterHeal,
+            ],
+            params: PARAMS,
+            bugs: BUGS,
+        }
+    }
+
+    fn start(
+        ctx: &mut Context<'_, Self>,
+        config: &NodeConfig,
+        durable: Option<&MajorityDurable>,
+    ) -> Self {
+        let bugs = Bugs {
+            skip_write_back: config.bug("skip-read-write-back"),
+            weak_quorum: config.bug("weak-quorum"),
+            no_tiebreak: config.bug("version-without-node-tiebreak"),
+        };
+        let params = &config.params;
+        let n = config.nodes.len();
+        let (r, w, invalid) = quorums(n, params.int("r"), params.int("w"), bugs.weak_quorum);
+        let slots = durable.map(|d| d.slots.clone()).unwrap_or_default();
+        let reserved = durable.map_or(0, |d| d.counter_reserved);
+        let mut node = Majority {
+            me: config.id,
+            peers: config.peers().collect(),
+            n,
+            r,
+            w,
+            invalid,
+            request_timeout: params.span("request_timeout"),
+            retry_backoff: params.span_range("retry_backoff"),
+            // A zero interval would re-fire at the same instant forever.
+            anti_entropy: Span(params.span("anti_entropy").as_micros().max(1)),
+            bugs,
+            slots,
+            counter: reserved,
+            counter_reserved: reserved,
+            next_op: 0,
+            pending: BTreeMap::new(),
+            rotation: Rotation::default(),
+            promise_lease: params.span("promise_lease"),
+            leases: BTreeMap::new(),
+        };
+        let seen: Vec<Version> = node
+            .slots
+            .values()
+            .flat_map(|s| [s.promised, Majority::version_of(&s.accepted)])
+            .collect();
+        for v in seen {
+            node.observe(v);
+        }
+        node.counter_reserved = node.counter + COUNTER_RESERVE_CHUNK;
+        node.persist(ctx);
+        if let Some(why) = &node.invalid {
+            let why = why.clone();
+            ctx.note(|| format!("invalid quorums, every request refused: {why}"));
+        }
+        ctx.set_timer(Timer::AntiEntropy, node.anti_entropy);
+        node
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::Prepare { .. }
+            | Message::Query { .. }
+            | Message::Accept { .. }
+            | Message::Commit { .. } => {
+                if let Some(reply) = self.serve(ctx, msg) {
+                    ctx.send(from, reply);
+                }
+            }
+            Message::Digests { .. } | Message::Entries { .. } => {
+                self.on_anti_entropy(ctx, from, msg)
+            }
+            _ => self.on_reply(ctx, from, msg),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Deadline(op) => self.on_deadline(ctx, op),
+            Timer::Retry(op) => {
+                if self
+                    .pending
+                    .get(&op)
+                    .is_some_and(|p| p.phase == Phase::Backoff)
+                {
+                    self.begin(ctx, op);
+                }
+            }
+            Timer::AntiEntropy => {
+                if !self.peers.is_empty() {
+                    let (peer, _) = self.rotation.next(&self.peers);
+                    ctx.send(
+                        peer,
+                        Message::Digests {
+                            digests: self.digests(),
+                        },
+                    );
+                }
+                ctx.set_timer(Timer::AntiEntropy, self.anti_entropy);
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        if self.invalid.is_some() || self.pending.len() >= PENDING_MAX {
+            ctx.reply(request.id, OpResult::Unavailable { hint: None });
+            return;
+        }
+        self.next_op += 1;
+        let op = self.next_op;
+        let pending = Pending {
+            request: request.id,
+            op: request.op,
+            phase: Phase::Backoff,
+            attempt: 0,
+            ballot: Version::default(),
+            replies: BTreeMap::new(),
+            acks: BTreeSet::new(),
+            nacks: BTreeSet::new(),
+            proposal: None,
+            read_result: None,
+            results: Vec::new(),
+            written: false,
+        };
+        self.pending.insert(op, pending);
+        ctx.set_timer(Timer::Deadline(op), self.request_timeout);
+        self.begin(ctx, op);
+    }
+
+    fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
+        let Operator::TrickValue { key, value } = command else {
+            ctx.note(|| format!("ignored operator command {command}"));
+            return;
+        };
+        // Behind the protocol's back: the value changes, its version and checksum do not.
+        let slot = self.slots.entry(key).or_default();
+        match &mut slot.accepted {
+            Some(record) => record.entry.value = Some(value),
+            None => {
+                slot.accepted = Some(Record {
+                    entry: Entry {
+                        version: Version::default(),
+                        value: Some(value),
+                        checksum: 0,
+                    },
+                    applied: Vec::new(),
+                })
+            }
+        }
+        self.persist(ctx);
+    }
+
+    fn store(&self) -> BTreeMap<Key, Value> {
+        self.slots
+            .iter()
+            .filter_map(|(k, s)| {
+                let value = s.accepted.as_ref()?.entry.value.clone()?;
+                Some((*k, value))
+            })
+            .collect()
+    }
+
+    fn digest(&self) -> u64 {
+        let entries = self.slots.iter();
+        quorum::store_digest(entries.filter_map(|(k, s)| Some((*k, &s.accepted.as_ref()?.entry))))
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        for (key, slot) in &self.slots {
+            let held = Self::version_of(&slot.accepted);
+            if held > slot.promised {
+                return Err(format!(
+                    "k{key}: accepted {held:?} past the promise {:?}",
+                    slot.promised
+                ));
+            }
+            if slot.chosen && slot.accepted.is_none() {
+                return Err(format!("k{key}: chosen, but nothing accepted"));
+            }
+        }
+        // A ballot of our own past the persisted mark could be issued again after a crash.
+        let own = self
+            .slots
+            .values()
+            .flat_map(|s| [s.promised, Self::version_of(&s.accepted)]);
+        if let Some(v) = own.filter(|v| v.node == self.me).max() {
+            if v.counter > self.counter_reserved {
+                return Err(format!(
+                    "own ballot {v:?} past the reserved mark {}",
+                    self.counter_reserved
+                ));
+            }
+        }
+        if self.pending.len() > PENDING_MAX {
+            return Err(format!("{} requests pending", self.pending.len()));
+        }
+        Ok(())
+    }
+}

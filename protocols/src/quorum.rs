@@ -1,0 +1,201 @@
+//! What the quorum protocols ([`crate::majority`] and [`crate::sloppy`]) share: versioned
+//! entries with a checksum, per-bucket digests for anti-entropy, and the rotation that picks
+//! the next (peer, bucket) to compare.
+//!
+//! # Versions
+//!
+//! A [`Version`] is `(counter, node)`: a Lamport-style counter, ties broken by the node that
+//! issued it, so that two writes never share a version (ABD's "tag"; Dynamo's clocks reduced
+//! to last-writer-wins). The derived `Ord` compares `counter` first.
+//!
+//! # Checksums, and the demo's "trick value"
+//!
+//! Every [`Entry`] carries a checksum of its version and value, computed by whoever issued
+//! the write. The operator's `trick-value` command overwrites a replica's value behind the
+//! protocol's back and leaves version and checksum alone, as a disk that flips bits would.
+//! An entry whose checksum no longer matches is *corrupt*: it still says which version the
+//! replica held, but its value is never served, and any intact copy of the same version
+//! replaces it (read repair and anti-entropy both do). Without the checksum a tricked value
+//! and the real one would carry the same version and no comparison of versions could tell
+//! which one to keep.
+
+use crate::digest::StableHasher;
+use crate::ids::NodeId;
+use crate::kv::{Key, Value};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many buckets anti-entropy splits the key space into (`key % BUCKETS`): small key
+/// ranges whose digests are compared instead of a Merkle tree.
+pub const BUCKETS: u16 = 16;
+
+/// A write's identity and order: a counter, ties broken by the issuing node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Version {
+    /// The issuer's counter when it wrote.
+    pub counter: u64,
+    /// The issuer.
+    pub node: NodeId,
+}
+
+impl Default for Version {
+    /// Below every version a node issues (their counters start at 1).
+    fn default() -> Version {
+        Version {
+            counter: 0,
+            node: NodeId(0),
+        }
+    }
+}
+
+/// One key's replicated state: a value or a tombstone (`None`), its version and checksum.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Entry {
+    /// The write that produced this state.
+    pub version: Version,
+    /// The key's value; `None` is a tombstone, so that a late older write cannot resurrect it.
+    pub value: Option<Value>,
+    /// [`checksum`] of `version` and `value` when written; see the module doc.
+    pub checksum: u64,
+}
+
+/// The checksum an intact entry carries.
+pub fn checksum(version: Version, value: &Option<Value>) -> u64 {
+    StableHasher::hash_of(&(version, value))
+}
+
+impl Entry {
+    /// An intact entry.
+    pub fn new(version: Version, value: Option<Value>) -> Entry {
+        let checksum = checksum(version, &value);
+        Entry {
+            version,
+            value,
+            checksum,
+        }
+    }
+
+    /// Whether the value is the one its version wrote (not tricked).
+    pub fn intact(&self) -> bool {
+        self.checksum == checksum(self.version, &self.value)
+    }
+
+    /// Whether `self`, arriving from elsewhere, should replace `current` (last writer wins):
+    /// it must be intact, and newer, or the same version over a corrupt copy.
+    pub fn supersedes(&self, current: Option<&Entry>) -> bool {
+        if !self.intact() {
+            return false;
+        }
+        match current {
+            None => true,
+            Some(c) => self.version > c.version || (self.version == c.version && !c.intact()),
+        }
+    }
+}
+
+/// The bucket `key` belongs to.
+pub fn bucket_of(key: Key) -> u16 {
+    (key % u64::from(BUCKETS)) as u16
+}
+
+/// The digest of every bucket of `entries` (zero for an empty bucket). XOR of per-entry
+/// hashes, so that the order entries were written in does not matter.
+pub fn bucket_digests<'a>(entries: impl Iterator<Item = (Key, &'a Entry)>) -> Vec<u64> {
+    let mut digests = vec![0u64; usize::from(BUCKETS)];
+    for (key, entry) in entries {
+        digests[usize::from(bucket_of(key))] ^= StableHasher::hash_of(&(key, entry));
+    }
+    digests
+}
+
+/// The digest of a whole replica: equal digests mean equal entries, versions included.
+pub fn store_digest<'a>(entries: impl Iterator<Item = (Key, &'a Entry)>) -> u64 {
+    let mut hasher = StableHasher::new();
+    for (key, entry) in entries {
+        hasher.mix(StableHasher::hash_of(&(key, entry)));
+    }
+    std::hash::Hasher::finish(&hasher)
+}
+
+/// The live values of `entries`: tombstones are absences.
+pub fn live_values(entries: &BTreeMap<Key, Entry>) -> BTreeMap<Key, Value> {
+    entries
+        .iter()
+        .filter_map(|(k, e)| e.value.clone().map(|v| (*k, v)))
+        .collect()
+}
+
+/// Walks every (peer, bucket) pair in a fixed order, so that anti-entropy rounds cover the
+/// whole key space with every peer in `peers × BUCKETS` rounds (no randomness needed).
+#[derive(Clone, Debug, Default)]
+pub struct Rotation {
+    round: u64,
+}
+
+impl Rotation {
+    /// The next peer (of `peers`, non-empty) and bucket to compare. Peers turn fastest, so
+    /// that consecutive rounds spread over the cluster.
+    pub fn next(&mut self, peers: &[NodeId]) -> (NodeId, u16) {
+        assert!(!peers.is_empty(), "anti-entropy needs a peer");
+        let count = peers.len() as u64;
+        let peer = peers[(self.round % count) as usize];
+        let bucket = ((self.round / count) % u64::from(BUCKETS)) as u16;
+        self.round += 1;
+        (peer, bucket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(counter: u64, node: u16) -> Version {
+        Version {
+            counter,
+            node: NodeId(node),
+        }
+    }
+
+    #[test]
+    fn versions_order_by_counter_then_node() {
+        assert!(v(2, 0) > v(1, 4));
+        assert!(v(1, 1) > v(1, 0));
+    }
+
+    #[test]
+    fn a_tricked_entry_is_corrupt_and_any_intact_copy_of_its_version_replaces_it() {
+        let good = Entry::new(v(3, 1), Some("a".into()));
+        let mut tricked = good.clone();
+        tricked.value = Some("tricked".into());
+        assert!(good.intact());
+        assert!(!tricked.intact());
+        assert!(good.supersedes(Some(&tricked)));
+        assert!(!tricked.supersedes(Some(&good)));
+        assert!(!tricked.supersedes(None), "a corrupt value never spreads");
+        assert!(!good.supersedes(Some(&good.clone())));
+        let newer = Entry::new(v(4, 0), None);
+        assert!(newer.supersedes(Some(&good)));
+        assert!(!good.supersedes(Some(&newer)));
+    }
+
+    #[test]
+    fn bucket_digests_tell_which_bucket_differs() {
+        let a = Entry::new(v(1, 0), Some("a".into()));
+        let b = Entry::new(v(2, 0), Some("b".into()));
+        let one = bucket_digests([(1, &a), (2, &b)].into_iter());
+        let two = bucket_digests([(1, &a), (2, &a)].into_iter());
+        let differing: Vec<usize> = (0..one.len()).filter(|i| one[*i] != two[*i]).collect();
+        assert_eq!(differing, [2]);
+    }
+
+    #[test]
+    fn the_rotation_visits_every_peer_and_bucket() {
+        let peers = [NodeId(1), NodeId(3)];
+        let mut r = Rotation::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..(2 * BUCKETS) {
+            seen.insert(r.next(&peers));
+        }
+        assert_eq!(seen.len(), 2 * usize::from(BUCKETS));
+    }
+}

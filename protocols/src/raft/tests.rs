@@ -1,0 +1,1 @@
+//! Unit tests: a hand-driven cluster.

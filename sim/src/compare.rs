@@ -1,0 +1,83 @@
+//! The CAP comparison: one scenario, several protocols, one table.
+//!
+//! Each protocol runs the same scenario with the same seed (so the same faults at the same
+//! times and the same client draws); the table sets what each kept against what it cost:
+//! availability on each side of the partition, stale reads, lost acknowledged writes,
+//! replicas drifting apart, convergence, latency and messages.
+
+use crate::checks::Verdict;
+use crate::report::{RunReport, RunVerdict, SideCounts};
+use crate::runner::{self, RunOptions};
+use crate::scenario::{self, LoadError, Overrides};
+use std::fmt::Write as _;
+
+/// Runs `path` once per protocol with `base` overrides (its `protocol` is replaced).
+pub fn run_all(path: &str, protocols: &[String], base: &Overrides) -> Result<Vec<RunReport>, LoadError> {
+    let mut reports = Vec::with_capacity(protocols.len());
+    for protocol in protocols {
+        let overrides = Overrides { protocol: Some(protocol.clone()), ..base.clone() };
+        let scenario = scenario::load_file(path, &overrides)?;
+        reports.push(runner::run(&scenario, RunOptions::default()).report);
+    }
+    Ok(reports)
+}
+
+fn percent(c: Option<&SideCounts>) -> String {
+    match c {
+        Some(c) if c.invoked > 0 => format!("{:.1}%", 100.0 * c.ok as f64 / c.invoked as f64),
+        _ => "-".into(),
+    }
+}
+
+/// Which promises held, in a word or two.
+fn promises(report: &RunReport) -> String {
+    let broken: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.promised && matches!(c.verdict, Verdict::Fail | Verdict::Unknown))
+        .map(|c| c.name.as_str())
+        .collect();
+    match report.verdict {
+        RunVerdict::Kept => format!("kept: {}", report.promises.join(", ")),
+        _ => format!("BROKEN: {}", broken.join(", ")),
+    }
+}
+
+/// The table, as Markdown, with a header naming the scenario and the seed.
+pub fn render_markdown(reports: &[RunReport]) -> String {
+    let mut out = String::new();
+    if let Some(first) = reports.first() {
+        let _ = writeln!(out, "# {}: {}\n", first.scenario, first.description);
+        let _ = writeln!(out, "Seed {}, {} nodes, {} clients. Availability is ok / invoked for \
+            operations sent to a node on that side while a fault was in force (`down`: the \
+            node was frozen, paused or crashed).\n", first.seed, first.nodes_count, first.clients);
+    }
+    out.push_str("| protocol | majority side | minority side | down node | no fault | stale reads | lost acked writes | keys diverged at heal | converged after stop | p50 | p99 | msgs/op | promises |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in reports {
+        let m = &r.measures;
+        let side = |name: &str| percent(m.by_side.get(name));
+        let converged = m
+            .converged_after_stop_ms
+            .map_or("never".to_string(), |ms| format!("{ms:.1}ms"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:.2}ms | {:.2}ms | {:.2} | {} |",
+            r.protocol,
+            side("majority"),
+            side("minority"),
+            side("down"),
+            side("whole"),
+            m.stale_reads,
+            m.reads,
+            m.lost_acknowledged_writes,
+            m.diverged_keys_at_heal,
+            converged,
+            r.latency_ms.p50,
+            r.latency_ms.p99,
+            m.messages_per_op,
+            promises(r),
+        );
+    }
+    out
+}
