@@ -43,10 +43,13 @@
 //! the op may yet take effect. To retry without applying it twice, every value carries the
 //! ids of the last [`APPLIED_MAX`] requests applied in the chain of values that led to it
 //! ([`Record::applied`]); a retry whose phase 1 finds its own request id in the chain of
-//! the highest value only completes that value (re-accepts it under the new ballot) and answers what it
-//! computed then. A coordinator that cannot finish within `request_timeout` answers
-//! [`OpResult::Unavailable`] only if no phase 2 of the request ever started; otherwise it
-//! stays silent and the client records the operation as indeterminate.
+//! the highest value only completes that value (re-accepts it under the new ballot) and
+//! answers what it computed then. The same check makes a client's retry (same request id,
+//! maybe another coordinator) apply at most once; when that request is the last of the
+//! chain its answer is rebuilt from the value and [`Outcome`], otherwise it stays unknown
+//! and the coordinator stays silent. A coordinator that cannot finish within `request_timeout`
+//! answers [`OpResult::Unavailable`] only if no phase 2 of the request ever started; otherwise
+//! it stays silent and the client records the operation as indeterminate.
 //!
 //! # Durability, repair
 //!
@@ -151,9 +154,30 @@ const BUGS: &[BugSpec] = &[
 pub struct Record {
     /// The value (or tombstone), versioned by the ballot that accepted it.
     pub entry: Entry,
-    /// The last [`APPLIED_MAX`] requests applied, oldest first, each with the ballot of the
-    /// attempt whose result counts.
-    pub applied: Vec<(RequestId, Version)>,
+    /// The last [`APPLIED_MAX`] requests applied, oldest first.
+    pub applied: Vec<Applied>,
+}
+
+/// One request applied in a chain of values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Applied {
+    /// The request.
+    pub request: RequestId,
+    /// The ballot of the attempt that applied it.
+    pub ballot: Version,
+    /// How it ended: with the value right after it, enough to rebuild its answer.
+    pub outcome: Outcome,
+}
+
+/// How an applied request ended (see [`Applied`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Outcome {
+    /// [`OpResult::Ok`] with the value after it.
+    Ok,
+    /// [`OpResult::NotFound`].
+    NotFound,
+    /// [`OpResult::PreconditionFailed`] with the value (unchanged) after it.
+    PreconditionFailed,
 }
 
 /// One key at one replica: the acceptor's state.
@@ -807,24 +831,27 @@ impl Majority {
         let p = self.pending.get_mut(&op).expect("pending");
         let ballot = p.ballot;
         let mut applied = best.as_ref().map_or_else(Vec::new, |b| b.applied.clone());
-        let mine = applied
-            .iter()
-            .find(|(req, _)| *req == p.request)
-            .map(|(_, b)| *b);
-        let value = match mine {
-            // An earlier attempt's value is already at the top of the chain: complete it.
-            Some(_) => best.as_ref().and_then(|b| b.entry.value.clone()),
-            None => {
-                let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
-                let result = kv::apply_to_value(&mut value, &p.op);
-                p.results.push((ballot, result));
-                applied.push((p.request, ballot));
-                if applied.len() > APPLIED_MAX {
-                    applied.remove(0);
-                }
-                value
+        let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
+        // Already in the chain (an earlier attempt, here or at the coordinator a client
+        // retried): only complete the value, never apply the request twice.
+        if !applied.iter().any(|a| a.request == p.request) {
+            let result = kv::apply_to_value(&mut value, &p.op);
+            let outcome = match &result {
+                OpResult::NotFound => Outcome::NotFound,
+                OpResult::PreconditionFailed { .. } => Outcome::PreconditionFailed,
+                _ => Outcome::Ok,
+            };
+            p.results.push((ballot, result));
+            let request = p.request;
+            applied.push(Applied {
+                request,
+                ballot,
+                outcome,
+            });
+            if applied.len() > APPLIED_MAX {
+                applied.remove(0);
             }
-        };
+        }
         p.phase = Phase::Accept;
         p.written = true;
         let record = Record {
@@ -842,32 +869,46 @@ impl Majority {
         self.broadcast(ctx, msg);
     }
 
+    /// What a write quorum holding `record` means for request `p`: its answer, if this node
+    /// can know it.
+    fn write_result(p: &Pending, record: &Record) -> Option<OpResult> {
+        let applied = &record.applied;
+        let at = applied.iter().rposition(|a| a.request == p.request)?;
+        if at + 1 == applied.len() {
+            // The last request applied: the value right after it is this value.
+            let value = record.entry.value.clone();
+            return Some(match applied[at].outcome {
+                Outcome::Ok => OpResult::Ok { value },
+                Outcome::NotFound => OpResult::NotFound,
+                Outcome::PreconditionFailed => OpResult::PreconditionFailed { current: value },
+            });
+        }
+        let ballot = applied[at].ballot;
+        let ours = p.results.iter().find(|(b, _)| *b == ballot);
+        ours.map(|(_, r)| r.clone())
+    }
+
     /// A write quorum holds the proposal: answer, and tell everyone it is chosen.
     fn finish(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
         let p = self.pending.get(&op).expect("pending");
         let record = p.proposal.clone().expect("a proposal");
         let result = match p.phase {
-            Phase::WriteBack => p.read_result.clone().expect("a read result"),
-            _ => {
-                let (req, mine) = record
-                    .applied
-                    .iter()
-                    .rev()
-                    .find(|(req, _)| *req == p.request)
-                    .copied()
-                    .expect("the chain holds the request");
-                debug_assert_eq!(req, p.request);
-                let found = p.results.iter().find(|(b, _)| *b == mine);
-                found
-                    .map(|(_, r)| r.clone())
-                    .expect("a result of this attempt")
-            }
+            Phase::WriteBack => p.read_result.clone(),
+            _ => Self::write_result(p, &record),
         };
-        let key = p.op.key();
-        let me = self.me;
+        let (key, request) = (p.op.key(), p.request);
         self.broadcast(ctx, Message::Commit { key, record });
-        let _ = me;
-        self.answer(ctx, op, result);
+        match result {
+            Some(result) => self.answer(ctx, op, result),
+            None => {
+                // Applied by another coordinator (a client's earlier try) and followed by
+                // other requests since: its answer is lost, so the client times out.
+                ctx.note(|| format!("{request}: applied earlier elsewhere; answer unknown"));
+                self.pending.remove(&op);
+                ctx.cancel_timer(Timer::Deadline(op));
+                ctx.cancel_timer(Timer::Retry(op));
+            }
+        }
     }
 
     fn answer(&mut self, ctx: &mut Context<'_, Self>, op: u64, result: OpResult) {

@@ -26,11 +26,17 @@
 //! [`Message::Ack`]; the coordinator forgets a decision once every participant that may hold
 //! the transaction prepared has acked.
 //!
-//! The client gets `ok` once commit is decided (its own replica has applied) and
-//! [`OpResult::Unavailable`] only after an abort, which is definite. An aborted attempt caused
-//! by a lock conflict is retried as a new transaction after a random backoff, for at most
-//! `retry_for` since the request arrived. A coordinator that loses a request (crash, halt)
-//! says nothing: the client times out.
+//! The client gets `ok` once commit is decided (its own replica has applied). An aborted
+//! attempt is retried as a new transaction after a random backoff, for at most `retry_for`
+//! since the request arrived; then the write is dropped in silence and the client times out.
+//! A write is never refused with [`OpResult::Unavailable`], although the node's own attempts
+//! all aborted: clients re-send a request, same id, to another node after a timeout, so an
+//! earlier copy of it may still be held by a paused node or be prepared elsewhere and commit
+//! later, and "definitely not applied" would then be a lie (nemesis.toml seed 1 and
+//! partition.toml seed 3 caught exactly that). For the same reason each key remembers, per
+//! client, its last committed write and its answer ([`Entry::last_writes`]): a copy of a
+//! request that already committed is answered from there, never applied twice. A coordinator
+//! that loses a request (crash, halt) says nothing either.
 //!
 //! # Reads are local, and wait for locks
 //!
@@ -89,7 +95,7 @@ use crate::contract::{
     BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::digest::StableHasher;
-use crate::ids::{NodeId, RequestId};
+use crate::ids::{ClientId, NodeId, RequestId};
 use crate::kv::{self, Key, OpResult, Value};
 use crate::params::{ParamKind, ParamSpec};
 use crate::time::{Span, Time};
@@ -179,6 +185,10 @@ pub struct Entry {
     pub version: u64,
     /// Its value; `None`: absent (deleted, or written absent).
     pub value: Option<Value>,
+    /// Per client, the last of its writes committed on this key and the answer it got: a
+    /// retry of that request (the client re-sends it, same id, after a timeout, to any node)
+    /// is answered from here instead of being applied twice, and an older one is ignored.
+    pub last_writes: BTreeMap<ClientId, (u64, OpResult)>,
 }
 
 /// One key's write in a transaction: its new state, and the version it was computed from.
@@ -191,6 +201,10 @@ pub struct Write {
     pub base: u64,
     /// The key's new value (`None`: absent).
     pub value: Option<Value>,
+    /// The client request this write serves, recorded with the key when it commits.
+    pub request: RequestId,
+    /// The answer to that request, recorded with it.
+    pub result: OpResult,
 }
 
 /// A participant's yes vote: the writes it holds locked until it learns the outcome.
@@ -470,6 +484,20 @@ impl TwoPc {
             return;
         }
         let entry = self.entries.get(&key).cloned().unwrap_or_default();
+        let id = waiting.request.id;
+        if let Some((seq, result)) = entry.last_writes.get(&id.client) {
+            if op.is_write() && *seq >= id.seq {
+                // Unlocked here, so every committed write of the key is applied here: this
+                // request (or a later one of its client) already committed.
+                if *seq == id.seq {
+                    ctx.note(|| format!("{id}: a retry of a committed write; answering again"));
+                    ctx.reply(id, result.clone());
+                } else {
+                    ctx.note(|| format!("{id}: older than its client's last write; ignored"));
+                }
+                return;
+            }
+        }
         let mut value = entry.value.clone();
         let result = kv::apply_to_value(&mut value, op);
         if value == entry.value {
@@ -486,14 +514,24 @@ impl TwoPc {
             key,
             base: entry.version,
             value,
+            request: id,
+            result: result.clone(),
         };
         self.begin(ctx, waiting, vec![write], result);
     }
 
+    /// Stops serving `waiting`. A read is refused (it did not happen). A write is dropped in
+    /// silence, so that its client times out: the client may have sent the same request to
+    /// another node before (after a timeout) whose transaction may still commit, so this node
+    /// cannot promise that the write was not applied, which a refusal would.
     fn give_up(&mut self, ctx: &mut Context<'_, Self>, waiting: Waiting) {
         self.stats.given_up += 1;
         let (id, tries) = (waiting.request.id, waiting.attempts);
-        ctx.note(|| format!("{id}: giving up after {tries} aborted transactions or a lock"));
+        if waiting.request.op.is_write() {
+            ctx.note(|| format!("{id}: dropping the write after {tries} aborts or a lock"));
+            return;
+        }
+        ctx.note(|| format!("{id}: refusing the read after waiting for a lock"));
         ctx.reply(id, OpResult::Unavailable { hint: None });
     }
 
@@ -655,11 +693,11 @@ impl TwoPc {
 
     fn apply(&mut self, writes: &[Write]) {
         for w in writes {
-            let entry = Entry {
-                version: w.base + 1,
-                value: w.value.clone(),
-            };
-            self.entries.insert(w.key, entry);
+            let entry = self.entries.entry(w.key).or_default();
+            entry.version = w.base + 1;
+            entry.value.clone_from(&w.value);
+            let (client, seq) = (w.request.client, w.request.seq);
+            entry.last_writes.insert(client, (seq, w.result.clone()));
         }
     }
 
@@ -853,7 +891,8 @@ impl TwoPc {
         s.blocked_us_total += blocked.as_micros();
         s.blocked_us_max = s.blocked_us_max.max(blocked.as_micros());
         let queries = prepared.queries;
-        ctx.note(|| format!("{txn}: unblocked after {blocked} ({queries} queries)"));
+        let us = blocked.as_micros();
+        ctx.note(|| format!("{txn}: unblocked after {blocked} ({us} us, {queries} queries)"));
     }
 
     fn learn(&mut self, txn: TxnId, commit: bool) {

@@ -126,8 +126,8 @@ pub struct RunOutput<P: Protocol> {
     pub fingerprint: u64,
     /// True virtual time at the end.
     pub end: Time,
-    /// When the cluster was last made whole (all links up, no node frozen, paused or
-    /// crashed), if it was whole at the end.
+    /// When the last fault of any kind happened while the cluster was whole (all links up,
+    /// no node frozen, paused or crashed), if it was whole at the end.
     pub healed_at: Option<Time>,
     /// When clients stopped issuing operations.
     pub workload_stopped: Time,
@@ -861,14 +861,16 @@ impl<'s, P: Protocol> Engine<'s, P> {
             action,
             origin: origin.into(),
         });
+        // Liveness is judged from the last fault of any kind once the cluster is whole: a
+        // clock jump or an operator's command also disturbs it (an election, a halt).
         match (self.is_whole(), self.healed_at) {
             (true, None) => {
                 self.healed_at = Some(self.now);
                 let diverged = self.diverged_keys();
                 self.conflicts_at_heal.push((self.now, diverged));
             }
-            (false, Some(_)) => self.healed_at = None,
-            _ => {}
+            (true, Some(_)) => self.healed_at = Some(self.now),
+            (false, _) => self.healed_at = None,
         }
         self.node_sides = self.compute_sides();
     }

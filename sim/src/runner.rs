@@ -232,6 +232,9 @@ fn run_checks<P: Protocol>(
     checks
 }
 
+/// The most lines of a counterexample a run's summary prints.
+const MAX_DETAIL_LINES: usize = 24;
+
 /// The budget of a check inside a run: steps and memory only, never wall time, so that a
 /// run's verdict cannot depend on the machine.
 pub fn run_budget() -> Budget {
@@ -250,10 +253,19 @@ fn linearizability(history: &History) -> (Verdict, String) {
             Verdict::Pass,
             format!("{} operations over {keys} keys", outcome.ops),
         ),
-        check::Verdict::NotLinearizable(counterexample) => (
-            Verdict::Fail,
-            counterexample.render().trim_end().to_string(),
-        ),
+        check::Verdict::NotLinearizable(counterexample) => {
+            let text = counterexample.render();
+            let lines: Vec<&str> = text.trim_end().lines().collect();
+            let mut detail = lines[..lines.len().min(MAX_DETAIL_LINES)].join("\n");
+            if lines.len() > MAX_DETAIL_LINES {
+                detail.push_str(&format!(
+                    "\n... {} more operations: write the run's --history and draw it with \
+                     simkv check --explain",
+                    lines.len() - MAX_DETAIL_LINES
+                ));
+            }
+            (Verdict::Fail, detail)
+        }
         check::Verdict::Unknown(why) => (Verdict::Unknown, why),
     }
 }

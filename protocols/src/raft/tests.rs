@@ -1,1 +1,326 @@
-//! Unit tests: a hand-driven cluster.
+//! Raft's unit tests, each citing the section of the paper (or thesis) it checks, on a small
+//! hand-driven cluster: messages wait in flight until a test delivers or drops them, timers
+//! fire only when a test fires them, and one clock serves every node.
+
+use super::log::Command;
+use super::*;
+use crate::contract::{Effect, Entropy};
+use crate::ids::ClientId;
+use crate::params::{ParamValue, Params};
+
+/// splitmix64: the engine draws timer delays, so nothing here needs real randomness.
+struct TestEntropy(u64);
+
+impl Entropy for TestEntropy {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// A message on the wire: (from, to, message).
+type Wire = (NodeId, NodeId, Message);
+
+struct Harness {
+    configs: Vec<NodeConfig>,
+    nodes: Vec<Raft>,
+    durable: Vec<Option<RaftDurable>>,
+    inflight: Vec<Wire>,
+    /// Every message ever sent, in send order.
+    sent: Vec<Wire>,
+    replies: Vec<(RequestId, OpResult)>,
+    now: Time,
+    entropy: TestEntropy,
+}
+
+fn n(i: u16) -> NodeId {
+    NodeId(i)
+}
+
+fn id(seq: u64) -> RequestId {
+    RequestId {
+        client: ClientId(1),
+        seq,
+    }
+}
+
+fn append(key: Key, value: &str) -> Op {
+    Op::Append {
+        key,
+        value: value.into(),
+    }
+}
+
+impl Harness {
+    /// `count` fresh followers, with `sets` overriding the default parameters.
+    fn new(count: u16, bugs: &[&'static str], sets: &[(&'static str, ParamValue)]) -> Harness {
+        let nodes: Vec<NodeId> = (0..count).map(NodeId).collect();
+        let mut params = Params::defaults(Raft::info().params);
+        for (name, value) in sets {
+            params.set(name, value.clone());
+        }
+        let configs = nodes
+            .iter()
+            .map(|&id| NodeConfig {
+                id,
+                nodes: nodes.clone(),
+                params: params.clone(),
+                bugs: bugs.to_vec(),
+            })
+            .collect();
+        let mut h = Harness {
+            configs,
+            nodes: Vec::new(),
+            durable: vec![None; usize::from(count)],
+            inflight: Vec::new(),
+            sent: Vec::new(),
+            replies: Vec::new(),
+            now: Time(1_000),
+            entropy: TestEntropy(7),
+        };
+        for i in 0..count {
+            let node = h.boot(i);
+            h.nodes.push(node);
+        }
+        h
+    }
+
+    fn boot(&mut self, i: u16) -> Raft {
+        let mut effects = Vec::new();
+        let config = self.configs[usize::from(i)].clone();
+        let durable = self.durable[usize::from(i)].clone();
+        let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
+        let node = Raft::start(&mut ctx, &config, durable.as_ref());
+        self.apply(n(i), effects);
+        node
+    }
+
+    /// Crash (losing all but the durable state, and every message on its way to the node)
+    /// and start again.
+    fn restart(&mut self, i: u16) {
+        self.inflight.retain(|(_, to, _)| *to != n(i));
+        let node = self.boot(i);
+        self.nodes[usize::from(i)] = node;
+        self.check(i);
+    }
+
+    fn run(&mut self, i: u16, f: impl FnOnce(&mut Raft, &mut Context<'_, Raft>)) {
+        let mut effects = Vec::new();
+        let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
+        f(&mut self.nodes[usize::from(i)], &mut ctx);
+        self.apply(n(i), effects);
+        self.check(i);
+    }
+
+    fn apply(&mut self, from: NodeId, effects: Vec<Effect<Raft>>) {
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => {
+                    self.sent.push((from, to, msg.clone()));
+                    self.inflight.push((from, to, msg));
+                }
+                Effect::Persist(d) => self.durable[from.index()] = Some(d),
+                Effect::Reply { request, result } => self.replies.push((request, result)),
+                Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
+                Effect::Halt => panic!("raft never halts"),
+            }
+        }
+    }
+
+    fn check(&self, i: u16) {
+        self.nodes[usize::from(i)].check_invariants().unwrap();
+    }
+
+    /// Lets node `i`'s election timeout pass and fire: it campaigns (a first firing after
+    /// contact with a leader only re-arms the timer, as the lazy re-arm says).
+    fn campaign(&mut self, i: u16) {
+        self.now += Span::millis(300);
+        let term = self.nodes[usize::from(i)].current_term;
+        for _ in 0..2 {
+            self.run(i, |node, ctx| node.on_timer(ctx, Timer::Election));
+            if self.nodes[usize::from(i)].current_term > term {
+                return;
+            }
+        }
+        panic!("n{i} did not campaign");
+    }
+
+    /// Delivers (in send order) every in-flight message `pick` chooses, including those
+    /// the deliveries send, until none is chosen; returns how many were delivered.
+    fn deliver_where(&mut self, mut pick: impl FnMut(&Wire) -> bool) -> usize {
+        // Bounded: without timers a hand-driven cluster falls quiet.
+        for delivered in 0..10_000 {
+            let Some(at) = self.inflight.iter().position(&mut pick) else {
+                return delivered;
+            };
+            let (from, to, msg) = self.inflight.remove(at);
+            self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
+        }
+        panic!("messages never stopped");
+    }
+
+    fn deliver_all(&mut self) -> usize {
+        self.deliver_where(|_| true)
+    }
+
+    fn drop_where(&mut self, pick: impl Fn(&Wire) -> bool) {
+        self.inflight.retain(|w| !pick(w));
+    }
+
+    /// A client request arrives at node `i`.
+    fn submit(&mut self, i: u16, request: RequestId, op: Op) {
+        let call = Request {
+            id: request,
+            op,
+            quorum: None,
+        };
+        self.run(i, |node, ctx| node.on_request(ctx, call));
+    }
+
+    fn node(&self, i: u16) -> &Raft {
+        &self.nodes[usize::from(i)]
+    }
+
+    /// Gives node `i` a log of these terms (one no-op each) and the latest term as its own,
+    /// as earlier elections would have left them.
+    fn set_log(&mut self, i: u16, terms: &[u64]) {
+        let node = &mut self.nodes[usize::from(i)];
+        for &term in terms {
+            node.log.append(term, Command::Noop);
+            node.current_term = node.current_term.max(term);
+        }
+        node.dirty = true;
+        self.check(i);
+    }
+
+    /// How many AppendEntries `from` sent `to`.
+    fn appends(&self, from: u16, to: u16) -> usize {
+        self.sent
+            .iter()
+            .filter(|(f, t, m)| {
+                (*f, *t) == (n(from), n(to)) && matches!(m, Message::AppendEntries { .. })
+            })
+            .count()
+    }
+}
+
+/// Section 5.2: a candidate with a majority's votes leads; one with a log behind a voter's is
+/// refused (section 5.4.1), and only the planted bug lets it win anyway.
+#[test]
+fn election_5_2_votes_only_for_an_up_to_date_log() {
+    for (bugs, stale_wins) in [(&[][..], false), (&["vote-without-log-check"][..], true)] {
+        let mut h = Harness::new(3, bugs, &[]);
+        h.campaign(0);
+        h.deliver_all();
+        assert_eq!(h.node(0).role, Role::Leader);
+        assert_eq!(h.node(0).current_term, 1);
+        // n3 misses a committed write.
+        h.submit(0, id(1), append(1, "x"));
+        h.drop_where(|(_, to, _)| *to == n(2));
+        h.deliver_where(|(_, to, _)| *to != n(2));
+        assert_eq!(h.replies.len(), 1, "committed by n1 and n2");
+        assert!(h.node(2).log.last_index() < h.node(0).commit_index);
+        h.drop_where(|_| true);
+        h.campaign(2);
+        h.deliver_all();
+        assert_eq!(h.node(2).role == Role::Leader, stale_wins, "bugs {bugs:?}");
+        assert_eq!(h.node(0).role, Role::Follower, "a newer term deposes n1");
+    }
+}
+
+/// Section 5.3: a follower whose log conflicts answers with the conflicting term and its
+/// first index, so the leader skips the whole term in one round trip, then overwrites it.
+#[test]
+fn log_5_3_conflicts_are_repaired_a_term_per_round_trip() {
+    let mut h = Harness::new(3, &[], &[]);
+    h.set_log(0, &[1, 1, 3, 3, 3]);
+    h.set_log(1, &[1, 1, 2, 2, 2]);
+    h.set_log(2, &[1, 1, 3, 3, 3]);
+    h.campaign(0);
+    h.deliver_all();
+    assert_eq!(h.node(0).role, Role::Leader);
+    let rejected = h.sent.iter().find_map(|(from, _, m)| match m {
+        Message::AppendEntriesResponse {
+            success: false,
+            conflict_term,
+            conflict_index,
+            ..
+        } if *from == n(1) => Some((*conflict_term, *conflict_index)),
+        _ => None,
+    });
+    assert_eq!(rejected, Some((Some(2), 3)), "term 2 starts at index 3 in n2's log");
+    // One refused batch at the no-op, one that replaces all of term 2.
+    assert_eq!(h.appends(0, 1), 2);
+    let last = h.node(0).log.last_index();
+    assert_eq!(last, 6);
+    assert_eq!(h.node(1).log.last_index(), last);
+    assert_eq!(h.node(1).log.chain_at(last), h.node(0).log.chain_at(last));
+    assert_eq!(h.node(1).commit_index, last, "the heartbeat-free path commits too");
+}
+
+/// Section 5.4.2 (Figure 8): an entry of an earlier term held by a majority is not committed
+/// by counting replicas; it commits once an entry of the leader's term does. The planted bug
+/// commits it early.
+#[test]
+fn commit_5_4_2_counts_replicas_only_for_the_current_term() {
+    for (bugs, early) in [(&[][..], 0), (&["commit-previous-term"][..], 2)] {
+        let mut h = Harness::new(5, bugs, &[("max_batch", ParamValue::Int(1))]);
+        // n1 led term 2 and got index 2 nowhere; n4 and n5 are down.
+        h.set_log(0, &[1, 2]);
+        h.set_log(1, &[1]);
+        h.set_log(2, &[1]);
+        let down = |w: &Wire| w.1 == n(3) || w.1 == n(4);
+        h.campaign(0);
+        h.drop_where(down);
+        // Votes, then one-entry batches up to index 2 only.
+        h.deliver_where(|w| !matches!(&w.2, Message::AppendEntries { prev_log_index: 2, .. }));
+        h.drop_where(down);
+        assert_eq!(h.node(0).role, Role::Leader);
+        assert_eq!(h.node(0).current_term, 3);
+        for i in 1..=2 {
+            assert_eq!(h.node(i).log.term_at(2), Some(2), "n{} holds index 2", i + 1);
+        }
+        assert_eq!(h.node(0).commit_index, early, "bugs {bugs:?}");
+        // The no-op of term 3 reaches the majority: both commit.
+        h.deliver_where(|w| !down(w));
+        assert_eq!(h.node(0).commit_index, 3);
+    }
+}
+
+/// Thesis 6.3: a retried request that made it into the log twice (its first leader crashed
+/// before answering) is applied once, and the retry is answered with the first result.
+#[test]
+fn session_6_3_retry_is_applied_once() {
+    for (bugs, value) in [(&[][..], "x"), (&["apply-retries-twice"][..], "xx")] {
+        let mut h = Harness::new(3, bugs, &[]);
+        h.campaign(0);
+        h.deliver_all();
+        h.submit(0, id(1), append(7, "x"));
+        // The followers append it, but n1 crashes before hearing back.
+        h.deliver_where(|w| matches!(w.2, Message::AppendEntries { .. }));
+        h.drop_where(|_| true);
+        h.restart(0);
+        assert!(h.replies.is_empty());
+        h.campaign(1);
+        h.deliver_all();
+        assert_eq!(h.node(1).role, Role::Leader);
+        // The client times out and retries at the new leader.
+        h.submit(1, id(1), append(7, "x"));
+        h.deliver_all();
+        let answer = Some(Value::from(value));
+        assert_eq!(h.replies, vec![(id(1), OpResult::Ok { value: answer.clone() })]);
+        for i in 0..3 {
+            assert_eq!(h.node(i).sm.store.get(&7), answer.as_ref(), "n{}", i + 1);
+        }
+        // A later retry of the same id is answered from the session, not appended again.
+        let last = h.node(1).log.last_index();
+        h.submit(1, id(1), append(7, "x"));
+        if bugs.is_empty() {
+            assert_eq!(h.node(1).log.last_index(), last);
+            assert_eq!(h.replies.len(), 2);
+        }
+    }
+}

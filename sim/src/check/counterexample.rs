@@ -254,6 +254,9 @@ fn removable(removed: &[Operation], kept: &[Operation]) -> bool {
     })
 }
 
+/// The widest timeline [`Counterexample::render`] draws.
+const MAX_TIMELINE_COLUMNS: usize = 72;
+
 impl Counterexample {
     /// A short text timeline: one line per operation, then bars from call to return.
     pub fn render(&self) -> String {
@@ -276,14 +279,20 @@ impl Counterexample {
         let width = self.ops.iter().map(|o| o.process.len()).max().unwrap_or(1);
         let cols = columns(self);
         let lanes = cols.iter().max().copied().unwrap_or(0) + 2;
+        // Past a screen's width the bars say nothing a reader can see: positions only.
+        let draw = lanes <= MAX_TIMELINE_COLUMNS;
         for (i, o) in self.ops.iter().enumerate() {
             let ret = o.ret.map_or("?".to_string(), |r| r.to_string());
             let (c, r) = (cols[2 * i], cols[2 * i + 1]);
-            let mut bar: String = (0..lanes)
-                .map(|x| if x > c && x < r { '-' } else { ' ' })
-                .collect();
-            bar.replace_range(c..c + 1, "|");
-            if o.ret.is_some() {
+            let mut bar: String = if draw {
+                (0..lanes).map(|x| if x > c && x < r { '-' } else { ' ' }).collect()
+            } else {
+                String::new()
+            };
+            if draw {
+                bar.replace_range(c..c + 1, "|");
+            }
+            if draw && o.ret.is_some() {
                 bar.replace_range(r..r + 1, "|");
             }
             let _ = writeln!(
