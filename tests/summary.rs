@@ -4,9 +4,18 @@ use crate::util::{simkv, stdout, without_wall_time};
 
 #[test]
 fn summary_of_partition_at_seed_1_is_pinned() {
-    let out = simkv(&["run", "scenarios/partition.toml", "--seed", "1", "--dump"]);
+    let out = simkv(&["run", "scenarios/partition.toml", "--seed", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     insta::assert_snapshot!(without_wall_time(&stdout(&out)));
+}
+
+#[test]
+fn summary_dump_shows_every_node_store() {
+    let out = stdout(&simkv(&["run", "scenarios/crash-restart.toml", "--dump"]));
+    let dump = out.split("\ndump:\n").nth(1).expect("a dump section");
+    for node in ["n1", "n2", "n3", "n4", "n5"] {
+        assert!(dump.contains(&format!("  {node}: {{k")), "{node} in {dump}");
+    }
 }
 
 #[test]

@@ -40,16 +40,22 @@
 //! Phase 1 refused (another coordinator holds a higher promise): nothing was written, so the
 //! coordinator backs off for a random delay and tries again with a higher ballot. Phase 2
 //! refused: the value may sit on some replicas and be completed later by anyone's phase 1, so
-//! the op may yet take effect. To retry without applying it twice, every value carries the
-//! ids of the last [`APPLIED_MAX`] requests applied in the chain of values that led to it
-//! ([`Record::applied`]); a retry whose phase 1 finds its own request id in the chain of
-//! the highest value only completes that value (re-accepts it under the new ballot) and
-//! answers what it computed then. The same check makes a client's retry (same request id,
-//! maybe another coordinator) apply at most once; when that request is the last of the
-//! chain its answer is rebuilt from the value and [`Outcome`], otherwise it stays unknown
-//! and the coordinator stays silent. A coordinator that cannot finish within `request_timeout`
-//! answers [`OpResult::Unavailable`] only if no phase 2 of the request ever started; otherwise
-//! it stays silent and the client records the operation as indeterminate.
+//! the op may yet take effect. To retry without applying it twice, every value carries a
+//! client session table ([`Record::sessions`], as Raft's dissertation keeps one, section 6.3):
+//! per client, the sequence number of the last request of that client applied in the chain of
+//! values that led to it. A client never has two requests in flight, so a retry whose phase 1
+//! finds its request's number there (or a later one) only completes that value (re-accepts it
+//! under the new ballot), and never applies the request twice. The same check covers a
+//! client's own retry (same request id, maybe another coordinator). The answer is what this
+//! coordinator computed for the attempt that got into the chain or, when the request is the
+//! last one applied ([`Record::last`]), rebuilt from the value and its [`Outcome`]; otherwise
+//! it is unknown and the coordinator stays silent.
+//!
+//! A coordinator that cannot finish within `request_timeout` answers a get
+//! [`OpResult::Unavailable`] (a read changes nothing); a write it leaves unanswered, and the
+//! client records it as indeterminate: a retry keeps the request id, nothing tells a retry from
+//! a first try, and an earlier try elsewhere may have left a value that a later phase 1
+//! completes, so "unavailable" (which promises the request never takes effect) would be a lie.
 //!
 //! # Durability, repair
 //!
@@ -63,15 +69,15 @@
 //! # Promises
 //!
 //! Linearizable, durable for acknowledged writes, live after heal. Not available where fewer
-//! than R (reads) or W (writes) replicas are reachable: the minority side of a partition
-//! answers [`OpResult::Unavailable`] after `request_timeout`. Not promised convergent: a
+//! than R (reads) or W (writes) replicas are reachable: on the minority side of a partition
+//! gets answer [`OpResult::Unavailable`] after `request_timeout` and writes time out. Not promised convergent: a
 //! value accepted by a minority whose coordinator gave up stays on those replicas until the
 //! next write of the key. A request's own quorum ([`Request::quorum`]) is ignored: a smaller
 //! one would break R + W > N.
 
 use crate::contract::Request;
 use crate::contract::{BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
-use crate::ids::{NodeId, RequestId};
+use crate::ids::{ClientId, NodeId, RequestId};
 use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::params::{ParamKind, ParamSpec};
 use crate::quorum::{self, bucket_of, Entry, Rotation, Version};
@@ -83,9 +89,6 @@ use std::collections::{BTreeMap, BTreeSet};
 /// How many counter values a node reserves with each persist of its high-water mark, so
 /// that a restarted node never issues a ballot twice.
 pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
-
-/// How many recent request ids a value remembers (see the module doc, "Writes").
-pub const APPLIED_MAX: usize = 16;
 
 /// At most this many requests in flight at one coordinator; more are refused.
 pub const PENDING_MAX: usize = 10_000;
@@ -107,8 +110,8 @@ const PARAMS: &[ParamSpec] = &[
         name: "request_timeout",
         kind: ParamKind::Span,
         default: "400ms",
-        description: "how long a coordinator tries before it answers unavailable (or, once a \
-                      value may be written, stays silent)",
+        description: "how long a coordinator tries before it gives up: a get answers \
+                      unavailable, a write stays silent",
     },
     ParamSpec {
         name: "retry_backoff",
@@ -149,20 +152,22 @@ const BUGS: &[BugSpec] = &[
     },
 ];
 
-/// An accepted value, with the requests applied in the chain of values that led to it.
+/// An accepted value, with the client sessions of the chain of values that led to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Record {
     /// The value (or tombstone), versioned by the ballot that accepted it.
     pub entry: Entry,
-    /// The last [`APPLIED_MAX`] requests applied, oldest first.
-    pub applied: Vec<Applied>,
+    /// Per client, its last request applied in the chain (at most one entry per client).
+    pub sessions: BTreeMap<ClientId, Applied>,
+    /// The last request applied in the chain: the value is the value right after it.
+    pub last: Option<RequestId>,
 }
 
-/// One request applied in a chain of values.
+/// A client's last request applied in a chain of values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Applied {
-    /// The request.
-    pub request: RequestId,
+    /// The request's sequence number.
+    pub seq: u64,
     /// The ballot of the attempt that applied it.
     pub ballot: Version,
     /// How it ended: with the value right after it, enough to rebuild its answer.
@@ -335,8 +340,6 @@ struct Pending {
     read_result: Option<OpResult>,
     /// Each attempt's ballot and the result its value means.
     results: Vec<(Version, OpResult)>,
-    /// Whether a phase 2 of this write ever started: then it may take effect.
-    written: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -830,11 +833,17 @@ impl Majority {
     fn decide_write(&mut self, ctx: &mut Context<'_, Self>, op: u64, best: Option<Record>) {
         let p = self.pending.get_mut(&op).expect("pending");
         let ballot = p.ballot;
-        let mut applied = best.as_ref().map_or_else(Vec::new, |b| b.applied.clone());
+        let (client, seq) = (p.request.client, p.request.seq);
+        let mut sessions = best
+            .as_ref()
+            .map(|b| b.sessions.clone())
+            .unwrap_or_default();
+        let mut last = best.as_ref().and_then(|b| b.last);
         let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
-        // Already in the chain (an earlier attempt, here or at the coordinator a client
-        // retried): only complete the value, never apply the request twice.
-        if !applied.iter().any(|a| a.request == p.request) {
+        // Already applied in the chain (an earlier attempt, here or at the coordinator the
+        // client tried before), or superseded by the client's next request: only complete the
+        // value, never apply the request twice.
+        if sessions.get(&client).map_or(true, |a| a.seq < seq) {
             let result = kv::apply_to_value(&mut value, &p.op);
             let outcome = match &result {
                 OpResult::NotFound => Outcome::NotFound,
@@ -842,21 +851,19 @@ impl Majority {
                 _ => Outcome::Ok,
             };
             p.results.push((ballot, result));
-            let request = p.request;
-            applied.push(Applied {
-                request,
+            let applied = Applied {
+                seq,
                 ballot,
                 outcome,
-            });
-            if applied.len() > APPLIED_MAX {
-                applied.remove(0);
-            }
+            };
+            sessions.insert(client, applied);
+            last = Some(p.request);
         }
         p.phase = Phase::Accept;
-        p.written = true;
         let record = Record {
             entry: Entry::new(ballot, value),
-            applied,
+            sessions,
+            last,
         };
         p.proposal = Some(record.clone());
         let key = p.op.key();
@@ -872,19 +879,20 @@ impl Majority {
     /// What a write quorum holding `record` means for request `p`: its answer, if this node
     /// can know it.
     fn write_result(p: &Pending, record: &Record) -> Option<OpResult> {
-        let applied = &record.applied;
-        let at = applied.iter().rposition(|a| a.request == p.request)?;
-        if at + 1 == applied.len() {
+        let applied = record.sessions.get(&p.request.client)?;
+        if applied.seq != p.request.seq {
+            return None; // superseded: the client has moved on
+        }
+        if record.last == Some(p.request) {
             // The last request applied: the value right after it is this value.
             let value = record.entry.value.clone();
-            return Some(match applied[at].outcome {
+            return Some(match applied.outcome {
                 Outcome::Ok => OpResult::Ok { value },
                 Outcome::NotFound => OpResult::NotFound,
                 Outcome::PreconditionFailed => OpResult::PreconditionFailed { current: value },
             });
         }
-        let ballot = applied[at].ballot;
-        let ours = p.results.iter().find(|(b, _)| *b == ballot);
+        let ours = p.results.iter().find(|(b, _)| *b == applied.ballot);
         ours.map(|(_, r)| r.clone())
     }
 
@@ -924,9 +932,12 @@ impl Majority {
             return;
         };
         ctx.cancel_timer(Timer::Retry(op));
-        if p.written {
-            // A value of this request may sit on some replicas and be completed later.
-            ctx.note(|| format!("{}: no write quorum in time; silent", p.request));
+        if p.op.is_write() {
+            // A value of this request may sit on some replicas and be completed later, by
+            // this coordinator's phase 2 or by that of a coordinator the client tried before
+            // (a retry keeps the request id, and nothing here tells a retry from a first
+            // try): "unavailable" would promise it never takes effect.
+            ctx.note(|| format!("{}: no quorum in time; silent", p.request));
         } else {
             ctx.note(|| format!("{}: no quorum in time; unavailable", p.request));
             ctx.reply(p.request, OpResult::Unavailable { hint: None });
@@ -1122,8 +1133,14 @@ impl Protocol for Majority {
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
-        if self.invalid.is_some() || self.pending.len() >= PENDING_MAX {
+        // Invalid quorums refuse every request everywhere: nothing was ever written.
+        let full = self.pending.len() >= PENDING_MAX;
+        if self.invalid.is_some() || (full && !request.op.is_write()) {
             ctx.reply(request.id, OpResult::Unavailable { hint: None });
+            return;
+        }
+        if full {
+            ctx.note(|| format!("{}: too many requests pending; silent", request.id));
             return;
         }
         self.next_op += 1;
@@ -1140,7 +1157,6 @@ impl Protocol for Majority {
             proposal: None,
             read_result: None,
             results: Vec::new(),
-            written: false,
         };
         self.pending.insert(op, pending);
         ctx.set_timer(Timer::Deadline(op), self.request_timeout);
@@ -1163,7 +1179,8 @@ impl Protocol for Majority {
                         value: Some(value),
                         checksum: 0,
                     },
-                    applied: Vec::new(),
+                    sessions: BTreeMap::new(),
+                    last: None,
                 })
             }
         }

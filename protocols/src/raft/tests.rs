@@ -251,14 +251,22 @@ fn log_5_3_conflicts_are_repaired_a_term_per_round_trip() {
         } if *from == n(1) => Some((*conflict_term, *conflict_index)),
         _ => None,
     });
-    assert_eq!(rejected, Some((Some(2), 3)), "term 2 starts at index 3 in n2's log");
+    assert_eq!(
+        rejected,
+        Some((Some(2), 3)),
+        "term 2 starts at index 3 in n2's log"
+    );
     // One refused batch at the no-op, one that replaces all of term 2.
     assert_eq!(h.appends(0, 1), 2);
     let last = h.node(0).log.last_index();
     assert_eq!(last, 6);
     assert_eq!(h.node(1).log.last_index(), last);
     assert_eq!(h.node(1).log.chain_at(last), h.node(0).log.chain_at(last));
-    assert_eq!(h.node(1).commit_index, last, "the heartbeat-free path commits too");
+    assert_eq!(
+        h.node(1).commit_index,
+        last,
+        "the heartbeat-free path commits too"
+    );
 }
 
 /// Section 5.4.2 (Figure 8): an entry of an earlier term held by a majority is not committed
@@ -276,12 +284,25 @@ fn commit_5_4_2_counts_replicas_only_for_the_current_term() {
         h.campaign(0);
         h.drop_where(down);
         // Votes, then one-entry batches up to index 2 only.
-        h.deliver_where(|w| !matches!(&w.2, Message::AppendEntries { prev_log_index: 2, .. }));
+        h.deliver_where(|w| {
+            !matches!(
+                &w.2,
+                Message::AppendEntries {
+                    prev_log_index: 2,
+                    ..
+                }
+            )
+        });
         h.drop_where(down);
         assert_eq!(h.node(0).role, Role::Leader);
         assert_eq!(h.node(0).current_term, 3);
         for i in 1..=2 {
-            assert_eq!(h.node(i).log.term_at(2), Some(2), "n{} holds index 2", i + 1);
+            assert_eq!(
+                h.node(i).log.term_at(2),
+                Some(2),
+                "n{} holds index 2",
+                i + 1
+            );
         }
         assert_eq!(h.node(0).commit_index, early, "bugs {bugs:?}");
         // The no-op of term 3 reaches the majority: both commit.
@@ -311,7 +332,15 @@ fn session_6_3_retry_is_applied_once() {
         h.submit(1, id(1), append(7, "x"));
         h.deliver_all();
         let answer = Some(Value::from(value));
-        assert_eq!(h.replies, vec![(id(1), OpResult::Ok { value: answer.clone() })]);
+        assert_eq!(
+            h.replies,
+            vec![(
+                id(1),
+                OpResult::Ok {
+                    value: answer.clone()
+                }
+            )]
+        );
         for i in 0..3 {
             assert_eq!(h.node(i).sm.store.get(&7), answer.as_ref(), "n{}", i + 1);
         }
