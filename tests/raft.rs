@@ -65,7 +65,8 @@ const CAUGHT: &[(&str, &str, u64, &str)] = &[
         2,
         "invariants",
     ),
-    // Seed 1: a leader commits an entry of an earlier term that a later leader overwrites.
+    // Seed 3: a leader counts an earlier term's entry as committed, crashes, and a leader
+    // elected without it overwrites it.
     (
         "commit-previous-term",
         "scenarios/raft/figure8.toml",

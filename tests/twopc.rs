@@ -73,7 +73,10 @@ fn twopc_keeps_its_promises_on_every_shipped_scenario_across_seeds() {
 /// copy of the same request, sent earlier by the client to another node, was still to commit.
 #[test]
 fn twopc_regression_nemesis_seed_1_and_partition_seed_3_no_refused_write_commits() {
-    for (path, seed) in [("scenarios/nemesis.toml", 1), ("scenarios/partition.toml", 3)] {
+    for (path, seed) in [
+        ("scenarios/nemesis.toml", 1),
+        ("scenarios/partition.toml", 3),
+    ] {
         let report = run(path, seed, &[]);
         assert_eq!(
             report.verdict,
@@ -85,26 +88,27 @@ fn twopc_regression_nemesis_seed_1_and_partition_seed_3_no_refused_write_commits
 }
 
 /// Each planted bug, the shipped scenario that shows it, how many seeds to try (from 1), and
-/// the check that must catch it.
+/// the check that must catch it. Each is caught on seed 1 (`simkv sweep FILE --protocol twopc
+/// --bug NAME --seeds 1..=3` breaks every seed); the cheapest catching scenario is named.
 const CAUGHT: &[(&str, &str, u64, &str)] = &[
-    // A majority commits on its side of the partition; the minority's local reads miss it.
+    // While n2 is frozen the other four commit without it; its local reads miss those writes.
     (
         "commit-without-all-votes",
-        "scenarios/partition.toml",
+        "scenarios/freeze.toml",
         1,
         "linearizability",
     ),
-    // Nodes crash with yes votes outstanding and forget them: the commit is lost there.
+    // A node crashes with yes votes outstanding and forgets them: the commit is lost there.
     (
         "vote-not-persisted",
         "scenarios/crash-restart.toml",
         1,
         "convergence",
     ),
-    // A participant unlocked at its vote serves the old value after the commit's ack.
+    // A participant unlocked at its vote serves the old value before the commit reaches it.
     (
         "release-lock-before-decision",
-        "scenarios/partition.toml",
+        "scenarios/flaky-network.toml",
         1,
         "linearizability",
     ),
@@ -193,11 +197,26 @@ fn unblocked_notes(trace: &[u8]) -> Vec<Unblocked> {
     found
 }
 
+/// When `node` halted itself and when it was restarted, in microseconds, from the report.
+fn down_interval_us(report: &RunReport, node: &str) -> (u64, u64) {
+    let at = |action: String| {
+        let line = report.faults.iter().find(|f| f.action == action);
+        let line = line.unwrap_or_else(|| panic!("no {action:?} in {:?}", report.faults));
+        (line.at_ms * 1_000.0).round() as u64
+    };
+    (
+        at(format!("crash {node} (the protocol halted itself)")),
+        at(format!("restart {node} from its durable state")),
+    )
+}
+
 /// Section 2: "the TM's failure can block the RMs". n1 halts right after sending a Prepare at
 /// 10s and restarts at 15s; n2 halts right after logging a decision at 20s and restarts at 24s.
-/// The participants that voted yes hold their locks and ask until the coordinator is back.
+/// Every other node voted yes on the transaction it was coordinating, holds the lock and asks
+/// until the coordinator is back; the blocking lasts as long as the coordinator was down (seed
+/// 1: 4.927s to 4.932s for n1's, 3.915s to 3.921s for n2's).
 #[test]
-fn twopc_section_2_participants_block_while_their_coordinator_is_down_after_prepare() {
+fn twopc_section_2_participants_block_while_their_coordinator_is_down() {
     let sink = Shared::default();
     let options = RunOptions {
         trace: Some(Trace::new(Box::new(sink.clone()))),
@@ -205,32 +224,31 @@ fn twopc_section_2_participants_block_while_their_coordinator_is_down_after_prep
     };
     let report = run_with("scenarios/twopc-blocking.toml", 1, &[], options);
     assert_eq!(report.verdict, RunVerdict::Kept, "{:?}", broken(&report));
-    let halts = report
-        .faults
-        .iter()
-        .filter(|f| f.action.contains("halted itself"))
-        .count();
-    assert_eq!(halts, 2, "both operator stops took effect: {:?}", report.faults);
     let notes = unblocked_notes(&sink.0.borrow());
-    // (coordinator, halted at, restarted at), in seconds of virtual time.
-    for (coordinator, down_s, up_s) in [("n1", 10, 15), ("n2", 20, 24)] {
+    for coordinator in ["n1", "n2"] {
+        let (halted_us, restarted_us) = down_interval_us(&report, coordinator);
+        let down_us = restarted_us - halted_us;
+        // Blocked for a second or more: the transaction the halt left in doubt (transactions
+        // of live coordinators resolve within the 100ms vote timeout).
         let blocked: Vec<&Unblocked> = notes
             .iter()
             .filter(|u| u.txn.starts_with(&format!("{coordinator}.")))
             .filter(|u| u.blocked_us >= 1_000_000)
             .collect();
-        assert!(
-            blocked.len() >= 2,
-            "participants of {coordinator} blocked: {notes:?}"
-        );
+        let mut participants: Vec<&str> = blocked.iter().map(|u| u.node.as_str()).collect();
+        participants.sort();
+        let others: Vec<&str> = ["n1", "n2", "n3", "n4", "n5"]
+            .into_iter()
+            .filter(|n| *n != coordinator)
+            .collect();
+        assert_eq!(participants, others, "{coordinator}: {blocked:?}");
         for u in blocked {
-            assert_ne!(u.node, coordinator, "{u:?}");
-            // Voted around the halt, unblocked only after the restart, within a second.
-            assert!(u.at_us >= up_s * 1_000_000, "{u:?}");
-            assert!(u.at_us < (up_s + 1) * 1_000_000, "{u:?}");
-            let down_us = (up_s - down_s) * 1_000_000;
-            assert!(u.blocked_us >= down_us - 100_000, "{u:?}");
-            assert!(u.blocked_us <= down_us + 1_000_000, "{u:?}");
+            // Unblocked only once the coordinator is back, at once.
+            assert!(u.at_us >= restarted_us, "{u:?}");
+            assert!(u.at_us <= restarted_us + 100_000, "{u:?}");
+            // Voted at most a vote timeout before the halt, or just after its Prepare.
+            assert!(u.blocked_us >= down_us - 100_000, "{u:?} down {down_us} us");
+            assert!(u.blocked_us <= down_us + 100_000, "{u:?} down {down_us} us");
         }
     }
 }

@@ -47,9 +47,10 @@
 //! finds its request's number there (or a later one) only completes that value (re-accepts it
 //! under the new ballot), and never applies the request twice. The same check covers a
 //! client's own retry (same request id, maybe another coordinator). The answer is what this
-//! coordinator computed for the attempt that got into the chain or, when the request is the
-//! last one applied ([`Record::last`]), rebuilt from the value and its [`Outcome`]; otherwise
-//! it is unknown and the coordinator stays silent.
+//! coordinator computed for the attempt that got into the chain, or else rebuilt from the
+//! request and its [`Outcome`] (and, for an append, from the value, when the request is the
+//! last one applied, [`Record::last`]); otherwise it is unknown and the
+//! coordinator stays silent.
 //!
 //! A coordinator that cannot finish within `request_timeout` answers a get
 //! [`OpResult::Unavailable`] (a read changes nothing); a write it leaves unanswered, and the
@@ -164,7 +165,7 @@ pub struct Record {
 }
 
 /// A client's last request applied in a chain of values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Applied {
     /// The request's sequence number.
     pub seq: u64,
@@ -175,14 +176,18 @@ pub struct Applied {
 }
 
 /// How an applied request ended (see [`Applied`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Outcome {
     /// [`OpResult::Ok`] with the value after it.
     Ok,
     /// [`OpResult::NotFound`].
     NotFound,
-    /// [`OpResult::PreconditionFailed`] with the value (unchanged) after it.
-    PreconditionFailed,
+    /// [`OpResult::PreconditionFailed`], with the value it found (kept so that a retry
+    /// elsewhere can still answer).
+    PreconditionFailed {
+        /// The value the key held.
+        current: Option<Value>,
+    },
 }
 
 /// One key at one replica: the acceptor's state.
@@ -847,7 +852,9 @@ impl Majority {
             let result = kv::apply_to_value(&mut value, &p.op);
             let outcome = match &result {
                 OpResult::NotFound => Outcome::NotFound,
-                OpResult::PreconditionFailed { .. } => Outcome::PreconditionFailed,
+                OpResult::PreconditionFailed { current } => Outcome::PreconditionFailed {
+                    current: current.clone(),
+                },
                 _ => Outcome::Ok,
             };
             p.results.push((ballot, result));
@@ -883,17 +890,25 @@ impl Majority {
         if applied.seq != p.request.seq {
             return None; // superseded: the client has moved on
         }
-        if record.last == Some(p.request) {
-            // The last request applied: the value right after it is this value.
-            let value = record.entry.value.clone();
-            return Some(match applied.outcome {
-                Outcome::Ok => OpResult::Ok { value },
-                Outcome::NotFound => OpResult::NotFound,
-                Outcome::PreconditionFailed => OpResult::PreconditionFailed { current: value },
-            });
-        }
+        // The value right after the request, if this value is it.
+        let after = (record.last == Some(p.request)).then_some(&record.entry.value);
+        let rebuilt = match (applied.outcome.clone(), &p.op, after) {
+            (Outcome::NotFound, ..) => Some(OpResult::NotFound),
+            (Outcome::Ok, Op::Put { value, .. } | Op::Update { value, .. }, _)
+            | (Outcome::Ok, Op::Cas { new: value, .. }, _) => Some(OpResult::Ok {
+                value: Some(value.clone()),
+            }),
+            (Outcome::Ok, Op::Delete { .. }, _) => Some(OpResult::Ok { value: None }),
+            (Outcome::Ok, _, Some(value)) => Some(OpResult::Ok {
+                value: value.clone(),
+            }),
+            (Outcome::PreconditionFailed { current }, ..) => {
+                Some(OpResult::PreconditionFailed { current })
+            }
+            _ => None,
+        };
         let ours = p.results.iter().find(|(b, _)| *b == applied.ballot);
-        ours.map(|(_, r)| r.clone())
+        ours.map(|(_, r)| r.clone()).or(rebuilt)
     }
 
     /// A write quorum holds the proposal: answer, and tell everyone it is chosen.

@@ -28,15 +28,28 @@
 //!
 //! The client gets `ok` once commit is decided (its own replica has applied). An aborted
 //! attempt is retried as a new transaction after a random backoff, for at most `retry_for`
-//! since the request arrived; then the write is dropped in silence and the client times out.
-//! A write is never refused with [`OpResult::Unavailable`], although the node's own attempts
-//! all aborted: clients re-send a request, same id, to another node after a timeout, so an
-//! earlier copy of it may still be held by a paused node or be prepared elsewhere and commit
-//! later, and "definitely not applied" would then be a lie (nemesis.toml seed 1 and
-//! partition.toml seed 3 caught exactly that). For the same reason each key remembers, per
+//! since the request arrived; then the write is refused (see "Refusing a write"). A
+//! coordinator that loses a request (crash, halt) says nothing: the client times out.
+//!
+//! # Refusing a write
+//!
+//! [`OpResult::Unavailable`] promises that the write was not applied and never will be. That
+//! its own transactions aborted is not enough for the node to say so: a client re-sends a
+//! request, same id, to any node after a timeout, so another copy of it may be held by a
+//! paused node, or be prepared elsewhere, and commit later (nemesis.toml seed 1 and
+//! partition.toml seed 3 caught exactly that). But every commit needs every node's yes vote,
+//! so a node can make the promise true itself: it records the request as refused (durably,
+//! before it answers) and votes no on every transaction that writes for it (or for an older
+//! request of the same client, which that client has given up on). It stays silent instead
+//! when a copy is prepared here (it may commit). As the record also dooms the client's own
+//! retry, a node refuses only when its last attempt aborted for missing votes (a node down or
+//! cut off: a retry elsewhere would abort too); a write that was voted down or waited for a
+//! lock `retry_for` long is dropped in silence, so that the retry may still commit (with
+//! refusals after lock conflicts, flaky-network.toml seed 3 broke liveness, and with no
+//! refusal at all, cap-demo.toml seed 1's timed-out writes exhausted the linearizability
+//! checker's budget). For the same reason each key remembers, per
 //! client, its last committed write and its answer ([`Entry::last_writes`]): a copy of a
-//! request that already committed is answered from there, never applied twice. A coordinator
-//! that loses a request (crash, halt) says nothing either.
+//! request that already committed is answered from there, never applied twice.
 //!
 //! # Reads are local, and wait for locks
 //!
@@ -131,7 +144,7 @@ const PARAMS: &[ParamSpec] = &[
         kind: ParamKind::Span,
         default: "400ms",
         description: "how long a node retries an aborted write (or keeps a request waiting for \
-                      a lock) before answering unavailable",
+                      a lock) before it refuses the request",
     },
     ParamSpec {
         name: "cooperative_termination",
@@ -251,7 +264,8 @@ pub struct BlockingStats {
     pub blocked_us_max: u64,
     /// Outcome queries sent.
     pub queries_sent: u64,
-    /// Requests refused after waiting `retry_for` for a lock or a commit.
+    /// Requests given up after `retry_for` of aborts or of waiting for a lock: reads refused,
+    /// writes dropped in silence.
     pub given_up: u64,
 }
 
@@ -266,6 +280,8 @@ pub struct TwoPcDurable {
     pub decisions: BTreeMap<TxnId, Decision>,
     /// The next transaction number this node will use as coordinator.
     pub next_txn: u64,
+    /// Per client, the newest write request this node refused (see [`TwoPc`]'s field).
+    pub refused: BTreeMap<ClientId, u64>,
     /// The blocking counters, carried across restarts.
     pub stats: BlockingStats,
 }
@@ -340,6 +356,9 @@ struct Waiting {
     since: Time,
     /// Transactions tried for it so far.
     attempts: u32,
+    /// Whether the last transaction tried for it aborted because votes were missing at the
+    /// vote timeout (a node down or cut off), rather than voted down.
+    votes_missed: bool,
 }
 
 /// A transaction this node coordinates, collecting votes.
@@ -395,6 +414,9 @@ pub struct TwoPc {
     prepared: BTreeMap<TxnId, Prepared>,
     decisions: BTreeMap<TxnId, Decision>,
     next_txn: u64,
+    /// Per client, the sequence number of the newest write request this node refused: it
+    /// votes no on every transaction writing for that request or an older one of the client.
+    refused: BTreeMap<ClientId, u64>,
     stats: BlockingStats,
     /// Which transaction holds each locked key.
     locks: BTreeMap<Key, TxnId>,
@@ -466,6 +488,7 @@ impl TwoPc {
             prepared,
             decisions,
             next_txn: self.next_txn,
+            refused: self.refused.clone(),
             stats: self.stats,
         });
     }
@@ -498,6 +521,11 @@ impl TwoPc {
                 return;
             }
         }
+        if op.is_write() && self.refused.get(&id.client).is_some_and(|s| *s >= id.seq) {
+            // Refused here before: refused again, the same promise.
+            self.give_up(ctx, waiting);
+            return;
+        }
         let mut value = entry.value.clone();
         let result = kv::apply_to_value(&mut value, op);
         if value == entry.value {
@@ -520,18 +548,48 @@ impl TwoPc {
         self.begin(ctx, waiting, vec![write], result);
     }
 
-    /// Stops serving `waiting`. A read is refused (it did not happen). A write is dropped in
-    /// silence, so that its client times out: the client may have sent the same request to
-    /// another node before (after a timeout) whose transaction may still commit, so this node
-    /// cannot promise that the write was not applied, which a refusal would.
+    /// Stops serving `waiting`. A read is refused: it did not happen. A write is refused only
+    /// if this node can promise that no copy of the request (the client re-sends it, same id,
+    /// to any node after a timeout) ever commits, and only if a node is unreachable; else it
+    /// is dropped in silence (module doc, "Refusing a write").
     fn give_up(&mut self, ctx: &mut Context<'_, Self>, waiting: Waiting) {
         self.stats.given_up += 1;
         let (id, tries) = (waiting.request.id, waiting.attempts);
-        if waiting.request.op.is_write() {
+        if !waiting.request.op.is_write() {
+            ctx.note(|| format!("{id}: refusing the read after waiting for a lock"));
+            ctx.reply(id, OpResult::Unavailable { hint: None });
+            return;
+        }
+        let fenced = self.refused.get(&id.client).is_some_and(|s| *s >= id.seq);
+        if !fenced && !waiting.votes_missed {
+            // Voted down, or stuck behind a lock: the client's retry elsewhere may commit, so
+            // no refusal (which would forbid it), only silence.
             ctx.note(|| format!("{id}: dropping the write after {tries} aborts or a lock"));
             return;
         }
-        ctx.note(|| format!("{id}: refusing the read after waiting for a lock"));
+        let carries = |p: &Prepared| p.writes.iter().any(|w| w.request == id);
+        if self.prepared.values().any(carries) {
+            ctx.note(|| format!("{id}: a copy is prepared here and may commit; silent"));
+            return;
+        }
+        let key = waiting.request.op.key();
+        let last = self
+            .entries
+            .get(&key)
+            .and_then(|e| e.last_writes.get(&id.client));
+        if let Some((seq, result)) = last.filter(|(seq, _)| *seq >= id.seq) {
+            // Not prepared here, so not in flight anywhere: committed, or overtaken.
+            if *seq == id.seq {
+                ctx.reply(id, result.clone());
+            }
+            return;
+        }
+        // Every commit needs this node's yes vote, which no copy of the request gets from now
+        // on: the refusal is definite once the fence is durable.
+        let fence = self.refused.entry(id.client).or_default();
+        *fence = (*fence).max(id.seq);
+        self.persist(ctx);
+        ctx.note(|| format!("{id}: refusing the write after {tries} aborts or a lock"));
         ctx.reply(id, OpResult::Unavailable { hint: None });
     }
 
@@ -812,6 +870,11 @@ impl TwoPc {
     /// waits only ever go from older to younger and never close a cycle.
     fn conflict(&self, txn: TxnId, started: Time, writes: &[Write]) -> Option<Conflict> {
         for w in writes {
+            let (client, seq) = (w.request.client, w.request.seq);
+            if self.refused.get(&client).is_some_and(|fence| seq <= *fence) {
+                let why = format!("{} was refused here", w.request);
+                return Some(Conflict::Refuse(why));
+            }
             if let Some(&holder) = self.locks.get(&w.key) {
                 let held_since = self.prepared.get(&holder).map(|p| p.started);
                 if held_since.is_some_and(|h| (started, txn) < (h, holder)) {
@@ -831,6 +894,7 @@ impl TwoPc {
     fn on_vote(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, txn: TxnId, yes: bool) {
         if let Some(active) = self.active.get_mut(&txn) {
             if !yes {
+                active.waiting.votes_missed = false;
                 self.decide(ctx, txn, false);
                 return;
             }
@@ -1114,6 +1178,7 @@ impl Protocol for TwoPc {
             prepared: d.prepared,
             decisions: d.decisions,
             next_txn: d.next_txn,
+            refused: d.refused,
             stats: d.stats,
             locks,
             active: BTreeMap::new(),
@@ -1153,7 +1218,8 @@ impl Protocol for TwoPc {
         match timer {
             Timer::Tick => self.on_tick(ctx),
             Timer::Votes(txn) => {
-                if self.active.contains_key(&txn) {
+                if let Some(active) = self.active.get_mut(&txn) {
+                    active.waiting.votes_missed = true;
                     ctx.note(|| format!("{txn}: votes missing after the vote timeout"));
                     self.decide(ctx, txn, false);
                 }
@@ -1171,6 +1237,7 @@ impl Protocol for TwoPc {
             request,
             since: ctx.now(),
             attempts: 0,
+            votes_missed: false,
         };
         self.serve(ctx, waiting);
     }
@@ -1399,6 +1466,16 @@ mod tests {
             id
         }
 
+        /// Sends a copy of request `id` (a client's retry) to node `i`.
+        fn submit_copy(&mut self, i: u16, id: RequestId, op: Op) {
+            let request = Request {
+                id,
+                op,
+                quorum: None,
+            };
+            self.run(i, |node, ctx| node.on_request(ctx, request));
+        }
+
         fn reply(&self, id: RequestId) -> Option<&OpResult> {
             self.replies.iter().find(|(r, _)| *r == id).map(|(_, r)| r)
         }
@@ -1606,6 +1683,95 @@ mod tests {
             [Some("x".into()), Some("x".into())]
         );
         assert!(h.node(1).locks.is_empty());
+    }
+
+    /// Regression, nemesis.toml seed 1: a client timed out on a paused coordinator and sent
+    /// the same request (same id) to another node; both copies must not apply.
+    #[test]
+    fn a_copy_of_a_committed_write_sent_to_another_node_is_answered_not_applied_again() {
+        let mut h = Harness::new(3, &[]);
+        let append = Op::Append {
+            key: 1,
+            value: "x".into(),
+        };
+        let id = h.submit(0, append.clone());
+        h.deliver_all();
+        h.replies.clear();
+        h.submit_copy(1, id, append);
+        assert_eq!(
+            h.reply(id),
+            Some(&OpResult::Ok {
+                value: Some("x".into())
+            }),
+            "the first answer, again"
+        );
+        assert!(h.inflight.is_empty(), "no second transaction");
+        assert_eq!(
+            [h.value(0, 1), h.value(1, 1)],
+            [Some("x".into()), Some("x".into())]
+        );
+    }
+
+    /// Regression, partition.toml seed 3: a write refused as unavailable ("definitely not
+    /// applied") while a copy of it, at another node, was still to commit.
+    #[test]
+    fn a_write_refused_with_a_node_down_is_never_applied_by_a_copy_sent_elsewhere() {
+        let mut h = Harness::new(3, &[]);
+        h.crash(2);
+        let write = h.submit(1, put(1, "b"));
+        let txn = TxnId {
+            coordinator: n(1),
+            seq: 0,
+        };
+        h.run(1, |node, ctx| node.on_timer(ctx, Timer::Votes(txn)));
+        h.now += Span::millis(400);
+        h.run(1, |node, ctx| node.on_timer(ctx, Timer::Retry(write)));
+        assert_eq!(h.reply(write), Some(&OpResult::Unavailable { hint: None }));
+        assert_eq!(
+            h.durable[1].as_ref().unwrap().refused[&write.client],
+            write.seq
+        );
+        h.boot(2);
+        h.deliver_all();
+        // The client's copy at n1 prepares there and at n3; n2 votes it down.
+        h.submit_copy(0, write, put(1, "b"));
+        h.deliver_all();
+        assert_eq!(
+            [h.value(0, 1), h.value(1, 1), h.value(2, 1)],
+            [None, None, None]
+        );
+        assert_eq!(h.replies.iter().filter(|(r, _)| *r == write).count(), 1);
+    }
+
+    /// A write stuck behind a lock (or voted down) is dropped in silence: a refusal would also
+    /// doom the client's retry elsewhere, which may commit.
+    #[test]
+    fn a_write_that_waited_for_a_lock_too_long_is_dropped_in_silence_and_a_read_refused() {
+        let mut h = Harness::new(3, &[]);
+        h.submit(0, put(1, "a"));
+        h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
+        let write = h.submit(1, put(1, "b"));
+        let read = h.submit(1, Op::Get { key: 1 });
+        h.tick(400);
+        assert_eq!(h.node(1).stats().given_up, 2);
+        assert!(h.reply(write).is_none());
+        assert_eq!(h.reply(read), Some(&OpResult::Unavailable { hint: None }));
+        assert!(h.node(1).refused.is_empty());
+    }
+
+    #[test]
+    fn a_write_whose_copy_is_prepared_here_is_not_refused() {
+        let mut h = Harness::new(3, &[]);
+        let write = h.submit(0, put(1, "a"));
+        h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
+        // A copy of the same request reaches n2, which holds it prepared for n1's transaction.
+        h.submit_copy(1, write, put(1, "a"));
+        h.tick(400);
+        assert_eq!(h.node(1).stats().given_up, 1);
+        assert!(h.reply(write).is_none(), "it may commit: silent");
+        h.deliver_all();
+        assert!(matches!(h.reply(write), Some(OpResult::Ok { .. })));
+        assert_eq!(h.value(1, 1), Some("a".into()));
     }
 
     #[test]

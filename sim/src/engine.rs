@@ -764,7 +764,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             _ => return, // a late reply after a timeout, or a timeout after a reply
         }
         let flight = state.in_flight.take().expect("checked above");
-        state.learn(&flight, result.as_ref());
+        state.learn(&flight, result.as_ref(), self.generator.uses_last_seen);
         let outcome = match result {
             Some(r) if r.is_applied() => Outcome::Ok(r),
             Some(r) => Outcome::Fail(r),

@@ -68,6 +68,8 @@ pub struct OpGenerator {
     keys: u64,
     target: Target,
     nodes: u16,
+    /// Whether the mix has cas, whose expected value is the last one the client saw.
+    pub uses_last_seen: bool,
 }
 
 impl OpGenerator {
@@ -98,6 +100,7 @@ impl OpGenerator {
             }
         };
         OpGenerator {
+            uses_last_seen: workload.mix.iter().any(|(k, _)| *k == OpKind::Cas),
             mix,
             mix_total: total,
             key_weights,
@@ -135,7 +138,7 @@ impl OpGenerator {
             client: id,
             seq: client.next_seq,
         };
-        let value = format!("c{}.{}", id.0 + 1, client.next_seq);
+        let value = unique_value(id.0 + 1, client.next_seq);
         let key = self.key(rng);
         let op = match self.kind(rng) {
             OpKind::Get => Op::Get { key },
@@ -154,7 +157,7 @@ impl OpGenerator {
             },
             OpKind::Append => Op::Append {
                 key,
-                value: format!("{value};"),
+                value: value + ";",
             },
         };
         let node = match self.target {
@@ -168,11 +171,39 @@ impl OpGenerator {
     }
 }
 
+/// `c{client}.{seq}`, built by hand: `format!` costs several hundred instructions, and the
+/// workload makes one value per operation.
+fn unique_value(client: u32, seq: u64) -> Value {
+    let mut value = String::with_capacity(24);
+    value.push('c');
+    push_decimal(&mut value, u64::from(client));
+    value.push('.');
+    push_decimal(&mut value, seq);
+    value
+}
+
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
 impl Client {
     /// Learns from a completed operation: the value seen, and where to go next.
-    pub fn learn(&mut self, flight: &InFlight, result: Option<&OpResult>) {
+    pub fn learn(&mut self, flight: &InFlight, result: Option<&OpResult>, values: bool) {
         let op = &flight.op;
         match result {
+            // Without cas in the mix nothing reads `last_seen`: skip the copy.
+            _ if !values => {}
             Some(OpResult::Ok { value: Some(v) }) => {
                 self.last_seen.insert(op.key(), v.clone());
             }
@@ -219,6 +250,13 @@ mod tests {
             quorum: None,
             retries: 0,
         }
+    }
+
+    #[test]
+    fn unique_values_read_as_client_dot_sequence() {
+        assert_eq!(unique_value(3, 17), "c3.17");
+        assert_eq!(unique_value(1, 0), "c1.0");
+        assert_eq!(unique_value(12, 1_000_000_007), "c12.1000000007");
     }
 
     #[test]

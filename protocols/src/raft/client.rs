@@ -50,7 +50,10 @@ impl Raft {
             return self.read(ctx, id, op);
         }
         let index = self.propose(ctx, Command::Client { id, op });
-        let leader = self.leader.as_mut().expect("still leader: appending changes nothing");
+        let leader = self
+            .leader
+            .as_mut()
+            .expect("still leader: appending changes nothing");
         leader.pending.insert(index, id);
         leader.pending_ids.insert(id, index);
         // A single voter commits at once.
@@ -150,7 +153,10 @@ impl Raft {
     fn change_membership(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
         let (config_index, voters) = self.log.latest_config();
         let mut voters = voters.to_vec();
-        let leader = self.leader.as_mut().expect("only leaders change membership");
+        let leader = self
+            .leader
+            .as_mut()
+            .expect("only leaders change membership");
         if config_index > self.commit_index || leader.catching_up.is_some() {
             return ctx.note(|| format!("{command}: a change is in progress; refused"));
         }
@@ -204,9 +210,7 @@ impl Raft {
     /// 4.2.2).
     pub(super) fn maybe_step_down_removed(&mut self, ctx: &mut Context<'_, Self>) {
         let (config_index, _) = self.log.latest_config();
-        if self.role == Role::Leader
-            && !self.is_voter(self.me)
-            && config_index <= self.commit_index
+        if self.role == Role::Leader && !self.is_voter(self.me) && config_index <= self.commit_index
         {
             ctx.note(|| "removed from the voters: stepping down".to_string());
             let term = self.current_term;

@@ -1,10 +1,10 @@
 //! Leader election (paper section 5.2, 5.4.1; pre-vote and leader stickiness, thesis 9.6
 //! and 4.2.3).
 
+use super::log::Command;
 use super::{is_majority, up_to_date, LeaderState, Message, Progress, Raft, Role, Timer};
 use crate::contract::Context;
 use crate::ids::NodeId;
-use super::log::Command;
 use crate::time::{Span, SpanRange};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -21,7 +21,13 @@ impl Raft {
             // Re-arming lazily here, rather than on every message, keeps the queue small.
             let elapsed = now.since(self.election_reset_at);
             let range = self.settings.election_timeout;
-            let min = Span(range.min.as_micros().saturating_sub(elapsed.as_micros()).max(1));
+            let min = Span(
+                range
+                    .min
+                    .as_micros()
+                    .saturating_sub(elapsed.as_micros())
+                    .max(1),
+            );
             let max = Span(range.max.as_micros().saturating_sub(elapsed.as_micros())).max(min);
             self.election_armed_at = now;
             ctx.set_timer(Timer::Election, SpanRange { min, max });
@@ -222,7 +228,7 @@ impl Raft {
         let progress = Progress {
             next: term_start,
             matched: 0,
-            inflight: false,
+            inflight: None,
             acked_round: 0,
         };
         let others = self.others();

@@ -10,17 +10,15 @@ impl Raft {
         if let Some(broken) = &self.violation {
             return Err(broken.clone());
         }
-        let (commit, last, base) = (
-            self.commit_index,
-            self.log.last_index(),
-            self.log.base(),
-        );
+        let (commit, last, base) = (self.commit_index, self.log.last_index(), self.log.base());
         if commit != self.commit_high_water {
             let high = self.commit_high_water;
             return Err(format!("commit index {commit} fell below {high}"));
         }
         if commit > last || commit < base {
-            return Err(format!("commit index {commit} outside the log {base}..={last}"));
+            return Err(format!(
+                "commit index {commit} outside the log {base}..={last}"
+            ));
         }
         if self.sm.applied_index != commit {
             let applied = self.sm.applied_index;
@@ -28,7 +26,10 @@ impl Raft {
         }
         if self.log.last_term() > self.current_term {
             let t = self.log.last_term();
-            return Err(format!("log term {t} past the current term {}", self.current_term));
+            return Err(format!(
+                "log term {t} past the current term {}",
+                self.current_term
+            ));
         }
         if self.role == Role::Leader {
             if self.leader.is_none() || self.voted_for != Some(self.me) {

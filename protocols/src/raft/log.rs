@@ -194,7 +194,10 @@ impl Log {
 
     /// Removes every entry from `index` on (a conflict with the leader, section 5.3).
     pub fn truncate_from(&mut self, index: u64) {
-        assert!(index > self.base(), "the snapshot is committed: never truncated");
+        assert!(
+            index > self.base(),
+            "the snapshot is committed: never truncated"
+        );
         if index > self.last {
             return;
         }
@@ -253,11 +256,7 @@ impl Log {
     /// Up to `max` entries from `from` on (`from` past the snapshot), shared.
     pub fn slice(&self, from: u64, max: u64) -> Entries {
         let to = self.last.min(from.saturating_add(max).saturating_sub(1));
-        Entries(
-            (from..=to)
-                .filter_map(|i| self.entry(i).cloned())
-                .collect(),
-        )
+        Entries((from..=to).filter_map(|i| self.entry(i).cloned()).collect())
     }
 
     /// The first index of the run of entries with `term` that ends at `index` (fast

@@ -351,8 +351,11 @@ struct Settings {
 struct Progress {
     next: u64,
     matched: u64,
-    /// A batch (or snapshot) is on its way; cleared by its answer or the next heartbeat.
-    inflight: bool,
+    /// The last index of the batch (or snapshot) on its way, if one is: cleared by an answer
+    /// covering it, or by the next heartbeat (which resends a lost batch). An answer to an
+    /// older batch must not clear it, or every duplicate answer would start one more
+    /// pipeline of batches to the same follower.
+    inflight: Option<u64>,
     /// The latest heartbeat round it answered.
     acked_round: u64,
 }
@@ -723,7 +726,9 @@ impl Protocol for Raft {
                 last_log_index,
                 last_log_term,
                 pre_vote,
-            } => self.handle_request_vote(ctx, from, term, (last_log_index, last_log_term), pre_vote),
+            } => {
+                self.handle_request_vote(ctx, from, term, (last_log_index, last_log_term), pre_vote)
+            }
             Message::RequestVoteResponse {
                 term,
                 granted,

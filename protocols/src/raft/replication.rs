@@ -24,20 +24,22 @@ impl Raft {
         let Some(progress) = leader.progress.get_mut(&to) else {
             return;
         };
-        if progress.inflight || progress.next > self.log.last_index() {
+        if progress.inflight.is_some() || progress.next > self.log.last_index() {
             return;
         }
-        progress.inflight = true;
         let msg = if progress.next <= self.log.base() {
+            progress.inflight = Some(self.log.base());
             let snapshot = SharedSnapshot(self.log.snapshot().clone());
             Message::InstallSnapshot { term, snapshot }
         } else {
             let prev_log_index = progress.next - 1;
+            let entries = self.log.slice(progress.next, max_batch);
+            progress.inflight = Some(prev_log_index + entries.0.len() as u64);
             Message::AppendEntries {
                 term,
                 prev_log_index,
                 prev_log_term: self.log.term_at(prev_log_index).expect("held"),
-                entries: self.log.slice(progress.next, max_batch),
+                entries,
                 leader_commit: commit,
             }
         };
@@ -46,8 +48,7 @@ impl Raft {
 
     /// A message from a leader of `term` (at least ours): follow it.
     fn on_leader_contact(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, term: u64) {
-        if term > self.current_term || (term == self.current_term && self.role != Role::Follower)
-        {
+        if term > self.current_term || (term == self.current_term && self.role != Role::Follower) {
             self.become_follower(ctx, term, Some(from));
         }
         let now = ctx.now();
@@ -178,7 +179,13 @@ impl Raft {
         if success {
             progress.matched = progress.matched.max(index);
             progress.next = progress.next.max(index + 1);
-            progress.inflight = false;
+            if progress.inflight.is_some_and(|last| index < last) {
+                // The answer to an older batch (or a duplicate): the one in flight answers
+                // for itself, so nothing is sent now.
+                self.maybe_commit(ctx);
+                return self.maybe_finish_catch_up(ctx);
+            }
+            progress.inflight = None;
             self.maybe_commit(ctx);
             self.maybe_finish_catch_up(ctx);
         } else {
@@ -188,7 +195,7 @@ impl Raft {
             }
             // Skip a whole conflicting term per round trip, never below what matched.
             progress.next = resume.min(index).clamp(progress.matched + 1, last + 1);
-            progress.inflight = false;
+            progress.inflight = None;
         }
         self.maybe_send_append(ctx, from);
     }
@@ -245,7 +252,7 @@ impl Raft {
             return self.become_follower(ctx, term, None);
         }
         for progress in leader.progress.values_mut() {
-            progress.inflight = false;
+            progress.inflight = None;
         }
         ctx.set_timer(Timer::Heartbeat, self.settings.heartbeat);
         self.start_round(ctx);
@@ -271,7 +278,14 @@ impl Raft {
             .map(|(node, p)| {
                 // Only what the follower is known to hold may be committed there.
                 let commit = commit.min(p.matched);
-                (*node, Message::Heartbeat { term, commit, round })
+                (
+                    *node,
+                    Message::Heartbeat {
+                        term,
+                        commit,
+                        round,
+                    },
+                )
             })
             .collect();
         for (node, beat) in beats {
