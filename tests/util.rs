@@ -42,3 +42,107 @@ pub fn without_wall_time(summary: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Runs a scenario in-process with `protocol`, `seed` and planted `bugs`.
+pub fn run_report(
+    path: &str,
+    protocol: &str,
+    seed: u64,
+    bugs: &[&str],
+) -> simkv_sim::report::RunReport {
+    let overrides = simkv_sim::scenario::Overrides {
+        seed: Some(seed),
+        protocol: Some(protocol.into()),
+        bugs: bugs.iter().map(|b| b.to_string()).collect(),
+        sets: vec![],
+    };
+    let full = root().join(path);
+    let scenario = simkv_sim::scenario::load_file(full.to_str().unwrap(), &overrides)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    simkv_sim::runner::run(&scenario, simkv_sim::runner::RunOptions::default()).report
+}
+
+/// Every scenario file directly under `dir` (relative to the root), sorted.
+pub fn scenarios_in(dir: &str) -> Vec<String> {
+    let mut paths: Vec<String> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.ends_with(".toml").then(|| format!("{dir}/{name}"))
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Asserts that `protocol` keeps every promise on each of `paths` for `seeds`.
+pub fn assert_keeps_promises(
+    protocol: &str,
+    paths: &[String],
+    seeds: std::ops::RangeInclusive<u64>,
+) {
+    use simkv_sim::checks::Verdict;
+    use simkv_sim::report::RunVerdict;
+    for path in paths {
+        for seed in seeds.clone() {
+            let report = run_report(path, protocol, seed, &[]);
+            let broken: Vec<String> = report
+                .checks
+                .iter()
+                .filter(|c| {
+                    c.promised && c.verdict != Verdict::Pass && c.verdict != Verdict::Skipped
+                })
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect();
+            assert_eq!(
+                report.verdict,
+                RunVerdict::Kept,
+                "{protocol} on {path} seed {seed}: {broken:?}"
+            );
+        }
+    }
+}
+
+/// One planted bug, the scenario and seeds that show it, and the check that must fail.
+pub struct Caught {
+    /// The bug's name.
+    pub bug: &'static str,
+    /// The scenario.
+    pub path: &'static str,
+    /// Seeds 1..=seeds are tried.
+    pub seeds: u64,
+    /// The promised check that must fail.
+    pub check: &'static str,
+}
+
+/// Asserts that `table` lists exactly `protocol`'s declared bugs, and that each is caught.
+pub fn assert_bugs_caught(protocol: &str, table: &[Caught]) {
+    use simkv_sim::checks::Verdict;
+    use simkv_sim::report::RunVerdict;
+    let declared: Vec<&str> = simkv_sim::registry::protocol(protocol)
+        .unwrap()
+        .bugs
+        .iter()
+        .map(|b| b.name)
+        .collect();
+    let tested: Vec<&str> = table.iter().map(|c| c.bug).collect();
+    assert_eq!(
+        declared, tested,
+        "every declared bug of {protocol} has a catching scenario"
+    );
+    for c in table {
+        let caught = (1..=c.seeds).find(|seed| {
+            let report = run_report(c.path, protocol, *seed, &[c.bug]);
+            let check = report.checks.iter().find(|x| x.name == c.check).unwrap();
+            report.verdict == RunVerdict::Broken && check.verdict == Verdict::Fail
+        });
+        assert!(
+            caught.is_some(),
+            "{protocol}: {} escaped {} on {}, seeds 1..={}",
+            c.bug,
+            c.check,
+            c.path,
+            c.seeds
+        );
+    }
+}
