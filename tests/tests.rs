@@ -4,6 +4,7 @@ mod bad_input;
 mod check;
 mod determinism;
 mod primary;
+mod quorum;
 mod raft;
 mod summary;
 mod twopc;

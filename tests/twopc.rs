@@ -214,7 +214,8 @@ fn down_interval_us(report: &RunReport, node: &str) -> (u64, u64) {
 /// 10s and restarts at 15s; n2 halts right after logging a decision at 20s and restarts at 24s.
 /// Every other node voted yes on the transaction it was coordinating, holds the lock and asks
 /// until the coordinator is back; the blocking lasts as long as the coordinator was down (seed
-/// 1: 4.927s to 4.932s for n1's, 3.915s to 3.921s for n2's).
+/// 1: n1 down 4.93s, its participants blocked 4.926s to 4.932s; n2 down 3.98s, 3.990s to
+/// 3.998s).
 #[test]
 fn twopc_section_2_participants_block_while_their_coordinator_is_down() {
     let sink = Shared::default();

@@ -122,6 +122,13 @@ const PARAMS: &[ParamSpec] = &[
                       32 times)",
     },
     ParamSpec {
+        name: "phase_timeout",
+        kind: ParamKind::Span,
+        default: "60ms",
+        description: "how long a phase waits for enough replies before it starts over (lost \
+                      messages)",
+    },
+    ParamSpec {
         name: "promise_lease",
         kind: ParamKind::Span,
         default: "30ms",
@@ -382,9 +389,18 @@ pub struct Majority {
     pending: BTreeMap<u64, Pending>,
     rotation: Rotation,
     promise_lease: Span,
+    phase_timeout: Span,
     /// Per key, the latest promise and when it was made (volatile: a restart holds nobody
     /// off).
     leases: BTreeMap<Key, (Version, Time)>,
+}
+
+/// The request number a coordinator's phase message carries.
+fn op_of(msg: &Message) -> u64 {
+    match msg {
+        Message::Prepare { op, .. } | Message::Query { op, .. } | Message::Accept { op, .. } => *op,
+        other => unreachable!("not a phase message: {other:?}"),
+    }
 }
 
 /// Resolves the quorum parameters: `(r, w, why invalid)`.
@@ -540,7 +556,9 @@ impl Majority {
         let Some(&(ballot, at)) = self.leases.get(&key) else {
             return false;
         };
-        if ballot == b || held >= ballot || now.since(at) >= self.promise_lease {
+        let same = self.cmp(ballot, b) == Ordering::Equal;
+        let arrived = self.cmp(held, ballot) != Ordering::Less;
+        if same || arrived || now.since(at) >= self.promise_lease {
             self.leases.remove(&key);
             return false;
         }
@@ -646,6 +664,7 @@ impl Majority {
                 ballot,
             }
         };
+        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
         self.broadcast(ctx, msg);
     }
 
@@ -832,6 +851,7 @@ impl Majority {
             record: best,
             write_back: true,
         };
+        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
         self.broadcast(ctx, msg);
     }
 
@@ -880,6 +900,7 @@ impl Majority {
             record,
             write_back: false,
         };
+        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
         self.broadcast(ctx, msg);
     }
 
@@ -1083,6 +1104,7 @@ impl Protocol for Majority {
             pending: BTreeMap::new(),
             rotation: Rotation::default(),
             promise_lease: params.span("promise_lease"),
+            phase_timeout: Span(params.span("phase_timeout").as_micros().max(1)),
             leases: BTreeMap::new(),
         };
         let seen: Vec<Version> = node
@@ -1124,11 +1146,11 @@ impl Protocol for Majority {
         match timer {
             Timer::Deadline(op) => self.on_deadline(ctx, op),
             Timer::Retry(op) => {
-                if self
-                    .pending
-                    .get(&op)
-                    .is_some_and(|p| p.phase == Phase::Backoff)
-                {
+                // After a back-off, or a phase still short of replies (some were lost).
+                if let Some(p) = self.pending.get_mut(&op) {
+                    if p.phase != Phase::Backoff {
+                        p.attempt += 1;
+                    }
                     self.begin(ctx, op);
                 }
             }
@@ -1247,5 +1269,346 @@ impl Protocol for Majority {
             return Err(format!("{} requests pending", self.pending.len()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Effect, Entropy};
+    use crate::params::Params;
+
+    struct TestEntropy(u64);
+
+    impl Entropy for TestEntropy {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            self.0 ^ (self.0 >> 31)
+        }
+    }
+
+    /// A message on the wire: (from, to, message).
+    type Wire = (NodeId, NodeId, Message);
+
+    /// A hand-driven cluster: sends wait in `inflight` until a test delivers or drops them;
+    /// timers fire only when a test fires them.
+    struct Harness {
+        configs: Vec<NodeConfig>,
+        nodes: Vec<Majority>,
+        durable: Vec<Option<MajorityDurable>>,
+        inflight: Vec<Wire>,
+        replies: Vec<(RequestId, OpResult)>,
+        now: Time,
+        entropy: TestEntropy,
+    }
+
+    fn n(i: u16) -> NodeId {
+        NodeId(i)
+    }
+
+    fn req(client: u32, seq: u64) -> RequestId {
+        RequestId {
+            client: ClientId(client),
+            seq,
+        }
+    }
+
+    fn put(key: Key, value: &str) -> Op {
+        Op::Put {
+            key,
+            value: value.into(),
+        }
+    }
+
+    fn ok(value: &str) -> OpResult {
+        OpResult::Ok {
+            value: Some(value.into()),
+        }
+    }
+
+    impl Harness {
+        fn new(count: u16, bugs: &[&'static str]) -> Harness {
+            let ids: Vec<NodeId> = (0..count).map(NodeId).collect();
+            let configs = ids
+                .iter()
+                .map(|&id| NodeConfig {
+                    id,
+                    nodes: ids.clone(),
+                    params: Params::defaults(Majority::info().params),
+                    bugs: bugs.to_vec(),
+                })
+                .collect();
+            let mut h = Harness {
+                configs,
+                nodes: Vec::new(),
+                durable: vec![None; usize::from(count)],
+                inflight: Vec::new(),
+                replies: Vec::new(),
+                now: Time(1_000),
+                entropy: TestEntropy(3),
+            };
+            for i in 0..count {
+                let node = h.boot(i);
+                h.nodes.push(node);
+            }
+            h
+        }
+
+        fn boot(&mut self, i: u16) -> Majority {
+            let mut effects = Vec::new();
+            let config = self.configs[usize::from(i)].clone();
+            let durable = self.durable[usize::from(i)].clone();
+            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
+            let node = Majority::start(&mut ctx, &config, durable.as_ref());
+            self.apply(n(i), effects);
+            node
+        }
+
+        fn restart(&mut self, i: u16) {
+            self.inflight.retain(|(_, to, _)| *to != n(i));
+            self.nodes[usize::from(i)] = self.boot(i);
+        }
+
+        fn run(&mut self, i: u16, f: impl FnOnce(&mut Majority, &mut Context<'_, Majority>)) {
+            let mut effects = Vec::new();
+            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
+            f(&mut self.nodes[usize::from(i)], &mut ctx);
+            self.apply(n(i), effects);
+            self.nodes[usize::from(i)].check_invariants().unwrap();
+        }
+
+        fn apply(&mut self, from: NodeId, effects: Vec<Effect<Majority>>) {
+            for effect in effects {
+                match effect {
+                    Effect::Send { to, msg } => self.inflight.push((from, to, msg)),
+                    Effect::Persist(d) => self.durable[from.index()] = Some(d),
+                    Effect::Reply { request, result } => self.replies.push((request, result)),
+                    Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
+                    Effect::Halt => panic!("majority never halts"),
+                }
+            }
+        }
+
+        /// Hands `op` (as request `id`) to node `i`; replies collect in `replies`.
+        fn request(&mut self, i: u16, id: RequestId, op: Op) {
+            let call = Request {
+                id,
+                op,
+                quorum: None,
+            };
+            self.run(i, |node, ctx| node.on_request(ctx, call));
+        }
+
+        fn deliver_where(&mut self, mut pick: impl FnMut(&Wire) -> bool) {
+            for _ in 0..100_000 {
+                let Some(at) = self.inflight.iter().position(&mut pick) else {
+                    return;
+                };
+                let (from, to, msg) = self.inflight.remove(at);
+                self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
+            }
+            panic!("messages never stopped");
+        }
+
+        fn deliver_all(&mut self) {
+            self.deliver_where(|_| true);
+        }
+
+        fn timer(&mut self, i: u16, timer: Timer) {
+            self.run(i, |node, ctx| node.on_timer(ctx, timer));
+        }
+
+        fn reply(&self, id: RequestId) -> Option<&OpResult> {
+            self.replies.iter().find(|(r, _)| *r == id).map(|(_, r)| r)
+        }
+
+        /// What node `i` holds for `key` (`None`: nothing or a tombstone).
+        fn value(&self, i: u16, key: Key) -> Option<String> {
+            self.nodes[usize::from(i)].store().get(&key).cloned()
+        }
+    }
+
+    #[test]
+    fn quorums_default_to_majorities_and_reject_non_intersecting_ones() {
+        assert_eq!(quorums(5, 0, 0, false), (3, 3, None));
+        assert_eq!(quorums(5, 2, 4, false), (2, 4, None));
+        assert!(quorums(5, 2, 3, false).2.is_some(), "R + W = N");
+        assert!(quorums(4, 3, 2, false).2.is_some(), "W = N/2");
+        // weak-quorum: R = N - W, accepted as the bug wants.
+        assert_eq!(quorums(5, 0, 0, true), (2, 3, None));
+    }
+
+    #[test]
+    fn abd_a_read_writes_back_a_value_found_on_a_minority_before_answering() {
+        // ABD section 4: the read's second phase makes a value it returns reach a quorum.
+        let mut h = Harness::new(5, &[]);
+        h.request(0, req(0, 1), put(1, "a"));
+        h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+        // Phase 2 reaches n2 only (n1's own acceptor took it too): on 2 of 5 replicas.
+        h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
+        h.inflight.clear();
+        assert_eq!(h.reply(req(0, 1)), None);
+        // A read at n2 whose query reaches n1, n2, n3 sees "a" on two of them, not chosen.
+        h.request(1, req(1, 1), Op::Get { key: 1 });
+        h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 2);
+        h.inflight
+            .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
+        h.deliver_where(|(_, _, m)| matches!(m, Message::QueryReply { .. }));
+        assert_eq!(h.reply(req(1, 1)), None, "not before the write-back");
+        h.deliver_all();
+        assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+        let holding = (0..5).filter(|i| h.value(*i, 1).as_deref() == Some("a"));
+        assert!(holding.count() >= 3, "on a write quorum once read");
+    }
+
+    #[test]
+    fn with_skip_read_write_back_a_later_read_returns_the_older_value() {
+        let mut h = Harness::new(5, &["skip-read-write-back"]);
+        h.request(0, req(0, 1), put(1, "a"));
+        h.deliver_all();
+        h.request(0, req(0, 2), put(1, "b"));
+        h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+        h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
+        h.inflight.clear();
+        // A read through n1, n2, n3 returns "b" (only on n1, n2)...
+        h.request(2, req(1, 1), Op::Get { key: 1 });
+        h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 1);
+        h.inflight
+            .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
+        h.deliver_all();
+        assert_eq!(h.reply(req(1, 1)), Some(&ok("b")));
+        // ... and a later read through n3, n4, n5 returns "a": a new-old inversion.
+        h.request(3, req(2, 1), Op::Get { key: 1 });
+        h.inflight.retain(|(_, to, _)| to.0 >= 2);
+        h.deliver_all();
+        assert_eq!(h.reply(req(2, 1)), Some(&ok("a")));
+    }
+
+    #[test]
+    fn casp_concurrent_cas_on_one_key_cannot_both_succeed() {
+        // Plain ABD's read-modify-write would let both succeed; the promise of phase 1 orders
+        // them (CASPaxos, section 2).
+        let mut h = Harness::new(5, &[]);
+        h.request(0, req(0, 1), put(1, "a"));
+        h.deliver_all();
+        let cas = |new: &str| Op::Cas {
+            key: 1,
+            expected: "a".into(),
+            new: new.into(),
+        };
+        h.request(0, req(1, 1), cas("x"));
+        h.request(4, req(2, 1), cas("y"));
+        h.deliver_all();
+        for _ in 0..20 {
+            h.now += Span::millis(40);
+            for i in 0..5 {
+                for op in h.nodes[usize::from(i)]
+                    .pending
+                    .keys()
+                    .copied()
+                    .collect::<Vec<_>>()
+                {
+                    h.timer(i, Timer::Retry(op));
+                }
+            }
+            h.deliver_all();
+        }
+        let results = [h.reply(req(1, 1)).cloned(), h.reply(req(2, 1)).cloned()];
+        let won = results
+            .iter()
+            .filter(|r| matches!(r, Some(OpResult::Ok { .. })))
+            .count();
+        assert_eq!(won, 1, "{results:?}");
+        assert!(
+            results.iter().all(|r| r.is_some()),
+            "both answered: {results:?}"
+        );
+    }
+
+    #[test]
+    fn a_clients_retry_at_another_coordinator_applies_once() {
+        let mut h = Harness::new(5, &[]);
+        h.request(0, req(0, 1), put(1, ""));
+        h.deliver_all();
+        let append = Op::Append {
+            key: 1,
+            value: "x;".into(),
+        };
+        // The first try's value reaches a write quorum, but every answer to n1 is lost.
+        h.request(0, req(3, 7), append.clone());
+        h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+        h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && to.0 <= 2);
+        h.inflight.clear();
+        assert_eq!(h.reply(req(3, 7)), None);
+        // The client retries the same request at n5: it finds it applied.
+        h.request(4, req(3, 7), append);
+        h.deliver_all();
+        assert_eq!(h.reply(req(3, 7)), Some(&ok("x;")));
+        assert_eq!(h.value(4, 1).as_deref(), Some("x;"));
+    }
+
+    #[test]
+    fn a_minority_answers_gets_unavailable_and_leaves_writes_unanswered() {
+        let mut h = Harness::new(5, &[]);
+        h.request(0, req(0, 1), Op::Get { key: 1 });
+        h.request(0, req(0, 2), put(1, "a"));
+        // Only n2 hears n1: a minority.
+        h.deliver_where(|(_, to, _)| to.0 <= 1);
+        h.inflight.clear();
+        let ops: Vec<u64> = h.nodes[0].pending.keys().copied().collect();
+        for op in ops {
+            h.timer(0, Timer::Deadline(op));
+        }
+        assert_eq!(
+            h.reply(req(0, 1)),
+            Some(&OpResult::Unavailable { hint: None })
+        );
+        assert_eq!(
+            h.reply(req(0, 2)),
+            None,
+            "a retry elsewhere may have written it"
+        );
+        assert!(h.nodes[0].pending.is_empty());
+    }
+
+    #[test]
+    fn an_acknowledged_write_survives_the_restart_of_every_replica() {
+        let mut h = Harness::new(3, &[]);
+        h.request(0, req(0, 1), put(1, "a"));
+        h.deliver_all();
+        assert_eq!(h.reply(req(0, 1)), Some(&ok("a")));
+        for i in 0..3 {
+            h.restart(i);
+        }
+        h.request(2, req(1, 1), Op::Get { key: 1 });
+        h.deliver_all();
+        assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+        // And a new ballot orders after every one issued before the crash.
+        h.request(0, req(0, 2), put(1, "b"));
+        h.deliver_all();
+        assert_eq!(h.reply(req(0, 2)), Some(&ok("b")));
+    }
+
+    #[test]
+    fn a_tricked_replica_is_repaired_by_anti_entropy_and_never_read() {
+        let mut h = Harness::new(3, &[]);
+        h.request(0, req(0, 1), put(1, "a"));
+        h.deliver_all();
+        let trick = Operator::TrickValue {
+            key: 1,
+            value: "tricked".into(),
+        };
+        h.run(2, |node, ctx| node.on_operator(ctx, trick));
+        assert_eq!(h.value(2, 1).as_deref(), Some("tricked"));
+        // A read through n3 and n1 never answers the corrupt copy.
+        h.request(2, req(1, 1), Op::Get { key: 1 });
+        h.deliver_all();
+        assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+        for _ in 0..2 {
+            h.timer(2, Timer::AntiEntropy);
+            h.deliver_all();
+        }
+        assert_eq!(h.value(2, 1).as_deref(), Some("a"));
+        assert_eq!(h.nodes[0].digest(), h.nodes[2].digest());
     }
 }

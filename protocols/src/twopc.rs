@@ -43,8 +43,10 @@
 //! request of the same client, which that client has given up on). It stays silent instead
 //! when a copy is prepared here (it may commit). As the record also dooms the client's own
 //! retry, a node refuses only when its last attempt aborted for missing votes (a node down or
-//! cut off: a retry elsewhere would abort too); a write that was voted down or waited for a
-//! lock `retry_for` long is dropped in silence, so that the retry may still commit (with
+//! cut off), or when the key is locked by a transaction in doubt for `vote_timeout` or more
+//! (a blocked participant: every replica holds that lock): a retry elsewhere would abort or
+//! wait too. A write that was voted down, or waited for locks that move, is dropped in
+//! silence, so that the retry may still commit (with
 //! refusals after lock conflicts, flaky-network.toml seed 3 broke liveness, and with no
 //! refusal at all, cap-demo.toml seed 1's timed-out writes exhausted the linearizability
 //! checker's budget). For the same reason each key remembers, per
@@ -560,10 +562,16 @@ impl TwoPc {
             ctx.reply(id, OpResult::Unavailable { hint: None });
             return;
         }
+        let key = waiting.request.op.key();
         let fenced = self.refused.get(&id.client).is_some_and(|s| *s >= id.seq);
-        if !fenced && !waiting.votes_missed {
-            // Voted down, or stuck behind a lock: the client's retry elsewhere may commit, so
-            // no refusal (which would forbid it), only silence.
+        // The key's lock is held by a transaction whose coordinator should have decided by
+        // now: in doubt, held at every replica, so a retry elsewhere would wait for it too.
+        let now = ctx.now();
+        let holder = self.locks.get(&key).and_then(|t| self.prepared.get(t));
+        let in_doubt = holder.is_some_and(|p| now.since(p.voted_at) >= self.vote_timeout);
+        if !fenced && !waiting.votes_missed && !in_doubt {
+            // Voted down, or behind a lock that moves: the client's retry elsewhere may
+            // commit, so no refusal (which would forbid it), only silence.
             ctx.note(|| format!("{id}: dropping the write after {tries} aborts or a lock"));
             return;
         }
@@ -572,13 +580,13 @@ impl TwoPc {
             ctx.note(|| format!("{id}: a copy is prepared here and may commit; silent"));
             return;
         }
-        let key = waiting.request.op.key();
         let last = self
             .entries
             .get(&key)
             .and_then(|e| e.last_writes.get(&id.client));
         if let Some((seq, result)) = last.filter(|(seq, _)| *seq >= id.seq) {
-            // Not prepared here, so not in flight anywhere: committed, or overtaken.
+            // No copy is prepared here, so none is about to commit: it committed (the answer
+            // is here), or the client has moved on.
             if *seq == id.seq {
                 ctx.reply(id, result.clone());
             }
@@ -1743,10 +1751,29 @@ mod tests {
         assert_eq!(h.replies.iter().filter(|(r, _)| *r == write).count(), 1);
     }
 
-    /// A write stuck behind a lock (or voted down) is dropped in silence: a refusal would also
-    /// doom the client's retry elsewhere, which may commit.
+    /// A write voted down until `retry_for` passed is dropped in silence: a refusal would
+    /// also doom the client's retry elsewhere, which may commit.
     #[test]
-    fn a_write_that_waited_for_a_lock_too_long_is_dropped_in_silence_and_a_read_refused() {
+    fn a_write_voted_down_too_long_is_dropped_in_silence() {
+        let mut h = Harness::new(3, &[]);
+        h.submit(0, put(1, "a"));
+        h.now += Span::millis(1);
+        let write = h.submit(1, put(1, "b"));
+        // n1 holds k1 for the older transaction: n2's dies, and is retried later.
+        h.deliver_where(|(f, _, m)| *f == n(1) && matches!(m, Message::Prepare { .. }));
+        h.deliver_where(|(_, to, m)| *to == n(1) && matches!(m, Message::Vote { .. }));
+        h.deliver_all();
+        h.now += Span::millis(400);
+        h.run(1, |node, ctx| node.on_timer(ctx, Timer::Retry(write)));
+        assert_eq!(h.node(1).stats().given_up, 1);
+        assert!(h.reply(write).is_none());
+        assert!(h.node(1).refused.is_empty());
+    }
+
+    /// A participant blocked by an in-doubt transaction refuses the writes and reads waiting
+    /// for its lock: every replica holds that lock, a retry elsewhere would wait too.
+    #[test]
+    fn a_write_waiting_for_an_in_doubt_lock_is_refused_and_so_is_a_read() {
         let mut h = Harness::new(3, &[]);
         h.submit(0, put(1, "a"));
         h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
@@ -1754,9 +1781,12 @@ mod tests {
         let read = h.submit(1, Op::Get { key: 1 });
         h.tick(400);
         assert_eq!(h.node(1).stats().given_up, 2);
-        assert!(h.reply(write).is_none());
-        assert_eq!(h.reply(read), Some(&OpResult::Unavailable { hint: None }));
-        assert!(h.node(1).refused.is_empty());
+        let refused = OpResult::Unavailable { hint: None };
+        assert_eq!(
+            [h.reply(write), h.reply(read)],
+            [Some(&refused), Some(&refused)]
+        );
+        assert_eq!(h.node(1).refused[&write.client], write.seq);
     }
 
     #[test]

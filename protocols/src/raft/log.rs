@@ -128,6 +128,11 @@ impl Log {
         self.last - self.base()
     }
 
+    /// Whether the log holds no entries past its snapshot.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The entry at `index`, if it is past the snapshot and in the log.
     pub fn entry(&self, index: u64) -> Option<&Rc<LogEntry>> {
         if index <= self.base() || index > self.last {
