@@ -3,6 +3,9 @@
 //! some seed of a shipped scenario, and a coordinator stopped after Prepare blocking its
 //! participants until it is back.
 
+use crate::util::{
+    assert_bugs_caught, assert_keeps_promises, root, run_report, scenarios_in, Caught,
+};
 use simkv_sim::checks::Verdict;
 use simkv_sim::report::{RunReport, RunVerdict};
 use simkv_sim::runner::{self, RunOptions};
@@ -11,22 +14,6 @@ use simkv_sim::trace::Trace;
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
-
-fn run_with(path: &str, seed: u64, bugs: &[&str], options: RunOptions) -> RunReport {
-    let overrides = Overrides {
-        seed: Some(seed),
-        protocol: Some("twopc".into()),
-        bugs: bugs.iter().map(|b| b.to_string()).collect(),
-        sets: vec![],
-    };
-    let path = crate::util::root().join(path);
-    let scenario = scenario::load_file(path.to_str().unwrap(), &overrides).expect("valid");
-    runner::run(&scenario, options).report
-}
-
-fn run(path: &str, seed: u64, bugs: &[&str]) -> RunReport {
-    run_with(path, seed, bugs, RunOptions::default())
-}
 
 fn broken(report: &RunReport) -> Vec<String> {
     report
@@ -37,36 +24,13 @@ fn broken(report: &RunReport) -> Vec<String> {
         .collect()
 }
 
-/// Every scenario in scenarios/ (not its subfolders), sorted: a scenario shipped later is
-/// covered without editing this file.
-fn shipped_scenarios() -> Vec<String> {
-    let mut paths: Vec<String> = std::fs::read_dir(crate::util::root().join("scenarios"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            name.ends_with(".toml").then(|| format!("scenarios/{name}"))
-        })
-        .collect();
-    paths.sort();
-    paths
-}
-
+/// Every scenario in scenarios/ (cap-demo and twopc-blocking included; a scenario shipped
+/// later is covered without editing this file). The binary's sweeps cover 1..=5.
 #[test]
 fn twopc_keeps_its_promises_on_every_shipped_scenario_across_seeds() {
-    let scenarios = shipped_scenarios();
-    assert!(scenarios.len() >= 7, "{scenarios:?}");
-    for path in &scenarios {
-        for seed in 1..=2 {
-            let report = run(path, seed, &[]);
-            assert_eq!(
-                report.verdict,
-                RunVerdict::Kept,
-                "{path} seed {seed}: {:?}",
-                broken(&report)
-            );
-            assert!(report.ops.ok > 1000, "{path} seed {seed}: the workload ran");
-        }
-    }
+    let scenarios = scenarios_in("scenarios");
+    assert!(scenarios.len() >= 8, "{scenarios:?}");
+    assert_keeps_promises("twopc", &scenarios, 1..=2);
 }
 
 /// Regressions: a write refused as unavailable (a promise that it was not applied) while a
@@ -77,7 +41,7 @@ fn twopc_regression_nemesis_seed_1_and_partition_seed_3_no_refused_write_commits
         ("scenarios/nemesis.toml", 1),
         ("scenarios/partition.toml", 3),
     ] {
-        let report = run(path, seed, &[]);
+        let report = run_report(path, "twopc", seed, &[]);
         assert_eq!(
             report.verdict,
             RunVerdict::Kept,
@@ -87,64 +51,67 @@ fn twopc_regression_nemesis_seed_1_and_partition_seed_3_no_refused_write_commits
     }
 }
 
-/// Each planted bug, the shipped scenario that shows it, how many seeds to try (from 1), and
-/// the check that must catch it. Each is caught on seed 1 (`simkv sweep FILE --protocol twopc
-/// --bug NAME --seeds 1..=3` breaks every seed); the cheapest catching scenario is named.
-const CAUGHT: &[(&str, &str, u64, &str)] = &[
-    // While n2 is frozen the other four commit without it; its local reads miss those writes.
-    (
-        "commit-without-all-votes",
-        "scenarios/freeze.toml",
-        1,
-        "linearizability",
-    ),
-    // A node crashes with yes votes outstanding and forgets them: the commit is lost there.
-    (
-        "vote-not-persisted",
-        "scenarios/crash-restart.toml",
-        1,
-        "convergence",
-    ),
-    // A participant unlocked at its vote serves the old value before the commit reaches it.
-    (
-        "release-lock-before-decision",
-        "scenarios/flaky-network.toml",
-        1,
-        "linearizability",
-    ),
-    // n2, stopped after logging a commit, forgets it and tells the participants to abort.
-    (
-        "coordinator-forgets-decision",
-        "scenarios/twopc-blocking.toml",
-        1,
-        "convergence",
-    ),
-];
-
+/// Each planted bug is caught on seed 1 of the cheapest scenario found (`simkv sweep FILE
+/// --protocol twopc --bug NAME --seeds 1..=3` breaks every seed).
 #[test]
 fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
-    let declared: Vec<&str> = simkv_sim::registry::protocol("twopc")
-        .unwrap()
-        .bugs
-        .iter()
-        .map(|b| b.name)
-        .collect();
-    let tested: Vec<&str> = CAUGHT.iter().map(|(bug, ..)| *bug).collect();
-    assert_eq!(
-        declared, tested,
-        "every declared bug has a catching scenario here"
+    assert_bugs_caught(
+        "twopc",
+        &[
+            // While n2 is frozen the other four commit without it; its local reads miss
+            // those writes.
+            Caught {
+                bug: "commit-without-all-votes",
+                path: "scenarios/freeze.toml",
+                seeds: 1,
+                check: "linearizability",
+            },
+            // A node crashes with yes votes outstanding and forgets them: the commit is lost
+            // there.
+            Caught {
+                bug: "vote-not-persisted",
+                path: "scenarios/crash-restart.toml",
+                seeds: 1,
+                check: "convergence",
+            },
+            // A participant unlocked at its vote serves the old value before the commit
+            // reaches it.
+            Caught {
+                bug: "release-lock-before-decision",
+                path: "scenarios/flaky-network.toml",
+                seeds: 1,
+                check: "linearizability",
+            },
+            // n2, stopped after logging a commit, forgets it and tells the participants to
+            // abort.
+            Caught {
+                bug: "coordinator-forgets-decision",
+                path: "scenarios/twopc-blocking.toml",
+                seeds: 1,
+                check: "convergence",
+            },
+        ],
     );
-    for (bug, path, seeds, check) in CAUGHT {
-        let caught = (1..=*seeds).find(|seed| {
-            let report = run(path, *seed, &[bug]);
-            let catching = report.checks.iter().find(|c| c.name == *check).unwrap();
-            report.verdict == RunVerdict::Broken && catching.verdict == Verdict::Fail
-        });
-        assert!(
-            caught.is_some(),
-            "{bug} escaped {check} on {path}, seeds 1..={seeds}"
-        );
-    }
+}
+
+/// Runs `path` with twopc at `seed`, tracing into memory; returns the report and the trace.
+fn run_traced(path: &str, seed: u64) -> (RunReport, Vec<u8>) {
+    let overrides = Overrides {
+        seed: Some(seed),
+        protocol: Some("twopc".into()),
+        bugs: vec![],
+        sets: vec![],
+    };
+    let full = root().join(path);
+    let scenario = scenario::load_file(full.to_str().unwrap(), &overrides).expect("valid");
+    let sink = Shared::default();
+    let options = RunOptions {
+        trace: Some(Trace::new(Box::new(sink.clone()))),
+        replay: String::new(),
+    };
+    let report = runner::run(&scenario, options).report;
+    let trace = sink.0.borrow().clone();
+    (report, trace)
 }
 
 /// A trace sink the test can read back after the run.
@@ -218,14 +185,9 @@ fn down_interval_us(report: &RunReport, node: &str) -> (u64, u64) {
 /// 3.998s).
 #[test]
 fn twopc_section_2_participants_block_while_their_coordinator_is_down() {
-    let sink = Shared::default();
-    let options = RunOptions {
-        trace: Some(Trace::new(Box::new(sink.clone()))),
-        replay: String::new(),
-    };
-    let report = run_with("scenarios/twopc-blocking.toml", 1, &[], options);
+    let (report, trace) = run_traced("scenarios/twopc-blocking.toml", 1);
     assert_eq!(report.verdict, RunVerdict::Kept, "{:?}", broken(&report));
-    let notes = unblocked_notes(&sink.0.borrow());
+    let notes = unblocked_notes(&trace);
     for coordinator in ["n1", "n2"] {
         let (halted_us, restarted_us) = down_interval_us(&report, coordinator);
         let down_us = restarted_us - halted_us;

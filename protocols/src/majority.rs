@@ -698,13 +698,13 @@ impl Majority {
                     self.maybe_decide(ctx, op);
                 }
             }
-            Message::Accepted { op, version, .. } => {
-                if self.expects(op, version, &[Phase::Accept, Phase::WriteBack]) {
-                    let p = self.pending.get_mut(&op).expect("expected");
-                    p.acks.insert(from);
-                    if p.acks.len() >= self.w {
-                        self.finish(ctx, op);
-                    }
+            Message::Accepted { op, version, .. }
+                if self.expects(op, version, &[Phase::Accept, Phase::WriteBack]) =>
+            {
+                let p = self.pending.get_mut(&op).expect("expected");
+                p.acks.insert(from);
+                if p.acks.len() >= self.w {
+                    self.finish(ctx, op);
                 }
             }
             Message::Nack {
