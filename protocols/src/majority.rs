@@ -71,10 +71,16 @@
 //!
 //! Linearizable, durable for acknowledged writes, live after heal. Not available where fewer
 //! than R (reads) or W (writes) replicas are reachable: on the minority side of a partition
-//! gets answer [`OpResult::Unavailable`] after `request_timeout` and writes time out. Not promised convergent: a
-//! value accepted by a minority whose coordinator gave up stays on those replicas until the
-//! next write of the key. A request's own quorum ([`Request::quorum`]) is ignored: a smaller
-//! one would break R + W > N.
+//! gets answer [`OpResult::Unavailable`] after `request_timeout` and writes time out. Not
+//! promised convergent: a value accepted by a minority whose coordinator gave up stays on
+//! those replicas until the next write of the key. A request's own quorum
+//! ([`Request::quorum`]) is ignored: a smaller one would break R + W > N.
+//!
+//! Liveness has a known gap: with no leader, coordinators of one hot key duel (Paxos Made
+//! Simple, section 2.4), and under message loss (flaky-network.toml) about one write in a few
+//! thousand is starved past its client's retries. Promise leases (`promise_lease`), retries
+//! woken by commits and exponential back-off keep the duels short; a distinguished proposer
+//! per key would close the gap.
 
 use crate::contract::Request;
 use crate::contract::{BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
@@ -398,7 +404,8 @@ pub struct Majority {
 /// The request number a coordinator's phase message carries.
 fn op_of(msg: &Message) -> u64 {
     match msg {
-        Message::Prepare { op, .. } | Message::Query { op, .. } | Message::Accept { op, .. } => *op,
+        Message::Prepare { op, .. } | Message::Query { op, .. } => *op,
+        Message::Accept { op, .. } => *op,
         other => unreachable!("not a phase message: {other:?}"),
     }
 }
