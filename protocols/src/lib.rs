@@ -11,6 +11,7 @@
 //! | `twopc`   | [`twopc`]     | linearizable, durable, convergent, live after heal |
 //! | `raft`    | [`raft`]      | linearizable, live after heal    |
 //! | `majority` | [`majority`] | linearizable, durable, live after heal |
+//! | `sloppy`  | [`sloppy`]    | convergent, live after heal      |
 #![deny(missing_docs)]
 
 pub mod contract;
@@ -22,7 +23,11 @@ pub mod params;
 pub mod primary;
 pub mod quorum;
 pub mod raft;
+pub mod sloppy;
 pub mod time;
+
+#[cfg(test)]
+mod testkit;
 pub mod twopc;
 
 pub use contract::{

@@ -812,22 +812,10 @@ impl Protocol for Primary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{Effect, Entropy};
+    use crate::contract::Effect;
     use crate::ids::{ClientId, RequestId};
     use crate::params::Params;
-
-    /// splitmix64: the protocol draws nothing, but a context needs a stream.
-    struct TestEntropy(u64);
-
-    impl Entropy for TestEntropy {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-    }
+    use crate::testkit::{configs, TestEntropy};
 
     /// A message on the wire: (from, to, message).
     type Wire = (NodeId, NodeId, Message);
@@ -861,16 +849,7 @@ mod tests {
     impl Harness {
         /// `count` nodes, started and synced with each other (every start message delivered).
         fn new(count: u16, bugs: &[&'static str]) -> Harness {
-            let nodes: Vec<NodeId> = (0..count).map(NodeId).collect();
-            let configs: Vec<NodeConfig> = nodes
-                .iter()
-                .map(|&id| NodeConfig {
-                    id,
-                    nodes: nodes.clone(),
-                    params: Params::defaults(Primary::info().params),
-                    bugs: bugs.to_vec(),
-                })
-                .collect();
+            let configs = configs(count, &Params::defaults(Primary::info().params), bugs);
             let mut h = Harness {
                 configs,
                 nodes: Vec::new(),

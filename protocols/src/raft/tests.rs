@@ -4,22 +4,10 @@
 
 use super::log::Command;
 use super::*;
-use crate::contract::{Effect, Entropy};
+use crate::contract::Effect;
 use crate::ids::ClientId;
 use crate::params::{ParamValue, Params};
-
-/// splitmix64: the engine draws timer delays, so nothing here needs real randomness.
-struct TestEntropy(u64);
-
-impl Entropy for TestEntropy {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+use crate::testkit::{configs, TestEntropy};
 
 /// A message on the wire: (from, to, message).
 type Wire = (NodeId, NodeId, Message);
@@ -57,20 +45,11 @@ fn append(key: Key, value: &str) -> Op {
 impl Harness {
     /// `count` fresh followers, with `sets` overriding the default parameters.
     fn new(count: u16, bugs: &[&'static str], sets: &[(&'static str, ParamValue)]) -> Harness {
-        let nodes: Vec<NodeId> = (0..count).map(NodeId).collect();
         let mut params = Params::defaults(Raft::info().params);
         for (name, value) in sets {
             params.set(name, value.clone());
         }
-        let configs = nodes
-            .iter()
-            .map(|&id| NodeConfig {
-                id,
-                nodes: nodes.clone(),
-                params: params.clone(),
-                bugs: bugs.to_vec(),
-            })
-            .collect();
+        let configs = configs(count, &params, bugs);
         let mut h = Harness {
             configs,
             nodes: Vec::new(),
