@@ -812,27 +812,19 @@ impl Protocol for Primary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::Effect;
-    use crate::ids::{ClientId, RequestId};
     use crate::params::Params;
-    use crate::testkit::{configs, TestEntropy};
+    use crate::testkit::{configs, Cluster};
 
-    /// A message on the wire: (from, to, message).
-    type Wire = (NodeId, NodeId, Message);
+    type Harness = Cluster<Primary>;
+    type Wire = crate::testkit::Wire<Primary>;
 
-    /// A hand-driven cluster: sends queue up in `inflight` until a test delivers or drops
-    /// them; timers fire only when a test says so; one clock for every node.
-    struct Harness {
-        configs: Vec<NodeConfig>,
-        nodes: Vec<Primary>,
-        durable: Vec<Option<PrimaryDurable>>,
-        inflight: Vec<Wire>,
-        /// Every message ever sent, in send order.
-        sent: Vec<Wire>,
-        replies: Vec<(RequestId, OpResult)>,
-        now: Time,
-        entropy: TestEntropy,
-        seq: u64,
+    /// The incremental digest against a full recomputation, after every handler.
+    fn check_digest(node: &Primary) {
+        let full = node
+            .entries
+            .iter()
+            .fold(0, |acc, (k, e)| acc ^ entry_hash(*k, e));
+        assert_eq!(node.digest(), full, "{}'s incremental digest", node.me);
     }
 
     fn n(i: u16) -> NodeId {
@@ -846,121 +838,13 @@ mod tests {
         }
     }
 
-    impl Harness {
+    impl Cluster<Primary> {
         /// `count` nodes, started and synced with each other (every start message delivered).
         fn new(count: u16, bugs: &[&'static str]) -> Harness {
             let configs = configs(count, &Params::defaults(Primary::info().params), bugs);
-            let mut h = Harness {
-                configs,
-                nodes: Vec::new(),
-                durable: vec![None; usize::from(count)],
-                inflight: Vec::new(),
-                sent: Vec::new(),
-                replies: Vec::new(),
-                now: Time(1_000),
-                entropy: TestEntropy(7),
-                seq: 0,
-            };
-            for i in 0..count {
-                let node = h.boot(i);
-                h.nodes.push(node);
-            }
+            let mut h = Cluster::boot_all(configs, check_digest);
             h.deliver_all();
             h
-        }
-
-        fn boot(&mut self, i: u16) -> Primary {
-            let mut effects = Vec::new();
-            let config = self.configs[usize::from(i)].clone();
-            let durable = self.durable[usize::from(i)];
-            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-            let node = Primary::start(&mut ctx, &config, durable.as_ref());
-            self.apply(n(i), effects);
-            node
-        }
-
-        /// Crash (losing all but the durable state) and start again.
-        fn restart(&mut self, i: u16) {
-            self.inflight.retain(|(_, to, _)| *to != n(i));
-            let node = self.boot(i);
-            self.nodes[usize::from(i)] = node;
-            self.check(i);
-        }
-
-        fn run(&mut self, i: u16, f: impl FnOnce(&mut Primary, &mut Context<'_, Primary>)) {
-            let mut effects = Vec::new();
-            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-            f(&mut self.nodes[usize::from(i)], &mut ctx);
-            self.apply(n(i), effects);
-            self.check(i);
-        }
-
-        fn apply(&mut self, from: NodeId, effects: Vec<Effect<Primary>>) {
-            for effect in effects {
-                match effect {
-                    Effect::Send { to, msg } => {
-                        self.sent.push((from, to, msg.clone()));
-                        self.inflight.push((from, to, msg));
-                    }
-                    Effect::Persist(d) => self.durable[from.index()] = Some(d),
-                    Effect::Reply { request, result } => self.replies.push((request, result)),
-                    Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
-                    Effect::Halt => panic!("primary never halts"),
-                }
-            }
-        }
-
-        /// The node's invariants, and its incremental digest against a full recomputation.
-        fn check(&self, i: u16) {
-            let node = &self.nodes[usize::from(i)];
-            node.check_invariants().unwrap();
-            let full = node
-                .entries
-                .iter()
-                .fold(0, |acc, (k, e)| acc ^ entry_hash(*k, e));
-            assert_eq!(node.digest(), full, "n{}'s incremental digest", i + 1);
-        }
-
-        /// Runs `op` at node `i` and returns its reply.
-        fn request(&mut self, i: u16, op: Op) -> OpResult {
-            self.seq += 1;
-            let request = RequestId {
-                client: ClientId(0),
-                seq: self.seq,
-            };
-            let call = Request {
-                id: request,
-                op,
-                quorum: None,
-            };
-            self.run(i, |node, ctx| node.on_request(ctx, call));
-            let (id, result) = self.replies.pop().expect("a reply");
-            assert_eq!(id, request);
-            result
-        }
-
-        /// Delivers (in send order) every in-flight message `pick` chooses, including those
-        /// the deliveries send, until none is chosen; returns how many were delivered.
-        fn deliver_where(&mut self, mut pick: impl FnMut(&Wire) -> bool) -> usize {
-            // Bounded: a quiet cluster's exchanges end; a test cluster that chatters forever
-            // is a bug worth a panic.
-            for delivered in 0..10_000 {
-                let Some(at) = self.inflight.iter().position(&mut pick) else {
-                    return delivered;
-                };
-                let (from, to, msg) = self.inflight.remove(at);
-                self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
-            }
-            panic!("messages never stopped");
-        }
-
-        fn deliver_all(&mut self) -> usize {
-            self.deliver_where(|_| true)
-        }
-
-        /// Drops every in-flight message `pick` chooses.
-        fn drop_where(&mut self, pick: impl Fn(&Wire) -> bool) {
-            self.inflight.retain(|w| !pick(w));
         }
 
         /// Advances the clock by one heartbeat and fires the heartbeat timer of `nodes`.

@@ -1,8 +1,10 @@
 //! Pieces shared by the protocols' hand-driven unit-test clusters (test builds only).
 
-use crate::contract::{Entropy, NodeConfig};
-use crate::ids::NodeId;
+use crate::contract::{Context, Effect, Entropy, NodeConfig, Protocol, Request};
+use crate::ids::{ClientId, NodeId, RequestId};
+use crate::kv::{Op, OpResult};
 use crate::params::Params;
+use crate::time::Time;
 
 /// splitmix64: a deterministic stream for a test's contexts.
 pub(crate) struct TestEntropy(pub(crate) u64);
@@ -29,4 +31,153 @@ pub(crate) fn configs(count: u16, params: &Params, bugs: &[&'static str]) -> Vec
             bugs: bugs.to_vec(),
         })
         .collect()
+}
+
+/// A message on the wire: (from, to, message).
+pub(crate) type Wire<P> = (NodeId, NodeId, <P as Protocol>::Message);
+
+/// A hand-driven cluster: sends wait in `inflight` until a test delivers or drops them,
+/// timers fire only when a test fires them, one clock serves every node. After every handler
+/// the node's invariants and the protocol's own `check` run.
+pub(crate) struct Cluster<P: Protocol> {
+    pub(crate) configs: Vec<NodeConfig>,
+    pub(crate) nodes: Vec<P>,
+    pub(crate) durable: Vec<Option<P::Durable>>,
+    pub(crate) inflight: Vec<Wire<P>>,
+    /// Every message ever sent, in send order.
+    pub(crate) sent: Vec<Wire<P>>,
+    pub(crate) replies: Vec<(RequestId, OpResult)>,
+    pub(crate) now: Time,
+    /// The last client sequence number [`Cluster::request`] used.
+    pub(crate) seq: u64,
+    entropy: TestEntropy,
+    check: fn(&P),
+}
+
+impl<P: Protocol> Cluster<P> {
+    /// Boots one node per config (nothing delivered yet).
+    pub(crate) fn boot_all(configs: Vec<NodeConfig>, check: fn(&P)) -> Self {
+        let count = configs.len();
+        let mut cluster = Cluster {
+            configs,
+            nodes: Vec::with_capacity(count),
+            durable: (0..count).map(|_| None).collect(),
+            inflight: Vec::new(),
+            sent: Vec::new(),
+            replies: Vec::new(),
+            now: Time(1_000),
+            seq: 0,
+            entropy: TestEntropy(7),
+            check,
+        };
+        for i in 0..count as u16 {
+            let node = cluster.boot(i);
+            cluster.nodes.push(node);
+        }
+        cluster
+    }
+
+    /// Starts node `i` from its durable state, applying what its start emits.
+    pub(crate) fn boot(&mut self, i: u16) -> P {
+        let mut effects = Vec::new();
+        let config = self.configs[usize::from(i)].clone();
+        let durable = self.durable[usize::from(i)].clone();
+        let mut ctx = Context::new(NodeId(i), self.now, true, &mut effects, &mut self.entropy);
+        let node = P::start(&mut ctx, &config, durable.as_ref());
+        self.apply(NodeId(i), effects);
+        node
+    }
+
+    /// Crash (losing all but the durable state, and every message on its way to the node)
+    /// and start again.
+    pub(crate) fn restart(&mut self, i: u16) {
+        self.inflight.retain(|(_, to, _)| *to != NodeId(i));
+        let node = self.boot(i);
+        self.nodes[usize::from(i)] = node;
+        self.check(i);
+    }
+
+    /// Runs one handler on node `i`.
+    pub(crate) fn run(&mut self, i: u16, f: impl FnOnce(&mut P, &mut Context<'_, P>)) {
+        let mut effects = Vec::new();
+        let mut ctx = Context::new(NodeId(i), self.now, true, &mut effects, &mut self.entropy);
+        f(&mut self.nodes[usize::from(i)], &mut ctx);
+        self.apply(NodeId(i), effects);
+        self.check(i);
+    }
+
+    fn apply(&mut self, from: NodeId, effects: Vec<Effect<P>>) {
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => {
+                    self.sent.push((from, to, msg.clone()));
+                    self.inflight.push((from, to, msg));
+                }
+                Effect::Persist(d) => self.durable[from.index()] = Some(d),
+                Effect::Reply { request, result } => self.replies.push((request, result)),
+                Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
+                Effect::Halt => panic!("{from} halted in a cluster that cannot restart it"),
+            }
+        }
+    }
+
+    pub(crate) fn check(&self, i: u16) {
+        let node = &self.nodes[usize::from(i)];
+        if let Err(broken) = node.check_invariants() {
+            panic!("n{}: {broken}", i + 1);
+        }
+        (self.check)(node);
+    }
+
+    /// Sends `op` to node `i` as client 0's next request and returns the reply, which the
+    /// protocol must give at once (a coordinator that answers later is driven by hand).
+    pub(crate) fn request(&mut self, i: u16, op: Op) -> OpResult {
+        self.seq += 1;
+        let id = RequestId {
+            client: ClientId(0),
+            seq: self.seq,
+        };
+        let call = Request {
+            id,
+            op,
+            quorum: None,
+        };
+        self.run(i, |node, ctx| node.on_request(ctx, call));
+        let at = self
+            .replies
+            .iter()
+            .position(|(r, _)| *r == id)
+            .expect("an answer at once");
+        self.replies.remove(at).1
+    }
+
+    /// Delivers (in send order) every in-flight message `pick` chooses, including those the
+    /// deliveries send, until none is chosen; returns how many were delivered.
+    pub(crate) fn deliver_where(&mut self, mut pick: impl FnMut(&Wire<P>) -> bool) -> usize {
+        // Bounded: without timers a hand-driven cluster falls quiet; one that chatters
+        // forever is a bug worth a panic.
+        for delivered in 0..10_000 {
+            let Some(at) = self.inflight.iter().position(&mut pick) else {
+                return delivered;
+            };
+            let (from, to, msg) = self.inflight.remove(at);
+            self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
+        }
+        panic!("messages never stopped");
+    }
+
+    /// Delivers everything, including what the deliveries send.
+    pub(crate) fn deliver_all(&mut self) -> usize {
+        self.deliver_where(|_| true)
+    }
+
+    /// Drops every in-flight message `pick` chooses.
+    pub(crate) fn drop_where(&mut self, pick: impl Fn(&Wire<P>) -> bool) {
+        self.inflight.retain(|w| !pick(w));
+    }
+
+    /// Node `i`.
+    pub(crate) fn node(&self, i: u16) -> &P {
+        &self.nodes[usize::from(i)]
+    }
 }

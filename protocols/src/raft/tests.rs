@@ -4,25 +4,12 @@
 
 use super::log::Command;
 use super::*;
-use crate::contract::Effect;
 use crate::ids::ClientId;
 use crate::params::{ParamValue, Params};
-use crate::testkit::{configs, TestEntropy};
+use crate::testkit::{configs, Cluster};
 
-/// A message on the wire: (from, to, message).
-type Wire = (NodeId, NodeId, Message);
-
-struct Harness {
-    configs: Vec<NodeConfig>,
-    nodes: Vec<Raft>,
-    durable: Vec<Option<RaftDurable>>,
-    inflight: Vec<Wire>,
-    /// Every message ever sent, in send order.
-    sent: Vec<Wire>,
-    replies: Vec<(RequestId, OpResult)>,
-    now: Time,
-    entropy: TestEntropy,
-}
+type Harness = Cluster<Raft>;
+type Wire = crate::testkit::Wire<Raft>;
 
 fn n(i: u16) -> NodeId {
     NodeId(i)
@@ -42,7 +29,7 @@ fn append(key: Key, value: &str) -> Op {
     }
 }
 
-impl Harness {
+impl Cluster<Raft> {
     /// `count` fresh followers, with `sets` overriding the default parameters.
     fn new(count: u16, bugs: &[&'static str], sets: &[(&'static str, ParamValue)]) -> Harness {
         let mut params = Params::defaults(Raft::info().params);
@@ -50,67 +37,7 @@ impl Harness {
             params.set(name, value.clone());
         }
         let configs = configs(count, &params, bugs);
-        let mut h = Harness {
-            configs,
-            nodes: Vec::new(),
-            durable: vec![None; usize::from(count)],
-            inflight: Vec::new(),
-            sent: Vec::new(),
-            replies: Vec::new(),
-            now: Time(1_000),
-            entropy: TestEntropy(7),
-        };
-        for i in 0..count {
-            let node = h.boot(i);
-            h.nodes.push(node);
-        }
-        h
-    }
-
-    fn boot(&mut self, i: u16) -> Raft {
-        let mut effects = Vec::new();
-        let config = self.configs[usize::from(i)].clone();
-        let durable = self.durable[usize::from(i)].clone();
-        let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-        let node = Raft::start(&mut ctx, &config, durable.as_ref());
-        self.apply(n(i), effects);
-        node
-    }
-
-    /// Crash (losing all but the durable state, and every message on its way to the node)
-    /// and start again.
-    fn restart(&mut self, i: u16) {
-        self.inflight.retain(|(_, to, _)| *to != n(i));
-        let node = self.boot(i);
-        self.nodes[usize::from(i)] = node;
-        self.check(i);
-    }
-
-    fn run(&mut self, i: u16, f: impl FnOnce(&mut Raft, &mut Context<'_, Raft>)) {
-        let mut effects = Vec::new();
-        let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-        f(&mut self.nodes[usize::from(i)], &mut ctx);
-        self.apply(n(i), effects);
-        self.check(i);
-    }
-
-    fn apply(&mut self, from: NodeId, effects: Vec<Effect<Raft>>) {
-        for effect in effects {
-            match effect {
-                Effect::Send { to, msg } => {
-                    self.sent.push((from, to, msg.clone()));
-                    self.inflight.push((from, to, msg));
-                }
-                Effect::Persist(d) => self.durable[from.index()] = Some(d),
-                Effect::Reply { request, result } => self.replies.push((request, result)),
-                Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
-                Effect::Halt => panic!("raft never halts"),
-            }
-        }
-    }
-
-    fn check(&self, i: u16) {
-        self.nodes[usize::from(i)].check_invariants().unwrap();
+        Cluster::boot_all(configs, |_| {})
     }
 
     /// Lets node `i`'s election timeout pass and fire: it campaigns (a first firing after
@@ -127,28 +54,6 @@ impl Harness {
         panic!("n{i} did not campaign");
     }
 
-    /// Delivers (in send order) every in-flight message `pick` chooses, including those
-    /// the deliveries send, until none is chosen; returns how many were delivered.
-    fn deliver_where(&mut self, mut pick: impl FnMut(&Wire) -> bool) -> usize {
-        // Bounded: without timers a hand-driven cluster falls quiet.
-        for delivered in 0..10_000 {
-            let Some(at) = self.inflight.iter().position(&mut pick) else {
-                return delivered;
-            };
-            let (from, to, msg) = self.inflight.remove(at);
-            self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
-        }
-        panic!("messages never stopped");
-    }
-
-    fn deliver_all(&mut self) -> usize {
-        self.deliver_where(|_| true)
-    }
-
-    fn drop_where(&mut self, pick: impl Fn(&Wire) -> bool) {
-        self.inflight.retain(|w| !pick(w));
-    }
-
     /// A client request arrives at node `i`.
     fn submit(&mut self, i: u16, request: RequestId, op: Op) {
         let call = Request {
@@ -163,10 +68,6 @@ impl Harness {
     fn heartbeat(&mut self, i: u16) {
         self.now += Span::millis(50);
         self.run(i, |node, ctx| node.on_timer(ctx, Timer::Heartbeat));
-    }
-
-    fn node(&self, i: u16) -> &Raft {
-        &self.nodes[usize::from(i)]
     }
 
     /// Gives node `i` a log of these terms (one no-op each) and the latest term as its own,
