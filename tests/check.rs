@@ -207,4 +207,12 @@ fn check_explain_writes_html_but_never_over_a_history() {
         STALE,
         "the history is untouched"
     );
+    // An existing page is replaced only when asked.
+    std::fs::write(&page, "mine").unwrap();
+    let o = simkv(&["--explain", &page.to_string_lossy(), &stale]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), "mine");
+    let o = simkv(&["--explain", &page.to_string_lossy(), "--force", &stale]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"));
 }

@@ -11,8 +11,8 @@
 //! bad input (2) over not linearizable (1) over unknown (3) over linearizable (0), so that a
 //! definite violation is never hidden behind another file's budget running out.
 //!
-//! `--explain FILE.html` writes one self-contained page with a section per history; it is an
-//! explicit request, so an existing file is replaced, but never one of the histories.
+//! `--explain FILE.html` writes one self-contained page with a section per history; an
+//! existing file is replaced only with `--force`, and never one of the histories.
 
 use simkv_sim::check::{self, edn, explain, Budget, CheckOutcome, Counterexample, Verdict};
 use simkv_sim::history::{History, HistoryError};
@@ -34,6 +34,8 @@ pub struct CheckArgs {
     pub json: bool,
     /// Where to write the HTML picture of the counterexamples.
     pub explain: Option<PathBuf>,
+    /// Replace an existing `explain` file.
+    pub force: bool,
 }
 
 const BAD_INPUT: i32 = 2;
@@ -133,6 +135,12 @@ impl Setup {
             if let Some(f) = args.files.iter().find(|f| same_file(f, out)) {
                 let msg = format!("--explain {}: that is a history being checked", f.display());
                 return Err(msg);
+            }
+            if out.exists() && !args.force {
+                return Err(format!(
+                    "--explain {}: exists; pass --force to replace it",
+                    out.display()
+                ));
             }
         }
         Ok(Setup {

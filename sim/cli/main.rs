@@ -69,6 +69,9 @@ struct CheckCli {
     /// Draw the counterexample as a self-contained HTML page.
     #[arg(long, value_name = "FILE.html")]
     explain: Option<PathBuf>,
+    /// Replace an existing --explain file.
+    #[arg(long)]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
             timeout_s: c.timeout,
             json: c.json,
             explain: c.explain,
+            force: c.force,
         }),
         Command::List { what, dir } => list_cmd::list(what, &dir),
     };
