@@ -107,3 +107,17 @@ fn determinism_a_sweep_prints_the_same_whatever_the_number_of_jobs() {
     assert_eq!(one.lines().filter(|l| l.starts_with("seed ")).count(), 4, "{one}");
     assert_eq!(one, args("3"));
 }
+
+#[test]
+fn determinism_every_protocol_repeats_its_run_exactly() {
+    for protocol in simkv_sim::registry::protocol_names() {
+        let path = "scenarios/nemesis.toml";
+        let a = crate::util::run_report(path, protocol, 7, &[]);
+        let b = crate::util::run_report(path, protocol, 7, &[]);
+        assert_eq!(a.fingerprint, b.fingerprint, "{protocol}");
+        assert_eq!(a.ops, b.ops, "{protocol}");
+        assert_eq!(a.render(false), b.render(false), "{protocol}");
+        let c = crate::util::run_report(path, protocol, 8, &[]);
+        assert_ne!(a.fingerprint, c.fingerprint, "{protocol}: seeds 7 and 8 differ");
+    }
+}
