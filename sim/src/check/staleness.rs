@@ -141,7 +141,7 @@ fn percentiles(mut xs: Vec<f64>) -> Percentiles {
 /// skipped: this is a measurement, and [`crate::check::prepare_simkv`] reports them.
 fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
     let mut keys: BTreeMap<Key, KeyOps> = BTreeMap::new();
-    let mut open: HashMap<ClientId, usize> = HashMap::new();
+    let mut open: BTreeMap<ClientId, usize> = BTreeMap::new();
     for (i, e) in history.events.iter().enumerate() {
         let Some(outcome) = &e.outcome else {
             open.insert(e.client, i);
