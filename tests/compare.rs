@@ -9,7 +9,10 @@ fn compare_the_cap_table_of_partition_at_seed_1_is_pinned() {
     let table = stdout(&out);
     let names: Vec<&str> = simkv_sim::registry::protocol_names();
     for name in &names {
-        assert!(table.contains(&format!("\n| {name} |")), "{name} missing from\n{table}");
+        assert!(
+            table.contains(&format!("\n| {name} |")),
+            "{name} missing from\n{table}"
+        );
     }
     insta::assert_snapshot!(table);
 }

@@ -99,12 +99,23 @@ fn determinism_json_report_has_the_contract_fields() {
 #[test]
 fn determinism_a_sweep_prints_the_same_whatever_the_number_of_jobs() {
     let args = |jobs: &str| {
-        let out = simkv(&["sweep", "scenarios/freeze.toml", "--seeds", "1..=4", "--jobs", jobs]);
+        let out = simkv(&[
+            "sweep",
+            "scenarios/freeze.toml",
+            "--seeds",
+            "1..=4",
+            "--jobs",
+            jobs,
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
         stdout(&out)
     };
     let one = args("1");
-    assert_eq!(one.lines().filter(|l| l.starts_with("seed ")).count(), 4, "{one}");
+    assert_eq!(
+        one.lines().filter(|l| l.starts_with("seed ")).count(),
+        4,
+        "{one}"
+    );
     assert_eq!(one, args("3"));
 }
 
@@ -118,6 +129,9 @@ fn determinism_every_protocol_repeats_its_run_exactly() {
         assert_eq!(a.ops, b.ops, "{protocol}");
         assert_eq!(a.render(false), b.render(false), "{protocol}");
         let c = crate::util::run_report(path, protocol, 8, &[]);
-        assert_ne!(a.fingerprint, c.fingerprint, "{protocol}: seeds 7 and 8 differ");
+        assert_ne!(
+            a.fingerprint, c.fingerprint,
+            "{protocol}: seeds 7 and 8 differ"
+        );
     }
 }

@@ -7,6 +7,7 @@ mod determinism;
 mod primary;
 mod quorum;
 mod raft;
+mod sloppy;
 mod summary;
 mod twopc;
 mod util;

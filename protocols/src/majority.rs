@@ -795,7 +795,7 @@ impl Majority {
         for (rec, _) in p.replies.values() {
             if let Some(rec) = rec {
                 let v = rec.entry.version;
-                if top.map_or(true, |t| self.cmp(v, t) == Ordering::Greater) {
+                if top.is_none_or(|t| self.cmp(v, t) == Ordering::Greater) {
                     top = Some(v);
                 }
             }
@@ -875,7 +875,7 @@ impl Majority {
         // Already applied in the chain (an earlier attempt, here or at the coordinator the
         // client tried before), or superseded by the client's next request: only complete the
         // value, never apply the request twice.
-        if sessions.get(&client).map_or(true, |a| a.seq < seq) {
+        if sessions.get(&client).is_none_or(|a| a.seq < seq) {
             let result = kv::apply_to_value(&mut value, &p.op);
             let outcome = match &result {
                 OpResult::NotFound => Outcome::NotFound,

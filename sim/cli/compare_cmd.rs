@@ -23,11 +23,19 @@ pub struct CompareArgs {
 /// Prints the Markdown table; exit 0, or 2 on bad input.
 pub fn compare(args: &CompareArgs) -> i32 {
     let protocols = if args.protocols.is_empty() {
-        registry::protocol_names().into_iter().map(String::from).collect()
+        registry::protocol_names()
+            .into_iter()
+            .map(String::from)
+            .collect()
     } else {
         args.protocols.clone()
     };
-    let base = Overrides { seed: args.seed, protocol: None, bugs: vec![], sets: args.sets.clone() };
+    let base = Overrides {
+        seed: args.seed,
+        protocol: None,
+        bugs: vec![],
+        sets: args.sets.clone(),
+    };
     match compare::run_all(&args.scenario.to_string_lossy(), &protocols, &base) {
         Ok(reports) => {
             print!("{}", compare::render_markdown(&reports));

@@ -61,7 +61,11 @@ fn run_seed(args: &SweepArgs, source: &str, seed: u64) -> Result<SeedRun, String
         report.fingerprint,
         failed.join(" ")
     );
-    Ok(SeedRun { seed, verdict: report.verdict, line })
+    Ok(SeedRun {
+        seed,
+        verdict: report.verdict,
+        line,
+    })
 }
 
 /// Runs `seeds` on `jobs` threads, returning results in seed order; stops early at the
@@ -129,7 +133,10 @@ pub fn sweep(args: &SweepArgs) -> i32 {
         }
     };
     let pick = |v: RunVerdict| -> Vec<u64> {
-        runs.iter().filter(|r| r.verdict == v).map(|r| r.seed).collect()
+        runs.iter()
+            .filter(|r| r.verdict == v)
+            .map(|r| r.seed)
+            .collect()
     };
     let (broken, unknown) = (pick(RunVerdict::Broken), pick(RunVerdict::Unknown));
     println!(

@@ -12,10 +12,17 @@ use crate::scenario::{self, LoadError, Overrides};
 use std::fmt::Write as _;
 
 /// Runs `path` once per protocol with `base` overrides (its `protocol` is replaced).
-pub fn run_all(path: &str, protocols: &[String], base: &Overrides) -> Result<Vec<RunReport>, LoadError> {
+pub fn run_all(
+    path: &str,
+    protocols: &[String],
+    base: &Overrides,
+) -> Result<Vec<RunReport>, LoadError> {
     let mut reports = Vec::with_capacity(protocols.len());
     for protocol in protocols {
-        let overrides = Overrides { protocol: Some(protocol.clone()), ..base.clone() };
+        let overrides = Overrides {
+            protocol: Some(protocol.clone()),
+            ..base.clone()
+        };
         let scenario = scenario::load_file(path, &overrides)?;
         reports.push(runner::run(&scenario, RunOptions::default()).report);
     }
@@ -48,9 +55,13 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
     let mut out = String::new();
     if let Some(first) = reports.first() {
         let _ = writeln!(out, "# {}: {}\n", first.scenario, first.description);
-        let _ = writeln!(out, "Seed {}, {} nodes, {} clients. Availability is ok / invoked for \
+        let _ = writeln!(
+            out,
+            "Seed {}, {} nodes, {} clients. Availability is ok / invoked for \
             operations sent to a node on that side while a fault was in force (`down`: the \
-            node was frozen, paused or crashed).\n", first.seed, first.nodes_count, first.clients);
+            node was frozen, paused or crashed).\n",
+            first.seed, first.nodes_count, first.clients
+        );
     }
     out.push_str("| protocol | majority side | minority side | down node | no fault | stale reads | lost acked writes | keys diverged at heal | converged after stop | p50 | p99 | msgs/op | promises |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");

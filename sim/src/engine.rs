@@ -298,8 +298,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         };
         // A runaway protocol (a message storm, a timer armed in a loop) must end the run as
         // a broken limit, not take the machine's memory with it.
-        if self.stats.events >= self.scenario.max_events || self.queue.len() > MAX_QUEUED_EVENTS
-        {
+        if self.stats.events >= self.scenario.max_events || self.queue.len() > MAX_QUEUED_EVENTS {
             self.hit_event_limit = true;
             return self.stop();
         }
@@ -878,7 +877,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// Keys on which the running replicas disagree (measured when the cluster is made
     /// whole: how much a partition let the sides drift apart).
     fn diverged_keys(&self) -> usize {
-        let stores: Vec<_> = self.nodes.iter().filter_map(|n| n.state.as_ref().map(P::store)).collect();
+        let stores: Vec<_> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.state.as_ref().map(P::store))
+            .collect();
         let Some((first, rest)) = stores.split_first() else {
             return 0;
         };
@@ -896,8 +899,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if self.is_whole() {
             return vec![Side::Whole; n];
         }
-        let down: Vec<bool> =
-            self.nodes.iter().map(|s| s.frozen || s.paused || s.state.is_none()).collect();
+        let down: Vec<bool> = self
+            .nodes
+            .iter()
+            .map(|s| s.frozen || s.paused || s.state.is_none())
+            .collect();
         let reach = self.topology.reachability(&down);
         (0..n)
             .map(|a| {

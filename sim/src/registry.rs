@@ -9,6 +9,7 @@ pub fn protocols() -> Vec<ProtocolInfo> {
         simkv_protocols::twopc::TwoPc::info(),
         simkv_protocols::raft::Raft::info(),
         simkv_protocols::majority::Majority::info(),
+        simkv_protocols::sloppy::Sloppy::info(),
     ]
 }
 

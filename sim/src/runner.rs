@@ -5,8 +5,7 @@ use crate::checks::{self, CheckResult, FinalReplica, Verdict};
 use crate::engine::{Engine, RunOutput};
 use crate::history::{History, Outcome};
 use crate::report::{
-    FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, RunReport, RunVerdict,
-    SideCounts,
+    FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, RunReport, RunVerdict, SideCounts,
 };
 use crate::scenario::Scenario;
 use crate::trace::Trace;
@@ -42,6 +41,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> RunResult {
         "twopc" => run_with::<simkv_protocols::twopc::TwoPc>(scenario, options),
         "raft" => run_with::<simkv_protocols::raft::Raft>(scenario, options),
         "majority" => run_with::<simkv_protocols::majority::Majority>(scenario, options),
+        "sloppy" => run_with::<simkv_protocols::sloppy::Sloppy>(scenario, options),
         other => unreachable!("the loader accepts only registered protocols, not {other}"),
     }
 }
@@ -65,8 +65,12 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
     let mut measures = Measures::default();
     let checks = run_checks::<P>(scenario, &output, &replicas, &mut measures);
     measures.by_side = by_side(&output);
-    measures.diverged_keys_at_heal =
-        output.conflicts_at_heal.iter().map(|(_, n)| *n as u64).max().unwrap_or(0);
+    measures.diverged_keys_at_heal = output
+        .conflicts_at_heal
+        .iter()
+        .map(|(_, n)| *n as u64)
+        .max()
+        .unwrap_or(0);
     measures.converged_after_stop_ms = output.converged_after_stop.map(|s| s.as_millis_f64());
     let verdict = RunVerdict::from_checks(&checks);
     let info = P::info();

@@ -285,7 +285,9 @@ impl Counterexample {
             let ret = o.ret.map_or("?".to_string(), |r| r.to_string());
             let (c, r) = (cols[2 * i], cols[2 * i + 1]);
             let mut bar: String = if draw {
-                (0..lanes).map(|x| if x > c && x < r { '-' } else { ' ' }).collect()
+                (0..lanes)
+                    .map(|x| if x > c && x < r { '-' } else { ' ' })
+                    .collect()
             } else {
                 String::new()
             };
