@@ -430,7 +430,16 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let slot = &mut self.nodes[node.index()];
         let local = slot.clock.local(self.now);
         let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
-        slot.state = Some(P::start(&mut ctx, &slot.config, slot.durable.as_ref()));
+        let (config, durable) = (&slot.config, slot.durable.as_ref());
+        match contain(|| P::start(&mut ctx, config, durable)) {
+            Ok(state) => slot.state = Some(state),
+            Err(why) => {
+                self.invariant_violation = Some((self.now, format!("{node}: start {why}")));
+                self.effects = effects;
+                self.effects.clear();
+                return;
+            }
+        }
         self.after_handler(node, effects);
     }
 
@@ -445,8 +454,15 @@ impl<'s, P: Protocol> Engine<'s, P> {
         };
         let local = slot.clock.local(self.now);
         let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
-        input(state, &mut ctx);
+        let outcome = contain(|| input(state, &mut ctx));
         self.handled = Some(node);
+        if let Err(why) = outcome {
+            // The node's state may be half-updated: stop here, with the panic as the verdict.
+            self.invariant_violation = Some((self.now, format!("{node}: handler {why}")));
+            self.effects = effects;
+            self.effects.clear();
+            return;
+        }
         self.after_handler(node, effects);
     }
 
@@ -1092,6 +1108,19 @@ impl<'s, P: Protocol> Engine<'s, P> {
             Event::WorkloadStop => h.write_u8(10),
         }
     }
+}
+
+/// Runs a protocol's handler, turning a panic (a protocol bug, or a planted one that
+/// asserts) into a broken invariant of the run instead of a crashed process.
+fn contain<T>(handler: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(handler)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "with a non-text payload".into());
+        format!("panicked: {message}")
+    })
 }
 
 /// `+1.5s`, `-200ms`.

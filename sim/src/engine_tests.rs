@@ -353,3 +353,51 @@ fn the_event_limit_stops_the_run() {
     assert!(out.hit_event_limit);
     assert_eq!(out.stats.events, 500);
 }
+
+/// Panics in its first timer: a protocol bug the engine must report, not die of.
+#[derive(Debug)]
+struct Bomb;
+
+impl Protocol for Bomb {
+    type Message = Ping;
+    type Timer = Tick;
+    type Durable = u64;
+
+    fn info() -> ProtocolInfo {
+        ProtocolInfo {
+            name: "bomb",
+            description: "test",
+            promises: &[],
+            params: &[],
+            bugs: &[],
+        }
+    }
+
+    fn start(ctx: &mut Context<'_, Self>, _: &NodeConfig, _: Option<&u64>) -> Self {
+        ctx.set_timer(Tick, Span::millis(5));
+        Bomb
+    }
+
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Ping) {}
+
+    fn on_timer(&mut self, _: &mut Context<'_, Self>, _: Tick) {
+        panic!("boom");
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        ctx.reply(request.id, OpResult::Unavailable { hint: None });
+    }
+
+    fn store(&self) -> BTreeMap<Key, Value> {
+        BTreeMap::new()
+    }
+}
+
+#[test]
+fn a_panicking_handler_ends_the_run_as_a_broken_invariant() {
+    let s = scenario(3, vec![]);
+    let out = Engine::<Bomb>::new(&s, None).run();
+    let (at, what) = out.invariant_violation.expect("the panic is reported");
+    assert_eq!(at, Time::ZERO + Span::millis(5));
+    assert!(what.contains("panicked: boom"), "{what}");
+}
