@@ -246,6 +246,7 @@ pub fn run_budget() -> Budget {
         deadline: None,
         max_steps: 1 << 26,
         max_memo_entries: 1 << 20,
+        max_value_bytes: 256 << 20,
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Meter {
     max_steps: u64,
     /// The memo's entry limit per search.
     pub max_memo_entries: usize,
+    /// The most bytes of values the interner may hold.
+    max_value_bytes: usize,
     /// Steps taken so far.
     pub steps: u64,
 }
@@ -47,6 +49,7 @@ impl Meter {
             deadline: budget.deadline.map(|d| Instant::now() + d),
             max_steps: budget.max_steps,
             max_memo_entries: budget.max_memo_entries.max(1024),
+            max_value_bytes: budget.max_value_bytes,
             steps: 0,
         }
     }
@@ -57,15 +60,20 @@ impl Meter {
             deadline: self.deadline,
             max_steps: self.steps.saturating_add(steps),
             max_memo_entries: self.max_memo_entries,
+            max_value_bytes: self.max_value_bytes,
             steps: self.steps,
         }
     }
 
     /// Whether the budget is spent; checked every few thousand steps because reading the
     /// clock costs more than a step.
-    fn exhausted(&self) -> Option<String> {
+    fn exhausted(&self, values: &Interner) -> Option<String> {
         if self.steps >= self.max_steps {
             return Some(format!("step budget of {} exhausted", self.max_steps));
+        }
+        if values.bytes() > self.max_value_bytes {
+            let limit = self.max_value_bytes;
+            return Some(format!("value memory budget of {limit} bytes exhausted"));
         }
         match self.deadline {
             Some(d) if Instant::now() >= d => Some("timeout reached".to_string()),
@@ -304,7 +312,7 @@ pub fn search(
         steps += 1;
         if steps % 4096 == 0 {
             meter.steps += 4096;
-            if let Some(why) = meter.exhausted() {
+            if let Some(why) = meter.exhausted(values) {
                 break Found::GaveUp(why);
             }
         }

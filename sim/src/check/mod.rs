@@ -52,15 +52,21 @@ pub struct Budget {
     /// The memo's entry limit (16 bytes each, at most twice that in slots); when full it is
     /// emptied and the search goes on, so memory stays bounded.
     pub max_memo_entries: usize,
+    /// Give up once the interned values pass this many bytes: the history's own and those the
+    /// search makes (the result of each append of unknown outcome, one per state reached),
+    /// which grow with the search on append-heavy histories.
+    pub max_value_bytes: usize,
 }
 
 impl Default for Budget {
-    /// No deadline, 2^32 steps (minutes of work), 2^22 memo entries (at most 128 MiB).
+    /// No deadline, 2^32 steps (minutes of work), 2^22 memo entries (at most 128 MiB),
+    /// 1 GiB of values made by the search.
     fn default() -> Self {
         Budget {
             deadline: None,
             max_steps: 1 << 32,
             max_memo_entries: 1 << 22,
+            max_value_bytes: 1 << 30,
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Interner {
     // Two maps keyed by `String` so that a lookup borrows a `&str` and allocates nothing.
     strs: FxHashMap<String, Val>,
     edns: FxHashMap<String, Val>,
+    /// Bytes of every value interned, counted twice over (the value and its map key).
+    bytes: usize,
 }
 
 impl Default for Interner {
@@ -81,6 +83,7 @@ impl Default for Interner {
             vals: vec![None],
             strs: FxHashMap::default(),
             edns: FxHashMap::default(),
+            bytes: 0,
         }
     }
 }
@@ -100,6 +103,7 @@ impl Interner {
             return id;
         }
         let id = self.vals.len() as Val;
+        self.bytes += 2 * s.len();
         self.vals.push(Some(Value::Str(s.to_string())));
         self.strs.insert(s.to_string(), id);
         id
@@ -111,9 +115,15 @@ impl Interner {
             return id;
         }
         let id = self.vals.len() as Val;
+        self.bytes += 2 * text.len();
         self.vals.push(Some(Value::Edn(text.to_string())));
         self.edns.insert(text.to_string(), id);
         id
+    }
+
+    /// Bytes held by the interned values (an estimate: text twice, no overhead).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The value behind `id` (`None`: absent).
