@@ -76,11 +76,12 @@
 //! those replicas until the next write of the key. A request's own quorum
 //! ([`Request::quorum`]) is ignored: a smaller one would break R + W > N.
 //!
-//! Liveness has a known gap: with no leader, coordinators of one hot key duel (Paxos Made
-//! Simple, section 2.4), and under message loss (flaky-network.toml) about one write in a few
-//! thousand is starved past its client's retries. Promise leases (`promise_lease`), retries
-//! woken by commits and exponential back-off keep the duels short; a distinguished proposer
-//! per key would close the gap.
+//! Liveness: with no leader, coordinators of one hot key duel (Paxos Made Simple, section
+//! 2.4). A coordinator runs one round per key at a time and queues its other writes of that
+//! key behind it, so a node's own requests never duel (before that, about one write in a few
+//! thousand starved past its client's retries under message loss); the duels left, between
+//! nodes, are kept short by promise leases (`promise_lease`), retries woken by commits and
+//! exponential back-off. A distinguished proposer per key would remove them altogether.
 
 use crate::contract::Request;
 use crate::contract::{BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
@@ -338,6 +339,9 @@ enum Phase {
     Accept,
     WriteBack,
     Backoff,
+    /// Waiting for this node's earlier write of the same key to finish: a coordinator runs
+    /// one round per key at a time, so its own requests never duel with each other.
+    Queued,
 }
 
 /// One request this node coordinates.
@@ -958,6 +962,7 @@ impl Majority {
                 self.pending.remove(&op);
                 ctx.cancel_timer(Timer::Deadline(op));
                 ctx.cancel_timer(Timer::Retry(op));
+                self.maybe_start_queued(ctx, key);
             }
         }
     }
@@ -967,6 +972,29 @@ impl Majority {
             ctx.cancel_timer(Timer::Deadline(op));
             ctx.cancel_timer(Timer::Retry(op));
             ctx.reply(p.request, result);
+            self.maybe_start_queued(ctx, p.op.key());
+        }
+    }
+
+    /// Whether a write of `key` this node coordinates is under way (not queued).
+    fn key_busy(&self, key: Key) -> bool {
+        self.pending
+            .values()
+            .any(|p| p.op.is_write() && p.op.key() == key && p.phase != Phase::Queued)
+    }
+
+    /// Starts the oldest queued write of `key` once none is under way.
+    fn maybe_start_queued(&mut self, ctx: &mut Context<'_, Self>, key: Key) {
+        if self.key_busy(key) {
+            return;
+        }
+        let next = self
+            .pending
+            .iter()
+            .find(|(_, p)| p.phase == Phase::Queued && p.op.key() == key)
+            .map(|(op, _)| *op);
+        if let Some(op) = next {
+            self.begin(ctx, op);
         }
     }
 
@@ -985,6 +1013,7 @@ impl Majority {
             ctx.note(|| format!("{}: no quorum in time; unavailable", p.request));
             ctx.reply(p.request, OpResult::Unavailable { hint: None });
         }
+        self.maybe_start_queued(ctx, p.op.key());
     }
 
     // ----- anti-entropy --------------------------------------------------------------------
@@ -1202,9 +1231,15 @@ impl Protocol for Majority {
             read_result: None,
             results: Vec::new(),
         };
+        let key = pending.op.key();
+        let busy = pending.op.is_write() && self.key_busy(key);
         self.pending.insert(op, pending);
         ctx.set_timer(Timer::Deadline(op), self.request_timeout);
-        self.begin(ctx, op);
+        if busy {
+            self.pending.get_mut(&op).expect("inserted").phase = Phase::Queued;
+        } else {
+            self.begin(ctx, op);
+        }
     }
 
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
@@ -1513,6 +1548,34 @@ mod tests {
             results.iter().all(|r| r.is_some()),
             "both answered: {results:?}"
         );
+    }
+
+    #[test]
+    fn a_coordinator_runs_one_round_per_key_and_queues_its_other_writes() {
+        // Paxos Made Simple, section 2.4: two proposers can duel forever; a node's own
+        // writes of one key must not be two of them.
+        let mut h = Harness::new(3, &[]);
+        h.request(0, req(1, 1), put(1, "a"));
+        h.request(0, req(2, 1), put(1, "b"));
+        h.request(0, req(3, 1), put(2, "c"));
+        let prepares = |h: &Harness, key: Key| {
+            h.inflight
+                .iter()
+                .filter(|(_, _, m)| matches!(m, Message::Prepare { key: k, .. } if *k == key))
+                .count()
+        };
+        // One round for key 1 (to each of the 2 peers), one for key 2: the second write of
+        // key 1 waits.
+        assert_eq!(prepares(&h, 1), 2);
+        assert_eq!(prepares(&h, 2), 2);
+        h.deliver_all();
+        // The first write's commit started the queued one, which then completed too.
+        assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+        assert_eq!(h.reply(req(2, 1)), Some(&ok("b")));
+        assert_eq!(h.reply(req(3, 1)), Some(&ok("c")));
+        for i in 0..3 {
+            assert_eq!(h.value(i, 1).as_deref(), Some("b"), "n{}", i + 1);
+        }
     }
 
     #[test]
