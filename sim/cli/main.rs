@@ -8,6 +8,7 @@ mod check_cmd;
 mod compare_cmd;
 mod list_cmd;
 mod run_cmd;
+mod scenario_args;
 mod sweep_cmd;
 
 use clap::{Parser, Subcommand};

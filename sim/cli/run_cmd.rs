@@ -1,8 +1,9 @@
 //! `simkv run`: load, run, check, report.
 
+use crate::scenario_args::ScenarioArgs;
 use simkv_sim::history::History;
 use simkv_sim::runner::{self, RunOptions};
-use simkv_sim::scenario::{self, Overrides};
+use simkv_sim::scenario;
 use simkv_sim::trace::Trace;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -11,20 +12,11 @@ use std::path::{Path, PathBuf};
 /// Arguments of `simkv run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The scenario file (TOML).
-    scenario: PathBuf,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
     /// The seed (overrides the scenario's).
     #[arg(long)]
     seed: Option<u64>,
-    /// The protocol (overrides the scenario's).
-    #[arg(long)]
-    protocol: Option<String>,
-    /// Switch a planted bug on (repeatable; `simkv list bugs`).
-    #[arg(long = "bug", value_name = "NAME")]
-    bugs: Vec<String>,
-    /// Override any scenario field: `--set network.drop=5%` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
     /// Write every event as JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
@@ -47,22 +39,16 @@ pub struct RunArgs {
 
 /// Runs the command; returns its exit code.
 pub fn run(args: &RunArgs) -> i32 {
-    let overrides = Overrides {
-        seed: args.seed,
-        protocol: args.protocol.clone(),
-        bugs: args.bugs.clone(),
-        sets: args.sets.clone(),
-    };
-    let source = args.scenario.to_string_lossy().to_string();
-    let scenario = match scenario::load_file(&source, &overrides) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return 2;
-        }
-    };
+    let scenario =
+        match scenario::load_file(&args.scenario.source(), &args.scenario.overrides(args.seed)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return 2;
+            }
+        };
     for output in [&args.trace, &args.history].into_iter().flatten() {
-        if let Err(message) = check_output_path(output, &args.scenario, args.force) {
+        if let Err(message) = check_output_path(output, &args.scenario.scenario, args.force) {
             eprintln!("error: {message}");
             return 2;
         }
@@ -80,7 +66,7 @@ pub fn run(args: &RunArgs) -> i32 {
         },
         None => None,
     };
-    let replay = replay_command(args, scenario.seed);
+    let replay = args.scenario.replay(scenario.seed);
     let result = runner::run(&scenario, RunOptions { trace, replay });
     if let Some(e) = &result.trace_error {
         eprintln!("error: the trace is incomplete: {e}");
@@ -147,37 +133,4 @@ fn write_history(path: &Path, history: &History) -> std::io::Result<()> {
     let mut f = BufWriter::new(File::create(path)?);
     f.write_all(text.as_bytes())?;
     f.flush()
-}
-
-/// The exact command that replays this run.
-fn replay_command(args: &RunArgs, seed: u64) -> String {
-    let mut parts = vec![
-        "simkv".to_string(),
-        "run".into(),
-        quote(&args.scenario.to_string_lossy()),
-    ];
-    parts.push(format!("--seed {seed}"));
-    if let Some(p) = &args.protocol {
-        parts.push(format!("--protocol {}", quote(p)));
-    }
-    for b in &args.bugs {
-        parts.push(format!("--bug {}", quote(b)));
-    }
-    for s in &args.sets {
-        parts.push(format!("--set {}", quote(s)));
-    }
-    parts.join(" ")
-}
-
-/// Quotes a shell word when it needs it.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:%,+@".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }

@@ -1,28 +1,19 @@
 //! `simkv sweep`: one scenario over a range of seeds, as CI does to find protocol bugs.
 
+use crate::scenario_args::ScenarioArgs;
 use simkv_sim::checks::Verdict;
 use simkv_sim::report::RunVerdict;
 use simkv_sim::runner::{self, RunOptions};
-use simkv_sim::scenario::{self, Overrides};
-use std::path::PathBuf;
+use simkv_sim::scenario;
 
 /// Arguments of `simkv sweep`.
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
-    /// The scenario file (TOML).
-    scenario: PathBuf,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
     /// Seeds to run: `N`, `A..B` (B excluded) or `A..=B`.
     #[arg(long, default_value = "1..=100")]
     seeds: String,
-    /// The protocol (overrides the scenario's).
-    #[arg(long)]
-    protocol: Option<String>,
-    /// Switch a planted bug on (repeatable).
-    #[arg(long = "bug", value_name = "NAME")]
-    bugs: Vec<String>,
-    /// Override any scenario field (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
     /// Stop at the first seed that breaks a promise (with --jobs 1; with more jobs, the
     /// seeds already running finish).
     #[arg(long)]
@@ -41,12 +32,7 @@ struct SeedRun {
 }
 
 fn run_seed(args: &SweepArgs, source: &str, seed: u64) -> Result<SeedRun, String> {
-    let overrides = Overrides {
-        seed: Some(seed),
-        protocol: args.protocol.clone(),
-        bugs: args.bugs.clone(),
-        sets: args.sets.clone(),
-    };
+    let overrides = args.scenario.overrides(Some(seed));
     let scenario = scenario::load_file(source, &overrides).map_err(|e| e.to_string())?;
     let report = runner::run(&scenario, RunOptions::default()).report;
     let failed: Vec<&str> = report
@@ -124,7 +110,7 @@ pub fn sweep(args: &SweepArgs) -> i32 {
             return 2;
         }
     };
-    let source = args.scenario.to_string_lossy().to_string();
+    let source = args.scenario.source();
     let runs = match run_seeds(args, &source, (lo..=hi).collect()) {
         Ok(runs) => runs,
         Err(e) => {
@@ -147,17 +133,7 @@ pub fn sweep(args: &SweepArgs) -> i32 {
         unknown
     );
     if let Some(seed) = broken.first() {
-        let mut replay = format!("simkv run {source} --seed {seed}");
-        if let Some(p) = &args.protocol {
-            replay.push_str(&format!(" --protocol {p}"));
-        }
-        for b in &args.bugs {
-            replay.push_str(&format!(" --bug {b}"));
-        }
-        for s in &args.sets {
-            replay.push_str(&format!(" --set '{s}'"));
-        }
-        println!("replay: {replay}");
+        println!("replay: {}", args.scenario.replay(*seed));
         1
     } else if unknown.is_empty() {
         0
