@@ -1037,18 +1037,10 @@ impl Protocol for Sloppy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{Effect, Entropy};
+    use crate::contract::Effect;
     use crate::ids::ClientId;
     use crate::params::Params;
-
-    struct TestEntropy(u64);
-
-    impl Entropy for TestEntropy {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            self.0 ^ (self.0 >> 31)
-        }
-    }
+    use crate::testkit::{configs, TestEntropy};
 
     /// A message on the wire: (from, to, message).
     type Wire = (NodeId, NodeId, Message);
@@ -1085,16 +1077,7 @@ mod tests {
 
     impl Harness {
         fn new(count: u16, bugs: &[&'static str]) -> Harness {
-            let ids: Vec<NodeId> = (0..count).map(NodeId).collect();
-            let configs = ids
-                .iter()
-                .map(|&id| NodeConfig {
-                    id,
-                    nodes: ids.clone(),
-                    params: Params::defaults(Sloppy::info().params),
-                    bugs: bugs.to_vec(),
-                })
-                .collect();
+            let configs = configs(count, &Params::defaults(Sloppy::info().params), bugs);
             let mut h = Harness {
                 configs,
                 nodes: Vec::new(),

@@ -910,19 +910,24 @@ impl TwoPc {
             self.maybe_decide(ctx, txn);
             return;
         }
-        if !yes {
-            return;
+        if yes {
+            // A late yes to a decided transaction (or a re-vote): this voter holds a lock to
+            // release, so it gets the outcome.
+            self.send_outcome(ctx, from, txn);
         }
+    }
+
+    /// Tells `to` the logged outcome of `txn` (and waits for its ack), or, with no record,
+    /// that it aborted: presumed abort, no record means no commit.
+    fn send_outcome(&mut self, ctx: &mut Context<'_, Self>, to: NodeId, txn: TxnId) {
         if let Some(decision) = self.decisions.get_mut(&txn) {
-            // A late yes to an abort (or a re-vote): this voter holds a lock to release.
-            decision.pending.insert(from);
+            decision.pending.insert(to);
             let commit = decision.commit;
-            ctx.send(from, decision_message(txn, commit));
+            ctx.send(to, decision_message(txn, commit));
             return;
         }
-        // Presumed abort: no record means no commit.
-        ctx.note(|| format!("{from} voted yes on {txn}, which is not running: abort"));
-        ctx.send(from, Message::Abort { txn });
+        ctx.note(|| format!("{to} asks about {txn}: no record, presumed aborted"));
+        ctx.send(to, Message::Abort { txn });
     }
 
     /// A participant's phase 2: apply or release, persist, ack.
@@ -991,14 +996,7 @@ impl TwoPc {
             ctx.note(|| format!("{from} asks about {txn}: still collecting votes"));
             return;
         }
-        if let Some(decision) = self.decisions.get_mut(&txn) {
-            decision.pending.insert(from);
-            let commit = decision.commit;
-            ctx.send(from, decision_message(txn, commit));
-            return;
-        }
-        ctx.note(|| format!("{from} asks about {txn}: no record, presumed aborted"));
-        ctx.send(from, Message::Abort { txn });
+        self.send_outcome(ctx, from, txn);
     }
 
     fn on_ack(&mut self, from: NodeId, txn: TxnId) {
