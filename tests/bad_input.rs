@@ -109,3 +109,29 @@ fn bad_input_outputs_never_overwrite_without_force() {
         &["scenario itself"],
     );
 }
+
+/// A workload with transactions on a protocol that does not serve them is refused, pointing
+/// at the `txn` weight, whether the protocol came from the file or from `--protocol`.
+#[test]
+fn bad_input_txn_for_a_protocol_without_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{GOOD}\n[workload]\nmix = {{ get = 1, txn = 2 }}\n");
+    let path = write(dir.path(), "s.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:10:24"), "`primary`", "`twopc`, `raft`"],
+    );
+    expect_bad(
+        &[
+            "run",
+            "scenarios/transactions.toml",
+            "--protocol",
+            "majority",
+        ],
+        &["scenarios/transactions.toml:", "(from --protocol)"],
+    );
+    let fine = text.replace("primary", "twopc");
+    let path = write(dir.path(), "ok.toml", &fine);
+    let out = crate::util::simkv(&["run", &path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

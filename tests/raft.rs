@@ -10,6 +10,14 @@ fn raft_keeps_its_promises_on_every_raft_scenario_across_seeds() {
     assert_keeps_promises("raft", &scenarios, 1..=2);
 }
 
+/// Raft applies a txn as one log entry (section 5.3: the state machine applies committed
+/// entries in log order), so multi-key transactions are strictly serializable for free.
+#[test]
+fn raft_keeps_its_promises_on_transactions() {
+    let scenarios = vec!["scenarios/transactions.toml".to_string()];
+    assert_keeps_promises("raft", &scenarios, 1..=3);
+}
+
 #[test]
 fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
     assert_bugs_caught(

@@ -60,6 +60,9 @@ pub struct ProtocolInfo {
     pub params: &'static [ParamSpec],
     /// The planted bugs it ships.
     pub bugs: &'static [BugSpec],
+    /// Whether it serves multi-key transactions ([`Op::Txn`]), atomically; a protocol that
+    /// does not is never sent one.
+    pub transactions: bool,
 }
 
 /// What a node knows about its place in the cluster when it starts.

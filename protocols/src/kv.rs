@@ -16,8 +16,9 @@ pub type Key = u64;
 /// check; append concatenates strings.
 pub type Value = String;
 
-/// A client operation. Every protocol accepts all of them (a protocol that cannot serve one
-/// answers [`OpResult::Unavailable`]).
+/// A client operation. Every protocol accepts every single-key operation; only protocols whose
+/// [`ProtocolInfo::transactions`](crate::ProtocolInfo::transactions) says so are sent a
+/// [`Op::Txn`] (the scenario loader refuses the pairing otherwise).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "snake_case")]
 pub enum Op {
@@ -61,6 +62,14 @@ pub enum Op {
         /// The suffix appended.
         value: Value,
     },
+    /// Several single-key operations applied atomically, in order, as one: a transaction
+    /// (Jepsen's `:txn`). Later operations see earlier ones' writes. Every operation of it is
+    /// single-key: a txn inside a txn is malformed (histories refuse it, workloads never make
+    /// it).
+    Txn {
+        /// The operations, in the order they apply.
+        ops: Vec<Op>,
+    },
 }
 
 /// What a protocol answers to an [`Op`].
@@ -89,6 +98,12 @@ pub enum OpResult {
         /// A node more likely to serve the request, if the protocol knows one.
         hint: Option<crate::NodeId>,
     },
+    /// A transaction applied (committed): one result per operation, in order, each what
+    /// [`apply_to_value`] answers for it (never `Unavailable`, `NotLeader` or `Txn`).
+    Txn {
+        /// The operations' results.
+        results: Vec<OpResult>,
+    },
     /// Definitely not applied: this node is not the leader; try `hint`.
     NotLeader {
         /// The node this node believes leads.
@@ -97,7 +112,8 @@ pub enum OpResult {
 }
 
 impl Op {
-    /// The key the operation touches.
+    /// The key a single-key operation touches; a txn answers its first operation's key (or
+    /// 0 when it has none). Code that may meet a txn uses [`Op::keys`].
     pub fn key(&self) -> Key {
         match self {
             Op::Get { key }
@@ -106,12 +122,38 @@ impl Op {
             | Op::Delete { key }
             | Op::Cas { key, .. }
             | Op::Append { key, .. } => *key,
+            Op::Txn { ops } => ops.first().map_or(0, Op::key),
+        }
+    }
+
+    /// Every key the operation touches, ascending, each once.
+    pub fn keys(&self) -> Vec<Key> {
+        match self {
+            Op::Txn { ops } => {
+                let mut keys: Vec<Key> = ops.iter().flat_map(Op::keys).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                keys
+            }
+            single => vec![single.key()],
         }
     }
 
     /// Whether the operation can change the store.
     pub fn is_write(&self) -> bool {
-        !matches!(self, Op::Get { .. })
+        match self {
+            Op::Get { .. } => false,
+            Op::Txn { ops } => ops.iter().any(Op::is_write),
+            _ => true,
+        }
+    }
+
+    /// The single-key operations it consists of: a txn's operations, or itself.
+    pub fn parts(&self) -> &[Op] {
+        match self {
+            Op::Txn { ops } => ops,
+            single => std::slice::from_ref(single),
+        }
     }
 
     /// The operation's name as histories spell it (`get`, `put`, ...).
@@ -123,6 +165,7 @@ impl Op {
             Op::Delete { .. } => "delete",
             Op::Cas { .. } => "cas",
             Op::Append { .. } => "append",
+            Op::Txn { .. } => "txn",
         }
     }
 }
@@ -143,6 +186,19 @@ impl OpResult {
             _ => None,
         }
     }
+
+    /// The results of the single-key operations of `op` it answers: a txn's per-operation
+    /// results, or itself. `None` when it does not fit `op` (a txn answered with another
+    /// number of results, or a single-key operation answered as a txn).
+    pub fn parts(&self, op: &Op) -> Option<Vec<OpResult>> {
+        match (op, self) {
+            (Op::Txn { ops }, OpResult::Txn { results }) => {
+                (ops.len() == results.len()).then(|| results.clone())
+            }
+            (Op::Txn { .. }, _) | (_, OpResult::Txn { .. }) => None,
+            (_, single) => Some(vec![single.clone()]),
+        }
+    }
 }
 
 impl fmt::Display for Op {
@@ -154,6 +210,14 @@ impl fmt::Display for Op {
             Op::Delete { key } => write!(f, "delete k{key}"),
             Op::Cas { key, expected, new } => write!(f, "cas k{key} {expected}->{new}"),
             Op::Append { key, value } => write!(f, "append k{key}+={value}"),
+            Op::Txn { ops } => {
+                write!(f, "txn [")?;
+                for (i, op) in ops.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{op}")?;
+                }
+                write!(f, "]")
+            }
         }
     }
 }
@@ -173,6 +237,14 @@ impl fmt::Display for OpResult {
             OpResult::Unavailable { .. } => write!(f, "unavailable"),
             OpResult::NotLeader { hint: Some(n) } => write!(f, "not-leader (try {n})"),
             OpResult::NotLeader { hint: None } => write!(f, "not-leader"),
+            OpResult::Txn { results } => {
+                write!(f, "committed [")?;
+                for (i, r) in results.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{r}")?;
+                }
+                write!(f, "]")
+            }
         }
     }
 }
@@ -180,7 +252,9 @@ impl fmt::Display for OpResult {
 /// Applies `op` to one key's value, sequentially: the specification of the store.
 ///
 /// `current` is the key's value before (`None`: absent) and is updated in place. The result is
-/// never `Unavailable` or `NotLeader`: those are a protocol's answers, not the store's.
+/// never `NotLeader`: that is a protocol's answer, not the store's. A txn spans keys, so it is
+/// [`apply`]'s to apply: here it changes nothing and answers `Unavailable` (not applied),
+/// which is also what a protocol that routes it here by mistake tells its client.
 pub fn apply_to_value(current: &mut Option<Value>, op: &Op) -> OpResult {
     match op {
         Op::Get { .. } => match current {
@@ -226,11 +300,16 @@ pub fn apply_to_value(current: &mut Option<Value>, op: &Op) -> OpResult {
                 value: Some(v.clone()),
             }
         }
+        Op::Txn { .. } => OpResult::Unavailable { hint: None },
     }
 }
 
-/// Applies `op` to a whole store (see [`apply_to_value`]).
+/// Applies `op` to a whole store (see [`apply_to_value`]); a txn's operations in order, as one.
 pub fn apply(store: &mut BTreeMap<Key, Value>, op: &Op) -> OpResult {
+    if let Op::Txn { ops } = op {
+        let results = ops.iter().map(|op| apply(store, op)).collect();
+        return OpResult::Txn { results };
+    }
     let key = op.key();
     let mut current = store.remove(&key);
     let result = apply_to_value(&mut current, op);
@@ -288,6 +367,39 @@ mod tests {
             }
         );
         assert_eq!(store[&1], "b");
+    }
+
+    /// A txn applies its operations in order, each seeing the ones before it, and answers
+    /// one result per operation.
+    #[test]
+    fn txn_applies_in_order_and_answers_each_operation() {
+        let mut store = BTreeMap::new();
+        apply(&mut store, &put(1, "a"));
+        let txn = Op::Txn {
+            ops: vec![
+                Op::Get { key: 1 },
+                put(2, "b"),
+                Op::Get { key: 2 },
+                Op::Delete { key: 1 },
+            ],
+        };
+        assert_eq!(txn.keys(), vec![1, 2]);
+        assert!(txn.is_write());
+        let ok = |v: &str| OpResult::Ok {
+            value: Some(v.into()),
+        };
+        let want = OpResult::Txn {
+            results: vec![ok("a"), ok("b"), ok("b"), OpResult::Ok { value: None }],
+        };
+        assert_eq!(apply(&mut store, &txn), want);
+        assert_eq!(store.get(&1), None);
+        assert_eq!(store[&2], "b");
+        assert_eq!(want.parts(&txn).map(|r| r.len()), Some(4));
+        assert_eq!(ok("a").parts(&txn), None);
+        let read_only = Op::Txn {
+            ops: vec![Op::Get { key: 2 }],
+        };
+        assert!(!read_only.is_write());
     }
 
     #[test]

@@ -1103,6 +1103,7 @@ impl Protocol for Majority {
             ],
             params: PARAMS,
             bugs: BUGS,
+            transactions: false,
         }
     }
 

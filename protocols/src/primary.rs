@@ -634,6 +634,7 @@ impl Protocol for Primary {
             promises: &[Promise::Convergent, Promise::LiveAfterHeal],
             params: PARAMS,
             bugs: BUGS,
+            transactions: false,
         }
     }
 

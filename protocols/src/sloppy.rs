@@ -800,6 +800,7 @@ impl Protocol for Sloppy {
             promises: &[Promise::Convergent, Promise::LiveAfterHeal],
             params: PARAMS,
             bugs: BUGS,
+            transactions: false,
         }
     }
 

@@ -7,14 +7,17 @@
 //! # A write is a transaction
 //!
 //! A transaction is a set of [`Write`]s, each one key's new state (a value, or absence) and the
-//! key's version it was computed from; a single-key write is a transaction of one write. The
-//! coordinator locks the keys on its own replica, computes each new state there with
-//! [`kv::apply_to_value`] (so cas, update and append see the committed value under the lock),
-//! persists its own prepared record and sends [`Message::Prepare`] with the writes to every
-//! peer. Computing at the coordinator rather than at each participant keeps one answer for the
-//! client and lets a future multi-key `txn` op read under its locks and write many keys; it is
-//! as correct as computing at each participant because every participant checks that its
-//! version of each key is the coordinator's `base` (see "Why versions").
+//! key's version it was computed from; a single-key write is a transaction of one write, and a
+//! client's [`Op::Txn`] (single-key ops applied atomically, in order) is one transaction over
+//! all its keys. The coordinator locks the keys on its own replica, computes each new state
+//! there by applying the ops in order with [`kv::apply_to_value`] to its committed values (so
+//! cas, update and append see the committed value under the lock, and a txn's later ops see
+//! its earlier ones' writes), persists its own prepared record and sends [`Message::Prepare`]
+//! with the writes to every peer. Computing at the coordinator rather than at each participant
+//! keeps one answer for the client (a txn's: one result per op, carried by each of its writes)
+//! and lets a txn read under its locks and write many keys; it is as correct as computing at
+//! each participant because every participant checks that its version of each key is the
+//! coordinator's `base` (see "Why versions").
 //!
 //! A participant votes [`Message::Vote`] `yes` only after it has locked every key of the
 //! transaction and persisted its prepared record; it votes `no`, without waiting, if a key is
@@ -26,10 +29,23 @@
 //! [`Message::Ack`]; the coordinator forgets a decision once every participant that may hold
 //! the transaction prepared has acked.
 //!
-//! The client gets `ok` once commit is decided (its own replica has applied). An aborted
+//! The client gets its answer once commit is decided (its own replica has applied). An aborted
 //! attempt is retried as a new transaction after a random backoff, for at most `retry_for`
 //! since the request arrived; then the write is refused (see "Refusing a write"). A
 //! coordinator that loses a request (crash, halt) says nothing: the client times out.
+//!
+//! # Why a transaction locks what it reads
+//!
+//! A txn's writes hold one [`Write`] per key it touches, the keys it only reads included (their
+//! value unchanged, with their `base`), so that every participant locks the read set until the
+//! outcome and votes no if a read key's version moved since the coordinator read it. Without
+//! that, a concurrent transaction could change a key this one read between the read and the
+//! commit: T1 = [get a, put b] and T2 = [get b, put a], coordinated at two nodes, would write
+//! disjoint keys, both prepare everywhere and both commit having read the old values (write
+//! skew), which no serial order explains. With it, their writes overlap and wait-die lets one
+//! through at a time. A committed read key counts as written: its version moves on and it
+//! records the answer in [`Entry::last_writes`] (the planted bug `lock-only-written-keys`
+//! leaves read keys out).
 //!
 //! # Refusing a write
 //!
@@ -43,27 +59,32 @@
 //! request of the same client, which that client has given up on). It stays silent instead
 //! when a copy is prepared here (it may commit). As the record also dooms the client's own
 //! retry, a node refuses only when its last attempt aborted for missing votes (a node down or
-//! cut off), or when the key is locked by a transaction in doubt for `vote_timeout` or more
+//! cut off), or when a key of it is locked by a transaction in doubt for `vote_timeout` or more
 //! (a blocked participant: every replica holds that lock): a retry elsewhere would abort or
 //! wait too. A write that was voted down, or waited for locks that move, is dropped in
 //! silence, so that the retry may still commit (with
 //! refusals after lock conflicts, flaky-network.toml seed 3 broke liveness, and with no
 //! refusal at all, cap-demo.toml seed 1's timed-out writes exhausted the linearizability
 //! checker's budget). For the same reason each key remembers, per
-//! client, its last committed write and its answer ([`Entry::last_writes`]): a copy of a
-//! request that already committed is answered from there, never applied twice.
+//! client, its last committed write and its answer ([`Entry::last_writes`]; a transaction's is
+//! recorded with each of its keys, and the newest record across a request's keys counts): a
+//! copy of a request that already committed is answered from there, never applied twice.
 //!
 //! # Reads are local, and wait for locks
 //!
 //! A read (and a write that would not change the key: a failing cas, the update or delete of an
-//! absent key) is answered from the receiving node's replica, unless that replica holds the key
-//! locked: then it waits (parked) until the lock is released, and after `retry_for` it is
+//! absent key; and a txn that changes no key's value) is answered from the receiving node's
+//! replica, unless that replica holds a key of it locked: then it waits (parked behind that
+//! key) until the lock is released, checks every key again, and after `retry_for` it is
 //! refused ([`OpResult::Unavailable`]: the read did not happen). This keeps single-key ops
 //! linearizable although the coordinator replies before the participants apply: a commit needs
 //! every participant's yes vote, and a participant holds the key locked from its vote until it
 //! applies the commit, so once a write is acknowledged every replica either holds it or holds
 //! the key locked; a replica that answers from an unlocked key has therefore applied every
-//! write acknowledged before the read began. Writes wait for the local lock the same way.
+//! write acknowledged before the read began. A txn is answered only with every key of it
+//! unlocked at once, and a commit applies all of a transaction's writes in one step, so the
+//! values it reads are a consistent snapshot: every transaction acknowledged before it began,
+//! and none half. Writes wait for the local locks the same way.
 //!
 //! # Why versions
 //!
@@ -101,17 +122,21 @@
 //!
 //! # Promises
 //!
-//! Linearizable (single-key ops), durable for acknowledged writes, convergent and live after
-//! heal (blocked participants unblock once their coordinator is back). Not available under any
-//! partition or while any node is down: every write needs every replica's vote, so writes
-//! abort (or, at a blocked participant, wait) until the cluster is whole again.
+//! Linearizable single-key ops, and atomic, strictly serializable transactions: a txn's writes
+//! apply at every replica or at none, and as every participant holds all its keys, read ones
+//! included, locked from its vote until it applies the outcome, the txn takes effect at one
+//! instant between its request and its answer (strict two-phase locking). Durable for
+//! acknowledged writes, convergent and live after heal (blocked participants unblock once
+//! their coordinator is back). Not available under any partition or while any node is down:
+//! every write needs every replica's vote, so writes abort (or, at a blocked participant,
+//! wait) until the cluster is whole again.
 
 use crate::contract::{
     BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::digest::StableHasher;
 use crate::ids::{ClientId, NodeId, RequestId};
-use crate::kv::{self, Key, OpResult, Value};
+use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::params::{ParamKind, ParamSpec};
 use crate::time::{Span, Time};
 use serde::Serialize;
@@ -176,6 +201,12 @@ const BUGS: &[BugSpec] = &[
         description: "the coordinator does not log its decision: restarted, it presumes abort \
                       for a transaction it committed",
     },
+    BugSpec {
+        name: "lock-only-written-keys",
+        description: "a transaction's keys it only reads are left out of its writes, so no \
+                      participant locks or version-checks them: concurrent transactions can \
+                      write-skew",
+    },
 ];
 
 /// A transaction's name: its coordinator and the coordinator's sequence number.
@@ -196,7 +227,8 @@ impl fmt::Display for TxnId {
 /// One key's committed state on a replica.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Entry {
-    /// How many transactions have committed a write of this key.
+    /// How many transactions have committed a write of this key (a transaction that only read
+    /// it included: it held the key locked like a write, of its unchanged value).
     pub version: u64,
     /// Its value; `None`: absent (deleted, or written absent).
     pub value: Option<Value>,
@@ -206,7 +238,9 @@ pub struct Entry {
     pub last_writes: BTreeMap<ClientId, (u64, OpResult)>,
 }
 
-/// One key's write in a transaction: its new state, and the version it was computed from.
+/// One key's write in a transaction: its new state, and the version it was computed from. A
+/// key a txn only reads is a write too, of its unchanged value (module doc, "Why a transaction
+/// locks what it reads").
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Write {
     /// The key written.
@@ -348,6 +382,7 @@ struct Bugs {
     vote_not_persisted: bool,
     release_lock_before_decision: bool,
     coordinator_forgets_decision: bool,
+    lock_only_written_keys: bool,
 }
 
 /// A client request this node holds: waiting for a lock, or for a retry.
@@ -444,6 +479,7 @@ impl Bugs {
             vote_not_persisted: config.bug("vote-not-persisted"),
             release_lock_before_decision: config.bug("release-lock-before-decision"),
             coordinator_forgets_decision: config.bug("coordinator-forgets-decision"),
+            lock_only_written_keys: config.bug("lock-only-written-keys"),
         }
     }
 }
@@ -453,6 +489,18 @@ fn decision_message(txn: TxnId, commit: bool) -> Message {
         Message::Commit { txn }
     } else {
         Message::Abort { txn }
+    }
+}
+
+/// Applies `op` to `view` (each of its keys' values), part by part in order as [`kv::apply`]
+/// does, and answers as the client is answered: a txn with one result per part.
+fn compute(view: &mut BTreeMap<Key, Option<Value>>, op: &Op) -> OpResult {
+    let mut one = |part: &Op| kv::apply_to_value(view.entry(part.key()).or_default(), part);
+    match op {
+        Op::Txn { ops } => OpResult::Txn {
+            results: ops.iter().map(&mut one).collect(),
+        },
+        single => one(single),
     }
 }
 
@@ -495,59 +543,123 @@ impl TwoPc {
         });
     }
 
-    /// Answers `waiting` now, starts its transaction, or parks it behind the key's lock.
+    /// Answers `waiting` now, starts its transaction, or parks it behind a locked key.
     fn serve(&mut self, ctx: &mut Context<'_, Self>, waiting: Waiting) {
         let op = &waiting.request.op;
-        let key = op.key();
-        if let Some(holder) = self.locks.get(&key) {
-            let (id, holder) = (waiting.request.id, *holder);
-            ctx.note(|| format!("{id}: k{key} locked by {holder}; waiting"));
-            // Oldest first, as wait-die ranks them; arrival order among equals.
-            let queue = self.parked.entry(key).or_default();
-            let at = queue.partition_point(|w| w.since <= waiting.since);
-            queue.insert(at, waiting);
+        let keys = op.keys();
+        if let Some(&key) = keys.iter().find(|k| self.locks.contains_key(k)) {
+            // Every key must be unlocked at once: re-served when this one is released, the
+            // request checks them all again.
+            self.park(ctx, key, waiting);
             return;
         }
-        let entry = self.entries.get(&key).cloned().unwrap_or_default();
         let id = waiting.request.id;
-        if let Some((seq, result)) = entry.last_writes.get(&id.client) {
-            if op.is_write() && *seq >= id.seq {
-                // Unlocked here, so every committed write of the key is applied here: this
-                // request (or a later one of its client) already committed.
-                if *seq == id.seq {
-                    ctx.note(|| format!("{id}: a retry of a committed write; answering again"));
-                    ctx.reply(id, result.clone());
-                } else {
-                    ctx.note(|| format!("{id}: older than its client's last write; ignored"));
-                }
-                return;
-            }
+        if op.parts().iter().any(|p| matches!(p, Op::Txn { .. })) {
+            ctx.note(|| format!("{id}: a txn inside a txn is malformed; not applied"));
+            ctx.reply(id, OpResult::Unavailable { hint: None });
+            return;
+        }
+        if op.is_write() && self.answer_if_committed(ctx, id, &keys) {
+            return;
         }
         if op.is_write() && self.refused.get(&id.client).is_some_and(|s| *s >= id.seq) {
             // Refused here before: refused again, the same promise.
             self.give_up(ctx, waiting);
             return;
         }
-        let mut value = entry.value.clone();
-        let result = kv::apply_to_value(&mut value, op);
-        if value == entry.value {
-            // Unlocked here, so every acknowledged write is applied here: a local answer is
-            // current (module doc, "Reads are local").
-            ctx.reply(waiting.request.id, result);
+        let before: BTreeMap<Key, Option<Value>> = keys
+            .iter()
+            .map(|k| (*k, self.entries.get(k).and_then(|e| e.value.clone())))
+            .collect();
+        let mut after = before.clone();
+        let result = compute(&mut after, op);
+        if after == before {
+            // Every key unlocked here, so every acknowledged transaction is applied here, and
+            // applies are atomic: the local view is current and consistent (module doc, "Reads
+            // are local").
+            ctx.reply(id, result);
             return;
         }
         if ctx.now().since(waiting.since) >= self.retry_for {
             self.give_up(ctx, waiting);
             return;
         }
-        let write = Write {
-            key,
-            base: entry.version,
-            value,
-            request: id,
-            result: result.clone(),
+        let writes = self.writes_for(op, after, id, &result);
+        self.begin(ctx, waiting, writes, result);
+    }
+
+    /// Parks `waiting` behind `key`'s lock.
+    fn park(&mut self, ctx: &mut Context<'_, Self>, key: Key, waiting: Waiting) {
+        let id = waiting.request.id;
+        if let Some(holder) = self.locks.get(&key) {
+            ctx.note(|| format!("{id}: k{key} locked by {holder}; waiting"));
+        }
+        // Oldest first, as wait-die ranks them; arrival order among equals.
+        let queue = self.parked.entry(key).or_default();
+        let at = queue.partition_point(|w| w.since <= waiting.since);
+        queue.insert(at, waiting);
+    }
+
+    /// The newest write of `client` committed here on any of `keys`, with its answer: a
+    /// transaction records it with every key in its writes, so any one of them remembers it.
+    fn last_write(&self, keys: &[Key], client: ClientId) -> Option<&(u64, OpResult)> {
+        keys.iter()
+            .filter_map(|k| self.entries.get(k)?.last_writes.get(&client))
+            .max_by_key(|(seq, _)| *seq)
+    }
+
+    /// Answers request `id`, writing `keys`, from the keys' committed records if it (or a
+    /// later request of its client) already committed; says whether it did. Only called with
+    /// every key unlocked here, so every committed write of them is applied here.
+    fn answer_if_committed(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        id: RequestId,
+        keys: &[Key],
+    ) -> bool {
+        let Some((seq, result)) = self.last_write(keys, id.client) else {
+            return false;
         };
-        self.begin(ctx, waiting, vec![write], result);
+        if *seq < id.seq {
+            return false;
+        }
+        if *seq == id.seq {
+            ctx.note(|| format!("{id}: a retry of a committed write; answering again"));
+            ctx.reply(id, result.clone());
+        } else {
+            ctx.note(|| format!("{id}: older than its client's last write; ignored"));
+        }
+        true
+    }
+
+    /// The transaction writing `after` (each key's new value) for request `id`: one write per
+    /// key of the op, the keys it only reads included with their value unchanged, so that
+    /// every participant locks them and checks their version (module doc, "Why a transaction
+    /// locks what it reads"); `lock-only-written-keys` leaves those out.
+    fn writes_for(
+        &self,
+        op: &Op,
+        after: BTreeMap<Key, Option<Value>>,
+        id: RequestId,
+        result: &OpResult,
+    ) -> Vec<Write> {
+        let written: BTreeSet<Key> = op
+            .parts()
+            .iter()
+            .filter(|p| p.is_write())
+            .map(Op::key)
+            .collect();
+        after
+            .into_iter()
+            .filter(|(key, _)| !self.bugs.lock_only_written_keys || written.contains(key))
+            .map(|(key, value)| Write {
+                key,
+                base: self.entries.get(&key).map_or(0, |e| e.version),
+                value,
+                request: id,
+                result: result.clone(),
+            })
+            .collect()
     }
 
     /// Stops serving `waiting`. A read is refused: it did not happen. A write is refused only
@@ -562,13 +674,15 @@ impl TwoPc {
             ctx.reply(id, OpResult::Unavailable { hint: None });
             return;
         }
-        let key = waiting.request.op.key();
+        let keys = waiting.request.op.keys();
         let fenced = self.refused.get(&id.client).is_some_and(|s| *s >= id.seq);
-        // The key's lock is held by a transaction whose coordinator should have decided by
+        // A key's lock is held by a transaction whose coordinator should have decided by
         // now: in doubt, held at every replica, so a retry elsewhere would wait for it too.
         let now = ctx.now();
-        let holder = self.locks.get(&key).and_then(|t| self.prepared.get(t));
-        let in_doubt = holder.is_some_and(|p| now.since(p.voted_at) >= self.vote_timeout);
+        let in_doubt = keys
+            .iter()
+            .filter_map(|k| self.prepared.get(self.locks.get(k)?))
+            .any(|p| now.since(p.voted_at) >= self.vote_timeout);
         if !fenced && !waiting.votes_missed && !in_doubt {
             // Voted down, or behind a lock that moves: the client's retry elsewhere may
             // commit, so no refusal (which would forbid it), only silence.
@@ -580,10 +694,7 @@ impl TwoPc {
             ctx.note(|| format!("{id}: a copy is prepared here and may commit; silent"));
             return;
         }
-        let last = self
-            .entries
-            .get(&key)
-            .and_then(|e| e.last_writes.get(&id.client));
+        let last = self.last_write(&keys, id.client);
         if let Some((seq, result)) = last.filter(|(seq, _)| *seq >= id.seq) {
             // No copy is prepared here, so none is about to commit: it committed (the answer
             // is here), or the client has moved on.
@@ -875,8 +986,10 @@ impl TwoPc {
 
     /// Why this replica cannot prepare `writes` of `txn` now, if it cannot. Wait-die: a
     /// transaction older than a lock's holder waits for it, a younger one dies (votes no), so
-    /// waits only ever go from older to younger and never close a cycle.
+    /// waits only ever go from older to younger and never close a cycle. A transaction of
+    /// several keys waits only if no key makes it die: waiting would not save it.
     fn conflict(&self, txn: TxnId, started: Time, writes: &[Write]) -> Option<Conflict> {
+        let mut wait = None;
         for w in writes {
             let (client, seq) = (w.request.client, w.request.seq);
             if self.refused.get(&client).is_some_and(|fence| seq <= *fence) {
@@ -886,7 +999,8 @@ impl TwoPc {
             if let Some(&holder) = self.locks.get(&w.key) {
                 let held_since = self.prepared.get(&holder).map(|p| p.started);
                 if held_since.is_some_and(|h| (started, txn) < (h, holder)) {
-                    return Some(Conflict::Wait(holder));
+                    wait.get_or_insert(Conflict::Wait(holder));
+                    continue;
                 }
                 return Some(Conflict::Refuse(format!("k{} locked by {holder}", w.key)));
             }
@@ -896,7 +1010,7 @@ impl TwoPc {
                 return Some(Conflict::Refuse(why));
             }
         }
-        None
+        wait
     }
 
     fn on_vote(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, txn: TxnId, yes: bool) {
@@ -1155,6 +1269,7 @@ impl Protocol for TwoPc {
             ],
             params: PARAMS,
             bugs: BUGS,
+            transactions: true,
         }
     }
 
@@ -1348,6 +1463,31 @@ mod tests {
             key,
             value: value.into(),
         }
+    }
+
+    fn get(key: Key) -> Op {
+        Op::Get { key }
+    }
+
+    fn append(key: Key, value: &str) -> Op {
+        Op::Append {
+            key,
+            value: value.into(),
+        }
+    }
+
+    fn txn(ops: Vec<Op>) -> Op {
+        Op::Txn { ops }
+    }
+
+    fn ok(value: &str) -> OpResult {
+        OpResult::Ok {
+            value: Some(value.into()),
+        }
+    }
+
+    fn committed(results: Vec<OpResult>) -> OpResult {
+        OpResult::Txn { results }
     }
 
     impl Harness {
@@ -1802,5 +1942,224 @@ mod tests {
             Some(&OpResult::NotFound),
             "stale: not linearizable"
         );
+    }
+
+    /// Gray & Lamport section 2: a txn is one transaction over all its keys. Its Prepare
+    /// carries one write per key, the key it only reads too (unchanged, with its version);
+    /// once every node voted yes, every replica applies all its writes, and the client gets
+    /// one result per op, as the sequential store answers.
+    #[test]
+    fn section_2_a_txn_commits_all_its_writes_at_every_replica_and_answers_each_op() {
+        let mut h = Harness::new(3, &[]);
+        h.submit(0, put(3, "c"));
+        h.deliver_all();
+        let op = txn(vec![put(1, "a"), put(2, "b"), get(1), get(3)]);
+        let id = h.submit(1, op.clone());
+        assert_eq!(h.inflight.len(), 2, "one Prepare per peer");
+        let Some((_, _, Message::Prepare { writes, .. })) = h.inflight.first() else {
+            panic!("no Prepare: {:?}", h.inflight);
+        };
+        let sent: Vec<(Key, u64, Option<Value>)> = writes
+            .iter()
+            .map(|w| (w.key, w.base, w.value.clone()))
+            .collect();
+        let want = [
+            (1, 0, Some("a".into())),
+            (2, 0, Some("b".into())),
+            (3, 1, Some("c".into())),
+        ];
+        assert_eq!(sent, want);
+        assert!(h.reply(id).is_none(), "no answer before every vote");
+        h.deliver_all();
+        let answer = committed(vec![ok("a"), ok("b"), ok("a"), ok("c")]);
+        let mut model = BTreeMap::from([(3, "c".to_string())]);
+        assert_eq!(kv::apply(&mut model, &op), answer, "the sequential answer");
+        assert_eq!(h.reply(id), Some(&answer));
+        for i in 0..3 {
+            assert_eq!(h.node(i).store(), model, "n{}", i + 1);
+            assert!(h.node(i).locks.is_empty() && h.node(i).prepared.is_empty());
+        }
+    }
+
+    /// Gray & Lamport section 2: without every participant's yes vote a transaction aborts,
+    /// and none of a txn's writes applies anywhere, not even at the participant that voted
+    /// yes and held them prepared. Retried with the node still down, it is refused, and a
+    /// copy sent elsewhere is voted down by the refusal's fence.
+    #[test]
+    fn section_2_a_txn_missing_a_vote_aborts_and_applies_none_of_its_writes() {
+        let mut h = Harness::new(3, &[]);
+        h.crash(2);
+        let op = txn(vec![put(1, "a"), append(2, "x")]);
+        let id = h.submit(0, op.clone());
+        h.deliver_all();
+        assert_eq!(h.node(1).locks.len(), 2, "n2 voted yes, both keys locked");
+        let t = TxnId {
+            coordinator: n(0),
+            seq: 0,
+        };
+        h.run(0, |node, ctx| node.on_timer(ctx, Timer::Votes(t)));
+        h.deliver_all();
+        for i in 0..2 {
+            assert!(h.node(i).entries.is_empty(), "n{} applied a write", i + 1);
+            assert!(h.node(i).locks.is_empty() && h.node(i).prepared.is_empty());
+        }
+        h.now += Span::millis(400);
+        h.run(0, |node, ctx| node.on_timer(ctx, Timer::Retry(id)));
+        assert_eq!(h.reply(id), Some(&OpResult::Unavailable { hint: None }));
+        h.boot(2);
+        h.submit_copy(1, id, op);
+        h.deliver_all();
+        for i in 0..3 {
+            assert!(h.node(i).entries.is_empty(), "n{} applied a write", i + 1);
+        }
+        assert_eq!(h.replies.iter().filter(|(r, _)| *r == id).count(), 1);
+    }
+
+    /// Gray & Lamport section 2 needs no vote where nothing changes: a txn of reads (and a
+    /// failing cas) is answered from the receiving replica, all its keys unlocked there,
+    /// without any Prepare.
+    #[test]
+    fn section_2_a_txn_that_changes_nothing_is_answered_locally_without_prepare() {
+        let mut h = Harness::new(3, &[]);
+        h.submit(0, put(1, "a"));
+        h.deliver_all();
+        h.log.clear();
+        let cas = Op::Cas {
+            key: 1,
+            expected: "z".into(),
+            new: "b".into(),
+        };
+        let id = h.submit(2, txn(vec![get(1), get(2), cas]));
+        let failed = OpResult::PreconditionFailed {
+            current: Some("a".into()),
+        };
+        let answer = committed(vec![ok("a"), OpResult::NotFound, failed]);
+        assert_eq!(h.reply(id), Some(&answer));
+        assert_eq!(h.log, [(n(2), "reply")], "no persist, no Prepare");
+        assert!(h.inflight.is_empty());
+    }
+
+    /// Gray & Lamport section 2's participant holds its locks until the outcome: a txn's
+    /// local answer waits while any key of it (here the second) is locked here, and then
+    /// reads the committed write.
+    #[test]
+    fn section_2_a_read_only_txn_waits_for_a_lock_on_any_of_its_keys() {
+        let mut h = Harness::new(3, &[]);
+        h.submit(0, put(1, "a"));
+        h.deliver_all();
+        h.submit(0, put(2, "b"));
+        h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
+        let id = h.submit(2, txn(vec![get(1), get(2)]));
+        assert!(h.reply(id).is_none(), "k2 is locked at n3: the txn waits");
+        h.deliver_all();
+        assert_eq!(h.reply(id), Some(&committed(vec![ok("a"), ok("b")])));
+    }
+
+    /// Gray & Lamport section 2 commits a transaction once: a client's retry of a committed
+    /// txn (same request id) at another node, or at its coordinator, is answered from the
+    /// keys' `last_writes` and not applied again (a second append would show). Once the
+    /// client has moved on (a later write of one key), a copy is ignored: the newest record
+    /// across the txn's keys counts.
+    #[test]
+    fn a_retried_txn_after_its_commit_is_answered_from_last_writes_and_applied_once() {
+        let mut h = Harness::new(3, &[]);
+        let op = txn(vec![append(1, "x"), get(2), append(2, "y")]);
+        let id = h.submit(0, op.clone());
+        h.deliver_all();
+        let answer = committed(vec![ok("x"), OpResult::NotFound, ok("y")]);
+        assert_eq!(h.reply(id), Some(&answer));
+        h.replies.clear();
+        h.submit_copy(1, id, op.clone());
+        h.submit_copy(0, id, op.clone());
+        assert_eq!(h.replies, [(id, answer.clone()), (id, answer)]);
+        assert!(h.inflight.is_empty(), "no second transaction");
+        for i in 0..3 {
+            assert_eq!(
+                [h.value(i, 1), h.value(i, 2)],
+                [Some("x".into()), Some("y".into())]
+            );
+        }
+        h.submit(2, put(2, "z"));
+        h.deliver_all();
+        h.replies.clear();
+        h.submit_copy(1, id, op);
+        assert!(
+            h.replies.is_empty() && h.inflight.is_empty(),
+            "older: ignored"
+        );
+        assert_eq!(h.value(1, 1), Some("x".into()));
+    }
+
+    /// T1 = [get k1, put k2=t1] at n1 and T2 = [get k2, put k1=t2] at n2, both arriving
+    /// before any message is delivered: each reads the key the other writes.
+    fn start_crossed_txns(bugs: &[&'static str]) -> (Harness, RequestId, RequestId) {
+        let mut h = Harness::new(3, bugs);
+        let t1 = h.submit(0, txn(vec![get(1), put(2, "t1")]));
+        let t2 = h.submit(1, txn(vec![get(2), put(1, "t2")]));
+        (h, t1, t2)
+    }
+
+    /// Gray & Lamport section 2 with the read keys locked and version-checked too: whatever
+    /// the delivery order, two concurrent txns that each read the key the other writes never
+    /// both commit having read the old values (write skew); the younger dies, and retried,
+    /// reads the older's write: serializable, T1 then T2.
+    #[test]
+    fn section_2_crossed_txns_serialize_and_never_write_skew() {
+        let orders: [Option<u16>; 4] = [None, Some(0), Some(1), Some(2)];
+        for first in orders {
+            let (mut h, t1, t2) = start_crossed_txns(&[]);
+            if let Some(to) = first {
+                h.deliver_where(|(_, dest, _)| *dest == n(to));
+            }
+            for _ in 0..10 {
+                h.deliver_all();
+                for (i, id) in [(0, t1), (1, t2)] {
+                    if h.node(i).retrying.contains_key(&id) {
+                        h.now += Span::millis(5);
+                        h.run(i, |node, ctx| node.on_timer(ctx, Timer::Retry(id)));
+                    }
+                }
+            }
+            let old = |r: Option<&OpResult>| matches!(r, Some(OpResult::Txn { results }) if results[0] == OpResult::NotFound);
+            assert!(
+                !(old(h.reply(t1)) && old(h.reply(t2))),
+                "write skew, delivering to {first:?} first"
+            );
+            assert_eq!(
+                h.reply(t1),
+                Some(&committed(vec![OpResult::NotFound, ok("t1")]))
+            );
+            assert_eq!(h.reply(t2), Some(&committed(vec![ok("t1"), ok("t2")])));
+            for i in 0..3 {
+                assert_eq!(
+                    [h.value(i, 1), h.value(i, 2)],
+                    [Some("t2".into()), Some("t1".into())]
+                );
+            }
+        }
+    }
+
+    /// With `lock-only-written-keys`, Gray & Lamport section 2's participants lock only the
+    /// written keys: the crossed txns write disjoint keys, both prepare everywhere, and both
+    /// commit having read the old (absent) value of the key the other writes: write skew,
+    /// which no serial order explains.
+    #[test]
+    fn with_lock_only_written_keys_crossed_txns_both_commit_reading_old_values() {
+        let (mut h, t1, t2) = start_crossed_txns(&["lock-only-written-keys"]);
+        h.deliver_all();
+        assert_eq!(
+            h.reply(t1),
+            Some(&committed(vec![OpResult::NotFound, ok("t1")]))
+        );
+        assert_eq!(
+            h.reply(t2),
+            Some(&committed(vec![OpResult::NotFound, ok("t2")]))
+        );
+        for i in 0..3 {
+            assert_eq!(
+                [h.value(i, 1), h.value(i, 2)],
+                [Some("t2".into()), Some("t1".into())]
+            );
+        }
     }
 }

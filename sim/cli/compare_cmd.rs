@@ -1,6 +1,6 @@
 //! `simkv compare`: the CAP table for one scenario across protocols.
 
-use simkv_sim::scenario::Overrides;
+use simkv_sim::scenario::{self, Overrides};
 use simkv_sim::{compare, registry};
 use std::path::PathBuf;
 
@@ -22,21 +22,36 @@ pub struct CompareArgs {
 
 /// Prints the Markdown table; exit 0, or 2 on bad input.
 pub fn compare(args: &CompareArgs) -> i32 {
-    let protocols = if args.protocols.is_empty() {
-        registry::protocol_names()
-            .into_iter()
-            .map(String::from)
-            .collect()
-    } else {
-        args.protocols.clone()
-    };
     let base = Overrides {
         seed: args.seed,
         protocol: None,
         bugs: vec![],
         sets: args.sets.clone(),
     };
-    match compare::run_all(&args.scenario.to_string_lossy(), &protocols, &base) {
+    let path = args.scenario.to_string_lossy();
+    let protocols = if args.protocols.is_empty() {
+        // A workload with transactions is compared across the protocols that serve them.
+        let txn = match scenario::load_file(&path, &base) {
+            Ok(s) => s.workload.has_txn(),
+            Err(e) => {
+                eprintln!("{e}");
+                return 2;
+            }
+        };
+        let chosen: Vec<String> = registry::protocols()
+            .into_iter()
+            .filter(|p| p.transactions || !txn)
+            .map(|p| p.name.to_string())
+            .collect();
+        if txn {
+            let names = chosen.join(", ");
+            eprintln!("note: the workload has txn; comparing the protocols that serve it: {names}");
+        }
+        chosen
+    } else {
+        args.protocols.clone()
+    };
+    match compare::run_all(&path, &protocols, &base) {
         Ok(reports) => {
             print!("{}", compare::render_markdown(&reports));
             0

@@ -115,7 +115,18 @@ struct Interval<'h> {
     /// `None` for an operation that never completed or completed `info`: it may have
     /// taken effect at any time after its invocation.
     completed: Option<Time>,
-    outcome: Option<&'h Outcome>,
+    status: Status<'h>,
+}
+
+/// How an operation of an [`Interval`] ended.
+#[derive(Clone, Copy, Debug)]
+enum Status<'h> {
+    /// Completed ok, with this result.
+    Ok(&'h OpResult),
+    /// Definitely not applied, for this reason.
+    Fail(&'h OpResult),
+    /// Completed `info`, or never completed.
+    Unknown,
 }
 
 fn intervals(history: &History) -> Vec<Interval<'_>> {
@@ -129,15 +140,19 @@ fn intervals(history: &History) -> Vec<Interval<'_>> {
                     op: &e.op,
                     invoked: e.time,
                     completed: None,
-                    outcome: None,
+                    status: Status::Unknown,
                 });
             }
             Some(outcome) => {
                 if let Some(i) = open.remove(&e.client.0) {
+                    out[i].status = match outcome {
+                        Outcome::Ok(r) => Status::Ok(r),
+                        Outcome::Fail(r) => Status::Fail(r),
+                        Outcome::Info => Status::Unknown,
+                    };
                     if !matches!(outcome, Outcome::Info) {
                         out[i].completed = Some(e.time);
                     }
-                    out[i].outcome = Some(outcome);
                 }
             }
         }
@@ -145,25 +160,48 @@ fn intervals(history: &History) -> Vec<Interval<'_>> {
     out
 }
 
+/// The single-key operations of an interval, each with its own ending: a txn's parts (an ok
+/// txn's parts with their results), or the interval itself.
+fn parts<'h>(i: &Interval<'h>) -> Vec<Interval<'h>> {
+    let Op::Txn { ops } = i.op else {
+        return vec![*i];
+    };
+    ops.iter()
+        .enumerate()
+        .map(|(n, op)| {
+            let status = match i.status {
+                Status::Ok(OpResult::Txn { results }) => match results.get(n) {
+                    Some(r) => Status::Ok(r),
+                    None => Status::Unknown,
+                },
+                other => other,
+            };
+            Interval { op, status, ..*i }
+        })
+        .collect()
+}
+
 /// The value an operation writes when it takes effect, if it writes a whole value.
 fn written_value(op: &Op) -> Option<&Value> {
     match op {
         Op::Put { value, .. } | Op::Update { value, .. } => Some(value),
         Op::Cas { new, .. } => Some(new),
-        Op::Get { .. } | Op::Delete { .. } | Op::Append { .. } => None,
+        Op::Get { .. } | Op::Delete { .. } | Op::Append { .. } | Op::Txn { .. } => None,
     }
 }
 
 /// Whether the operation is a write the store acknowledged as applied with an effect.
 fn acknowledged(i: &Interval) -> bool {
-    i.op.is_write() && matches!(&i.outcome, Some(Outcome::Ok(OpResult::Ok { .. })))
+    i.op.is_write() && matches!(i.status, Status::Ok(OpResult::Ok { .. }))
 }
 
 fn failed(i: &Interval) -> bool {
-    matches!(&i.outcome, Some(Outcome::Fail(_)))
+    matches!(i.status, Status::Fail(_))
 }
 
 /// Durability of acknowledged writes, judged on each running replica's final store.
+///
+/// A txn counts as its parts, each judged on its own key like a single-key operation.
 ///
 /// An acknowledged write W of key k is lost if k's final value was written by an operation
 /// that completed before W was invoked (so no correct store could order it after W), or if
@@ -174,7 +212,7 @@ fn failed(i: &Interval) -> bool {
 /// of the key could have come after it.
 pub fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, String, usize) {
     let mut by_key: BTreeMap<Key, Vec<Interval>> = BTreeMap::new();
-    for i in intervals(history) {
+    for i in intervals(history).iter().flat_map(parts) {
         if i.op.is_write() {
             by_key.entry(i.op.key()).or_default().push(i);
         }
@@ -306,9 +344,9 @@ pub fn liveness(
             continue;
         }
         judged += 1;
-        if !matches!(i.outcome, Some(Outcome::Ok(_))) {
-            let how = match &i.outcome {
-                Some(Outcome::Fail(r)) => format!("failed: {r}"),
+        if !matches!(i.status, Status::Ok(_)) {
+            let how = match i.status {
+                Status::Fail(r) => format!("failed: {r}"),
                 _ => "timed out".to_string(),
             };
             unsuccessful.push(format!("{} at {} {how}", i.op, i.invoked));

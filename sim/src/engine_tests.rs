@@ -38,6 +38,7 @@ impl Protocol for Probe {
             promises: &[],
             params: &[],
             bugs: &[],
+            transactions: false,
         }
     }
 
@@ -139,6 +140,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             target: Target::Random,
             quorum: None,
             retries: 0,
+            txn_ops: 3,
         },
         faults,
         nemesis: None,
@@ -370,6 +372,7 @@ impl Protocol for Bomb {
             promises: &[],
             params: &[],
             bugs: &[],
+            transactions: false,
         }
     }
 

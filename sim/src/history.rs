@@ -15,6 +15,14 @@
 //! {"index":1,"time_us":4810,"process":0,"node":"n2","type":"ok","f":"put","key":3,"value":"c1.1","result":"ok"}
 //! ]
 //! ```
+//!
+//! A txn has no key of its own: its operations go in `ops`, each with its own result once the
+//! txn completed ok (the txn's `result` is then `ok`; a refused txn has one result only):
+//!
+//! ```json
+//! {"index":4,"time_us":9000,"process":1,"node":"n1","type":"invoke","f":"txn","ops":[{"f":"get","key":1},{"f":"put","key":2,"value":"c2.4"}]},
+//! {"index":5,"time_us":9400,"process":1,"node":"n1","type":"ok","f":"txn","result":"ok","ops":[{"f":"get","key":1,"value":"c1.1","result":"ok"},{"f":"put","key":2,"value":"c2.4","result":"ok"}]}
+//! ```
 
 use serde::{Deserialize, Serialize};
 use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, Time, Value};
@@ -84,6 +92,7 @@ enum RecordF {
     Delete,
     Cas,
     Append,
+    Txn,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -107,7 +116,9 @@ struct Record {
     #[serde(rename = "type")]
     kind: RecordType,
     f: RecordF,
-    key: Key,
+    /// The key; every operation but a txn has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<Key>,
     /// The value written (put, update, append), read (get) or found (failed cas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     value: Option<Value>,
@@ -119,6 +130,35 @@ struct Record {
     result: Option<RecordResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
+    /// A txn's operations, each with its result once the txn completed ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ops: Option<Vec<PartRecord>>,
+}
+
+/// One operation of a txn record: a record's operation fields, and its own result.
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct PartRecord {
+    f: RecordF,
+    key: Key,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<RecordResult>,
+}
+
+/// The fields a single-key operation and its result spread over, in a record or a part.
+struct Fields {
+    f: RecordF,
+    key: Key,
+    value: Option<Value>,
+    expected: Option<Value>,
+    new: Option<Value>,
+    result: Option<RecordResult>,
 }
 
 impl History {
@@ -177,7 +217,7 @@ impl History {
                 column: 1,
                 message: format!("record {i}: {e}"),
             })?;
-            let event = from_record(&record).map_err(|message| HistoryError {
+            let event = from_record(record).map_err(|message| HistoryError {
                 line,
                 column: 1,
                 message: format!("record {i}: {message}"),
@@ -216,7 +256,62 @@ fn parse_node(name: &str) -> Result<NodeId, String> {
 }
 
 fn to_record(event: &HistoryEvent) -> Record {
-    let (f, mut value, expected, new) = match &event.op {
+    let (kind, result) = match &event.outcome {
+        None => (RecordType::Invoke, None),
+        Some(Outcome::Info) => (RecordType::Info, None),
+        Some(Outcome::Ok(r)) => (RecordType::Ok, Some(r)),
+        Some(Outcome::Fail(r)) => (RecordType::Fail, Some(r)),
+    };
+    let hint = result.and_then(OpResult::hint).map(|n| n.to_string());
+    let mut record = Record {
+        index: event.index,
+        time_us: event.time.as_micros(),
+        process: event.client.0,
+        node: event.node.to_string(),
+        kind,
+        f: RecordF::Txn,
+        key: None,
+        value: None,
+        expected: None,
+        new: None,
+        result: None,
+        hint,
+        ops: None,
+    };
+    let Op::Txn { ops } = &event.op else {
+        let fields = to_fields(&event.op, result);
+        record.f = fields.f;
+        record.key = Some(fields.key);
+        (record.value, record.expected, record.new) = (fields.value, fields.expected, fields.new);
+        record.result = fields.result;
+        return record;
+    };
+    // Part results are written only when the txn completed ok with one result per part.
+    let results = result.and_then(|r| r.parts(&event.op));
+    let parts = ops.iter().enumerate().map(|(i, op)| {
+        let f = to_fields(op, results.as_ref().map(|rs| &rs[i]));
+        PartRecord {
+            f: f.f,
+            key: f.key,
+            value: f.value,
+            expected: f.expected,
+            new: f.new,
+            result: f.result,
+        }
+    });
+    record.ops = Some(parts.collect());
+    record.result = result.map(|r| match r {
+        OpResult::Unavailable { .. } => RecordResult::Unavailable,
+        OpResult::NotLeader { .. } => RecordResult::NotLeader,
+        _ => RecordResult::Ok,
+    });
+    record
+}
+
+/// A single-key operation's fields, with `result`'s folded in (a get's value read, a failed
+/// cas's value found).
+fn to_fields(op: &Op, result: Option<&OpResult>) -> Fields {
+    let (f, mut value, expected, new) = match op {
         Op::Get { .. } => (RecordF::Get, None, None, None),
         Op::Put { value, .. } => (RecordF::Put, Some(value.clone()), None, None),
         Op::Update { value, .. } => (RecordF::Update, Some(value.clone()), None, None),
@@ -228,59 +323,169 @@ fn to_record(event: &HistoryEvent) -> Record {
             Some(new.clone()),
         ),
         Op::Append { value, .. } => (RecordF::Append, Some(value.clone()), None, None),
+        // A txn inside a txn is malformed and never made; written as an empty txn part.
+        Op::Txn { .. } => (RecordF::Txn, None, None, None),
     };
-    let (kind, result, hint) = match &event.outcome {
-        None => (RecordType::Invoke, None, None),
-        Some(Outcome::Info) => (RecordType::Info, None, None),
-        Some(Outcome::Ok(r)) | Some(Outcome::Fail(r)) => {
-            let kind = if r.is_applied() {
-                RecordType::Ok
-            } else {
-                RecordType::Fail
-            };
-            let tag = match r {
-                OpResult::Ok { value: v } => {
-                    if f == RecordF::Get {
-                        value = v.clone();
-                    }
-                    RecordResult::Ok
-                }
-                OpResult::NotFound => RecordResult::NotFound,
-                OpResult::PreconditionFailed { current } => {
-                    value = current.clone();
-                    RecordResult::PreconditionFailed
-                }
-                OpResult::Unavailable { .. } => RecordResult::Unavailable,
-                OpResult::NotLeader { .. } => RecordResult::NotLeader,
-            };
-            (kind, Some(tag), r.hint().map(|n| n.to_string()))
+    let result = result.map(|r| match r {
+        OpResult::Ok { value: v } => {
+            if f == RecordF::Get {
+                value.clone_from(v);
+            }
+            RecordResult::Ok
         }
-    };
-    Record {
-        index: event.index,
-        time_us: event.time.as_micros(),
-        process: event.client.0,
-        node: event.node.to_string(),
-        kind,
+        OpResult::NotFound => RecordResult::NotFound,
+        OpResult::PreconditionFailed { current } => {
+            value.clone_from(current);
+            RecordResult::PreconditionFailed
+        }
+        OpResult::Unavailable { .. } => RecordResult::Unavailable,
+        OpResult::NotLeader { .. } => RecordResult::NotLeader,
+        OpResult::Txn { .. } => RecordResult::Ok,
+    });
+    Fields {
         f,
-        key: event.op.key(),
+        key: op.key(),
         value,
         expected,
         new,
         result,
-        hint,
     }
 }
 
-fn from_record(r: &Record) -> Result<HistoryEvent, String> {
+fn from_record(r: Record) -> Result<HistoryEvent, String> {
     let node = parse_node(&r.node)?;
+    let hint = match &r.hint {
+        Some(h) => Some(parse_node(h)?),
+        None => None,
+    };
+    let (op, result) = if r.f == RecordF::Txn {
+        txn_from_record(&r)?
+    } else {
+        if r.ops.is_some() {
+            return Err(format!(
+                "a {:?} record has no \"ops\" (only a txn has)",
+                r.f
+            ));
+        }
+        let Some(key) = r.key else {
+            return Err(format!("a {:?} record needs \"key\"", r.f));
+        };
+        let fields = Fields {
+            f: r.f,
+            key,
+            value: r.value,
+            expected: r.expected,
+            new: r.new,
+            result: r.result,
+        };
+        from_fields(&fields, r.kind == RecordType::Invoke)?
+    };
+    let outcome = match (r.kind, result) {
+        (RecordType::Invoke, None) => None,
+        (RecordType::Info, None) => Some(Outcome::Info),
+        (RecordType::Ok, Some(res)) if res.is_applied() => Some(Outcome::Ok(res)),
+        (RecordType::Fail, Some(OpResult::Unavailable { .. })) => {
+            Some(Outcome::Fail(OpResult::Unavailable { hint }))
+        }
+        (RecordType::Fail, Some(OpResult::NotLeader { .. })) => {
+            Some(Outcome::Fail(OpResult::NotLeader { hint }))
+        }
+        (kind, result) => {
+            let result = result.map(|r| r.to_string());
+            return Err(format!(
+                "type {kind:?} does not go with result {result:?} (invoke and info have no \
+                 result; ok has ok, not-found or precondition-failed; fail has unavailable or \
+                 not-leader)"
+            ));
+        }
+    };
+    Ok(HistoryEvent {
+        index: r.index,
+        time: Time(r.time_us),
+        client: ClientId(r.process),
+        node,
+        op,
+        outcome,
+    })
+}
+
+/// A txn record's operation and result: each part's operation, and for an ok txn, each
+/// part's result.
+fn txn_from_record(r: &Record) -> Result<(Op, Option<OpResult>), String> {
+    let strays = [
+        (r.key.is_some(), "key"),
+        (r.value.is_some(), "value"),
+        (r.expected.is_some(), "expected"),
+        (r.new.is_some(), "new"),
+    ];
+    if let Some((_, field)) = strays.iter().find(|(present, _)| *present) {
+        return Err(format!(
+            "a txn record has no {field:?}: its operations go in \"ops\""
+        ));
+    }
+    let Some(parts) = &r.ops else {
+        return Err("a txn record needs \"ops\", the list of its operations".to_string());
+    };
+    let invoke = r.kind == RecordType::Invoke;
+    let ok = r.kind == RecordType::Ok && r.result == Some(RecordResult::Ok);
+    let mut ops = Vec::with_capacity(parts.len());
+    let mut results = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        if p.f == RecordF::Txn {
+            return Err(format!("txn operation {i}: a txn cannot hold a txn"));
+        }
+        if !ok && p.result.is_some() {
+            return Err(format!(
+                "txn operation {i}: only the parts of an ok txn have results"
+            ));
+        }
+        let fields = Fields {
+            f: p.f,
+            key: p.key,
+            value: p.value.clone(),
+            expected: p.expected.clone(),
+            new: p.new.clone(),
+            result: p.result,
+        };
+        let (op, result) =
+            from_fields(&fields, invoke).map_err(|e| format!("txn operation {i}: {e}"))?;
+        if ok {
+            match result {
+                Some(res) if res.is_applied() => results.push(res),
+                _ => {
+                    return Err(format!(
+                        "txn operation {i}: an ok txn's operations each need a result: ok, \
+                         not-found or precondition-failed"
+                    ))
+                }
+            }
+        }
+        ops.push(op);
+    }
+    let result = match r.result {
+        None => None,
+        Some(RecordResult::Ok) => Some(OpResult::Txn { results }),
+        Some(RecordResult::Unavailable) => Some(OpResult::Unavailable { hint: None }),
+        Some(RecordResult::NotLeader) => Some(OpResult::NotLeader { hint: None }),
+        Some(other) => {
+            return Err(format!(
+                "a txn's result is ok, unavailable or not-leader, not {other:?}"
+            ))
+        }
+    };
+    Ok((Op::Txn { ops }, result))
+}
+
+/// A single-key operation and its result (if the fields have one) from their fields.
+/// `invoke`: the fields are an invocation's, so written values must be there.
+fn from_fields(r: &Fields, invoke: bool) -> Result<(Op, Option<OpResult>), String> {
     let key = r.key;
     let need = |v: &Option<Value>, what: &str| {
         v.clone()
             .ok_or_else(|| format!("a {:?} record needs {what}", r.f))
     };
     let written = |v: &Option<Value>| -> Result<Value, String> {
-        if r.kind == RecordType::Invoke || r.result == Some(RecordResult::Ok) {
+        if invoke || r.result == Some(RecordResult::Ok) {
             need(v, "\"value\"")
         } else {
             Ok(v.clone().unwrap_or_default())
@@ -306,50 +511,24 @@ fn from_record(r: &Record) -> Result<HistoryEvent, String> {
             key,
             value: written(&r.value)?,
         },
+        RecordF::Txn => return Err("a txn has no key".to_string()),
     };
-    let hint = match &r.hint {
-        Some(h) => Some(parse_node(h)?),
-        None => None,
-    };
-    let outcome = match (r.kind, r.result) {
-        (RecordType::Invoke, None) => None,
-        (RecordType::Info, None) => Some(Outcome::Info),
-        (RecordType::Ok, Some(RecordResult::Ok)) => Some(Outcome::Ok(OpResult::Ok {
+    let result = r.result.map(|result| match result {
+        RecordResult::Ok => OpResult::Ok {
             value: match r.f {
-                RecordF::Get => r.value.clone(),
                 RecordF::Delete => None,
                 RecordF::Cas => r.new.clone(),
                 _ => r.value.clone(),
             },
-        })),
-        (RecordType::Ok, Some(RecordResult::NotFound)) => Some(Outcome::Ok(OpResult::NotFound)),
-        (RecordType::Ok, Some(RecordResult::PreconditionFailed)) => {
-            Some(Outcome::Ok(OpResult::PreconditionFailed {
-                current: r.value.clone(),
-            }))
-        }
-        (RecordType::Fail, Some(RecordResult::Unavailable)) => {
-            Some(Outcome::Fail(OpResult::Unavailable { hint }))
-        }
-        (RecordType::Fail, Some(RecordResult::NotLeader)) => {
-            Some(Outcome::Fail(OpResult::NotLeader { hint }))
-        }
-        (kind, result) => {
-            return Err(format!(
-                "type {kind:?} does not go with result {result:?} (invoke and info have no \
-                 result; ok has ok, not-found or precondition-failed; fail has unavailable or \
-                 not-leader)"
-            ))
-        }
-    };
-    Ok(HistoryEvent {
-        index: r.index,
-        time: Time(r.time_us),
-        client: ClientId(r.process),
-        node,
-        op,
-        outcome,
-    })
+        },
+        RecordResult::NotFound => OpResult::NotFound,
+        RecordResult::PreconditionFailed => OpResult::PreconditionFailed {
+            current: r.value.clone(),
+        },
+        RecordResult::Unavailable => OpResult::Unavailable { hint: None },
+        RecordResult::NotLeader => OpResult::NotLeader { hint: None },
+    });
+    Ok((op, result))
 }
 
 #[cfg(test)]
@@ -400,6 +579,34 @@ mod tests {
         );
         h.push(Time(90), c, n, get.clone(), None);
         h.push(Time(99), c, n, get, Some(Outcome::Info));
+        let txn = Op::Txn {
+            ops: vec![
+                Op::Get { key: 3 },
+                Op::Put {
+                    key: 4,
+                    value: "c1.9".into(),
+                },
+                Op::Cas {
+                    key: 3,
+                    expected: "x".into(),
+                    new: "y".into(),
+                },
+            ],
+        };
+        let committed = OpResult::Txn {
+            results: vec![
+                OpResult::NotFound,
+                OpResult::Ok {
+                    value: Some("c1.9".into()),
+                },
+                OpResult::PreconditionFailed { current: None },
+            ],
+        };
+        h.push(Time(100), c, n, txn.clone(), None);
+        h.push(Time(110), c, n, txn.clone(), Some(Outcome::Ok(committed)));
+        h.push(Time(120), c, n, txn.clone(), None);
+        let refused = OpResult::Unavailable { hint: None };
+        h.push(Time(130), c, n, txn, Some(Outcome::Fail(refused)));
         h
     }
 
@@ -418,5 +625,36 @@ mod tests {
         let err = History::from_json("[\n{\"index\":0,\"time_us\":1,\"process\":0,\"node\":\"n1\",\"type\":\"ok\",\"f\":\"get\",\"key\":1}\n]").unwrap_err();
         assert!(err.message.contains("does not go with"), "{}", err.message);
         assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn malformed_txn_records_say_what_is_wrong() {
+        let head = r#"{"index":0,"time_us":1,"process":0,"node":"n1","#;
+        let cases = [
+            (r#""type":"invoke","f":"txn"}"#, "needs \"ops\""),
+            (
+                r#""type":"invoke","f":"txn","key":1,"ops":[]}"#,
+                "no \"key\"",
+            ),
+            (
+                r#""type":"invoke","f":"txn","ops":[{"f":"txn","key":1}]}"#,
+                "cannot hold a txn",
+            ),
+            (
+                r#""type":"ok","f":"txn","result":"ok","ops":[{"f":"get","key":1}]}"#,
+                "each need a result",
+            ),
+            (r#""type":"invoke","f":"get"}"#, "needs \"key\""),
+            (
+                r#""type":"invoke","f":"get","key":1,"ops":[]}"#,
+                "only a txn has",
+            ),
+        ];
+        for (tail, want) in cases {
+            let text = format!("[\n{head}{tail}\n]");
+            let err = History::from_json(&text).unwrap_err();
+            assert!(err.message.contains(want), "{tail}: {}", err.message);
+            assert_eq!(err.line, 2);
+        }
     }
 }

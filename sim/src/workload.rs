@@ -62,7 +62,6 @@ pub struct Client {
 pub struct OpGenerator {
     /// Cumulative weights of the mix.
     mix: Vec<(OpKind, u64)>,
-    mix_total: u64,
     /// Cumulative integer weights per key for Zipf; empty for uniform.
     key_weights: Vec<u64>,
     keys: u64,
@@ -70,6 +69,9 @@ pub struct OpGenerator {
     nodes: u16,
     /// Whether the mix has cas, whose expected value is the last one the client saw.
     pub uses_last_seen: bool,
+    /// Cumulative weights of a txn's operation kinds (get, put, append).
+    txn_mix: Vec<(OpKind, u64)>,
+    txn_ops: u32,
 }
 
 impl OpGenerator {
@@ -99,10 +101,24 @@ impl OpGenerator {
                     .collect()
             }
         };
+        let mut txn_total = 0;
+        let mut txn_mix: Vec<(OpKind, u64)> = workload
+            .mix
+            .iter()
+            .filter(|(kind, _)| matches!(kind, OpKind::Get | OpKind::Put | OpKind::Append))
+            .map(|(kind, weight)| {
+                txn_total += u64::from(*weight);
+                (*kind, txn_total)
+            })
+            .collect();
+        if txn_mix.is_empty() {
+            txn_mix = vec![(OpKind::Get, 1), (OpKind::Put, 2)];
+        }
         OpGenerator {
             uses_last_seen: workload.mix.iter().any(|(k, _)| *k == OpKind::Cas),
             mix,
-            mix_total: total,
+            txn_mix,
+            txn_ops: workload.txn_ops,
             key_weights,
             keys: workload.keys,
             target: workload.target,
@@ -121,9 +137,38 @@ impl OpGenerator {
     }
 
     fn kind(&self, rng: &mut Stream) -> OpKind {
-        let x = rng.below(self.mix_total);
-        let i = self.mix.partition_point(|(_, c)| *c <= x);
-        self.mix[i].0
+        pick(&self.mix, rng)
+    }
+
+    /// A txn's operations: `txn_ops` distinct keys (fewer if the draws keep repeating, as
+    /// with fewer keys than that), each a get, put or append. The `n`th writes `value.n`.
+    fn txn(&self, value: &str, rng: &mut Stream) -> Op {
+        let mut keys: Vec<Key> = Vec::with_capacity(self.txn_ops as usize);
+        for _ in 0..4 * self.txn_ops {
+            if keys.len() == self.txn_ops as usize {
+                break;
+            }
+            let key = self.key(rng);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let ops = keys
+            .into_iter()
+            .enumerate()
+            .map(|(n, key)| match pick(&self.txn_mix, rng) {
+                OpKind::Get => Op::Get { key },
+                OpKind::Append => Op::Append {
+                    key,
+                    value: format!("{value}.{n};"),
+                },
+                _ => Op::Put {
+                    key,
+                    value: format!("{value}.{n}"),
+                },
+            })
+            .collect();
+        Op::Txn { ops }
     }
 
     /// The next operation of `client`, and the node it goes to.
@@ -159,6 +204,7 @@ impl OpGenerator {
                 key,
                 value: value + ";",
             },
+            OpKind::Txn => self.txn(&value, rng),
         };
         let node = match self.target {
             Target::Random => NodeId(rng.below(u64::from(self.nodes)) as u16),
@@ -169,6 +215,14 @@ impl OpGenerator {
         };
         (request, op, node)
     }
+}
+
+/// Draws from cumulative weights.
+fn pick(mix: &[(OpKind, u64)], rng: &mut Stream) -> OpKind {
+    let total = mix.last().map_or(1, |(_, c)| *c);
+    let x = rng.below(total);
+    let i = mix.partition_point(|(_, c)| *c <= x);
+    mix[i].0
 }
 
 /// `c{client}.{seq}`, built by hand: `format!` costs several hundred instructions, and the
@@ -198,27 +252,30 @@ fn push_decimal(out: &mut String, mut n: u64) {
 }
 
 impl Client {
+    /// Remembers the value `result` shows for `key`, if it shows one.
+    fn see(&mut self, key: Key, result: &OpResult) {
+        match result {
+            OpResult::Ok { value: Some(v) }
+            | OpResult::PreconditionFailed {
+                current: Some(v), ..
+            } => {
+                self.last_seen.insert(key, v.clone());
+            }
+            OpResult::NotFound
+            | OpResult::Ok { value: None }
+            | OpResult::PreconditionFailed { current: None } => {
+                self.last_seen.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
     /// Learns from a completed operation: the value seen, and where to go next.
     pub fn learn(&mut self, flight: &InFlight, result: Option<&OpResult>, values: bool) {
-        let op = &flight.op;
-        match result {
-            // Without cas in the mix nothing reads `last_seen`: skip the copy.
-            _ if !values => {}
-            Some(OpResult::Ok { value: Some(v) }) => {
-                self.last_seen.insert(op.key(), v.clone());
-            }
-            Some(OpResult::NotFound) | Some(OpResult::Ok { value: None }) => {
-                self.last_seen.remove(&op.key());
-            }
-            Some(OpResult::PreconditionFailed { current }) => match current {
-                Some(v) => {
-                    self.last_seen.insert(op.key(), v.clone());
-                }
-                None => {
-                    self.last_seen.remove(&op.key());
-                }
-            },
-            _ => {}
+        // Without cas in the mix nothing reads `last_seen`: skip the copy.
+        let parts = result.filter(|_| values).and_then(|r| r.parts(&flight.op));
+        for (op, result) in flight.op.parts().iter().zip(parts.iter().flatten()) {
+            self.see(op.key(), result);
         }
         // Follow a hint; forget the target after a refusal or timeout without one.
         self.redirect = match result {
@@ -249,6 +306,7 @@ mod tests {
             target,
             quorum: None,
             retries: 0,
+            txn_ops: 3,
         }
     }
 

@@ -664,6 +664,7 @@ impl Protocol for Raft {
             promises: &[Promise::Linearizable, Promise::LiveAfterHeal],
             params: PARAMS,
             bugs: BUGS,
+            transactions: true,
         }
     }
 

@@ -129,10 +129,14 @@ impl StateMachine {
         Applied::Result(*id, result)
     }
 
-    /// Serves a read from the current state, without changing it.
+    /// Serves a read (or a read-only txn) from the current state, without changing it.
     pub fn read(&self, op: &Op) -> OpResult {
-        let mut value = self.store.get(&op.key()).cloned();
-        kv::apply_to_value(&mut value, op)
+        let mut view: BTreeMap<Key, Value> = op
+            .keys()
+            .into_iter()
+            .filter_map(|k| self.store.get(&k).map(|v| (k, v.clone())))
+            .collect();
+        kv::apply(&mut view, op)
     }
 
     /// The remembered result of `id`, if it is the session's latest applied request.

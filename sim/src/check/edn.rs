@@ -296,7 +296,11 @@ pub fn prepare(
     let mut partitions: Vec<Partition> = slots
         .finish()
         .into_iter()
-        .map(|(key, ops)| Partition { key, ops })
+        .map(|(key, ops)| Partition {
+            key,
+            ops,
+            joined: None,
+        })
         .collect();
     if model == EdnModel::Kv {
         sort_keys(&mut partitions);
@@ -433,9 +437,17 @@ fn compile(
 /// or a not-found update changed nothing and is written `:fail` with `:error`; a protocol's
 /// refusal is `:fail` with `:error :unavailable` or `:not-leader`; timeouts are `:info`.
 /// `:time` is in nanoseconds, as Jepsen's.
+///
+/// A txn is Jepsen's `:f :txn` with `:value [[:r k v] [:w k v] [:append k v] ...]` (other
+/// parts as `[:cas k [old new]]`, `[:update k v]`, `[:delete k nil]`); an ok txn's reads carry
+/// the values read (nil for nothing found).
 pub fn write_history(history: &History) -> String {
     let mut out = String::with_capacity(history.events.len() * 80);
     for e in &history.events {
+        if let Op::Txn { ops } = &e.op {
+            write_txn(&mut out, e, ops);
+            continue;
+        }
         let key = e.op.key();
         let (f, arg) = edn_call(&e.op);
         let (ty, value, err) = match &e.outcome {
@@ -467,6 +479,43 @@ pub fn write_history(history: &History) -> String {
     out
 }
 
+fn write_txn(out: &mut String, e: &crate::history::HistoryEvent, ops: &[Op]) {
+    let (ty, results, err) = match &e.outcome {
+        None => ("invoke", None, None),
+        Some(Outcome::Info) => ("info", None, None),
+        Some(Outcome::Fail(r)) => ("fail", None, Some(error_name(r))),
+        Some(Outcome::Ok(r)) => ("ok", r.parts(&e.op), None),
+    };
+    let parts: Vec<String> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let (f, arg) = match op {
+                Op::Get { .. } => ("r", "nil".to_string()),
+                Op::Put { value, .. } => ("w", quote(value)),
+                other => edn_call(other),
+            };
+            let arg = match results.as_ref().map(|rs| (op, &rs[i])) {
+                Some((Op::Get { .. }, OpResult::Ok { value: Some(v) })) => quote(v),
+                _ => arg,
+            };
+            format!("[:{f} {} {arg}]", op.key())
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "{{:index {}, :time {}, :type :{ty}, :process {}, :f :txn, :value [{}]",
+        e.index,
+        e.time.as_micros().saturating_mul(1000),
+        e.client.0,
+        parts.join(" ")
+    );
+    if let Some(err) = err {
+        let _ = write!(out, ", :error :{err}");
+    }
+    out.push_str("}\n");
+}
+
 fn edn_call(op: &Op) -> (&'static str, String) {
     match op {
         Op::Get { .. } => ("read", "nil".to_string()),
@@ -475,6 +524,7 @@ fn edn_call(op: &Op) -> (&'static str, String) {
         Op::Delete { .. } => ("delete", "nil".to_string()),
         Op::Cas { expected, new, .. } => ("cas", format!("[{} {}]", quote(expected), quote(new))),
         Op::Append { value, .. } => ("append", quote(value)),
+        Op::Txn { .. } => ("txn", "nil".to_string()),
     }
 }
 

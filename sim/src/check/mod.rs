@@ -32,10 +32,11 @@ mod tests;
 use crate::history::{History, HistoryError, Outcome};
 pub use counterexample::{CounterOp, Counterexample};
 use linearizable::{Found, Meter};
-use model::{FxHashMap, Interner, Kind, Val, ABSENT};
+use model::{Compound, FxHashMap, Interner, Kind, Part, Val, ABSENT};
 use serde::Serialize;
-use simkv_protocols::{ClientId, Key};
+use simkv_protocols::{ClientId, Key, Op, OpResult};
 pub use staleness::{staleness, StalenessReport};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How much work a check may do before it answers "unknown".
@@ -153,13 +154,29 @@ pub struct Operation {
     pub kind: Kind,
 }
 
-/// One key's operations, in call order.
+/// One key's operations, in call order; or, when transactions join keys, the operations of
+/// every key they join.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
-    /// The key, as the history spells it.
+    /// The key, as the history spells it (keys joined by `+` for joined keys).
     pub key: String,
     /// Its operations, in call order.
     pub ops: Vec<Operation>,
+    /// For keys joined by transactions: how many. The partition's state is then a tuple of
+    /// their values (one slot each, in key order) and every operation a
+    /// [`Kind::Multi`](model::Kind::Multi). `None` for a single key's partition.
+    pub joined: Option<usize>,
+}
+
+impl Partition {
+    /// The partition's state before the history, given each key's: that value, or a tuple of
+    /// it for joined keys.
+    pub fn initial_state(&self, init: Val, values: &mut Interner) -> Val {
+        match self.joined {
+            None => init,
+            Some(n) => values.intern_tuple(&vec![init; n]),
+        }
+    }
 }
 
 /// How counterexamples name processes and positions.
@@ -265,16 +282,104 @@ impl<K: std::hash::Hash + Eq + Clone> Slots<K> {
     }
 }
 
+/// Keys joined into one partition by transactions that span them (union-find, ordered maps
+/// only, so that nothing depends on hash order).
+#[derive(Debug)]
+pub(crate) struct Joins<K> {
+    parent: BTreeMap<K, K>,
+}
+
+impl<K: Ord + Clone> Joins<K> {
+    pub(crate) fn new() -> Self {
+        Joins {
+            parent: BTreeMap::new(),
+        }
+    }
+
+    fn find(&self, key: &K) -> K {
+        let mut k = key.clone();
+        while let Some(p) = self.parent.get(&k).filter(|p| **p != k) {
+            k = p.clone();
+        }
+        k
+    }
+
+    /// Joins `keys` (one transaction's) into one partition.
+    pub(crate) fn join(&mut self, keys: &[K]) {
+        let roots: Vec<K> = keys.iter().map(|k| self.find(k)).collect();
+        let Some(least) = roots.iter().min().cloned() else {
+            return;
+        };
+        for root in roots {
+            self.parent.insert(root, least.clone());
+        }
+    }
+
+    /// Every joined key's partition (its least key) and slot, and each partition's width.
+    pub(crate) fn layout(&self) -> Layout<K> {
+        let mut members: BTreeMap<K, Vec<K>> = BTreeMap::new();
+        for key in self.parent.keys() {
+            members.entry(self.find(key)).or_default().push(key.clone());
+        }
+        let mut layout = Layout {
+            slots: BTreeMap::new(),
+            widths: BTreeMap::new(),
+        };
+        for (root, keys) in members {
+            layout.widths.insert(root.clone(), keys.len());
+            for (slot, key) in keys.into_iter().enumerate() {
+                layout.slots.insert(key, (root.clone(), slot as u32));
+            }
+        }
+        layout
+    }
+}
+
+/// Where transactions put each key they join: its partition (named by its least key) and its
+/// slot in the partition's tuple.
+#[derive(Debug)]
+pub(crate) struct Layout<K> {
+    pub(crate) slots: BTreeMap<K, (K, u32)>,
+    pub(crate) widths: BTreeMap<K, usize>,
+}
+
+impl<K: Ord + Clone> Layout<K> {
+    /// The partition an operation on `key` goes to.
+    pub(crate) fn partition_of(&self, key: &K) -> K {
+        self.slots
+            .get(key)
+            .map_or_else(|| key.clone(), |(p, _)| p.clone())
+    }
+
+    /// Whether `key` is joined (its operations are compiled to [`Kind::Multi`]).
+    pub(crate) fn is_joined(&self, key: &K) -> bool {
+        self.slots.contains_key(key)
+    }
+}
+
 /// Pairs a simkv history's events and compiles them for the strict kv model.
+///
+/// A txn is checked as one operation on every key it touches, so the keys of each txn are
+/// joined into one partition (with every other txn sharing a key) whose state is the tuple of
+/// their values: linearizability of that partition is strict serializability of its txns.
+/// Keys no txn touches keep a partition each.
 ///
 /// Errors name the JSON line of the offending record (records are one per line, after the
 /// opening bracket): a completion without an invocation, a second invocation while one is in
 /// flight on the same client, or a completion of another operation than was invoked.
 pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
     let mut values = Interner::default();
+    let mut joins = Joins::new();
+    for e in history.events.iter().filter(|e| e.outcome.is_none()) {
+        if let Op::Txn { .. } = e.op {
+            joins.join(&e.op.keys());
+        }
+    }
+    let layout = joins.layout();
     let mut slots: Slots<Key> = Slots::new();
-    // Per client: the reserved slot and the invocation's event.
-    let mut open: FxHashMap<ClientId, ((usize, usize), usize)> = FxHashMap::default();
+    // Per client: the reserved slot (none for an empty txn) and the invocation's event.
+    type Open = (Option<(usize, usize)>, usize);
+    let mut open: FxHashMap<ClientId, Open> = FxHashMap::default();
     let err = |event: usize, message: String| HistoryError {
         line: event + 2,
         column: 1,
@@ -286,7 +391,11 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
                 let msg = format!("{} invoked {} while another was in flight", e.client, e.op);
                 return Err(err(i, msg));
             }
-            open.insert(e.client, (slots.open(&e.op.key()), i));
+            let at =
+                e.op.keys()
+                    .first()
+                    .map(|k| slots.open(&layout.partition_of(k)));
+            open.insert(e.client, (at, i));
             continue;
         };
         let Some((at, call)) = open.remove(&e.client) else {
@@ -298,47 +407,58 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
             let msg = format!("{} completed {} but had invoked {invoked}", e.client, e.op);
             return Err(err(i, msg));
         }
-        let (kind, ret) = match outcome {
-            Outcome::Ok(r) => (model::kind_of_simkv(&e.op, Some(r), &mut values), i as u64),
-            Outcome::Fail(_) => (None, i as u64),
-            Outcome::Info => (model::kind_of_simkv(&e.op, None, &mut values), PENDING),
+        let (result, ret) = match outcome {
+            Outcome::Ok(r) => (Some(r), i as u64),
+            Outcome::Fail(_) => continue,
+            Outcome::Info => (None, PENDING),
         };
-        let process = u64::from(e.client.0);
-        let call = call as u64;
-        slots.fill(
-            at,
-            kind.map(|kind| Operation {
-                call,
-                ret,
-                process,
-                kind,
-            }),
-        );
+        let kind = compile_simkv(&e.op, result, &layout, &mut values);
+        let op = |kind| Operation {
+            call: call as u64,
+            ret,
+            process: u64::from(e.client.0),
+            kind,
+        };
+        if let Some(at) = at {
+            slots.fill(at, kind.map(op));
+        }
     }
     // Invocations never completed are pending, as if they had completed `info`; taken in
     // history order so that values are interned in the same order every time.
     let mut unfinished: Vec<_> = open.into_iter().collect();
     unfinished.sort_unstable_by_key(|&(_, (_, call))| call);
     for (client, (at, call)) in unfinished {
-        let kind = model::pending_kind_of_simkv(&history.events[call].op, &mut values);
+        let kind = compile_simkv(&history.events[call].op, None, &layout, &mut values);
         let (call, process) = (call as u64, u64::from(client.0));
-        slots.fill(
-            at,
-            kind.map(|kind| Operation {
+        if let Some(at) = at {
+            let op = |kind| Operation {
                 call,
                 ret: PENDING,
                 process,
                 kind,
-            }),
-        );
+            };
+            slots.fill(at, kind.map(op));
+        }
     }
     let mut parts = slots.finish();
     parts.sort_unstable_by_key(|(key, _)| *key);
     let partitions = parts
         .into_iter()
-        .map(|(key, ops)| Partition {
-            key: key.to_string(),
-            ops,
+        .map(|(key, ops)| {
+            let joined = layout.widths.get(&key).copied();
+            let name = match joined {
+                Some(_) => {
+                    let keys = layout.slots.iter().filter(|(_, (p, _))| *p == key);
+                    let names: Vec<String> = keys.map(|(k, _)| k.to_string()).collect();
+                    names.join("+")
+                }
+                None => key.to_string(),
+            };
+            Partition {
+                key: name,
+                ops,
+                joined,
+            }
         })
         .collect();
     Ok(Prepared {
@@ -351,6 +471,47 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
     })
 }
 
+/// Compiles a simkv operation and its result (`None`: unknown outcome): a single key's
+/// operation directly, or, on joined keys, every part on its key's slot.
+fn compile_simkv(
+    op: &Op,
+    result: Option<&OpResult>,
+    layout: &Layout<Key>,
+    values: &mut Interner,
+) -> Option<Kind> {
+    if !matches!(op, Op::Txn { .. }) && !layout.is_joined(&op.key()) {
+        return model::kind_of_simkv(op, result, values);
+    }
+    let results = match result.map(|r| r.parts(op)) {
+        Some(None) => return Some(Kind::Never),
+        Some(Some(results)) => Some(results),
+        None => None,
+    };
+    let mut compound = Compound {
+        parts: Vec::new(),
+        keys: Vec::new(),
+        txn: matches!(op, Op::Txn { .. }),
+    };
+    for (i, part) in op.parts().iter().enumerate() {
+        let kind = match &results {
+            Some(results) => model::kind_of_simkv(part, Some(&results[i]), values),
+            None => model::pending_kind_of_simkv(part, values),
+        };
+        let Some(kind) = kind else {
+            continue;
+        };
+        let Some(&(_, slot)) = layout.slots.get(&part.key()) else {
+            return Some(Kind::Never);
+        };
+        compound.parts.push(Part { slot, kind });
+        compound.keys.push(part.key().to_string());
+    }
+    if compound.parts.is_empty() {
+        return None;
+    }
+    Some(compound.register(values))
+}
+
 /// Decides a prepared history: each key by zones or search, the first failing key shrunk to a
 /// minimal counterexample.
 pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
@@ -360,7 +521,8 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
     let mut failing: Option<usize> = None;
     let mut unknown: Option<String> = None;
     for (i, part) in prepared.partitions.iter().enumerate() {
-        let (found, stats) = decide(part, prepared.init, &mut prepared.values, &mut meter);
+        let init = part.initial_state(prepared.init, &mut prepared.values);
+        let (found, stats) = decide(part, init, &mut prepared.values, &mut meter);
         let verdict = match &found {
             Found::Linearizable => "linearizable",
             Found::Violation => {

@@ -63,6 +63,9 @@ pub enum Value {
     Str(String),
     /// Any other EDN value, by its canonical EDN text (`3`, `:a`, `[1 2]`).
     Edn(String),
+    /// Several keys' values at once: the state of a partition that transactions join (see
+    /// [`Kind::Multi`]), one slot per key.
+    Tuple(Box<[Val]>),
 }
 
 /// Interns values. Lookups go through a `HashMap`; nothing iterates it, so no hash order
@@ -73,6 +76,9 @@ pub struct Interner {
     // Two maps keyed by `String` so that a lookup borrows a `&str` and allocates nothing.
     strs: FxHashMap<String, Val>,
     edns: FxHashMap<String, Val>,
+    tuples: FxHashMap<Box<[Val]>, Val>,
+    /// The compound operations [`Kind::Multi`] refers to, by index.
+    compounds: Vec<Compound>,
     /// Bytes of every value interned, counted twice over (the value and its map key).
     bytes: usize,
 }
@@ -83,6 +89,8 @@ impl Default for Interner {
             vals: vec![None],
             strs: FxHashMap::default(),
             edns: FxHashMap::default(),
+            tuples: FxHashMap::default(),
+            compounds: Vec::new(),
             bytes: 0,
         }
     }
@@ -94,7 +102,40 @@ impl Interner {
         match value {
             Value::Str(s) => self.intern_str(&s),
             Value::Edn(e) => self.intern_edn(&e),
+            Value::Tuple(t) => self.intern_tuple(&t),
         }
+    }
+
+    /// The id of a tuple of values.
+    pub fn intern_tuple(&mut self, slots: &[Val]) -> Val {
+        if let Some(&id) = self.tuples.get(slots) {
+            return id;
+        }
+        let id = self.vals.len() as Val;
+        self.bytes += 2 * std::mem::size_of_val(slots);
+        self.vals.push(Some(Value::Tuple(slots.into())));
+        self.tuples.insert(slots.into(), id);
+        id
+    }
+
+    /// The slots of a tuple value (`None` if `id` is not a tuple).
+    pub fn tuple(&self, id: Val) -> Option<&[Val]> {
+        match self.get(id) {
+            Some(Value::Tuple(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Registers a compound operation; [`Kind::Multi`] names it by the returned index.
+    pub fn add_compound(&mut self, compound: Compound) -> u32 {
+        self.bytes += compound.parts.len() * std::mem::size_of::<Part>();
+        self.compounds.push(compound);
+        (self.compounds.len() - 1) as u32
+    }
+
+    /// The compound operation `id`.
+    pub fn compound(&self, id: u32) -> &Compound {
+        &self.compounds[id as usize]
     }
 
     /// The id of a string value.
@@ -136,7 +177,7 @@ impl Interner {
         match self.get(id) {
             None => Some(""),
             Some(Value::Str(s)) => Some(s),
-            Some(Value::Edn(_)) => None,
+            Some(Value::Edn(_) | Value::Tuple(_)) => None,
         }
     }
 
@@ -146,6 +187,10 @@ impl Interner {
             None => "nil".to_string(),
             Some(Value::Str(s)) => s.clone(),
             Some(Value::Edn(e)) => e.clone(),
+            Some(Value::Tuple(t)) => {
+                let shown: Vec<String> = t.iter().map(|v| self.show(*v)).collect();
+                format!("[{}]", shown.join(" "))
+            }
         }
     }
 
@@ -206,6 +251,18 @@ pub enum Kind {
         /// The value after appending, when known.
         result: Option<Val>,
     },
+    /// Several single-key kinds applied in order, atomically, to the slots of a tuple state:
+    /// a transaction, or any operation of a partition that transactions join (so that all its
+    /// operations speak of one state). `id` names the [`Compound`] in the [`Interner`].
+    Multi {
+        /// The compound's index.
+        id: u32,
+        /// Whether every part is read-only (see [`Kind::is_read_only`]).
+        read_only: bool,
+        /// Whether its parts apply in their pending form ([`pending_form`]): the operation's
+        /// completion was cut off.
+        pending: bool,
+    },
     /// Changes nothing and constrains nothing (an unfinished read).
     Nop,
     /// Completed with a result no state can produce (say, a put answered not-found).
@@ -222,7 +279,41 @@ impl Kind {
             Kind::Read(_) | Kind::Nop | Kind::Never => true,
             Kind::Cas { outcome, .. } => matches!(outcome, CasOutcome::Refused(_)),
             Kind::Update { found, .. } | Kind::Delete { found } => *found == Some(false),
+            Kind::Multi { read_only, .. } => *read_only,
             Kind::Write(_) | Kind::Append { .. } => false,
+        }
+    }
+}
+
+/// One part of a [`Kind::Multi`]: a single-key kind, applied to one slot of the tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Part {
+    /// The slot (the key's place in the partition's tuple).
+    pub slot: u32,
+    /// What it does to that key's value.
+    pub kind: Kind,
+}
+
+/// The parts of a [`Kind::Multi`], and how to name them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compound {
+    /// The parts, in the order they apply.
+    pub parts: Vec<Part>,
+    /// Each part's key, as the history spells it, for counterexamples.
+    pub keys: Vec<String>,
+    /// Whether it is a transaction (else one single-key operation in a joined partition).
+    pub txn: bool,
+}
+
+impl Compound {
+    /// The [`Kind::Multi`] for these parts, registered in `values`.
+    pub fn register(self, values: &mut Interner) -> Kind {
+        let read_only = self.parts.iter().all(|p| p.kind.is_read_only());
+        let id = values.add_compound(self);
+        Kind::Multi {
+            id,
+            read_only,
+            pending: false,
         }
     }
 }
@@ -255,9 +346,26 @@ pub fn step(kind: &Kind, state: Val, values: &mut Interner) -> Option<Val> {
             _ => Some(ABSENT),
         },
         Kind::Append { suffix, result } => step_append(state, suffix, result, values),
+        Kind::Multi { id, pending, .. } => step_multi(id, pending, state, values),
         Kind::Nop => Some(state),
         Kind::Never => None,
     }
+}
+
+/// Applies a compound's parts in order to a copy of the tuple `state`, all or nothing.
+fn step_multi(id: u32, pending: bool, state: Val, values: &mut Interner) -> Option<Val> {
+    let mut slots: Vec<Val> = values.tuple(state)?.to_vec();
+    for i in 0..values.compound(id).parts.len() {
+        let part = values.compound(id).parts[i];
+        let kind = if pending {
+            pending_form(&part.kind)
+        } else {
+            part.kind
+        };
+        let slot = slots.get_mut(part.slot as usize)?;
+        *slot = step(&kind, *slot, values)?;
+    }
+    Some(values.intern_tuple(&slots))
 }
 
 fn step_append(state: Val, suffix: Val, result: Option<Val>, vals: &mut Interner) -> Option<Val> {
@@ -323,6 +431,7 @@ pub fn kind_of_simkv(op: &Op, result: Option<&OpResult>, values: &mut Interner) 
             suffix: val(value),
             result: Some(val(r)),
         },
+        // Txns are compiled part by part, into a Kind::Multi, by the caller.
         _ => Kind::Never,
     };
     Some(kind)
@@ -349,6 +458,9 @@ pub fn pending_kind_of_simkv(op: &Op, values: &mut Interner) -> Option<Kind> {
             suffix: val(value),
             result: None,
         },
+        // Txns are compiled part by part, into a Kind::Multi, by the caller; a txn nested in
+        // one (malformed) constrains nothing.
+        Op::Txn { .. } => return None,
     })
 }
 
@@ -372,6 +484,13 @@ pub fn pending_form(kind: &Kind) -> Kind {
         // An impossible result hides which write it was; as pending, it may be anything a
         // no-op explains, which is the weakest claim we can still make soundly about a cut.
         Kind::Never => Kind::Nop,
+        // Whether the pending parts are read-only is not known here: claiming they are not
+        // is always sound (a choice for the search, never removed by the shrinker).
+        Kind::Multi { id, .. } => Kind::Multi {
+            id,
+            read_only: false,
+            pending: true,
+        },
     }
 }
 
@@ -406,6 +525,27 @@ pub fn describe(kind: &Kind, values: &Interner) -> String {
             Some(r) => format!("append {} -> {}", v(suffix), v(r)),
             None => format!("append {}", v(suffix)),
         },
+        Kind::Multi { id, pending, .. } => {
+            let compound = values.compound(id);
+            let parts: Vec<String> = compound
+                .parts
+                .iter()
+                .zip(&compound.keys)
+                .map(|(part, key)| {
+                    let kind = if pending {
+                        pending_form(&part.kind)
+                    } else {
+                        part.kind
+                    };
+                    format!("k{key} {}", describe(&kind, values))
+                })
+                .collect();
+            if compound.txn {
+                format!("txn [{}]", parts.join(", "))
+            } else {
+                parts.join(", ")
+            }
+        }
         Kind::Nop => "no-op".to_string(),
         Kind::Never => "impossible result".to_string(),
     }

@@ -157,18 +157,28 @@ fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
             call_time: inv.time,
             ret_time: e.time,
         };
-        let ops = keys.entry(e.op.key()).or_default();
         match outcome {
-            Outcome::Ok(r) => record_ok(ops, &e.op, r, span),
-            Outcome::Info => record_unknown(ops, &e.op),
+            // A txn's parts count as reads and writes of their keys, with the txn's span.
+            Outcome::Ok(r) => {
+                let results = r.parts(&e.op).unwrap_or_default();
+                for (op, r) in e.op.parts().iter().zip(&results) {
+                    record_ok(keys.entry(op.key()).or_default(), op, r, span);
+                }
+            }
+            Outcome::Info => record_unknown_parts(&mut keys, &e.op),
             Outcome::Fail(_) => {}
         }
     }
     for at in open.into_values() {
-        let e = &history.events[at];
-        record_unknown(keys.entry(e.op.key()).or_default(), &e.op);
+        record_unknown_parts(&mut keys, &history.events[at].op);
     }
     keys
+}
+
+fn record_unknown_parts(keys: &mut BTreeMap<Key, KeyOps>, op: &Op) {
+    for op in op.parts() {
+        record_unknown(keys.entry(op.key()).or_default(), op);
+    }
 }
 
 fn record_ok(ops: &mut KeyOps, op: &Op, result: &OpResult, span: Span) {
@@ -198,7 +208,8 @@ fn record_unknown(ops: &mut KeyOps, op: &Op) {
         }
         Op::Delete { .. } => ops.deleted = true,
         Op::Append { .. } => ops.unknown_appends = true,
-        Op::Get { .. } => {}
+        // Parts are recorded one by one; a txn nested in one (malformed) is skipped.
+        Op::Get { .. } | Op::Txn { .. } => {}
     }
 }
 

@@ -2,7 +2,7 @@
 //! against the brute-force enumerator, generated linearizable histories and corruptions.
 
 use super::linearizable::{search, Found, Meter};
-use super::model::{CasOutcome, Interner, Kind, Val, ABSENT};
+use super::model::{self, CasOutcome, Compound, Interner, Kind, Part, Val, ABSENT};
 use super::*;
 use proptest::prelude::*;
 use simkv_protocols::{NodeId, Op, OpResult, Time};
@@ -36,6 +36,7 @@ fn prepared(ops: Vec<Operation>, values: Interner) -> Prepared {
         partitions: vec![Partition {
             key: String::new(),
             ops,
+            joined: None,
         }],
         values,
         init: ABSENT,
@@ -672,4 +673,257 @@ fn a_value_memory_budget_gives_unknown_not_an_out_of_memory_kill() {
         "{:?}",
         out.verdict
     );
+}
+
+// ---- transactions: keys joined into one partition -------------------------------------------
+
+fn txn(ops: Vec<Op>) -> Op {
+    Op::Txn { ops }
+}
+
+fn committed(results: Vec<OpResult>) -> Outcome {
+    Outcome::Ok(OpResult::Txn { results })
+}
+
+fn got(value: &str) -> OpResult {
+    OpResult::Ok {
+        value: Some(value.into()),
+    }
+}
+
+/// Each key alone is linearizable, but a txn's two writes were seen one without the other: a
+/// read saw the txn's write of k1 and a later read missed its write of k2. Only a check of the
+/// joined keys sees it (atomicity, not per-key order).
+#[test]
+fn a_txn_seen_half_applied_is_caught_although_each_key_is_fine() {
+    let both = txn(vec![put(1, "a"), put(2, "b")]);
+    let mut h = History::default();
+    record(&mut h, 0, both.clone(), None);
+    record(&mut h, 1, Op::Get { key: 1 }, None);
+    record(&mut h, 1, Op::Get { key: 1 }, Some(ok("a")));
+    record(&mut h, 1, Op::Get { key: 2 }, None);
+    let absent = Outcome::Ok(OpResult::NotFound);
+    record(&mut h, 1, Op::Get { key: 2 }, Some(absent));
+    record(&mut h, 0, both, Some(committed(vec![got("a"), got("b")])));
+    let out = check_simkv_history(&h, &Budget::default());
+    assert_eq!(out.verdict.name(), "not-linearizable", "{:?}", out.verdict);
+    assert_eq!(out.keys.len(), 1, "one partition for the joined keys");
+    assert_eq!(out.keys[0].key, "1+2");
+    let Verdict::NotLinearizable(cx) = &out.verdict else {
+        unreachable!()
+    };
+    assert!(cx.ops.iter().any(|o| o.op.starts_with("txn [")), "{cx:?}");
+    // The same history with the second read seeing b is fine.
+    let mut fine = h.clone();
+    fine.events[4].outcome = Some(ok("b"));
+    let out = check_simkv_history(&fine, &Budget::default());
+    assert_eq!(out.verdict, Verdict::Linearizable);
+}
+
+/// Write skew (Berenson et al.'s A5B): two concurrent txns each read the key the other
+/// writes and both see the old values; no serial order explains both reads.
+#[test]
+fn write_skew_is_not_serializable() {
+    let mut h = History::default();
+    record(&mut h, 0, put(1, "x"), None);
+    record(&mut h, 0, put(1, "x"), Some(ok("x")));
+    record(&mut h, 0, put(2, "y"), None);
+    record(&mut h, 0, put(2, "y"), Some(ok("y")));
+    let t1 = txn(vec![Op::Get { key: 1 }, put(2, "p")]);
+    let t2 = txn(vec![Op::Get { key: 2 }, put(1, "q")]);
+    record(&mut h, 1, t1.clone(), None);
+    record(&mut h, 2, t2.clone(), None);
+    record(&mut h, 1, t1, Some(committed(vec![got("x"), got("p")])));
+    record(&mut h, 2, t2, Some(committed(vec![got("y"), got("q")])));
+    let out = check_simkv_history(&h, &Budget::default());
+    assert_eq!(out.verdict.name(), "not-linearizable");
+    // If the second txn read the first one's write, the order T1, T2 explains it.
+    h.events[7].outcome = Some(committed(vec![got("p"), got("q")]));
+    let out = check_simkv_history(&h, &Budget::default());
+    assert_eq!(out.verdict, Verdict::Linearizable);
+}
+
+/// A txn answered with the wrong number of results cannot be explained; a failed txn did not
+/// happen; a txn of unknown outcome may have applied whole, or not at all.
+#[test]
+fn txn_outcomes_fail_info_and_malformed() {
+    let both = txn(vec![put(1, "a"), put(2, "b")]);
+    let base = |outcome: Outcome| {
+        let mut h = History::default();
+        record(&mut h, 0, both.clone(), None);
+        record(&mut h, 0, both.clone(), Some(outcome));
+        record(&mut h, 1, Op::Get { key: 2 }, None);
+        record(&mut h, 1, Op::Get { key: 2 }, Some(ok("b")));
+        h
+    };
+    let check = |h: &History| check_simkv_history(h, &Budget::default()).verdict;
+    assert_eq!(
+        check(&base(committed(vec![got("a")]))).name(),
+        "not-linearizable"
+    );
+    let refused = Outcome::Fail(OpResult::Unavailable { hint: None });
+    assert_eq!(check(&base(refused)).name(), "not-linearizable");
+    assert_eq!(check(&base(Outcome::Info)), Verdict::Linearizable);
+    // Unknown outcome, and a read saw k1 but a later read missed k2: half applied.
+    let mut h = base(Outcome::Info);
+    h.events[2].op = Op::Get { key: 1 };
+    h.events[3].op = Op::Get { key: 1 };
+    h.events[3].outcome = Some(ok("a"));
+    record(&mut h, 1, Op::Get { key: 2 }, None);
+    let absent = Outcome::Ok(OpResult::NotFound);
+    record(&mut h, 1, Op::Get { key: 2 }, Some(absent));
+    assert_eq!(check(&h).name(), "not-linearizable");
+    // Seeing both writes, or neither, is fine.
+    h.events[5].outcome = Some(ok("b"));
+    assert_eq!(check(&h), Verdict::Linearizable);
+}
+
+/// A random small history over two keys joined by txns (values 1..=3, repeats allowed), as
+/// compiled kinds: `Spec`s whose `what` picks a part shape, two of them for a txn.
+fn build_joined(spec: &[Spec], vals: &mut Interner) -> Vec<Operation> {
+    let mut ops = build_small(spec, vals);
+    for (o, &(_, _, what, a, _, _)) in ops.iter_mut().zip(spec) {
+        let slot = a % 2;
+        let mut parts = vec![Part { slot, kind: o.kind }];
+        if what % 2 == 1 {
+            // A second part on the other key: a txn of two.
+            let other = match o.kind {
+                Kind::Read(x) => Kind::Write(x),
+                _ => Kind::Read(ABSENT),
+            };
+            parts.push(Part {
+                slot: 1 - slot,
+                kind: other,
+            });
+        }
+        let keys = parts.iter().map(|p| p.slot.to_string()).collect();
+        let txn = parts.len() > 1;
+        o.kind = Compound { parts, keys, txn }.register(vals);
+        if o.ret == PENDING {
+            o.kind = model::pending_form(&o.kind);
+        }
+    }
+    ops
+}
+
+proptest! {
+    #![proptest_config(config(1500))]
+
+    /// On joined keys, the search agrees with the enumeration of every order, and so does
+    /// the whole check.
+    #[test]
+    fn joined_search_agrees_with_brute_force((spec, _seed) in arb_small()) {
+        let mut vals = Interner::default();
+        let ops = build_joined(&spec, &mut vals);
+        let init = vals.intern_tuple(&[ABSENT, ABSENT]);
+        let mut meter = Meter::new(&Budget::default());
+        let fast = search(&ops, init, &mut vals, &mut meter, None).0;
+        let slow = brute::linearizable(&ops, init, &mut vals);
+        prop_assert_eq!(fast == Found::Linearizable, slow, "{:?}", ops);
+        let mut p = prepared(ops.clone(), vals);
+        p.partitions[0].joined = Some(2);
+        let whole = check_prepared(p, &Budget::default()).verdict;
+        prop_assert_eq!(whole == Verdict::Linearizable, slow, "{:?}", ops);
+    }
+
+    /// Histories made by applying random txns and single-key operations with
+    /// `kv::apply` at points inside their intervals are serializable by construction, so the
+    /// whole check (JSON history, joins, search) must call them linearizable; and breaking
+    /// one txn read makes them fail.
+    #[test]
+    fn generated_txn_histories_check_linearizable(seed in any::<u64>(), n in 1usize..30,
+                                                  clients in 1u32..5) {
+        let (h, reads) = generated_txn_history(seed, n, clients);
+        let out = check_simkv_history(&h, &Budget::default());
+        prop_assert_eq!(&out.verdict, &Verdict::Linearizable, "{}", h.render());
+        if let Some(&(event, part)) = reads.first() {
+            let mut broken = h.clone();
+            let Some(Outcome::Ok(OpResult::Txn { results })) = &mut broken.events[event].outcome
+            else {
+                unreachable!()
+            };
+            results[part] = got("never-written");
+            let out = check_simkv_history(&broken, &Budget::default());
+            prop_assert_eq!(out.verdict.name(), "not-linearizable", "{}", broken.render());
+        }
+    }
+}
+
+/// A history of txns and single-key operations over keys 0..4, each applied with `kv::apply`
+/// at a point inside its interval; a few complete `info` (applied or not). Returns it and the
+/// (event, part) of every ok txn's get.
+fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(usize, usize)>) {
+    let mut rng = seed | 1;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    let mut free_at = vec![0u64; clients as usize];
+    // (point, call, ret, client, op, info)
+    let mut planned = Vec::new();
+    for i in 0..n {
+        let c = next(u64::from(clients)) as usize;
+        let call = free_at[c] + next(5);
+        let point = call + 1 + next(6);
+        let ret = point + 1 + next(6);
+        free_at[c] = ret + 1;
+        let size = if next(3) == 0 { 0 } else { 1 + next(3) };
+        let mut parts: Vec<Op> = (0..size.max(1))
+            .map(|j| {
+                let key = next(4);
+                match next(3) {
+                    0 => Op::Get { key },
+                    1 => put(key, &format!("v{i}.{j}")),
+                    _ => Op::Append {
+                        key,
+                        value: format!("a{i}.{j};"),
+                    },
+                }
+            })
+            .collect();
+        let op = if size == 0 {
+            parts.remove(0)
+        } else {
+            txn(parts)
+        };
+        let info = next(8) == 0;
+        let stamp = |t: u64| t * 1000 + i as u64;
+        planned.push((stamp(point), stamp(call), stamp(ret), c, op, info));
+    }
+    planned.sort_by_key(|p| p.0);
+    let mut store = std::collections::BTreeMap::new();
+    // (time, is completion, client, op, outcome)
+    let mut events = Vec::new();
+    for (_, call, ret, c, op, info) in planned {
+        let applied = !info || next(2) == 0;
+        let result = applied.then(|| simkv_protocols::kv::apply(&mut store, &op));
+        let outcome = match result {
+            Some(r) if !info => Outcome::Ok(r),
+            _ => Outcome::Info,
+        };
+        events.push((call, false, c, op.clone(), None));
+        events.push((ret, true, c, op, Some(outcome)));
+    }
+    events.sort_by_key(|e| e.0);
+    let mut h = History::default();
+    let mut reads = Vec::new();
+    for (t, _, c, op, outcome) in events {
+        if let (Op::Txn { ops }, Some(Outcome::Ok(_))) = (&op, &outcome) {
+            for (j, part) in ops.iter().enumerate() {
+                if matches!(part, Op::Get { .. }) {
+                    reads.push((h.events.len(), j));
+                }
+            }
+        }
+        h.push(
+            Time(t),
+            simkv_protocols::ClientId(c as u32),
+            NodeId(0),
+            op,
+            outcome,
+        );
+    }
+    (h, reads)
 }

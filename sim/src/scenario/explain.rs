@@ -124,6 +124,9 @@ impl Scenario {
             let _ = writeln!(out, "quorum = {q}");
         }
         let _ = writeln!(out, "retries = {}", w.retries);
+        if w.mix.iter().any(|(k, _)| *k == OpKind::Txn) {
+            let _ = writeln!(out, "txn_ops = {}", w.txn_ops);
+        }
     }
 
     fn explain_faults(&self, out: &mut String) {
@@ -252,6 +255,7 @@ fn op_name(kind: OpKind) -> &'static str {
         OpKind::Delete => "delete",
         OpKind::Cas => "cas",
         OpKind::Append => "append",
+        OpKind::Txn => "txn",
     }
 }
 

@@ -30,6 +30,15 @@ const MAX_NODES: i64 = 64;
 const MAX_CLIENTS: i64 = 100_000;
 /// The largest open-loop arrival rate, per virtual second.
 const MAX_RATE_PER_S: i64 = 10_000_000;
+/// The most operations one `txn` may hold.
+const MAX_TXN_OPS: i64 = 16;
+/// Operations per `txn` unless the workload says.
+const DEFAULT_TXN_OPS: u32 = 3;
+/// The span of a mix's `txn` weight (only called when it has one).
+fn weight_span(m: &RawMix) -> Range<usize> {
+    m.txn.as_ref().map_or(0..0, |w| w.span())
+}
+
 /// The largest weight of one operation kind in a mix (so that sums fit a `u32`).
 const MAX_WEIGHT: i64 = 1_000_000;
 /// The largest clock drift, in parts per million, either way.
@@ -100,6 +109,7 @@ pub(crate) fn load_with(
         protocols,
         nodes: 0,
         duration: Span::ZERO,
+        protocol: None,
     };
     validator.scenario(raw, file_name)
 }
@@ -113,6 +123,8 @@ struct Validator<'a> {
     nodes: u16,
     /// The scenario's duration, once known: fault times are checked against it.
     duration: Span,
+    /// The chosen protocol, once known: a workload's `txn` needs one that serves them.
+    protocol: Option<ProtocolInfo>,
 }
 
 type Checked<T> = Result<T, LoadError>;
@@ -251,6 +263,7 @@ impl Validator<'_> {
                 }
             },
         };
+        self.protocol = Some(info);
         let params = self.params(&raw.params, &info)?;
         let bugs = self.bugs(&raw.bugs, &info)?;
         Ok(Cluster {
@@ -457,6 +470,13 @@ impl Validator<'_> {
                 Some(r) => self.int_in(r, 0, Some(100), "a number of retries")? as u32,
                 None => 0,
             },
+            txn_ops: match &raw.txn_ops {
+                Some(n) => {
+                    let most = Some(MAX_TXN_OPS);
+                    self.int_in(n, 1, most, "a number of operations per txn")? as u32
+                }
+                None => DEFAULT_TXN_OPS,
+            },
         })
     }
 
@@ -472,6 +492,7 @@ impl Validator<'_> {
             (OpKind::Delete, &m.delete),
             (OpKind::Cas, &m.cas),
             (OpKind::Append, &m.append),
+            (OpKind::Txn, &m.txn),
         ];
         let mut mix = Vec::new();
         for (kind, weight) in weights {
@@ -480,13 +501,41 @@ impl Validator<'_> {
             if weight > 0 {
                 mix.push((kind, weight as u32));
             }
+            if kind == OpKind::Txn && weight > 0 {
+                self.serves_transactions(weight_span(m))?;
+            }
         }
         if mix.is_empty() {
             let message = "expected at least one positive weight among `get`, `put`, `update`, \
-                           `delete`, `cas`, `append`";
+                           `delete`, `cas`, `append`, `txn`";
             return self.fail(raw.span(), message);
         }
         Ok(mix)
+    }
+
+    /// A workload with `txn` needs a protocol that serves transactions.
+    fn serves_transactions(&self, at: Range<usize>) -> Checked<()> {
+        let Some(info) = self.protocol.filter(|p| !p.transactions) else {
+            return Ok(());
+        };
+        let serving: Vec<&str> = self
+            .protocols
+            .iter()
+            .filter(|p| p.transactions)
+            .map(|p| p.name)
+            .collect();
+        let from = if self.overrides.protocol.is_some() {
+            " (from --protocol)"
+        } else {
+            ""
+        };
+        let message = format!(
+            "expected no `txn` for protocol `{}`{from}, which does not serve multi-key \
+             transactions; protocols that do: {}",
+            info.name,
+            list(serving)
+        );
+        self.fail(at, message)
     }
 
     fn faults(&self, raw: &[Spanned<RawFault>]) -> Checked<Vec<ScheduledFault>> {
@@ -865,6 +914,7 @@ pub(crate) mod fixtures {
             promises: &[],
             params,
             bugs,
+            transactions: false,
         };
         vec![
             info("primary", PRIMARY_PARAMS, PRIMARY_BUGS),
@@ -1123,6 +1173,7 @@ mod tests {
             target: Target::FollowRedirects,
             quorum: None,
             retries: 0,
+            txn_ops: 3,
         };
         assert_eq!(s.workload, workload);
         let n = NodeId;
@@ -1299,6 +1350,7 @@ mod tests {
             target: Target::Random,
             quorum: None,
             retries: 0,
+            txn_ops: 3,
         };
         assert_eq!(s.workload, workload);
         let checks = Checks {

@@ -132,6 +132,9 @@ pub enum OpKind {
     Cas,
     /// `append`.
     Append,
+    /// `txn`: `txn_ops` operations on distinct keys, applied atomically (for protocols that
+    /// serve transactions).
+    Txn,
 }
 
 /// How keys are drawn.
@@ -200,6 +203,17 @@ pub struct Workload {
     /// one invocation and one completion whatever the number of attempts. `timeout` is per
     /// attempt.
     pub retries: u32,
+    /// Operations per `txn`, on distinct keys (fewer when there are fewer keys). Each is a
+    /// get, put or append, drawn by those kinds' weights in the mix (get and put evenly when
+    /// the mix has none of them): Jepsen's transaction vocabulary (`:r`, `:w`, `:append`).
+    pub txn_ops: u32,
+}
+
+impl Workload {
+    /// Whether the mix has multi-key transactions (only protocols that serve them can run it).
+    pub fn has_txn(&self) -> bool {
+        self.mix.iter().any(|(kind, _)| *kind == OpKind::Txn)
+    }
 }
 
 /// A named partition shape, resolved into blocked links when it is applied.

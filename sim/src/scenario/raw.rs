@@ -102,6 +102,7 @@ pub(crate) struct RawWorkload {
     pub target: Option<TargetDe>,
     pub quorum: Option<Spanned<Int>>,
     pub retries: Option<Spanned<Int>>,
+    pub txn_ops: Option<Spanned<Int>>,
 }
 
 /// `mix = { get = 50, ... }`: one optional weight per operation kind.
@@ -114,6 +115,7 @@ pub(crate) struct RawMix {
     pub delete: Option<Spanned<Int>>,
     pub cas: Option<Spanned<Int>>,
     pub append: Option<Spanned<Int>>,
+    pub txn: Option<Spanned<Int>>,
 }
 
 /// `target = "random" | "fixed" | "follow-redirects"`.
