@@ -340,6 +340,14 @@ pub trait Protocol: Sized + 'static {
     /// This replica's view of the store, for `--dump` and the convergence check.
     fn store(&self) -> BTreeMap<Key, Value>;
 
+    /// The keys this replica holds concurrent versions of (siblings, Dynamo section 4.4),
+    /// with every version (`None`: a concurrent delete), for the durability check: an
+    /// acknowledged write survives if any sibling keeps it. Empty (the default) for protocols
+    /// that keep one value per key; [`Protocol::store`] then says it all.
+    fn siblings(&self) -> BTreeMap<Key, Vec<Option<Value>>> {
+        BTreeMap::new()
+    }
+
     /// A digest of the replicated state: equal digests mean converged replicas. The default
     /// hashes [`Protocol::store`]; protocols with more state (tombstones, versions) say more.
     fn digest(&self) -> u64 {

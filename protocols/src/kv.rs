@@ -98,6 +98,13 @@ pub enum OpResult {
         /// A node more likely to serve the request, if the protocol knows one.
         hint: Option<crate::NodeId>,
     },
+    /// A get served from concurrent versions (Dynamo section 4.4): every one of them, none
+    /// newer than another, sorted (`None`, a concurrent delete, first). Only a protocol that
+    /// keeps siblings answers it, and only with two or more; the client reconciles by writing.
+    Siblings {
+        /// The concurrent values.
+        values: Vec<Option<Value>>,
+    },
     /// A transaction applied (committed): one result per operation, in order, each what
     /// [`apply_to_value`] answers for it (never `Unavailable`, `NotLeader` or `Txn`).
     Txn {
@@ -237,6 +244,13 @@ impl fmt::Display for OpResult {
             OpResult::Unavailable { .. } => write!(f, "unavailable"),
             OpResult::NotLeader { hint: Some(n) } => write!(f, "not-leader (try {n})"),
             OpResult::NotLeader { hint: None } => write!(f, "not-leader"),
+            OpResult::Siblings { values } => {
+                let shown: Vec<&str> = values
+                    .iter()
+                    .map(|v| v.as_deref().unwrap_or("absent"))
+                    .collect();
+                write!(f, "siblings [{}]", shown.join(", "))
+            }
             OpResult::Txn { results } => {
                 write!(f, "committed [")?;
                 for (i, r) in results.iter().enumerate() {

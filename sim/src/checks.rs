@@ -43,6 +43,9 @@ pub struct FinalReplica {
     pub digest: Option<u64>,
     /// Its store (empty if crashed).
     pub store: BTreeMap<Key, Value>,
+    /// The keys it holds concurrent versions of, with all of them (see
+    /// [`simkv_protocols::Protocol::siblings`]); these override `store`'s one value.
+    pub siblings: BTreeMap<Key, Vec<Option<Value>>>,
 }
 
 /// Convergence: every running replica ends with the same digest.
@@ -222,8 +225,11 @@ pub fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, Str
     let mut distinct: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for replica in replicas.iter().filter(|r| r.digest.is_some()) {
         for (key, writes) in &by_key {
-            let found = judge_key(*key, writes, replica.store.get(key));
-            for p in found {
+            let found = match replica.siblings.get(key) {
+                Some(versions) => judge_siblings(*key, writes, versions),
+                None => judge_key(*key, writes, replica.store.get(key)),
+            };
+            for (_, p) in found {
                 problems.push(format!("{}: {p}", replica.node));
                 distinct.insert(p);
             }
@@ -258,6 +264,37 @@ pub fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, Str
     (Verdict::Fail, detail, lost)
 }
 
+/// A key holding concurrent versions: a write is lost only if it is lost whichever sibling
+/// is taken as the key's final value (a client reading the key sees them all); a sibling no
+/// operation wrote is corruption whatever the others hold.
+fn judge_siblings(
+    key: Key,
+    writes: &[Interval],
+    versions: &[Option<Value>],
+) -> Vec<(Option<usize>, String)> {
+    let judged: Vec<Vec<(Option<usize>, String)>> = versions
+        .iter()
+        .map(|v| judge_key(key, writes, v.as_ref()))
+        .collect();
+    let Some((first, others)) = judged.split_first() else {
+        return Vec::new();
+    };
+    let lost_everywhere = |i: usize| {
+        others
+            .iter()
+            .all(|problems| problems.iter().any(|(w, _)| *w == Some(i)))
+    };
+    let mut problems: Vec<(Option<usize>, String)> = first
+        .iter()
+        .filter(|(w, _)| w.is_some_and(lost_everywhere))
+        .cloned()
+        .collect();
+    for found in &judged {
+        problems.extend(found.iter().filter(|(w, _)| w.is_none()).cloned());
+    }
+    problems
+}
+
 fn before(a: &Interval, b: &Interval) -> bool {
     a.completed.is_some_and(|end| end < b.invoked)
 }
@@ -270,19 +307,24 @@ fn latest_effect<'a, 'h: 'a>(ops: impl Iterator<Item = &'a Interval<'h>>) -> Opt
         .max()
 }
 
-fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<String> {
+/// What is wrong with key `key` ending as `final_value`: each problem with the index in
+/// `writes` of the acknowledged write it concerns (`None`: the value itself is wrong).
+fn judge_key(
+    key: Key,
+    writes: &[Interval],
+    final_value: Option<&Value>,
+) -> Vec<(Option<usize>, String)> {
     let mut problems = Vec::new();
     let has_appends = writes.iter().any(|w| matches!(w.op, Op::Append { .. }));
     let writer = final_value.and_then(|v| writes.iter().find(|w| written_value(w.op) == Some(v)));
     match (final_value, writer) {
         (Some(v), None) if !has_appends => {
-            problems.push(format!("k{key} holds {v}, which no operation wrote"));
+            problems.push((None, format!("k{key} holds {v}, which no operation wrote")));
             return problems;
         }
         (Some(v), Some(w)) if failed(w) => {
-            problems.push(format!(
-                "k{key} holds {v}, written by an operation that failed"
-            ));
+            let why = format!("k{key} holds {v}, written by an operation that failed");
+            problems.push((None, why));
         }
         _ => {}
     }
@@ -292,29 +334,30 @@ fn judge_key(key: Key, writes: &[Interval], final_value: Option<&Value>) -> Vec<
     let last_overwrite =
         latest_effect(writes.iter().filter(|o| !matches!(o.op, Op::Append { .. })));
     let may_follow = |last: Option<Time>, w: &Interval| last.is_some_and(|t| t >= w.invoked);
-    for w in writes.iter().filter(|w| acknowledged(w)) {
+    for (i, w) in writes.iter().enumerate().filter(|(_, w)| acknowledged(w)) {
+        let mut lost = |why: String| problems.push((Some(i), why));
         let mine = written_value(w.op).map_or("", |s| s.as_str());
         match (&w.op, final_value) {
             (Op::Append { value, .. }, _) => {
                 let present = final_value.is_some_and(|v| v.contains(value.as_str()));
                 if !may_follow(last_overwrite, w) && !present {
-                    problems.push(format!("k{key}: acknowledged append {value} is missing"));
+                    lost(format!("k{key}: acknowledged append {value} is missing"));
                 }
             }
             (Op::Delete { .. }, Some(v)) => {
                 if writer.is_some_and(|x| before(x, w)) {
-                    problems.push(format!("k{key}: acknowledged delete lost; holds {v} again"));
+                    lost(format!("k{key}: acknowledged delete lost; holds {v} again"));
                 }
             }
             (Op::Delete { .. }, None) => {}
             (_, Some(v)) => {
                 if writer.is_some_and(|x| before(x, w)) {
-                    problems.push(format!("k{key}: acknowledged {mine} lost to older {v}"));
+                    lost(format!("k{key}: acknowledged {mine} lost to older {v}"));
                 }
             }
             (_, None) => {
                 if !may_follow(last_delete, w) {
-                    problems.push(format!("k{key}: acknowledged {mine} lost; key absent"));
+                    lost(format!("k{key}: acknowledged {mine} lost; key absent"));
                 }
             }
         }
@@ -375,4 +418,113 @@ pub fn liveness(
             unsuccessful.join("\n")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simkv_protocols::ClientId;
+
+    fn put(key: Key, v: &str) -> Op {
+        Op::Put {
+            key,
+            value: v.into(),
+        }
+    }
+
+    fn ok(v: &str) -> Outcome {
+        Outcome::Ok(OpResult::Ok {
+            value: Some(v.into()),
+        })
+    }
+
+    /// Client 0 puts a, then (after a completed) client 1 puts b: b is the last word.
+    fn two_puts() -> History {
+        let mut h = History::default();
+        let (c0, c1, n) = (ClientId(0), ClientId(1), NodeId(0));
+        h.push(Time(10), c0, n, put(1, "a"), None);
+        h.push(Time(20), c0, n, put(1, "a"), Some(ok("a")));
+        h.push(Time(30), c1, n, put(1, "b"), None);
+        h.push(Time(40), c1, n, put(1, "b"), Some(ok("b")));
+        h
+    }
+
+    fn replica(value: Option<&str>, siblings: &[Option<&str>]) -> FinalReplica {
+        let mut r = FinalReplica {
+            node: NodeId(0),
+            digest: Some(0),
+            store: BTreeMap::new(),
+            siblings: BTreeMap::new(),
+        };
+        if let Some(v) = value {
+            r.store.insert(1, v.to_string());
+        }
+        if !siblings.is_empty() {
+            let versions = siblings.iter().map(|v| v.map(str::to_string)).collect();
+            r.siblings.insert(1, versions);
+        }
+        r
+    }
+
+    #[test]
+    fn a_write_replaced_by_an_older_one_is_lost() {
+        let h = two_puts();
+        assert_eq!(durability(&h, &[replica(Some("b"), &[])]).0, Verdict::Pass);
+        let (verdict, detail, lost) = durability(&h, &[replica(Some("a"), &[])]);
+        assert_eq!(verdict, Verdict::Fail);
+        assert!(
+            detail.contains("acknowledged b lost to older a"),
+            "{detail}"
+        );
+        assert_eq!(lost, 1);
+        let (verdict, detail, _) = durability(&h, &[replica(Some("zz"), &[])]);
+        assert_eq!(verdict, Verdict::Fail);
+        assert!(detail.contains("which no operation wrote"), "{detail}");
+    }
+
+    /// Dynamo section 4.4: a key holding siblings keeps every write one of them keeps, but a
+    /// sibling no operation wrote is corruption all the same.
+    #[test]
+    fn siblings_keep_a_write_if_any_of_them_does() {
+        let h = two_puts();
+        let both = replica(Some("a"), &[Some("a"), Some("b")]);
+        assert_eq!(durability(&h, &[both]).0, Verdict::Pass);
+        let older_only = replica(Some("a"), &[None, Some("a")]);
+        let (verdict, detail, _) = durability(&h, &[older_only]);
+        assert_eq!(verdict, Verdict::Fail, "{detail}");
+        assert!(detail.contains("acknowledged b lost"), "{detail}");
+        let invented = replica(Some("b"), &[Some("b"), Some("zz")]);
+        let (verdict, detail, _) = durability(&h, &[invented]);
+        assert_eq!(verdict, Verdict::Fail);
+        assert!(detail.contains("zz, which no operation wrote"), "{detail}");
+    }
+
+    /// A txn's writes count one by one: its put of k1 lost to an older value is a loss.
+    #[test]
+    fn a_txn_write_counts_as_a_write_of_its_key() {
+        let mut h = History::default();
+        let (c0, c1, n) = (ClientId(0), ClientId(1), NodeId(0));
+        h.push(Time(10), c0, n, put(1, "a"), None);
+        h.push(Time(20), c0, n, put(1, "a"), Some(ok("a")));
+        let txn = Op::Txn {
+            ops: vec![Op::Get { key: 2 }, put(1, "t")],
+        };
+        let committed = OpResult::Txn {
+            results: vec![
+                OpResult::NotFound,
+                OpResult::Ok {
+                    value: Some("t".into()),
+                },
+            ],
+        };
+        h.push(Time(30), c1, n, txn.clone(), None);
+        h.push(Time(40), c1, n, txn, Some(Outcome::Ok(committed)));
+        assert_eq!(durability(&h, &[replica(Some("t"), &[])]).0, Verdict::Pass);
+        let (verdict, detail, _) = durability(&h, &[replica(Some("a"), &[])]);
+        assert_eq!(verdict, Verdict::Fail);
+        assert!(
+            detail.contains("acknowledged t lost to older a"),
+            "{detail}"
+        );
+    }
 }

@@ -101,6 +101,7 @@ enum RecordResult {
     Ok,
     NotFound,
     PreconditionFailed,
+    Siblings,
     Unavailable,
     NotLeader,
 }
@@ -130,6 +131,9 @@ struct Record {
     result: Option<RecordResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
+    /// A get's concurrent values (result `siblings`), `null` for a concurrent delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    values: Option<Vec<Option<Value>>>,
     /// A txn's operations, each with its result once the txn completed ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ops: Option<Vec<PartRecord>>,
@@ -149,6 +153,8 @@ struct PartRecord {
     new: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     result: Option<RecordResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    values: Option<Vec<Option<Value>>>,
 }
 
 /// The fields a single-key operation and its result spread over, in a record or a part.
@@ -159,6 +165,7 @@ struct Fields {
     expected: Option<Value>,
     new: Option<Value>,
     result: Option<RecordResult>,
+    values: Option<Vec<Option<Value>>>,
 }
 
 impl History {
@@ -276,6 +283,7 @@ fn to_record(event: &HistoryEvent) -> Record {
         new: None,
         result: None,
         hint,
+        values: None,
         ops: None,
     };
     let Op::Txn { ops } = &event.op else {
@@ -284,6 +292,7 @@ fn to_record(event: &HistoryEvent) -> Record {
         record.key = Some(fields.key);
         (record.value, record.expected, record.new) = (fields.value, fields.expected, fields.new);
         record.result = fields.result;
+        record.values = fields.values;
         return record;
     };
     // Part results are written only when the txn completed ok with one result per part.
@@ -297,6 +306,7 @@ fn to_record(event: &HistoryEvent) -> Record {
             expected: f.expected,
             new: f.new,
             result: f.result,
+            values: f.values,
         }
     });
     record.ops = Some(parts.collect());
@@ -326,12 +336,17 @@ fn to_fields(op: &Op, result: Option<&OpResult>) -> Fields {
         // A txn inside a txn is malformed and never made; written as an empty txn part.
         Op::Txn { .. } => (RecordF::Txn, None, None, None),
     };
+    let mut values = None;
     let result = result.map(|r| match r {
         OpResult::Ok { value: v } => {
             if f == RecordF::Get {
                 value.clone_from(v);
             }
             RecordResult::Ok
+        }
+        OpResult::Siblings { values: vs } => {
+            values = Some(vs.clone());
+            RecordResult::Siblings
         }
         OpResult::NotFound => RecordResult::NotFound,
         OpResult::PreconditionFailed { current } => {
@@ -349,6 +364,7 @@ fn to_fields(op: &Op, result: Option<&OpResult>) -> Fields {
         expected,
         new,
         result,
+        values,
     }
 }
 
@@ -377,6 +393,7 @@ fn from_record(r: Record) -> Result<HistoryEvent, String> {
             expected: r.expected,
             new: r.new,
             result: r.result,
+            values: r.values,
         };
         from_fields(&fields, r.kind == RecordType::Invoke)?
     };
@@ -394,8 +411,8 @@ fn from_record(r: Record) -> Result<HistoryEvent, String> {
             let result = result.map(|r| r.to_string());
             return Err(format!(
                 "type {kind:?} does not go with result {result:?} (invoke and info have no \
-                 result; ok has ok, not-found or precondition-failed; fail has unavailable or \
-                 not-leader)"
+                 result; ok has ok, not-found, precondition-failed or siblings; fail has \
+                 unavailable or not-leader)"
             ));
         }
     };
@@ -417,6 +434,7 @@ fn txn_from_record(r: &Record) -> Result<(Op, Option<OpResult>), String> {
         (r.value.is_some(), "value"),
         (r.expected.is_some(), "expected"),
         (r.new.is_some(), "new"),
+        (r.values.is_some(), "values"),
     ];
     if let Some((_, field)) = strays.iter().find(|(present, _)| *present) {
         return Err(format!(
@@ -446,6 +464,7 @@ fn txn_from_record(r: &Record) -> Result<(Op, Option<OpResult>), String> {
             expected: p.expected.clone(),
             new: p.new.clone(),
             result: p.result,
+            values: p.values.clone(),
         };
         let (op, result) =
             from_fields(&fields, invoke).map_err(|e| format!("txn operation {i}: {e}"))?;
@@ -513,7 +532,16 @@ fn from_fields(r: &Fields, invoke: bool) -> Result<(Op, Option<OpResult>), Strin
         },
         RecordF::Txn => return Err("a txn has no key".to_string()),
     };
+    if r.values.is_some() != (r.result == Some(RecordResult::Siblings)) {
+        return Err("\"values\" goes with result siblings, and only with it".to_string());
+    }
+    if r.result == Some(RecordResult::Siblings) && r.f != RecordF::Get {
+        return Err(format!("only a get has result siblings, not a {:?}", r.f));
+    }
     let result = r.result.map(|result| match result {
+        RecordResult::Siblings => OpResult::Siblings {
+            values: r.values.clone().unwrap_or_default(),
+        },
         RecordResult::Ok => OpResult::Ok {
             value: match r.f {
                 RecordF::Delete => None,
@@ -578,7 +606,12 @@ mod tests {
             })),
         );
         h.push(Time(90), c, n, get.clone(), None);
-        h.push(Time(99), c, n, get, Some(Outcome::Info));
+        h.push(Time(99), c, n, get.clone(), Some(Outcome::Info));
+        h.push(Time(100), c, n, get.clone(), None);
+        let siblings = OpResult::Siblings {
+            values: vec![None, Some("a".into()), Some("b".into())],
+        };
+        h.push(Time(100), c, n, get, Some(Outcome::Ok(siblings)));
         let txn = Op::Txn {
             ops: vec![
                 Op::Get { key: 3 },

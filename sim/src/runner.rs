@@ -60,6 +60,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
             node: NodeId(i as u16),
             digest: state.as_ref().map(P::digest),
             store: state.as_ref().map(P::store).unwrap_or_default(),
+            siblings: state.as_ref().map(P::siblings).unwrap_or_default(),
         })
         .collect();
     let mut measures = Measures::default();

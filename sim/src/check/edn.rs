@@ -434,7 +434,8 @@ fn compile(
 ///
 /// Values are jepsen.independent tuples `[key value]`. simkv's strict results loosen to
 /// Knossos's conventions: a get that found nothing reads nil (unconstrained); a refused cas
-/// or a not-found update changed nothing and is written `:fail` with `:error`; a protocol's
+/// or a not-found update changed nothing and is written `:fail` with `:error`; a get answered
+/// with siblings reads nil (a register has no siblings: unconstrained); a protocol's
 /// refusal is `:fail` with `:error :unavailable` or `:not-leader`; timeouts are `:info`.
 /// `:time` is in nanoseconds, as Jepsen's.
 ///

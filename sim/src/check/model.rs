@@ -221,6 +221,10 @@ pub enum CasOutcome {
 pub enum Kind {
     /// A read that returned this value (`ABSENT`: not found). Unconstrained reads are dropped.
     Read(Val),
+    /// A read that returned concurrent versions (siblings, a tuple of values): it fits a state
+    /// holding any one of them. A linearizable store never returns siblings; this explains
+    /// such a read as leniently as possible, so that a violation it shows is a real one.
+    ReadAny(Val),
     /// Sets the value whatever it was (put, write).
     Write(Val),
     /// Compare-and-set.
@@ -276,7 +280,7 @@ impl Kind {
     /// (a write, in a state already holding its value) is not read-only.
     pub fn is_read_only(&self) -> bool {
         match self {
-            Kind::Read(_) | Kind::Nop | Kind::Never => true,
+            Kind::Read(_) | Kind::ReadAny(_) | Kind::Nop | Kind::Never => true,
             Kind::Cas { outcome, .. } => matches!(outcome, CasOutcome::Refused(_)),
             Kind::Update { found, .. } | Kind::Delete { found } => *found == Some(false),
             Kind::Multi { read_only, .. } => *read_only,
@@ -323,6 +327,7 @@ impl Compound {
 pub fn step(kind: &Kind, state: Val, values: &mut Interner) -> Option<Val> {
     match *kind {
         Kind::Read(v) => (state == v).then_some(state),
+        Kind::ReadAny(set) => values.tuple(set)?.contains(&state).then_some(state),
         Kind::Write(v) => Some(v),
         Kind::Cas {
             expected,
@@ -401,6 +406,13 @@ pub fn kind_of_simkv(op: &Op, result: Option<&OpResult>, values: &mut Interner) 
     let kind = match (op, result) {
         (Op::Get { .. }, OpResult::Ok { value: Some(v) }) => Kind::Read(val(v)),
         (Op::Get { .. }, OpResult::NotFound) => Kind::Read(ABSENT),
+        (Op::Get { .. }, OpResult::Siblings { values: vs }) => {
+            let set: Vec<Val> = vs
+                .iter()
+                .map(|v| v.as_deref().map_or(ABSENT, &mut val))
+                .collect();
+            Kind::ReadAny(values.intern_tuple(&set))
+        }
         (Op::Put { value, .. }, OpResult::Ok { value: Some(r) }) if r == value => {
             Kind::Write(val(value))
         }
@@ -468,7 +480,7 @@ pub fn pending_kind_of_simkv(op: &Op, values: &mut Interner) -> Option<Kind> {
 /// cut): it may apply, with any result its specification allows, or never.
 pub fn pending_form(kind: &Kind) -> Kind {
     match *kind {
-        Kind::Read(_) | Kind::Nop => Kind::Nop,
+        Kind::Read(_) | Kind::ReadAny(_) | Kind::Nop => Kind::Nop,
         Kind::Write(v) => Kind::Write(v),
         Kind::Cas { expected, new, .. } => Kind::Cas {
             expected,
@@ -499,6 +511,7 @@ pub fn describe(kind: &Kind, values: &Interner) -> String {
     let v = |id: Val| values.show(id);
     match *kind {
         Kind::Read(x) => format!("read {}", v(x)),
+        Kind::ReadAny(set) => format!("read siblings {}", v(set)),
         Kind::Write(x) => format!("write {}", v(x)),
         Kind::Cas {
             expected,

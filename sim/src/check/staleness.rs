@@ -58,8 +58,9 @@ struct Span {
 struct KeyOps {
     /// Completed writes, in completion order.
     writes: Vec<Span>,
-    /// Completed reads and what they saw (`None`: not found).
-    reads: Vec<(Span, Option<String>)>,
+    /// Completed reads and what they saw (`None`: not found); several values for a read
+    /// answered with siblings.
+    reads: Vec<(Span, Vec<Option<String>>)>,
     /// Who wrote each value, and whether that write completed.
     writer: HashMap<String, Option<Span>>,
     deleted: bool,
@@ -76,30 +77,72 @@ pub fn staleness(history: &History) -> StalenessReport {
     for ops in keys.values() {
         for (read, seen) in &ops.reads {
             report.reads += 1;
-            let since = match seen {
-                Some(v) => match ops.writer.get(v) {
-                    // A value an append of unknown outcome may have produced: unjudgeable.
-                    None if ops.unknown_appends => continue,
-                    None => {
-                        report.unexplained_reads += 1;
-                        continue;
-                    }
-                    Some(None) => continue, // an unknown write: it may have landed any time
-                    Some(Some(w)) => Some(w.ret),
-                },
-                None if ops.deleted => continue,
-                None => None,
-            };
-            if let Some((n, first)) = superseding(&ops.writes, since, read.call) {
-                report.stale_reads += 1;
-                behind.push(n as f64);
-                lag_ms.push(read.call_time.since(first).as_millis_f64());
+            match judge_read(ops, read, seen) {
+                Seen::Unjudgeable | Seen::Fresh => {}
+                Seen::Unexplained => report.unexplained_reads += 1,
+                Seen::Stale(n, first) => {
+                    report.stale_reads += 1;
+                    behind.push(n as f64);
+                    lag_ms.push(read.call_time.since(first).as_millis_f64());
+                }
             }
         }
     }
     report.writes_behind = percentiles(behind);
     report.stale_ms = percentiles(lag_ms);
     report
+}
+
+/// What a read's value says.
+enum Seen {
+    /// Nothing can be said (a write of unknown outcome may have produced it).
+    Unjudgeable,
+    /// No write wrote it.
+    Unexplained,
+    /// Nothing had definitely superseded it.
+    Fresh,
+    /// This many completed writes had superseded it, the first completing then.
+    Stale(usize, Time),
+}
+
+/// Judges a read by each value it saw; a read of siblings is as fresh as its freshest.
+fn judge_read(ops: &KeyOps, read: &Span, seen: &[Option<String>]) -> Seen {
+    let verdicts: Vec<Seen> = seen.iter().map(|v| judge_value(ops, read, v)).collect();
+    if verdicts.iter().any(|v| matches!(v, Seen::Fresh)) {
+        return Seen::Fresh;
+    }
+    if verdicts.iter().any(|v| matches!(v, Seen::Unjudgeable)) {
+        return Seen::Unjudgeable;
+    }
+    let least_behind = verdicts.iter().filter_map(|v| match v {
+        Seen::Stale(n, first) => Some((*n, *first)),
+        _ => None,
+    });
+    match least_behind.min() {
+        Some((n, first)) if verdicts.iter().all(|v| matches!(v, Seen::Stale(..))) => {
+            Seen::Stale(n, first)
+        }
+        _ => Seen::Unexplained,
+    }
+}
+
+fn judge_value(ops: &KeyOps, read: &Span, seen: &Option<String>) -> Seen {
+    let since = match seen {
+        Some(v) => match ops.writer.get(v) {
+            // A value an append of unknown outcome may have produced: unjudgeable.
+            None if ops.unknown_appends => return Seen::Unjudgeable,
+            None => return Seen::Unexplained,
+            // An unknown write: it may have landed any time.
+            Some(None) => return Seen::Unjudgeable,
+            Some(Some(w)) => Some(w.ret),
+        },
+        None if ops.deleted => return Seen::Unjudgeable,
+        None => None,
+    };
+    match superseding(&ops.writes, since, read.call) {
+        Some((n, first)) => Seen::Stale(n, first),
+        None => Seen::Fresh,
+    }
 }
 
 /// Completed writes invoked after position `since` (`None`: the beginning) and completed
@@ -183,8 +226,9 @@ fn record_unknown_parts(keys: &mut BTreeMap<Key, KeyOps>, op: &Op) {
 
 fn record_ok(ops: &mut KeyOps, op: &Op, result: &OpResult, span: Span) {
     match (op, result) {
-        (Op::Get { .. }, OpResult::Ok { value }) => ops.reads.push((span, value.clone())),
-        (Op::Get { .. }, OpResult::NotFound) => ops.reads.push((span, None)),
+        (Op::Get { .. }, OpResult::Ok { value }) => ops.reads.push((span, vec![value.clone()])),
+        (Op::Get { .. }, OpResult::NotFound) => ops.reads.push((span, vec![None])),
+        (Op::Get { .. }, OpResult::Siblings { values }) => ops.reads.push((span, values.clone())),
         (Op::Delete { .. }, OpResult::Ok { .. }) => {
             ops.deleted = true;
             ops.writes.push(span);

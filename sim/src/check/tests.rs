@@ -927,3 +927,31 @@ fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(us
     }
     (h, reads)
 }
+
+/// A read answered with siblings (Dynamo section 4.4) is explained by a state holding any of
+/// them, and by no other.
+#[test]
+fn a_siblings_read_fits_a_state_holding_one_of_them() {
+    let siblings = |vs: &[&str]| {
+        Outcome::Ok(OpResult::Siblings {
+            values: vs.iter().map(|v| Some(v.to_string())).collect(),
+        })
+    };
+    let mut h = History::default();
+    record(&mut h, 0, put(1, "a"), None);
+    record(&mut h, 0, put(1, "a"), Some(ok("a")));
+    record(&mut h, 1, Op::Get { key: 1 }, None);
+    record(&mut h, 1, Op::Get { key: 1 }, Some(siblings(&["a", "x"])));
+    assert_eq!(
+        check_simkv_history(&h, &Budget::default()).verdict,
+        Verdict::Linearizable
+    );
+    h.events[3].outcome = Some(siblings(&["x", "y"]));
+    let out = check_simkv_history(&h, &Budget::default());
+    assert_eq!(out.verdict.name(), "not-linearizable");
+    let report = staleness(&h);
+    assert_eq!((report.reads, report.unexplained_reads), (1, 1));
+    h.events[3].outcome = Some(siblings(&["a", "x"]));
+    let report = staleness(&h);
+    assert_eq!((report.reads, report.stale_reads), (1, 0));
+}
