@@ -20,9 +20,11 @@
 //! coordinator's `base` (see "Why versions").
 //!
 //! A participant votes [`Message::Vote`] `yes` only after it has locked every key of the
-//! transaction and persisted its prepared record; it votes `no`, without waiting, if a key is
-//! locked by another transaction or its version is not `base` (so there is no waiting and no
-//! deadlock). The coordinator commits when every node voted yes, aborts on the first no or
+//! transaction and persisted its prepared record. It votes `no` at once if a key's version is
+//! not `base`, or if a key is locked by an *older* transaction; a Prepare that finds a key
+//! locked by a *younger* one waits for it (wait-die, ranked by when the requests reached
+//! their coordinators), for at most `vote_timeout`. Waits thus only ever go from older to
+//! younger, so they never close a cycle: no deadlock. The coordinator commits when every node voted yes, aborts on the first no or
 //! when `vote_timeout` passes, and persists its decision record *before* it sends
 //! [`Message::Commit`] or [`Message::Abort`] (section 2: the TM's decision must survive its
 //! failure). Participants apply on Commit, release on Commit or Abort, persist, and
@@ -1258,9 +1260,10 @@ impl Protocol for TwoPc {
             name: "twopc",
             description: "two-phase commit over every replica (Gray & Lamport): the receiving \
                           node coordinates, participants lock and vote, the decision is logged \
-                          before it is sent; reads are local and wait for locks. Linearizable \
-                          and durable, unavailable under any partition, blocking when a \
-                          coordinator fails after Prepare",
+                          before it is sent; reads are local and wait for locks; a multi-key \
+                          txn is one transaction locking its reads and writes. Linearizable \
+                          (txns strictly serializable) and durable, unavailable under any \
+                          partition, blocking when a coordinator fails after Prepare",
             promises: &[
                 Promise::Linearizable,
                 Promise::DurableAcknowledgedWrites,

@@ -6,7 +6,7 @@ use std::path::Path;
 /// What `simkv list` lists.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum ListWhat {
-    /// Name, promises, description.
+    /// Name, promises (and `txn` for those that serve transactions), description.
     Protocols,
     /// Protocol, bug name, description.
     Bugs,
@@ -19,9 +19,12 @@ pub fn list(what: ListWhat, dir: &Path) -> i32 {
     match what {
         ListWhat::Protocols => {
             for p in registry::protocols() {
-                let promises: Vec<&str> = p.promises.iter().map(|x| x.name()).collect();
+                let mut promises: Vec<&str> = p.promises.iter().map(|x| x.name()).collect();
+                if p.transactions {
+                    promises.push("txn");
+                }
                 println!(
-                    "{:<8}  {:<45}  {}",
+                    "{:<8}  {:<49}  {}",
                     p.name,
                     promises.join(","),
                     p.description

@@ -181,7 +181,7 @@ impl Shrinker<'_> {
                 let end = (start + chunk).min(ops.len());
                 let kept: Vec<Operation> =
                     ops[..start].iter().chain(&ops[end..]).copied().collect();
-                if removable(&ops[start..end], &kept) && self.fails(&kept) {
+                if removable(&ops[start..end], &kept, self.values) && self.fails(&kept) {
                     ops = kept;
                     removed_any = true;
                 } else {
@@ -217,25 +217,65 @@ fn prefix(ops: &[Operation], cut: u64) -> Vec<Operation> {
 }
 
 /// Whether removing `removed` from a failing history keeps "the rest fails" meaning "the
-/// whole fails" (see the module's notes).
-fn removable(removed: &[Operation], kept: &[Operation]) -> bool {
-    let mut written: Vec<Val> = Vec::new();
+/// whole fails" (see the module's notes). On keys joined by transactions the same reasoning
+/// runs slot by slot over the operations' parts: a removed txn's writes must be invisible to
+/// every remaining part on the same key.
+fn removable(removed: &[Operation], kept: &[Operation], values: &Interner) -> bool {
+    let mut written: Vec<(u32, Val)> = Vec::new();
     for o in removed.iter().filter(|o| !o.kind.is_read_only()) {
-        match o.kind {
-            Kind::Write(v) | Kind::Update { value: v, .. } => written.push(v),
-            Kind::Cas { new, .. } => written.push(new),
-            Kind::Delete { .. } => written.push(ABSENT),
-            // What an append leaves depends on what was there: no removal is safe to reason
-            // about, so appends stay.
-            _ => return false,
+        for (slot, kind) in parts(&o.kind, values) {
+            if kind.is_read_only() {
+                continue;
+            }
+            match kind {
+                Kind::Write(v) | Kind::Update { value: v, .. } => written.push((slot, v)),
+                Kind::Cas { new, .. } => written.push((slot, new)),
+                Kind::Delete { .. } => written.push((slot, ABSENT)),
+                // What an append leaves depends on what was there: no removal is safe to
+                // reason about, so appends stay.
+                _ => return false,
+            }
         }
     }
     if written.is_empty() {
         return true;
     }
     written.sort_unstable();
-    let mentions = |v: Val| written.binary_search(&v).is_ok();
-    kept.iter().all(|o| match o.kind {
+    let mentions = |slot: u32, v: Val| written.binary_search(&(slot, v)).is_ok();
+    let touched = |slot: u32| {
+        let at = written.partition_point(|(s, _)| *s < slot);
+        written.get(at).is_some_and(|(s, _)| *s == slot)
+    };
+    kept.iter()
+        .flat_map(|o| parts(&o.kind, values))
+        .all(|(slot, kind)| !touched(slot) || invisible(kind, |v| mentions(slot, v)))
+}
+
+/// The single-key parts of a kind with their slots: a compound's parts (in their pending form
+/// if it is pending), or the kind itself on slot 0.
+fn parts(kind: &Kind, values: &Interner) -> Vec<(u32, Kind)> {
+    match *kind {
+        Kind::Multi { id, pending, .. } => values
+            .compound(id)
+            .parts
+            .iter()
+            .map(|p| {
+                let kind = if pending {
+                    pending_form(&p.kind)
+                } else {
+                    p.kind
+                };
+                (p.slot, kind)
+            })
+            .collect(),
+        single => vec![(0, single)],
+    }
+}
+
+/// Whether a remaining operation cannot tell removed writes (of the values `mentions` names)
+/// from their absence.
+fn invisible(kind: Kind, mentions: impl Fn(Val) -> bool) -> bool {
+    match kind {
         Kind::Read(v) => !mentions(v),
         // Which values the set holds is the interner's to say: not worth it, keep the rest.
         Kind::ReadAny(_) => false,
@@ -252,11 +292,14 @@ fn removable(removed: &[Operation], kept: &[Operation]) -> bool {
             found: Some(false), ..
         }
         | Kind::Delete { found: Some(false) } => !mentions(ABSENT),
-        Kind::Update { .. } | Kind::Delete { found: Some(true) } | Kind::Append { .. } => false,
+        Kind::Update { .. }
+        | Kind::Delete { found: Some(true) }
+        | Kind::Append { .. }
+        | Kind::ListAppend { .. } => false,
         Kind::Write(_) | Kind::Delete { found: None } | Kind::Nop | Kind::Never => true,
-        // Its parts may read any slot: not worth reasoning about, so nothing is removed.
+        // Parts are never compound; a nested one would be malformed: keep everything.
         Kind::Multi { .. } => false,
-    })
+    }
 }
 
 /// The widest timeline [`Counterexample::render`] draws.

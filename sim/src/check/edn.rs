@@ -12,8 +12,8 @@
 //! a column and what was expected.
 
 use super::model::FxHashMap;
-use super::model::{CasOutcome, Interner, Kind, Val, ABSENT};
-use super::{Naming, Operation, Partition, Prepared, Slots, PENDING};
+use super::model::{CasOutcome, Compound, Interner, Kind, Part, Val, ABSENT};
+use super::{Joins, Layout, Naming, Operation, Partition, Prepared, Slots, PENDING};
 use crate::history::{History, HistoryError, Outcome};
 use simkv_protocols::{Op, OpResult};
 use std::fmt::Write as _;
@@ -182,8 +182,8 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
     })
 }
 
-/// The model a history most likely means: `kv` when every client operation's value is a
-/// `[key value]` pair and some read or write is among them (a cas-register's cas values are
+/// The model a history most likely means: `kv` when it has `:txn` operations, or when every
+/// client operation's value is a `[key value]` pair and some read or write is among them (a cas-register's cas values are
 /// pairs too, but its reads and writes are not), else `register`. `--model` overrides.
 pub fn guess_model(history: &EdnHistory) -> EdnModel {
     let clients = || {
@@ -192,6 +192,9 @@ pub fn guess_model(history: &EdnHistory) -> EdnModel {
             .iter()
             .filter(|o| matches!(o.process, Process::Client(_)))
     };
+    if clients().any(|o| o.f == "txn") {
+        return EdnModel::Kv;
+    }
     let pair = |v: &Edn| matches!(v, Edn::Vector(x) | Edn::List(x) if x.len() == 2);
     let all_pairs = clients().all(|o| pair(&o.value));
     let some_rw = clients().any(|o| !matches!(o.f.as_str(), "cas") && pair(&o.value));
@@ -215,7 +218,13 @@ struct Open {
 /// - `:info` and never-completed invocations may take effect at any point after their call,
 ///   or never (reads among them are dropped: they constrain nothing);
 /// - an `:ok` read whose value is nil is unconstrained and dropped;
-/// - operations of non-integer processes are ignored.
+/// - operations of non-integer processes are ignored;
+/// - with the kv model, `:txn` operations (`:value [[:r k v] [:w k v] [:append k v] ...]`, as
+///   Elle's rw-register and list-append workloads write them) apply atomically, and the keys
+///   they touch are joined into one partition (see [`super::prepare_simkv`]): linearizable
+///   there means strictly serializable. Inside a txn a read of nil (or of an empty list) read
+///   the key absent; `:append` of a string concatenates (simkv's append), of anything else
+///   adds to a list (Elle's list-append), whose reads are vectors or lists.
 ///
 /// `init` is each register's value before the history (default nil). Errors (a completion
 /// without an invocation, two invocations in flight on one process, a value of the wrong
@@ -227,6 +236,7 @@ pub fn prepare(
 ) -> Result<Prepared, HistoryError> {
     let mut values = Interner::default();
     let init = init.map_or(ABSENT, |v| intern(v, &mut values));
+    let layout = txn_layout(history, model)?;
     let mut slots: Slots<String> = Slots::new();
     let mut open: FxHashMap<u64, Open> = FxHashMap::default();
     for (pos, op) in history.ops.iter().enumerate() {
@@ -242,8 +252,13 @@ pub fn prepare(
                 );
                 return Err(error(op.line, op.column, msg));
             }
-            let (key, _) = split_key(op, model)?;
-            let slot = slots.open(&key);
+            let key = match op.f.as_str() {
+                "txn" => txn_parts(op)?
+                    .first()
+                    .map_or(String::new(), |m| m.key.clone()),
+                _ => split_key(op, model)?.0,
+            };
+            let slot = slots.open(&layout.partition_of(&key));
             open.insert(p, Open { at: pos, key, slot });
             continue;
         }
@@ -259,7 +274,7 @@ pub fn prepare(
             );
             return Err(error(op.line, op.column, msg));
         }
-        let kind = compile(inv, Some(op), &o.key, model, &mut values)?;
+        let kind = compile_joined(inv, Some(op), &o.key, model, &layout, &mut values)?;
         let ret = if op.kind == OpType::Info {
             PENDING
         } else {
@@ -281,7 +296,8 @@ pub fn prepare(
     let mut unfinished: Vec<(u64, Open)> = open.into_iter().collect();
     unfinished.sort_unstable_by_key(|(_, o)| o.at);
     for (p, o) in unfinished {
-        let kind = compile(&history.ops[o.at], None, &o.key, model, &mut values)?;
+        let inv = &history.ops[o.at];
+        let kind = compile_joined(inv, None, &o.key, model, &layout, &mut values)?;
         let (call, ret) = (o.at as u64, PENDING);
         slots.fill(
             o.slot,
@@ -296,10 +312,16 @@ pub fn prepare(
     let mut partitions: Vec<Partition> = slots
         .finish()
         .into_iter()
-        .map(|(key, ops)| Partition {
-            key,
-            ops,
-            joined: None,
+        .map(|(key, ops)| {
+            let joined = layout.widths.get(&key).copied();
+            let key = match joined {
+                Some(_) => {
+                    let keys = layout.slots.iter().filter(|(_, (p, _))| *p == key);
+                    keys.map(|(k, _)| k.as_str()).collect::<Vec<_>>().join("+")
+                }
+                None => key,
+            };
+            Partition { key, ops, joined }
         })
         .collect();
     if model == EdnModel::Kv {
@@ -326,6 +348,166 @@ fn sort_keys(partitions: &mut [Partition]) {
             (None, None) => a.key.cmp(&b.key),
         }
     });
+}
+
+/// One operation of a Jepsen `:txn`.
+struct MicroOp {
+    /// `r`, `w` or `append`.
+    f: String,
+    /// The key, as EDN text.
+    key: String,
+    /// The value written or appended, or read (nil in an invocation).
+    value: Edn,
+}
+
+/// A `:txn` record's operations, `[[:r k v] [:w k v] [:append k v] ...]`.
+fn txn_parts(op: &EdnOp) -> Result<Vec<MicroOp>, HistoryError> {
+    let bad = |what: String| {
+        let msg = format!(":txn expects :value [[:r k v] [:w k v] [:append k v] ...], {what}");
+        Err(error(op.line, op.column, msg))
+    };
+    let (Edn::Vector(items) | Edn::List(items)) = &op.value else {
+        return bad(format!("found {}", op.value));
+    };
+    let mut parts = Vec::with_capacity(items.len());
+    for item in items {
+        let (Edn::Vector(x) | Edn::List(x)) = item else {
+            return bad(format!("found the operation {item}"));
+        };
+        let [f, key, value] = x.as_slice() else {
+            return bad(format!("found the operation {item}"));
+        };
+        let f = match f {
+            Edn::Keyword(f) | Edn::Symbol(f) | Edn::Str(f) => match f.as_str() {
+                "r" | "read" => "r",
+                "w" | "write" => "w",
+                "append" => "append",
+                _ => return bad(format!("found the function {f}")),
+            },
+            other => return bad(format!("found the function {other}")),
+        };
+        parts.push(MicroOp {
+            f: f.to_string(),
+            key: key.to_string(),
+            value: value.clone(),
+        });
+    }
+    Ok(parts)
+}
+
+/// The keys `:txn` operations join into partitions (none for the register model, where a
+/// `:txn` is an error found when it is compiled).
+fn txn_layout(history: &EdnHistory, model: EdnModel) -> Result<Layout<String>, HistoryError> {
+    let mut joins = Joins::new();
+    if model == EdnModel::Kv {
+        for op in history
+            .ops
+            .iter()
+            .filter(|o| o.kind == OpType::Invoke && o.f == "txn")
+        {
+            let keys: Vec<String> = txn_parts(op)?.into_iter().map(|m| m.key).collect();
+            joins.join(&keys);
+        }
+    }
+    Ok(joins.layout())
+}
+
+/// Compiles one operation (see [`compile`]); on keys joined by txns, as a compound on its
+/// key's slot, and a `:txn` part by part.
+fn compile_joined(
+    inv: &EdnOp,
+    done: Option<&EdnOp>,
+    key: &str,
+    model: EdnModel,
+    layout: &Layout<String>,
+    values: &mut Interner,
+) -> Result<Option<Kind>, HistoryError> {
+    if inv.f == "txn" && model == EdnModel::Kv {
+        return compile_txn(inv, done, layout, values);
+    }
+    let Some(kind) = compile(inv, done, key, model, values)? else {
+        return Ok(None);
+    };
+    let Some(&(_, slot)) = layout.slots.get(key) else {
+        return Ok(Some(kind));
+    };
+    let compound = Compound {
+        parts: vec![Part { slot, kind }],
+        keys: vec![key.to_string()],
+        txn: false,
+    };
+    Ok(Some(compound.register(values)))
+}
+
+/// Compiles a `:txn`: each part on its key's slot; reads only from an `:ok` completion, whose
+/// parts must match the invocation's.
+fn compile_txn(
+    inv: &EdnOp,
+    done: Option<&EdnOp>,
+    layout: &Layout<String>,
+    values: &mut Interner,
+) -> Result<Option<Kind>, HistoryError> {
+    let outcome = done.map_or(OpType::Info, |d| d.kind);
+    if outcome == OpType::Fail {
+        return Ok(None);
+    }
+    let invoked = txn_parts(inv)?;
+    let completed = match done.filter(|d| d.kind == OpType::Ok) {
+        Some(d) => {
+            let parts = txn_parts(d)?;
+            let same = |(a, b): (&MicroOp, &MicroOp)| a.f == b.f && a.key == b.key;
+            if parts.len() != invoked.len() || !invoked.iter().zip(&parts).all(same) {
+                let msg = format!(
+                    ":txn completed with other operations than it invoked on line {}",
+                    inv.line
+                );
+                return Err(error(d.line, d.column, msg));
+            }
+            Some(parts)
+        }
+        None => None,
+    };
+    let mut compound = Compound {
+        parts: Vec::new(),
+        keys: Vec::new(),
+        txn: true,
+    };
+    for (i, m) in invoked.iter().enumerate() {
+        let kind = match (m.f.as_str(), &completed) {
+            ("r", Some(parts)) => Kind::Read(read_value(&parts[i].value, values)),
+            ("r", None) => continue,
+            ("w", _) => Kind::Write(intern(&m.value, values)),
+            (_, _) => match &m.value {
+                Edn::Str(_) => Kind::Append {
+                    suffix: intern(&m.value, values),
+                    result: None,
+                },
+                element => Kind::ListAppend {
+                    element: values.intern_edn(&element.to_string()),
+                },
+            },
+        };
+        let Some(&(_, slot)) = layout.slots.get(&m.key) else {
+            continue;
+        };
+        compound.parts.push(Part { slot, kind });
+        compound.keys.push(m.key.clone());
+    }
+    if compound.parts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(compound.register(values)))
+}
+
+/// A value a txn read: nil and the empty list are absence, a list reads as the vector of its
+/// elements (list-append's state), anything else as itself.
+fn read_value(v: &Edn, values: &mut Interner) -> Val {
+    match v {
+        Edn::Nil => ABSENT,
+        Edn::Vector(x) | Edn::List(x) if x.is_empty() => ABSENT,
+        Edn::List(x) => values.intern_edn(&Edn::Vector(x.clone()).to_string()),
+        other => intern(other, values),
+    }
 }
 
 /// The key (empty for the register model) and the register-level value of a record.

@@ -267,6 +267,12 @@ pub enum Kind {
         /// completion was cut off.
         pending: bool,
     },
+    /// Adds an element to a list (Elle's list-append): the state is absent (the empty list)
+    /// or the EDN vector of the elements so far, interned as its text.
+    ListAppend {
+        /// The element, as EDN text.
+        element: Val,
+    },
     /// Changes nothing and constrains nothing (an unfinished read).
     Nop,
     /// Completed with a result no state can produce (say, a put answered not-found).
@@ -284,7 +290,7 @@ impl Kind {
             Kind::Cas { outcome, .. } => matches!(outcome, CasOutcome::Refused(_)),
             Kind::Update { found, .. } | Kind::Delete { found } => *found == Some(false),
             Kind::Multi { read_only, .. } => *read_only,
-            Kind::Write(_) | Kind::Append { .. } => false,
+            Kind::Write(_) | Kind::Append { .. } | Kind::ListAppend { .. } => false,
         }
     }
 }
@@ -352,6 +358,7 @@ pub fn step(kind: &Kind, state: Val, values: &mut Interner) -> Option<Val> {
         },
         Kind::Append { suffix, result } => step_append(state, suffix, result, values),
         Kind::Multi { id, pending, .. } => step_multi(id, pending, state, values),
+        Kind::ListAppend { element } => step_list_append(state, element, values),
         Kind::Nop => Some(state),
         Kind::Never => None,
     }
@@ -371,6 +378,21 @@ fn step_multi(id: u32, pending: bool, state: Val, values: &mut Interner) -> Opti
         *slot = step(&kind, *slot, values)?;
     }
     Some(values.intern_tuple(&slots))
+}
+
+/// `[a b]` + `c` = `[a b c]`, by text: lists are interned as their canonical EDN text.
+fn step_list_append(state: Val, element: Val, values: &mut Interner) -> Option<Val> {
+    let Some(Value::Edn(element)) = values.get(element) else {
+        return None;
+    };
+    let list = match values.get(state) {
+        None => format!("[{element}]"),
+        Some(Value::Edn(list)) if list.starts_with('[') && list.ends_with(']') => {
+            format!("{} {element}]", &list[..list.len() - 1])
+        }
+        Some(_) => return None,
+    };
+    Some(values.intern_edn(&list))
 }
 
 fn step_append(state: Val, suffix: Val, result: Option<Val>, vals: &mut Interner) -> Option<Val> {
@@ -493,6 +515,7 @@ pub fn pending_form(kind: &Kind) -> Kind {
             suffix,
             result: None,
         },
+        Kind::ListAppend { element } => Kind::ListAppend { element },
         // An impossible result hides which write it was; as pending, it may be anything a
         // no-op explains, which is the weakest claim we can still make soundly about a cut.
         Kind::Never => Kind::Nop,
@@ -559,6 +582,7 @@ pub fn describe(kind: &Kind, values: &Interner) -> String {
                 parts.join(", ")
             }
         }
+        Kind::ListAppend { element } => format!("append {}", v(element)),
         Kind::Nop => "no-op".to_string(),
         Kind::Never => "impossible result".to_string(),
     }

@@ -243,3 +243,134 @@ proptest! {
         }
     }
 }
+
+/// Elle's list-append: txns of appends and reads of whole lists. The first history is
+/// strictly serializable (T1 then T2); in the second, T2 read T1's append to key 1 but not
+/// its append to key 2, although T1 appended both at once: not atomic.
+#[test]
+fn elle_list_append_txns_are_checked_for_strict_serializability() {
+    let good = r#"{:type :invoke, :process 0, :f :txn, :value [[:append 1 1] [:append 2 1]]}
+{:type :ok, :process 0, :f :txn, :value [[:append 1 1] [:append 2 1]]}
+{:type :invoke, :process 1, :f :txn, :value [[:r 1 nil] [:r 2 nil] [:append 2 2]]}
+{:type :ok, :process 1, :f :txn, :value [[:r 1 [1]] [:r 2 [1]] [:append 2 2]]}
+{:type :invoke, :process 0, :f :txn, :value [[:r 2 nil]]}
+{:type :ok, :process 0, :f :txn, :value [[:r 2 [1 2]]]}
+"#;
+    let h = parse(good).unwrap();
+    assert_eq!(guess_model(&h), EdnModel::Kv);
+    let p = prepare(&h, EdnModel::Kv, None).unwrap();
+    assert_eq!(p.partitions.len(), 1);
+    assert_eq!(p.partitions[0].key, "1+2");
+    assert_eq!(verdict(good, None), "linearizable");
+    let torn = good.replace("[[:r 1 [1]] [:r 2 [1]]", "[[:r 1 [1]] [:r 2 nil]");
+    assert_eq!(verdict(&torn, None), "not-linearizable");
+    // Reading the last list before the append that completed earlier: stale.
+    let stale = good.replace(":value [[:r 2 [1 2]]]", ":value [[:r 2 [1]]]");
+    assert_eq!(verdict(&stale, None), "not-linearizable");
+}
+
+/// Elle's rw-register: writes and reads of integers; write skew between two concurrent txns
+/// is caught, an info txn may or may not have happened, a failed one did not.
+#[test]
+fn rw_register_txns_write_skew_info_and_fail() {
+    let skew = r#"{:type :invoke, :process 0, :f :txn, :value [[:r 1 nil] [:w 2 10]]}
+{:type :invoke, :process 1, :f :txn, :value [[:r 2 nil] [:w 1 20]]}
+{:type :ok, :process 0, :f :txn, :value [[:r 1 nil] [:w 2 10]]}
+{:type :ok, :process 1, :f :txn, :value [[:r 2 nil] [:w 1 20]]}
+"#;
+    assert_eq!(verdict(skew, None), "not-linearizable");
+    // If T2 read T1's write, T1 then T2 explains both.
+    let serial = skew.replacen(
+        "{:type :ok, :process 1, :f :txn, :value [[:r 2 nil] [:w 1 20]]}",
+        "{:type :ok, :process 1, :f :txn, :value [[:r 2 10] [:w 1 20]]}",
+        1,
+    );
+    assert_eq!(verdict(&serial, None), "linearizable");
+    let failed = r#"{:type :invoke, :process 0, :f :txn, :value [[:w 1 5] [:w 2 5]]}
+{:type :fail, :process 0, :f :txn, :value [[:w 1 5] [:w 2 5]]}
+{:type :invoke, :process 1, :f :txn, :value [[:r 1 nil]]}
+{:type :ok, :process 1, :f :txn, :value [[:r 1 5]]}
+"#;
+    assert_eq!(verdict(failed, None), "not-linearizable");
+    let info = failed.replace(":type :fail", ":type :info");
+    assert_eq!(verdict(&info, None), "linearizable");
+}
+
+#[test]
+fn malformed_txns_name_line_and_column() {
+    let cases = [
+        (
+            "{:type :invoke, :process 0, :f :txn, :value 3}\n",
+            ":txn expects :value [[:r k v]",
+        ),
+        (
+            "{:type :invoke, :process 0, :f :txn, :value [[:r 1]]}\n",
+            "found the operation [:r 1]",
+        ),
+        (
+            "{:type :invoke, :process 0, :f :txn, :value [[:inc 1 2]]}\n",
+            "found the function inc",
+        ),
+        (
+            "{:type :invoke, :process 0, :f :txn, :value [[:r 1 nil]]}\n\
+             {:type :ok, :process 0, :f :txn, :value [[:r 2 3]]}\n",
+            "other operations than it invoked",
+        ),
+    ];
+    for (text, want) in cases {
+        let h = parse(text).unwrap();
+        let e = prepare(&h, EdnModel::Kv, None).unwrap_err();
+        assert!(e.message.contains(want), "{text}: {}", e.message);
+        assert_eq!(e.column, 1);
+    }
+}
+
+/// simkv's own txns written as EDN read back with the same meaning (string appends stay
+/// string appends).
+#[test]
+fn simkv_txns_round_trip_through_edn() {
+    use crate::history::History;
+    use simkv_protocols::{ClientId, NodeId, Time};
+    let txn = Op::Txn {
+        ops: vec![
+            Op::Get { key: 1 },
+            Op::Append {
+                key: 2,
+                value: "x;".into(),
+            },
+        ],
+    };
+    let done = |read: Option<&str>| {
+        let read = match read {
+            Some(v) => OpResult::Ok {
+                value: Some(v.into()),
+            },
+            None => OpResult::NotFound,
+        };
+        let appended = OpResult::Ok {
+            value: Some("x;".into()),
+        };
+        Outcome::Ok(OpResult::Txn {
+            results: vec![read, appended],
+        })
+    };
+    let mut h = History::default();
+    let (c, n) = (ClientId(0), NodeId(0));
+    h.push(Time(10), c, n, txn.clone(), None);
+    h.push(Time(20), c, n, txn.clone(), Some(done(None)));
+    let read2 = Op::Get { key: 2 };
+    h.push(Time(30), c, n, read2.clone(), None);
+    let ok = OpResult::Ok {
+        value: Some("x;".into()),
+    };
+    h.push(Time(40), c, n, read2, Some(Outcome::Ok(ok)));
+    let text = write_history(&h);
+    assert!(
+        text.contains(r#":f :txn, :value [[:r 1 nil] [:append 2 "x;"]]"#),
+        "{text}"
+    );
+    assert_eq!(verdict(&text, None), "linearizable");
+    let mut bad = h.clone();
+    bad.events[1].outcome = Some(done(Some("zz")));
+    assert_eq!(verdict(&write_history(&bad), None), "not-linearizable");
+}
