@@ -18,7 +18,7 @@
 //! is not sound or makes the rest linearizable.
 
 use super::linearizable::{search, Deepest, Found, Meter};
-use super::model::{describe, pending_form, CasOutcome, Interner, Kind, Val, ABSENT};
+use super::model::{describe, parts, pending_form, sees, Interner, Kind, Sees, Val, ABSENT};
 use super::{Naming, Operation, Prepared, PENDING};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -251,54 +251,13 @@ fn removable(removed: &[Operation], kept: &[Operation], values: &Interner) -> bo
         .all(|(slot, kind)| !touched(slot) || invisible(kind, |v| mentions(slot, v)))
 }
 
-/// The single-key parts of a kind with their slots: a compound's parts (in their pending form
-/// if it is pending), or the kind itself on slot 0.
-fn parts(kind: &Kind, values: &Interner) -> Vec<(u32, Kind)> {
-    match *kind {
-        Kind::Multi { id, pending, .. } => values
-            .compound(id)
-            .parts
-            .iter()
-            .map(|p| {
-                let kind = if pending {
-                    pending_form(&p.kind)
-                } else {
-                    p.kind
-                };
-                (p.slot, kind)
-            })
-            .collect(),
-        single => vec![(0, single)],
-    }
-}
-
 /// Whether a remaining operation cannot tell removed writes (of the values `mentions` names)
 /// from their absence.
 fn invisible(kind: Kind, mentions: impl Fn(Val) -> bool) -> bool {
-    match kind {
-        Kind::Read(v) => !mentions(v),
-        // Which values the set holds is the interner's to say: not worth it, keep the rest.
-        Kind::ReadAny(_) => false,
-        Kind::Cas {
-            outcome: CasOutcome::Refused(Some(seen)),
-            ..
-        } => !mentions(seen),
-        Kind::Cas {
-            outcome: CasOutcome::Refused(None),
-            ..
-        } => false,
-        Kind::Cas { expected, .. } => !mentions(expected),
-        Kind::Update {
-            found: Some(false), ..
-        }
-        | Kind::Delete { found: Some(false) } => !mentions(ABSENT),
-        Kind::Update { .. }
-        | Kind::Delete { found: Some(true) }
-        | Kind::Append { .. }
-        | Kind::ListAppend { .. } => false,
-        Kind::Write(_) | Kind::Delete { found: None } | Kind::Nop | Kind::Never => true,
-        // Parts are never compound; a nested one would be malformed: keep everything.
-        Kind::Multi { .. } => false,
+    match sees(&kind) {
+        Sees::Nothing => true,
+        Sees::Value(v) => !mentions(v),
+        Sees::Everything => false,
     }
 }
 

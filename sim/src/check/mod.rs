@@ -520,6 +520,11 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
     let mut keys = Vec::with_capacity(prepared.partitions.len());
     let mut failing: Option<usize> = None;
     let mut unknown: Option<String> = None;
+    // Counts as the history has them, before pruning what cannot matter.
+    let counts: Vec<usize> = prepared.partitions.iter().map(|p| p.ops.len()).collect();
+    for part in prepared.partitions.iter_mut() {
+        drop_unseen_pending(&mut part.ops, &prepared.values);
+    }
     for (i, part) in prepared.partitions.iter().enumerate() {
         let init = part.initial_state(prepared.init, &mut prepared.values);
         let (found, stats) = decide(part, init, &mut prepared.values, &mut meter);
@@ -534,11 +539,16 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
                 "unknown"
             }
         };
-        keys.push(KeyStats { verdict, ..stats });
+        keys.push(KeyStats {
+            verdict,
+            ops: counts[i],
+            ..stats
+        });
     }
     let verdict = match (failing, unknown) {
         (Some(i), _) => {
-            let cx = counterexample::build(&mut prepared, i, &meter, keys[i].steps);
+            let mut cx = counterexample::build(&mut prepared, i, &meter, keys[i].steps);
+            cx.shrunk_from = counts[i];
             Verdict::NotLinearizable(Box::new(cx))
         }
         (None, Some(why)) => Verdict::Unknown(why),
@@ -547,10 +557,53 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
     CheckOutcome {
         verdict,
         model: prepared.model.clone(),
-        ops: prepared.ops(),
+        ops: counts.iter().sum(),
         keys,
         check_time: start.elapsed(),
     }
+}
+
+/// Drops the operations of unknown outcome that only write values no operation can tell
+/// apart from their absence: no operation reads or expects a value they write, and none on
+/// their keys depends on more than that (presence, appends). Such an operation may be
+/// linearized nowhere (an unknown outcome allows that), and wherever a linearization places
+/// it, taking it out leaves one of the rest (the shrinker's argument, `counterexample`), so
+/// the verdict is the same without it. With unique values every timed-out write nobody read
+/// goes, which is what keeps keys with many timeouts (a partitioned 2PC) decidable.
+fn drop_unseen_pending(ops: &mut Vec<Operation>, values: &Interner) {
+    if ops.iter().all(|o| o.ret != PENDING) {
+        return;
+    }
+    let mut seen: FxHashMap<(u32, Val), ()> = FxHashMap::default();
+    let mut dependent: FxHashMap<u32, ()> = FxHashMap::default();
+    for o in ops.iter() {
+        for (slot, kind) in model::parts(&o.kind, values) {
+            match model::sees(&kind) {
+                model::Sees::Nothing => {}
+                model::Sees::Value(v) => {
+                    seen.insert((slot, v), ());
+                }
+                model::Sees::Everything => {
+                    dependent.insert(slot, ());
+                }
+            }
+        }
+    }
+    let unseen = |o: &Operation| {
+        o.ret == PENDING
+            && model::parts(&o.kind, values)
+                .into_iter()
+                .all(|(slot, kind)| {
+                    let written = match kind {
+                        Kind::Write(v) => v,
+                        Kind::Delete { found: None } => ABSENT,
+                        Kind::Nop => return true,
+                        _ => return false,
+                    };
+                    !dependent.contains_key(&slot) && !seen.contains_key(&(slot, written))
+                })
+    };
+    ops.retain(|o| !unseen(o));
 }
 
 /// Decides one partition: zones when it applies and passes, else the search (which also

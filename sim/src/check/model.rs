@@ -295,6 +295,69 @@ impl Kind {
     }
 }
 
+/// What of a key's prior value an operation's outcome depends on (by its recorded result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sees {
+    /// Nothing: it fits every state the same way (a write, a pending delete, a no-op).
+    Nothing,
+    /// Only whether the value is this one (a read, a cas's expected or seen value, a
+    /// not-found update or delete: absence).
+    Value(Val),
+    /// More: presence, a whole set of values, or a value built on the prior one (an
+    /// append).
+    Everything,
+}
+
+/// What of its key's prior value a single-key kind depends on. A write no remaining
+/// operation [`Sees`] cannot be told from its absence: the shrinker's and the pruning's
+/// soundness rest on this.
+pub fn sees(kind: &Kind) -> Sees {
+    match *kind {
+        Kind::Read(v) => Sees::Value(v),
+        Kind::Cas {
+            outcome: CasOutcome::Refused(Some(seen)),
+            ..
+        } => Sees::Value(seen),
+        Kind::Cas {
+            outcome: CasOutcome::Refused(None),
+            ..
+        } => Sees::Everything,
+        Kind::Cas { expected, .. } => Sees::Value(expected),
+        Kind::Update {
+            found: Some(false), ..
+        }
+        | Kind::Delete { found: Some(false) } => Sees::Value(ABSENT),
+        Kind::ReadAny(_)
+        | Kind::Update { .. }
+        | Kind::Delete { found: Some(true) }
+        | Kind::Append { .. }
+        | Kind::ListAppend { .. }
+        | Kind::Multi { .. } => Sees::Everything,
+        Kind::Write(_) | Kind::Delete { found: None } | Kind::Nop | Kind::Never => Sees::Nothing,
+    }
+}
+
+/// The single-key parts of a kind with their slots: a compound's parts (in their pending form
+/// if it is pending), or the kind itself on slot 0.
+pub fn parts(kind: &Kind, values: &Interner) -> Vec<(u32, Kind)> {
+    match *kind {
+        Kind::Multi { id, pending, .. } => values
+            .compound(id)
+            .parts
+            .iter()
+            .map(|p| {
+                let kind = if pending {
+                    pending_form(&p.kind)
+                } else {
+                    p.kind
+                };
+                (p.slot, kind)
+            })
+            .collect(),
+        single => vec![(0, single)],
+    }
+}
+
 /// One part of a [`Kind::Multi`]: a single-key kind, applied to one slot of the tuple.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Part {
