@@ -12,13 +12,16 @@
 //! clients run operations back to back with random durations, each takes effect at a random
 //! instant inside its interval, and results come from the store's specification applied in
 //! that order. Values are unique. MIX `kv` is get 50 / put 40 / cas 10 (decided by the
-//! search); `rw` is get 50 / put 50 (decided by the zones test). The budget is 60 s per case;
+//! search); `rw` is get 50 / put 50 (decided by the zones test); `txn` is get 30 / put 30 /
+//! txn 40, each txn three gets or puts on distinct keys, so the keys txns touch are joined
+//! into one partition over tuple states (strict serializability). The budget is 60 s per case;
 //! a case that runs out reports `unknown`, which is an answer within budget.
 
-use simkv_protocols::kv::apply_to_value;
+use simkv_protocols::kv::apply;
 use simkv_protocols::{ClientId, NodeId, Op, OpResult, Time};
 use simkv_sim::check::{check_prepared, prepare_simkv, Budget};
 use simkv_sim::history::{History, Outcome};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 struct Rng(u64);
@@ -54,6 +57,9 @@ fn plan(ops: usize, keys: u64, clients: u32, mix: &str, rng: &mut Rng) -> Vec<Pl
         let roll = rng.below(100);
         let value = format!("v{i}");
         let op = match (mix, roll) {
+            ("txn", 0..=29) => Op::Get { key },
+            ("txn", 30..=59) => Op::Put { key, value },
+            ("txn", _) => txn(i, keys, rng),
             (_, 0..=49) => Op::Get { key },
             ("kv", 90..) => Op::Cas {
                 key,
@@ -73,23 +79,46 @@ fn plan(ops: usize, keys: u64, clients: u32, mix: &str, rng: &mut Rng) -> Vec<Pl
     planned
 }
 
+/// Three gets or puts on distinct keys (fewer when there are fewer keys).
+fn txn(i: usize, keys: u64, rng: &mut Rng) -> Op {
+    let mut chosen: Vec<u64> = Vec::new();
+    while chosen.len() < 3.min(keys as usize) {
+        let key = rng.below(keys);
+        if !chosen.contains(&key) {
+            chosen.push(key);
+        }
+    }
+    let ops = chosen
+        .into_iter()
+        .enumerate()
+        .map(|(n, key)| match rng.below(2) {
+            0 => Op::Get { key },
+            _ => Op::Put {
+                key,
+                value: format!("v{i}.{n}"),
+            },
+        })
+        .collect();
+    Op::Txn { ops }
+}
+
 /// A linearizable history: `plan`, then the specification applied in point order.
 fn generate(ops: usize, keys: u64, clients: u32, mix: &str) -> History {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ops as u64 ^ (keys << 20) ^ u64::from(clients));
     let mut planned = plan(ops, keys, clients, mix, &mut rng);
     planned.sort_by_key(|p| (p.point, p.client));
-    let mut store: Vec<Option<String>> = vec![None; keys as usize];
+    let mut store: BTreeMap<u64, String> = BTreeMap::new();
     let mut events: Vec<(u64, u8, usize, Option<OpResult>)> = Vec::with_capacity(ops * 2);
     for (i, p) in planned.iter_mut().enumerate() {
-        let current = &mut store[p.op.key() as usize];
+        let current = store.get(&p.op.key());
         if let Op::Cas { expected, .. } = &mut p.op {
             // Mostly a cas that applies; sometimes one that is refused.
-            *expected = match (current.as_ref(), rng.below(10)) {
+            *expected = match (current, rng.below(10)) {
                 (Some(v), 0..=6) => v.clone(),
                 _ => "never".to_string(),
             };
         }
-        let result = apply_to_value(current, &p.op);
+        let result = apply(&mut store, &p.op);
         events.push((p.call, 0, i, None));
         events.push((p.ret, 1, i, Some(result)));
     }
@@ -174,6 +203,11 @@ fn main() {
     cases.push((1_000_000, 1, 7, "kv"));
     cases.push((1_000_000, 1000, 10, "rw"));
     cases.push((1_000_000, 1, 100, "rw"));
+    for ops in [10_000, 100_000] {
+        for (keys, clients) in [(10, 10), (1000, 10), (1000, 100)] {
+            cases.push((ops, keys, clients, "txn"));
+        }
+    }
     for (ops, keys, clients, mix) in cases {
         let args = [
             ops.to_string(),
