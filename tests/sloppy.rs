@@ -41,3 +41,30 @@ fn sloppy_every_planted_bug_is_caught_on_a_shipped_scenario() {
         ],
     );
 }
+
+/// Dynamo section 4.4: with `siblings = true` concurrent writes on both sides of the demo's
+/// partition come back together as siblings, and every promise still holds on every shipped
+/// scenario; with last-writer-wins (the default) no get ever answers siblings.
+#[test]
+fn sloppy_siblings_mode_returns_concurrent_versions_and_keeps_its_promises() {
+    use crate::util::{has_txn, run_report_with};
+    use simkv_sim::report::RunVerdict;
+    let on = ["cluster.params.sloppy.siblings=true"];
+    let lww = run_report_with("scenarios/cap-demo.toml", "sloppy", 1, &[], &[]);
+    assert_eq!(lww.measures.sibling_reads, 0);
+    let siblings = run_report_with("scenarios/cap-demo.toml", "sloppy", 1, &[], &on);
+    assert!(
+        siblings.measures.sibling_reads > 0,
+        "{:?}",
+        siblings.measures
+    );
+    for path in scenarios_in("scenarios").iter().filter(|p| !has_txn(p)) {
+        let report = run_report_with(path, "sloppy", 1, &[], &on);
+        assert_eq!(
+            report.verdict,
+            RunVerdict::Kept,
+            "{path}: {:?}",
+            report.checks
+        );
+    }
+}

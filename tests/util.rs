@@ -50,11 +50,22 @@ pub fn run_report(
     seed: u64,
     bugs: &[&str],
 ) -> simkv_sim::report::RunReport {
+    run_report_with(path, protocol, seed, bugs, &[])
+}
+
+/// [`run_report`] with `--set` overrides.
+pub fn run_report_with(
+    path: &str,
+    protocol: &str,
+    seed: u64,
+    bugs: &[&str],
+    sets: &[&str],
+) -> simkv_sim::report::RunReport {
     let overrides = simkv_sim::scenario::Overrides {
         seed: Some(seed),
         protocol: Some(protocol.into()),
         bugs: bugs.iter().map(|b| b.to_string()).collect(),
-        sets: vec![],
+        sets: sets.iter().map(|s| s.to_string()).collect(),
     };
     let full = root().join(path);
     let scenario = simkv_sim::scenario::load_file(full.to_str().unwrap(), &overrides)

@@ -97,6 +97,9 @@ pub struct Measures {
     pub converged_after_stop_ms: Option<f64>,
     /// Node-to-node messages per invoked operation.
     pub messages_per_op: f64,
+    /// Gets answered with concurrent versions (siblings, Dynamo section 4.4) for the client
+    /// to reconcile; 0 for protocols that keep one value per key.
+    pub sibling_reads: u64,
 }
 
 /// The run's overall verdict.
@@ -288,6 +291,13 @@ impl RunReport {
                 w,
                 "            {} arrivals shed (every client busy)",
                 o.shed
+            );
+        }
+        if self.measures.sibling_reads > 0 {
+            let _ = writeln!(
+                w,
+                "            {} gets answered with siblings (concurrent versions)",
+                self.measures.sibling_reads
             );
         }
         let l = &self.latency_ms;

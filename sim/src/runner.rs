@@ -9,7 +9,7 @@ use crate::report::{
 };
 use crate::scenario::Scenario;
 use crate::trace::Trace;
-use simkv_protocols::{primary::Primary, Key, NodeId, Promise, Protocol, Value};
+use simkv_protocols::{primary::Primary, Key, NodeId, OpResult, Promise, Protocol, Value};
 use std::collections::BTreeMap;
 
 /// How to run.
@@ -288,6 +288,11 @@ fn linearizability(history: &History) -> (Verdict, String) {
 fn staleness(history: &History, measures: &mut Measures) -> (Verdict, String) {
     let s = check::staleness::staleness(history);
     measures.reads = s.reads;
+    measures.sibling_reads = history
+        .events
+        .iter()
+        .filter(|e| matches!(e.outcome, Some(Outcome::Ok(OpResult::Siblings { .. }))))
+        .count() as u64;
     measures.stale_reads = s.stale_reads;
     if s.stale_reads == 0 && s.unexplained_reads == 0 {
         return (
