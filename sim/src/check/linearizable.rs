@@ -1,5 +1,6 @@
 //! The linearizability search: Wing & Gong's tree search with Lowe's just-in-time
-//! linearization, as Porcupine runs it, over one partition (one key) at a time.
+//! linearization, as Porcupine runs it, over one partition at a time: one key's value, or the
+//! values of keys that transactions join, changed in place with an undo log.
 //!
 //! The history is a doubly linked list of call and return entries in real-time order. The
 //! search walks it from the head: at a call entry it tries to linearize that operation next
@@ -14,7 +15,7 @@
 //! bitset copies grow with its square. Two distinct (set, state) pairs share a 127-bit key
 //! with probability about 2^-127 each; we accept that rather than store the sets.
 
-use super::model::{step, Interner, Val};
+use super::model::{pending_form, step, Interner, Kind, Val};
 use super::{Budget, Operation, PENDING};
 use std::time::Instant;
 
@@ -270,13 +271,162 @@ impl List {
 /// One linearized operation on the search stack.
 struct Frame {
     op: u32,
-    before: Val,
     /// A completed read-only operation: placing it here was no choice (see [`search`]), so
     /// backtracking does not try alternatives in its place.
     forced: bool,
 }
 
-/// Searches for a linearization of `ops` (one partition, in call order) from `init`.
+/// The model's state as the search walks it: applied forwards, undone backwards, hashed for
+/// the memo.
+trait State {
+    /// Applies `o` if it fits, remembering how to undo it. An operation with an unknown
+    /// outcome that would change nothing is treated as not fitting: "it never happened"
+    /// explains the same histories, more cheaply.
+    fn apply(&mut self, o: &Operation, values: &mut Interner) -> bool;
+    /// Undoes the last operation applied.
+    fn undo(&mut self);
+    /// The state's 128-bit memo key.
+    fn key(&self) -> u128;
+}
+
+/// One key's value, interned: a step is [`step`], the key a hash of the id.
+struct Single {
+    state: Val,
+    before: Vec<Val>,
+}
+
+impl State for Single {
+    #[inline]
+    fn apply(&mut self, o: &Operation, values: &mut Interner) -> bool {
+        let Some(after) = step(&o.kind, self.state, values) else {
+            return false;
+        };
+        if o.ret == PENDING && after == self.state {
+            return false;
+        }
+        self.before.push(self.state);
+        self.state = after;
+        true
+    }
+
+    #[inline]
+    fn undo(&mut self) {
+        if let Some(before) = self.before.pop() {
+            self.state = before;
+        }
+    }
+
+    #[inline]
+    fn key(&self) -> u128 {
+        state_key(self.state)
+    }
+}
+
+/// The values of keys joined by transactions, one slot each, changed in place with an undo
+/// log and hashed incrementally (the XOR of a key per (slot, value)): a step costs what its
+/// parts touch, not the width of the partition, and explored states cost no memory.
+/// (Interning a whole tuple per step made a thousand joined keys exhaust the value budget
+/// in seconds.)
+struct Joined {
+    slots: Vec<Val>,
+    hash: u128,
+    /// (slot, value before) for every part applied, newest last.
+    log: Vec<(u32, Val)>,
+    /// Where each applied operation's entries begin in `log`.
+    marks: Vec<usize>,
+}
+
+impl Joined {
+    fn new(slots: Vec<Val>) -> Joined {
+        let hash = slots
+            .iter()
+            .enumerate()
+            .fold(0, |h, (slot, &v)| h ^ slot_key(slot as u32, v));
+        Joined {
+            slots,
+            hash,
+            log: Vec::new(),
+            marks: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, slot: u32, value: Val) {
+        let old = self.slots[slot as usize];
+        self.hash ^= slot_key(slot, old) ^ slot_key(slot, value);
+        self.slots[slot as usize] = value;
+    }
+
+    fn rollback(&mut self, mark: usize) {
+        while self.log.len() > mark {
+            if let Some((slot, old)) = self.log.pop() {
+                self.set(slot, old);
+            }
+        }
+    }
+
+    /// Applies every part in order (each seeing the ones before), logging what it changes;
+    /// false as soon as one does not fit.
+    fn apply_parts(&mut self, kind: &Kind, values: &mut Interner) -> bool {
+        let Kind::Multi { id, pending, .. } = *kind else {
+            // Every operation of a joined partition is compound; anything else is not one
+            // of its operations.
+            return false;
+        };
+        for i in 0..values.compound(id).parts.len() {
+            let part = values.compound(id).parts[i];
+            let kind = if pending {
+                pending_form(&part.kind)
+            } else {
+                part.kind
+            };
+            let Some(&current) = self.slots.get(part.slot as usize) else {
+                return false;
+            };
+            let Some(next) = step(&kind, current, values) else {
+                return false;
+            };
+            self.log.push((part.slot, current));
+            self.set(part.slot, next);
+        }
+        true
+    }
+}
+
+impl State for Joined {
+    fn apply(&mut self, o: &Operation, values: &mut Interner) -> bool {
+        let mark = self.log.len();
+        let fits = self.apply_parts(&o.kind, values);
+        let changed = self.log[mark..]
+            .iter()
+            .any(|&(slot, old)| self.slots[slot as usize] != old);
+        if !fits || (o.ret == PENDING && !changed) {
+            self.rollback(mark);
+            return false;
+        }
+        self.marks.push(mark);
+        true
+    }
+
+    fn undo(&mut self) {
+        if let Some(mark) = self.marks.pop() {
+            self.rollback(mark);
+        }
+    }
+
+    fn key(&self) -> u128 {
+        self.hash
+    }
+}
+
+fn slot_key(slot: u32, value: Val) -> u128 {
+    let x = (u64::from(slot) << 32) | u64::from(value);
+    let a = splitmix(x ^ 0x6D6D_0000_0000_0000);
+    let b = splitmix(x ^ 0xD6D6_0000_0000_0000);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+/// Searches for a linearization of `ops` (one partition, in call order) from `init`: one
+/// key's value, or the tuple of joined keys' values (see [`Joined`]).
 ///
 /// A completed *read-only* operation (a read, a refused cas, a not-found update or delete:
 /// [`Kind::is_read_only`](super::model::Kind::is_read_only)) is never a choice: if the
@@ -300,12 +450,31 @@ pub fn search(
     init: Val,
     values: &mut Interner,
     meter: &mut Meter,
+    deepest: Option<&mut Deepest>,
+) -> (Found, SearchStats) {
+    match values.tuple(init).map(<[Val]>::to_vec) {
+        Some(slots) => run(ops, &mut Joined::new(slots), values, meter, deepest),
+        None => {
+            let mut single = Single {
+                state: init,
+                before: Vec::new(),
+            };
+            run(ops, &mut single, values, meter, deepest)
+        }
+    }
+}
+
+fn run<S: State>(
+    ops: &[Operation],
+    state: &mut S,
+    values: &mut Interner,
+    meter: &mut Meter,
     mut deepest: Option<&mut Deepest>,
 ) -> (Found, SearchStats) {
     let mut list = List::new(ops);
     let mut memo = Memo::new(meter.max_memo_entries);
     let mut stack: Vec<Frame> = Vec::new();
-    let (mut state, mut set) = (init, 0u128);
+    let mut set = 0u128;
     let mut entry = list.next[0];
     let mut steps = 0u64;
     let found = loop {
@@ -323,28 +492,25 @@ pub fn search(
         let op = code / 2;
         if code % 2 == 0 {
             let o = &ops[op as usize];
-            if let Some(after) = try_step(o, state, values) {
+            if state.apply(o, values) {
                 let next_set = set ^ op_key(op);
-                if memo.insert(next_set ^ state_key(after)) {
+                if memo.insert(next_set ^ state.key()) {
                     let forced = o.ret != PENDING && o.kind.is_read_only();
-                    stack.push(Frame {
-                        op,
-                        before: state,
-                        forced,
-                    });
-                    (state, set) = (after, next_set);
+                    stack.push(Frame { op, forced });
+                    set = next_set;
                     list.lift(op);
                     note_depth(&mut deepest, &stack);
                     entry = list.next[0];
                     continue;
                 }
+                state.undo();
             }
             entry = list.next[entry as usize];
         } else {
             note_blocked(&mut deepest, stack.len(), op);
             let mut resume = None;
             while let Some(frame) = stack.pop() {
-                state = frame.before;
+                state.undo();
                 set ^= op_key(frame.op);
                 list.unlift(frame.op);
                 if !frame.forced {
@@ -365,17 +531,6 @@ pub fn search(
         memo_clears: memo.clears,
     };
     (found, stats)
-}
-
-/// Steps `o` from `state`. An operation with an unknown outcome that would change nothing
-/// is treated as not fitting: "it never happened" explains the same histories, more cheaply.
-#[inline]
-fn try_step(o: &Operation, state: Val, values: &mut Interner) -> Option<Val> {
-    let after = step(&o.kind, state, values)?;
-    if o.ret == PENDING && after == state {
-        return None;
-    }
-    Some(after)
 }
 
 fn note_depth(deepest: &mut Option<&mut Deepest>, stack: &[Frame]) {
