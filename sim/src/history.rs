@@ -16,6 +16,8 @@
 //! ]
 //! ```
 //!
+//! An ok append also carries `"new"`, the key's whole value after it (its result).
+//!
 //! A txn has no key of its own: its operations go in `ops`, each with its own result once the
 //! txn completed ok (the txn's `result` is then `ok`; a refused txn has one result only):
 //!
@@ -321,7 +323,7 @@ fn to_record(event: &HistoryEvent) -> Record {
 /// A single-key operation's fields, with `result`'s folded in (a get's value read, a failed
 /// cas's value found).
 fn to_fields(op: &Op, result: Option<&OpResult>) -> Fields {
-    let (f, mut value, expected, new) = match op {
+    let (f, mut value, expected, mut new) = match op {
         Op::Get { .. } => (RecordF::Get, None, None, None),
         Op::Put { value, .. } => (RecordF::Put, Some(value.clone()), None, None),
         Op::Update { value, .. } => (RecordF::Update, Some(value.clone()), None, None),
@@ -339,8 +341,12 @@ fn to_fields(op: &Op, result: Option<&OpResult>) -> Fields {
     let mut values = None;
     let result = result.map(|r| match r {
         OpResult::Ok { value: v } => {
-            if f == RecordF::Get {
-                value.clone_from(v);
+            match f {
+                RecordF::Get => value.clone_from(v),
+                // An append's result is the key's whole new value, which its suffix alone
+                // does not say.
+                RecordF::Append => new.clone_from(v),
+                _ => {}
             }
             RecordResult::Ok
         }
@@ -538,6 +544,11 @@ fn from_fields(r: &Fields, invoke: bool) -> Result<(Op, Option<OpResult>), Strin
     if r.result == Some(RecordResult::Siblings) && r.f != RecordF::Get {
         return Err(format!("only a get has result siblings, not a {:?}", r.f));
     }
+    if r.f == RecordF::Append && r.result == Some(RecordResult::Ok) && r.new.is_none() {
+        return Err(
+            "an ok append record needs \"new\": the key's value after the append".to_string(),
+        );
+    }
     let result = r.result.map(|result| match result {
         RecordResult::Siblings => OpResult::Siblings {
             values: r.values.clone().unwrap_or_default(),
@@ -545,7 +556,7 @@ fn from_fields(r: &Fields, invoke: bool) -> Result<(Op, Option<OpResult>), Strin
         RecordResult::Ok => OpResult::Ok {
             value: match r.f {
                 RecordF::Delete => None,
-                RecordF::Cas => r.new.clone(),
+                RecordF::Cas | RecordF::Append => r.new.clone(),
                 _ => r.value.clone(),
             },
         },
@@ -590,6 +601,15 @@ mod tests {
             expected: "a".into(),
             new: "b".into(),
         };
+        let append = Op::Append {
+            key: 3,
+            value: "x;".into(),
+        };
+        h.push(Time(41), c, n, append.clone(), None);
+        let appended = OpResult::Ok {
+            value: Some("c1.1x;".into()),
+        };
+        h.push(Time(42), c, n, append, Some(Outcome::Ok(appended)));
         h.push(Time(50), c, n, cas.clone(), None);
         let failed = OpResult::PreconditionFailed {
             current: Some("c1.1".into()),
