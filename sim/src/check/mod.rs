@@ -21,6 +21,7 @@ pub mod edn;
 pub mod explain;
 pub mod linearizable;
 pub mod model;
+mod prune;
 pub mod staleness;
 pub mod zones;
 
@@ -523,7 +524,7 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
     // Counts as the history has them, before pruning what cannot matter.
     let counts: Vec<usize> = prepared.partitions.iter().map(|p| p.ops.len()).collect();
     for part in prepared.partitions.iter_mut() {
-        drop_unseen_pending(&mut part.ops, &prepared.values);
+        prune::drop_unseen_pending(&mut part.ops, &prepared.values);
     }
     for (i, part) in prepared.partitions.iter().enumerate() {
         let init = part.initial_state(prepared.init, &mut prepared.values);
@@ -561,49 +562,6 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
         keys,
         check_time: start.elapsed(),
     }
-}
-
-/// Drops the operations of unknown outcome that only write values no operation can tell
-/// apart from their absence: no operation reads or expects a value they write, and none on
-/// their keys depends on more than that (presence, appends). Such an operation may be
-/// linearized nowhere (an unknown outcome allows that), and wherever a linearization places
-/// it, taking it out leaves one of the rest (the shrinker's argument, `counterexample`), so
-/// the verdict is the same without it. With unique values every timed-out write nobody read
-/// goes, which is what keeps keys with many timeouts (a partitioned 2PC) decidable.
-fn drop_unseen_pending(ops: &mut Vec<Operation>, values: &Interner) {
-    if ops.iter().all(|o| o.ret != PENDING) {
-        return;
-    }
-    let mut seen: FxHashMap<(u32, Val), ()> = FxHashMap::default();
-    let mut dependent: FxHashMap<u32, ()> = FxHashMap::default();
-    for o in ops.iter() {
-        for (slot, kind) in model::parts(&o.kind, values) {
-            match model::sees(&kind) {
-                model::Sees::Nothing => {}
-                model::Sees::Value(v) => {
-                    seen.insert((slot, v), ());
-                }
-                model::Sees::Everything => {
-                    dependent.insert(slot, ());
-                }
-            }
-        }
-    }
-    let unseen = |o: &Operation| {
-        o.ret == PENDING
-            && model::parts(&o.kind, values)
-                .into_iter()
-                .all(|(slot, kind)| {
-                    let written = match kind {
-                        Kind::Write(v) => v,
-                        Kind::Delete { found: None } => ABSENT,
-                        Kind::Nop => return true,
-                        _ => return false,
-                    };
-                    !dependent.contains_key(&slot) && !seen.contains_key(&(slot, written))
-                })
-    };
-    ops.retain(|o| !unseen(o));
 }
 
 /// Decides one partition: zones when it applies and passes, else the search (which also
