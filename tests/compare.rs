@@ -25,3 +25,26 @@ fn compare_the_committed_report_is_what_the_command_prints() {
         .expect("reports/cap-partition.md is committed");
     assert_eq!(stdout(&out), committed, "regenerate with: simkv compare scenarios/partition.toml --seed 1 > reports/cap-partition.md");
 }
+
+/// A workload with transactions is compared across the protocols that serve them, and
+/// reports/cap-transactions.md is what the command prints.
+#[test]
+fn compare_transactions_runs_the_protocols_that_serve_them() {
+    let out = simkv(&["compare", "scenarios/transactions.toml", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = stdout(&out);
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| protocol"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows[0].starts_with("| twopc |") && rows[1].starts_with("| raft |"));
+    assert!(
+        rows.iter().all(|r| r.contains("| kept: linearizable")),
+        "{table}"
+    );
+    let committed =
+        std::fs::read_to_string(crate::util::root().join("reports/cap-transactions.md"))
+            .expect("reports/cap-transactions.md is committed");
+    assert_eq!(table, committed, "regenerate with: simkv compare scenarios/transactions.toml --seed 1 > reports/cap-transactions.md");
+}
