@@ -135,3 +135,38 @@ fn determinism_every_protocol_repeats_its_run_exactly() {
         );
     }
 }
+
+/// Transactions (twopc, raft) and siblings (sloppy) repeat exactly too: their histories,
+/// byte for byte, and their fingerprints.
+#[test]
+fn determinism_transactions_and_siblings_repeat_exactly() {
+    use crate::util::run_report_with;
+    let siblings = ["cluster.params.sloppy.siblings=true"];
+    let runs: [(&str, &str, &[&str]); 3] = [
+        ("scenarios/transactions.toml", "twopc", &[]),
+        ("scenarios/transactions.toml", "raft", &[]),
+        ("scenarios/cap-demo.toml", "sloppy", &siblings),
+    ];
+    for (path, protocol, sets) in runs {
+        let a = run_report_with(path, protocol, 3, &[], sets);
+        let b = run_report_with(path, protocol, 3, &[], sets);
+        assert_eq!(a.fingerprint, b.fingerprint, "{protocol} on {path}");
+        assert_eq!(a.render(false), b.render(false), "{protocol} on {path}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let history = |name: &str| {
+        let file = dir.path().join(name);
+        let out = simkv(&[
+            "run",
+            "scenarios/transactions.toml",
+            "--seed",
+            "3",
+            "--history",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        std::fs::read(file).unwrap()
+    };
+    assert_eq!(history("a.json"), history("b.json"));
+    assert_eq!(history("a.edn"), history("b.edn"));
+}
