@@ -141,7 +141,9 @@ struct Record {
     ops: Option<Vec<PartRecord>>,
 }
 
-/// One operation of a txn record: a record's operation fields, and its own result.
+/// One operation of a txn record: a record's operation fields, and its own result. (The
+/// fields are spelled out again rather than shared by `#[serde(flatten)]`, which serde does
+/// not allow together with `deny_unknown_fields`.)
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct PartRecord {

@@ -15,7 +15,7 @@
 //! bitset copies grow with its square. Two distinct (set, state) pairs share a 127-bit key
 //! with probability about 2^-127 each; we accept that rather than store the sets.
 
-use super::model::{pending_form, step, Interner, Kind, Val};
+use super::model::{step, step_parts, Interner, Kind, Slots, Val};
 use super::{Budget, Operation, PENDING};
 use std::time::Instant;
 
@@ -350,52 +350,42 @@ impl Joined {
         }
     }
 
-    fn set(&mut self, slot: u32, value: Val) {
-        let old = self.slots[slot as usize];
-        self.hash ^= slot_key(slot, old) ^ slot_key(slot, value);
-        self.slots[slot as usize] = value;
-    }
-
     fn rollback(&mut self, mark: usize) {
         while self.log.len() > mark {
             if let Some((slot, old)) = self.log.pop() {
-                self.set(slot, old);
+                self.assign(slot, old);
             }
         }
     }
 
-    /// Applies every part in order (each seeing the ones before), logging what it changes;
-    /// false as soon as one does not fit.
-    fn apply_parts(&mut self, kind: &Kind, values: &mut Interner) -> bool {
-        let Kind::Multi { id, pending, .. } = *kind else {
-            // Every operation of a joined partition is compound; anything else is not one
-            // of its operations.
-            return false;
-        };
-        for i in 0..values.compound(id).parts.len() {
-            let part = values.compound(id).parts[i];
-            let kind = if pending {
-                pending_form(&part.kind)
-            } else {
-                part.kind
-            };
-            let Some(&current) = self.slots.get(part.slot as usize) else {
-                return false;
-            };
-            let Some(next) = step(&kind, current, values) else {
-                return false;
-            };
-            self.log.push((part.slot, current));
-            self.set(part.slot, next);
-        }
-        true
+    fn assign(&mut self, slot: u32, value: Val) {
+        let old = self.slots[slot as usize];
+        self.hash ^= slot_key(slot, old) ^ slot_key(slot, value);
+        self.slots[slot as usize] = value;
+    }
+}
+
+/// Parts write through the log, so that [`Joined::rollback`] can undo them.
+impl Slots for Joined {
+    fn value(&self, slot: u32) -> Option<Val> {
+        self.slots.get(slot as usize).copied()
+    }
+
+    fn set(&mut self, slot: u32, value: Val) {
+        self.log.push((slot, self.slots[slot as usize]));
+        self.assign(slot, value);
     }
 }
 
 impl State for Joined {
     fn apply(&mut self, o: &Operation, values: &mut Interner) -> bool {
         let mark = self.log.len();
-        let fits = self.apply_parts(&o.kind, values);
+        // Every operation of a joined partition is compound; anything else is not one of its
+        // operations.
+        let fits = match o.kind {
+            Kind::Multi { id, pending, .. } => step_parts(id, pending, values, self),
+            _ => false,
+        };
         let changed = self.log[mark..]
             .iter()
             .any(|&(slot, old)| self.slots[slot as usize] != old);

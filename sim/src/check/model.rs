@@ -430,6 +430,31 @@ pub fn step(kind: &Kind, state: Val, values: &mut Interner) -> Option<Val> {
 /// Applies a compound's parts in order to a copy of the tuple `state`, all or nothing.
 fn step_multi(id: u32, pending: bool, state: Val, values: &mut Interner) -> Option<Val> {
     let mut slots: Vec<Val> = values.tuple(state)?.to_vec();
+    step_parts(id, pending, values, &mut slots).then(|| values.intern_tuple(&slots))
+}
+
+/// The values of a joined partition's keys, by slot, as [`step_parts`] reads and writes them.
+pub trait Slots {
+    /// The slot's value (`None`: no such slot).
+    fn value(&self, slot: u32) -> Option<Val>;
+    /// Sets the slot's value.
+    fn set(&mut self, slot: u32, value: Val);
+}
+
+impl Slots for Vec<Val> {
+    fn value(&self, slot: u32) -> Option<Val> {
+        self.get(slot as usize).copied()
+    }
+
+    fn set(&mut self, slot: u32, value: Val) {
+        self[slot as usize] = value;
+    }
+}
+
+/// Steps compound `id`'s parts in order (in their pending form if `pending`), each from its
+/// slot's current value, setting each result. False as soon as a part does not fit; undoing
+/// what was set is the caller's.
+pub fn step_parts(id: u32, pending: bool, values: &mut Interner, slots: &mut impl Slots) -> bool {
     for i in 0..values.compound(id).parts.len() {
         let part = values.compound(id).parts[i];
         let kind = if pending {
@@ -437,10 +462,15 @@ fn step_multi(id: u32, pending: bool, state: Val, values: &mut Interner) -> Opti
         } else {
             part.kind
         };
-        let slot = slots.get_mut(part.slot as usize)?;
-        *slot = step(&kind, *slot, values)?;
+        let Some(current) = slots.value(part.slot) else {
+            return false;
+        };
+        let Some(next) = step(&kind, current, values) else {
+            return false;
+        };
+        slots.set(part.slot, next);
     }
-    Some(values.intern_tuple(&slots))
+    true
 }
 
 /// `[a b]` + `c` = `[a b c]`, by text: lists are interned as their canonical EDN text.

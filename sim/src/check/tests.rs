@@ -868,31 +868,80 @@ proptest! {
     }
 }
 
-/// A history of txns and single-key operations over keys 0..4, each applied with `kv::apply`
-/// at a point inside its interval; a few complete `info` (applied or not). Returns it and the
-/// (event, part) of every ok txn's get.
-fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(usize, usize)>) {
-    let mut rng = seed | 1;
-    let mut next = move |m: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % m
-    };
+/// Xorshift draws for generated histories.
+struct Draws(u64);
+
+impl Draws {
+    fn below(&mut self, m: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % m
+    }
+}
+
+/// A history of `n` operations made by `make` (given its number), each applied with
+/// `kv::apply` at a point inside its random interval, clients never overlapping; one in
+/// `info_one_in` completes `info` (applied or not). Returns it and key 0's value after each
+/// application, the initial one first.
+fn planned_history(
+    draws: &mut Draws,
+    n: usize,
+    clients: u32,
+    info_one_in: u64,
+    mut make: impl FnMut(usize, &mut Draws) -> Op,
+) -> (History, Vec<Option<String>>) {
     let mut free_at = vec![0u64; clients as usize];
     // (point, call, ret, client, op, info)
     let mut planned = Vec::new();
     for i in 0..n {
-        let c = next(u64::from(clients)) as usize;
-        let call = free_at[c] + next(5);
-        let point = call + 1 + next(6);
-        let ret = point + 1 + next(6);
+        let c = draws.below(u64::from(clients)) as usize;
+        let call = free_at[c] + draws.below(5);
+        let point = call + 1 + draws.below(6);
+        let ret = point + 1 + draws.below(6);
         free_at[c] = ret + 1;
-        let size = if next(3) == 0 { 0 } else { 1 + next(3) };
+        let op = make(i, draws);
+        let info = draws.below(info_one_in) == 0;
+        let stamp = |t: u64| t * 1000 + i as u64;
+        planned.push((stamp(point), stamp(call), stamp(ret), c, op, info));
+    }
+    planned.sort_by_key(|p| p.0);
+    let mut store = std::collections::BTreeMap::new();
+    let mut states = vec![None];
+    let mut events = Vec::new();
+    for (_, call, ret, c, op, info) in planned {
+        let applied = !info || draws.below(2) == 0;
+        let result = applied.then(|| simkv_protocols::kv::apply(&mut store, &op));
+        states.push(store.get(&0).cloned());
+        let outcome = match result {
+            Some(r) if !info => Outcome::Ok(r),
+            _ => Outcome::Info,
+        };
+        events.push((call, c, op.clone(), None));
+        events.push((ret, c, op, Some(outcome)));
+    }
+    events.sort_by_key(|e| e.0);
+    let mut h = History::default();
+    for (t, c, op, outcome) in events {
+        let client = simkv_protocols::ClientId(c as u32);
+        h.push(Time(t), client, NodeId(0), op, outcome);
+    }
+    (h, states)
+}
+
+/// A history of txns and single-key operations over keys 0..4 (see [`planned_history`]).
+/// Returns it and the (event, part) of every ok txn's get.
+fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(usize, usize)>) {
+    let make = |i: usize, draws: &mut Draws| {
+        let size = if draws.below(3) == 0 {
+            0
+        } else {
+            1 + draws.below(3)
+        };
         let mut parts: Vec<Op> = (0..size.max(1))
             .map(|j| {
-                let key = next(4);
-                match next(3) {
+                let key = draws.below(4);
+                match draws.below(3) {
                     0 => Op::Get { key },
                     1 => put(key, &format!("v{i}.{j}")),
                     _ => Op::Append {
@@ -902,47 +951,22 @@ fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(us
                 }
             })
             .collect();
-        let op = if size == 0 {
+        if size == 0 {
             parts.remove(0)
         } else {
             txn(parts)
-        };
-        let info = next(8) == 0;
-        let stamp = |t: u64| t * 1000 + i as u64;
-        planned.push((stamp(point), stamp(call), stamp(ret), c, op, info));
-    }
-    planned.sort_by_key(|p| p.0);
-    let mut store = std::collections::BTreeMap::new();
-    // (time, is completion, client, op, outcome)
-    let mut events = Vec::new();
-    for (_, call, ret, c, op, info) in planned {
-        let applied = !info || next(2) == 0;
-        let result = applied.then(|| simkv_protocols::kv::apply(&mut store, &op));
-        let outcome = match result {
-            Some(r) if !info => Outcome::Ok(r),
-            _ => Outcome::Info,
-        };
-        events.push((call, false, c, op.clone(), None));
-        events.push((ret, true, c, op, Some(outcome)));
-    }
-    events.sort_by_key(|e| e.0);
-    let mut h = History::default();
-    let mut reads = Vec::new();
-    for (t, _, c, op, outcome) in events {
-        if let (Op::Txn { ops }, Some(Outcome::Ok(_))) = (&op, &outcome) {
-            for (j, part) in ops.iter().enumerate() {
-                if matches!(part, Op::Get { .. }) {
-                    reads.push((h.events.len(), j));
-                }
-            }
         }
-        h.push(
-            Time(t),
-            simkv_protocols::ClientId(c as u32),
-            NodeId(0),
-            op,
-            outcome,
-        );
+    };
+    let (h, _) = planned_history(&mut Draws(seed | 1), n, clients, 8, make);
+    let mut reads = Vec::new();
+    for (i, e) in h.events.iter().enumerate() {
+        if let (Op::Txn { ops }, Some(Outcome::Ok(_))) = (&e.op, &e.outcome) {
+            let gets = ops
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| matches!(p, Op::Get { .. }));
+            reads.extend(gets.map(|(j, _)| (i, j)));
+        }
     }
     (h, reads)
 }
@@ -1056,62 +1080,20 @@ fn unseen_pending_appends_are_pruned_and_verdicts_stand() {
     assert_eq!(out.verdict.name(), "not-linearizable");
 }
 
-/// One key, gets, puts and appends of unique values applied with `kv::apply` at points inside
-/// their intervals; about a third complete `info` (applied or not). With `corrupt`, one get
-/// reads a value the key held at another time instead (stale, or from the future).
+/// One key, gets, puts and appends of unique values (see [`planned_history`]); about a third
+/// complete `info`. With `corrupt`, one get reads a value the key held at another time
+/// instead (stale, or from the future).
 fn generated_append_history(seed: u64, n: usize, clients: u32, corrupt: bool) -> History {
-    let mut rng = seed | 1;
-    let mut next = move |m: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % m
+    let mut draws = Draws(seed | 1);
+    let make = |i: usize, draws: &mut Draws| match draws.below(3) {
+        0 => Op::Get { key: 0 },
+        1 => put(0, &format!("p{i}")),
+        _ => Op::Append {
+            key: 0,
+            value: format!("a{i};"),
+        },
     };
-    let mut free_at = vec![0u64; clients as usize];
-    let mut planned = Vec::new();
-    for i in 0..n {
-        let c = next(u64::from(clients)) as usize;
-        let call = free_at[c] + next(4);
-        let point = call + 1 + next(5);
-        let ret = point + 1 + next(5);
-        free_at[c] = ret + 1;
-        let op = match next(3) {
-            0 => Op::Get { key: 0 },
-            1 => put(0, &format!("p{i}")),
-            _ => Op::Append {
-                key: 0,
-                value: format!("a{i};"),
-            },
-        };
-        let stamp = |t: u64| t * 100 + i as u64;
-        planned.push((stamp(point), stamp(call), stamp(ret), c, op, next(3) == 0));
-    }
-    planned.sort_by_key(|p| p.0);
-    let mut store = std::collections::BTreeMap::new();
-    let mut states: Vec<Option<String>> = vec![None];
-    let mut events = Vec::new();
-    for (_, call, ret, c, op, info) in planned {
-        let applied = !info || next(2) == 0;
-        let result = applied.then(|| simkv_protocols::kv::apply(&mut store, &op));
-        states.push(store.get(&0).cloned());
-        let outcome = match result {
-            Some(r) if !info => Outcome::Ok(r),
-            _ => Outcome::Info,
-        };
-        events.push((call, c, op.clone(), None));
-        events.push((ret, c, op, Some(outcome)));
-    }
-    events.sort_by_key(|e| e.0);
-    let mut h = History::default();
-    for (t, c, op, outcome) in events {
-        h.push(
-            Time(t),
-            simkv_protocols::ClientId(c as u32),
-            NodeId(0),
-            op,
-            outcome,
-        );
-    }
+    let (mut h, states) = planned_history(&mut draws, n, clients, 3, make);
     let gets: Vec<usize> = (0..h.events.len())
         .filter(|&i| {
             matches!(h.events[i].op, Op::Get { .. })
@@ -1119,8 +1101,8 @@ fn generated_append_history(seed: u64, n: usize, clients: u32, corrupt: bool) ->
         })
         .collect();
     if corrupt && !gets.is_empty() {
-        let at = gets[next(gets.len() as u64) as usize];
-        let state = states[next(states.len() as u64) as usize].clone();
+        let at = gets[draws.below(gets.len() as u64) as usize];
+        let state = states[draws.below(states.len() as u64) as usize].clone();
         h.events[at].outcome = Some(Outcome::Ok(match state {
             Some(v) => OpResult::Ok { value: Some(v) },
             None => OpResult::NotFound,
