@@ -224,3 +224,25 @@ fn twopc_section_2_participants_block_while_their_coordinator_is_down() {
         }
     }
 }
+
+/// The run's report says how long participants blocked (Gray & Lamport section 2: 2PC blocks
+/// while the coordinator is down after Prepare): twopc-blocking.toml stops n1 after a
+/// Prepare for five seconds, so some vote waits seconds, not milliseconds.
+#[test]
+fn twopc_the_report_says_how_long_participants_blocked() {
+    let report = run_report("scenarios/twopc-blocking.toml", "twopc", 1, &[]);
+    let counter = |name: &str| {
+        let c = report
+            .measures
+            .protocol_counters
+            .iter()
+            .find(|c| c.name == name);
+        c.unwrap_or_else(|| panic!("{name} in {:?}", report.measures))
+            .value
+    };
+    let longest = counter("longest block ms");
+    assert!((3_000..=5_000).contains(&longest), "{longest} ms");
+    assert!(counter("blocked ms in all") >= longest);
+    assert!(counter("committed") > 0);
+    assert!(report.render(false).contains("twopc:      committed"));
+}

@@ -65,6 +65,46 @@ pub struct ProtocolInfo {
     pub transactions: bool,
 }
 
+/// A number a protocol reports about itself ([`Protocol::counters`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counter {
+    /// What it counts, in words, with its unit if it has one (`longest block ms`).
+    pub name: &'static str,
+    /// This node's count.
+    pub value: u64,
+    /// How the nodes' counts combine into the cluster's.
+    pub combine: Combine,
+}
+
+/// How nodes' [`Counter`]s combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Combine {
+    /// Added up (events, totals).
+    Sum,
+    /// The largest (a longest wait).
+    Max,
+}
+
+impl Counter {
+    /// A counter the cluster adds up.
+    pub fn sum(name: &'static str, value: u64) -> Counter {
+        Counter {
+            name,
+            value,
+            combine: Combine::Sum,
+        }
+    }
+
+    /// A counter of which the cluster reports the largest.
+    pub fn max(name: &'static str, value: u64) -> Counter {
+        Counter {
+            name,
+            value,
+            combine: Combine::Max,
+        }
+    }
+}
+
 /// What a node knows about its place in the cluster when it starts.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -346,6 +386,14 @@ pub trait Protocol: Sized + 'static {
     /// that keep one value per key; [`Protocol::store`] then says it all.
     fn siblings(&self) -> BTreeMap<Key, Vec<Option<Value>>> {
         BTreeMap::new()
+    }
+
+    /// What this node counted about itself for the run's report (blocked transactions,
+    /// elections, ...): measurement only, never read back by the protocol. Each counter is
+    /// combined over the nodes running at the end as its [`Counter::combine`] says, in the
+    /// order the first node lists them. None by default.
+    fn counters(&self) -> Vec<Counter> {
+        Vec::new()
     }
 
     /// A digest of the replicated state: equal digests mean converged replicas. The default

@@ -31,8 +31,8 @@ mod testkit;
 pub mod twopc;
 
 pub use contract::{
-    BugSpec, Context, Effect, Entropy, NodeConfig, Operator, Promise, Protocol, ProtocolInfo,
-    Request,
+    BugSpec, Combine, Context, Counter, Effect, Entropy, NodeConfig, Operator, Promise, Protocol,
+    ProtocolInfo, Request,
 };
 pub use ids::{ClientId, NodeId, RequestId};
 pub use kv::{Key, Op, OpResult, Value};

@@ -134,7 +134,7 @@
 //! wait) until the cluster is whole again.
 
 use crate::contract::{
-    BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+    BugSpec, Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::digest::StableHasher;
 use crate::ids::{ClientId, NodeId, RequestId};
@@ -1372,6 +1372,21 @@ impl Protocol for TwoPc {
             Operator::StopAfterDecision => self.stop_after_decision = true,
             other => ctx.note(|| format!("ignored operator command {other}")),
         }
+    }
+
+    /// The coordinators' outcomes and how long participants stayed blocked in doubt
+    /// (section 2: 2PC blocks when the coordinator fails after Prepare).
+    fn counters(&self) -> Vec<Counter> {
+        let s = &self.stats;
+        vec![
+            Counter::sum("committed", s.committed),
+            Counter::sum("aborted", s.aborted),
+            Counter::sum("in-doubt votes queried", s.blocked),
+            Counter::sum("blocked ms in all", s.blocked_us_total / 1000),
+            Counter::max("longest block ms", s.blocked_us_max / 1000),
+            Counter::sum("outcome queries", s.queries_sent),
+            Counter::sum("requests given up", s.given_up),
+        ]
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {

@@ -100,6 +100,18 @@ pub struct Measures {
     /// Gets answered with concurrent versions (siblings, Dynamo section 4.4) for the client
     /// to reconcile; 0 for protocols that keep one value per key.
     pub sibling_reads: u64,
+    /// What the protocol counted about itself, over the nodes running at the end
+    /// ([`simkv_protocols::Protocol::counters`]), in the protocol's order.
+    pub protocol_counters: Vec<ProtocolCounter>,
+}
+
+/// One of [`Measures::protocol_counters`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProtocolCounter {
+    /// What it counts.
+    pub name: String,
+    /// The cluster's count.
+    pub value: u64,
 }
 
 /// The run's overall verdict.
@@ -314,6 +326,19 @@ impl RunReport {
             "messages:   {} sent, {} delivered, {} dropped, {} duplicated",
             m.sent, m.delivered, m.dropped, m.duplicated
         );
+        let counters = &self.measures.protocol_counters;
+        if !counters.is_empty() {
+            let shown: Vec<String> = counters
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.value))
+                .collect();
+            let _ = writeln!(
+                w,
+                "{:<12}{}",
+                format!("{}:", self.protocol),
+                shown.join(", ")
+            );
+        }
         let _ = writeln!(
             w,
             "simulated:  {} virtual, {} events",

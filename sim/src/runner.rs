@@ -5,11 +5,14 @@ use crate::checks::{self, CheckResult, FinalReplica, Verdict};
 use crate::engine::{Engine, RunOutput};
 use crate::history::{History, Outcome};
 use crate::report::{
-    FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, RunReport, RunVerdict, SideCounts,
+    FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, ProtocolCounter, RunReport,
+    RunVerdict, SideCounts,
 };
 use crate::scenario::Scenario;
 use crate::trace::Trace;
-use simkv_protocols::{primary::Primary, Key, NodeId, OpResult, Promise, Protocol, Value};
+use simkv_protocols::{
+    primary::Primary, Combine, Counter, Key, NodeId, OpResult, Promise, Protocol, Value,
+};
 use std::collections::BTreeMap;
 
 /// How to run.
@@ -73,6 +76,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         .max()
         .unwrap_or(0);
     measures.converged_after_stop_ms = output.converged_after_stop.map(|s| s.as_millis_f64());
+    measures.protocol_counters = combine_counters(output.nodes.iter().flatten().map(P::counters));
     let verdict = RunVerdict::from_checks(&checks);
     let info = P::info();
     let report = RunReport {
@@ -283,6 +287,31 @@ fn linearizability(history: &History) -> (Verdict, String) {
         }
         check::Verdict::Unknown(why) => (Verdict::Unknown, why),
     }
+}
+
+/// Combines the nodes' counters, name by name, in the order they first appear.
+fn combine_counters(nodes: impl Iterator<Item = Vec<Counter>>) -> Vec<ProtocolCounter> {
+    let mut combined: Vec<(Counter, u64)> = Vec::new();
+    for counters in nodes {
+        for c in counters {
+            match combined.iter_mut().find(|(x, _)| x.name == c.name) {
+                Some((x, total)) => {
+                    *total = match x.combine {
+                        Combine::Sum => total.saturating_add(c.value),
+                        Combine::Max => (*total).max(c.value),
+                    }
+                }
+                None => combined.push((c, c.value)),
+            }
+        }
+    }
+    combined
+        .into_iter()
+        .map(|(c, value)| ProtocolCounter {
+            name: c.name.to_string(),
+            value,
+        })
+        .collect()
 }
 
 fn staleness(history: &History, measures: &mut Measures) -> (Verdict, String) {
