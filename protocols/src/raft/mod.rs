@@ -88,7 +88,7 @@ mod replication;
 mod tests;
 
 use crate::contract::{
-    BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+    BugSpec, Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, Op, OpResult, Value};
@@ -796,6 +796,16 @@ impl Protocol for Raft {
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
         self.on_membership_command(ctx, command, true);
         self.flush(ctx);
+    }
+
+    /// How far the cluster went: the highest term (section 5.1: one per election attempt),
+    /// the terms a node led, and the highest commit index.
+    fn counters(&self) -> Vec<Counter> {
+        vec![
+            Counter::max("highest term", self.current_term),
+            Counter::sum("leaders elected", self.led_terms.len() as u64),
+            Counter::max("commit index", self.commit_index),
+        ]
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {
