@@ -244,12 +244,16 @@ fn report(file: &Path, done: &Done, json: bool) {
         println!("{obj}");
         return;
     }
-    let facts = format!(
-        "model {}, {} ops, {} keys, {ms:.1} ms",
-        out.model,
-        out.ops,
-        out.keys.len()
-    );
+    // A partition of keys joined by txns is named `k1+k2+...`.
+    let joined = out.keys.iter().filter(|k| k.key.contains('+')).count();
+    let keys = match joined {
+        0 => format!("{} keys", out.keys.len()),
+        j => format!(
+            "{} partitions, {j} of keys joined by txns (strict serializability)",
+            out.keys.len()
+        ),
+    };
+    let facts = format!("model {}, {} ops, {keys}, {ms:.1} ms", out.model, out.ops);
     match &out.verdict {
         Verdict::Linearizable => println!("{}: linearizable ({facts})", file.display()),
         Verdict::Unknown(why) => println!("{}: unknown: {why} ({facts})", file.display()),
