@@ -199,6 +199,25 @@ pub struct Step {
     pub delivered_from: Option<NodeId>,
 }
 
+/// About how many history events `scenario`'s clients will record (two per operation), so
+/// that the history is allocated once: growing it by doubling copied it again and again,
+/// which was a sixth of a large run's time. Capped: an estimate too low only costs a copy.
+fn expected_events(scenario: &Scenario) -> usize {
+    const MOST: u64 = 1 << 22;
+    let w = &scenario.workload;
+    let seconds = scenario.duration.as_micros() / 1_000_000 + 1;
+    let ops = match w.arrival {
+        Arrival::OpenLoop { rate_per_s } => rate_per_s.saturating_mul(seconds),
+        Arrival::ClosedLoop { think } => {
+            // A think time's mean plus a round trip of at least a fifth of a millisecond.
+            let cycle_us = (think.min.as_micros() + think.max.as_micros()) / 2 + 200;
+            let per_client = scenario.duration.as_micros() / cycle_us + 1;
+            per_client.saturating_mul(u64::from(w.clients))
+        }
+    };
+    ops.saturating_mul(2).min(MOST) as usize
+}
+
 impl<'s, P: Protocol> Engine<'s, P> {
     /// An engine ready to run `scenario`; `trace` receives every event when given.
     pub fn new(scenario: &'s Scenario, trace: Option<Trace>) -> Self {
@@ -245,7 +264,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             generator: OpGenerator::new(&scenario.workload, scenario.cluster.nodes),
             workload_open: true,
             workload_stopped: Time::ZERO,
-            history: History::default(),
+            history: History::with_capacity(expected_events(scenario)),
             timeline,
             applied_faults: Vec::new(),
             healed_at: Some(Time::ZERO),

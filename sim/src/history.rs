@@ -173,6 +173,13 @@ struct Fields {
 }
 
 impl History {
+    /// An empty history with room for `events` events.
+    pub fn with_capacity(events: usize) -> History {
+        History {
+            events: Vec::with_capacity(events),
+        }
+    }
+
     /// Appends an event, numbering it.
     pub fn push(
         &mut self,
