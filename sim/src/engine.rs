@@ -20,6 +20,7 @@ use simkv_protocols::{
     RequestId, Span, Time,
 };
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The most events that may wait in the queue at once (about 1 GiB of events).
 pub const MAX_QUEUED_EVENTS: usize = 10_000_000;
@@ -683,7 +684,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let (request, op, node) = self
             .generator
             .next(client, state, &mut self.streams.workload);
-        self.history.push(self.now, client, node, op.clone(), None);
+        // Shared by the invocation, the completion and the client's state: one copy.
+        let op = Arc::new(op);
+        self.history
+            .push(self.now, client, node, Arc::clone(&op), None);
         self.sides.push(self.node_sides[node.index()]);
         state.in_flight = Some(InFlight {
             request,
@@ -707,7 +711,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let (request, node) = (flight.request, flight.node);
         let call = Request {
             id: request,
-            op: flight.op.clone(),
+            op: simkv_protocols::Op::clone(&flight.op),
             quorum: self.scenario.workload.quorum,
         };
         let delay = self.links.client_delay(&mut self.streams.network);

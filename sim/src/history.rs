@@ -29,6 +29,7 @@
 use serde::{Deserialize, Serialize};
 use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, Time, Value};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// How an operation ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,8 +53,8 @@ pub struct HistoryEvent {
     pub client: ClientId,
     /// The node the client sent the operation to.
     pub node: NodeId,
-    /// The operation invoked (repeated on its completion).
-    pub op: Op,
+    /// The operation invoked (repeated on its completion: shared, not copied).
+    pub op: Arc<Op>,
     /// `None` for an invocation; how it ended for a completion.
     pub outcome: Option<Outcome>,
 }
@@ -186,7 +187,7 @@ impl History {
         time: Time,
         client: ClientId,
         node: NodeId,
-        op: Op,
+        op: impl Into<Arc<Op>>,
         outcome: Option<Outcome>,
     ) {
         let index = self.events.len() as u64;
@@ -195,7 +196,7 @@ impl History {
             time,
             client,
             node,
-            op,
+            op: op.into(),
             outcome,
         });
     }
@@ -297,7 +298,7 @@ fn to_record(event: &HistoryEvent) -> Record {
         values: None,
         ops: None,
     };
-    let Op::Txn { ops } = &event.op else {
+    let Op::Txn { ops } = &*event.op else {
         let fields = to_fields(&event.op, result);
         record.f = fields.f;
         record.key = Some(fields.key);
@@ -436,7 +437,7 @@ fn from_record(r: Record) -> Result<HistoryEvent, String> {
         time: Time(r.time_us),
         client: ClientId(r.process),
         node,
-        op,
+        op: Arc::new(op),
         outcome,
     })
 }

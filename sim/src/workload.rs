@@ -29,8 +29,8 @@ pub enum Side {
 pub struct InFlight {
     /// Its id.
     pub request: RequestId,
-    /// What was asked.
-    pub op: Op,
+    /// What was asked (shared with the history's records of it).
+    pub op: std::sync::Arc<Op>,
     /// Of whom.
     pub node: NodeId,
     /// When (true time).

@@ -627,7 +627,7 @@ fn compile(
 pub fn write_history(history: &History) -> String {
     let mut out = String::with_capacity(history.events.len() * 80);
     for e in &history.events {
-        if let Op::Txn { ops } = &e.op {
+        if let Op::Txn { ops } = &*e.op {
             write_txn(&mut out, e, ops);
             continue;
         }
@@ -637,7 +637,7 @@ pub fn write_history(history: &History) -> String {
             None => ("invoke", arg, None),
             Some(Outcome::Info) => ("info", arg, None),
             Some(Outcome::Fail(r)) => ("fail", arg, Some(error_name(r))),
-            Some(Outcome::Ok(r)) => match (&e.op, r) {
+            Some(Outcome::Ok(r)) => match (&*e.op, r) {
                 (Op::Get { .. }, OpResult::Ok { value: Some(v) }) => ("ok", quote(v), None),
                 (Op::Get { .. }, _) => ("ok", "nil".to_string(), None),
                 (Op::Cas { .. }, OpResult::PreconditionFailed { .. }) => {

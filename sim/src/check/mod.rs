@@ -372,7 +372,7 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
     let mut values = Interner::default();
     let mut joins = Joins::new();
     for e in history.events.iter().filter(|e| e.outcome.is_none()) {
-        if let Op::Txn { .. } = e.op {
+        if let Op::Txn { .. } = *e.op {
             joins.join(&e.op.keys());
         }
     }

@@ -766,8 +766,8 @@ fn txn_outcomes_fail_info_and_malformed() {
     assert_eq!(check(&base(Outcome::Info)), Verdict::Linearizable);
     // Unknown outcome, and a read saw k1 but a later read missed k2: half applied.
     let mut h = base(Outcome::Info);
-    h.events[2].op = Op::Get { key: 1 };
-    h.events[3].op = Op::Get { key: 1 };
+    h.events[2].op = Op::Get { key: 1 }.into();
+    h.events[3].op = Op::Get { key: 1 }.into();
     h.events[3].outcome = Some(ok("a"));
     record(&mut h, 1, Op::Get { key: 2 }, None);
     let absent = Outcome::Ok(OpResult::NotFound);
@@ -960,7 +960,7 @@ fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(us
     let (h, _) = planned_history(&mut Draws(seed | 1), n, clients, 8, make);
     let mut reads = Vec::new();
     for (i, e) in h.events.iter().enumerate() {
-        if let (Op::Txn { ops }, Some(Outcome::Ok(_))) = (&e.op, &e.outcome) {
+        if let (Op::Txn { ops }, Some(Outcome::Ok(_))) = (&*e.op, &e.outcome) {
             let gets = ops
                 .iter()
                 .enumerate()
@@ -1096,7 +1096,7 @@ fn generated_append_history(seed: u64, n: usize, clients: u32, corrupt: bool) ->
     let (mut h, states) = planned_history(&mut draws, n, clients, 3, make);
     let gets: Vec<usize> = (0..h.events.len())
         .filter(|&i| {
-            matches!(h.events[i].op, Op::Get { .. })
+            matches!(*h.events[i].op, Op::Get { .. })
                 && matches!(h.events[i].outcome, Some(Outcome::Ok(_)))
         })
         .collect();
