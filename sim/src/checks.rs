@@ -133,12 +133,17 @@ enum Status<'h> {
 }
 
 fn intervals(history: &History) -> Vec<Interval<'_>> {
-    let mut open: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut out: Vec<Interval> = Vec::new();
+    // Per client (ids are small and dense), its operation in flight.
+    let mut open: Vec<Option<usize>> = Vec::new();
+    let mut out: Vec<Interval> = Vec::with_capacity(history.events.len() / 2 + 1);
     for e in &history.events {
+        let client = e.client.0 as usize;
+        if open.len() <= client {
+            open.resize(client + 1, None);
+        }
         match &e.outcome {
             None => {
-                open.insert(e.client.0, out.len());
+                open[client] = Some(out.len());
                 out.push(Interval {
                     op: &e.op,
                     invoked: e.time,
@@ -147,7 +152,7 @@ fn intervals(history: &History) -> Vec<Interval<'_>> {
                 });
             }
             Some(outcome) => {
-                if let Some(i) = open.remove(&e.client.0) {
+                if let Some(i) = open[client].take() {
                     out[i].status = match outcome {
                         Outcome::Ok(r) => Status::Ok(r),
                         Outcome::Fail(r) => Status::Fail(r),

@@ -273,9 +273,15 @@ impl Client {
     /// Learns from a completed operation: the value seen, and where to go next.
     pub fn learn(&mut self, flight: &InFlight, result: Option<&OpResult>, values: bool) {
         // Without cas in the mix nothing reads `last_seen`: skip the copy.
-        let parts = result.filter(|_| values).and_then(|r| r.parts(&flight.op));
-        for (op, result) in flight.op.parts().iter().zip(parts.iter().flatten()) {
-            self.see(op.key(), result);
+        match (&*flight.op, result) {
+            _ if !values => {}
+            (Op::Txn { ops }, Some(OpResult::Txn { results })) => {
+                for (op, result) in ops.iter().zip(results) {
+                    self.see(op.key(), result);
+                }
+            }
+            (Op::Txn { .. }, _) | (_, None) => {}
+            (op, Some(result)) => self.see(op.key(), result),
         }
         // Follow a hint; forget the target after a refusal or timeout without one.
         self.redirect = match result {

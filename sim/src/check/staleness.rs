@@ -15,7 +15,7 @@
 
 use crate::history::{History, Outcome};
 use serde::Serialize;
-use simkv_protocols::{ClientId, Key, Op, OpResult, Time};
+use simkv_protocols::{Key, Op, OpResult, Time};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -184,13 +184,18 @@ fn percentiles(mut xs: Vec<f64>) -> Percentiles {
 /// skipped: this is a measurement, and [`crate::check::prepare_simkv`] reports them.
 fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
     let mut keys: BTreeMap<Key, KeyOps> = BTreeMap::new();
-    let mut open: BTreeMap<ClientId, usize> = BTreeMap::new();
+    // Per client (ids are small and dense), its operation in flight.
+    let mut open: Vec<Option<usize>> = Vec::new();
     for (i, e) in history.events.iter().enumerate() {
+        let client = e.client.0 as usize;
+        if open.len() <= client {
+            open.resize(client + 1, None);
+        }
         let Some(outcome) = &e.outcome else {
-            open.insert(e.client, i);
+            open[client] = Some(i);
             continue;
         };
-        let Some(at) = open.remove(&e.client) else {
+        let Some(at) = open[client].take() else {
             continue;
         };
         let inv = &history.events[at];
@@ -212,7 +217,7 @@ fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
             Outcome::Fail(_) => {}
         }
     }
-    for at in open.into_values() {
+    for at in open.into_iter().flatten() {
         record_unknown_parts(&mut keys, &history.events[at].op);
     }
     keys
