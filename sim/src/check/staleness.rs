@@ -291,7 +291,7 @@ impl fmt::Display for StalenessReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use simkv_protocols::NodeId;
+    use simkv_protocols::{ClientId, NodeId};
 
     fn push(h: &mut History, ms: u64, client: u32, op: Op, outcome: Option<Outcome>) {
         h.push(Time(ms * 1000), ClientId(client), NodeId(0), op, outcome);
