@@ -1318,24 +1318,8 @@ impl Protocol for Majority {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::Effect;
     use crate::params::Params;
-    use crate::testkit::{configs, TestEntropy};
-
-    /// A message on the wire: (from, to, message).
-    type Wire = (NodeId, NodeId, Message);
-
-    /// A hand-driven cluster: sends wait in `inflight` until a test delivers or drops them;
-    /// timers fire only when a test fires them.
-    struct Harness {
-        configs: Vec<NodeConfig>,
-        nodes: Vec<Majority>,
-        durable: Vec<Option<MajorityDurable>>,
-        inflight: Vec<Wire>,
-        replies: Vec<(RequestId, OpResult)>,
-        now: Time,
-        entropy: TestEntropy,
-    }
+    use crate::testkit::{configs, Cluster};
 
     fn n(i: u16) -> NodeId {
         NodeId(i)
@@ -1361,97 +1345,13 @@ mod tests {
         }
     }
 
-    impl Harness {
-        fn new(count: u16, bugs: &[&'static str]) -> Harness {
-            let configs = configs(count, &Params::defaults(Majority::info().params), bugs);
-            let mut h = Harness {
-                configs,
-                nodes: Vec::new(),
-                durable: vec![None; usize::from(count)],
-                inflight: Vec::new(),
-                replies: Vec::new(),
-                now: Time(1_000),
-                entropy: TestEntropy(3),
-            };
-            for i in 0..count {
-                let node = h.boot(i);
-                h.nodes.push(node);
-            }
-            h
-        }
+    /// A hand-driven cluster ([`Cluster`]): sends wait until a test delivers or drops them,
+    /// timers fire only when a test fires them, invariants hold after every handler.
+    type Harness = Cluster<Majority>;
 
-        fn boot(&mut self, i: u16) -> Majority {
-            let mut effects = Vec::new();
-            let config = self.configs[usize::from(i)].clone();
-            let durable = self.durable[usize::from(i)].clone();
-            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-            let node = Majority::start(&mut ctx, &config, durable.as_ref());
-            self.apply(n(i), effects);
-            node
-        }
-
-        fn restart(&mut self, i: u16) {
-            self.inflight.retain(|(_, to, _)| *to != n(i));
-            self.nodes[usize::from(i)] = self.boot(i);
-        }
-
-        fn run(&mut self, i: u16, f: impl FnOnce(&mut Majority, &mut Context<'_, Majority>)) {
-            let mut effects = Vec::new();
-            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-            f(&mut self.nodes[usize::from(i)], &mut ctx);
-            self.apply(n(i), effects);
-            self.nodes[usize::from(i)].check_invariants().unwrap();
-        }
-
-        fn apply(&mut self, from: NodeId, effects: Vec<Effect<Majority>>) {
-            for effect in effects {
-                match effect {
-                    Effect::Send { to, msg } => self.inflight.push((from, to, msg)),
-                    Effect::Persist(d) => self.durable[from.index()] = Some(d),
-                    Effect::Reply { request, result } => self.replies.push((request, result)),
-                    Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
-                    Effect::Halt => panic!("majority never halts"),
-                }
-            }
-        }
-
-        /// Hands `op` (as request `id`) to node `i`; replies collect in `replies`.
-        fn request(&mut self, i: u16, id: RequestId, op: Op) {
-            let call = Request {
-                id,
-                op,
-                quorum: None,
-            };
-            self.run(i, |node, ctx| node.on_request(ctx, call));
-        }
-
-        fn deliver_where(&mut self, mut pick: impl FnMut(&Wire) -> bool) {
-            for _ in 0..100_000 {
-                let Some(at) = self.inflight.iter().position(&mut pick) else {
-                    return;
-                };
-                let (from, to, msg) = self.inflight.remove(at);
-                self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
-            }
-            panic!("messages never stopped");
-        }
-
-        fn deliver_all(&mut self) {
-            self.deliver_where(|_| true);
-        }
-
-        fn timer(&mut self, i: u16, timer: Timer) {
-            self.run(i, |node, ctx| node.on_timer(ctx, timer));
-        }
-
-        fn reply(&self, id: RequestId) -> Option<&OpResult> {
-            self.replies.iter().find(|(r, _)| *r == id).map(|(_, r)| r)
-        }
-
-        /// What node `i` holds for `key` (`None`: nothing or a tombstone).
-        fn value(&self, i: u16, key: Key) -> Option<String> {
-            self.nodes[usize::from(i)].store().get(&key).cloned()
-        }
+    fn harness(count: u16, bugs: &[&'static str]) -> Harness {
+        let params = Params::defaults(Majority::info().params);
+        Cluster::boot_all(configs(count, &params, bugs), |_| {})
     }
 
     #[test]
@@ -1467,15 +1367,15 @@ mod tests {
     #[test]
     fn abd_a_read_writes_back_a_value_found_on_a_minority_before_answering() {
         // ABD section 4: the read's second phase makes a value it returns reach a quorum.
-        let mut h = Harness::new(5, &[]);
-        h.request(0, req(0, 1), put(1, "a"));
+        let mut h = harness(5, &[]);
+        h.submit(0, req(0, 1), put(1, "a"));
         h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
         // Phase 2 reaches n2 only (n1's own acceptor took it too): on 2 of 5 replicas.
         h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
         h.inflight.clear();
         assert_eq!(h.reply(req(0, 1)), None);
         // A read at n2 whose query reaches n1, n2, n3 sees "a" on two of them, not chosen.
-        h.request(1, req(1, 1), Op::Get { key: 1 });
+        h.submit(1, req(1, 1), Op::Get { key: 1 });
         h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 2);
         h.inflight
             .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
@@ -1489,22 +1389,22 @@ mod tests {
 
     #[test]
     fn with_skip_read_write_back_a_later_read_returns_the_older_value() {
-        let mut h = Harness::new(5, &["skip-read-write-back"]);
-        h.request(0, req(0, 1), put(1, "a"));
+        let mut h = harness(5, &["skip-read-write-back"]);
+        h.submit(0, req(0, 1), put(1, "a"));
         h.deliver_all();
-        h.request(0, req(0, 2), put(1, "b"));
+        h.submit(0, req(0, 2), put(1, "b"));
         h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
         h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
         h.inflight.clear();
         // A read through n1, n2, n3 returns "b" (only on n1, n2)...
-        h.request(2, req(1, 1), Op::Get { key: 1 });
+        h.submit(2, req(1, 1), Op::Get { key: 1 });
         h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 1);
         h.inflight
             .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
         h.deliver_all();
         assert_eq!(h.reply(req(1, 1)), Some(&ok("b")));
         // ... and a later read through n3, n4, n5 returns "a": a new-old inversion.
-        h.request(3, req(2, 1), Op::Get { key: 1 });
+        h.submit(3, req(2, 1), Op::Get { key: 1 });
         h.inflight.retain(|(_, to, _)| to.0 >= 2);
         h.deliver_all();
         assert_eq!(h.reply(req(2, 1)), Some(&ok("a")));
@@ -1514,16 +1414,16 @@ mod tests {
     fn casp_concurrent_cas_on_one_key_cannot_both_succeed() {
         // Plain ABD's read-modify-write would let both succeed; the promise of phase 1 orders
         // them (CASPaxos, section 2).
-        let mut h = Harness::new(5, &[]);
-        h.request(0, req(0, 1), put(1, "a"));
+        let mut h = harness(5, &[]);
+        h.submit(0, req(0, 1), put(1, "a"));
         h.deliver_all();
         let cas = |new: &str| Op::Cas {
             key: 1,
             expected: "a".into(),
             new: new.into(),
         };
-        h.request(0, req(1, 1), cas("x"));
-        h.request(4, req(2, 1), cas("y"));
+        h.submit(0, req(1, 1), cas("x"));
+        h.submit(4, req(2, 1), cas("y"));
         h.deliver_all();
         for _ in 0..20 {
             h.now += Span::millis(40);
@@ -1555,10 +1455,10 @@ mod tests {
     fn a_coordinator_runs_one_round_per_key_and_queues_its_other_writes() {
         // Paxos Made Simple, section 2.4: two proposers can duel forever; a node's own
         // writes of one key must not be two of them.
-        let mut h = Harness::new(3, &[]);
-        h.request(0, req(1, 1), put(1, "a"));
-        h.request(0, req(2, 1), put(1, "b"));
-        h.request(0, req(3, 1), put(2, "c"));
+        let mut h = harness(3, &[]);
+        h.submit(0, req(1, 1), put(1, "a"));
+        h.submit(0, req(2, 1), put(1, "b"));
+        h.submit(0, req(3, 1), put(2, "c"));
         let prepares = |h: &Harness, key: Key| {
             h.inflight
                 .iter()
@@ -1581,21 +1481,21 @@ mod tests {
 
     #[test]
     fn a_clients_retry_at_another_coordinator_applies_once() {
-        let mut h = Harness::new(5, &[]);
-        h.request(0, req(0, 1), put(1, ""));
+        let mut h = harness(5, &[]);
+        h.submit(0, req(0, 1), put(1, ""));
         h.deliver_all();
         let append = Op::Append {
             key: 1,
             value: "x;".into(),
         };
         // The first try's value reaches a write quorum, but every answer to n1 is lost.
-        h.request(0, req(3, 7), append.clone());
+        h.submit(0, req(3, 7), append.clone());
         h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
         h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && to.0 <= 2);
         h.inflight.clear();
         assert_eq!(h.reply(req(3, 7)), None);
         // The client retries the same request at n5: it finds it applied.
-        h.request(4, req(3, 7), append);
+        h.submit(4, req(3, 7), append);
         h.deliver_all();
         assert_eq!(h.reply(req(3, 7)), Some(&ok("x;")));
         assert_eq!(h.value(4, 1).as_deref(), Some("x;"));
@@ -1603,9 +1503,9 @@ mod tests {
 
     #[test]
     fn a_minority_answers_gets_unavailable_and_leaves_writes_unanswered() {
-        let mut h = Harness::new(5, &[]);
-        h.request(0, req(0, 1), Op::Get { key: 1 });
-        h.request(0, req(0, 2), put(1, "a"));
+        let mut h = harness(5, &[]);
+        h.submit(0, req(0, 1), Op::Get { key: 1 });
+        h.submit(0, req(0, 2), put(1, "a"));
         // Only n2 hears n1: a minority.
         h.deliver_where(|(_, to, _)| to.0 <= 1);
         h.inflight.clear();
@@ -1627,26 +1527,26 @@ mod tests {
 
     #[test]
     fn an_acknowledged_write_survives_the_restart_of_every_replica() {
-        let mut h = Harness::new(3, &[]);
-        h.request(0, req(0, 1), put(1, "a"));
+        let mut h = harness(3, &[]);
+        h.submit(0, req(0, 1), put(1, "a"));
         h.deliver_all();
         assert_eq!(h.reply(req(0, 1)), Some(&ok("a")));
         for i in 0..3 {
             h.restart(i);
         }
-        h.request(2, req(1, 1), Op::Get { key: 1 });
+        h.submit(2, req(1, 1), Op::Get { key: 1 });
         h.deliver_all();
         assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
         // And a new ballot orders after every one issued before the crash.
-        h.request(0, req(0, 2), put(1, "b"));
+        h.submit(0, req(0, 2), put(1, "b"));
         h.deliver_all();
         assert_eq!(h.reply(req(0, 2)), Some(&ok("b")));
     }
 
     #[test]
     fn a_tricked_replica_is_repaired_by_anti_entropy_and_never_read() {
-        let mut h = Harness::new(3, &[]);
-        h.request(0, req(0, 1), put(1, "a"));
+        let mut h = harness(3, &[]);
+        h.submit(0, req(0, 1), put(1, "a"));
         h.deliver_all();
         let trick = Operator::TrickValue {
             key: 1,
@@ -1655,7 +1555,7 @@ mod tests {
         h.run(2, |node, ctx| node.on_operator(ctx, trick));
         assert_eq!(h.value(2, 1).as_deref(), Some("tricked"));
         // A read through n3 and n1 never answers the corrupt copy.
-        h.request(2, req(1, 1), Op::Get { key: 1 });
+        h.submit(2, req(1, 1), Op::Get { key: 1 });
         h.deliver_all();
         assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
         for _ in 0..2 {

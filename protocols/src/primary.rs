@@ -893,14 +893,14 @@ mod tests {
             &self.nodes[usize::from(i)].peers[&n(from)].inbound
         }
 
-        fn value(&self, i: u16, key: Key) -> Option<&str> {
+        fn entry_value(&self, i: u16, key: Key) -> Option<&str> {
             let entry = self.nodes[usize::from(i)].entries.get(&key)?;
             entry.value.as_deref()
         }
 
         fn values(&self, key: Key) -> Vec<Option<&str>> {
             (0..self.nodes.len() as u16)
-                .map(|i| self.value(i, key))
+                .map(|i| self.entry_value(i, key))
                 .collect()
         }
 

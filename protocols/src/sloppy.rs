@@ -1430,24 +1430,20 @@ impl Protocol for Sloppy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::Effect;
     use crate::ids::ClientId;
     use crate::params::{ParamValue, Params};
-    use crate::testkit::{configs, TestEntropy};
+    use crate::testkit::{configs, Cluster, Wire};
 
-    /// A message on the wire: (from, to, message).
-    type Wire = (NodeId, NodeId, Message);
+    /// A hand-driven cluster ([`Cluster`]): sends wait until a test delivers or drops them,
+    /// timers fire only when a test fires them. Invariants are checked by hand
+    /// ([`Harness::check_all`]): some planted bugs break them on purpose.
+    type Harness = Cluster<Sloppy>;
 
-    /// A hand-driven cluster: sends wait in `inflight` until a test delivers or drops them;
-    /// timers fire only when a test fires them.
-    struct Harness {
-        configs: Vec<NodeConfig>,
-        nodes: Vec<Sloppy>,
-        durable: Vec<Option<SloppyDurable>>,
-        inflight: Vec<Wire>,
-        replies: Vec<(RequestId, OpResult)>,
-        now: Time,
-        entropy: TestEntropy,
+    /// A cluster whose `siblings` parameter is `siblings`.
+    fn harness(count: u16, bugs: &[&'static str], siblings: bool) -> Harness {
+        let mut params = Params::defaults(Sloppy::info().params);
+        params.set("siblings", ParamValue::Bool(siblings));
+        Cluster::boot_all(configs(count, &params, bugs), |_| {}).unchecked()
     }
 
     fn n(i: u16) -> NodeId {
@@ -1469,85 +1465,6 @@ mod tests {
     }
 
     impl Harness {
-        /// A cluster whose `siblings` parameter is `siblings`.
-        fn with_siblings(count: u16, bugs: &[&'static str], siblings: bool) -> Harness {
-            let mut params = Params::defaults(Sloppy::info().params);
-            params.set("siblings", ParamValue::Bool(siblings));
-            let configs = configs(count, &params, bugs);
-            let mut h = Harness {
-                configs,
-                nodes: Vec::new(),
-                durable: vec![None; usize::from(count)],
-                inflight: Vec::new(),
-                replies: Vec::new(),
-                now: Time(1_000),
-                entropy: TestEntropy(3),
-            };
-            for i in 0..count {
-                let node = h.boot(i);
-                h.nodes.push(node);
-            }
-            h
-        }
-
-        fn boot(&mut self, i: u16) -> Sloppy {
-            let mut effects = Vec::new();
-            let config = self.configs[usize::from(i)].clone();
-            let durable = self.durable[usize::from(i)].clone();
-            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-            let node = Sloppy::start(&mut ctx, &config, durable.as_ref());
-            self.apply(n(i), effects);
-            node
-        }
-
-        fn restart(&mut self, i: u16) {
-            self.inflight.retain(|(_, to, _)| *to != n(i));
-            self.nodes[usize::from(i)] = self.boot(i);
-        }
-
-        fn run(&mut self, i: u16, f: impl FnOnce(&mut Sloppy, &mut Context<'_, Sloppy>)) {
-            let mut effects = Vec::new();
-            let mut ctx = Context::new(n(i), self.now, true, &mut effects, &mut self.entropy);
-            f(&mut self.nodes[usize::from(i)], &mut ctx);
-            self.apply(n(i), effects);
-        }
-
-        fn apply(&mut self, from: NodeId, effects: Vec<Effect<Sloppy>>) {
-            for effect in effects {
-                match effect {
-                    Effect::Send { to, msg } => self.inflight.push((from, to, msg)),
-                    Effect::Persist(d) => self.durable[from.index()] = Some(d),
-                    Effect::Reply { request, result } => self.replies.push((request, result)),
-                    Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
-                    Effect::Halt => panic!("sloppy never halts"),
-                }
-            }
-        }
-
-        fn request(&mut self, i: u16, id: RequestId, op: Op) {
-            let call = Request {
-                id,
-                op,
-                quorum: None,
-            };
-            self.run(i, |node, ctx| node.on_request(ctx, call));
-        }
-
-        fn deliver_where(&mut self, mut pick: impl FnMut(&Wire) -> bool) {
-            for _ in 0..100_000 {
-                let Some(at) = self.inflight.iter().position(&mut pick) else {
-                    return;
-                };
-                let (from, to, msg) = self.inflight.remove(at);
-                self.run(to.0, |node, ctx| node.on_message(ctx, from, msg));
-            }
-            panic!("messages never stopped");
-        }
-
-        fn deliver_all(&mut self) {
-            self.deliver_where(|_| true);
-        }
-
         /// Drops every message to or from `i` (a partitioned node).
         fn drop_for(&mut self, i: u16) {
             self.inflight.retain(|(f, t, _)| *f != n(i) && *t != n(i));
@@ -1556,7 +1473,8 @@ mod tests {
         /// Delivers everything but what `a` and `b` send each other, which is dropped: the
         /// two cannot reach each other, both reach everyone else.
         fn deliver_apart(&mut self, a: u16, b: u16) {
-            let between = |(f, t, _): &Wire| (*f, *t) == (n(a), n(b)) || (*f, *t) == (n(b), n(a));
+            let between =
+                |(f, t, _): &Wire<Sloppy>| (*f, *t) == (n(a), n(b)) || (*f, *t) == (n(b), n(a));
             self.deliver_where(|w| !between(w));
             self.inflight.retain(|w| !between(w));
         }
@@ -1568,23 +1486,11 @@ mod tests {
                 }
             }
         }
-
-        fn timer(&mut self, i: u16, timer: Timer) {
-            self.run(i, |node, ctx| node.on_timer(ctx, timer));
-        }
-
-        fn reply(&self, id: RequestId) -> Option<&OpResult> {
-            self.replies.iter().find(|(r, _)| *r == id).map(|(_, r)| r)
-        }
-
-        fn value(&self, i: u16, key: Key) -> Option<String> {
-            self.nodes[usize::from(i)].store().get(&key).cloned()
-        }
     }
 
     /// Writes k1=a at n0 while n2 is cut off; n0 ends up holding a hint for n2.
     fn write_while_n2_is_away(h: &mut Harness) {
-        h.request(0, req(1), put(1, "a"));
+        h.submit(0, req(1), put(1, "a"));
         assert_eq!(
             h.reply(req(1)),
             Some(&OpResult::Ok {
@@ -1607,10 +1513,10 @@ mod tests {
     #[test]
     fn a_hint_is_handed_back_when_its_node_answers_and_then_deleted() {
         for siblings in MODES {
-            let mut h = Harness::with_siblings(3, &[], siblings);
+            let mut h = harness(3, &[], siblings);
             write_while_n2_is_away(&mut h);
             // The next write skips down n2: a replica that is up carries its hint.
-            h.request(0, req(2), put(1, "b"));
+            h.submit(0, req(2), put(1, "b"));
             assert!(
                 h.inflight.iter().all(|(_, to, _)| *to != n(2)),
                 "n2 is skipped"
@@ -1637,13 +1543,13 @@ mod tests {
     #[test]
     fn hints_survive_a_crash_of_the_stand_in_and_are_lost_with_the_bug() {
         for siblings in MODES {
-            let mut h = Harness::with_siblings(3, &[], siblings);
+            let mut h = harness(3, &[], siblings);
             write_while_n2_is_away(&mut h);
             h.restart(0);
             assert!(h.nodes[0].hints.contains_key(&(n(2), 1)));
             h.nodes[0].check_invariants().unwrap();
 
-            let mut h = Harness::with_siblings(3, &["drop-hints-on-crash"], siblings);
+            let mut h = harness(3, &["drop-hints-on-crash"], siblings);
             write_while_n2_is_away(&mut h);
             h.restart(0);
             let broken = h.nodes[0].check_invariants().unwrap_err();
@@ -1658,14 +1564,14 @@ mod tests {
             .flat_map(|s| [(s, None), (s, Some("read-repair-writes-older"))])
         {
             let bugs: Vec<&'static str> = bug.into_iter().collect();
-            let mut h = Harness::with_siblings(3, &bugs, siblings);
-            h.request(0, req(1), put(1, "a"));
+            let mut h = harness(3, &bugs, siblings);
+            h.submit(0, req(1), put(1, "a"));
             h.deliver_all();
-            h.request(0, req(2), put(1, "b"));
+            h.submit(0, req(2), put(1, "b"));
             h.drop_for(2);
             h.deliver_all();
             assert_eq!(h.value(2, 1).as_deref(), Some("a"));
-            h.request(1, req(3), Op::Get { key: 1 });
+            h.submit(1, req(3), Op::Get { key: 1 });
             h.deliver_all();
             assert_eq!(
                 h.reply(req(3)),
@@ -1688,8 +1594,8 @@ mod tests {
     #[test]
     fn a_tricked_value_is_never_served_and_anti_entropy_repairs_it() {
         for siblings in MODES {
-            let mut h = Harness::with_siblings(2, &[], siblings);
-            h.request(0, req(1), put(4, "a"));
+            let mut h = harness(2, &[], siblings);
+            h.submit(0, req(1), put(4, "a"));
             h.deliver_all();
             let trick = Operator::TrickValue {
                 key: 4,
@@ -1698,7 +1604,7 @@ mod tests {
             h.run(1, |node, ctx| node.on_operator(ctx, trick));
             assert_eq!(h.value(1, 4).as_deref(), Some("tricked"));
             // A read at n1 waits for an intact copy instead of serving its own.
-            h.request(1, req(2), Op::Get { key: 4 });
+            h.submit(1, req(2), Op::Get { key: 4 });
             assert_eq!(h.reply(req(2)), None);
             h.deliver_all();
             assert_eq!(
@@ -1737,13 +1643,13 @@ mod tests {
     /// both), then heals: a get at n2 answers what it holds, and its read repair gives the
     /// others what they lack. Returns the get's answer.
     fn concurrent_puts(h: &mut Harness) -> OpResult {
-        h.request(0, req(1), put(1, "a"));
+        h.submit(0, req(1), put(1, "a"));
         h.deliver_apart(0, 1);
-        h.request(1, req(2), put(1, "b"));
+        h.submit(1, req(2), put(1, "b"));
         h.deliver_apart(0, 1);
         assert_eq!(h.reply(req(1)), Some(&ok("a")));
         assert_eq!(h.reply(req(2)), Some(&ok("b")));
-        h.request(2, req(3), Op::Get { key: 1 });
+        h.submit(2, req(3), Op::Get { key: 1 });
         h.deliver_all();
         h.check_all();
         h.reply(req(3)).cloned().expect("R = 1: n2 answers at once")
@@ -1754,7 +1660,7 @@ mod tests {
     /// wins keeps one.
     #[test]
     fn concurrent_puts_become_siblings_and_a_get_returns_both() {
-        let mut h = Harness::with_siblings(3, &[], true);
+        let mut h = harness(3, &[], true);
         let both = OpResult::Siblings {
             values: siblings_of(&["a", "b"]),
         };
@@ -1769,11 +1675,11 @@ mod tests {
             // One value per key for the convergence check: the one LWW would keep.
             assert_eq!(h.value(i, 1).as_deref(), Some("b"));
         }
-        h.request(0, req(4), Op::Get { key: 1 });
+        h.submit(0, req(4), Op::Get { key: 1 });
         assert_eq!(h.reply(req(4)), Some(&both), "read repair gave n0 b");
         assert_eq!(h.nodes[0].digest(), h.nodes[1].digest());
 
-        let mut h = Harness::with_siblings(3, &[], false);
+        let mut h = harness(3, &[], false);
         assert_eq!(concurrent_puts(&mut h), ok("b"), "(1, n1) > (1, n0)");
         for i in 0..3 {
             assert!(h.nodes[usize::from(i)].siblings().is_empty());
@@ -1785,9 +1691,9 @@ mod tests {
     /// knows, so a put at a node holding both siblings supersedes both.
     #[test]
     fn a_put_at_a_node_holding_siblings_supersedes_them() {
-        let mut h = Harness::with_siblings(3, &[], true);
+        let mut h = harness(3, &[], true);
         concurrent_puts(&mut h);
-        h.request(0, req(4), put(1, "c"));
+        h.submit(0, req(4), put(1, "c"));
         h.deliver_all();
         assert_eq!(h.reply(req(4)), Some(&ok("c")));
         for i in 0..3 {
@@ -1796,7 +1702,7 @@ mod tests {
             assert_eq!(node.entries[&1].len(), 1, "n{i}");
             assert_eq!(h.value(i, 1).as_deref(), Some("c"));
         }
-        h.request(1, req(5), Op::Get { key: 1 });
+        h.submit(1, req(5), Op::Get { key: 1 });
         assert_eq!(h.reply(req(5)), Some(&ok("c")));
         h.check_all();
     }
@@ -1805,8 +1711,8 @@ mod tests {
     /// a delayed (or duplicated) older write arriving after a newer one resurrects nothing.
     #[test]
     fn a_delayed_older_write_does_not_come_back_as_a_sibling() {
-        let mut h = Harness::with_siblings(2, &[], true);
-        h.request(0, req(1), put(1, "a"));
+        let mut h = harness(2, &[], true);
+        h.submit(0, req(1), put(1, "a"));
         let at = h
             .inflight
             .iter()
@@ -1814,7 +1720,7 @@ mod tests {
             .expect("the store of a to n1");
         let late = h.inflight.remove(at);
         h.deliver_all();
-        h.request(0, req(2), put(1, "b"));
+        h.submit(0, req(2), put(1, "b"));
         h.deliver_all();
         assert_eq!(h.value(1, 1).as_deref(), Some("b"));
         for _ in 0..2 {
@@ -1823,7 +1729,7 @@ mod tests {
         }
         assert!(h.nodes[1].siblings().is_empty());
         assert_eq!(h.nodes[1].entries[&1].len(), 1);
-        h.request(1, req(3), Op::Get { key: 1 });
+        h.submit(1, req(3), Op::Get { key: 1 });
         assert_eq!(h.reply(req(3)), Some(&ok("b")));
         // A merge never takes back a version a held one descends from.
         let mut held = h.nodes[1].entries[&1].clone();
@@ -1839,13 +1745,13 @@ mod tests {
     /// them, so its result supersedes both.
     #[test]
     fn an_append_after_siblings_applies_to_the_newest_and_supersedes_both() {
-        let mut h = Harness::with_siblings(3, &[], true);
+        let mut h = harness(3, &[], true);
         concurrent_puts(&mut h);
         let append = Op::Append {
             key: 1,
             value: "x".into(),
         };
-        h.request(2, req(4), append);
+        h.submit(2, req(4), append);
         assert_eq!(
             h.reply(req(4)),
             Some(&ok("bx")),
@@ -1856,7 +1762,7 @@ mod tests {
             assert!(h.nodes[usize::from(i)].siblings().is_empty(), "n{i}");
             assert_eq!(h.value(i, 1).as_deref(), Some("bx"));
         }
-        h.request(0, req(5), Op::Get { key: 1 });
+        h.submit(0, req(5), Op::Get { key: 1 });
         assert_eq!(h.reply(req(5)), Some(&ok("bx")));
         h.check_all();
     }
@@ -1866,7 +1772,7 @@ mod tests {
     /// taken.
     #[test]
     fn hinted_handoff_hands_back_every_sibling() {
-        let mut h = Harness::with_siblings(4, &[], true);
+        let mut h = harness(4, &[], true);
         // A key whose preference list starts at n4: it carries the hints for n3.
         let key = (0..100)
             .find(|k| h.nodes[0].preference(*k)[0] == n(3))
@@ -1874,9 +1780,9 @@ mod tests {
         // As if n3 had missed an ack at n1 and at n2.
         h.nodes[0].down.insert(n(2));
         h.nodes[1].down.insert(n(2));
-        h.request(0, req(1), put(key, "a"));
+        h.submit(0, req(1), put(key, "a"));
         h.deliver_apart(0, 1);
-        h.request(1, req(2), put(key, "b"));
+        h.submit(1, req(2), put(key, "b"));
         h.deliver_apart(0, 1);
         let hint = &h.nodes[3].hints[&(n(2), key)];
         assert_eq!(hint.versions.len(), 2, "both siblings are hinted");
@@ -1887,7 +1793,7 @@ mod tests {
         assert_eq!(h.nodes[2].siblings().get(&key), Some(&both));
         assert!(h.nodes[3].hints.is_empty());
         assert_eq!(h.nodes[3].hints_delivered, 1);
-        h.request(2, req(3), Op::Get { key });
+        h.submit(2, req(3), Op::Get { key });
         assert_eq!(h.reply(req(3)), Some(&OpResult::Siblings { values: both }));
         h.check_all();
     }

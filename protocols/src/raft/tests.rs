@@ -54,16 +54,6 @@ impl Cluster<Raft> {
         panic!("n{i} did not campaign");
     }
 
-    /// A client request arrives at node `i`.
-    fn submit(&mut self, i: u16, request: RequestId, op: Op) {
-        let call = Request {
-            id: request,
-            op,
-            quorum: None,
-        };
-        self.run(i, |node, ctx| node.on_request(ctx, call));
-    }
-
     /// A heartbeat interval passes and node `i`'s heartbeat timer fires.
     fn heartbeat(&mut self, i: u16) {
         self.now += Span::millis(50);
