@@ -416,7 +416,7 @@ fn slot_key(slot: u32, value: Val) -> u128 {
 }
 
 /// Searches for a linearization of `ops` (one partition, in call order) from `init`: one
-/// key's value, or the tuple of joined keys' values (see [`Joined`]).
+/// key's value, or the tuple of joined keys' values (changed in place with an undo log).
 ///
 /// A completed *read-only* operation (a read, a refused cas, a not-found update or delete:
 /// [`Kind::is_read_only`](super::model::Kind::is_read_only)) is never a choice: if the

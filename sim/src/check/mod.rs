@@ -165,7 +165,7 @@ pub struct Partition {
     pub ops: Vec<Operation>,
     /// For keys joined by transactions: how many. The partition's state is then a tuple of
     /// their values (one slot each, in key order) and every operation a
-    /// [`Kind::Multi`](model::Kind::Multi). `None` for a single key's partition.
+    /// [`model::Kind::Multi`]. `None` for a single key's partition.
     pub joined: Option<usize>,
 }
 
