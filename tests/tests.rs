@@ -4,6 +4,7 @@ mod bad_input;
 mod check;
 mod compare;
 mod determinism;
+mod golden;
 mod primary;
 mod quorum;
 mod raft;
