@@ -7,7 +7,10 @@ fn compare_the_cap_table_of_partition_at_seed_1_is_pinned() {
     let out = simkv(&["compare", "scenarios/partition.toml", "--seed", "1"]);
     assert_eq!(out.status.code(), Some(0));
     let table = stdout(&out);
-    let names: Vec<&str> = simkv_sim::registry::protocol_names();
+    let names: Vec<&str> = simkv_protocols::ProtocolKind::ALL
+        .iter()
+        .map(|p| p.name())
+        .collect();
     for name in &names {
         assert!(
             table.contains(&format!("\n| {name} |")),

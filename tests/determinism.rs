@@ -121,7 +121,7 @@ fn determinism_a_sweep_prints_the_same_whatever_the_number_of_jobs() {
 
 #[test]
 fn determinism_every_protocol_repeats_its_run_exactly() {
-    for protocol in simkv_sim::registry::protocol_names() {
+    for protocol in simkv_protocols::ProtocolKind::ALL.iter().map(|p| p.name()) {
         let path = "scenarios/nemesis.toml";
         let a = crate::util::run_report(path, protocol, 7, &[]);
         let b = crate::util::run_report(path, protocol, 7, &[]);

@@ -160,7 +160,7 @@ fn runs() -> Vec<(String, &'static str, u64, Vec<&'static str>)> {
     paths.extend(scenarios_in("scenarios/raft"));
     let mut runs = Vec::new();
     for path in &paths {
-        for protocol in simkv_sim::registry::protocol_names() {
+        for protocol in simkv_protocols::ProtocolKind::ALL.iter().map(|p| p.name()) {
             for seed in 1..=3 {
                 runs.push((path.clone(), protocol, seed, vec![]));
             }
@@ -213,8 +213,9 @@ fn table() -> String {
 
 #[test]
 fn golden_fingerprints_of_every_scenario_protocol_and_bug_are_unchanged() {
-    let declared: Vec<(String, String)> = simkv_sim::registry::protocols()
+    let declared: Vec<(String, String)> = simkv_protocols::ProtocolKind::ALL
         .iter()
+        .map(|p| p.info())
         .flat_map(|p| {
             p.bugs
                 .iter()

@@ -106,7 +106,8 @@ pub fn assert_keeps_promises(
 ) {
     use simkv_sim::checks::Verdict;
     use simkv_sim::report::RunVerdict;
-    let serves_txn = simkv_sim::registry::protocol(protocol)
+    let serves_txn = simkv_protocols::ProtocolKind::from_name(protocol)
+        .map(|p| p.info())
         .unwrap()
         .transactions;
     for path in paths.iter().filter(|p| serves_txn || !has_txn(p)) {
@@ -145,7 +146,8 @@ pub struct Caught {
 pub fn assert_bugs_caught(protocol: &str, table: &[Caught]) {
     use simkv_sim::checks::Verdict;
     use simkv_sim::report::RunVerdict;
-    let declared: Vec<&str> = simkv_sim::registry::protocol(protocol)
+    let declared: Vec<&str> = simkv_protocols::ProtocolKind::from_name(protocol)
+        .map(|p| p.info())
         .unwrap()
         .bugs
         .iter()

@@ -1,4 +1,9 @@
 //! Protocol parameters: declared by each protocol, set by scenarios, validated by the engine.
+//!
+//! A protocol declares its parameters once with [`protocol_params!`](crate::protocol_params):
+//! the declaration yields the specs the loader validates against and `simkv list` prints
+//! ([`ParamSet::SPECS`]), and a struct with one typed field per parameter that the protocol
+//! reads (`params.read_quorum`): a misspelt parameter in protocol code is a compile error.
 
 use crate::time::{Span, SpanRange};
 use std::collections::BTreeMap;
@@ -169,45 +174,151 @@ impl Params {
         self.values.iter().map(|(k, v)| (*k, v))
     }
 
-    fn get(&self, name: &str) -> &ParamValue {
+    // Transitional: removed once every protocol reads a typed ParamSet.
+    #[doc(hidden)]
+    pub fn span(&self, name: &str) -> Span {
+        Span::from_value(self.value(name))
+    }
+    #[doc(hidden)]
+    pub fn span_range(&self, name: &str) -> SpanRange {
+        SpanRange::from_value(self.value(name))
+    }
+    #[doc(hidden)]
+    pub fn int(&self, name: &str) -> u64 {
+        u64::from_value(self.value(name))
+    }
+    #[doc(hidden)]
+    pub fn flag(&self, name: &str) -> bool {
+        bool::from_value(self.value(name))
+    }
+
+    /// One parameter's value, for [`ParamSet::from_params`] (which names only declared
+    /// parameters).
+    ///
+    /// # Panics
+    /// If `name` was not declared: [`protocol_params!`](crate::protocol_params) makes that a
+    /// programming error no scenario can cause.
+    pub fn value(&self, name: &str) -> &ParamValue {
         self.values
             .get(name)
             .unwrap_or_else(|| panic!("protocol asked for undeclared parameter {name}"))
     }
+}
 
-    /// A duration parameter.
-    pub fn span(&self, name: &str) -> Span {
-        match self.get(name) {
+/// A Rust type a parameter can have, and how its [`ParamValue`] reads as it.
+pub trait ParamType: Sized {
+    /// The kind of text a scenario gives for it.
+    const KIND: ParamKind;
+    /// The value as this type (the loader has checked its kind).
+    fn from_value(value: &ParamValue) -> Self;
+}
+
+impl ParamType for Span {
+    const KIND: ParamKind = ParamKind::Span;
+    fn from_value(value: &ParamValue) -> Span {
+        match value {
             ParamValue::Span(s) => *s,
             ParamValue::SpanRange(r) => r.min,
-            other => panic!("parameter {name} is {other:?}, not a duration"),
+            other => panic!("parameter is {other:?}, not a duration"),
         }
     }
+}
 
-    /// A range parameter (a plain duration is a range of one).
-    pub fn span_range(&self, name: &str) -> SpanRange {
-        match self.get(name) {
+impl ParamType for SpanRange {
+    const KIND: ParamKind = ParamKind::SpanRange;
+    fn from_value(value: &ParamValue) -> SpanRange {
+        match value {
             ParamValue::SpanRange(r) => *r,
             ParamValue::Span(s) => SpanRange::exactly(*s),
-            other => panic!("parameter {name} is {other:?}, not a range"),
+            other => panic!("parameter is {other:?}, not a range"),
         }
     }
+}
 
-    /// An integer parameter.
-    pub fn int(&self, name: &str) -> u64 {
-        match self.get(name) {
+impl ParamType for u64 {
+    const KIND: ParamKind = ParamKind::Int;
+    fn from_value(value: &ParamValue) -> u64 {
+        match value {
             ParamValue::Int(i) => *i,
-            other => panic!("parameter {name} is {other:?}, not an integer"),
+            other => panic!("parameter is {other:?}, not an integer"),
         }
     }
+}
 
-    /// A boolean parameter.
-    pub fn flag(&self, name: &str) -> bool {
-        match self.get(name) {
+impl ParamType for bool {
+    const KIND: ParamKind = ParamKind::Bool;
+    fn from_value(value: &ParamValue) -> bool {
+        match value {
             ParamValue::Bool(b) => *b,
-            other => panic!("parameter {name} is {other:?}, not a boolean"),
+            other => panic!("parameter is {other:?}, not a boolean"),
         }
     }
+}
+
+/// A protocol's parameters as a typed struct.
+pub trait ParamSet: Sized {
+    /// Every parameter, in the order `simkv list` prints them.
+    const SPECS: &'static [ParamSpec];
+
+    /// The typed values of `params` (resolved over [`ParamSet::SPECS`]).
+    fn from_params(params: &Params) -> Self;
+
+    /// Every parameter at its default.
+    fn defaults() -> Self {
+        Self::from_params(&Params::defaults(Self::SPECS))
+    }
+}
+
+/// Declares a protocol's parameters: a struct with one typed field per parameter (its name in
+/// a scenario is the field's name) and its [`ParamSet`] impl. Each parameter is
+/// `name: Type = "default as a scenario spells it", "what it changes";` where `Type` is
+/// [`Span`], [`SpanRange`], `u64` or `bool`.
+///
+/// ```
+/// use simkv_protocols::{ParamSet, Span};
+/// simkv_protocols::protocol_params! {
+///     /// The parameters of an example protocol.
+///     pub struct Settings {
+///         heartbeat: Span = "50ms", "interval between heartbeats";
+///         r: u64 = "2", "read quorum";
+///     }
+/// }
+/// assert_eq!(Settings::defaults().heartbeat, Span::millis(50));
+/// assert_eq!(Settings::SPECS[1].name, "r");
+/// ```
+#[macro_export]
+macro_rules! protocol_params {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $field:ident : $ty:ty = $default:literal, $description:literal; )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        $vis struct $name {
+            $( #[doc = $description] pub $field: $ty, )*
+        }
+
+        impl $crate::params::ParamSet for $name {
+            const SPECS: &'static [$crate::params::ParamSpec] = &[
+                $( $crate::params::ParamSpec {
+                    name: stringify!($field),
+                    kind: <$ty as $crate::params::ParamType>::KIND,
+                    default: $default,
+                    description: $description,
+                }, )*
+            ];
+
+            fn from_params(params: &$crate::params::Params) -> Self {
+                $name {
+                    $( $field: <$ty as $crate::params::ParamType>::from_value(
+                        params.value(stringify!($field)),
+                    ), )*
+                }
+            }
+        }
+    };
 }
 
 #[cfg(test)]

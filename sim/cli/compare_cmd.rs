@@ -1,7 +1,8 @@
 //! `simkv compare`: the CAP table for one scenario across protocols.
 
+use simkv_protocols::ProtocolKind;
+use simkv_sim::compare;
 use simkv_sim::scenario::{self, Overrides};
-use simkv_sim::{compare, registry};
 use std::path::PathBuf;
 
 /// Arguments of `simkv compare`.
@@ -38,8 +39,9 @@ pub fn compare(args: &CompareArgs) -> i32 {
                 return 2;
             }
         };
-        let chosen: Vec<String> = registry::protocols()
-            .into_iter()
+        let chosen: Vec<String> = ProtocolKind::ALL
+            .iter()
+            .map(|p| p.info())
             .filter(|p| p.transactions || !txn)
             .map(|p| p.name.to_string())
             .collect();

@@ -1,6 +1,7 @@
 //! `simkv list protocols|bugs|scenarios`.
 
-use simkv_sim::{registry, scenario};
+use simkv_protocols::ProtocolKind;
+use simkv_sim::scenario;
 use std::path::Path;
 
 /// What `simkv list` lists.
@@ -18,7 +19,7 @@ pub enum ListWhat {
 pub fn list(what: ListWhat, dir: &Path) -> i32 {
     match what {
         ListWhat::Protocols => {
-            for p in registry::protocols() {
+            for p in ProtocolKind::ALL.iter().map(|p| p.info()) {
                 let mut promises: Vec<&str> = p.promises.iter().map(|x| x.name()).collect();
                 if p.transactions {
                     promises.push("txn");
@@ -32,7 +33,7 @@ pub fn list(what: ListWhat, dir: &Path) -> i32 {
             }
         }
         ListWhat::Bugs => {
-            for p in registry::protocols() {
+            for p in ProtocolKind::ALL.iter().map(|p| p.info()) {
                 for b in p.bugs {
                     println!("{:<8}  {:<28}  {}", p.name, b.name, b.description);
                 }

@@ -111,7 +111,8 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
         duration: Span::secs(2),
         max_events: 1_000_000,
         cluster: Cluster {
-            protocol: "probe".into(),
+            // The engine runs the type it is given (Probe); the kind names it in reports.
+            protocol: simkv_protocols::ProtocolKind::Primary,
             nodes,
             params: Params::default(),
             bugs: vec![],

@@ -15,7 +15,6 @@ pub mod faults;
 pub mod history;
 pub mod network;
 pub mod queue;
-pub mod registry;
 pub mod report;
 pub mod rng;
 pub mod runner;

@@ -12,7 +12,7 @@ use crate::scenario::Scenario;
 use crate::trace::Trace;
 use crate::workload::Side;
 use simkv_protocols::{
-    primary::Primary, Combine, Counter, Key, NodeId, OpResult, Promise, Protocol, Value,
+    Combine, Counter, Key, NodeId, OpResult, Promise, Protocol, ProtocolVisitor, Value,
 };
 use std::collections::BTreeMap;
 
@@ -40,14 +40,14 @@ pub struct RunResult {
 
 /// Runs `scenario` with the protocol it names (validated by the loader).
 pub fn run(scenario: &Scenario, options: RunOptions) -> RunResult {
-    match scenario.cluster.protocol.as_str() {
-        "primary" => run_with::<Primary>(scenario, options),
-        "twopc" => run_with::<simkv_protocols::twopc::TwoPc>(scenario, options),
-        "raft" => run_with::<simkv_protocols::raft::Raft>(scenario, options),
-        "majority" => run_with::<simkv_protocols::majority::Majority>(scenario, options),
-        "sloppy" => run_with::<simkv_protocols::sloppy::Sloppy>(scenario, options),
-        other => unreachable!("the loader accepts only registered protocols, not {other}"),
+    struct Run<'a>(&'a Scenario, RunOptions);
+    impl ProtocolVisitor for Run<'_> {
+        type Output = RunResult;
+        fn visit<P: Protocol>(self) -> RunResult {
+            run_with::<P>(self.0, self.1)
+        }
     }
+    scenario.cluster.protocol.visit(Run(scenario, options))
 }
 
 /// Runs `scenario` with protocol `P`.

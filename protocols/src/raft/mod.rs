@@ -88,11 +88,11 @@ mod replication;
 mod tests;
 
 use crate::contract::{
-    BugSpec, Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+    Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, Op, OpResult, Value};
-use crate::params::{ParamKind, ParamSpec};
+use crate::{BugSet, ParamSet};
 use crate::time::{Span, SpanRange, Time};
 use log::{Entries, Log};
 use serde::Serialize;
@@ -100,99 +100,53 @@ use state_machine::{Applied, SharedSnapshot, Snapshot, StateMachine};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "election_timeout",
-        kind: ParamKind::SpanRange,
-        default: "150ms..300ms",
-        description: "range the engine draws each election timeout from (section 5.2)",
-    },
-    ParamSpec {
-        name: "heartbeat",
-        kind: ParamKind::Span,
-        default: "50ms",
-        description: "interval between a leader's heartbeats (and retries of lost batches)",
-    },
-    ParamSpec {
-        name: "pre_vote",
-        kind: ParamKind::Bool,
-        default: "false",
-        description: "ask for pre-votes before bumping the term (thesis 9.6)",
-    },
-    ParamSpec {
-        name: "check_quorum",
-        kind: ParamKind::Bool,
-        default: "false",
-        description: "a leader not heard by a majority for an election timeout steps down; \
-                      nodes that heard a leader recently ignore RequestVote (thesis 4.2.3)",
-    },
-    ParamSpec {
-        name: "read_index",
-        kind: ParamKind::Bool,
-        default: "true",
-        description: "serve reads by ReadIndex (thesis 6.4); false sends reads through the log",
-    },
-    ParamSpec {
-        name: "lease_reads",
-        kind: ParamKind::Bool,
-        default: "false",
-        description: "a leader serves reads locally while its lease holds (thesis 6.4.1)",
-    },
-    ParamSpec {
-        name: "lease_drift_bound_ppm",
-        kind: ParamKind::Int,
-        default: "10000",
-        description: "the clock drift a lease allows for, in parts per million",
-    },
-    ParamSpec {
-        name: "max_batch",
-        kind: ParamKind::Int,
-        default: "64",
-        description: "most entries per AppendEntries",
-    },
-    ParamSpec {
-        name: "snapshot_threshold",
-        kind: ParamKind::Int,
-        default: "1000",
-        description: "entries past the snapshot that make a node snapshot (section 7)",
-    },
-    ParamSpec {
-        name: "initial_voters",
-        kind: ParamKind::Int,
-        default: "0",
-        description: "n1..nK start as voters, the rest as learners; 0 means every node",
-    },
-];
+crate::protocol_params! {
+    /// Raft's parameters, as a scenario's `[cluster.params.raft]` sets them.
+    pub(crate) struct Params {
+        election_timeout: SpanRange = "150ms..300ms",
+            "range the engine draws each election timeout from (section 5.2)";
+        heartbeat: Span = "50ms",
+            "interval between a leader's heartbeats (and retries of lost batches)";
+        pre_vote: bool = "false",
+            "ask for pre-votes before bumping the term (thesis 9.6)";
+        check_quorum: bool = "false",
+            "a leader not heard by a majority for an election timeout steps down; \
+                      nodes that heard a leader recently ignore RequestVote (thesis 4.2.3)";
+        read_index: bool = "true",
+            "serve reads by ReadIndex (thesis 6.4); false sends reads through the log";
+        lease_reads: bool = "false",
+            "a leader serves reads locally while its lease holds (thesis 6.4.1)";
+        lease_drift_bound_ppm: u64 = "10000",
+            "the clock drift a lease allows for, in parts per million";
+        max_batch: u64 = "64",
+            "most entries per AppendEntries";
+        snapshot_threshold: u64 = "1000",
+            "entries past the snapshot that make a node snapshot (section 7)";
+        initial_voters: u64 = "0",
+            "n1..nK start as voters, the rest as learners; 0 means every node";
+    }
+}
 
-const BUGS: &[BugSpec] = &[
-    BugSpec {
-        name: "vote-without-log-check",
-        description: "votes are granted without the up-to-date-log check (section 5.4.1)",
-    },
-    BugSpec {
-        name: "commit-previous-term",
-        description: "a leader commits entries of earlier terms by counting replicas \
-                      (the Figure 8 bug, section 5.4.2)",
-    },
-    BugSpec {
-        name: "vote-not-persisted",
-        description: "a vote for another node is not persisted: after a restart the node \
-                      votes again in the same term",
-    },
-    BugSpec {
-        name: "accept-stale-term",
-        description: "followers accept AppendEntries from leaders of older terms",
-    },
-    BugSpec {
-        name: "lease-without-drift-bound",
-        description: "a leader's lease is a full minimum election timeout, with no margin for \
-                      clock drift",
-    },
-    BugSpec {
-        name: "apply-retries-twice",
-        description: "no client sessions: a retried request is applied again",
-    },
-];
+crate::planted_bugs! {
+    /// Raft's planted bugs.
+    pub(crate) struct Bugs {
+        vote_without_log_check = "vote-without-log-check",
+            "votes are granted without the up-to-date-log check (section 5.4.1)";
+        commit_previous_term = "commit-previous-term",
+            "a leader commits entries of earlier terms by counting replicas \
+                      (the Figure 8 bug, section 5.4.2)";
+        vote_not_persisted = "vote-not-persisted",
+            "a vote for another node is not persisted: after a restart the node \
+                      votes again in the same term";
+        accept_stale_term = "accept-stale-term",
+            "followers accept AppendEntries from leaders of older terms";
+        lease_without_drift_bound = "lease-without-drift-bound",
+            "a leader's lease is a full minimum election timeout, with no margin for \
+                      clock drift";
+        apply_retries_twice = "apply-retries-twice",
+            "no client sessions: a retried request is applied again";
+    }
+}
 
 /// What Raft nodes send each other. Every message carries the sender's term.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -320,16 +274,6 @@ pub enum Role {
     Leader,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Bugs {
-    vote_without_log_check: bool,
-    commit_previous_term: bool,
-    vote_not_persisted: bool,
-    accept_stale_term: bool,
-    lease_without_drift_bound: bool,
-    apply_retries_twice: bool,
-}
-
 /// Parameters, resolved once at start.
 #[derive(Clone, Debug)]
 struct Settings {
@@ -432,24 +376,11 @@ pub struct Raft {
     violation: Option<String>,
 }
 
-impl Bugs {
-    fn from_config(config: &NodeConfig) -> Bugs {
-        Bugs {
-            vote_without_log_check: config.bug("vote-without-log-check"),
-            commit_previous_term: config.bug("commit-previous-term"),
-            vote_not_persisted: config.bug("vote-not-persisted"),
-            accept_stale_term: config.bug("accept-stale-term"),
-            lease_without_drift_bound: config.bug("lease-without-drift-bound"),
-            apply_retries_twice: config.bug("apply-retries-twice"),
-        }
-    }
-}
-
 impl Settings {
     fn from_config(config: &NodeConfig, bugs: &Bugs) -> Settings {
-        let params = &config.params;
-        let election_timeout = params.span_range("election_timeout");
-        let bound = params.int("lease_drift_bound_ppm").min(999_999);
+        let params = Params::from_params(&config.params);
+        let election_timeout = params.election_timeout;
+        let bound = params.lease_drift_bound_ppm.min(999_999);
         let min = u128::from(election_timeout.min.as_micros());
         // Both clocks may be off by `bound`: the follower's running fast ends its wait
         // early, the leader's running slow makes its lease last longer in true time.
@@ -458,21 +389,21 @@ impl Settings {
         } else {
             min * u128::from(1_000_000 - bound) / u128::from(1_000_000 + bound)
         };
-        let voters = match params.int("initial_voters") as usize {
+        let voters = match params.initial_voters as usize {
             0 => config.nodes.len(),
             k => k.min(config.nodes.len()),
         };
         Settings {
             election_timeout,
             // A zero interval would re-fire at the same instant forever.
-            heartbeat: Span(params.span("heartbeat").as_micros().max(1)),
-            pre_vote: params.flag("pre_vote"),
-            check_quorum: params.flag("check_quorum"),
-            read_index: params.flag("read_index"),
-            lease_reads: params.flag("lease_reads"),
+            heartbeat: Span(params.heartbeat.as_micros().max(1)),
+            pre_vote: params.pre_vote,
+            check_quorum: params.check_quorum,
+            read_index: params.read_index,
+            lease_reads: params.lease_reads,
             lease: Span(lease as u64),
-            max_batch: params.int("max_batch").max(1),
-            snapshot_threshold: params.int("snapshot_threshold").max(1),
+            max_batch: params.max_batch.max(1),
+            snapshot_threshold: params.snapshot_threshold.max(1),
             initial_voters: config.nodes[..voters].to_vec(),
         }
     }
@@ -662,8 +593,8 @@ impl Protocol for Raft {
                           replication, client sessions, ReadIndex and lease reads, \
                           single-server membership changes, snapshots",
             promises: &[Promise::Linearizable, Promise::LiveAfterHeal],
-            params: PARAMS,
-            bugs: BUGS,
+            params: Params::SPECS,
+            bugs: Bugs::SPECS,
             transactions: true,
         }
     }

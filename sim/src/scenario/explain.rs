@@ -41,11 +41,15 @@ impl Scenario {
     fn explain_cluster(&self, out: &mut String) {
         let cluster = &self.cluster;
         out.push_str("\n[cluster]\n");
-        let _ = writeln!(out, "protocol = {}", quote(&cluster.protocol));
+        let _ = writeln!(out, "protocol = {}", quote(cluster.protocol.name()));
         let _ = writeln!(out, "nodes = {}", cluster.nodes);
         let bugs: Vec<String> = cluster.bugs.iter().map(|b| quote(b)).collect();
         let _ = writeln!(out, "bugs = [{}]", bugs.join(", "));
-        let _ = writeln!(out, "\n[cluster.params.{}]", quote_key(&cluster.protocol));
+        let _ = writeln!(
+            out,
+            "\n[cluster.params.{}]",
+            quote_key(cluster.protocol.name())
+        );
         for (name, value) in cluster.params.iter() {
             let text = match value {
                 ParamValue::Span(s) => quoted_span(*s),

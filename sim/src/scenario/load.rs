@@ -14,9 +14,9 @@ use super::raw::{
     Dur, Int, NodeName, ParamTable, RawChecks, RawCluster, RawFault, RawMix, RawNemesis,
     RawNetwork, RawPartition, RawScenario, RawWorkload, FAULT_ACTIONS,
 };
-use crate::registry;
 use simkv_protocols::{
-    NodeId, Operator, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, Span, SpanRange, Time,
+    NodeId, Operator, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, ProtocolKind, Span,
+    SpanRange, Time,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -90,7 +90,9 @@ pub fn load_file(path: &str, overrides: &Overrides) -> Result<Scenario, LoadErro
 /// Overrides and validates scenario `text`; `file` is what errors and [`Scenario::source`]
 /// call it.
 pub fn load_str(file: &str, text: &str, overrides: &Overrides) -> Result<Scenario, LoadError> {
-    load_with(file, text, overrides, &registry::protocols())
+    let protocols: Vec<(ProtocolKind, ProtocolInfo)> =
+        ProtocolKind::ALL.iter().map(|p| (*p, p.info())).collect();
+    load_with(file, text, overrides, &protocols)
 }
 
 /// [`load_str`] against a given list of protocols (the tests use made-up ones).
@@ -98,7 +100,7 @@ pub(crate) fn load_with(
     file_name: &str,
     text: &str,
     overrides: &Overrides,
-    protocols: &[ProtocolInfo],
+    protocols: &[(ProtocolKind, ProtocolInfo)],
 ) -> Result<Scenario, LoadError> {
     let prepared = Prepared::new(file_name, text, &overrides.sets)?;
     let raw: RawScenario = toml::from_str(&prepared.text)
@@ -118,7 +120,7 @@ pub(crate) fn load_with(
 struct Validator<'a> {
     prepared: &'a Prepared<'a>,
     overrides: &'a Overrides,
-    protocols: &'a [ProtocolInfo],
+    protocols: &'a [(ProtocolKind, ProtocolInfo)],
     /// The cluster's size, once known: node names are checked against it.
     nodes: u16,
     /// The scenario's duration, once known: fault times are checked against it.
@@ -233,12 +235,12 @@ impl Validator<'_> {
         }
     }
 
-    fn find_protocol(&self, name: &str) -> Option<ProtocolInfo> {
-        self.protocols.iter().find(|p| p.name == name).copied()
+    fn find_protocol(&self, name: &str) -> Option<(ProtocolKind, ProtocolInfo)> {
+        self.protocols.iter().find(|(_, p)| p.name == name).copied()
     }
 
     fn protocol_list(&self) -> String {
-        list(self.protocols.iter().map(|p| p.name))
+        list(self.protocols.iter().map(|(_, p)| p.name))
     }
 
     fn cluster(&mut self, raw: &RawCluster) -> Checked<Cluster> {
@@ -263,11 +265,12 @@ impl Validator<'_> {
                 }
             },
         };
+        let (kind, info) = info;
         self.protocol = Some(info);
         let params = self.params(&raw.params, &info)?;
         let bugs = self.bugs(&raw.bugs, &info)?;
         Ok(Cluster {
-            protocol: info.name.to_string(),
+            protocol: kind,
             nodes: self.nodes,
             params,
             bugs,
@@ -283,7 +286,7 @@ impl Validator<'_> {
     ) -> Checked<Params> {
         let mut params = Params::defaults(chosen.params);
         for (protocol, table) in tables {
-            let Some(info) = self.find_protocol(protocol.get_ref()) else {
+            let Some((_, info)) = self.find_protocol(protocol.get_ref()) else {
                 let message = format!(
                     "unknown protocol `{}` in [cluster.params] (its tables are keyed by \
                      protocol), expected one of {}",
@@ -521,8 +524,8 @@ impl Validator<'_> {
         let serving: Vec<&str> = self
             .protocols
             .iter()
-            .filter(|p| p.transactions)
-            .map(|p| p.name)
+            .filter(|p| p.1.transactions)
+            .map(|p| p.1.name)
             .collect();
         let from = if self.overrides.protocol.is_some() {
             " (from --protocol)"
@@ -907,7 +910,7 @@ pub(crate) mod fixtures {
     ];
 
     /// `primary` and `raft`, as the tests know them.
-    pub(crate) fn protocols() -> Vec<ProtocolInfo> {
+    pub(crate) fn protocols() -> Vec<(ProtocolKind, ProtocolInfo)> {
         let info = |name, params, bugs| ProtocolInfo {
             name,
             description: "test protocol",
@@ -917,8 +920,11 @@ pub(crate) mod fixtures {
             transactions: false,
         };
         vec![
-            info("primary", PRIMARY_PARAMS, PRIMARY_BUGS),
-            info("raft", RAFT_PARAMS, RAFT_BUGS),
+            (
+                ProtocolKind::Primary,
+                info("primary", PRIMARY_PARAMS, PRIMARY_BUGS),
+            ),
+            (ProtocolKind::Raft, info("raft", RAFT_PARAMS, RAFT_BUGS)),
         ]
     }
 
@@ -1083,7 +1089,7 @@ mod tests {
             (s.seed, s.duration, s.max_events),
             (7, Span::secs(40), 5_000_000)
         );
-        assert_eq!((s.cluster.protocol.as_str(), s.cluster.nodes), ("raft", 5));
+        assert_eq!((s.cluster.protocol.name(), s.cluster.nodes), ("raft", 5));
         assert_eq!(s.cluster.bugs, ["no-log-check", "stale-read"]);
         let params: Vec<(&str, String)> = s
             .cluster
@@ -1245,7 +1251,7 @@ mod tests {
             ..o
         };
         let s = load(FULL, &o).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.cluster.protocol, "primary");
+        assert_eq!(s.cluster.protocol, ProtocolKind::Primary);
         let params: Vec<_> = s.cluster.params.iter().collect();
         assert_eq!(params, [("heartbeat", &ParamValue::Span(ms(70)))]);
         assert_eq!(s.cluster.bugs, ["skip-resync"]);
@@ -1284,10 +1290,10 @@ mod tests {
     #[test]
     fn the_real_registry_is_what_load_str_uses() {
         let s = load_str("m.toml", MINIMAL, &Overrides::default()).unwrap();
-        assert_eq!(s.cluster.protocol, "primary");
+        assert_eq!(s.cluster.protocol, ProtocolKind::Primary);
         let text = MINIMAL.replace("\"primary\"", "\"nope\"");
         let e = load_str("m.toml", &text, &Overrides::default()).unwrap_err();
-        let names = list(registry::protocol_names());
+        let names = list(ProtocolKind::ALL.iter().map(|p| p.name()));
         assert!(
             e.message.ends_with(&format!("expected one of {names}")),
             "{e}"

@@ -2,7 +2,7 @@
 //! protocol and the cluster; nothing here needs re-validation and no default is silent
 //! (`Scenario::explain` prints them all).
 
-use simkv_protocols::{NodeId, Operator, Params, Span, SpanRange, Time};
+use simkv_protocols::{NodeId, Operator, Params, ProtocolKind, Span, SpanRange, Time};
 
 /// A scenario, loaded, overridden and validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,8 +38,8 @@ pub struct Scenario {
 /// The replicas.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cluster {
-    /// Protocol name (`primary`, `raft`, ...), known to the registry.
-    pub protocol: String,
+    /// The protocol (`primary`, `raft`, ...), from the protocol table.
+    pub protocol: ProtocolKind,
     /// Number of nodes, n1..nN; at least 1.
     pub nodes: u16,
     /// The protocol's parameters, every declared one resolved.

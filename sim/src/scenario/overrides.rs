@@ -651,7 +651,7 @@ restart = "n1"
         let after = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(after, WITH_FAULTS);
-        // The real registry knows `primary`.
+        // The real protocol table knows `primary`.
         assert_eq!(s.map(|s| s.cluster.nodes).map_err(|e| e.to_string()), Ok(5));
     }
 }
