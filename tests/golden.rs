@@ -120,8 +120,9 @@ fn line(path: &str, protocol: &str, seed: u64, bugs: &[&str]) -> Option<String> 
         bugs: bugs.iter().map(|b| b.to_string()).collect(),
         sets: vec![],
     };
-    let full = root().join(path);
-    let scenario = simkv_sim::scenario::load_file(full.to_str().unwrap(), &overrides).ok()?;
+    // Loaded by its relative path (tests run from the repository root): the summary names
+    // the file, and the table must not depend on where the checkout lives.
+    let scenario = simkv_sim::scenario::load_file(path, &overrides).ok()?;
     // Tracing formats every event as JSON: the first seed's trace is pinned, the others'
     // events through their fingerprints.
     let sink = HashingWriter::default();
