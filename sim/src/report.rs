@@ -178,15 +178,6 @@ pub struct RunReport {
 }
 
 impl RunVerdict {
-    /// The exit code of DESIGN.md's contract.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunVerdict::Kept => 0,
-            RunVerdict::Broken => 1,
-            RunVerdict::Unknown => 3,
-        }
-    }
-
     /// From the checks: a failed promise breaks the run; an unknown one leaves it unknown.
     pub fn from_checks(checks: &[CheckResult]) -> RunVerdict {
         let promised = checks.iter().filter(|c| c.promised);
