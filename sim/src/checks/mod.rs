@@ -3,7 +3,7 @@
 //!
 //! The runner goes down [`CHECKS`] in order; the report lists the results in that order. To
 //! add a check, write its file (a `PROMISED` and a `judge`) and give it one line in the
-//! [`checks!`] table below.
+//! `checks!` table below.
 //!
 //! The linearizability search these checks call on lives apart, in [`crate::lincheck`]: it
 //! judges any history, simkv's or Jepsen's, and knows nothing of runs.
@@ -25,8 +25,7 @@ macro_rules! checks {
         $(mod $module;)*
 
         /// A check's name, serialised as its module's name (`"durability"`, ...).
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(rename_all = "lowercase")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum CheckName {
             $($(#[$doc])* $name,)*
         }
@@ -66,6 +65,13 @@ checks! {
     Staleness = staleness,
     /// Every operation some time after the last heal succeeded.
     Liveness = liveness,
+}
+
+/// A check is spelt as its module is named, in reports as in `--json`.
+impl Serialize for CheckName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 impl fmt::Display for CheckName {
