@@ -2,6 +2,7 @@
 //! caught by a promised check on some seed of a shipped scenario.
 
 use crate::util::{assert_bugs_caught, assert_keeps_promises, scenarios_in, Caught};
+use simkv_sim::checks::CheckName;
 
 #[test]
 fn primary_keeps_its_promises_on_every_shipped_scenario_across_seeds() {
@@ -19,19 +20,19 @@ fn primary_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "skip-resync",
                 path: "scenarios/crash-restart.toml",
                 seeds: 3,
-                check: "convergence",
+                check: CheckName::Convergence,
             },
             Caught {
                 bug: "blind-apply",
                 path: "scenarios/flaky-network.toml",
                 seeds: 5,
-                check: "convergence",
+                check: CheckName::Convergence,
             },
             Caught {
                 bug: "no-anti-entropy",
                 path: "scenarios/flaky-network.toml",
                 seeds: 5,
-                check: "convergence",
+                check: CheckName::Convergence,
             },
             // A reused version trips the node's own invariant (no own version past the
             // persisted mark) before the replicas have a chance to diverge.
@@ -39,7 +40,7 @@ fn primary_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "volatile-counter",
                 path: "scenarios/crash-restart.toml",
                 seeds: 3,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
         ],
     );

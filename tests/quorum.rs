@@ -3,6 +3,7 @@
 //! caught by a promised check on some seed of a shipped scenario.
 
 use crate::util::{assert_bugs_caught, assert_keeps_promises, scenarios_in, Caught};
+use simkv_sim::checks::CheckName;
 use simkv_sim::history::Outcome;
 use simkv_sim::runner::{self, RunOptions};
 use simkv_sim::scenario::{self, Overrides};
@@ -62,14 +63,14 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "skip-read-write-back",
                 path: "scenarios/flaky-network.toml",
                 seeds: 3,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
             // R + W <= N: a read (and a phase 1) quorum can miss the last write quorum.
             Caught {
                 bug: "weak-quorum",
                 path: "scenarios/partition.toml",
                 seeds: 2,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
             // Two coordinators' ballots with one counter look equal: both are promised and
             // both accepted, and replicas keep different values under "one" version.
@@ -77,7 +78,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "version-without-node-tiebreak",
                 path: "scenarios/crash-restart.toml",
                 seeds: 2,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
         ],
     );

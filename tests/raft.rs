@@ -2,6 +2,7 @@
 //! by a promised check on some seed of a shipped scenario.
 
 use crate::util::{assert_bugs_caught, assert_keeps_promises, scenarios_in, Caught};
+use simkv_sim::checks::CheckName;
 
 #[test]
 fn raft_keeps_its_promises_on_every_raft_scenario_across_seeds() {
@@ -28,7 +29,7 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "vote-without-log-check",
                 path: "scenarios/raft/reelection.toml",
                 seeds: 2,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
             // Seed 3: a leader counts an earlier term's entry as committed, crashes, and a
             // leader elected without it overwrites it.
@@ -36,34 +37,34 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "commit-previous-term",
                 path: "scenarios/raft/figure8.toml",
                 seeds: 5,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
             // A voter that forgets its vote in a crash elects two leaders of one term.
             Caught {
                 bug: "vote-not-persisted",
                 path: "scenarios/raft/vote-amnesia.toml",
                 seeds: 5,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
             // A deposed leader's AppendEntries truncates a follower's committed entries.
             Caught {
                 bug: "accept-stale-term",
                 path: "scenarios/raft/churn.toml",
                 seeds: 3,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
             // A deposed leader on a slow clock serves reads past its lease.
             Caught {
                 bug: "lease-without-drift-bound",
                 path: "scenarios/raft/clock-drift-lease.toml",
                 seeds: 3,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
             Caught {
                 bug: "apply-retries-twice",
                 path: "scenarios/raft/churn.toml",
                 seeds: 2,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
         ],
     );

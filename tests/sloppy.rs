@@ -2,6 +2,7 @@
 //! caught by a promised check on some seed of a shipped scenario.
 
 use crate::util::{assert_bugs_caught, assert_keeps_promises, scenarios_in, Caught};
+use simkv_sim::checks::CheckName;
 
 #[test]
 fn sloppy_keeps_its_promises_on_every_shipped_scenario_across_seeds() {
@@ -21,7 +22,7 @@ fn sloppy_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "never-hand-back-hints",
                 path: "scenarios/cap-demo.toml",
                 seeds: 2,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
             // n5 holds hints for frozen n2 when it crashes; restarted, its hint ledger
             // says more are held than it has.
@@ -29,14 +30,14 @@ fn sloppy_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "drop-hints-on-crash",
                 path: "scenarios/cap-demo.toml",
                 seeds: 2,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
             // A repair pushing an older version makes a replica's version go back.
             Caught {
                 bug: "read-repair-writes-older",
                 path: "scenarios/crash-restart.toml",
                 seeds: 2,
-                check: "invariants",
+                check: CheckName::Invariants,
             },
         ],
     );

@@ -6,7 +6,7 @@
 use crate::util::{
     assert_bugs_caught, assert_keeps_promises, root, run_report, scenarios_in, Caught,
 };
-use simkv_sim::checks::Verdict;
+use simkv_sim::checks::{CheckName, Verdict};
 use simkv_sim::report::{RunReport, RunVerdict};
 use simkv_sim::runner::{self, RunOptions};
 use simkv_sim::scenario::{self, Overrides};
@@ -64,7 +64,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "commit-without-all-votes",
                 path: "scenarios/freeze.toml",
                 seeds: 1,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
             // A node crashes with yes votes outstanding and forgets them: the commit is lost
             // there.
@@ -72,7 +72,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "vote-not-persisted",
                 path: "scenarios/crash-restart.toml",
                 seeds: 1,
-                check: "convergence",
+                check: CheckName::Convergence,
             },
             // A participant unlocked at its vote serves the old value before the commit
             // reaches it.
@@ -80,7 +80,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "release-lock-before-decision",
                 path: "scenarios/flaky-network.toml",
                 seeds: 1,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
             // n2, stopped after logging a commit, forgets it and tells the participants to
             // abort.
@@ -88,7 +88,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "coordinator-forgets-decision",
                 path: "scenarios/twopc-blocking.toml",
                 seeds: 1,
-                check: "convergence",
+                check: CheckName::Convergence,
             },
             // Two txns each read the key the other writes; with reads neither locked nor
             // version-checked both commit (write skew), which only the check of the keys
@@ -97,7 +97,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 bug: "lock-only-written-keys",
                 path: "scenarios/transactions.toml",
                 seeds: 1,
-                check: "linearizability",
+                check: CheckName::Linearizability,
             },
         ],
     );

@@ -1,5 +1,6 @@
 //! Running the `simkv` binary from tests.
 
+use simkv_sim::checks::CheckName;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -139,7 +140,7 @@ pub struct Caught {
     /// Seeds 1..=seeds are tried.
     pub seeds: u64,
     /// The promised check that must fail.
-    pub check: &'static str,
+    pub check: CheckName,
 }
 
 /// Asserts that `table` lists exactly `protocol`'s declared bugs, and that each is caught.

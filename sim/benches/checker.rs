@@ -19,8 +19,8 @@
 
 use simkv_protocols::kv::apply;
 use simkv_protocols::{ClientId, NodeId, Op, OpResult, Time};
-use simkv_sim::check::{check_prepared, prepare_simkv, Budget};
 use simkv_sim::history::{History, Outcome};
+use simkv_sim::lincheck::{check_prepared, prepare_simkv, Budget};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

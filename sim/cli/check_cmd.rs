@@ -14,18 +14,73 @@
 //! `--explain FILE.html` writes one self-contained page with a section per history; an
 //! existing file is replaced only with `--force`, and never one of the histories.
 
-use simkv_sim::check::{self, edn, explain, Budget, CheckOutcome, Counterexample, Verdict};
+use crate::Exit;
+use clap::builder::{EnumValueParser, TypedValueParser};
 use simkv_sim::history::{History, HistoryError};
+use simkv_sim::lincheck::{self, edn, explain, Budget, CheckOutcome, Counterexample, Verdict};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The models `--model` accepts, spelt as `--model` takes them.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// Knossos's cas-register.
+    Register,
+    /// Independent keys (jepsen.independent).
+    Kv,
+}
+
+impl From<Model> for edn::EdnModel {
+    fn from(model: Model) -> edn::EdnModel {
+        match model {
+            Model::Register => edn::EdnModel::Register,
+            Model::Kv => edn::EdnModel::Kv,
+        }
+    }
+}
+
+/// Parses `--model` as clap's [`EnumValueParser`] does (and lists the same values in
+/// `--help`), but says what was expected in words on a bad value.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelParser;
+
+impl TypedValueParser for ModelParser {
+    type Value = Model;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Model, clap::Error> {
+        EnumValueParser::<Model>::new()
+            .parse_ref(cmd, arg, value)
+            .map_err(|_| {
+                let message = format!(
+                    "--model {:?}: expected register or kv\n",
+                    value.to_string_lossy()
+                );
+                clap::Error::raw(clap::error::ErrorKind::InvalidValue, message).with_cmd(cmd)
+            })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        use clap::ValueEnum;
+        let values = Model::value_variants().iter();
+        Some(Box::new(values.filter_map(Model::to_possible_value)))
+    }
+}
 
 /// The arguments of `simkv check`, as parsed by the command line.
 #[derive(Clone, Debug, Default)]
 pub struct CheckArgs {
     /// History files.
     pub files: Vec<PathBuf>,
-    /// `register` or `kv`.
-    pub model: Option<String>,
+    /// The model, if not guessed from the history.
+    pub model: Option<Model>,
     /// Each register's value before the history, in EDN.
     pub init: Option<String>,
     /// Per-file time limit of the search, in seconds.
@@ -38,18 +93,16 @@ pub struct CheckArgs {
     pub force: bool,
 }
 
-const BAD_INPUT: i32 = 2;
-
 /// Runs the command: results on stdout, errors on stderr; returns the exit code.
-pub fn check_command(args: &CheckArgs) -> i32 {
+pub fn check_command(args: &CheckArgs) -> Exit {
     let setup = match Setup::new(args) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("simkv check: {msg}");
-            return BAD_INPUT;
+            return Exit::BadInput;
         }
     };
-    let mut worst = 0;
+    let mut worst = Exit::Pass;
     let mut pictures: Vec<explain::Section> = Vec::new();
     for file in &args.files {
         let code = match check_file(file, &setup) {
@@ -61,40 +114,25 @@ pub fn check_command(args: &CheckArgs) -> i32 {
             }
             Err(msg) => {
                 eprintln!("simkv check: {msg}");
-                BAD_INPUT
+                Exit::BadInput
             }
         };
-        worst = worse(worst, code);
+        worst = worst.worst(code);
     }
     if let Some(path) = &args.explain {
         if let Err(e) = std::fs::write(path, explain::html(&pictures)) {
             eprintln!("simkv check: cannot write {}: {e}", path.display());
-            return BAD_INPUT;
+            return Exit::BadInput;
         }
     }
     worst
 }
 
-/// Bad input over violation over unknown over success.
-fn worse(a: i32, b: i32) -> i32 {
-    let rank = |c: i32| match c {
-        2 => 3,
-        1 => 2,
-        3 => 1,
-        _ => 0,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
-}
-
-fn exit_code(verdict: &Verdict) -> i32 {
+fn exit_code(verdict: &Verdict) -> Exit {
     match verdict {
-        Verdict::Linearizable => 0,
-        Verdict::NotLinearizable(_) => 1,
-        Verdict::Unknown(_) => 3,
+        Verdict::Linearizable => Exit::Pass,
+        Verdict::NotLinearizable(_) => Exit::Fail,
+        Verdict::Unknown(_) => Exit::Unknown,
     }
 }
 
@@ -107,12 +145,7 @@ struct Setup {
 
 impl Setup {
     fn new(args: &CheckArgs) -> Result<Setup, String> {
-        let model = match args.model.as_deref() {
-            None => None,
-            Some("register") => Some(edn::EdnModel::Register),
-            Some("kv") => Some(edn::EdnModel::Kv),
-            Some(other) => return Err(format!("--model {other:?}: expected register or kv")),
-        };
+        let model = args.model.map(edn::EdnModel::from);
         let init = match &args.init {
             None => None,
             Some(text) => Some(
@@ -198,10 +231,10 @@ fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
                 ));
             }
             let history = History::from_json(&text).map_err(|e| located(file, &e))?;
-            let mut prepared = check::prepare_simkv(&history).map_err(|e| located(file, &e))?;
+            let mut prepared = lincheck::prepare_simkv(&history).map_err(|e| located(file, &e))?;
             if let Some(init) = &setup.init {
                 prepared.init = match init {
-                    edn::Edn::Nil => check::model::ABSENT,
+                    edn::Edn::Nil => lincheck::model::ABSENT,
                     edn::Edn::Str(s) => prepared.values.intern_str(s),
                     other => prepared.values.intern_str(&other.to_string()),
                 };
@@ -217,7 +250,7 @@ fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
         }
     };
     // check_time covers the search (and shrinking), not reading or parsing the file.
-    let outcome = check::check_prepared(prepared, &setup.budget);
+    let outcome = lincheck::check_prepared(prepared, &setup.budget);
     Ok(Done { outcome })
 }
 

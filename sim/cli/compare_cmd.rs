@@ -1,5 +1,6 @@
 //! `simkv compare`: the CAP table for one scenario across protocols.
 
+use crate::Exit;
 use simkv_protocols::ProtocolKind;
 use simkv_sim::compare;
 use simkv_sim::scenario::{self, Overrides};
@@ -22,7 +23,7 @@ pub struct CompareArgs {
 }
 
 /// Prints the Markdown table; exit 0, or 2 on bad input.
-pub fn compare(args: &CompareArgs) -> i32 {
+pub fn compare(args: &CompareArgs) -> Exit {
     let base = Overrides {
         seed: args.seed,
         protocol: None,
@@ -36,7 +37,7 @@ pub fn compare(args: &CompareArgs) -> i32 {
             Ok(s) => s.workload.has_txn(),
             Err(e) => {
                 eprintln!("{e}");
-                return 2;
+                return Exit::BadInput;
             }
         };
         let chosen: Vec<String> = ProtocolKind::ALL
@@ -56,11 +57,11 @@ pub fn compare(args: &CompareArgs) -> i32 {
     match compare::run_all(&path, &protocols, &base) {
         Ok(reports) => {
             print!("{}", compare::render_markdown(&reports));
-            0
+            Exit::Pass
         }
         Err(e) => {
             eprintln!("{e}");
-            2
+            Exit::BadInput
         }
     }
 }

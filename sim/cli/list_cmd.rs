@@ -1,5 +1,6 @@
 //! `simkv list protocols|bugs|scenarios`.
 
+use crate::Exit;
 use simkv_protocols::ProtocolKind;
 use simkv_sim::scenario;
 use std::path::Path;
@@ -16,7 +17,7 @@ pub enum ListWhat {
 }
 
 /// Prints the list; exit code 0, or 2 when the scenario folder cannot be read.
-pub fn list(what: ListWhat, dir: &Path) -> i32 {
+pub fn list(what: ListWhat, dir: &Path) -> Exit {
     match what {
         ListWhat::Protocols => {
             for p in ProtocolKind::ALL.iter().map(|p| p.info()) {
@@ -42,7 +43,7 @@ pub fn list(what: ListWhat, dir: &Path) -> i32 {
         ListWhat::Scenarios => {
             if !dir.is_dir() {
                 eprintln!("error: cannot read scenario folder {}", dir.display());
-                return 2;
+                return Exit::BadInput;
             }
             for (path, description) in scenario::catalog(dir) {
                 match description {
@@ -52,7 +53,7 @@ pub fn list(what: ListWhat, dir: &Path) -> i32 {
             }
         }
     }
-    0
+    Exit::Pass
 }
 
 fn first_line(text: &str) -> &str {

@@ -1,8 +1,8 @@
 //! `simkv`: run scenarios, check histories, list what there is.
 //!
-//! Exit codes, everywhere: 0 = every promise kept / linearizable; 1 = a promise broken /
-//! not linearizable; 2 = bad input (usage, unreadable or invalid file); 3 = unknown (a
-//! checker's budget ran out). A panic is a bug whatever the input.
+//! Exit codes, everywhere ([`Exit`]): 0 = every promise kept / linearizable; 1 = a promise
+//! broken / not linearizable; 2 = bad input (usage, unreadable or invalid file); 3 = unknown
+//! (a checker's budget ran out). A panic is a bug whatever the input.
 
 mod check_cmd;
 mod compare_cmd;
@@ -12,6 +12,7 @@ mod scenario_args;
 mod sweep_cmd;
 
 use clap::{Parser, Subcommand};
+use simkv_sim::report::RunVerdict;
 
 // The simulation allocates a small string or message per event; mimalloc's thread-local
 // free lists make that several times cheaper than glibc's malloc. Allocation never decides
@@ -55,9 +56,10 @@ struct CheckCli {
     /// History files: `.edn` (Jepsen) or `.json` (simkv).
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// `register` (Knossos's cas-register) or `kv` (independent keys).
-    #[arg(long)]
-    model: Option<String>,
+    /// The model to check EDN against (default: `kv` if every value is a `[key value]`
+    /// tuple, else `register`).
+    #[arg(long, value_parser = check_cmd::ModelParser)]
+    model: Option<check_cmd::Model>,
     /// The register's initial value (default nil).
     #[arg(long)]
     init: Option<String>,
@@ -75,16 +77,69 @@ struct CheckCli {
     force: bool,
 }
 
+/// What a command's exit code says: the same contract for every command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Every promise kept; every history linearizable; or nothing to judge went wrong.
+    Pass = 0,
+    /// A promise broken; a history not linearizable.
+    Fail = 1,
+    /// Bad input: usage, an unreadable or invalid file.
+    BadInput = 2,
+    /// Unknown: a checker's budget ran out before an answer.
+    Unknown = 3,
+}
+
+impl Exit {
+    /// The more telling of two codes, for a command that judges several things: bad input
+    /// over a failure over unknown over a pass, so that a definite failure is never hidden
+    /// behind another's budget running out.
+    pub fn worst(self, other: Exit) -> Exit {
+        let rank = |e: Exit| match e {
+            Exit::Pass => 0,
+            Exit::Unknown => 1,
+            Exit::Fail => 2,
+            Exit::BadInput => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl From<RunVerdict> for Exit {
+    fn from(verdict: RunVerdict) -> Exit {
+        match verdict {
+            RunVerdict::Kept => Exit::Pass,
+            RunVerdict::Broken => Exit::Fail,
+            RunVerdict::Unknown => Exit::Unknown,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // Help and version go to stdout and are no error.
+            let exit = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Pass
+            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
-    let code = match cli.command {
+    let exit = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
         Command::Sweep(args) => sweep_cmd::sweep(&args),
         Command::Compare(args) => compare_cmd::compare(&args),
@@ -99,5 +154,5 @@ fn main() -> ExitCode {
         }),
         Command::List { what, dir } => list_cmd::list(what, &dir),
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(2))
+    exit.into()
 }

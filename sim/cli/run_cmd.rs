@@ -1,6 +1,7 @@
 //! `simkv run`: load, run, check, report.
 
 use crate::scenario_args::ScenarioArgs;
+use crate::Exit;
 use simkv_sim::history::History;
 use simkv_sim::runner::{self, RunOptions};
 use simkv_sim::scenario;
@@ -38,19 +39,19 @@ pub struct RunArgs {
 }
 
 /// Runs the command; returns its exit code.
-pub fn run(args: &RunArgs) -> i32 {
+pub fn run(args: &RunArgs) -> Exit {
     let scenario =
         match scenario::load_file(&args.scenario.source(), &args.scenario.overrides(args.seed)) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{e}");
-                return 2;
+                return Exit::BadInput;
             }
         };
     for output in [&args.trace, &args.history].into_iter().flatten() {
         if let Err(message) = check_output_path(output, &args.scenario.scenario, args.force) {
             eprintln!("error: {message}");
-            return 2;
+            return Exit::BadInput;
         }
     }
     if args.explain {
@@ -61,7 +62,7 @@ pub fn run(args: &RunArgs) -> i32 {
             Ok(f) => Some(Trace::new(Box::new(BufWriter::new(f)))),
             Err(e) => {
                 eprintln!("error: cannot write trace {}: {e}", path.display());
-                return 2;
+                return Exit::BadInput;
             }
         },
         None => None,
@@ -74,11 +75,11 @@ pub fn run(args: &RunArgs) -> i32 {
     if let Some(path) = &args.history {
         if let Err(e) = write_history(path, &result.history) {
             eprintln!("error: cannot write history {}: {e}", path.display());
-            return 2;
+            return Exit::BadInput;
         }
     }
     print_result(args, &result);
-    result.report.verdict.exit_code()
+    Exit::from(result.report.verdict)
 }
 
 fn print_result(args: &RunArgs, result: &runner::RunResult) {
@@ -126,7 +127,7 @@ fn check_output_path(path: &Path, scenario: &Path, force: bool) -> Result<(), St
 
 fn write_history(path: &Path, history: &History) -> std::io::Result<()> {
     let text = if path.extension().is_some_and(|e| e == "edn") {
-        simkv_sim::check::edn::write_history(history)
+        simkv_sim::lincheck::edn::write_history(history)
     } else {
         history.to_json()
     };

@@ -1,6 +1,7 @@
 //! `simkv sweep`: one scenario over a range of seeds, as CI does to find protocol bugs.
 
 use crate::scenario_args::ScenarioArgs;
+use crate::Exit;
 use simkv_sim::checks::Verdict;
 use simkv_sim::report::RunVerdict;
 use simkv_sim::runner::{self, RunOptions};
@@ -102,12 +103,12 @@ fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
 
 /// Runs the sweep; exit 0 if every seed kept every promise, 1 if one broke a promise, 3 if
 /// one was unknown, 2 on bad input.
-pub fn sweep(args: &SweepArgs) -> i32 {
+pub fn sweep(args: &SweepArgs) -> Exit {
     let (lo, hi) = match parse_seeds(&args.seeds) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return 2;
+            return Exit::BadInput;
         }
     };
     let source = args.scenario.source();
@@ -115,7 +116,7 @@ pub fn sweep(args: &SweepArgs) -> i32 {
         Ok(runs) => runs,
         Err(e) => {
             eprintln!("{e}");
-            return 2;
+            return Exit::BadInput;
         }
     };
     let pick = |v: RunVerdict| -> Vec<u64> {
@@ -134,11 +135,11 @@ pub fn sweep(args: &SweepArgs) -> i32 {
     );
     if let Some(seed) = broken.first() {
         println!("replay: {}", args.scenario.replay(*seed));
-        1
+        Exit::Fail
     } else if unknown.is_empty() {
-        0
+        Exit::Pass
     } else {
-        3
+        Exit::Unknown
     }
 }
 

@@ -6,13 +6,13 @@
 //! iteration that reaches an event, a trace or a report is ordered.
 #![deny(missing_docs)]
 
-pub mod check;
 pub mod checks;
 pub mod clock;
 pub mod compare;
 pub mod engine;
 pub mod faults;
 pub mod history;
+pub mod lincheck;
 pub mod network;
 pub mod queue;
 pub mod report;

@@ -178,15 +178,6 @@ pub struct RunReport {
 }
 
 impl RunVerdict {
-    /// The exit code of DESIGN.md's contract.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            RunVerdict::Kept => 0,
-            RunVerdict::Broken => 1,
-            RunVerdict::Unknown => 3,
-        }
-    }
-
     /// From the checks: a failed promise breaks the run; an unknown one leaves it unknown.
     pub fn from_checks(checks: &[CheckResult]) -> RunVerdict {
         let promised = checks.iter().filter(|c| c.promised);
@@ -250,17 +241,7 @@ impl RunReport {
                 rate / 1e6
             );
         }
-        let _ = writeln!(w, "\nchecks:");
-        for c in &self.checks {
-            let promised = if c.promised { "promised" } else { "measured" };
-            let verdict = format!("{:?}", c.verdict).to_lowercase();
-            let mut lines = c.detail.lines();
-            let first = lines.next().unwrap_or("");
-            let _ = writeln!(w, "  {:<16} {promised:<9} {verdict:<8} {first}", c.name);
-            for line in lines {
-                let _ = writeln!(w, "  {:<35} {line}", "");
-            }
-        }
+        self.render_checks(w);
         let _ = writeln!(w, "\nnodes:");
         for n in &self.nodes {
             let _ = writeln!(
@@ -284,6 +265,20 @@ impl RunReport {
             let _ = writeln!(w, "replay: {}", self.replay);
         }
         out
+    }
+
+    fn render_checks(&self, w: &mut String) {
+        let _ = writeln!(w, "\nchecks:");
+        for c in &self.checks {
+            let promised = if c.promised { "promised" } else { "measured" };
+            let verdict = format!("{:?}", c.verdict).to_lowercase();
+            let mut lines = c.detail.lines();
+            let first = lines.next().unwrap_or("");
+            let _ = writeln!(w, "  {:<16} {promised:<9} {verdict:<8} {first}", c.name);
+            for line in lines {
+                let _ = writeln!(w, "  {:<35} {line}", "");
+            }
+        }
     }
 
     fn render_numbers(&self, w: &mut String) {

@@ -1,8 +1,7 @@
 //! Runs a scenario with the protocol it names, then checks and reports.
 
-use crate::check::{self, Budget};
-use crate::checks::{self, CheckResult, FinalReplica, Verdict};
-use crate::engine::{Engine, RunOutput};
+use crate::checks::{self, FinalReplica, Measured, RunView};
+use crate::engine::{AppliedFault, Engine, RunOutput};
 use crate::history::{History, Outcome};
 use crate::report::{
     FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, ProtocolCounter, RunReport,
@@ -11,9 +10,7 @@ use crate::report::{
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use crate::workload::Side;
-use simkv_protocols::{
-    Combine, Counter, Key, NodeId, OpResult, Promise, Protocol, ProtocolVisitor, Value,
-};
+use simkv_protocols::{Combine, Counter, Key, NodeId, Protocol, ProtocolVisitor, Value};
 use std::collections::BTreeMap;
 
 /// How to run.
@@ -56,30 +53,12 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
     let started = std::time::Instant::now();
     let output = Engine::<P>::new(scenario, options.trace).run();
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let replicas: Vec<FinalReplica> = output
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, state)| FinalReplica {
-            node: NodeId(i as u16),
-            digest: state.as_ref().map(P::digest),
-            store: state.as_ref().map(P::store).unwrap_or_default(),
-            siblings: state.as_ref().map(P::siblings).unwrap_or_default(),
-        })
-        .collect();
-    let mut measures = Measures::default();
-    let checks = run_checks::<P>(scenario, &output, &replicas, &mut measures);
-    measures.by_side = by_side(&output);
-    measures.diverged_keys_at_heal = output
-        .conflicts_at_heal
-        .iter()
-        .map(|(_, n)| *n as u64)
-        .max()
-        .unwrap_or(0);
-    measures.converged_after_stop_ms = output.converged_after_stop.map(|s| s.as_millis_f64());
-    measures.protocol_counters = combine_counters(output.nodes.iter().flatten().map(P::counters));
-    let verdict = RunVerdict::from_checks(&checks);
+    let replicas = FinalReplica::all(&output);
     let info = P::info();
+    let (checks, measured) =
+        checks::judge_all(&RunView::new(scenario, &output, &replicas), info.promises);
+    let ops = op_counts(&output.history, output.stats.shed);
+    let measures = measures(&output, measured, ops.invoked);
     let report = RunReport {
         scenario: scenario.name.clone(),
         source: scenario.source.clone(),
@@ -99,37 +78,16 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         virtual_time_ms: output.end.as_micros() as f64 / 1000.0,
         events: output.stats.events,
         wall_ms,
-        ops: op_counts(&output.history, output.stats.shed),
-        availability: 0.0,
+        availability: availability(&ops),
+        ops,
         latency_ms: latency(&output.history),
-        messages: Messages {
-            sent: output.stats.sent,
-            delivered: output.stats.delivered,
-            dropped: output.stats.dropped,
-            duplicated: output.stats.duplicated,
-        },
-        faults: output
-            .faults
-            .iter()
-            .map(|f| FaultLine {
-                at_ms: f.at.as_micros() as f64 / 1000.0,
-                action: f.action.clone(),
-                origin: f.origin.clone(),
-            })
-            .collect(),
+        messages: messages(&output),
+        faults: fault_lines(&output),
+        verdict: RunVerdict::from_checks(&checks),
         checks,
         nodes: node_lines(&replicas, &output),
         measures,
-        verdict,
         replay: options.replay,
-    };
-    let mut report = report;
-    report.measures.messages_per_op =
-        report.messages.sent as f64 / report.ops.invoked.max(1) as f64;
-    report.availability = if report.ops.invoked == 0 {
-        0.0
-    } else {
-        report.ops.ok as f64 / report.ops.invoked as f64
     };
     let stores = output
         .nodes
@@ -142,6 +100,53 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         history: output.history,
         stores,
         trace_error: output.trace_error,
+    }
+}
+
+/// ok / invoked (0 when nothing was invoked).
+fn availability(ops: &OpCounts) -> f64 {
+    if ops.invoked == 0 {
+        0.0
+    } else {
+        ops.ok as f64 / ops.invoked as f64
+    }
+}
+
+fn messages<P: Protocol>(output: &RunOutput<P>) -> Messages {
+    Messages {
+        sent: output.stats.sent,
+        delivered: output.stats.delivered,
+        dropped: output.stats.dropped,
+        duplicated: output.stats.duplicated,
+    }
+}
+
+fn fault_lines<P: Protocol>(output: &RunOutput<P>) -> Vec<FaultLine> {
+    let line = |f: &AppliedFault| FaultLine {
+        at_ms: f.at.as_micros() as f64 / 1000.0,
+        action: f.action.clone(),
+        origin: f.origin.clone(),
+    };
+    output.faults.iter().map(line).collect()
+}
+
+/// The run's measures: the engine's, and those the checks counted.
+fn measures<P: Protocol>(output: &RunOutput<P>, measured: Measured, invoked: u64) -> Measures {
+    Measures {
+        by_side: by_side(output),
+        reads: measured.reads,
+        stale_reads: measured.stale_reads,
+        lost_acknowledged_writes: measured.lost_acknowledged_writes,
+        diverged_keys_at_heal: output
+            .conflicts_at_heal
+            .iter()
+            .map(|(_, n)| *n as u64)
+            .max()
+            .unwrap_or(0),
+        converged_after_stop_ms: output.converged_after_stop.map(|s| s.as_millis_f64()),
+        messages_per_op: output.stats.sent as f64 / invoked.max(1) as f64,
+        sibling_reads: measured.sibling_reads,
+        protocol_counters: combine_counters(output.nodes.iter().flatten().map(P::counters)),
     }
 }
 
@@ -162,132 +167,6 @@ fn node_lines<P: Protocol>(replicas: &[FinalReplica], output: &RunOutput<P>) -> 
             clock_skew_us: *skew,
         })
         .collect()
-}
-
-fn run_checks<P: Protocol>(
-    scenario: &Scenario,
-    output: &RunOutput<P>,
-    replicas: &[FinalReplica],
-    measures: &mut Measures,
-) -> Vec<CheckResult> {
-    let promises = P::info().promises;
-    let promised = |p: Promise| promises.contains(&p);
-    let mut checks = Vec::new();
-    let mut push = |name: &str, promised: bool, (verdict, detail): (Verdict, String)| {
-        checks.push(CheckResult {
-            name: name.into(),
-            promised,
-            verdict,
-            detail,
-        });
-    };
-    let invariants = match &output.invariant_violation {
-        Some((at, what)) => (Verdict::Fail, format!("broken at {at}: {what}")),
-        None => (Verdict::Pass, "held after every handler".into()),
-    };
-    push("invariants", true, invariants);
-    let limits = if output.hit_event_limit {
-        let limit = scenario.max_events;
-        (
-            Verdict::Fail,
-            format!(
-                "stopped at the event limit ({limit} processed, or {} queued at once) before \
-                 the scenario ended",
-                crate::engine::MAX_QUEUED_EVENTS
-            ),
-        )
-    } else {
-        (
-            Verdict::Pass,
-            format!(
-                "{} events, within the limit of {}",
-                output.stats.events, scenario.max_events
-            ),
-        )
-    };
-    push("limits", true, limits);
-    let (verdict, mut detail) = checks::convergence(replicas);
-    if let Some(after) = output.converged_after_stop {
-        detail.push_str(&format!("; converged {after} after clients stopped"));
-    }
-    push(
-        "convergence",
-        promised(Promise::Convergent),
-        (verdict, detail),
-    );
-    let (verdict, detail, lost) = checks::durability(&output.history, replicas);
-    measures.lost_acknowledged_writes = lost as u64;
-    push(
-        "durability",
-        promised(Promise::DurableAcknowledgedWrites),
-        (verdict, detail),
-    );
-    push(
-        "linearizability",
-        promised(Promise::Linearizable),
-        linearizability(&output.history),
-    );
-    push(
-        "staleness",
-        promised(Promise::Linearizable),
-        staleness(&output.history, measures),
-    );
-    let liveness = checks::liveness(
-        &output.history,
-        output.healed_at,
-        scenario.checks.liveness,
-        output.workload_stopped,
-    );
-    push("liveness", promised(Promise::LiveAfterHeal), liveness);
-    checks
-}
-
-/// The most lines of a counterexample a run's summary prints.
-const MAX_DETAIL_LINES: usize = 24;
-
-/// The budget of a check inside a run: steps and memory only, never wall time, so that a
-/// run's verdict cannot depend on the machine.
-pub fn run_budget() -> Budget {
-    Budget {
-        deadline: None,
-        max_steps: 1 << 26,
-        max_memo_entries: 1 << 20,
-        max_value_bytes: 256 << 20,
-    }
-}
-
-fn linearizability(history: &History) -> (Verdict, String) {
-    let outcome = check::check_simkv_history(history, &run_budget());
-    let keys = outcome.keys.len();
-    let joined = outcome.keys.iter().filter(|k| k.key.contains('+')).count();
-    match outcome.verdict {
-        check::Verdict::Linearizable if joined > 0 => (
-            Verdict::Pass,
-            format!(
-                "{} operations over {keys} partitions ({joined} of keys joined by txns: \
-                 strictly serializable)",
-                outcome.ops
-            ),
-        ),
-        check::Verdict::Linearizable => (
-            Verdict::Pass,
-            format!("{} operations over {keys} keys", outcome.ops),
-        ),
-        check::Verdict::NotLinearizable(counterexample) => {
-            let text = counterexample.render();
-            let lines: Vec<&str> = text.trim_end().lines().collect();
-            let mut detail = lines[..lines.len().min(MAX_DETAIL_LINES)].join("\n");
-            if lines.len() > MAX_DETAIL_LINES {
-                detail.push_str(&format!(
-                    "\n... {} more operations: write the run's --history and draw it with \
-                     simkv check --explain",
-                    lines.len() - MAX_DETAIL_LINES
-                ));
-            }
-            (Verdict::Fail, detail)
-        }
-        check::Verdict::Unknown(why) => (Verdict::Unknown, why),
-    }
 }
 
 /// Combines the nodes' counters, name by name, in the order they first appear.
@@ -313,36 +192,6 @@ fn combine_counters(nodes: impl Iterator<Item = Vec<Counter>>) -> Vec<ProtocolCo
             value,
         })
         .collect()
-}
-
-fn staleness(history: &History, measures: &mut Measures) -> (Verdict, String) {
-    let s = check::staleness::staleness(history);
-    measures.reads = s.reads;
-    measures.sibling_reads = history
-        .events
-        .iter()
-        .filter(|e| matches!(e.outcome, Some(Outcome::Ok(OpResult::Siblings { .. }))))
-        .count() as u64;
-    measures.stale_reads = s.stale_reads;
-    if s.stale_reads == 0 && s.unexplained_reads == 0 {
-        return (
-            Verdict::Pass,
-            format!("none of {} reads was stale", s.reads),
-        );
-    }
-    let (w, t) = (&s.writes_behind, &s.stale_ms);
-    let mut detail = format!(
-        "{} of {} reads stale: writes behind p50 {} p99 {} max {}; stale for p50 {:.1}ms \
-         p99 {:.1}ms max {:.1}ms",
-        s.stale_reads, s.reads, w.p50, w.p99, w.max, t.p50, t.p99, t.max
-    );
-    if s.unexplained_reads > 0 {
-        detail.push_str(&format!(
-            "; {} reads of values never written",
-            s.unexplained_reads
-        ));
-    }
-    (Verdict::Fail, detail)
 }
 
 /// Invoked and ok operations by the side their node stood on when invoked.

@@ -1,5 +1,9 @@
 //! Linearizability and consistency checkers for histories: simkv's own and Jepsen's (EDN).
 //!
+//! (Named apart from [`crate::checks`], the checks a run makes, which call on it.) It knows
+//! nothing of the engine: its only inputs are histories, simkv's ([`crate::history`], whose
+//! types it shares with the engine that records them) and Jepsen's EDN.
+//!
 //! The driving contract: a history is first *prepared* ([`prepare_simkv`], [`edn::prepare`]):
 //! operations are paired (invocation with completion), failed ones dropped (they did not
 //! happen), unconstrained ones dropped (an unfinished read), the rest compiled to a
@@ -352,6 +356,31 @@ impl<K: Ord + Clone> Layout<K> {
             .map_or_else(|| key.clone(), |(p, _)| p.clone())
     }
 
+    /// The partitions of `parts` (each key's operations, as [`Slots::finish`] gives them), in
+    /// the same order; joined keys' partitions are named by their keys joined with `+`.
+    pub(crate) fn partitions(&self, parts: Vec<(K, Vec<Operation>)>) -> Vec<Partition>
+    where
+        K: std::fmt::Display,
+    {
+        let partition = |(key, ops): (K, Vec<Operation>)| {
+            let joined = self.widths.get(&key).copied();
+            let name = match joined {
+                Some(_) => {
+                    let keys = self.slots.iter().filter(|(_, (p, _))| *p == key);
+                    let names: Vec<String> = keys.map(|(k, _)| k.to_string()).collect();
+                    names.join("+")
+                }
+                None => key.to_string(),
+            };
+            Partition {
+                key: name,
+                ops,
+                joined,
+            }
+        };
+        parts.into_iter().map(partition).collect()
+    }
+
     /// Whether `key` is joined (its operations are compiled to [`Kind::Multi`]).
     pub(crate) fn is_joined(&self, key: &K) -> bool {
         self.slots.contains_key(key)
@@ -378,19 +407,12 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
     }
     let layout = joins.layout();
     let mut slots: Slots<Key> = Slots::new();
-    // Per client: the reserved slot (none for an empty txn) and the invocation's event.
-    type Open = (Option<(usize, usize)>, usize);
     let mut open: FxHashMap<ClientId, Open> = FxHashMap::default();
-    let err = |event: usize, message: String| HistoryError {
-        line: event + 2,
-        column: 1,
-        message,
-    };
     for (i, e) in history.events.iter().enumerate() {
         let Some(outcome) = &e.outcome else {
             if open.contains_key(&e.client) {
                 let msg = format!("{} invoked {} while another was in flight", e.client, e.op);
-                return Err(err(i, msg));
+                return Err(event_error(i, msg));
             }
             let at =
                 e.op.keys()
@@ -401,12 +423,12 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
         };
         let Some((at, call)) = open.remove(&e.client) else {
             let msg = format!("{} completed {} without invoking it", e.client, e.op);
-            return Err(err(i, msg));
+            return Err(event_error(i, msg));
         };
         let invoked = &history.events[call].op;
         if *invoked != e.op {
             let msg = format!("{} completed {} but had invoked {invoked}", e.client, e.op);
-            return Err(err(i, msg));
+            return Err(event_error(i, msg));
         }
         let (result, ret) = match outcome {
             Outcome::Ok(r) => (Some(r), i as u64),
@@ -414,62 +436,68 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
             Outcome::Info => (None, PENDING),
         };
         let kind = compile_simkv(&e.op, result, &layout, &mut values);
-        let op = |kind| Operation {
-            call: call as u64,
-            ret,
-            process: u64::from(e.client.0),
-            kind,
-        };
+        let op = |kind| simkv_operation(call, ret, e.client, kind);
         if let Some(at) = at {
             slots.fill(at, kind.map(op));
         }
     }
-    // Invocations never completed are pending, as if they had completed `info`; taken in
-    // history order so that values are interned in the same order every time.
-    let mut unfinished: Vec<_> = open.into_iter().collect();
-    unfinished.sort_unstable_by_key(|&(_, (_, call))| call);
-    for (client, (at, call)) in unfinished {
-        let kind = compile_simkv(&history.events[call].op, None, &layout, &mut values);
-        let (call, process) = (call as u64, u64::from(client.0));
-        if let Some(at) = at {
-            let op = |kind| Operation {
-                call,
-                ret: PENDING,
-                process,
-                kind,
-            };
-            slots.fill(at, kind.map(op));
-        }
-    }
+    fill_unfinished(history, open, &layout, &mut slots, &mut values);
     let mut parts = slots.finish();
     parts.sort_unstable_by_key(|(key, _)| *key);
-    let partitions = parts
-        .into_iter()
-        .map(|(key, ops)| {
-            let joined = layout.widths.get(&key).copied();
-            let name = match joined {
-                Some(_) => {
-                    let keys = layout.slots.iter().filter(|(_, (p, _))| *p == key);
-                    let names: Vec<String> = keys.map(|(k, _)| k.to_string()).collect();
-                    names.join("+")
-                }
-                None => key.to_string(),
-            };
-            Partition {
-                key: name,
-                ops,
-                joined,
-            }
-        })
-        .collect();
     Ok(Prepared {
         model: "kv-strict".to_string(),
-        partitions,
+        partitions: layout.partitions(parts),
         values,
         init: ABSENT,
         naming: Naming::Simkv,
         lines: Vec::new(),
     })
+}
+
+/// A simkv client's operation in flight: its reserved slot (none for an empty txn) and its
+/// invocation's event.
+type Open = (Option<(usize, usize)>, usize);
+
+/// The error for event `event`, named by its JSON line (records are one per line, after the
+/// opening bracket).
+fn event_error(event: usize, message: String) -> HistoryError {
+    HistoryError {
+        line: event + 2,
+        column: 1,
+        message,
+    }
+}
+
+/// The operation of `client` invoked at event `call`, returned at `ret`.
+fn simkv_operation(call: usize, ret: u64, client: ClientId, kind: Kind) -> Operation {
+    Operation {
+        call: call as u64,
+        ret,
+        process: u64::from(client.0),
+        kind,
+    }
+}
+
+/// Fills the slots of invocations never completed: pending, as if they had completed `info`;
+/// taken in history order so that values are interned in the same order every time.
+fn fill_unfinished(
+    history: &History,
+    open: FxHashMap<ClientId, Open>,
+    layout: &Layout<Key>,
+    slots: &mut Slots<Key>,
+    values: &mut Interner,
+) {
+    let mut unfinished: Vec<_> = open.into_iter().collect();
+    unfinished.sort_unstable_by_key(|&(_, (_, call))| call);
+    for (client, (at, call)) in unfinished {
+        let kind = compile_simkv(&history.events[call].op, None, layout, values);
+        if let Some(at) = at {
+            slots.fill(
+                at,
+                kind.map(|kind| simkv_operation(call, PENDING, client, kind)),
+            );
+        }
+    }
 }
 
 /// Compiles a simkv operation and its result (`None`: unknown outcome): a single key's

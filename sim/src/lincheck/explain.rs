@@ -148,7 +148,7 @@ fn svg(cx: &Counterexample) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::CounterOp;
+    use crate::lincheck::CounterOp;
 
     #[test]
     fn page_is_self_contained_and_marks_the_blocked_operation() {

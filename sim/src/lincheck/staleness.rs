@@ -181,7 +181,7 @@ fn percentiles(mut xs: Vec<f64>) -> Percentiles {
 }
 
 /// Pairs invocations with completions, per key. Events a malformed history cannot pair are
-/// skipped: this is a measurement, and [`crate::check::prepare_simkv`] reports them.
+/// skipped: this is a measurement, and [`crate::lincheck::prepare_simkv`] reports them.
 fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
     let mut keys: BTreeMap<Key, KeyOps> = BTreeMap::new();
     // Per client (ids are small and dense), its operation in flight.

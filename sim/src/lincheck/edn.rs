@@ -244,22 +244,8 @@ pub fn prepare(
             continue;
         };
         if op.kind == OpType::Invoke {
-            if let Some(o) = open.get(&p) {
-                let first = &history.ops[o.at];
-                let msg = format!(
-                    "process {p} invoked :{} while its :{} from line {} was in flight",
-                    op.f, first.f, first.line
-                );
-                return Err(error(op.line, op.column, msg));
-            }
-            let key = match op.f.as_str() {
-                "txn" => txn_parts(op)?
-                    .first()
-                    .map_or(String::new(), |m| m.key.clone()),
-                _ => split_key(op, model)?.0,
-            };
-            let slot = slots.open(&layout.partition_of(&key));
-            open.insert(p, Open { at: pos, key, slot });
+            let o = invoke(history, pos, p, &open, model, &layout, &mut slots)?;
+            open.insert(p, o);
             continue;
         }
         let Some(o) = open.remove(&p) else {
@@ -280,16 +266,7 @@ pub fn prepare(
         } else {
             pos as u64
         };
-        let call = o.at as u64;
-        slots.fill(
-            o.slot,
-            kind.map(|kind| Operation {
-                call,
-                ret,
-                process: p,
-                kind,
-            }),
-        );
+        slots.fill(o.slot, kind.map(|kind| operation(o.at, ret, p, kind)));
     }
     // Never-completed invocations are pending; taken in file order so that the first error
     // and the interning order are the same every time.
@@ -298,32 +275,9 @@ pub fn prepare(
     for (p, o) in unfinished {
         let inv = &history.ops[o.at];
         let kind = compile_joined(inv, None, &o.key, model, &layout, &mut values)?;
-        let (call, ret) = (o.at as u64, PENDING);
-        slots.fill(
-            o.slot,
-            kind.map(|kind| Operation {
-                call,
-                ret,
-                process: p,
-                kind,
-            }),
-        );
+        slots.fill(o.slot, kind.map(|kind| operation(o.at, PENDING, p, kind)));
     }
-    let mut partitions: Vec<Partition> = slots
-        .finish()
-        .into_iter()
-        .map(|(key, ops)| {
-            let joined = layout.widths.get(&key).copied();
-            let key = match joined {
-                Some(_) => {
-                    let keys = layout.slots.iter().filter(|(_, (p, _))| *p == key);
-                    keys.map(|(k, _)| k.as_str()).collect::<Vec<_>>().join("+")
-                }
-                None => key,
-            };
-            Partition { key, ops, joined }
-        })
-        .collect();
+    let mut partitions = layout.partitions(slots.finish());
     if model == EdnModel::Kv {
         sort_keys(&mut partitions);
     }
@@ -335,6 +289,45 @@ pub fn prepare(
         naming: Naming::Jepsen,
         lines: history.ops.iter().map(|o| o.line as u32).collect(),
     })
+}
+
+/// Opens the invocation at `pos` of process `p`: its key and a slot in its key's partition.
+fn invoke(
+    history: &EdnHistory,
+    pos: usize,
+    p: u64,
+    open: &FxHashMap<u64, Open>,
+    model: EdnModel,
+    layout: &Layout<String>,
+    slots: &mut Slots<String>,
+) -> Result<Open, HistoryError> {
+    let op = &history.ops[pos];
+    if let Some(o) = open.get(&p) {
+        let first = &history.ops[o.at];
+        let msg = format!(
+            "process {p} invoked :{} while its :{} from line {} was in flight",
+            op.f, first.f, first.line
+        );
+        return Err(error(op.line, op.column, msg));
+    }
+    let key = match op.f.as_str() {
+        "txn" => txn_parts(op)?
+            .first()
+            .map_or(String::new(), |m| m.key.clone()),
+        _ => split_key(op, model)?.0,
+    };
+    let slot = slots.open(&layout.partition_of(&key));
+    Ok(Open { at: pos, key, slot })
+}
+
+/// The operation of process `p` invoked at position `call`, returned at `ret`.
+fn operation(call: usize, ret: u64, p: u64, kind: Kind) -> Operation {
+    Operation {
+        call: call as u64,
+        ret,
+        process: p,
+        kind,
+    }
 }
 
 /// Orders kv partitions by key: integers numerically, then everything else by its text.
@@ -595,20 +588,24 @@ fn compile(
             value: intern(&arg, values),
             found: known.then_some(true),
         },
-        other => {
-            let expected = if kv {
-                ":read, :write, :cas, :append, :update or :delete (or :get, :put)"
-            } else {
-                ":read, :write or :cas (use --model kv for :append, :update, :delete)"
-            };
-            let msg = format!(
-                "unknown :f :{other} for the {} model; expected {expected}",
-                model.name()
-            );
-            return Err(error(inv.line, inv.column, msg));
-        }
+        _ => return Err(unknown_f(inv, model)),
     };
     Ok(Some(kind))
+}
+
+/// The error for an operation whose `:f` the model does not know.
+fn unknown_f(inv: &EdnOp, model: EdnModel) -> HistoryError {
+    let expected = if model == EdnModel::Kv {
+        ":read, :write, :cas, :append, :update or :delete (or :get, :put)"
+    } else {
+        ":read, :write or :cas (use --model kv for :append, :update, :delete)"
+    };
+    let msg = format!(
+        "unknown :f :{} for the {} model; expected {expected}",
+        inv.f,
+        model.name()
+    );
+    error(inv.line, inv.column, msg)
 }
 
 /// Writes a simkv history as Jepsen EDN: one map per line, keys in a fixed order, so the

@@ -1,7 +1,7 @@
 //! EDN reader and writer tests, on the shapes Jepsen and Knossos histories take.
 
 use super::*;
-use crate::check::{check_prepared, Budget, Verdict};
+use crate::lincheck::{check_prepared, Budget, Verdict};
 use proptest::prelude::*;
 
 fn verdict(text: &str, model: Option<EdnModel>) -> String {

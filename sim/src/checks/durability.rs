@@ -1,192 +1,24 @@
-//! The checks a run makes after the faults: convergence, durability of acknowledged writes,
-//! liveness after heal. (Linearizability lives in [`crate::check`].)
+//! Durability of acknowledged writes, judged on each running replica's final store.
 
-use crate::history::{History, Outcome};
-use serde::Serialize;
-use simkv_protocols::{Key, NodeId, Op, OpResult, Span, Time, Value};
+use super::intervals::{intervals, parts, Interval, Status};
+use super::{FinalReplica, Judgement, Measured, Promised, RunView, Verdict};
+use crate::history::History;
+use simkv_protocols::{Key, Op, OpResult, Promise, Time, Value};
 use std::collections::BTreeMap;
 
-/// A check's verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// It held.
-    Pass,
-    /// It was broken.
-    Fail,
-    /// It could not be decided within its budget.
-    Unknown,
-    /// There was nothing to judge (the detail says why).
-    Skipped,
-}
+pub(super) const PROMISED: Promised = Promised::If(Promise::DurableAcknowledgedWrites);
 
-/// One check's result.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CheckResult {
-    /// Its name: `convergence`, `durability`, `liveness`, `linearizability`, `invariants`, ...
-    pub name: String,
-    /// Whether the protocol promises it (a broken promise fails the run; the rest is
-    /// measured and reported).
-    pub promised: bool,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// What was found, in a sentence or a few lines.
-    pub detail: String,
-}
-
-/// A node's final replica, as the checks see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FinalReplica {
-    /// Whose.
-    pub node: NodeId,
-    /// Its digest, or `None` if the node ended crashed.
-    pub digest: Option<u64>,
-    /// Its store (empty if crashed).
-    pub store: BTreeMap<Key, Value>,
-    /// The keys it holds concurrent versions of, with all of them (see
-    /// [`simkv_protocols::Protocol::siblings`]); these override `store`'s one value.
-    pub siblings: BTreeMap<Key, Vec<Option<Value>>>,
-}
-
-/// Convergence: every running replica ends with the same digest.
-pub fn convergence(replicas: &[FinalReplica]) -> (Verdict, String) {
-    let running: Vec<&FinalReplica> = replicas.iter().filter(|r| r.digest.is_some()).collect();
-    let Some(first) = running.first() else {
-        return (Verdict::Skipped, "no node was running at the end".into());
-    };
-    let diverged: Vec<&&FinalReplica> = running
-        .iter()
-        .filter(|r| r.digest != first.digest)
-        .collect();
-    if diverged.is_empty() {
-        return (
-            Verdict::Pass,
-            format!(
-                "{} running replicas hold the same state ({} keys)",
-                running.len(),
-                first.store.len()
-            ),
-        );
+/// Judges the final replicas against the history's writes; counts the writes lost.
+pub(super) fn judge(run: &RunView) -> Judgement {
+    let (verdict, detail, lost) = durability(run.history, run.replicas);
+    Judgement {
+        verdict,
+        detail,
+        measured: Measured {
+            lost_acknowledged_writes: lost as u64,
+            ..Measured::default()
+        },
     }
-    let mut lines = vec![format!(
-        "{} of {} running replicas differ from {}",
-        diverged.len(),
-        running.len(),
-        first.node
-    )];
-    for other in diverged {
-        let mut keys: Vec<Key> = first
-            .store
-            .keys()
-            .chain(other.store.keys())
-            .copied()
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let differing: Vec<String> = keys
-            .into_iter()
-            .filter(|k| first.store.get(k) != other.store.get(k))
-            .take(5)
-            .map(|k| {
-                let show = |v: Option<&Value>| v.map_or("absent".to_string(), |v| v.clone());
-                format!(
-                    "k{k}: {}={} {}={}",
-                    first.node,
-                    show(first.store.get(&k)),
-                    other.node,
-                    show(other.store.get(&k))
-                )
-            })
-            .collect();
-        if differing.is_empty() {
-            lines.push(format!(
-                "{}: same keys and values, different versions or tombstones",
-                other.node
-            ));
-        } else {
-            lines.push(format!("{}: {}", other.node, differing.join("; ")));
-        }
-    }
-    (Verdict::Fail, lines.join("\n"))
-}
-
-/// One operation of a history with both ends.
-#[derive(Clone, Copy, Debug)]
-struct Interval<'h> {
-    op: &'h Op,
-    invoked: Time,
-    /// `None` for an operation that never completed or completed `info`: it may have
-    /// taken effect at any time after its invocation.
-    completed: Option<Time>,
-    status: Status<'h>,
-}
-
-/// How an operation of an [`Interval`] ended.
-#[derive(Clone, Copy, Debug)]
-enum Status<'h> {
-    /// Completed ok, with this result.
-    Ok(&'h OpResult),
-    /// Definitely not applied, for this reason.
-    Fail(&'h OpResult),
-    /// Completed `info`, or never completed.
-    Unknown,
-}
-
-fn intervals(history: &History) -> Vec<Interval<'_>> {
-    // Per client (ids are small and dense), its operation in flight.
-    let mut open: Vec<Option<usize>> = Vec::new();
-    let mut out: Vec<Interval> = Vec::with_capacity(history.events.len() / 2 + 1);
-    for e in &history.events {
-        let client = e.client.0 as usize;
-        if open.len() <= client {
-            open.resize(client + 1, None);
-        }
-        match &e.outcome {
-            None => {
-                open[client] = Some(out.len());
-                out.push(Interval {
-                    op: &e.op,
-                    invoked: e.time,
-                    completed: None,
-                    status: Status::Unknown,
-                });
-            }
-            Some(outcome) => {
-                if let Some(i) = open[client].take() {
-                    out[i].status = match outcome {
-                        Outcome::Ok(r) => Status::Ok(r),
-                        Outcome::Fail(r) => Status::Fail(r),
-                        Outcome::Info => Status::Unknown,
-                    };
-                    if !matches!(outcome, Outcome::Info) {
-                        out[i].completed = Some(e.time);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The single-key operations of an interval, each with its own ending: a txn's parts (an ok
-/// txn's parts with their results), or the interval itself.
-fn parts<'h>(i: &Interval<'h>) -> Vec<Interval<'h>> {
-    let Op::Txn { ops } = i.op else {
-        return vec![*i];
-    };
-    ops.iter()
-        .enumerate()
-        .map(|(n, op)| {
-            let status = match i.status {
-                Status::Ok(OpResult::Txn { results }) => match results.get(n) {
-                    Some(r) => Status::Ok(r),
-                    None => Status::Unknown,
-                },
-                other => other,
-            };
-            Interval { op, status, ..*i }
-        })
-        .collect()
 }
 
 /// The value an operation writes when it takes effect, if it writes a whole value.
@@ -218,7 +50,7 @@ fn failed(i: &Interval) -> bool {
 /// value that no operation wrote is corruption. Appends are judged by their tokens: each
 /// acknowledged append must appear in the final value unless a put, update, cas or delete
 /// of the key could have come after it.
-pub fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, String, usize) {
+fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, String, usize) {
     let mut by_key: BTreeMap<Key, Vec<Interval>> = BTreeMap::new();
     for i in intervals(history).iter().flat_map(parts) {
         if i.op.is_write() {
@@ -370,65 +202,11 @@ fn judge_key(
     problems
 }
 
-/// Liveness after heal: every operation invoked at least `window` after the cluster was last
-/// made whole, and before the workload stopped, succeeded.
-pub fn liveness(
-    history: &History,
-    healed_at: Option<Time>,
-    window: Span,
-    workload_stopped: Time,
-) -> (Verdict, String) {
-    let Some(healed) = healed_at else {
-        return (
-            Verdict::Fail,
-            "the cluster was never made whole again".into(),
-        );
-    };
-    let from = healed + window;
-    let mut judged = 0;
-    let mut unsuccessful: Vec<String> = Vec::new();
-    for i in intervals(history) {
-        if i.invoked < from || i.invoked >= workload_stopped {
-            continue;
-        }
-        judged += 1;
-        if !matches!(i.status, Status::Ok(_)) {
-            let how = match i.status {
-                Status::Fail(r) => format!("failed: {r}"),
-                _ => "timed out".to_string(),
-            };
-            unsuccessful.push(format!("{} at {} {how}", i.op, i.invoked));
-        }
-    }
-    if judged == 0 {
-        return (
-            Verdict::Skipped,
-            format!(
-                "no operation was invoked between {from} (heal + {window}) and {workload_stopped}"
-            ),
-        );
-    }
-    if unsuccessful.is_empty() {
-        return (
-            Verdict::Pass,
-            format!("all {judged} operations from {from} on succeeded"),
-        );
-    }
-    let count = unsuccessful.len();
-    unsuccessful.truncate(5);
-    (
-        Verdict::Fail,
-        format!(
-            "{count} of {judged} operations from {from} on did not succeed, e.g.\n{}",
-            unsuccessful.join("\n")
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use simkv_protocols::ClientId;
+    use crate::history::Outcome;
+    use simkv_protocols::{ClientId, NodeId};
 
     fn put(key: Key, v: &str) -> Op {
         Op::Put {

@@ -1,0 +1,76 @@
+//! Liveness after heal: every operation invoked some time after the cluster was last made
+//! whole succeeded.
+
+use super::intervals::{intervals, Status};
+use super::{Judgement, Promised, RunView, Verdict};
+use crate::history::History;
+use simkv_protocols::{Promise, Span, Time};
+
+pub(super) const PROMISED: Promised = Promised::If(Promise::LiveAfterHeal);
+
+/// Judges the operations invoked from the scenario's liveness window after the last heal
+/// until the workload stopped.
+pub(super) fn judge(run: &RunView) -> Judgement {
+    let (verdict, detail) = liveness(
+        run.history,
+        run.healed_at,
+        run.scenario.checks.liveness,
+        run.workload_stopped,
+    );
+    Judgement::new(verdict, detail)
+}
+
+/// Liveness after heal: every operation invoked at least `window` after the cluster was last
+/// made whole, and before the workload stopped, succeeded.
+fn liveness(
+    history: &History,
+    healed_at: Option<Time>,
+    window: Span,
+    workload_stopped: Time,
+) -> (Verdict, String) {
+    let Some(healed) = healed_at else {
+        return (
+            Verdict::Fail,
+            "the cluster was never made whole again".into(),
+        );
+    };
+    let from = healed + window;
+    let mut judged = 0;
+    let mut unsuccessful: Vec<String> = Vec::new();
+    for i in intervals(history) {
+        if i.invoked < from || i.invoked >= workload_stopped {
+            continue;
+        }
+        judged += 1;
+        if !matches!(i.status, Status::Ok(_)) {
+            let how = match i.status {
+                Status::Fail(r) => format!("failed: {r}"),
+                _ => "timed out".to_string(),
+            };
+            unsuccessful.push(format!("{} at {} {how}", i.op, i.invoked));
+        }
+    }
+    if judged == 0 {
+        return (
+            Verdict::Skipped,
+            format!(
+                "no operation was invoked between {from} (heal + {window}) and {workload_stopped}"
+            ),
+        );
+    }
+    if unsuccessful.is_empty() {
+        return (
+            Verdict::Pass,
+            format!("all {judged} operations from {from} on succeeded"),
+        );
+    }
+    let count = unsuccessful.len();
+    unsuccessful.truncate(5);
+    (
+        Verdict::Fail,
+        format!(
+            "{count} of {judged} operations from {from} on did not succeed, e.g.\n{}",
+            unsuccessful.join("\n")
+        ),
+    )
+}

@@ -1,0 +1,304 @@
+//! The checks a run makes once it has finished: one file per check, each judging one
+//! property of the finished run ([`RunView`]) and saying which promise, if any, it judges.
+//!
+//! The runner goes down [`CHECKS`] in order; the report lists the results in that order. To
+//! add a check, write its file (a `PROMISED` and a `judge`) and give it one line in the
+//! `checks!` table below.
+//!
+//! The linearizability search these checks call on lives apart, in [`crate::lincheck`]: it
+//! judges any history, simkv's or Jepsen's, and knows nothing of runs.
+
+use crate::engine::RunOutput;
+use crate::history::History;
+use crate::scenario::Scenario;
+use serde::Serialize;
+use simkv_protocols::{Key, NodeId, Promise, Protocol, Span, Time, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+mod intervals;
+
+/// Declares the checks, in the order they run and are reported: each line names the check's
+/// variant of [`CheckName`] and its module (whose name is also the check's name in reports).
+macro_rules! checks {
+    ($($(#[$doc:meta])* $name:ident = $module:ident,)*) => {
+        $(mod $module;)*
+
+        /// A check's name, serialised as its module's name (`"durability"`, ...).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum CheckName {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl CheckName {
+            /// The name as reports spell it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(CheckName::$name => stringify!($module),)*
+                }
+            }
+        }
+
+        /// Every check, in the order the runner makes them.
+        pub const CHECKS: &[Check] = &[
+            $(Check {
+                name: CheckName::$name,
+                promised: $module::PROMISED,
+                judge: $module::judge,
+            },)*
+        ];
+    };
+}
+
+checks! {
+    /// The protocol's own invariants held after every handler.
+    Invariants = invariants,
+    /// The run ended within its event limit.
+    Limits = limits,
+    /// Every running replica ends with the same state.
+    Convergence = convergence,
+    /// No acknowledged write was lost.
+    Durability = durability,
+    /// The history is linearizable (strictly serializable where txns join keys).
+    Linearizability = linearizability,
+    /// No read returned a value a linearizable store could not have returned.
+    Staleness = staleness,
+    /// Every operation some time after the last heal succeeded.
+    Liveness = liveness,
+}
+
+/// A check is spelt as its module is named, in reports as in `--json`.
+impl Serialize for CheckName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for CheckName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, so that a report can align names with `{:<16}`.
+        f.pad(self.as_str())
+    }
+}
+
+/// Whether a check's failure breaks the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Promised {
+    /// Always: every protocol must keep it (its invariants, the event limit).
+    Always,
+    /// When the protocol makes this promise; otherwise the check only measures.
+    If(Promise),
+}
+
+impl Promised {
+    /// Whether a protocol that makes `promises` promises this check.
+    pub fn by(self, promises: &[Promise]) -> bool {
+        match self {
+            Promised::Always => true,
+            Promised::If(p) => promises.contains(&p),
+        }
+    }
+}
+
+/// One run check: its name, what it judges, and how.
+#[derive(Clone, Copy, Debug)]
+pub struct Check {
+    /// Its name.
+    pub name: CheckName,
+    /// Whether its failure breaks the run.
+    pub promised: Promised,
+    /// Judges the finished run.
+    pub judge: fn(&RunView) -> Judgement,
+}
+
+/// A check's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// It held.
+    Pass,
+    /// It was broken.
+    Fail,
+    /// It could not be decided within its budget.
+    Unknown,
+    /// There was nothing to judge (the detail says why).
+    Skipped,
+}
+
+/// What a check found: its verdict, in words, and what it measured on the way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was found, in a sentence or a few lines.
+    pub detail: String,
+    /// The numbers it contributes to the report's measures.
+    pub measured: Measured,
+}
+
+impl Judgement {
+    /// A judgement that measures nothing.
+    pub fn new(verdict: Verdict, detail: impl Into<String>) -> Judgement {
+        Judgement {
+            verdict,
+            detail: detail.into(),
+            measured: Measured::default(),
+        }
+    }
+}
+
+/// The report's measures that checks count (each counted by one check, zero elsewhere).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Measured {
+    /// Acknowledged writes found lost (durability).
+    pub lost_acknowledged_writes: u64,
+    /// Completed reads (staleness).
+    pub reads: u64,
+    /// Reads a linearizable store could not have returned (staleness).
+    pub stale_reads: u64,
+    /// Gets answered with concurrent versions (staleness).
+    pub sibling_reads: u64,
+}
+
+impl Measured {
+    /// Both counts, field by field.
+    pub fn plus(self, other: Measured) -> Measured {
+        Measured {
+            lost_acknowledged_writes: self.lost_acknowledged_writes
+                + other.lost_acknowledged_writes,
+            reads: self.reads + other.reads,
+            stale_reads: self.stale_reads + other.stale_reads,
+            sibling_reads: self.sibling_reads + other.sibling_reads,
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckResult {
+    /// Which check.
+    pub name: CheckName,
+    /// Whether the protocol promises it (a broken promise fails the run; the rest is
+    /// measured and reported).
+    pub promised: bool,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was found, in a sentence or a few lines.
+    pub detail: String,
+}
+
+/// A node's final replica, as the checks see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalReplica {
+    /// Whose.
+    pub node: NodeId,
+    /// Its digest, or `None` if the node ended crashed.
+    pub digest: Option<u64>,
+    /// Its store (empty if crashed).
+    pub store: BTreeMap<Key, Value>,
+    /// The keys it holds concurrent versions of, with all of them (see
+    /// [`simkv_protocols::Protocol::siblings`]); these override `store`'s one value.
+    pub siblings: BTreeMap<Key, Vec<Option<Value>>>,
+}
+
+impl FinalReplica {
+    /// Every node's final replica in a run's output.
+    pub fn all<P: Protocol>(output: &RunOutput<P>) -> Vec<FinalReplica> {
+        let replica = |(i, state): (usize, &Option<P>)| FinalReplica {
+            node: NodeId(i as u16),
+            digest: state.as_ref().map(P::digest),
+            store: state.as_ref().map(P::store).unwrap_or_default(),
+            siblings: state.as_ref().map(P::siblings).unwrap_or_default(),
+        };
+        output.nodes.iter().enumerate().map(replica).collect()
+    }
+}
+
+/// A finished run, as the checks read it.
+#[derive(Clone, Copy, Debug)]
+pub struct RunView<'a> {
+    /// The scenario run (its limits and its liveness window).
+    pub scenario: &'a Scenario,
+    /// The clients' history.
+    pub history: &'a History,
+    /// Each node's final replica.
+    pub replicas: &'a [FinalReplica],
+    /// The first broken invariant, with the time it broke.
+    pub invariant_violation: Option<&'a (Time, String)>,
+    /// Whether the run stopped at its event limit.
+    pub hit_event_limit: bool,
+    /// Events processed.
+    pub events: u64,
+    /// How long after the clients stopped every running replica first agreed.
+    pub converged_after_stop: Option<Span>,
+    /// When the cluster was last made whole, if it was whole at the end.
+    pub healed_at: Option<Time>,
+    /// When clients stopped issuing operations.
+    pub workload_stopped: Time,
+}
+
+impl<'a> RunView<'a> {
+    /// The view of `output`, a run of `scenario` whose final replicas are `replicas`.
+    pub fn new<P: Protocol>(
+        scenario: &'a Scenario,
+        output: &'a RunOutput<P>,
+        replicas: &'a [FinalReplica],
+    ) -> RunView<'a> {
+        RunView {
+            scenario,
+            history: &output.history,
+            replicas,
+            invariant_violation: output.invariant_violation.as_ref(),
+            hit_event_limit: output.hit_event_limit,
+            events: output.stats.events,
+            converged_after_stop: output.converged_after_stop,
+            healed_at: output.healed_at,
+            workload_stopped: output.workload_stopped,
+        }
+    }
+}
+
+/// Makes every check of [`CHECKS`] on `run`, for a protocol that makes `promises`: the
+/// results in table order, and what they measured together.
+pub fn judge_all(run: &RunView, promises: &[Promise]) -> (Vec<CheckResult>, Measured) {
+    let mut measured = Measured::default();
+    let results = CHECKS
+        .iter()
+        .map(|check| {
+            let found = (check.judge)(run);
+            measured = measured.plus(found.measured);
+            CheckResult {
+                name: check.name,
+                promised: check.promised.by(promises),
+                verdict: found.verdict,
+                detail: found.detail,
+            }
+        })
+        .collect();
+    (results, measured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports, `--json` and the summary all spell a check by its module's name.
+    #[test]
+    fn check_names_serialise_as_their_modules() {
+        let names: Vec<String> = CHECKS.iter().map(|c| c.name.to_string()).collect();
+        let expected = [
+            "invariants",
+            "limits",
+            "convergence",
+            "durability",
+            "linearizability",
+            "staleness",
+            "liveness",
+        ];
+        assert_eq!(names, expected);
+        for check in CHECKS {
+            let json = serde_json::to_string(&check.name).unwrap();
+            assert_eq!(json, format!("\"{}\"", check.name.as_str()));
+        }
+    }
+}
