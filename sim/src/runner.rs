@@ -2,7 +2,7 @@
 
 use crate::check::{self, Budget};
 use crate::checks::{self, CheckResult, FinalReplica, Verdict};
-use crate::engine::{Engine, RunOutput};
+use crate::engine::{Engine, RunOutput, Side};
 use crate::history::{History, Outcome};
 use crate::report::{
     FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, ProtocolCounter, RunReport,
@@ -10,7 +10,6 @@ use crate::report::{
 };
 use crate::scenario::Scenario;
 use crate::trace::Trace;
-use crate::workload::Side;
 use simkv_protocols::{
     primary::Primary, Combine, Counter, Key, NodeId, OpResult, Promise, Protocol, Value,
 };
@@ -346,7 +345,7 @@ fn staleness(history: &History, measures: &mut Measures) -> (Verdict, String) {
 }
 
 /// Invoked and ok operations by the side their node stood on when invoked.
-fn by_side<P: Protocol>(output: &RunOutput<P>) -> BTreeMap<String, SideCounts> {
+fn by_side<P: Protocol>(output: &RunOutput<P>) -> BTreeMap<Side, SideCounts> {
     let mut counts: BTreeMap<Side, SideCounts> = BTreeMap::new();
     for (event, side) in output.history.events.iter().zip(&output.sides) {
         let entry = counts.entry(*side).or_default();
@@ -356,11 +355,7 @@ fn by_side<P: Protocol>(output: &RunOutput<P>) -> BTreeMap<String, SideCounts> {
             Some(_) => {}
         }
     }
-    // Named once per side, not per event: formatting was a twentieth of a large run.
     counts
-        .into_iter()
-        .map(|(side, c)| (format!("{side:?}").to_lowercase(), c))
-        .collect()
 }
 
 fn op_counts(history: &History, shed: u64) -> OpCounts {
