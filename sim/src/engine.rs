@@ -263,7 +263,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
             workload_stopped: clients.stopped_at,
             invariant_violation: self.nodes.violation.take(),
             hit_event_limit: self.hit_event_limit,
-            converged_after_stop: (self.observer.converged_at).map(|t| t.since(clients.stopped_at)),
+            converged_after_stop: self
+                .observer
+                .converged_at
+                .map(|t| t.since(clients.stopped_at)),
             trace_error,
             sides: clients.sides,
             conflicts_at_heal: self.observer.conflicts_at_heal,
@@ -288,26 +291,32 @@ impl<'s, P: Protocol> Engine<'s, P> {
             }
             Event::Reply {
                 request, result, ..
-            } => (self.clients).on_reply(&mut bus!(self), &self.nodes, request, result),
+            } => self
+                .clients
+                .on_reply(&mut bus!(self), &self.nodes, request, result),
             Event::Timer {
                 node,
                 epoch,
                 generation,
                 timer,
             } => {
-                let halt = (self.nodes).on_timer(&mut bus!(self), node, epoch, generation, timer);
+                let halt = self
+                    .nodes
+                    .on_timer(&mut bus!(self), node, epoch, generation, timer);
                 self.on_halt(node, halt);
             }
             Event::ClientWake { client } => {
                 let sides = self.observer.sides();
-                (self.clients).invoke(&mut bus!(self), &self.nodes, sides, client);
+                self.clients
+                    .invoke(&mut bus!(self), &self.nodes, sides, client);
             }
             Event::ClientTimeout { client } => {
-                (self.clients).on_timeout(&mut bus!(self), &self.nodes, client);
+                self.clients
+                    .on_timeout(&mut bus!(self), &self.nodes, client);
             }
             Event::Arrival => {
                 let sides = self.observer.sides();
-                (self.clients).on_arrival(&mut bus!(self), &self.nodes, sides);
+                self.clients.on_arrival(&mut bus!(self), &self.nodes, sides);
             }
             Event::Fault { index } => {
                 let fault = self.timeline[index].clone();

@@ -135,19 +135,19 @@ impl OpGenerator {
         Op::Txn { ops }
     }
 
-    /// The next operation of `client`, and the node it goes to.
+    /// The next operation of client `id`, whose memory is `memory`, and the node it goes to.
     pub fn next(
         &self,
         id: ClientId,
-        client: &mut ClientMemory,
+        memory: &mut ClientMemory,
         rng: &mut Stream,
     ) -> (RequestId, Op, NodeId) {
-        client.next_seq += 1;
+        memory.next_seq += 1;
         let request = RequestId {
             client: id,
-            seq: client.next_seq,
+            seq: memory.next_seq,
         };
-        let value = unique_value(id.0 + 1, client.next_seq);
+        let value = unique_value(id.0 + 1, memory.next_seq);
         let key = self.key(rng);
         let op = match self.kind(rng) {
             OpKind::Get => Op::Get { key },
@@ -157,7 +157,7 @@ impl OpGenerator {
             OpKind::Cas => Op::Cas {
                 key,
                 // A value never written when this client has seen none: the cas must fail.
-                expected: client
+                expected: memory
                     .last_seen
                     .get(&key)
                     .cloned()
@@ -173,7 +173,7 @@ impl OpGenerator {
         let node = match self.target {
             Target::Random => NodeId(rng.below(u64::from(self.nodes)) as u16),
             Target::Fixed => NodeId((id.0 % u32::from(self.nodes)) as u16),
-            Target::FollowRedirects => client
+            Target::FollowRedirects => memory
                 .redirect
                 .unwrap_or_else(|| NodeId(rng.below(u64::from(self.nodes)) as u16)),
         };
