@@ -6,6 +6,7 @@
 //! replicas drifting apart, convergence, latency and messages.
 
 use crate::checks::Verdict;
+use crate::engine::Side;
 use crate::report::{RunReport, RunVerdict, SideCounts};
 use crate::runner::{self, RunOptions};
 use crate::scenario::{self, LoadError, Overrides};
@@ -67,7 +68,7 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         let m = &r.measures;
-        let side = |name: &str| percent(m.by_side.get(name));
+        let side = |side: Side| percent(m.by_side.get(&side));
         let converged = m
             .converged_after_stop_ms
             .map_or("never".to_string(), |ms| format!("{ms:.1}ms"));
@@ -75,10 +76,10 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
             out,
             "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:.2}ms | {:.2}ms | {:.2} | {} |",
             r.protocol,
-            side("majority"),
-            side("minority"),
-            side("down"),
-            side("whole"),
+            side(Side::Majority),
+            side(Side::Minority),
+            side(Side::Down),
+            side(Side::Whole),
             m.stale_reads,
             m.reads,
             m.lost_acknowledged_writes,

@@ -2,12 +2,14 @@
 
 use super::*;
 use crate::scenario::{
-    Checks, Cluster, KeyDistribution, Latency, LinkBehaviour, Network, OpKind, PartitionShape,
-    ScheduledFault, Target, Workload,
+    Arrival, Checks, Cluster, KeyDistribution, Latency, LinkBehaviour, Network, OpKind,
+    PartitionShape, ScheduledFault, Target, Workload,
 };
 use proptest::prelude::*;
 use serde::Serialize;
-use simkv_protocols::{kv, Key, NodeConfig, Params, ProtocolInfo, SpanRange, Value};
+use simkv_protocols::{
+    kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Request, SpanRange, Value,
+};
 use std::collections::BTreeMap;
 
 /// Pings every peer on a timer and serves requests from a local store: enough traffic in
@@ -228,12 +230,12 @@ proptest! {
             prop_assert!(step.at >= last, "time ran backwards");
             last = step.at;
             if let Some(node) = step.handled {
-                let (paused, _, running) = engine.node_status(node);
-                prop_assert!(!paused, "a handler ran on paused {node}");
-                prop_assert!(running, "a handler ran on crashed {node}");
+                let status = engine.node_status(node);
+                prop_assert!(!status.paused, "a handler ran on paused {node}");
+                prop_assert!(status.running, "a handler ran on crashed {node}");
                 if let Some(from) = step.delivered_from {
                     prop_assert!(engine.topology().is_up(from, node), "{from}->{node} crossed a cut link");
-                    prop_assert!(!engine.node_status(node).1, "delivered to frozen {node}");
+                    prop_assert!(!status.frozen, "delivered to frozen {node}");
                 }
             }
         }

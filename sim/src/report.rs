@@ -1,6 +1,7 @@
 //! What a run reports: the numbers, the checks, the verdict, and how to replay it.
 
 use crate::checks::{CheckResult, Verdict};
+use crate::engine::Side;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -84,7 +85,7 @@ pub struct SideCounts {
 pub struct Measures {
     /// Operations by where their node stood when invoked: `whole` (no fault), `majority`,
     /// `minority` (of a partition), `down` (frozen, paused or crashed).
-    pub by_side: BTreeMap<String, SideCounts>,
+    pub by_side: BTreeMap<Side, SideCounts>,
     /// Completed reads.
     pub reads: u64,
     /// Reads a linearizable store could not have returned.

@@ -1,7 +1,7 @@
 //! Runs a scenario with the protocol it names, then checks and reports.
 
 use crate::checks::{self, FinalReplica, Measured, RunView};
-use crate::engine::{AppliedFault, Engine, RunOutput};
+use crate::engine::{AppliedFault, Engine, RunOutput, Side};
 use crate::history::{History, Outcome};
 use crate::report::{
     FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, ProtocolCounter, RunReport,
@@ -9,7 +9,6 @@ use crate::report::{
 };
 use crate::scenario::Scenario;
 use crate::trace::Trace;
-use crate::workload::Side;
 use simkv_protocols::{Combine, Counter, Key, NodeId, Protocol, ProtocolVisitor, Value};
 use std::collections::BTreeMap;
 
@@ -195,7 +194,7 @@ fn combine_counters(nodes: impl Iterator<Item = Vec<Counter>>) -> Vec<ProtocolCo
 }
 
 /// Invoked and ok operations by the side their node stood on when invoked.
-fn by_side<P: Protocol>(output: &RunOutput<P>) -> BTreeMap<String, SideCounts> {
+fn by_side<P: Protocol>(output: &RunOutput<P>) -> BTreeMap<Side, SideCounts> {
     let mut counts: BTreeMap<Side, SideCounts> = BTreeMap::new();
     for (event, side) in output.history.events.iter().zip(&output.sides) {
         let entry = counts.entry(*side).or_default();
@@ -205,11 +204,7 @@ fn by_side<P: Protocol>(output: &RunOutput<P>) -> BTreeMap<String, SideCounts> {
             Some(_) => {}
         }
     }
-    // Named once per side, not per event: formatting was a twentieth of a large run.
     counts
-        .into_iter()
-        .map(|(side, c)| (format!("{side:?}").to_lowercase(), c))
-        .collect()
 }
 
 fn op_counts(history: &History, shed: u64) -> OpCounts {

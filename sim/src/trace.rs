@@ -15,7 +15,7 @@
 //! {"ev":"end","fingerprint":"0123456789abcdef","t":45000000}
 //! ```
 
-use crate::engine::Event;
+use crate::engine::event::Event;
 use serde_json::{json, Value as Json};
 use simkv_protocols::{NodeId, Protocol, Time};
 use std::io::Write;

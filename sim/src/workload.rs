@@ -1,60 +1,24 @@
-//! Clients: what they ask, of whom, and when.
+//! What clients ask, and of whom: the operation generator, and what each client remembers
+//! that shapes its next operation. (When they ask, and what comes of it, is the engine's
+//! client driver.)
 //!
-//! Each client is one Jepsen process: it never has two operations in flight. Written values
-//! are unique per run (`c3.17` is client 3's 17th operation), which lets checkers tell every
-//! write apart. Every draw comes from the workload stream.
+//! Written values are unique per run (`c3.17` is client 3's 17th operation), which lets
+//! checkers tell every write apart. Every draw comes from the workload stream.
 
 use crate::rng::Stream;
 use crate::scenario::{KeyDistribution, OpKind, Target, Workload};
-use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, RequestId, Time, Value};
+use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, RequestId, Value};
 use std::collections::BTreeMap;
 
-/// Where the node a client invoked an operation on stood when it was invoked: the CAP
-/// table's columns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Side {
-    /// No fault in force: every link up, every node running.
-    Whole,
-    /// In a group of mutually reachable running nodes holding a majority of the cluster.
-    Majority,
-    /// In a group of mutually reachable running nodes holding no majority.
-    Minority,
-    /// Frozen, paused or crashed.
-    Down,
-}
-
-/// The operation a client is waiting on.
-#[derive(Clone, Debug)]
-pub struct InFlight {
-    /// Its id.
-    pub request: RequestId,
-    /// What was asked (shared with the history's records of it).
-    pub op: std::sync::Arc<Op>,
-    /// Of whom.
-    pub node: NodeId,
-    /// When (true time).
-    pub invoked: Time,
-    /// Retries so far (0 for the first try).
-    pub attempt: u32,
-    /// When the current attempt times out.
-    pub deadline: Time,
-    /// Where its first target stood when it was invoked.
-    pub side: Side,
-}
-
-/// One client.
+/// What a client remembers between its operations, which shapes the next one: its
+/// sequence number, where to go, and the last value it saw per key.
 #[derive(Clone, Debug, Default)]
-pub struct Client {
+pub struct ClientMemory {
     next_seq: u64,
-    /// The operation in flight, if any.
-    pub in_flight: Option<InFlight>,
     /// Where the next operation goes when following redirects.
     redirect: Option<NodeId>,
     /// The last value this client saw per key, the expected value of its next cas.
     last_seen: BTreeMap<Key, Value>,
-    /// When the client's one pending timeout event fires, if one is queued.
-    pub timeout_pending: Option<Time>,
 }
 
 /// Draws operations for the clients.
@@ -171,19 +135,19 @@ impl OpGenerator {
         Op::Txn { ops }
     }
 
-    /// The next operation of `client`, and the node it goes to.
+    /// The next operation of client `id`, whose memory is `memory`, and the node it goes to.
     pub fn next(
         &self,
         id: ClientId,
-        client: &mut Client,
+        memory: &mut ClientMemory,
         rng: &mut Stream,
     ) -> (RequestId, Op, NodeId) {
-        client.next_seq += 1;
+        memory.next_seq += 1;
         let request = RequestId {
             client: id,
-            seq: client.next_seq,
+            seq: memory.next_seq,
         };
-        let value = unique_value(id.0 + 1, client.next_seq);
+        let value = unique_value(id.0 + 1, memory.next_seq);
         let key = self.key(rng);
         let op = match self.kind(rng) {
             OpKind::Get => Op::Get { key },
@@ -193,7 +157,7 @@ impl OpGenerator {
             OpKind::Cas => Op::Cas {
                 key,
                 // A value never written when this client has seen none: the cas must fail.
-                expected: client
+                expected: memory
                     .last_seen
                     .get(&key)
                     .cloned()
@@ -209,7 +173,7 @@ impl OpGenerator {
         let node = match self.target {
             Target::Random => NodeId(rng.below(u64::from(self.nodes)) as u16),
             Target::Fixed => NodeId((id.0 % u32::from(self.nodes)) as u16),
-            Target::FollowRedirects => client
+            Target::FollowRedirects => memory
                 .redirect
                 .unwrap_or_else(|| NodeId(rng.below(u64::from(self.nodes)) as u16)),
         };
@@ -251,7 +215,7 @@ fn push_decimal(out: &mut String, mut n: u64) {
     out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
 }
 
-impl Client {
+impl ClientMemory {
     /// Remembers the value `result` shows for `key`, if it shows one.
     fn see(&mut self, key: Key, result: &OpResult) {
         match result {
@@ -270,10 +234,12 @@ impl Client {
         }
     }
 
-    /// Learns from a completed operation: the value seen, and where to go next.
-    pub fn learn(&mut self, flight: &InFlight, result: Option<&OpResult>, values: bool) {
+    /// Learns from an operation `op` sent to `node` and completed with `result` (`None`:
+    /// timed out): the value seen (when `values`, that is when the mix has cas), and where
+    /// to go next.
+    pub fn learn(&mut self, op: &Op, node: NodeId, result: Option<&OpResult>, values: bool) {
         // Without cas in the mix nothing reads `last_seen`: skip the copy.
-        match (&*flight.op, result) {
+        match (op, result) {
             _ if !values => {}
             (Op::Txn { ops }, Some(OpResult::Txn { results })) => {
                 for (op, result) in ops.iter().zip(results) {
@@ -287,7 +253,7 @@ impl Client {
         self.redirect = match result {
             Some(r) if !r.is_applied() => r.hint(),
             None => None,
-            Some(_) => Some(flight.node),
+            Some(_) => Some(node),
         };
     }
 }
@@ -327,7 +293,7 @@ mod tests {
     fn values_are_unique_and_keys_in_range() {
         let g = OpGenerator::new(&workload(KeyDistribution::Uniform, Target::Random), 3);
         let mut rng = Streams::new(1, 0).workload;
-        let mut c = Client::default();
+        let mut c = ClientMemory::default();
         let mut values = std::collections::BTreeSet::new();
         let mut puts = 0;
         for _ in 0..400 {
@@ -347,7 +313,7 @@ mod tests {
         let w = workload(KeyDistribution::Zipf { exponent: 1.0 }, Target::Fixed);
         let g = OpGenerator::new(&w, 3);
         let mut rng = Streams::new(2, 0).workload;
-        let mut c = Client::default();
+        let mut c = ClientMemory::default();
         let mut counts = [0u32; 10];
         for _ in 0..2000 {
             let (_, op, node) = g.next(ClientId(4), &mut c, &mut rng);

@@ -1,0 +1,347 @@
+//! The client driver: each client's state and what it does with it. A client invokes an
+//! operation (drawn by the workload's generator), sends attempts at a node, retries on a
+//! refusal or a timeout, and records the invocation and the completion in the history with
+//! the side its node stood on. Closed-loop clients think between operations; open-loop
+//! arrivals pick an idle client or are shed.
+//!
+//! Each client is one Jepsen process: it never has two operations in flight.
+
+use super::bus::Bus;
+use super::event::Event;
+use super::nodes::Nodes;
+use super::observer::Side;
+use crate::history::{History, Outcome};
+use crate::scenario::{Arrival, Scenario, Target, Workload};
+use crate::workload::{ClientMemory, OpGenerator};
+use simkv_protocols::{ClientId, NodeId, Op, OpResult, Protocol, Request, RequestId, Span, Time};
+use std::sync::Arc;
+
+/// The operation a client is waiting on.
+#[derive(Clone, Debug)]
+struct InFlight {
+    request: RequestId,
+    /// What was asked (shared with the history's records of it).
+    op: Arc<Op>,
+    /// Of whom: the node the current attempt went to.
+    node: NodeId,
+    /// Retries so far (0 for the first try).
+    attempt: u32,
+    /// When the current attempt times out.
+    deadline: Time,
+    /// Where its first target stood when it was invoked.
+    side: Side,
+}
+
+/// One client.
+#[derive(Clone, Debug, Default)]
+struct Client {
+    /// What shapes its next operation.
+    memory: ClientMemory,
+    /// The operation in flight, if any.
+    in_flight: Option<InFlight>,
+    /// When the client's one pending timeout event fires, if one is queued.
+    timeout_pending: Option<Time>,
+}
+
+/// Every client of the run, and the history they record.
+pub(super) struct Clients<'s> {
+    workload: &'s Workload,
+    /// The cluster's size, for retries that pick a node at random.
+    nodes: u16,
+    clients: Vec<Client>,
+    /// Open-loop clients with nothing in flight.
+    idle: Vec<ClientId>,
+    generator: OpGenerator,
+    /// Whether clients still invoke operations.
+    pub(super) open: bool,
+    /// When they stopped.
+    pub(super) stopped_at: Time,
+    /// What they invoked and what came of it.
+    pub(super) history: History,
+    /// The side of each history event's operation, aligned with the history.
+    pub(super) sides: Vec<Side>,
+}
+
+/// About how many history events `scenario`'s clients will record (two per operation), so
+/// that the history is allocated once: growing it by doubling copied it again and again,
+/// which was a sixth of a large run's time. Capped: an estimate too low only costs a copy.
+fn expected_events(scenario: &Scenario) -> usize {
+    const MOST: u64 = 1 << 22;
+    let w = &scenario.workload;
+    let seconds = scenario.duration.as_micros() / 1_000_000 + 1;
+    let ops = match w.arrival {
+        Arrival::OpenLoop { rate_per_s } => rate_per_s.saturating_mul(seconds),
+        Arrival::ClosedLoop { think } => {
+            // A think time's mean plus a round trip of at least a fifth of a millisecond.
+            let cycle_us = (think.min.as_micros() + think.max.as_micros()) / 2 + 200;
+            let per_client = scenario.duration.as_micros() / cycle_us + 1;
+            per_client.saturating_mul(u64::from(w.clients))
+        }
+    };
+    ops.saturating_mul(2).min(MOST) as usize
+}
+
+impl<'s> Clients<'s> {
+    /// `scenario`'s clients, none started.
+    pub(super) fn new(scenario: &'s Scenario) -> Self {
+        let workload = &scenario.workload;
+        Clients {
+            workload,
+            nodes: scenario.cluster.nodes,
+            clients: vec![Client::default(); workload.clients as usize],
+            idle: Vec::new(),
+            generator: OpGenerator::new(workload, scenario.cluster.nodes),
+            open: true,
+            stopped_at: Time::ZERO,
+            history: History::with_capacity(expected_events(scenario)),
+            sides: Vec::new(),
+        }
+    }
+
+    /// Schedules the first invocations (closed loop) or the first arrival (open loop).
+    pub(super) fn start<P: Protocol>(&mut self, bus: &mut Bus<'_, P>) {
+        match self.workload.arrival {
+            Arrival::ClosedLoop { think } => {
+                for c in 0..self.clients.len() {
+                    // Spread the first invocations over one think time.
+                    let delay = bus.streams.workload.between(0, think.max.as_micros());
+                    let client = ClientId(c as u32);
+                    bus.queue.push(Time(delay), Event::ClientWake { client });
+                }
+            }
+            Arrival::OpenLoop { .. } => {
+                self.idle = (0..self.clients.len() as u32).rev().map(ClientId).collect();
+                if !self.idle.is_empty() {
+                    self.schedule_arrival(bus);
+                }
+            }
+        }
+    }
+
+    /// Clients invoke nothing more from `now` on.
+    pub(super) fn stop(&mut self, now: Time) {
+        self.open = false;
+        self.stopped_at = now;
+    }
+
+    /// `client` invokes its next operation, if clients are still at work. `sides` is each
+    /// node's side now.
+    pub(super) fn invoke<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        nodes: &Nodes<P>,
+        sides: &[Side],
+        client: ClientId,
+    ) {
+        if !self.open {
+            return;
+        }
+        let state = &mut self.clients[client.index()];
+        debug_assert!(
+            state.in_flight.is_none(),
+            "a client has one operation in flight"
+        );
+        let (request, op, node) =
+            self.generator
+                .next(client, &mut state.memory, &mut bus.streams.workload);
+        // Shared by the invocation, the completion and the client's state: one copy.
+        let op = Arc::new(op);
+        self.history
+            .push(bus.now, client, node, Arc::clone(&op), None);
+        self.sides.push(sides[node.index()]);
+        state.in_flight = Some(InFlight {
+            request,
+            op,
+            node,
+            attempt: 0,
+            deadline: bus.now,
+            side: sides[node.index()],
+        });
+        self.send_attempt(bus, nodes, client);
+    }
+
+    /// Sends the client's operation in flight (again) to the node it now targets, and arms
+    /// the attempt's timeout.
+    fn send_attempt<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        nodes: &Nodes<P>,
+        client: ClientId,
+    ) {
+        let flight = self.clients[client.index()]
+            .in_flight
+            .as_ref()
+            .expect("in flight");
+        let (request, node) = (flight.request, flight.node);
+        let call = Request {
+            id: request,
+            op: Op::clone(&flight.op),
+            quorum: self.workload.quorum,
+        };
+        let delay = bus.links.client_delay(&mut bus.streams.network);
+        if nodes[node.index()].frozen {
+            bus.stats.requests_lost += 1;
+        } else {
+            bus.queue.push(
+                bus.now + delay,
+                Event::Request {
+                    to: node,
+                    request: call,
+                },
+            );
+        }
+        let deadline = bus.now + self.workload.timeout;
+        let state = &mut self.clients[client.index()];
+        state.in_flight.as_mut().expect("in flight").deadline = deadline;
+        // One pending timeout event per client, re-armed when it fires early: a per-attempt
+        // event would leave one stale event per completed operation in the queue (tens of
+        // thousands with 100 fast clients), and every pop would pay for them.
+        if state.timeout_pending.is_none() {
+            state.timeout_pending = Some(deadline);
+            bus.queue.push(deadline, Event::ClientTimeout { client });
+        }
+    }
+
+    /// The attempt of `request` the client is waiting on, if it still waits for it.
+    fn waiting_attempt(&self, request: RequestId) -> Option<u32> {
+        let flight = self.clients[request.client.index()].in_flight.as_ref()?;
+        (flight.request == request).then_some(flight.attempt)
+    }
+
+    /// Tries the client's operation again, with the same request id (so that a protocol with
+    /// client sessions applies it once), at `hint` or wherever the client's target says.
+    fn retry<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        nodes: &Nodes<P>,
+        client: ClientId,
+        hint: Option<NodeId>,
+    ) {
+        let count = u64::from(self.nodes);
+        let target = self.workload.target;
+        let flight = self.clients[client.index()]
+            .in_flight
+            .as_mut()
+            .expect("in flight");
+        flight.attempt += 1;
+        flight.node = match (hint, target) {
+            (_, Target::Fixed) => flight.node,
+            (Some(hint), _) => hint,
+            (None, _) => NodeId(bus.streams.workload.below(count) as u16),
+        };
+        self.send_attempt(bus, nodes, client);
+    }
+
+    /// A node's answer to `request` reaches its client.
+    pub(super) fn on_reply<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        nodes: &Nodes<P>,
+        request: RequestId,
+        result: OpResult,
+    ) {
+        let Some(attempt) = self.waiting_attempt(request) else {
+            return; // a late reply after a timeout or to an earlier attempt
+        };
+        // A refusal promises the operation was not applied: safe to try elsewhere.
+        if !result.is_applied() && attempt < self.workload.retries {
+            self.retry(bus, nodes, request.client, result.hint());
+            return;
+        }
+        self.complete(bus, request, Some(result));
+    }
+
+    /// The client's pending timeout event fires: retry or give up if its attempt is overdue.
+    pub(super) fn on_timeout<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        nodes: &Nodes<P>,
+        client: ClientId,
+    ) {
+        let state = &mut self.clients[client.index()];
+        state.timeout_pending = None;
+        let Some(flight) = &state.in_flight else {
+            return; // answered: the next attempt arms its own timeout
+        };
+        let (request, attempt, deadline) = (flight.request, flight.attempt, flight.deadline);
+        if deadline > bus.now {
+            // A later attempt or operation is waiting: wait for its deadline.
+            state.timeout_pending = Some(deadline);
+            bus.queue.push(deadline, Event::ClientTimeout { client });
+        } else if attempt < self.workload.retries {
+            self.retry(bus, nodes, client, None);
+        } else {
+            self.complete(bus, request, None);
+        }
+    }
+
+    /// Records the end of `request` if its client still waits for it; `None` = timed out.
+    fn complete<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        request: RequestId,
+        result: Option<OpResult>,
+    ) {
+        let client = request.client;
+        let state = &mut self.clients[client.index()];
+        match &state.in_flight {
+            Some(f) if f.request == request => {}
+            _ => return, // a late reply after a timeout, or a timeout after a reply
+        }
+        let flight = state.in_flight.take().expect("checked above");
+        state.memory.learn(
+            &flight.op,
+            flight.node,
+            result.as_ref(),
+            self.generator.uses_last_seen,
+        );
+        let outcome = match result {
+            Some(r) if r.is_applied() => Outcome::Ok(r),
+            Some(r) => Outcome::Fail(r),
+            None => Outcome::Info,
+        };
+        self.history
+            .push(bus.now, client, flight.node, flight.op, Some(outcome));
+        self.sides.push(flight.side);
+        match self.workload.arrival {
+            Arrival::ClosedLoop { think } => {
+                let pause = bus
+                    .streams
+                    .workload
+                    .between(think.min.as_micros(), think.max.as_micros());
+                bus.queue
+                    .push(bus.now + Span(pause), Event::ClientWake { client });
+            }
+            Arrival::OpenLoop { .. } => self.idle.push(client),
+        }
+    }
+
+    fn schedule_arrival<P: Protocol>(&mut self, bus: &mut Bus<'_, P>) {
+        let Arrival::OpenLoop { rate_per_s } = self.workload.arrival else {
+            return;
+        };
+        let mean = 1e6 / rate_per_s as f64;
+        let gap = (-mean * bus.streams.workload.unit_open_closed().ln()).round() as u64;
+        bus.queue.push(bus.now + Span(gap), Event::Arrival);
+    }
+
+    /// An open-loop arrival: an idle client invokes an operation, or the arrival is shed.
+    pub(super) fn on_arrival<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        nodes: &Nodes<P>,
+        sides: &[Side],
+    ) {
+        if !self.open {
+            return;
+        }
+        if self.idle.is_empty() {
+            bus.stats.shed += 1;
+        } else {
+            let i = bus.streams.workload.below(self.idle.len() as u64) as usize;
+            let client = self.idle.swap_remove(i);
+            self.invoke(bus, nodes, sides, client);
+        }
+        self.schedule_arrival(bus);
+    }
+}

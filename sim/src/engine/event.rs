@@ -1,0 +1,44 @@
+//! The events of a run: what the queue holds and what the loop dispatches, the fingerprint
+//! hashes and the trace writes. Plain data, so that the trace can read events without
+//! knowing the engine.
+
+use simkv_protocols::{ClientId, NodeId, OpResult, Protocol, Request, RequestId};
+
+/// Something that happens at a virtual time.
+#[derive(Debug)]
+pub(crate) enum Event<P: Protocol> {
+    /// A node-to-node message reaches `to` (it may still be lost there).
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: P::Message,
+    },
+    /// A client's request reaches node `to`.
+    Request { to: NodeId, request: Request },
+    /// A node's answer reaches its client.
+    Reply {
+        from: NodeId,
+        request: RequestId,
+        result: OpResult,
+    },
+    /// A timer armed by `node` in its `epoch` (bumped by each crash) fires, if its
+    /// `generation` is still the latest arming.
+    Timer {
+        node: NodeId,
+        epoch: u32,
+        generation: u64,
+        timer: P::Timer,
+    },
+    /// A closed-loop client invokes its next operation.
+    ClientWake { client: ClientId },
+    /// A client's one pending timeout check.
+    ClientTimeout { client: ClientId },
+    /// An open-loop arrival: an idle client, if any, invokes an operation.
+    Arrival,
+    /// The timeline's fault number `index` applies.
+    Fault { index: usize },
+    /// The scenario's duration is over: heal what is still broken.
+    WorkloadEnd,
+    /// Clients stop invoking operations; the settle phase begins.
+    WorkloadStop,
+}

@@ -1,0 +1,418 @@
+//! Node hosting and routing: each node's protocol state with everything the protocol must
+//! not see (its durable copy, its clock, its fault status, its armed timers), the handlers
+//! that run on it, the effects they emit, and the messages, timers and requests on their way
+//! to it.
+//!
+//! A handler's effects are applied in order when it returns, after its invariants are
+//! checked. A handler that halts its node ([`Effect::Halt`]) reports [`Halt::Yes`]: crashing
+//! the node and recording why is the engine's, which owns fault application.
+
+use super::bus::Bus;
+use super::event::Event;
+use crate::clock::NodeClock;
+use crate::network::Fate;
+use crate::rng::{Stream, Streams};
+use crate::scenario::Scenario;
+use simkv_protocols::{Context, Effect, NodeConfig, NodeId, Protocol, Request, Span, Time};
+use std::ops::{Index, IndexMut};
+
+/// One node as the engine holds it.
+pub(crate) struct NodeSlot<P: Protocol> {
+    pub(super) state: Option<P>,
+    pub(super) durable: Option<P::Durable>,
+    pub(super) config: NodeConfig,
+    /// Bumped by each crash, so that timers armed before it never fire after it.
+    pub(super) epoch: u32,
+    pub(super) frozen: bool,
+    pub(super) paused: bool,
+    /// Events that reached the node while it was paused, in arrival order.
+    pub(super) held: Vec<Event<P>>,
+    /// Armed timers and the generation of their latest arming.
+    pub(super) timers: Vec<(P::Timer, u64)>,
+    pub(super) next_generation: u64,
+    pub(super) clock: NodeClock,
+    pub(super) stream: Stream,
+}
+
+/// Where a node stands with respect to faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// It has a protocol state: not crashed (it may still be frozen or paused).
+    pub running: bool,
+    /// Cut from the network: it sends, receives and answers nothing.
+    pub frozen: bool,
+    /// Suspended: what reaches it waits until it resumes.
+    pub paused: bool,
+}
+
+/// Whether a handler halted its node: the engine must then crash it.
+#[must_use = "a node that halted itself must be crashed"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Halt {
+    /// The node runs on (or no handler ran).
+    No,
+    /// The handler emitted [`Effect::Halt`]; what it emitted after that was dropped.
+    Yes,
+}
+
+/// Every node of the run, and what their handlers leave for the engine.
+pub(crate) struct Nodes<P: Protocol> {
+    slots: Vec<NodeSlot<P>>,
+    /// The effects buffer, lent to each handler in turn so that it is allocated once.
+    effects: Vec<Effect<P>>,
+    /// The node whose handler ran in the current step.
+    pub(super) handled: Option<NodeId>,
+    /// The first broken invariant (or panicking handler), with the time it broke.
+    pub(super) violation: Option<(Time, String)>,
+}
+
+impl<P: Protocol> Index<usize> for Nodes<P> {
+    type Output = NodeSlot<P>;
+
+    #[inline]
+    fn index(&self, i: usize) -> &NodeSlot<P> {
+        &self.slots[i]
+    }
+}
+
+impl<P: Protocol> IndexMut<usize> for Nodes<P> {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut NodeSlot<P> {
+        &mut self.slots[i]
+    }
+}
+
+impl<P: Protocol> Nodes<P> {
+    /// `scenario`'s nodes, not started, each with its clock and its own stream.
+    pub(super) fn new(scenario: &Scenario, streams: &Streams) -> Self {
+        let node_ids = scenario.node_ids();
+        let slots = node_ids
+            .iter()
+            .map(|id| NodeSlot {
+                state: None,
+                durable: None,
+                config: NodeConfig {
+                    id: *id,
+                    nodes: node_ids.clone(),
+                    params: scenario.cluster.params.clone(),
+                    bugs: scenario.cluster.bugs.clone(),
+                },
+                epoch: 0,
+                frozen: false,
+                paused: false,
+                held: Vec::new(),
+                timers: Vec::new(),
+                next_generation: 0,
+                clock: scenario
+                    .clocks
+                    .iter()
+                    .find(|c| c.node == *id)
+                    .map(|c| NodeClock::new(c.offset_us, c.drift_ppm))
+                    .unwrap_or_default(),
+                stream: streams.nodes[id.index()].clone(),
+            })
+            .collect();
+        Nodes {
+            slots,
+            effects: Vec::new(),
+            handled: None,
+            violation: None,
+        }
+    }
+
+    /// How many nodes the cluster has.
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The nodes in id order.
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, NodeSlot<P>> {
+        self.slots.iter()
+    }
+
+    /// Each node's final state, in id order; `None` for a crashed node.
+    pub(super) fn into_states(self) -> Vec<Option<P>> {
+        self.slots.into_iter().map(|n| n.state).collect()
+    }
+
+    /// Whether `node` is running, frozen, paused.
+    pub(super) fn status(&self, node: NodeId) -> NodeStatus {
+        let slot = &self.slots[node.index()];
+        NodeStatus {
+            running: slot.state.is_some(),
+            frozen: slot.frozen,
+            paused: slot.paused,
+        }
+    }
+
+    /// Starts (or restarts, from its durable state) `node`.
+    pub(super) fn start(&mut self, bus: &mut Bus<'_, P>, node: NodeId) -> Halt {
+        let tracing = bus.trace.is_some();
+        let mut effects = std::mem::take(&mut self.effects);
+        let slot = &mut self.slots[node.index()];
+        let local = slot.clock.local(bus.now);
+        let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
+        let (config, durable) = (&slot.config, slot.durable.as_ref());
+        match contain(|| P::start(&mut ctx, config, durable)) {
+            Ok(state) => slot.state = Some(state),
+            Err(why) => {
+                self.violation = Some((bus.now, format!("{node}: start {why}")));
+                self.effects = effects;
+                self.effects.clear();
+                return Halt::No;
+            }
+        }
+        self.after_handler(bus, node, effects)
+    }
+
+    /// Runs one handler on a running, unpaused node.
+    pub(super) fn handle(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        node: NodeId,
+        input: impl FnOnce(&mut P, &mut Context<'_, P>),
+    ) -> Halt {
+        let tracing = bus.trace.is_some();
+        let mut effects = std::mem::take(&mut self.effects);
+        let slot = &mut self.slots[node.index()];
+        let Some(state) = slot.state.as_mut() else {
+            self.effects = effects;
+            return Halt::No;
+        };
+        let local = slot.clock.local(bus.now);
+        let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
+        let outcome = contain(|| input(state, &mut ctx));
+        self.handled = Some(node);
+        if let Err(why) = outcome {
+            // The node's state may be half-updated: stop here, with the panic as the verdict.
+            self.violation = Some((bus.now, format!("{node}: handler {why}")));
+            self.effects = effects;
+            self.effects.clear();
+            return Halt::No;
+        }
+        self.after_handler(bus, node, effects)
+    }
+
+    fn after_handler(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        node: NodeId,
+        mut effects: Vec<Effect<P>>,
+    ) -> Halt {
+        if let Some(Err(broken)) = self.slots[node.index()]
+            .state
+            .as_ref()
+            .map(P::check_invariants)
+        {
+            self.violation = Some((bus.now, format!("{node}: {broken}")));
+        }
+        if P::HAS_CLUSTER_INVARIANTS && self.violation.is_none() {
+            let states: Vec<Option<&P>> = self.slots.iter().map(|n| n.state.as_ref()).collect();
+            if let Err(broken) = P::check_cluster(&states) {
+                self.violation = Some((bus.now, format!("cluster: {broken}")));
+            }
+        }
+        let mut halt = Halt::No;
+        for effect in effects.drain(..) {
+            if let Effect::Halt = effect {
+                // The node stopped itself: what it emitted after this never happens.
+                halt = Halt::Yes;
+                break;
+            }
+            self.apply_effect(bus, node, effect);
+        }
+        effects.clear();
+        self.effects = effects;
+        halt
+    }
+
+    fn apply_effect(&mut self, bus: &mut Bus<'_, P>, node: NodeId, effect: Effect<P>) {
+        match effect {
+            Effect::Send { to, msg } => self.send(bus, node, to, msg),
+            Effect::SetTimer { timer, delay } => {
+                let slot = &mut self.slots[node.index()];
+                let local = slot
+                    .stream
+                    .between(delay.min.as_micros(), delay.max.as_micros());
+                let at = bus.now + slot.clock.true_delay(Span(local));
+                let generation = slot.next_generation;
+                slot.next_generation += 1;
+                match slot.timers.iter_mut().find(|(t, _)| *t == timer) {
+                    Some(armed) => armed.1 = generation,
+                    None => slot.timers.push((timer.clone(), generation)),
+                }
+                let epoch = slot.epoch;
+                bus.queue.push(
+                    at,
+                    Event::Timer {
+                        node,
+                        epoch,
+                        generation,
+                        timer,
+                    },
+                );
+            }
+            Effect::CancelTimer { timer } => {
+                self.slots[node.index()].timers.retain(|(t, _)| *t != timer);
+            }
+            Effect::Persist(durable) => self.slots[node.index()].durable = Some(durable),
+            Effect::Reply { request, result } => {
+                if self.slots[node.index()].frozen {
+                    bus.stats.replies_lost += 1;
+                    return;
+                }
+                let delay = bus.links.client_delay(&mut bus.streams.network);
+                bus.queue.push(
+                    bus.now + delay,
+                    Event::Reply {
+                        from: node,
+                        request,
+                        result,
+                    },
+                );
+            }
+            Effect::Note(note) => {
+                if let Some(trace) = bus.trace {
+                    trace.note(bus.now, node, &note);
+                }
+            }
+            Effect::Halt => unreachable!("after_handler stops at a halt"),
+        }
+    }
+
+    fn send(&mut self, bus: &mut Bus<'_, P>, from: NodeId, to: NodeId, msg: P::Message) {
+        bus.stats.sent += 1;
+        let cut = !bus.topology.is_up(from, to)
+            || self.slots[from.index()].frozen
+            || self.slots[to.index()].frozen;
+        if cut {
+            bus.stats.dropped += 1;
+            if let Some(trace) = bus.trace {
+                trace.drop(bus.now, from, to, "link down at send");
+            }
+            return;
+        }
+        match bus.links.route(bus.now, from, to, &mut bus.streams.network) {
+            Fate::Dropped => {
+                bus.stats.dropped += 1;
+                if let Some(trace) = bus.trace {
+                    trace.drop(bus.now, from, to, "lost by the link");
+                }
+            }
+            Fate::Arrives(at, copy) => {
+                if let Some(again) = copy {
+                    bus.stats.duplicated += 1;
+                    bus.queue.push(
+                        again,
+                        Event::Deliver {
+                            from,
+                            to,
+                            msg: msg.clone(),
+                        },
+                    );
+                }
+                bus.queue.push(at, Event::Deliver { from, to, msg });
+            }
+        }
+    }
+
+    /// Whether an event for `node` may run now; holds it if the node is paused.
+    fn admit(&mut self, node: NodeId, event: Event<P>) -> Option<Event<P>> {
+        let slot = &mut self.slots[node.index()];
+        slot.state.as_ref()?;
+        if slot.paused {
+            slot.held.push(event);
+            return None;
+        }
+        Some(event)
+    }
+
+    /// A message reaches `to`: it runs there unless the link or the node is down.
+    pub(super) fn on_deliver(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        from: NodeId,
+        to: NodeId,
+        msg: P::Message,
+    ) -> Halt {
+        let lost = !bus.topology.is_up(from, to)
+            || self.slots[to.index()].frozen
+            || self.slots[to.index()].state.is_none();
+        if lost {
+            bus.stats.dropped += 1;
+            if let Some(trace) = bus.trace {
+                trace.drop(bus.now, from, to, "link down or node down at delivery");
+            }
+            return Halt::No;
+        }
+        if let Some(Event::Deliver { from, to, msg }) =
+            self.admit(to, Event::Deliver { from, to, msg })
+        {
+            bus.stats.delivered += 1;
+            return self.handle(bus, to, |p, ctx| p.on_message(ctx, from, msg));
+        }
+        Halt::No
+    }
+
+    /// A timer fires, if it was armed in the node's current epoch and not re-armed since.
+    pub(super) fn on_timer(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        node: NodeId,
+        epoch: u32,
+        generation: u64,
+        timer: P::Timer,
+    ) -> Halt {
+        if self.slots[node.index()].epoch != epoch {
+            return Halt::No;
+        }
+        let event = Event::Timer {
+            node,
+            epoch,
+            generation,
+            timer,
+        };
+        let Some(Event::Timer { timer, .. }) = self.admit(node, event) else {
+            return Halt::No;
+        };
+        let slot = &mut self.slots[node.index()];
+        // Only the latest arming of a timer fires; a cancelled one is gone from the list.
+        let Some(i) = slot.timers.iter().position(|(_, g)| *g == generation) else {
+            return Halt::No;
+        };
+        slot.timers.swap_remove(i);
+        self.handle(bus, node, |p, ctx| p.on_timer(ctx, timer))
+    }
+
+    /// A client's request reaches `to`.
+    pub(super) fn on_request(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        to: NodeId,
+        request: Request,
+    ) -> Halt {
+        let slot = &self.slots[to.index()];
+        if slot.frozen || slot.state.is_none() {
+            bus.stats.requests_lost += 1;
+            return Halt::No;
+        }
+        if let Some(Event::Request { to, request }) = self.admit(to, Event::Request { to, request })
+        {
+            return self.handle(bus, to, |p, ctx| p.on_request(ctx, request));
+        }
+        Halt::No
+    }
+}
+
+/// Runs a protocol's handler, turning a panic (a protocol bug, or a planted one that
+/// asserts) into a broken invariant of the run instead of a crashed process.
+fn contain<T>(handler: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(handler)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "with a non-text payload".into());
+        format!("panicked: {message}")
+    })
+}

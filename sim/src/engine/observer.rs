@@ -1,0 +1,180 @@
+//! The observer: what the run measures about the cluster beyond counters. Where each node
+//! stands (its [`Side`], recomputed after every fault), whether the cluster is whole and
+//! since when, how far the replicas had drifted apart at each moment it was made whole, and
+//! when they first agreed once the clients stopped.
+//!
+//! It reads the nodes and the topology and changes neither, so it can never move a run.
+
+use super::nodes::Nodes;
+use crate::network::Topology;
+use simkv_protocols::{Protocol, Time};
+
+/// Where the node a client invoked an operation on stood when it was invoked: the CAP
+/// table's columns.
+///
+/// Declared in the alphabetical order of the names, so that maps keyed by side list them
+/// as maps keyed by their names did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Frozen, paused or crashed.
+    Down,
+    /// In a group of mutually reachable running nodes holding a majority of the cluster.
+    Majority,
+    /// In a group of mutually reachable running nodes holding no majority.
+    Minority,
+    /// No fault in force: every link up, every node running.
+    Whole,
+}
+
+impl Side {
+    /// `down`, `majority`, `minority` or `whole`, as reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Down => "down",
+            Side::Majority => "majority",
+            Side::Minority => "minority",
+            Side::Whole => "whole",
+        }
+    }
+}
+
+/// What the observer has seen so far.
+pub(super) struct Observer {
+    /// When the last fault of any kind happened while the cluster was whole, if it is whole.
+    pub(super) healed_at: Option<Time>,
+    /// Each node's side now; recomputed after every fault.
+    sides: Vec<Side>,
+    /// At each moment the cluster was made whole: keys the replicas disagreed on.
+    pub(super) conflicts_at_heal: Vec<(Time, usize)>,
+    /// When replicas first agreed after the clients stopped.
+    pub(super) converged_at: Option<Time>,
+}
+
+/// Whether no fault is in force: every link up, no node frozen, paused or crashed.
+pub(super) fn is_whole<P: Protocol>(topology: &Topology, nodes: &Nodes<P>) -> bool {
+    topology.is_healed()
+        && nodes
+            .iter()
+            .all(|n| !n.frozen && !n.paused && n.state.is_some())
+}
+
+impl Observer {
+    /// An observer of `nodes` nodes, all whole at time zero.
+    pub(super) fn new(nodes: usize) -> Observer {
+        Observer {
+            healed_at: Some(Time::ZERO),
+            sides: vec![Side::Whole; nodes],
+            conflicts_at_heal: Vec::new(),
+            converged_at: None,
+        }
+    }
+
+    /// Each node's side now, by node index.
+    #[inline]
+    pub(super) fn sides(&self) -> &[Side] {
+        &self.sides
+    }
+
+    /// Takes note of a fault just applied at `now`. Liveness is judged from the last fault
+    /// of any kind once the cluster is whole: a clock jump or an operator's command also
+    /// disturbs it (an election, a halt).
+    pub(super) fn after_fault<P: Protocol>(
+        &mut self,
+        now: Time,
+        topology: &Topology,
+        nodes: &Nodes<P>,
+    ) {
+        match (is_whole(topology, nodes), self.healed_at) {
+            (true, None) => {
+                self.healed_at = Some(now);
+                let diverged = diverged_keys(nodes);
+                self.conflicts_at_heal.push((now, diverged));
+            }
+            (true, Some(_)) => self.healed_at = Some(now),
+            (false, _) => self.healed_at = None,
+        }
+        self.sides = compute_sides(topology, nodes);
+    }
+
+    /// Once clients have stopped, notes the first moment every running replica agrees.
+    /// Digests are compared only after a handler ran and only in the quiet settle phase, so
+    /// this costs nothing while the workload runs.
+    #[inline]
+    pub(super) fn maybe_note_convergence<P: Protocol>(&mut self, now: Time, nodes: &Nodes<P>) {
+        if self.converged_at.is_some() {
+            return;
+        }
+        let mut digests = nodes.iter().filter_map(|n| n.state.as_ref().map(P::digest));
+        let Some(first) = digests.next() else {
+            return;
+        };
+        if digests.all(|d| d == first) {
+            self.converged_at = Some(now);
+        }
+    }
+}
+
+/// Keys on which the running replicas disagree (measured when the cluster is made whole:
+/// how much a partition let the sides drift apart).
+fn diverged_keys<P: Protocol>(nodes: &Nodes<P>) -> usize {
+    let stores: Vec<_> = nodes
+        .iter()
+        .filter_map(|n| n.state.as_ref().map(P::store))
+        .collect();
+    let Some((first, rest)) = stores.split_first() else {
+        return 0;
+    };
+    let mut keys: Vec<_> = stores.iter().flat_map(|s| s.keys().copied()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| rest.iter().any(|s| s.get(k) != first.get(k)))
+        .count()
+}
+
+/// Each node's side, from the current topology and node faults.
+fn compute_sides<P: Protocol>(topology: &Topology, nodes: &Nodes<P>) -> Vec<Side> {
+    let n = nodes.len();
+    if is_whole(topology, nodes) {
+        return vec![Side::Whole; n];
+    }
+    let down: Vec<bool> = nodes
+        .iter()
+        .map(|s| s.frozen || s.paused || s.state.is_none())
+        .collect();
+    let reach = topology.reachability(&down);
+    (0..n)
+        .map(|a| {
+            if down[a] {
+                return Side::Down;
+            }
+            let group = (0..n).filter(|b| reach[a][*b] && reach[*b][a]).count();
+            if group * 2 > n {
+                Side::Majority
+            } else {
+                Side::Minority
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Side;
+
+    #[test]
+    fn sides_order_as_their_names_and_serialize_as_them() {
+        let all = [Side::Whole, Side::Majority, Side::Minority, Side::Down];
+        let mut by_side = all;
+        by_side.sort();
+        let mut by_name = all;
+        by_name.sort_by_key(|s| s.name());
+        assert_eq!(by_side, by_name);
+        for side in all {
+            let json = serde_json::to_string(&side).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", side.name()));
+            assert_eq!(side.name(), format!("{side:?}").to_lowercase());
+        }
+    }
+}
