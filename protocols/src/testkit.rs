@@ -135,8 +135,8 @@ impl<P: Protocol> Cluster<P> {
         self.inflight.retain(|(_, to, _)| *to != NodeId(i));
     }
 
-    /// Starts node `i`, down, again from its durable state. Messages sent to it while it was
-    /// down stay in flight: they reach the new incarnation when delivered.
+    /// Starts node `i` again from its durable state, after a crash or a halt. Messages sent
+    /// to it while it was down stay in flight: they reach the new incarnation when delivered.
     pub(crate) fn recover(&mut self, i: u16) {
         let node = self.boot(i);
         self.nodes[usize::from(i)] = node;

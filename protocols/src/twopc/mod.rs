@@ -3,6 +3,11 @@
 //! Gray & Lamport, "Consensus on Transaction Commit" (2004), section 2. Every node holds a full
 //! replica and is a resource manager (a *participant*); the node a client's write reaches is
 //! the transaction manager (the *coordinator*) of that write, and a participant of it too.
+//! What section 2 leaves out follows the classic presentation of 2PC (Bernstein, Hadzilacos &
+//! Goodman, "Concurrency Control and Recovery in Database Systems", 1987, chapter 7): the
+//! acknowledgements, and the termination protocol by which an in-doubt participant asks for the
+//! outcome (cooperative termination included); presumed abort is Mohan, Lindsay & Obermarck's
+//! (R*, 1986), and wait-die Rosenkrantz, Stearns & Lewis's (1978).
 //!
 //! # A write is a transaction
 //!
@@ -133,6 +138,7 @@
 //! their coordinator is back). Not available under any partition or while any node is down:
 //! every write needs every replica's vote, so writes abort (or, at a blocked participant,
 //! wait) until the cluster is whole again.
+
 mod client;
 mod coordinator;
 mod durable;

@@ -61,6 +61,8 @@ fn section_2_a_coordinator_restarted_after_logging_commit_resends_it() {
     );
 }
 
+/// With `coordinator-forgets-decision`, the decision does not survive the coordinator's
+/// failure as section 2 requires: restarted, it presumes abort of a transaction it committed.
 #[test]
 fn with_coordinator_forgets_decision_a_restarted_coordinator_presumes_abort_of_a_commit() {
     let mut h = Harness::new(3, &["coordinator-forgets-decision"]);

@@ -89,6 +89,8 @@ fn section_2_a_participant_votes_no_on_a_younger_conflicting_prepare_and_it_abor
     assert_eq!(h.value(2, 1), Some("a".into()));
 }
 
+/// Module doc, "Why versions": a duplicated Prepare of a transaction the participant already
+/// committed finds a newer version of its key and is voted down, not applied twice.
 #[test]
 fn a_duplicated_prepare_of_a_committed_append_is_voted_down_not_applied_twice() {
     let mut h = Harness::new(2, &[]);
@@ -109,6 +111,8 @@ fn a_duplicated_prepare_of_a_committed_append_is_voted_down_not_applied_twice() 
     assert!(h.node(1).locks.is_empty());
 }
 
+/// With `release-lock-before-decision`, a participant gives up the lock that section 2 makes
+/// it hold until the outcome: a read after the client's answer sees the old value.
 #[test]
 fn with_release_lock_before_decision_a_participant_reads_the_old_value_after_the_ack() {
     let mut h = Harness::new(3, &["release-lock-before-decision"]);

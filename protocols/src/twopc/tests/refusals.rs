@@ -99,6 +99,8 @@ fn a_write_waiting_for_an_in_doubt_lock_is_refused_and_so_is_a_read() {
     assert_eq!(h.node(1).refused[&write.client], write.seq);
 }
 
+/// Module doc, "Refusing a write": a node holding a copy of the request prepared stays
+/// silent, as that copy may still commit.
 #[test]
 fn a_write_whose_copy_is_prepared_here_is_not_refused() {
     let mut h = Harness::new(3, &[]);
