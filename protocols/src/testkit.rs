@@ -36,17 +36,43 @@ pub(crate) fn configs(count: u16, params: &Params, bugs: &[&'static str]) -> Vec
 /// A message on the wire: (from, to, message).
 pub(crate) type Wire<P> = (NodeId, NodeId, <P as Protocol>::Message);
 
+/// An effect others can observe, as a node emitted it: what tests of "persist before send"
+/// read (see [`Cluster::effect_names`]). Timers and notes are left out; the messages, durable
+/// states and answers themselves are in `sent`, `durable` and `replies`.
+#[derive(Clone, Debug)]
+pub(crate) enum Observed<P: Protocol> {
+    /// A message sent.
+    Send(P::Message),
+    /// The node replaced its durable state.
+    Persist,
+    /// A client's answer.
+    Reply,
+    /// The node stopped, as if it crashed.
+    Halt,
+}
+
 /// A hand-driven cluster: sends wait in `inflight` until a test delivers or drops them,
 /// timers fire only when a test fires them, one clock serves every node. After every handler
 /// the node's invariants and the protocol's own `check` run.
+///
+/// Crashes are modelled: a node that is down ([`Cluster::crash`], or its own
+/// [`Effect::Halt`]) has lost everything but its durable state and every message then in
+/// flight to it; inputs that reach it while it is down are lost; [`Cluster::recover`] starts
+/// it again from its durable state.
 pub(crate) struct Cluster<P: Protocol> {
     pub(crate) configs: Vec<NodeConfig>,
+    /// Every node's state; a node that is down keeps the state it crashed with here, unused
+    /// until it recovers (see [`Cluster::is_down`]).
     pub(crate) nodes: Vec<P>,
     pub(crate) durable: Vec<Option<P::Durable>>,
     pub(crate) inflight: Vec<Wire<P>>,
     /// Every message ever sent, in send order.
     pub(crate) sent: Vec<Wire<P>>,
     pub(crate) replies: Vec<(RequestId, OpResult)>,
+    /// Every send, persist, reply and halt, in emission order (a test may clear it).
+    pub(crate) effects: Vec<(NodeId, Observed<P>)>,
+    /// Which nodes are down.
+    down: Vec<bool>,
     pub(crate) now: Time,
     /// The last client sequence number [`Cluster::request`] used.
     pub(crate) seq: u64,
@@ -68,6 +94,8 @@ impl<P: Protocol> Cluster<P> {
             inflight: Vec::new(),
             sent: Vec::new(),
             replies: Vec::new(),
+            effects: Vec::new(),
+            down: vec![false; count],
             now: Time(1_000),
             seq: 0,
             entropy: TestEntropy(7),
@@ -83,6 +111,7 @@ impl<P: Protocol> Cluster<P> {
 
     /// Starts node `i` from its durable state, applying what its start emits.
     pub(crate) fn boot(&mut self, i: u16) -> P {
+        self.down[usize::from(i)] = false;
         let mut effects = Vec::new();
         let config = self.configs[usize::from(i)].clone();
         let durable = self.durable[usize::from(i)].clone();
@@ -95,14 +124,35 @@ impl<P: Protocol> Cluster<P> {
     /// Crash (losing all but the durable state, and every message on its way to the node)
     /// and start again.
     pub(crate) fn restart(&mut self, i: u16) {
+        self.crash(i);
+        self.recover(i);
+    }
+
+    /// Crashes node `i`: it loses all but its durable state, and every message on its way
+    /// to it. It stays down (what reaches it is lost) until [`Cluster::recover`].
+    pub(crate) fn crash(&mut self, i: u16) {
+        self.down[usize::from(i)] = true;
         self.inflight.retain(|(_, to, _)| *to != NodeId(i));
+    }
+
+    /// Starts node `i` again from its durable state, after a crash or a halt. Messages sent
+    /// to it while it was down stay in flight: they reach the new incarnation when delivered.
+    pub(crate) fn recover(&mut self, i: u16) {
         let node = self.boot(i);
         self.nodes[usize::from(i)] = node;
         self.check(i);
     }
 
-    /// Runs one handler on node `i`.
+    /// Whether node `i` is down (crashed or halted, not recovered).
+    pub(crate) fn is_down(&self, i: u16) -> bool {
+        self.down[usize::from(i)]
+    }
+
+    /// Runs one handler on node `i`; a node that is down loses the input.
     pub(crate) fn run(&mut self, i: u16, f: impl FnOnce(&mut P, &mut Context<'_, P>)) {
+        if self.is_down(i) {
+            return;
+        }
         let mut effects = Vec::new();
         let mut ctx = Context::new(NodeId(i), self.now, true, &mut effects, &mut self.entropy);
         f(&mut self.nodes[usize::from(i)], &mut ctx);
@@ -110,18 +160,32 @@ impl<P: Protocol> Cluster<P> {
         self.check(i);
     }
 
+    /// Applies a handler's effects in emission order, as the engine does; a halt crashes the
+    /// node and discards the effects after it.
     fn apply(&mut self, from: NodeId, effects: Vec<Effect<P>>) {
         for effect in effects {
-            match effect {
+            let observed = match effect {
                 Effect::Send { to, msg } => {
                     self.sent.push((from, to, msg.clone()));
-                    self.inflight.push((from, to, msg));
+                    self.inflight.push((from, to, msg.clone()));
+                    Observed::Send(msg)
                 }
-                Effect::Persist(d) => self.durable[from.index()] = Some(d),
-                Effect::Reply { request, result } => self.replies.push((request, result)),
-                Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => {}
-                Effect::Halt => panic!("{from} halted in a cluster that cannot restart it"),
-            }
+                Effect::Persist(d) => {
+                    self.durable[from.index()] = Some(d);
+                    Observed::Persist
+                }
+                Effect::Reply { request, result } => {
+                    self.replies.push((request, result));
+                    Observed::Reply
+                }
+                Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => continue,
+                Effect::Halt => {
+                    self.crash(from.0);
+                    self.effects.push((from, Observed::Halt));
+                    return;
+                }
+            };
+            self.effects.push((from, observed));
         }
     }
 
@@ -131,8 +195,9 @@ impl<P: Protocol> Cluster<P> {
         self
     }
 
+    /// Runs the invariant checks on node `i` (unless unchecked, or the node is down).
     pub(crate) fn check(&self, i: u16) {
-        if !self.checked {
+        if !self.checked || self.is_down(i) {
             return;
         }
         let node = &self.nodes[usize::from(i)];
@@ -145,17 +210,7 @@ impl<P: Protocol> Cluster<P> {
     /// Sends `op` to node `i` as client 0's next request and returns the reply, which the
     /// protocol must give at once (a coordinator that answers later is driven by hand).
     pub(crate) fn request(&mut self, i: u16, op: Op) -> OpResult {
-        self.seq += 1;
-        let id = RequestId {
-            client: ClientId(0),
-            seq: self.seq,
-        };
-        let call = Request {
-            id,
-            op,
-            quorum: None,
-        };
-        self.run(i, |node, ctx| node.on_request(ctx, call));
+        let id = self.submit_next(i, op);
         let at = self
             .replies
             .iter()
@@ -164,8 +219,20 @@ impl<P: Protocol> Cluster<P> {
         self.replies.remove(at).1
     }
 
-    /// Hands `op` to node `i` as request `id`; its reply, whenever it comes, collects in
-    /// `replies` (see [`Cluster::reply`]).
+    /// Hands `op` to node `i` as client 0's next request and returns its id; its reply,
+    /// whenever it comes, collects in `replies` (see [`Cluster::reply`]).
+    pub(crate) fn submit_next(&mut self, i: u16, op: Op) -> RequestId {
+        self.seq += 1;
+        let id = RequestId {
+            client: ClientId(0),
+            seq: self.seq,
+        };
+        self.submit(i, id, op);
+        id
+    }
+
+    /// Hands `op` to node `i` as request `id` (a client's retry re-sends an id to any node);
+    /// its reply, whenever it comes, collects in `replies` (see [`Cluster::reply`]).
     pub(crate) fn submit(&mut self, i: u16, id: RequestId, op: Op) {
         let call = Request {
             id,
@@ -215,8 +282,24 @@ impl<P: Protocol> Cluster<P> {
         self.inflight.retain(|w| !pick(w));
     }
 
-    /// Node `i`.
+    /// The observed effects so far, in emission order, each with its node and a name:
+    /// `persist`, `reply`, `halt`, or what `name` calls the message sent.
+    pub(crate) fn effect_names(
+        &self,
+        name: fn(&P::Message) -> &'static str,
+    ) -> Vec<(NodeId, &'static str)> {
+        let named = |o: &Observed<P>| match o {
+            Observed::Send(msg) => name(msg),
+            Observed::Persist => "persist",
+            Observed::Reply => "reply",
+            Observed::Halt => "halt",
+        };
+        self.effects.iter().map(|(n, o)| (*n, named(o))).collect()
+    }
+
+    /// Node `i`, which must be up.
     pub(crate) fn node(&self, i: u16) -> &P {
+        assert!(!self.is_down(i), "n{} is down", i + 1);
         &self.nodes[usize::from(i)]
     }
 }

@@ -1,0 +1,511 @@
+//! Two-phase commit over every replica: the talk demo's CA mode.
+//!
+//! Gray & Lamport, "Consensus on Transaction Commit" (2004), section 2. Every node holds a full
+//! replica and is a resource manager (a *participant*); the node a client's write reaches is
+//! the transaction manager (the *coordinator*) of that write, and a participant of it too.
+//! What section 2 leaves out follows the classic presentation of 2PC (Bernstein, Hadzilacos &
+//! Goodman, "Concurrency Control and Recovery in Database Systems", 1987, chapter 7): the
+//! acknowledgements, and the termination protocol by which an in-doubt participant asks for the
+//! outcome (cooperative termination included); presumed abort is Mohan, Lindsay & Obermarck's
+//! (R*, 1986), and wait-die Rosenkrantz, Stearns & Lewis's (1978).
+//!
+//! # A write is a transaction
+//!
+//! A transaction is a set of [`Write`]s, each one key's new state (a value, or absence) and the
+//! key's version it was computed from; a single-key write is a transaction of one write, and a
+//! client's [`Op::Txn`](crate::kv::Op::Txn) (single-key ops applied atomically, in order) is
+//! one transaction over all its keys. The coordinator locks the keys on its own replica,
+//! computes each new state there by applying the ops in order with
+//! [`kv::apply_to_value`](crate::kv::apply_to_value) to its committed values (so cas, update
+//! and append see the committed value under the lock, and a txn's later ops see its earlier
+//! ones' writes), persists its own prepared record and sends [`Message::Prepare`] with the
+//! writes to every peer. Computing at the coordinator rather than at each participant keeps one
+//! answer for the client (a txn's: one result per op, carried by each of its writes) and lets a
+//! txn read under its locks and write many keys; it is as correct as computing at each
+//! participant because every participant checks that its version of each key is the
+//! coordinator's `base` (see "Why versions").
+//!
+//! A participant votes [`Message::Vote`] `yes` only after it has locked every key of the
+//! transaction and persisted its prepared record. It votes `no` at once if a key's version is
+//! not `base`, or if a key is locked by an *older* transaction; a Prepare that finds a key
+//! locked by a *younger* one waits for it (wait-die, ranked by when the requests reached their
+//! coordinators), for at most `vote_timeout`. Waits thus only ever go from older to younger, so
+//! they never close a cycle: no deadlock. The coordinator commits when every node voted yes,
+//! aborts on the first no or when `vote_timeout` passes, and persists its decision record
+//! *before* it sends [`Message::Commit`] or [`Message::Abort`] (section 2: the TM's decision
+//! must survive its failure). Participants apply on Commit, release on Commit or Abort,
+//! persist, and [`Message::Ack`]; the coordinator forgets a decision once every participant
+//! that may hold the transaction prepared has acked.
+//!
+//! The client gets its answer once commit is decided (its own replica has applied). An aborted
+//! attempt is retried as a new transaction after a random backoff, for at most `retry_for`
+//! since the request arrived; then the write is refused (see "Refusing a write"). A
+//! coordinator that loses a request (crash, halt) says nothing: the client times out.
+//!
+//! # Why a transaction locks what it reads
+//!
+//! A txn's writes hold one [`Write`] per key it touches, the keys it only reads included (their
+//! value unchanged, with their `base`), so that every participant locks the read set until the
+//! outcome and votes no if a read key's version moved since the coordinator read it. Without
+//! that, a concurrent transaction could change a key this one read between the read and the
+//! commit: T1 = [get a, put b] and T2 = [get b, put a], coordinated at two nodes, would write
+//! disjoint keys, both prepare everywhere and both commit having read the old values (write
+//! skew), which no serial order explains. With it, their writes overlap and wait-die lets one
+//! through at a time. A committed read key counts as written: its version moves on and it
+//! records the answer in [`Entry::last_writes`] (the planted bug `lock-only-written-keys`
+//! leaves read keys out).
+//!
+//! # Refusing a write
+//!
+//! [`OpResult::Unavailable`] promises that the write was not applied and never will be. That
+//! its own transactions aborted is not enough for the node to say so: a client re-sends a
+//! request, same id, to any node after a timeout, so another copy of it may be held by a
+//! paused node, or be prepared elsewhere, and commit later (nemesis.toml seed 1 and
+//! partition.toml seed 3 caught exactly that). But every commit needs every node's yes vote,
+//! so a node can make the promise true itself: it records the request as refused (durably,
+//! before it answers) and votes no on every transaction that writes for it (or for an older
+//! request of the same client, which that client has given up on). It stays silent instead
+//! when a copy is prepared here (it may commit). As the record also dooms the client's own
+//! retry, a node refuses only when its last attempt aborted for missing votes (a node down or
+//! cut off), or when a key of it is locked by a transaction in doubt for `vote_timeout` or more
+//! (a blocked participant: every replica holds that lock): a retry elsewhere would abort or
+//! wait too. A write that was voted down, or waited for locks that move, is dropped in
+//! silence, so that the retry may still commit (with
+//! refusals after lock conflicts, flaky-network.toml seed 3 broke liveness, and with no
+//! refusal at all, cap-demo.toml seed 1's timed-out writes exhausted the linearizability
+//! checker's budget). For the same reason each key remembers, per
+//! client, its last committed write and its answer ([`Entry::last_writes`]; a transaction's is
+//! recorded with each of its keys, and the newest record across a request's keys counts): a
+//! copy of a request that already committed is answered from there, never applied twice.
+//!
+//! # Reads are local, and wait for locks
+//!
+//! A read (and a write that would not change the key: a failing cas, the update or delete of an
+//! absent key; and a txn that changes no key's value) is answered from the receiving node's
+//! replica, unless that replica holds a key of it locked: then it waits (parked behind that
+//! key) until the lock is released, checks every key again, and after `retry_for` it is
+//! refused ([`OpResult::Unavailable`]: the read did not happen). This keeps single-key ops
+//! linearizable although the coordinator replies before the participants apply: a commit needs
+//! every participant's yes vote, and a participant holds the key locked from its vote until it
+//! applies the commit, so once a write is acknowledged every replica either holds it or holds
+//! the key locked; a replica that answers from an unlocked key has therefore applied every
+//! write acknowledged before the read began. A txn is answered only with every key of it
+//! unlocked at once, and a commit applies all of a transaction's writes in one step, so the
+//! values it reads are a consistent snapshot: every transaction acknowledged before it began,
+//! and none half. Writes wait for the local locks the same way.
+//!
+//! # Why versions
+//!
+//! Every key carries a version: the number of transactions committed on it. All replicas apply
+//! the same commits in the same order (a second transaction cannot prepare anywhere until the
+//! first has released everywhere), so equal versions mean equal values. The `base` check makes a
+//! duplicated or delayed Prepare harmless: a Prepare of a transaction a participant already
+//! committed finds a newer version and is voted down, instead of being applied twice (an
+//! append would be). A participant that receives Commit or Abort for a transaction it does not
+//! hold prepared has already finished it, and only acks.
+//!
+//! # Failures and blocking
+//!
+//! A restarted coordinator re-sends every logged decision and aborts every transaction it had
+//! prepared but not decided (presumed abort: a transaction without a commit record aborted, so
+//! a coordinator asked about a transaction it knows nothing of answers Abort). A participant
+//! that voted yes cannot decide alone (section 2: 2PC blocks on the TM's failure): it keeps the
+//! lock and asks the coordinator with [`Message::QueryOutcome`] every `resend` until it learns
+//! the outcome. With `cooperative_termination` it also asks the other participants, and any
+//! that learned the outcome answers; an outcome no participant has seen (a coordinator stopped
+//! right after Prepare, or right after logging its decision) still blocks until the coordinator
+//! is back. Every node counts how long its in-doubt transactions were blocked
+//! ([`BlockingStats`], [`TwoPc::stats`]).
+//!
+//! The operator commands `stop-after-prepare` and `stop-after-decision` halt the node, as
+//! coordinator of its next transaction, right after sending Prepare, resp. right after
+//! persisting the decision and before sending it, so that scenarios can show the blocking.
+//!
+//! # What survives a crash
+//!
+//! [`TwoPcDurable`]: the committed replica (values with versions), the prepared records (the
+//! yes votes and the locks they hold), the coordinator's decision log, the next transaction
+//! number (persisted with the coordinator's own prepared record, so before any Prepare carrying
+//! it is sent: ids are never reused), and the blocking counters (measurement only).
+//!
+//! # Promises
+//!
+//! Linearizable single-key ops, and atomic, strictly serializable transactions: a txn's writes
+//! apply at every replica or at none, and as every participant holds all its keys, read ones
+//! included, locked from its vote until it applies the outcome, the txn takes effect at one
+//! instant between its request and its answer (strict two-phase locking). Durable for
+//! acknowledged writes, convergent and live after heal (blocked participants unblock once
+//! their coordinator is back). Not available under any partition or while any node is down:
+//! every write needs every replica's vote, so writes abort (or, at a blocked participant,
+//! wait) until the cluster is whole again.
+
+mod client;
+mod coordinator;
+mod durable;
+mod invariants;
+mod locks;
+mod messages;
+mod participant;
+mod recovery;
+#[cfg(test)]
+mod tests;
+
+pub use durable::{BlockingStats, Decision, Entry, Prepared, TwoPcDurable};
+pub use messages::{Message, Timer, TxnId, Write};
+
+use crate::contract::{
+    BugSpec, Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+};
+use crate::digest::StableHasher;
+use crate::ids::{ClientId, NodeId, RequestId};
+use crate::kv::{Key, OpResult, Value};
+use crate::params::{ParamKind, ParamSpec};
+use crate::time::{Span, Time};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// How many learned outcomes a node remembers, to answer cooperative termination queries and
+/// to vote down a late Prepare of a transaction it knows aborted. Older ones are forgotten:
+/// the coordinator still answers for them.
+pub const LEARNED_MAX: usize = 4_096;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "vote_timeout",
+        kind: ParamKind::Span,
+        default: "100ms",
+        description: "a coordinator missing votes this long after Prepare aborts",
+    },
+    ParamSpec {
+        name: "resend",
+        kind: ParamKind::Span,
+        default: "10ms",
+        description: "period of re-sending Prepare to non-voters and decisions to non-ackers, \
+                      and of in-doubt participants' outcome queries",
+    },
+    ParamSpec {
+        name: "retry_for",
+        kind: ParamKind::Span,
+        default: "400ms",
+        description: "how long a node retries an aborted write (or keeps a request waiting for \
+                      a lock) before it refuses the request",
+    },
+    ParamSpec {
+        name: "cooperative_termination",
+        kind: ParamKind::Bool,
+        default: "false",
+        description: "in-doubt participants also ask the other participants for the outcome",
+    },
+];
+
+const BUGS: &[BugSpec] = &[
+    BugSpec {
+        name: "commit-without-all-votes",
+        description: "the coordinator commits once a majority (itself included) voted yes",
+    },
+    BugSpec {
+        name: "vote-not-persisted",
+        description: "a participant does not persist its prepared record: a crash forgets its \
+                      yes vote and its lock, and the commit is never applied there",
+    },
+    BugSpec {
+        name: "release-lock-before-decision",
+        description: "a participant releases its lock when it votes yes, so it serves reads \
+                      and prepares other writes before it learns the outcome",
+    },
+    BugSpec {
+        name: "coordinator-forgets-decision",
+        description: "the coordinator does not log its decision: restarted, it presumes abort \
+                      for a transaction it committed",
+    },
+    BugSpec {
+        name: "lock-only-written-keys",
+        description: "a transaction's keys it only reads are left out of its writes, so no \
+                      participant locks or version-checks them: concurrent transactions can \
+                      write-skew",
+    },
+];
+
+/// The planted bugs switched on, read once at start.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bugs {
+    commit_without_all_votes: bool,
+    vote_not_persisted: bool,
+    release_lock_before_decision: bool,
+    coordinator_forgets_decision: bool,
+    lock_only_written_keys: bool,
+}
+
+/// A client request this node holds: waiting for a lock, or for a retry.
+#[derive(Clone, Debug)]
+struct Waiting {
+    request: Request,
+    /// When the request first reached this node (on its clock): `retry_for` counts from it.
+    since: Time,
+    /// Transactions tried for it so far.
+    attempts: u32,
+    /// Whether the last transaction tried for it aborted because votes were missing at the
+    /// vote timeout (a node down or cut off), rather than voted down.
+    votes_missed: bool,
+}
+
+/// A transaction this node coordinates, collecting votes.
+#[derive(Clone, Debug)]
+struct Active {
+    waiting: Waiting,
+    /// The client's answer if it commits.
+    result: OpResult,
+    writes: Vec<Write>,
+    /// Who voted yes, this node included.
+    yes: BTreeSet<NodeId>,
+    /// When Prepare was last sent.
+    sent_at: Time,
+}
+
+/// A Prepare waiting for a lock held by a younger transaction (wait-die).
+#[derive(Clone, Debug)]
+struct Queued {
+    started: Time,
+    writes: Vec<Write>,
+    /// When it arrived here: it is voted down after `vote_timeout` (its coordinator has given
+    /// up by then).
+    arrived: Time,
+}
+
+/// Why a participant does not vote yes at once.
+enum Conflict {
+    /// A younger transaction holds a lock: wait for it.
+    Wait(TxnId),
+    /// Vote no, for this reason.
+    Refuse(String),
+}
+
+/// One node of the 2PC store.
+///
+/// # Driving contract
+///
+/// As [`Protocol`] says. Start arms [`Timer::Tick`], which re-arms itself forever; a restart
+/// also aborts this node's undecided transactions. Each persist precedes the sends and the
+/// reply that rely on it: the prepared record precedes the yes vote (and the Prepare, for the
+/// coordinator's own), the decision record precedes Commit and Abort and the client's answer,
+/// and the applied commit precedes the Ack.
+#[derive(Debug)]
+pub struct TwoPc {
+    me: NodeId,
+    nodes: Vec<NodeId>,
+    vote_timeout: Span,
+    resend: Span,
+    retry_for: Span,
+    cooperative_termination: bool,
+    bugs: Bugs,
+    entries: BTreeMap<Key, Entry>,
+    prepared: BTreeMap<TxnId, Prepared>,
+    decisions: BTreeMap<TxnId, Decision>,
+    next_txn: u64,
+    /// Per client, the sequence number of the newest write request this node refused: it
+    /// votes no on every transaction writing for that request or an older one of the client.
+    refused: BTreeMap<ClientId, u64>,
+    stats: BlockingStats,
+    /// Which transaction holds each locked key.
+    locks: BTreeMap<Key, TxnId>,
+    active: BTreeMap<TxnId, Active>,
+    /// Prepares of older transactions waiting for a lock held by a younger one.
+    queued: BTreeMap<TxnId, Queued>,
+    /// Requests waiting for a key's lock, in arrival order.
+    parked: BTreeMap<Key, VecDeque<Waiting>>,
+    /// Requests whose transaction aborted, waiting for their [`Timer::Retry`].
+    retrying: BTreeMap<RequestId, Waiting>,
+    /// Outcomes learned as participant (at most [`LEARNED_MAX`]), oldest first in the queue.
+    learned: BTreeMap<TxnId, bool>,
+    learned_order: VecDeque<TxnId>,
+    /// Operator commands armed for this node's next transaction.
+    stop_after_prepare: bool,
+    stop_after_decision: bool,
+}
+
+impl Bugs {
+    fn from_config(config: &NodeConfig) -> Bugs {
+        Bugs {
+            commit_without_all_votes: config.bug("commit-without-all-votes"),
+            vote_not_persisted: config.bug("vote-not-persisted"),
+            release_lock_before_decision: config.bug("release-lock-before-decision"),
+            coordinator_forgets_decision: config.bug("coordinator-forgets-decision"),
+            lock_only_written_keys: config.bug("lock-only-written-keys"),
+        }
+    }
+}
+
+impl TwoPc {
+    /// How long this node's in-doubt transactions blocked, and what it coordinated.
+    pub fn stats(&self) -> BlockingStats {
+        self.stats
+    }
+
+    /// The transactions this node holds prepared right now, with when it voted: the blocked
+    /// ones among them are those whose coordinator is silent.
+    pub fn in_doubt(&self) -> impl Iterator<Item = (TxnId, Time)> + '_ {
+        self.prepared.iter().map(|(t, p)| (*t, p.voted_at))
+    }
+
+    /// Every node but this one.
+    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.me;
+        self.nodes.iter().copied().filter(move |n| *n != me)
+    }
+}
+
+impl Protocol for TwoPc {
+    type Message = Message;
+    type Timer = Timer;
+    type Durable = TwoPcDurable;
+
+    fn info() -> ProtocolInfo {
+        ProtocolInfo {
+            name: "twopc",
+            description: "two-phase commit over every replica (Gray & Lamport): the receiving \
+                          node coordinates, participants lock and vote, the decision is logged \
+                          before it is sent; reads are local and wait for locks; a multi-key \
+                          txn is one transaction locking its reads and writes. Linearizable \
+                          (txns strictly serializable) and durable, unavailable under any \
+                          partition, blocking when a coordinator fails after Prepare",
+            promises: &[
+                Promise::Linearizable,
+                Promise::DurableAcknowledgedWrites,
+                Promise::Convergent,
+                Promise::LiveAfterHeal,
+            ],
+            params: PARAMS,
+            bugs: BUGS,
+            transactions: true,
+        }
+    }
+
+    fn start(
+        ctx: &mut Context<'_, Self>,
+        config: &NodeConfig,
+        durable: Option<&TwoPcDurable>,
+    ) -> Self {
+        let d = durable.cloned().unwrap_or_default();
+        let params = &config.params;
+        let mut locks = BTreeMap::new();
+        for (txn, prepared) in &d.prepared {
+            for w in &prepared.writes {
+                locks.insert(w.key, *txn);
+            }
+        }
+        let mut node = TwoPc {
+            me: config.id,
+            nodes: config.nodes.clone(),
+            vote_timeout: params.span("vote_timeout"),
+            // A zero period would re-fire at the same instant forever.
+            resend: Span(params.span("resend").as_micros().max(1)),
+            retry_for: params.span("retry_for"),
+            cooperative_termination: params.flag("cooperative_termination"),
+            bugs: Bugs::from_config(config),
+            entries: d.entries,
+            prepared: d.prepared,
+            decisions: d.decisions,
+            next_txn: d.next_txn,
+            refused: d.refused,
+            stats: d.stats,
+            locks,
+            active: BTreeMap::new(),
+            queued: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            retrying: BTreeMap::new(),
+            learned: BTreeMap::new(),
+            learned_order: VecDeque::new(),
+            stop_after_prepare: false,
+            stop_after_decision: false,
+        };
+        node.abort_undecided(ctx);
+        ctx.set_timer(Timer::Tick, node.resend);
+        node
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        if !self.nodes.contains(&from) || from == self.me {
+            ctx.note(|| format!("ignored a message from {from}, not a peer"));
+            return;
+        }
+        match msg {
+            Message::Prepare {
+                txn,
+                started,
+                writes,
+            } => self.on_prepare(ctx, from, txn, started, writes),
+            Message::Vote { txn, yes } => self.on_vote(ctx, from, txn, yes),
+            Message::Commit { txn } => self.on_decision(ctx, from, txn, true),
+            Message::Abort { txn } => self.on_decision(ctx, from, txn, false),
+            Message::Ack { txn } => self.on_ack(from, txn),
+            Message::QueryOutcome { txn } => self.on_query(ctx, from, txn),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Tick => self.on_tick(ctx),
+            Timer::Votes(txn) => {
+                if let Some(active) = self.active.get_mut(&txn) {
+                    active.waiting.votes_missed = true;
+                    ctx.note(|| format!("{txn}: votes missing after the vote timeout"));
+                    self.decide(ctx, txn, false);
+                }
+            }
+            Timer::Retry(id) => {
+                if let Some(waiting) = self.retrying.remove(&id) {
+                    self.serve(ctx, waiting);
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        let waiting = Waiting {
+            request,
+            since: ctx.now(),
+            attempts: 0,
+            votes_missed: false,
+        };
+        self.serve(ctx, waiting);
+    }
+
+    fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
+        match command {
+            Operator::StopAfterPrepare => self.stop_after_prepare = true,
+            Operator::StopAfterDecision => self.stop_after_decision = true,
+            other => ctx.note(|| format!("ignored operator command {other}")),
+        }
+    }
+
+    /// The coordinators' outcomes and how long participants stayed blocked in doubt
+    /// (section 2: 2PC blocks when the coordinator fails after Prepare).
+    fn counters(&self) -> Vec<Counter> {
+        let s = &self.stats;
+        vec![
+            Counter::sum("committed", s.committed),
+            Counter::sum("aborted", s.aborted),
+            Counter::sum("in-doubt votes queried", s.blocked),
+            Counter::sum("blocked ms in all", s.blocked_us_total / 1000),
+            Counter::max("longest block ms", s.blocked_us_max / 1000),
+            Counter::sum("outcome queries", s.queries_sent),
+            Counter::sum("requests given up", s.given_up),
+        ]
+    }
+
+    fn store(&self) -> BTreeMap<Key, Value> {
+        self.entries
+            .iter()
+            .filter_map(|(k, e)| e.value.clone().map(|v| (*k, v)))
+            .collect()
+    }
+
+    fn digest(&self) -> u64 {
+        // Versions too: replicas that applied different commits differ even where the last
+        // values happen to agree.
+        StableHasher::hash_of(&self.entries)
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.check_node()
+    }
+}

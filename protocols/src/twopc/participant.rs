@@ -1,0 +1,191 @@
+//! The resource manager (Gray & Lamport section 2): phase 1 votes yes only once its locks and
+//! its prepared record are durable, waits for a younger transaction's lock or votes no
+//! (wait-die); phase 2 applies or releases, persists and acks, and remembers the outcome.
+
+use super::{Conflict, Message, Prepared, Queued, TwoPc, TxnId, Write, LEARNED_MAX};
+use crate::contract::Context;
+use crate::ids::NodeId;
+use crate::time::Time;
+
+impl TwoPc {
+    /// A participant's phase 1: lock, persist, vote yes; wait for an older transaction's
+    /// lock; or vote no at once.
+    pub(super) fn on_prepare(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        txn: TxnId,
+        started: Time,
+        writes: Vec<Write>,
+    ) {
+        if from != txn.coordinator || from == self.me {
+            ctx.note(|| format!("ignored Prepare of {txn} from {from}"));
+            return;
+        }
+        if self.prepared.contains_key(&txn) {
+            // A duplicate, or a re-send after our vote was lost: the vote stands.
+            ctx.send(from, Message::Vote { txn, yes: true });
+            return;
+        }
+        if self.queued.contains_key(&txn) {
+            return;
+        }
+        let conflict = if self.learned.contains_key(&txn) {
+            Some(Conflict::Refuse("its outcome is known".into()))
+        } else {
+            self.conflict(txn, started, &writes)
+        };
+        match conflict {
+            Some(Conflict::Refuse(why)) => {
+                ctx.note(|| format!("voting no on {txn}: {why}"));
+                ctx.send(from, Message::Vote { txn, yes: false });
+            }
+            Some(Conflict::Wait(holder)) => {
+                ctx.note(|| format!("{txn} waits for the younger {holder}"));
+                let arrived = ctx.now();
+                let queued = Queued {
+                    started,
+                    writes,
+                    arrived,
+                };
+                self.queued.insert(txn, queued);
+            }
+            None => self.vote_yes(ctx, txn, started, writes),
+        }
+    }
+
+    /// Locks `writes` for `txn`, persists the prepared record, then votes yes.
+    fn vote_yes(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        txn: TxnId,
+        started: Time,
+        writes: Vec<Write>,
+    ) {
+        for w in &writes {
+            self.locks.insert(w.key, txn);
+        }
+        let prepared = Prepared {
+            writes,
+            started,
+            voted_at: ctx.now(),
+            queries: 0,
+        };
+        self.prepared.insert(txn, prepared);
+        // The vote and its lock are durable before the vote leaves.
+        self.persist(ctx);
+        ctx.send(txn.coordinator, Message::Vote { txn, yes: true });
+        if self.bugs.release_lock_before_decision {
+            let writes = self.prepared[&txn].writes.clone();
+            let released = self.release(txn, &writes);
+            self.after_release(ctx, released);
+        }
+    }
+
+    /// Why this replica cannot prepare `writes` of `txn` now, if it cannot. Wait-die: a
+    /// transaction older than a lock's holder waits for it, a younger one dies (votes no), so
+    /// waits only ever go from older to younger and never close a cycle. A transaction of
+    /// several keys waits only if no key makes it die: waiting would not save it.
+    fn conflict(&self, txn: TxnId, started: Time, writes: &[Write]) -> Option<Conflict> {
+        let mut wait = None;
+        for w in writes {
+            let (client, seq) = (w.request.client, w.request.seq);
+            if self.refused.get(&client).is_some_and(|fence| seq <= *fence) {
+                let why = format!("{} was refused here", w.request);
+                return Some(Conflict::Refuse(why));
+            }
+            if let Some(&holder) = self.locks.get(&w.key) {
+                let held_since = self.prepared.get(&holder).map(|p| p.started);
+                if held_since.is_some_and(|h| (started, txn) < (h, holder)) {
+                    wait.get_or_insert(Conflict::Wait(holder));
+                    continue;
+                }
+                return Some(Conflict::Refuse(format!("k{} locked by {holder}", w.key)));
+            }
+            let version = self.entries.get(&w.key).map_or(0, |e| e.version);
+            if version != w.base {
+                let why = format!("k{} is at version {version}, not {}", w.key, w.base);
+                return Some(Conflict::Refuse(why));
+            }
+        }
+        wait
+    }
+
+    /// A participant's phase 2: apply or release, persist, ack.
+    pub(super) fn on_decision(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        txn: TxnId,
+        commit: bool,
+    ) {
+        if txn.coordinator == self.me {
+            ctx.note(|| format!("ignored an outcome of our own {txn} from {from}"));
+            return;
+        }
+        if self.queued.remove(&txn).is_some() {
+            // Aborted while its Prepare waited here: nothing was locked.
+            ctx.send(from, Message::Ack { txn });
+            return;
+        }
+        let Some(prepared) = self.prepared.remove(&txn) else {
+            // Already applied or released (or never prepared): the ack is all that is missing.
+            ctx.send(from, Message::Ack { txn });
+            return;
+        };
+        let released = self.release(txn, &prepared.writes);
+        if commit {
+            self.apply(&prepared.writes);
+        }
+        self.learn(txn, commit);
+        self.count_resolved(ctx, txn, &prepared);
+        self.persist(ctx);
+        ctx.send(from, Message::Ack { txn });
+        self.after_release(ctx, released);
+    }
+
+    /// Remembers the outcome of `txn`, learned as participant (at most [`LEARNED_MAX`]).
+    fn learn(&mut self, txn: TxnId, commit: bool) {
+        if self.learned.insert(txn, commit).is_none() {
+            self.learned_order.push_back(txn);
+        }
+        // Ends: each pass removes one entry.
+        while self.learned_order.len() > LEARNED_MAX {
+            if let Some(old) = self.learned_order.pop_front() {
+                self.learned.remove(&old);
+            }
+        }
+    }
+
+    /// Counts a resolved yes vote, and how long it was blocked if it had to ask.
+    fn count_resolved(&mut self, ctx: &mut Context<'_, Self>, txn: TxnId, prepared: &Prepared) {
+        self.stats.in_doubt_resolved += 1;
+        if prepared.queries == 0 {
+            return;
+        }
+        let blocked = ctx.now().since(prepared.voted_at);
+        let s = &mut self.stats;
+        s.blocked += 1;
+        s.blocked_us_total += blocked.as_micros();
+        s.blocked_us_max = s.blocked_us_max.max(blocked.as_micros());
+        let queries = prepared.queries;
+        let us = blocked.as_micros();
+        ctx.note(|| format!("{txn}: unblocked after {blocked} ({us} us, {queries} queries)"));
+    }
+
+    /// Votes down Prepares that waited `vote_timeout`: their coordinators have given up.
+    pub(super) fn expire_queued(&mut self, ctx: &mut Context<'_, Self>) {
+        let now = ctx.now();
+        let expired: Vec<TxnId> = self
+            .queued
+            .iter()
+            .filter(|(_, q)| now.since(q.arrived) >= self.vote_timeout)
+            .map(|(t, _)| *t)
+            .collect();
+        for txn in expired {
+            self.queued.remove(&txn);
+            ctx.note(|| format!("voting no on {txn}: waited for a lock too long"));
+            ctx.send(txn.coordinator, Message::Vote { txn, yes: false });
+        }
+    }
+}

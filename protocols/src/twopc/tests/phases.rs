@@ -1,0 +1,133 @@
+//! The two phases on a whole cluster (Gray & Lamport section 2): what is durable before each
+//! send, votes and wait-die, reads behind locks, and a duplicated Prepare.
+
+use super::*;
+
+#[test]
+fn section_2_a_write_commits_after_every_yes_vote_and_every_replica_applies_it() {
+    let mut h = Harness::new(3, &[]);
+    let id = h.submit_next(0, put(1, "a"));
+    // Phase 1: the coordinator's own prepared record is durable before any Prepare.
+    assert_eq!(&h.log()[..2], [(n(0), "persist"), (n(0), "prepare")]);
+    h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
+    // Each participant persists its prepared state before it votes yes.
+    for p in [n(1), n(2)] {
+        let mine: Vec<&str> = h
+            .log()
+            .iter()
+            .filter(|(f, _)| *f == p)
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(mine, ["persist", "vote"]);
+        assert_eq!(
+            h.node(p.0).locks.get(&1),
+            Some(&TxnId {
+                coordinator: n(0),
+                seq: 0
+            })
+        );
+    }
+    assert!(h.reply(id).is_none(), "no answer before every vote");
+    h.effects.clear();
+    h.deliver_where(|(_, _, m)| matches!(m, Message::Vote { .. }));
+    // Phase 2: the decision is logged before Commit leaves and before the client hears.
+    let kinds: Vec<&str> = h.log().iter().map(|x| x.1).collect();
+    assert_eq!(kinds, ["persist", "commit", "commit", "reply"]);
+    assert_eq!(h.durable[0].as_ref().unwrap().decisions.len(), 1);
+    assert_eq!(
+        h.reply(id),
+        Some(&OpResult::Ok {
+            value: Some("a".into())
+        })
+    );
+    h.deliver_all();
+    assert_eq!(
+        [h.value(0, 1), h.value(1, 1), h.value(2, 1)],
+        [Some("a".into()), Some("a".into()), Some("a".into())]
+    );
+    assert!(
+        h.node(0).decisions.is_empty(),
+        "forgotten once every participant acked"
+    );
+    assert!((0..3).all(|i| h.node(i).locks.is_empty()));
+}
+
+#[test]
+fn section_2_a_read_of_a_key_prepared_here_waits_for_the_outcome() {
+    let mut h = Harness::new(3, &[]);
+    h.submit_next(0, put(1, "a"));
+    h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
+    let read = h.submit_next(2, Op::Get { key: 1 });
+    assert!(
+        h.reply(read).is_none(),
+        "n3 holds k1 locked: the read waits"
+    );
+    h.deliver_all();
+    assert_eq!(
+        h.reply(read),
+        Some(&OpResult::Ok {
+            value: Some("a".into())
+        })
+    );
+}
+
+#[test]
+fn section_2_a_participant_votes_no_on_a_younger_conflicting_prepare_and_it_aborts() {
+    let mut h = Harness::new(3, &[]);
+    h.submit_next(0, put(1, "a"));
+    h.now += Span::millis(1);
+    let late = h.submit_next(1, put(1, "b"));
+    // n2's Prepare reaches n1, which holds k1 for an older transaction: n2's dies.
+    h.deliver_where(|(f, _, m)| *f == n(1) && matches!(m, Message::Prepare { .. }));
+    h.deliver_where(|(_, to, m)| *to == n(1) && matches!(m, Message::Vote { .. }));
+    assert!(h.node(1).active.is_empty(), "aborted at the first no");
+    assert!(
+        h.node(1).retrying.contains_key(&late),
+        "and retried after a backoff"
+    );
+    h.deliver_all();
+    assert_eq!(h.value(2, 1), Some("a".into()));
+}
+
+/// Module doc, "Why versions": a duplicated Prepare of a transaction the participant already
+/// committed finds a newer version of its key and is voted down, not applied twice.
+#[test]
+fn a_duplicated_prepare_of_a_committed_append_is_voted_down_not_applied_twice() {
+    let mut h = Harness::new(2, &[]);
+    let append = Op::Append {
+        key: 1,
+        value: "x".into(),
+    };
+    h.submit_next(0, append);
+    let prepare = h.inflight[0].clone();
+    h.deliver_all();
+    assert_eq!(h.value(1, 1), Some("x".into()));
+    h.inflight.push(prepare);
+    h.deliver_all();
+    assert_eq!(
+        [h.value(0, 1), h.value(1, 1)],
+        [Some("x".into()), Some("x".into())]
+    );
+    assert!(h.node(1).locks.is_empty());
+}
+
+/// With `release-lock-before-decision`, a participant gives up the lock that section 2 makes
+/// it hold until the outcome: a read after the client's answer sees the old value.
+#[test]
+fn with_release_lock_before_decision_a_participant_reads_the_old_value_after_the_ack() {
+    let mut h = Harness::new(3, &["release-lock-before-decision"]);
+    let id = h.submit_next(0, put(1, "a"));
+    h.deliver_where(|(_, _, m)| !matches!(m, Message::Commit { .. }));
+    assert_eq!(
+        h.reply(id),
+        Some(&OpResult::Ok {
+            value: Some("a".into())
+        })
+    );
+    let read = h.submit_next(2, Op::Get { key: 1 });
+    assert_eq!(
+        h.reply(read),
+        Some(&OpResult::NotFound),
+        "stale: not linearizable"
+    );
+}
