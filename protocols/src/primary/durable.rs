@@ -2,9 +2,9 @@
 //! survives a crash"), and the reservation that keeps a restarted node from issuing a version
 //! twice.
 
-use super::store::Version;
 use super::Primary;
 use crate::contract::Context;
+use crate::quorum::Version;
 
 /// How many counter values a node reserves with each persist of its high-water mark.
 pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;

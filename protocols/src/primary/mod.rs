@@ -85,10 +85,11 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
+pub use crate::quorum::Version;
 pub use anti_entropy::RECEIVED_BEYOND_MAX;
 pub use durable::{PrimaryDurable, COUNTER_RESERVE_CHUNK};
 pub use messages::{Message, Timer};
-pub use store::{Entry, Version};
+pub use store::Entry;
 
 use crate::contract::{BugSpec, Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
 use crate::ids::NodeId;

@@ -6,18 +6,8 @@ use crate::contract::Context;
 use crate::digest::StableHasher;
 use crate::ids::NodeId;
 use crate::kv::{Key, Value};
+use crate::quorum::Version;
 use serde::Serialize;
-
-/// A write's identity and order: a Lamport counter, ties broken by the writing node.
-///
-/// Field order matters: the derived `Ord` compares `counter` first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Version {
-    /// The writer's Lamport counter when it wrote.
-    pub counter: u64,
-    /// The writer.
-    pub node: NodeId,
-}
 
 /// One key's replicated state: its value, or a tombstone (`None`), and the version that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
