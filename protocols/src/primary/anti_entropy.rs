@@ -3,8 +3,7 @@
 //! the peer once a forward a heartbeat counted is still missing a heartbeat period later.
 
 use super::store::Entry;
-use super::sync::PeerState;
-use super::{Message, Primary};
+use super::{Message, PeerState, Primary};
 use crate::contract::Context;
 use crate::ids::NodeId;
 use crate::kv::Key;

@@ -95,10 +95,9 @@ use crate::contract::{BugSpec, Context, NodeConfig, Promise, Protocol, ProtocolI
 use crate::ids::NodeId;
 use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::params::{ParamKind, ParamSpec};
-use crate::time::Span;
+use crate::time::{Span, Time};
 use anti_entropy::Inbound;
 use std::collections::BTreeMap;
-use sync::PeerState;
 
 const PARAMS: &[ParamSpec] = &[
     ParamSpec {
@@ -153,6 +152,25 @@ struct Bugs {
     blind_apply: bool,
     no_anti_entropy: bool,
     volatile_counter: bool,
+}
+
+/// What a node knows about one peer.
+#[derive(Clone, Debug)]
+struct PeerState {
+    /// When any message from it last arrived, on this node's clock.
+    last_heard: Time,
+    /// False once it has been silent for `failure_timeout`, until it is heard again.
+    up: bool,
+    /// What its last heartbeat said about its sync.
+    synced: bool,
+    /// Forwards sent to it in this incarnation: the number of the latest one.
+    forwards_sent: u64,
+    /// Which of its forwards have arrived.
+    inbound: Inbound,
+    /// Its heartbeats still to come before a lost forward may make us pull from it again.
+    pull_wait: u64,
+    /// Its previous incarnation left forwards unaccounted for: pull once it reports synced.
+    pull_once_synced: bool,
 }
 
 /// One node of the primary-forwarding store.

@@ -1,33 +1,12 @@
 //! Failure detection and the pulls of full states (module doc, "Failure detection and
-//! repair", 1 and 2): what a node knows of each peer, marking silent peers down, the restart
-//! pull, the heal pull, and serving and merging full states.
+//! repair", 1 and 2): marking silent peers down, the restart pull, the heal pull, and serving
+//! and merging full states.
 
-use super::anti_entropy::Inbound;
 use super::store::Entry;
 use super::{Message, Primary};
 use crate::contract::Context;
 use crate::ids::NodeId;
 use crate::kv::Key;
-use crate::time::Time;
-
-/// What a node knows about one peer.
-#[derive(Clone, Debug)]
-pub(super) struct PeerState {
-    /// When any message from it last arrived, on this node's clock.
-    pub(super) last_heard: Time,
-    /// False once it has been silent for `failure_timeout`, until it is heard again.
-    pub(super) up: bool,
-    /// What its last heartbeat said about its sync.
-    pub(super) synced: bool,
-    /// Forwards sent to it in this incarnation: the number of the latest one.
-    pub(super) forwards_sent: u64,
-    /// Which of its forwards have arrived.
-    pub(super) inbound: Inbound,
-    /// Its heartbeats still to come before a lost forward may make us pull from it again.
-    pub(super) pull_wait: u64,
-    /// Its previous incarnation left forwards unaccounted for: pull once it reports synced.
-    pub(super) pull_once_synced: bool,
-}
 
 impl Primary {
     /// Asks every peer for its state, while this node has not received one since start.
