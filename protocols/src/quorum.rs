@@ -1,6 +1,7 @@
 //! What the quorum protocols ([`crate::majority`] and [`crate::sloppy`]) share: versioned
 //! entries with a checksum, per-bucket digests for anti-entropy, and the rotation that picks
-//! the next (peer, bucket) to compare.
+//! the next (peer, bucket) to compare. [`crate::primary`] orders its writes by the same
+//! [`Version`] (its entries carry no checksum).
 //!
 //! # Versions
 //!

@@ -12,7 +12,7 @@
 //! at an index hold the same entries up to that index, so the cluster-wide checks (log
 //! matching, state machine safety, leader completeness) compare one number per node.
 
-use super::state_machine::Snapshot;
+use super::snapshot::Snapshot;
 use crate::digest::StableHasher;
 use crate::ids::{NodeId, RequestId};
 use crate::kv::Op;

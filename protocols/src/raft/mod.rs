@@ -78,6 +78,7 @@
 //! per pair of nodes.
 
 pub mod log;
+pub mod snapshot;
 pub mod state_machine;
 
 mod client;
@@ -96,7 +97,8 @@ use crate::{BugSet, ParamSet};
 use crate::time::{Span, SpanRange, Time};
 use log::{Entries, Log};
 use serde::Serialize;
-use state_machine::{Applied, SharedSnapshot, Snapshot, StateMachine};
+use snapshot::{SharedSnapshot, Snapshot};
+use state_machine::{Applied, StateMachine};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 

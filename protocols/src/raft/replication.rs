@@ -1,7 +1,8 @@
 //! Log replication, commitment and heartbeats (paper sections 5.3, 5.4.2, 7).
 
 use super::log::Entries;
-use super::state_machine::{SharedSnapshot, StateMachine};
+use super::snapshot::SharedSnapshot;
+use super::state_machine::StateMachine;
 use super::{Message, Raft, Role, Timer};
 use crate::contract::Context;
 use crate::ids::NodeId;

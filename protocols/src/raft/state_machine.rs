@@ -8,48 +8,10 @@
 //! remembered result.
 
 use super::log::{Command, LogEntry};
+use super::snapshot::{Session, Snapshot};
 use crate::ids::{ClientId, NodeId, RequestId};
 use crate::kv::{self, Key, Op, OpResult, Value};
-use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
-use std::rc::Rc;
-
-/// What a session remembers of its client's latest applied request.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct Session {
-    /// The request's sequence number.
-    pub seq: u64,
-    /// Its result, for a retry.
-    pub result: OpResult,
-}
-
-/// The state machine's state through `last_index`, with the membership in force there
-/// (paper section 7, thesis 5.1).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct Snapshot {
-    /// The last index covered.
-    pub last_index: u64,
-    /// The term of that entry.
-    pub last_term: u64,
-    /// The log's chain hash through that entry.
-    pub chain: u64,
-    /// The voters in force at `last_index`.
-    pub voters: Vec<NodeId>,
-    /// The store.
-    pub store: BTreeMap<Key, Value>,
-    /// The client sessions.
-    pub sessions: BTreeMap<ClientId, Session>,
-}
-
-/// A snapshot on the wire, shared with the sender's log, serialized as its contents.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SharedSnapshot(pub Rc<Snapshot>);
-
-impl Serialize for SharedSnapshot {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
 
 /// The store, its sessions and how far it has applied the log.
 #[derive(Clone, Debug, Default)]

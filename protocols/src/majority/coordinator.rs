@@ -1,0 +1,342 @@
+//! The coordinator: a request's phases (query or prepare, then accept or write-back), refusals
+//! and back-off, deadlines, and the queue that runs one round per key at a time.
+
+use super::durable::Record;
+use super::messages::op_of;
+use super::{Majority, Message, Timer};
+use crate::contract::Context;
+use crate::ids::{NodeId, RequestId};
+use crate::kv::{self, Key, Op, OpResult};
+use crate::quorum::Version;
+use crate::time::{Span, SpanRange};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// At most this many requests in flight at one coordinator; more are refused.
+pub const PENDING_MAX: usize = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    Query,
+    Prepare,
+    Accept,
+    WriteBack,
+    Backoff,
+    /// Waiting for this node's earlier write of the same key to finish: a coordinator runs
+    /// one round per key at a time, so its own requests never duel with each other.
+    Queued,
+}
+
+/// One request this node coordinates.
+#[derive(Clone, Debug)]
+pub(super) struct Pending {
+    pub(super) request: RequestId,
+    pub(super) op: Op,
+    pub(super) phase: Phase,
+    pub(super) attempt: u32,
+    pub(super) ballot: Version,
+    /// Phase 1 replies: what each replica holds, and whether it is known chosen.
+    pub(super) replies: BTreeMap<NodeId, (Option<Record>, bool)>,
+    pub(super) acks: BTreeSet<NodeId>,
+    pub(super) nacks: BTreeSet<NodeId>,
+    /// The value phase 2 (or the write-back) proposes.
+    pub(super) proposal: Option<Record>,
+    /// What a get answers.
+    pub(super) read_result: Option<OpResult>,
+    /// Each attempt's ballot and the result its value means.
+    pub(super) results: Vec<(Version, OpResult)>,
+}
+
+impl Majority {
+    /// Starts (or restarts, after a refusal) phase 1 of request `id`.
+    pub(super) fn begin(&mut self, ctx: &mut Context<'_, Self>, id: u64) {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        p.replies.clear();
+        p.acks.clear();
+        p.nacks.clear();
+        let key = p.op.key();
+        let msg = if matches!(p.op, Op::Get { .. }) {
+            p.phase = Phase::Query;
+            Message::Query { key, op: id }
+        } else {
+            let ballot = self.next_ballot(ctx);
+            let p = self.pending.get_mut(&id).expect("still pending");
+            p.phase = Phase::Prepare;
+            p.ballot = ballot;
+            Message::Prepare {
+                key,
+                op: id,
+                ballot,
+            }
+        };
+        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
+        self.broadcast(ctx, msg);
+    }
+
+    pub(super) fn on_reply(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::Promise {
+                op,
+                ballot,
+                accepted,
+                ..
+            } => {
+                let Some(p) = self.pending.get_mut(&op) else {
+                    return;
+                };
+                if p.phase == Phase::Prepare && p.ballot == ballot {
+                    p.replies.entry(from).or_insert((accepted, false));
+                    self.maybe_decide(ctx, op);
+                }
+            }
+            Message::QueryReply {
+                op,
+                accepted,
+                chosen,
+                ..
+            } => {
+                let Some(p) = self.pending.get_mut(&op) else {
+                    return;
+                };
+                if p.phase == Phase::Query {
+                    p.replies.entry(from).or_insert((accepted, chosen));
+                    self.maybe_decide(ctx, op);
+                }
+            }
+            Message::Accepted { op, version, .. }
+                if self.expects(op, version, &[Phase::Accept, Phase::WriteBack]) =>
+            {
+                let p = self.pending.get_mut(&op).expect("expected");
+                p.acks.insert(from);
+                if p.acks.len() >= self.w {
+                    self.finish(ctx, op);
+                }
+            }
+            Message::Nack {
+                op,
+                refused,
+                promised,
+                ..
+            } => self.on_nack(ctx, from, op, refused, promised),
+            _ => {}
+        }
+    }
+
+    /// Whether request `op` is in one of `phases` proposing `version`.
+    pub(super) fn expects(&self, op: u64, version: Version, phases: &[Phase]) -> bool {
+        self.pending.get(&op).is_some_and(|p| {
+            let proposed = match p.phase {
+                Phase::WriteBack => p.proposal.as_ref().map(|r| r.entry.version),
+                _ => Some(p.ballot),
+            };
+            phases.contains(&p.phase) && proposed == Some(version)
+        })
+    }
+
+    pub(super) fn on_nack(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        from: NodeId,
+        op: u64,
+        refused: Version,
+        promised: Version,
+    ) {
+        self.observe(promised);
+        let all = [Phase::Prepare, Phase::Accept, Phase::WriteBack];
+        if !self.expects(op, refused, &all) {
+            return;
+        }
+        let (n, r, w) = (self.n, self.r, self.w);
+        let p = self.pending.get_mut(&op).expect("expected");
+        p.nacks.insert(from);
+        let needed = if p.phase == Phase::Prepare { r } else { w };
+        if n - p.nacks.len() < needed {
+            let (phase, nacks) = (p.phase, p.nacks.len());
+            ctx.note(|| format!("op {op}: {phase:?} refused by {nacks} replicas; backing off"));
+            self.back_off(ctx, op);
+        }
+    }
+
+    pub(super) fn back_off(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.get_mut(&op) else {
+            return;
+        };
+        p.phase = Phase::Backoff;
+        p.attempt += 1;
+        // Exponential, so that dueling coordinators of one key drift apart.
+        let k = 1u64 << p.attempt.min(5);
+        let b = self.retry_backoff;
+        let delay = SpanRange {
+            min: Span(b.min.as_micros() * k),
+            max: Span(b.max.as_micros() * k),
+        };
+        ctx.set_timer(Timer::Retry(op), delay);
+    }
+
+    /// A value of `key` was chosen: the coordinator that held the key is done, so requests
+    /// of ours backing off on it retry now (after a small jitter, so that they do not all
+    /// collide again), before newcomers take the key (fairness: fewer starved requests).
+    pub(super) fn wake_waiting(&mut self, ctx: &mut Context<'_, Self>, key: Key) {
+        let waiting = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.phase == Phase::Backoff && p.op.key() == key);
+        let ops: Vec<u64> = waiting.map(|(op, _)| *op).collect();
+        for op in ops {
+            ctx.set_timer(Timer::Retry(op), self.retry_backoff);
+        }
+    }
+
+    /// The highest version among phase 1 replies, and an intact record of it if one came.
+    pub(super) fn best(&self, p: &Pending) -> (Option<Version>, Option<Record>) {
+        let mut top: Option<Version> = None;
+        for (rec, _) in p.replies.values() {
+            if let Some(rec) = rec {
+                let v = rec.entry.version;
+                if top.is_none_or(|t| self.cmp(v, t) == Ordering::Greater) {
+                    top = Some(v);
+                }
+            }
+        }
+        let intact = p.replies.values().find_map(|(rec, _)| {
+            rec.as_ref()
+                .filter(|r| Some(r.entry.version) == top && r.entry.intact())
+                .cloned()
+        });
+        (top, intact)
+    }
+
+    /// Phase 1 has a reply more: decide once there are enough.
+    pub(super) fn maybe_decide(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let p = self.pending.get(&op).expect("pending");
+        if p.replies.len() < self.r {
+            return;
+        }
+        let (top, intact) = self.best(p);
+        if top.is_some() && intact.is_none() {
+            // Only corrupt copies of the newest value so far: wait for an intact one.
+            if p.replies.len() == self.n {
+                self.back_off(ctx, op);
+            }
+            return;
+        }
+        if p.phase == Phase::Query {
+            self.decide_read(ctx, op, intact);
+        } else {
+            self.decide_write(ctx, op, intact);
+        }
+    }
+
+    pub(super) fn decide_read(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        op: u64,
+        best: Option<Record>,
+    ) {
+        let (r, w) = (self.r, self.w);
+        let skip = self.bugs.skip_write_back;
+        let p = self.pending.get_mut(&op).expect("pending");
+        let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
+        let result = kv::apply_to_value(&mut value, &p.op);
+        let Some(best) = best else {
+            // No replica of the read quorum holds anything: no write ever finished.
+            return self.answer(ctx, op, result);
+        };
+        let v = best.entry.version;
+        let holding = p
+            .replies
+            .values()
+            .filter(|(rec, _)| rec.as_ref().is_some_and(|x| x.entry.version == v));
+        let (count, chosen) = holding.fold((0, false), |(c, ch), (_, f)| (c + 1, ch || *f));
+        if skip || chosen || (r >= w && count >= w) {
+            return self.answer(ctx, op, result);
+        }
+        p.phase = Phase::WriteBack;
+        p.read_result = Some(result);
+        p.proposal = Some(best.clone());
+        let key = p.op.key();
+        let msg = Message::Accept {
+            key,
+            op,
+            record: best,
+            write_back: true,
+        };
+        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
+        self.broadcast(ctx, msg);
+    }
+
+    /// A write quorum holds the proposal: answer, and tell everyone it is chosen.
+    pub(super) fn finish(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let p = self.pending.get(&op).expect("pending");
+        let record = p.proposal.clone().expect("a proposal");
+        let result = match p.phase {
+            Phase::WriteBack => p.read_result.clone(),
+            _ => Self::write_result(p, &record),
+        };
+        let (key, request) = (p.op.key(), p.request);
+        self.broadcast(ctx, Message::Commit { key, record });
+        match result {
+            Some(result) => self.answer(ctx, op, result),
+            None => {
+                // Applied by another coordinator (a client's earlier try) and followed by
+                // other requests since: its answer is lost, so the client times out.
+                ctx.note(|| format!("{request}: applied earlier elsewhere; answer unknown"));
+                self.pending.remove(&op);
+                ctx.cancel_timer(Timer::Deadline(op));
+                ctx.cancel_timer(Timer::Retry(op));
+                self.maybe_start_queued(ctx, key);
+            }
+        }
+    }
+
+    pub(super) fn answer(&mut self, ctx: &mut Context<'_, Self>, op: u64, result: OpResult) {
+        if let Some(p) = self.pending.remove(&op) {
+            ctx.cancel_timer(Timer::Deadline(op));
+            ctx.cancel_timer(Timer::Retry(op));
+            ctx.reply(p.request, result);
+            self.maybe_start_queued(ctx, p.op.key());
+        }
+    }
+
+    /// Whether a write of `key` this node coordinates is under way (not queued).
+    pub(super) fn key_busy(&self, key: Key) -> bool {
+        self.pending
+            .values()
+            .any(|p| p.op.is_write() && p.op.key() == key && p.phase != Phase::Queued)
+    }
+
+    /// Starts the oldest queued write of `key` once none is under way.
+    pub(super) fn maybe_start_queued(&mut self, ctx: &mut Context<'_, Self>, key: Key) {
+        if self.key_busy(key) {
+            return;
+        }
+        let next = self
+            .pending
+            .iter()
+            .find(|(_, p)| p.phase == Phase::Queued && p.op.key() == key)
+            .map(|(op, _)| *op);
+        if let Some(op) = next {
+            self.begin(ctx, op);
+        }
+    }
+
+    pub(super) fn on_deadline(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.remove(&op) else {
+            return;
+        };
+        ctx.cancel_timer(Timer::Retry(op));
+        if p.op.is_write() {
+            // A value of this request may sit on some replicas and be completed later, by
+            // this coordinator's phase 2 or by that of a coordinator the client tried before
+            // (a retry keeps the request id, and nothing here tells a retry from a first
+            // try): "unavailable" would promise it never takes effect.
+            ctx.note(|| format!("{}: no quorum in time; silent", p.request));
+        } else {
+            ctx.note(|| format!("{}: no quorum in time; unavailable", p.request));
+            ctx.reply(p.request, OpResult::Unavailable { hint: None });
+        }
+        self.maybe_start_queued(ctx, p.op.key());
+    }
+}

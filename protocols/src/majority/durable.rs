@@ -1,0 +1,93 @@
+//! What survives a crash: every key's acceptor state (its promise, and the value it accepted
+//! with the client sessions of the chain of values that led to it), and the counter's
+//! reserved mark, persisted before any reply that reveals them.
+
+use super::Majority;
+use crate::contract::Context;
+use crate::ids::{ClientId, RequestId};
+use crate::kv::{Key, Value};
+use crate::quorum::{Entry, Version};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many counter values a node reserves with each persist of its high-water mark, so
+/// that a restarted node never issues a ballot twice.
+pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
+
+/// An accepted value, with the client sessions of the chain of values that led to it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Record {
+    /// The value (or tombstone), versioned by the ballot that accepted it.
+    pub entry: Entry,
+    /// Per client, its last request applied in the chain (at most one entry per client).
+    pub sessions: BTreeMap<ClientId, Applied>,
+    /// The last request applied in the chain: the value is the value right after it.
+    pub last: Option<RequestId>,
+}
+
+/// A client's last request applied in a chain of values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Applied {
+    /// The request's sequence number.
+    pub seq: u64,
+    /// The ballot of the attempt that applied it.
+    pub ballot: Version,
+    /// How it ended: with the value right after it, enough to rebuild its answer.
+    pub outcome: Outcome,
+}
+
+/// How an applied request ended (see [`Applied`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Outcome {
+    /// [`OpResult::Ok`](crate::kv::OpResult::Ok) with the value after it.
+    Ok,
+    /// [`OpResult::NotFound`](crate::kv::OpResult::NotFound).
+    NotFound,
+    /// [`OpResult::PreconditionFailed`](crate::kv::OpResult::PreconditionFailed), with the
+    /// value it found (kept so that a retry elsewhere can still answer).
+    PreconditionFailed {
+        /// The value the key held.
+        current: Option<Value>,
+    },
+}
+
+/// One key at one replica: the acceptor's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Slot {
+    /// No ballot below this one may be accepted (unless known chosen).
+    pub promised: Version,
+    /// The highest value accepted.
+    pub accepted: Option<Record>,
+    /// Whether `accepted` is known to be on a write quorum (a commit arrived).
+    pub chosen: bool,
+}
+
+/// What survives a crash: every slot, and the counter's reserved mark.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MajorityDurable {
+    /// Every key's acceptor state.
+    pub slots: BTreeMap<Key, Slot>,
+    /// No ballot this node ever issued has a greater counter.
+    pub counter_reserved: u64,
+}
+
+impl Majority {
+    pub(super) fn persist(&self, ctx: &mut Context<'_, Self>) {
+        ctx.persist(MajorityDurable {
+            slots: self.slots.clone(),
+            counter_reserved: self.counter_reserved,
+        });
+    }
+
+    pub(super) fn next_ballot(&mut self, ctx: &mut Context<'_, Self>) -> Version {
+        self.counter += 1;
+        if self.counter > self.counter_reserved {
+            self.counter_reserved = self.counter + COUNTER_RESERVE_CHUNK;
+            self.persist(ctx);
+        }
+        Version {
+            counter: self.counter,
+            node: self.me,
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! Majority quorums: the ABD register (Attiya, Bar-Noy & Dolev, "Sharing memory robustly in
+//! message-passing systems", 1995), one register per key, with read-modify-writes made atomic
+//! by CASPaxos-style promises. The talk demo's CP mode.
+//!
+//! Every node is a replica of every key (N = the cluster size) and coordinates any request.
+//! A write needs W acknowledgements, a read R replies, with R + W > N and W > N/2 (checked at
+//! start; see the `r` and `w` parameters).
+//!
+//! # Reads (ABD's two phases)
+//!
+//! A get sends [`Message::Query`] to every replica and waits for R replies; it takes the
+//! entry with the highest [`Version`] and *writes it back* ([`Message::Accept`] with
+//! `write_back`) to W replicas before it answers. The write-back is what makes reads
+//! linearizable: once a read returned a value, every later read quorum intersects a quorum
+//! that holds it, so no later read returns an older one (ABD, section 4). The write-back is
+//! skipped when the highest version is already known to be on a write quorum: a reply flags
+//! it *chosen* (a [`Message::Commit`] reached that replica), or, when R >= W, all R replies
+//! carry it.
+//!
+//! # Writes, and why plain ABD is not enough
+//!
+//! In ABD a writer queries a read quorum for the highest version, then writes
+//! `(counter + 1, me)`. That is enough for put, but not for update, delete, cas and append,
+//! whose new value depends on the value read: two concurrent cas on one key read the same
+//! value and both succeed. So every write runs the two phases of CASPaxos (Rystsov, 2018),
+//! which are ABD's two phases plus a promise:
+//!
+//! 1. [`Message::Prepare`] with a fresh ballot `(counter + 1, me)`: a replica *promises* to
+//!    take nothing older than the ballot and answers with what it holds. On R promises the
+//!    coordinator applies [`kv::apply_to_value`] to the highest-version value.
+//! 2. [`Message::Accept`] of the result under the ballot, which becomes its version: a
+//!    replica takes it unless it promised a higher ballot since. On W acceptances the write
+//!    is chosen; the coordinator answers and sends [`Message::Commit`] to everyone.
+//!
+//! A write-back also respects promises, and so does everything else that installs an entry
+//! the replica has not been promised for, except entries known chosen (a commit, or
+//! anti-entropy, which only moves chosen entries): a chosen entry is already visible to every
+//! later phase 1 (its quorum intersects every read quorum), so installing it anywhere is safe.
+//!
+//! Phase 1 refused (another coordinator holds a higher promise): nothing was written, so the
+//! coordinator backs off for a random delay and tries again with a higher ballot. Phase 2
+//! refused: the value may sit on some replicas and be completed later by anyone's phase 1, so
+//! the op may yet take effect. To retry without applying it twice, every value carries a
+//! client session table ([`Record::sessions`], as Raft's dissertation keeps one, section 6.3):
+//! per client, the sequence number of the last request of that client applied in the chain of
+//! values that led to it. A client never has two requests in flight, so a retry whose phase 1
+//! finds its request's number there (or a later one) only completes that value (re-accepts it
+//! under the new ballot), and never applies the request twice. The same check covers a
+//! client's own retry (same request id, maybe another coordinator). The answer is what this
+//! coordinator computed for the attempt that got into the chain, or else rebuilt from the
+//! request and its [`Outcome`] (and, for an append, from the value, when the request is the
+//! last one applied, [`Record::last`]); otherwise it is unknown and the
+//! coordinator stays silent.
+//!
+//! A coordinator that cannot finish within `request_timeout` answers a get
+//! [`OpResult::Unavailable`] (a read changes nothing); a write it leaves unanswered, and the
+//! client records it as indeterminate: a retry keeps the request id, nothing tells a retry from
+//! a first try, and an earlier try elsewhere may have left a value that a later phase 1
+//! completes, so "unavailable" (which promises the request never takes effect) would be a lie.
+//!
+//! # Durability, repair
+//!
+//! A replica persists its promise and accepted value before it answers, so a restarted node
+//! keeps every value it acknowledged. Every `anti_entropy` a node sends the next peer (round
+//! robin) the digests of its chosen entries by key bucket ([`Message::Digests`]); the peer
+//! answers with its chosen entries of the buckets that differ, and gets back the initiator's.
+//! That repairs replicas that were partitioned away, crashed, or lost a commit, and a
+//! corrupted ("tricked") entry (see [`crate::quorum`]).
+//!
+//! # Promises
+//!
+//! Linearizable, durable for acknowledged writes, live after heal. Not available where fewer
+//! than R (reads) or W (writes) replicas are reachable: on the minority side of a partition
+//! gets answer [`OpResult::Unavailable`] after `request_timeout` and writes time out. Not
+//! promised convergent: a value accepted by a minority whose coordinator gave up stays on
+//! those replicas until the next write of the key. A request's own quorum
+//! ([`Request::quorum`]) is ignored: a smaller one would break R + W > N.
+//!
+//! Liveness: with no leader, coordinators of one hot key duel (Paxos Made Simple, section
+//! 2.4). A coordinator runs one round per key at a time and queues its other writes of that
+//! key behind it, so a node's own requests never duel (before that, about one write in a few
+//! thousand starved past its client's retries under message loss); the duels left, between
+//! nodes, are kept short by promise leases (`promise_lease`), retries woken by commits and
+//! exponential back-off. A distinguished proposer per key would remove them altogether.
+//!
+//! [`kv::apply_to_value`]: crate::kv::apply_to_value
+
+mod acceptor;
+mod anti_entropy;
+mod coordinator;
+mod durable;
+mod invariants;
+mod messages;
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+pub use coordinator::PENDING_MAX;
+pub use durable::{Applied, MajorityDurable, Outcome, Record, Slot, COUNTER_RESERVE_CHUNK};
+pub use messages::{Message, Timer};
+
+use crate::contract::{
+    BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+};
+use crate::ids::NodeId;
+use crate::kv::{Key, OpResult, Value};
+use crate::params::{ParamKind, ParamSpec};
+use crate::quorum::{self, Entry, Rotation, Version};
+use crate::time::{Span, SpanRange, Time};
+use coordinator::{Pending, Phase};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "w",
+        kind: ParamKind::Int,
+        default: "0",
+        description: "write quorum W; 0 = a majority of the nodes (N/2 + 1)",
+    },
+    ParamSpec {
+        name: "r",
+        kind: ParamKind::Int,
+        default: "0",
+        description: "read quorum R; 0 = the smallest with R + W > N (N - W + 1)",
+    },
+    ParamSpec {
+        name: "request_timeout",
+        kind: ParamKind::Span,
+        default: "400ms",
+        description: "how long a coordinator tries before it gives up: a get answers \
+                      unavailable, a write stays silent",
+    },
+    ParamSpec {
+        name: "retry_backoff",
+        kind: ParamKind::SpanRange,
+        default: "1ms..10ms",
+        description: "random pause before retrying a refused phase, doubled per attempt (up to \
+                      32 times)",
+    },
+    ParamSpec {
+        name: "phase_timeout",
+        kind: ParamKind::Span,
+        default: "60ms",
+        description: "how long a phase waits for enough replies before it starts over (lost \
+                      messages)",
+    },
+    ParamSpec {
+        name: "promise_lease",
+        kind: ParamKind::Span,
+        default: "30ms",
+        description: "how long a replica refuses higher ballots after a promise whose value has \
+                      not arrived (0 = never)",
+    },
+    ParamSpec {
+        name: "anti_entropy",
+        kind: ParamKind::Span,
+        default: "100ms",
+        description: "interval between digest exchanges with the next peer",
+    },
+];
+
+const BUGS: &[BugSpec] = &[
+    BugSpec {
+        name: "skip-read-write-back",
+        description: "a get answers the highest version it queried without writing it back to \
+                      a quorum, so a later get may read an older value",
+    },
+    BugSpec {
+        name: "weak-quorum",
+        description: "the read quorum is N - W, so R + W <= N and read quorums miss writes",
+    },
+    BugSpec {
+        name: "version-without-node-tiebreak",
+        description: "versions and ballots are compared by counter only, so two coordinators' \
+                      writes with one counter look equal",
+    },
+];
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bugs {
+    skip_write_back: bool,
+    weak_quorum: bool,
+    no_tiebreak: bool,
+}
+
+/// One node of the majority-quorum store.
+///
+/// # Driving contract
+///
+/// As [`Protocol`] says. On start the node reserves counter values (a persist) and arms
+/// [`Timer::AntiEntropy`], which re-arms itself. As an acceptor it persists every change of a
+/// slot before the reply that reveals it; as a coordinator it counts its own acceptor's
+/// answer like a peer's, handled in the same call.
+#[derive(Debug)]
+pub struct Majority {
+    me: NodeId,
+    peers: Vec<NodeId>,
+    n: usize,
+    r: usize,
+    w: usize,
+    /// Why the quorums are invalid, if they are: then every request is refused.
+    invalid: Option<String>,
+    request_timeout: Span,
+    retry_backoff: SpanRange,
+    anti_entropy: Span,
+    bugs: Bugs,
+    slots: BTreeMap<Key, Slot>,
+    counter: u64,
+    counter_reserved: u64,
+    next_op: u64,
+    pending: BTreeMap<u64, Pending>,
+    rotation: Rotation,
+    promise_lease: Span,
+    phase_timeout: Span,
+    /// Per key, the latest promise and when it was made (volatile: a restart holds nobody
+    /// off).
+    leases: BTreeMap<Key, (Version, Time)>,
+}
+
+/// Resolves the quorum parameters: `(r, w, why invalid)`.
+fn quorums(n: usize, r: u64, w: u64, weak: bool) -> (usize, usize, Option<String>) {
+    let w = if w == 0 { n / 2 + 1 } else { w as usize };
+    let r = if weak {
+        n.saturating_sub(w).max(1)
+    } else if r == 0 {
+        (n + 1).saturating_sub(w).max(1)
+    } else {
+        r as usize
+    };
+    let invalid = if r > n || w > n {
+        Some(format!("R = {r} and W = {w} must be at most N = {n}"))
+    } else if w * 2 <= n {
+        Some(format!("W = {w} must be more than N/2 = {n}/2"))
+    } else if r + w <= n && !weak {
+        Some(format!("R + W = {} must be more than N = {n}", r + w))
+    } else {
+        None
+    };
+    (r, w, invalid)
+}
+
+impl Majority {
+    /// Compares versions as this node does (counter only with the planted bug).
+    fn cmp(&self, a: Version, b: Version) -> Ordering {
+        if self.bugs.no_tiebreak {
+            a.counter.cmp(&b.counter)
+        } else {
+            a.cmp(&b)
+        }
+    }
+
+    fn version_of(record: &Option<Record>) -> Version {
+        record
+            .as_ref()
+            .map_or_else(Version::default, |r| r.entry.version)
+    }
+
+    /// Lamport: our next ballot must be past every version seen.
+    fn observe(&mut self, v: Version) {
+        self.counter = self.counter.max(v.counter);
+    }
+
+    /// Sends `msg` to every peer and hands it to this node's own acceptor.
+    fn broadcast(&mut self, ctx: &mut Context<'_, Self>, msg: Message) {
+        for peer in self.peers.clone() {
+            ctx.send(peer, msg.clone());
+        }
+        let me = self.me;
+        if let Some(reply) = self.serve(ctx, msg) {
+            self.on_reply(ctx, me, reply);
+        }
+    }
+}
+
+impl Protocol for Majority {
+    type Message = Message;
+    type Timer = Timer;
+    type Durable = MajorityDurable;
+
+    fn info() -> ProtocolInfo {
+        ProtocolInfo {
+            name: "majority",
+            description: "majority quorums (ABD, with CASPaxos promises for read-modify-writes): \
+                          writes on W replicas, reads on R with a write-back, R + W > N. \
+                          Linearizable; unavailable where no quorum is reachable",
+            promises: &[
+                Promise::Linearizable,
+                Promise::DurableAcknowledgedWrites,
+                Promise::LiveAfterHeal,
+            ],
+            params: PARAMS,
+            bugs: BUGS,
+            transactions: false,
+        }
+    }
+
+    fn start(
+        ctx: &mut Context<'_, Self>,
+        config: &NodeConfig,
+        durable: Option<&MajorityDurable>,
+    ) -> Self {
+        let bugs = Bugs {
+            skip_write_back: config.bug("skip-read-write-back"),
+            weak_quorum: config.bug("weak-quorum"),
+            no_tiebreak: config.bug("version-without-node-tiebreak"),
+        };
+        let params = &config.params;
+        let n = config.nodes.len();
+        let (r, w, invalid) = quorums(n, params.int("r"), params.int("w"), bugs.weak_quorum);
+        let slots = durable.map(|d| d.slots.clone()).unwrap_or_default();
+        let reserved = durable.map_or(0, |d| d.counter_reserved);
+        let mut node = Majority {
+            me: config.id,
+            peers: config.peers().collect(),
+            n,
+            r,
+            w,
+            invalid,
+            request_timeout: params.span("request_timeout"),
+            retry_backoff: params.span_range("retry_backoff"),
+            // A zero interval would re-fire at the same instant forever.
+            anti_entropy: Span(params.span("anti_entropy").as_micros().max(1)),
+            bugs,
+            slots,
+            counter: reserved,
+            counter_reserved: reserved,
+            next_op: 0,
+            pending: BTreeMap::new(),
+            rotation: Rotation::default(),
+            promise_lease: params.span("promise_lease"),
+            phase_timeout: Span(params.span("phase_timeout").as_micros().max(1)),
+            leases: BTreeMap::new(),
+        };
+        let seen: Vec<Version> = node
+            .slots
+            .values()
+            .flat_map(|s| [s.promised, Majority::version_of(&s.accepted)])
+            .collect();
+        for v in seen {
+            node.observe(v);
+        }
+        node.counter_reserved = node.counter + COUNTER_RESERVE_CHUNK;
+        node.persist(ctx);
+        if let Some(why) = &node.invalid {
+            let why = why.clone();
+            ctx.note(|| format!("invalid quorums, every request refused: {why}"));
+        }
+        ctx.set_timer(Timer::AntiEntropy, node.anti_entropy);
+        node
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::Prepare { .. }
+            | Message::Query { .. }
+            | Message::Accept { .. }
+            | Message::Commit { .. } => {
+                if let Some(reply) = self.serve(ctx, msg) {
+                    ctx.send(from, reply);
+                }
+            }
+            Message::Digests { .. } | Message::Entries { .. } => {
+                self.on_anti_entropy(ctx, from, msg)
+            }
+            _ => self.on_reply(ctx, from, msg),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Deadline(op) => self.on_deadline(ctx, op),
+            Timer::Retry(op) => {
+                // After a back-off, or a phase still short of replies (some were lost).
+                if let Some(p) = self.pending.get_mut(&op) {
+                    if p.phase != Phase::Backoff {
+                        p.attempt += 1;
+                    }
+                    self.begin(ctx, op);
+                }
+            }
+            Timer::AntiEntropy => {
+                if !self.peers.is_empty() {
+                    let (peer, _) = self.rotation.next(&self.peers);
+                    ctx.send(
+                        peer,
+                        Message::Digests {
+                            digests: self.digests(),
+                        },
+                    );
+                }
+                ctx.set_timer(Timer::AntiEntropy, self.anti_entropy);
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        // Invalid quorums refuse every request everywhere: nothing was ever written.
+        let full = self.pending.len() >= PENDING_MAX;
+        if self.invalid.is_some() || (full && !request.op.is_write()) {
+            ctx.reply(request.id, OpResult::Unavailable { hint: None });
+            return;
+        }
+        if full {
+            ctx.note(|| format!("{}: too many requests pending; silent", request.id));
+            return;
+        }
+        self.next_op += 1;
+        let op = self.next_op;
+        let pending = Pending {
+            request: request.id,
+            op: request.op,
+            phase: Phase::Backoff,
+            attempt: 0,
+            ballot: Version::default(),
+            replies: BTreeMap::new(),
+            acks: BTreeSet::new(),
+            nacks: BTreeSet::new(),
+            proposal: None,
+            read_result: None,
+            results: Vec::new(),
+        };
+        let key = pending.op.key();
+        let busy = pending.op.is_write() && self.key_busy(key);
+        self.pending.insert(op, pending);
+        ctx.set_timer(Timer::Deadline(op), self.request_timeout);
+        if busy {
+            self.pending.get_mut(&op).expect("inserted").phase = Phase::Queued;
+        } else {
+            self.begin(ctx, op);
+        }
+    }
+
+    fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
+        let Operator::TrickValue { key, value } = command else {
+            ctx.note(|| format!("ignored operator command {command}"));
+            return;
+        };
+        // Behind the protocol's back: the value changes, its version and checksum do not.
+        let slot = self.slots.entry(key).or_default();
+        match &mut slot.accepted {
+            Some(record) => record.entry.value = Some(value),
+            None => {
+                slot.accepted = Some(Record {
+                    entry: Entry {
+                        version: Version::default(),
+                        value: Some(value),
+                        checksum: 0,
+                    },
+                    sessions: BTreeMap::new(),
+                    last: None,
+                })
+            }
+        }
+        self.persist(ctx);
+    }
+
+    fn store(&self) -> BTreeMap<Key, Value> {
+        self.slots
+            .iter()
+            .filter_map(|(k, s)| {
+                let value = s.accepted.as_ref()?.entry.value.clone()?;
+                Some((*k, value))
+            })
+            .collect()
+    }
+
+    fn digest(&self) -> u64 {
+        let entries = self.slots.iter();
+        quorum::store_digest(entries.filter_map(|(k, s)| Some((*k, &s.accepted.as_ref()?.entry))))
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.check_node()
+    }
+}

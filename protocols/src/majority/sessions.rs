@@ -1,0 +1,95 @@
+//! Exactly-once writes (module doc, "Writes"): every value carries the client session table
+//! of its chain, so a retried request only completes a value it is already in, and its answer
+//! is what this coordinator computed or is rebuilt from the session's outcome.
+
+use super::coordinator::{Pending, Phase};
+use super::durable::{Applied, Outcome, Record};
+use super::messages::op_of;
+use super::{Majority, Message, Timer};
+use crate::contract::Context;
+use crate::kv::{self, Op, OpResult};
+use crate::quorum::Entry;
+
+impl Majority {
+    pub(super) fn decide_write(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        op: u64,
+        best: Option<Record>,
+    ) {
+        let p = self.pending.get_mut(&op).expect("pending");
+        let ballot = p.ballot;
+        let (client, seq) = (p.request.client, p.request.seq);
+        let mut sessions = best
+            .as_ref()
+            .map(|b| b.sessions.clone())
+            .unwrap_or_default();
+        let mut last = best.as_ref().and_then(|b| b.last);
+        let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
+        // Already applied in the chain (an earlier attempt, here or at the coordinator the
+        // client tried before), or superseded by the client's next request: only complete the
+        // value, never apply the request twice.
+        if sessions.get(&client).is_none_or(|a| a.seq < seq) {
+            let result = kv::apply_to_value(&mut value, &p.op);
+            let outcome = match &result {
+                OpResult::NotFound => Outcome::NotFound,
+                OpResult::PreconditionFailed { current } => Outcome::PreconditionFailed {
+                    current: current.clone(),
+                },
+                _ => Outcome::Ok,
+            };
+            p.results.push((ballot, result));
+            let applied = Applied {
+                seq,
+                ballot,
+                outcome,
+            };
+            sessions.insert(client, applied);
+            last = Some(p.request);
+        }
+        p.phase = Phase::Accept;
+        let record = Record {
+            entry: Entry::new(ballot, value),
+            sessions,
+            last,
+        };
+        p.proposal = Some(record.clone());
+        let key = p.op.key();
+        let msg = Message::Accept {
+            key,
+            op,
+            record,
+            write_back: false,
+        };
+        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
+        self.broadcast(ctx, msg);
+    }
+
+    /// What a write quorum holding `record` means for request `p`: its answer, if this node
+    /// can know it.
+    pub(super) fn write_result(p: &Pending, record: &Record) -> Option<OpResult> {
+        let applied = record.sessions.get(&p.request.client)?;
+        if applied.seq != p.request.seq {
+            return None; // superseded: the client has moved on
+        }
+        // The value right after the request, if this value is it.
+        let after = (record.last == Some(p.request)).then_some(&record.entry.value);
+        let rebuilt = match (applied.outcome.clone(), &p.op, after) {
+            (Outcome::NotFound, ..) => Some(OpResult::NotFound),
+            (Outcome::Ok, Op::Put { value, .. } | Op::Update { value, .. }, _)
+            | (Outcome::Ok, Op::Cas { new: value, .. }, _) => Some(OpResult::Ok {
+                value: Some(value.clone()),
+            }),
+            (Outcome::Ok, Op::Delete { .. }, _) => Some(OpResult::Ok { value: None }),
+            (Outcome::Ok, _, Some(value)) => Some(OpResult::Ok {
+                value: value.clone(),
+            }),
+            (Outcome::PreconditionFailed { current }, ..) => {
+                Some(OpResult::PreconditionFailed { current })
+            }
+            _ => None,
+        };
+        let ours = p.results.iter().find(|(b, _)| *b == applied.ballot);
+        ours.map(|(_, r)| r.clone()).or(rebuilt)
+    }
+}

@@ -1,0 +1,254 @@
+//! Majority's unit tests, on the shared hand-driven cluster (`testkit::Cluster`): messages
+//! wait in flight until a test delivers or drops them, timers fire only when a test fires
+//! them, and invariants hold after every handler.
+
+use super::*;
+use crate::ids::{ClientId, RequestId};
+use crate::kv::Op;
+use crate::params::Params;
+use crate::testkit::{configs, Cluster};
+
+fn n(i: u16) -> NodeId {
+    NodeId(i)
+}
+
+fn req(client: u32, seq: u64) -> RequestId {
+    RequestId {
+        client: ClientId(client),
+        seq,
+    }
+}
+
+fn put(key: Key, value: &str) -> Op {
+    Op::Put {
+        key,
+        value: value.into(),
+    }
+}
+
+fn ok(value: &str) -> OpResult {
+    OpResult::Ok {
+        value: Some(value.into()),
+    }
+}
+
+/// A hand-driven cluster ([`Cluster`]): sends wait until a test delivers or drops them,
+/// timers fire only when a test fires them, invariants hold after every handler.
+type Harness = Cluster<Majority>;
+
+fn harness(count: u16, bugs: &[&'static str]) -> Harness {
+    let params = Params::defaults(Majority::info().params);
+    Cluster::boot_all(configs(count, &params, bugs), |_| {})
+}
+
+#[test]
+fn quorums_default_to_majorities_and_reject_non_intersecting_ones() {
+    assert_eq!(quorums(5, 0, 0, false), (3, 3, None));
+    assert_eq!(quorums(5, 2, 4, false), (2, 4, None));
+    assert!(quorums(5, 2, 3, false).2.is_some(), "R + W = N");
+    assert!(quorums(4, 3, 2, false).2.is_some(), "W = N/2");
+    // weak-quorum: R = N - W, accepted as the bug wants.
+    assert_eq!(quorums(5, 0, 0, true), (2, 3, None));
+}
+
+#[test]
+fn abd_a_read_writes_back_a_value_found_on_a_minority_before_answering() {
+    // ABD section 4: the read's second phase makes a value it returns reach a quorum.
+    let mut h = harness(5, &[]);
+    h.submit(0, req(0, 1), put(1, "a"));
+    h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+    // Phase 2 reaches n2 only (n1's own acceptor took it too): on 2 of 5 replicas.
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
+    h.inflight.clear();
+    assert_eq!(h.reply(req(0, 1)), None);
+    // A read at n2 whose query reaches n1, n2, n3 sees "a" on two of them, not chosen.
+    h.submit(1, req(1, 1), Op::Get { key: 1 });
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 2);
+    h.inflight
+        .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
+    h.deliver_where(|(_, _, m)| matches!(m, Message::QueryReply { .. }));
+    assert_eq!(h.reply(req(1, 1)), None, "not before the write-back");
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+    let holding = (0..5).filter(|i| h.value(*i, 1).as_deref() == Some("a"));
+    assert!(holding.count() >= 3, "on a write quorum once read");
+}
+
+#[test]
+fn with_skip_read_write_back_a_later_read_returns_the_older_value() {
+    let mut h = harness(5, &["skip-read-write-back"]);
+    h.submit(0, req(0, 1), put(1, "a"));
+    h.deliver_all();
+    h.submit(0, req(0, 2), put(1, "b"));
+    h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
+    h.inflight.clear();
+    // A read through n1, n2, n3 returns "b" (only on n1, n2)...
+    h.submit(2, req(1, 1), Op::Get { key: 1 });
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 1);
+    h.inflight
+        .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("b")));
+    // ... and a later read through n3, n4, n5 returns "a": a new-old inversion.
+    h.submit(3, req(2, 1), Op::Get { key: 1 });
+    h.inflight.retain(|(_, to, _)| to.0 >= 2);
+    h.deliver_all();
+    assert_eq!(h.reply(req(2, 1)), Some(&ok("a")));
+}
+
+#[test]
+fn casp_concurrent_cas_on_one_key_cannot_both_succeed() {
+    // Plain ABD's read-modify-write would let both succeed; the promise of phase 1 orders
+    // them (CASPaxos, section 2).
+    let mut h = harness(5, &[]);
+    h.submit(0, req(0, 1), put(1, "a"));
+    h.deliver_all();
+    let cas = |new: &str| Op::Cas {
+        key: 1,
+        expected: "a".into(),
+        new: new.into(),
+    };
+    h.submit(0, req(1, 1), cas("x"));
+    h.submit(4, req(2, 1), cas("y"));
+    h.deliver_all();
+    for _ in 0..20 {
+        h.now += Span::millis(40);
+        for i in 0..5 {
+            for op in h.nodes[usize::from(i)]
+                .pending
+                .keys()
+                .copied()
+                .collect::<Vec<_>>()
+            {
+                h.timer(i, Timer::Retry(op));
+            }
+        }
+        h.deliver_all();
+    }
+    let results = [h.reply(req(1, 1)).cloned(), h.reply(req(2, 1)).cloned()];
+    let won = results
+        .iter()
+        .filter(|r| matches!(r, Some(OpResult::Ok { .. })))
+        .count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results.iter().all(|r| r.is_some()),
+        "both answered: {results:?}"
+    );
+}
+
+#[test]
+fn a_coordinator_runs_one_round_per_key_and_queues_its_other_writes() {
+    // Paxos Made Simple, section 2.4: two proposers can duel forever; a node's own
+    // writes of one key must not be two of them.
+    let mut h = harness(3, &[]);
+    h.submit(0, req(1, 1), put(1, "a"));
+    h.submit(0, req(2, 1), put(1, "b"));
+    h.submit(0, req(3, 1), put(2, "c"));
+    let prepares = |h: &Harness, key: Key| {
+        h.inflight
+            .iter()
+            .filter(|(_, _, m)| matches!(m, Message::Prepare { key: k, .. } if *k == key))
+            .count()
+    };
+    // One round for key 1 (to each of the 2 peers), one for key 2: the second write of
+    // key 1 waits.
+    assert_eq!(prepares(&h, 1), 2);
+    assert_eq!(prepares(&h, 2), 2);
+    h.deliver_all();
+    // The first write's commit started the queued one, which then completed too.
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+    assert_eq!(h.reply(req(2, 1)), Some(&ok("b")));
+    assert_eq!(h.reply(req(3, 1)), Some(&ok("c")));
+    for i in 0..3 {
+        assert_eq!(h.value(i, 1).as_deref(), Some("b"), "n{}", i + 1);
+    }
+}
+
+#[test]
+fn a_clients_retry_at_another_coordinator_applies_once() {
+    let mut h = harness(5, &[]);
+    h.submit(0, req(0, 1), put(1, ""));
+    h.deliver_all();
+    let append = Op::Append {
+        key: 1,
+        value: "x;".into(),
+    };
+    // The first try's value reaches a write quorum, but every answer to n1 is lost.
+    h.submit(0, req(3, 7), append.clone());
+    h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && to.0 <= 2);
+    h.inflight.clear();
+    assert_eq!(h.reply(req(3, 7)), None);
+    // The client retries the same request at n5: it finds it applied.
+    h.submit(4, req(3, 7), append);
+    h.deliver_all();
+    assert_eq!(h.reply(req(3, 7)), Some(&ok("x;")));
+    assert_eq!(h.value(4, 1).as_deref(), Some("x;"));
+}
+
+#[test]
+fn a_minority_answers_gets_unavailable_and_leaves_writes_unanswered() {
+    let mut h = harness(5, &[]);
+    h.submit(0, req(0, 1), Op::Get { key: 1 });
+    h.submit(0, req(0, 2), put(1, "a"));
+    // Only n2 hears n1: a minority.
+    h.deliver_where(|(_, to, _)| to.0 <= 1);
+    h.inflight.clear();
+    let ops: Vec<u64> = h.nodes[0].pending.keys().copied().collect();
+    for op in ops {
+        h.timer(0, Timer::Deadline(op));
+    }
+    assert_eq!(
+        h.reply(req(0, 1)),
+        Some(&OpResult::Unavailable { hint: None })
+    );
+    assert_eq!(
+        h.reply(req(0, 2)),
+        None,
+        "a retry elsewhere may have written it"
+    );
+    assert!(h.nodes[0].pending.is_empty());
+}
+
+#[test]
+fn an_acknowledged_write_survives_the_restart_of_every_replica() {
+    let mut h = harness(3, &[]);
+    h.submit(0, req(0, 1), put(1, "a"));
+    h.deliver_all();
+    assert_eq!(h.reply(req(0, 1)), Some(&ok("a")));
+    for i in 0..3 {
+        h.restart(i);
+    }
+    h.submit(2, req(1, 1), Op::Get { key: 1 });
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+    // And a new ballot orders after every one issued before the crash.
+    h.submit(0, req(0, 2), put(1, "b"));
+    h.deliver_all();
+    assert_eq!(h.reply(req(0, 2)), Some(&ok("b")));
+}
+
+#[test]
+fn a_tricked_replica_is_repaired_by_anti_entropy_and_never_read() {
+    let mut h = harness(3, &[]);
+    h.submit(0, req(0, 1), put(1, "a"));
+    h.deliver_all();
+    let trick = Operator::TrickValue {
+        key: 1,
+        value: "tricked".into(),
+    };
+    h.run(2, |node, ctx| node.on_operator(ctx, trick));
+    assert_eq!(h.value(2, 1).as_deref(), Some("tricked"));
+    // A read through n3 and n1 never answers the corrupt copy.
+    h.submit(2, req(1, 1), Op::Get { key: 1 });
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+    for _ in 0..2 {
+        h.timer(2, Timer::AntiEntropy);
+        h.deliver_all();
+    }
+    assert_eq!(h.value(2, 1).as_deref(), Some("a"));
+    assert_eq!(h.nodes[0].digest(), h.nodes[2].digest());
+}

@@ -1,0 +1,40 @@
+//! What survives a crash: the Lamport counter's reserved high-water mark (module doc, "What
+//! survives a crash"), and the reservation that keeps a restarted node from issuing a version
+//! twice.
+
+use super::Primary;
+use crate::contract::Context;
+use crate::quorum::Version;
+
+/// How many counter values a node reserves with each persist of its high-water mark.
+pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
+
+/// What survives a crash: the Lamport counter's reserved high-water mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrimaryDurable {
+    /// No version this node ever issued has a greater counter.
+    pub counter_reserved: u64,
+}
+
+impl Primary {
+    /// Issues the next version of this node, reserving (persisting) more counter values first
+    /// when the reservation is used up.
+    pub(super) fn next_version(&mut self, ctx: &mut Context<'_, Self>) -> Version {
+        self.counter += 1;
+        if self.counter > self.counter_reserved {
+            self.reserve_counter(ctx);
+        }
+        Version {
+            counter: self.counter,
+            node: self.me,
+        }
+    }
+
+    /// Persists a high-water mark one chunk past the counter.
+    pub(super) fn reserve_counter(&mut self, ctx: &mut Context<'_, Self>) {
+        self.counter_reserved = self.counter + COUNTER_RESERVE_CHUNK;
+        ctx.persist(PrimaryDurable {
+            counter_reserved: self.counter_reserved,
+        });
+    }
+}

@@ -1,0 +1,392 @@
+//! Primary forwarding: the 3-node TCP store of the seed, made convergent.
+//!
+//! Every node accepts every client operation and coordinates it. A read is served from the
+//! local replica. A write is applied locally with [`kv::apply_to_value`]; the key's resulting
+//! state (a value, or a tombstone for absence) is stamped with a fresh [`Version`] and
+//! forwarded to every peer, and the client gets its answer at once: the seed acknowledges
+//! locally, so this is an AP store.
+//!
+//! # Versions and convergence
+//!
+//! A version is `(counter, node)`: `counter` is a Lamport clock, bumped by each local write and
+//! advanced past every version the node sees; the node id breaks ties. A replica takes a
+//! state from a peer only if its version is greater than the one it holds (last writer wins
+//! by version), so replicas that saw the same writes in any order hold the same store. A
+//! delete leaves a tombstone, a versioned absence, so that an older put arriving late, or a
+//! resync from a replica that missed the delete, cannot bring the key back.
+//!
+//! # Failure detection and repair
+//!
+//! One timer, [`Timer::Heartbeat`], drives everything periodic: every `heartbeat` the node
+//! sends each peer a [`Message::Heartbeat`] saying how many forwards it has sent that peer,
+//! marks down every peer not heard from for `failure_timeout`, and, while it is still
+//! syncing, asks again for state. State moves in three ways, all through
+//! [`Message::SyncState`] (a full state, merged by version), and always as the answer to a
+//! [`Message::SyncRequest`]: a node pulls, nobody pushes.
+//!
+//! 1. *Restart pull.* Every start (first boot or restart: the node cannot tell a first boot
+//!    from a restart that lost everything, and asking an empty cluster costs one empty
+//!    message) sends [`Message::SyncRequest`] to every peer, and again on each heartbeat until
+//!    one answer has arrived; the node is then *synced*.
+//! 2. *Heal pull.* When a peer marked down is heard from again (a partition healed, a peer
+//!    unfrozen or restarted), the node asks that peer for its state. The node that noticed
+//!    the silence is the one that may have missed writes, so it pulls; the peer, if it too
+//!    noticed, pulls the other way. This also covers one-way partitions: the side that could
+//!    not hear the other is the side that missed writes, and only it marks the other down.
+//! 3. *Anti-entropy.* Lost forwards leave no silence behind, so forwards are numbered, as
+//!    TCP numbers its segments. Each node numbers the forwards it sends each peer 1, 2, ...
+//!    within its *incarnation* (the counter mark it reserved at start, which grows across
+//!    restarts), and each heartbeat to that peer carries the incarnation and `sent`, the count
+//!    so far. The receiver keeps, per peer, the prefix of numbers received without a gap
+//!    (`received_through`), the numbers received past a gap (drained as it fills; duplicates
+//!    change nothing), and the `sent` of the peer's previous heartbeat. Every forward counted
+//!    by that heartbeat left the peer at least one heartbeat period ago; if one is still
+//!    missing, it was lost (not merely overtaken), and the receiver pulls from that peer,
+//!    then waits `anti_entropy_after` of its heartbeats before pulling from it again. The
+//!    answer carries the peer's `sent` at reply time: the full state covers every forward
+//!    sent before it, so `received_through` jumps to that count. A newer incarnation starts
+//!    the count afresh; counts of an older one are ignored (its forwards are still merged by
+//!    version). If the old incarnation left forwards unaccounted for (a known gap, or
+//!    forwards past its last heartbeat, whose tail may be lost unseen), the receiver pulls
+//!    once from the restarted peer when it reports synced: its new state gathers what the
+//!    cluster held.
+//!
+//!    Why not compare digests: under a steady write load replicas always differ at heartbeat
+//!    time (forwards are in flight), so a digest rule fires on timing alone and moves full
+//!    states for nothing. Counting costs O(1) per forward and per heartbeat; a full state
+//!    moves only after a real loss. Gap pulls run only at synced nodes: a syncing node is
+//!    already pulling everything (and with `skip-resync` a restarted node stays unsynced and
+//!    is never repaired; peers may pull from it, and nothing is ever pushed to it).
+//!
+//! # What survives a crash
+//!
+//! Only the Lamport counter's high-water mark ([`PrimaryDurable`]); the store is volatile, as
+//! in the seed, and a restarted node starts empty and resyncs. The node reserves versions in
+//! chunks of [`COUNTER_RESERVE_CHUNK`]: before it issues a version past the reserved mark it
+//! persists a mark one chunk further, and the persist precedes the forward and the reply. So
+//! every version it ever issued is at most the persisted mark, and a restarted node, which
+//! continues from that mark, never issues a version twice (a reused version with a different
+//! value would be rejected by every replica holding the old one, forever). A crash wastes at
+//! most one chunk of counter values, which costs nothing. The mark reserved at start is also
+//! the node's incarnation: every start persists a mark strictly greater than any before it.
+//!
+//! # Promises
+//!
+//! Convergent and live after heal. Not linearizable: reads are local and may be stale, and of
+//! two concurrent writes one silently wins. Not durable: a write is acknowledged before any
+//! peer has it, so a crash, or a concurrent write with a greater version, loses it.
+
+mod anti_entropy;
+mod durable;
+mod invariants;
+mod messages;
+mod store;
+mod sync;
+#[cfg(test)]
+mod tests;
+
+pub use crate::quorum::Version;
+pub use anti_entropy::RECEIVED_BEYOND_MAX;
+pub use durable::{PrimaryDurable, COUNTER_RESERVE_CHUNK};
+pub use messages::{Message, Timer};
+pub use store::Entry;
+
+use crate::contract::{BugSpec, Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
+use crate::ids::NodeId;
+use crate::kv::{self, Key, Op, OpResult, Value};
+use crate::params::{ParamKind, ParamSpec};
+use crate::time::{Span, Time};
+use anti_entropy::Inbound;
+use std::collections::BTreeMap;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "heartbeat",
+        kind: ParamKind::Span,
+        default: "50ms",
+        description: "interval between heartbeats to every peer",
+    },
+    ParamSpec {
+        name: "failure_timeout",
+        kind: ParamKind::Span,
+        default: "250ms",
+        description: "silence after which a peer is marked down",
+    },
+    ParamSpec {
+        name: "anti_entropy_after",
+        kind: ParamKind::Int,
+        default: "3",
+        description: "heartbeats from a peer to wait, after pulling its state, before pulling \
+                      again for a forward still missing",
+    },
+];
+
+const BUGS: &[BugSpec] = &[
+    BugSpec {
+        name: "skip-resync",
+        description: "a restarted node never pulls state from its peers (and, still syncing, \
+                      never pulls for lost forwards either)",
+    },
+    BugSpec {
+        name: "blind-apply",
+        description: "states from peers (forwards and resyncs) are applied without comparing \
+                      versions, so concurrent writes leave replicas diverged",
+    },
+    BugSpec {
+        name: "no-anti-entropy",
+        description: "gaps in the forwards' numbers are never acted on, so a lost forward is \
+                      never repaired",
+    },
+    BugSpec {
+        name: "volatile-counter",
+        description: "a restarted node forgets its Lamport counter and reuses versions it \
+                      issued before the crash (and its incarnation: peers take its new \
+                      forwards' numbers for duplicates)",
+    },
+];
+
+/// The planted bugs switched on, read once at start.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bugs {
+    skip_resync: bool,
+    blind_apply: bool,
+    no_anti_entropy: bool,
+    volatile_counter: bool,
+}
+
+/// What a node knows about one peer.
+#[derive(Clone, Debug)]
+struct PeerState {
+    /// When any message from it last arrived, on this node's clock.
+    last_heard: Time,
+    /// False once it has been silent for `failure_timeout`, until it is heard again.
+    up: bool,
+    /// What its last heartbeat said about its sync.
+    synced: bool,
+    /// Forwards sent to it in this incarnation: the number of the latest one.
+    forwards_sent: u64,
+    /// Which of its forwards have arrived.
+    inbound: Inbound,
+    /// Its heartbeats still to come before a lost forward may make us pull from it again.
+    pull_wait: u64,
+    /// Its previous incarnation left forwards unaccounted for: pull once it reports synced.
+    pull_once_synced: bool,
+}
+
+/// One node of the primary-forwarding store.
+///
+/// # Driving contract
+///
+/// As [`Protocol`] says. On start it persists a fresh counter reservation (whose mark is
+/// its incarnation), sends [`Message::SyncRequest`] to every peer and arms
+/// [`Timer::Heartbeat`]; the timer re-arms itself forever. Every persist is emitted before the
+/// sends and the reply of the same handler that rely on it (a version is never seen outside
+/// before it is reserved).
+#[derive(Debug)]
+pub struct Primary {
+    me: NodeId,
+    heartbeat: Span,
+    failure_timeout: Span,
+    anti_entropy_after: u64,
+    bugs: Bugs,
+    /// The counter mark reserved at start: greater after every restart.
+    incarnation: u64,
+    /// Every key ever written, live or tombstone.
+    entries: BTreeMap<Key, Entry>,
+    /// XOR of [`store::entry_hash`] over `entries`, kept up to date on every change.
+    digest: u64,
+    /// The greatest version counter ever installed, and the greatest of this node's own:
+    /// running maxima, so that the invariants cost O(1) per handler.
+    installed_counter_max: u64,
+    installed_own_counter_max: u64,
+    /// The Lamport counter: at least every version counter this node holds.
+    counter: u64,
+    /// The persisted high-water mark: at least every counter this node ever issued.
+    counter_reserved: u64,
+    /// Whether a full state has arrived since start.
+    synced: bool,
+    /// True when `skip-resync` is on and this start is a restart: the pull never happens.
+    resync_skipped: bool,
+    peers: BTreeMap<NodeId, PeerState>,
+}
+
+/// Whether `op`, answered `result` by the store's specification, changed the key's state.
+fn wrote(op: &Op, result: &OpResult) -> bool {
+    op.is_write() && matches!(result, OpResult::Ok { .. })
+}
+
+impl Bugs {
+    fn from_config(config: &NodeConfig) -> Bugs {
+        Bugs {
+            skip_resync: config.bug("skip-resync"),
+            blind_apply: config.bug("blind-apply"),
+            no_anti_entropy: config.bug("no-anti-entropy"),
+            volatile_counter: config.bug("volatile-counter"),
+        }
+    }
+}
+
+impl Protocol for Primary {
+    type Message = Message;
+    type Timer = Timer;
+    type Durable = PrimaryDurable;
+
+    fn info() -> ProtocolInfo {
+        ProtocolInfo {
+            name: "primary",
+            description: "primary forwarding: any node applies a write, acks at once and forwards \
+                          the versioned state (last writer wins); heartbeats, resync and \
+                          anti-entropy converge replicas. Not linearizable (local reads, lost \
+                          concurrent writes), not durable (acked before replicated)",
+            promises: &[Promise::Convergent, Promise::LiveAfterHeal],
+            params: PARAMS,
+            bugs: BUGS,
+            transactions: false,
+        }
+    }
+
+    fn start(
+        ctx: &mut Context<'_, Self>,
+        config: &NodeConfig,
+        durable: Option<&PrimaryDurable>,
+    ) -> Self {
+        let bugs = Bugs::from_config(config);
+        let counter = match durable {
+            Some(d) if !bugs.volatile_counter => d.counter_reserved,
+            _ => 0,
+        };
+        let now = ctx.now();
+        let peer = PeerState {
+            last_heard: now,
+            up: true,
+            synced: false,
+            forwards_sent: 0,
+            inbound: Inbound::default(),
+            pull_wait: 0,
+            pull_once_synced: false,
+        };
+        let peers: BTreeMap<NodeId, PeerState> =
+            config.peers().map(|p| (p, peer.clone())).collect();
+        let params = &config.params;
+        let mut node = Primary {
+            me: config.id,
+            // A zero interval would re-fire at the same instant forever.
+            heartbeat: Span(params.span("heartbeat").as_micros().max(1)),
+            failure_timeout: params.span("failure_timeout"),
+            anti_entropy_after: params.int("anti_entropy_after").max(1),
+            bugs,
+            // Set below, once this start's reservation is made.
+            incarnation: 0,
+            entries: BTreeMap::new(),
+            digest: 0,
+            installed_counter_max: 0,
+            installed_own_counter_max: 0,
+            counter,
+            counter_reserved: counter,
+            // Alone, there is nobody to sync from.
+            synced: peers.is_empty(),
+            resync_skipped: bugs.skip_resync && durable.is_some(),
+            peers,
+        };
+        node.reserve_counter(ctx);
+        node.incarnation = node.counter_reserved;
+        if node.resync_skipped {
+            ctx.note(|| "restarted; skipping resync".to_string());
+        }
+        node.maybe_pull(ctx);
+        ctx.set_timer(Timer::Heartbeat, node.heartbeat);
+        node
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        self.on_heard(ctx, from);
+        if !self.peers.contains_key(&from) {
+            return;
+        }
+        match msg {
+            Message::Forward {
+                key,
+                entry,
+                incarnation,
+                seq,
+            } => self.on_forward(ctx, from, (key, entry), (incarnation, seq)),
+            Message::Heartbeat {
+                incarnation,
+                sent,
+                synced,
+            } => self.on_heartbeat(ctx, from, (incarnation, sent), synced),
+            Message::SyncRequest => {
+                let state = self.full_state(from);
+                ctx.send(from, state);
+            }
+            Message::SyncState {
+                incarnation,
+                sent,
+                entries,
+            } => self.on_sync_state(ctx, from, (incarnation, sent), entries),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Heartbeat => {
+                for (id, peer) in &self.peers {
+                    let beat = Message::Heartbeat {
+                        incarnation: self.incarnation,
+                        sent: peer.forwards_sent,
+                        synced: self.synced,
+                    };
+                    ctx.send(*id, beat);
+                }
+                self.maybe_mark_down(ctx);
+                self.maybe_pull(ctx);
+                ctx.set_timer(Timer::Heartbeat, self.heartbeat);
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        let Request {
+            id: request, op, ..
+        } = request;
+        let key = op.key();
+        let mut value = self.entries.get(&key).and_then(|e| e.value.clone());
+        let result = kv::apply_to_value(&mut value, &op);
+        if wrote(&op, &result) {
+            let entry = Entry {
+                version: self.next_version(ctx),
+                value,
+            };
+            self.install(key, entry.clone());
+            let incarnation = self.incarnation;
+            for (id, peer) in self.peers.iter_mut() {
+                peer.forwards_sent += 1;
+                let (entry, seq) = (entry.clone(), peer.forwards_sent);
+                let forward = Message::Forward {
+                    key,
+                    entry,
+                    incarnation,
+                    seq,
+                };
+                ctx.send(*id, forward);
+            }
+        }
+        // The seed acknowledges before any peer has the write: available, not durable.
+        ctx.reply(request, result);
+    }
+
+    fn store(&self) -> BTreeMap<Key, Value> {
+        self.entries
+            .iter()
+            .filter_map(|(k, e)| e.value.clone().map(|v| (*k, v)))
+            .collect()
+    }
+
+    fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.check_node()
+    }
+}
