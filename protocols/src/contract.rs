@@ -114,16 +114,12 @@ pub struct NodeConfig {
     pub nodes: Vec<NodeId>,
     /// The protocol's parameters, resolved.
     pub params: Params,
-    /// The planted bugs switched on, by name.
+    /// The planted bugs switched on, by name (a protocol reads them typed, through its
+    /// [`BugSet`](crate::BugSet)).
     pub bugs: Vec<&'static str>,
 }
 
 impl NodeConfig {
-    /// Whether the planted bug `name` is switched on.
-    pub fn bug(&self, name: &str) -> bool {
-        self.bugs.contains(&name)
-    }
-
     /// Every other node of the cluster.
     pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         let me = self.id;

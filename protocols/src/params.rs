@@ -174,24 +174,6 @@ impl Params {
         self.values.iter().map(|(k, v)| (*k, v))
     }
 
-    // Transitional: removed once every protocol reads a typed ParamSet.
-    #[doc(hidden)]
-    pub fn span(&self, name: &str) -> Span {
-        Span::from_value(self.value(name))
-    }
-    #[doc(hidden)]
-    pub fn span_range(&self, name: &str) -> SpanRange {
-        SpanRange::from_value(self.value(name))
-    }
-    #[doc(hidden)]
-    pub fn int(&self, name: &str) -> u64 {
-        u64::from_value(self.value(name))
-    }
-    #[doc(hidden)]
-    pub fn flag(&self, name: &str) -> bool {
-        bool::from_value(self.value(name))
-    }
-
     /// One parameter's value, for [`ParamSet::from_params`] (which names only declared
     /// parameters).
     ///

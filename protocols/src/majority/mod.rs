@@ -100,88 +100,53 @@ pub use durable::{Applied, MajorityDurable, Outcome, Record, Slot, COUNTER_RESER
 pub use messages::{Message, Timer};
 
 use crate::contract::{
-    BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+    Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::ids::NodeId;
 use crate::kv::{Key, OpResult, Value};
-use crate::params::{ParamKind, ParamSpec};
+use crate::{BugSet, ParamSet};
 use crate::quorum::{self, Entry, Rotation, Version};
 use crate::time::{Span, SpanRange, Time};
 use coordinator::{Pending, Phase};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "w",
-        kind: ParamKind::Int,
-        default: "0",
-        description: "write quorum W; 0 = a majority of the nodes (N/2 + 1)",
-    },
-    ParamSpec {
-        name: "r",
-        kind: ParamKind::Int,
-        default: "0",
-        description: "read quorum R; 0 = the smallest with R + W > N (N - W + 1)",
-    },
-    ParamSpec {
-        name: "request_timeout",
-        kind: ParamKind::Span,
-        default: "400ms",
-        description: "how long a coordinator tries before it gives up: a get answers \
-                      unavailable, a write stays silent",
-    },
-    ParamSpec {
-        name: "retry_backoff",
-        kind: ParamKind::SpanRange,
-        default: "1ms..10ms",
-        description: "random pause before retrying a refused phase, doubled per attempt (up to \
-                      32 times)",
-    },
-    ParamSpec {
-        name: "phase_timeout",
-        kind: ParamKind::Span,
-        default: "60ms",
-        description: "how long a phase waits for enough replies before it starts over (lost \
-                      messages)",
-    },
-    ParamSpec {
-        name: "promise_lease",
-        kind: ParamKind::Span,
-        default: "30ms",
-        description: "how long a replica refuses higher ballots after a promise whose value has \
-                      not arrived (0 = never)",
-    },
-    ParamSpec {
-        name: "anti_entropy",
-        kind: ParamKind::Span,
-        default: "100ms",
-        description: "interval between digest exchanges with the next peer",
-    },
-];
+crate::protocol_params! {
+    /// majority's parameters, as a scenario's `[cluster.params.majority]` sets them.
+    pub(crate) struct Params {
+        w: u64 = "0",
+            "write quorum W; 0 = a majority of the nodes (N/2 + 1)";
+        r: u64 = "0",
+            "read quorum R; 0 = the smallest with R + W > N (N - W + 1)";
+        request_timeout: Span = "400ms",
+            "how long a coordinator tries before it gives up: a get answers \
+                      unavailable, a write stays silent";
+        retry_backoff: SpanRange = "1ms..10ms",
+            "random pause before retrying a refused phase, doubled per attempt (up to \
+                      32 times)";
+        phase_timeout: Span = "60ms",
+            "how long a phase waits for enough replies before it starts over (lost \
+                      messages)";
+        promise_lease: Span = "30ms",
+            "how long a replica refuses higher ballots after a promise whose value has \
+                      not arrived (0 = never)";
+        anti_entropy: Span = "100ms",
+            "interval between digest exchanges with the next peer";
+    }
+}
 
-const BUGS: &[BugSpec] = &[
-    BugSpec {
-        name: "skip-read-write-back",
-        description: "a get answers the highest version it queried without writing it back to \
-                      a quorum, so a later get may read an older value",
-    },
-    BugSpec {
-        name: "weak-quorum",
-        description: "the read quorum is N - W, so R + W <= N and read quorums miss writes",
-    },
-    BugSpec {
-        name: "version-without-node-tiebreak",
-        description: "versions and ballots are compared by counter only, so two coordinators' \
-                      writes with one counter look equal",
-    },
-];
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Bugs {
-    skip_write_back: bool,
-    weak_quorum: bool,
-    no_tiebreak: bool,
+crate::planted_bugs! {
+    /// majority's planted bugs.
+    pub(crate) struct Bugs {
+        skip_write_back = "skip-read-write-back",
+            "a get answers the highest version it queried without writing it back to \
+                      a quorum, so a later get may read an older value";
+        weak_quorum = "weak-quorum",
+            "the read quorum is N - W, so R + W <= N and read quorums miss writes";
+        no_tiebreak = "version-without-node-tiebreak",
+            "versions and ballots are compared by counter only, so two coordinators' \
+                      writes with one counter look equal";
+    }
 }
 
 /// One node of the majority-quorum store.
@@ -289,8 +254,8 @@ impl Protocol for Majority {
                 Promise::DurableAcknowledgedWrites,
                 Promise::LiveAfterHeal,
             ],
-            params: PARAMS,
-            bugs: BUGS,
+            params: Params::SPECS,
+            bugs: Bugs::SPECS,
             transactions: false,
         }
     }
@@ -300,14 +265,10 @@ impl Protocol for Majority {
         config: &NodeConfig,
         durable: Option<&MajorityDurable>,
     ) -> Self {
-        let bugs = Bugs {
-            skip_write_back: config.bug("skip-read-write-back"),
-            weak_quorum: config.bug("weak-quorum"),
-            no_tiebreak: config.bug("version-without-node-tiebreak"),
-        };
-        let params = &config.params;
+        let bugs = Bugs::from_config(config);
+        let params = Params::from_params(&config.params);
         let n = config.nodes.len();
-        let (r, w, invalid) = quorums(n, params.int("r"), params.int("w"), bugs.weak_quorum);
+        let (r, w, invalid) = quorums(n, params.r, params.w, bugs.weak_quorum);
         let slots = durable.map(|d| d.slots.clone()).unwrap_or_default();
         let reserved = durable.map_or(0, |d| d.counter_reserved);
         let mut node = Majority {
@@ -317,10 +278,10 @@ impl Protocol for Majority {
             r,
             w,
             invalid,
-            request_timeout: params.span("request_timeout"),
-            retry_backoff: params.span_range("retry_backoff"),
+            request_timeout: params.request_timeout,
+            retry_backoff: params.retry_backoff,
             // A zero interval would re-fire at the same instant forever.
-            anti_entropy: Span(params.span("anti_entropy").as_micros().max(1)),
+            anti_entropy: Span(params.anti_entropy.as_micros().max(1)),
             bugs,
             slots,
             counter: reserved,
@@ -328,8 +289,8 @@ impl Protocol for Majority {
             next_op: 0,
             pending: BTreeMap::new(),
             rotation: Rotation::default(),
-            promise_lease: params.span("promise_lease"),
-            phase_timeout: Span(params.span("phase_timeout").as_micros().max(1)),
+            promise_lease: params.promise_lease,
+            phase_timeout: Span(params.phase_timeout.as_micros().max(1)),
             leases: BTreeMap::new(),
         };
         let seen: Vec<Version> = node

@@ -91,69 +91,47 @@ pub use durable::{PrimaryDurable, COUNTER_RESERVE_CHUNK};
 pub use messages::{Message, Timer};
 pub use store::Entry;
 
-use crate::contract::{BugSpec, Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
+use crate::contract::{Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
 use crate::ids::NodeId;
 use crate::kv::{self, Key, Op, OpResult, Value};
-use crate::params::{ParamKind, ParamSpec};
+use crate::{BugSet, ParamSet};
 use crate::time::{Span, Time};
 use anti_entropy::Inbound;
 use std::collections::BTreeMap;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "heartbeat",
-        kind: ParamKind::Span,
-        default: "50ms",
-        description: "interval between heartbeats to every peer",
-    },
-    ParamSpec {
-        name: "failure_timeout",
-        kind: ParamKind::Span,
-        default: "250ms",
-        description: "silence after which a peer is marked down",
-    },
-    ParamSpec {
-        name: "anti_entropy_after",
-        kind: ParamKind::Int,
-        default: "3",
-        description: "heartbeats from a peer to wait, after pulling its state, before pulling \
-                      again for a forward still missing",
-    },
-];
-
-const BUGS: &[BugSpec] = &[
-    BugSpec {
-        name: "skip-resync",
-        description: "a restarted node never pulls state from its peers (and, still syncing, \
-                      never pulls for lost forwards either)",
-    },
-    BugSpec {
-        name: "blind-apply",
-        description: "states from peers (forwards and resyncs) are applied without comparing \
-                      versions, so concurrent writes leave replicas diverged",
-    },
-    BugSpec {
-        name: "no-anti-entropy",
-        description: "gaps in the forwards' numbers are never acted on, so a lost forward is \
-                      never repaired",
-    },
-    BugSpec {
-        name: "volatile-counter",
-        description: "a restarted node forgets its Lamport counter and reuses versions it \
-                      issued before the crash (and its incarnation: peers take its new \
-                      forwards' numbers for duplicates)",
-    },
-];
-
-/// The planted bugs switched on, read once at start.
-#[derive(Clone, Copy, Debug, Default)]
-struct Bugs {
-    skip_resync: bool,
-    blind_apply: bool,
-    no_anti_entropy: bool,
-    volatile_counter: bool,
+crate::protocol_params! {
+    /// primary's parameters, as a scenario's `[cluster.params.primary]` sets them.
+    pub(crate) struct Params {
+        heartbeat: Span = "50ms",
+            "interval between heartbeats to every peer";
+        failure_timeout: Span = "250ms",
+            "silence after which a peer is marked down";
+        anti_entropy_after: u64 = "3",
+            "heartbeats from a peer to wait, after pulling its state, before pulling \
+                      again for a forward still missing";
+    }
 }
 
+crate::planted_bugs! {
+    /// primary's planted bugs.
+    pub(crate) struct Bugs {
+        skip_resync = "skip-resync",
+            "a restarted node never pulls state from its peers (and, still syncing, \
+                      never pulls for lost forwards either)";
+        blind_apply = "blind-apply",
+            "states from peers (forwards and resyncs) are applied without comparing \
+                      versions, so concurrent writes leave replicas diverged";
+        no_anti_entropy = "no-anti-entropy",
+            "gaps in the forwards' numbers are never acted on, so a lost forward is \
+                      never repaired";
+        volatile_counter = "volatile-counter",
+            "a restarted node forgets its Lamport counter and reuses versions it \
+                      issued before the crash (and its incarnation: peers take its new \
+                      forwards' numbers for duplicates)";
+    }
+}
+
+/// The planted bugs switched on, read once at start.
 /// What a node knows about one peer.
 #[derive(Clone, Debug)]
 struct PeerState {
@@ -215,17 +193,6 @@ fn wrote(op: &Op, result: &OpResult) -> bool {
     op.is_write() && matches!(result, OpResult::Ok { .. })
 }
 
-impl Bugs {
-    fn from_config(config: &NodeConfig) -> Bugs {
-        Bugs {
-            skip_resync: config.bug("skip-resync"),
-            blind_apply: config.bug("blind-apply"),
-            no_anti_entropy: config.bug("no-anti-entropy"),
-            volatile_counter: config.bug("volatile-counter"),
-        }
-    }
-}
-
 impl Protocol for Primary {
     type Message = Message;
     type Timer = Timer;
@@ -239,8 +206,8 @@ impl Protocol for Primary {
                           anti-entropy converge replicas. Not linearizable (local reads, lost \
                           concurrent writes), not durable (acked before replicated)",
             promises: &[Promise::Convergent, Promise::LiveAfterHeal],
-            params: PARAMS,
-            bugs: BUGS,
+            params: Params::SPECS,
+            bugs: Bugs::SPECS,
             transactions: false,
         }
     }
@@ -267,13 +234,13 @@ impl Protocol for Primary {
         };
         let peers: BTreeMap<NodeId, PeerState> =
             config.peers().map(|p| (p, peer.clone())).collect();
-        let params = &config.params;
+        let params = Params::from_params(&config.params);
         let mut node = Primary {
             me: config.id,
             // A zero interval would re-fire at the same instant forever.
-            heartbeat: Span(params.span("heartbeat").as_micros().max(1)),
-            failure_timeout: params.span("failure_timeout"),
-            anti_entropy_after: params.int("anti_entropy_after").max(1),
+            heartbeat: Span(params.heartbeat.as_micros().max(1)),
+            failure_timeout: params.failure_timeout,
+            anti_entropy_after: params.anti_entropy_after.max(1),
             bugs,
             // Set below, once this start's reservation is made.
             incarnation: 0,

@@ -107,10 +107,10 @@ impl Cluster<Primary> {
 fn info_declares_name_params_and_bugs() {
     let info = Primary::info();
     assert_eq!(info.name, "primary");
-    let params = Params::defaults(info.params);
-    assert_eq!(params.span("heartbeat"), Span::millis(50));
-    assert_eq!(params.span("failure_timeout"), Span::millis(250));
-    assert_eq!(params.int("anti_entropy_after"), 3);
+    let params = super::Params::defaults();
+    assert_eq!(params.heartbeat, Span::millis(50));
+    assert_eq!(params.failure_timeout, Span::millis(250));
+    assert_eq!(params.anti_entropy_after, 3);
     let bugs: Vec<&str> = info.bugs.iter().map(|b| b.name).collect();
     assert_eq!(
         bugs,

@@ -105,92 +105,53 @@ pub use messages::{Message, Timer};
 pub use versions::{descends, Clock, Versioned, Versions};
 
 use crate::contract::{
-    BugSpec, Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+    Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::ids::NodeId;
 use crate::kv::{Key, OpResult, Value};
-use crate::params::{ParamKind, ParamSpec};
+use crate::{BugSet, ParamSet};
 use crate::quorum::{self, Entry, Rotation, Version};
 use crate::time::{Span, Time};
 use coordinator::{Pending, Phase};
 use std::collections::{BTreeMap, BTreeSet};
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "n",
-        kind: ParamKind::Int,
-        default: "0",
-        description: "replicas per key N; 0 = every node",
-    },
-    ParamSpec {
-        name: "r",
-        kind: ParamKind::Int,
-        default: "1",
-        description: "read quorum R (capped at N; 0 = 1)",
-    },
-    ParamSpec {
-        name: "w",
-        kind: ParamKind::Int,
-        default: "1",
-        description: "write quorum W (capped at N; 0 = 1)",
-    },
-    ParamSpec {
-        name: "request_timeout",
-        kind: ParamKind::Span,
-        default: "400ms",
-        description: "how long a coordinator waits for R or W: a get answers unavailable, a \
-                      write stays silent",
-    },
-    ParamSpec {
-        name: "ack_timeout",
-        kind: ParamKind::Span,
-        default: "100ms",
-        description: "a replica that has not answered within this is marked down (its write \
-                      becomes a hint)",
-    },
-    ParamSpec {
-        name: "handoff_interval",
-        kind: ParamKind::Span,
-        default: "100ms",
-        description: "interval between probes of down nodes and hand-backs of hints",
-    },
-    ParamSpec {
-        name: "anti_entropy",
-        kind: ParamKind::Span,
-        default: "200ms",
-        description: "interval between one-bucket digest comparisons with the next peer",
-    },
-    ParamSpec {
-        name: "siblings",
-        kind: ParamKind::Bool,
-        default: "false",
-        description: "keep concurrent writes as siblings under vector clocks (Dynamo section \
-                      4.4) and answer gets with all of them; false: last writer wins",
-    },
-];
+crate::protocol_params! {
+    /// sloppy's parameters, as a scenario's `[cluster.params.sloppy]` sets them.
+    pub(crate) struct Params {
+        n: u64 = "0",
+            "replicas per key N; 0 = every node";
+        r: u64 = "1",
+            "read quorum R (capped at N; 0 = 1)";
+        w: u64 = "1",
+            "write quorum W (capped at N; 0 = 1)";
+        request_timeout: Span = "400ms",
+            "how long a coordinator waits for R or W: a get answers unavailable, a \
+                      write stays silent";
+        ack_timeout: Span = "100ms",
+            "a replica that has not answered within this is marked down (its write \
+                      becomes a hint)";
+        handoff_interval: Span = "100ms",
+            "interval between probes of down nodes and hand-backs of hints";
+        anti_entropy: Span = "200ms",
+            "interval between one-bucket digest comparisons with the next peer";
+        siblings: bool = "false",
+            "keep concurrent writes as siblings under vector clocks (Dynamo section \
+                      4.4) and answer gets with all of them; false: last writer wins";
+    }
+}
 
-const BUGS: &[BugSpec] = &[
-    BugSpec {
-        name: "never-hand-back-hints",
-        description: "hints are stored but never handed back: the stand-in only probes",
-    },
-    BugSpec {
-        name: "drop-hints-on-crash",
-        description: "hints are not reloaded after a restart, so a crashed stand-in forgets \
-                      them",
-    },
-    BugSpec {
-        name: "read-repair-writes-older",
-        description: "read repair pushes the oldest version read, and replicas take a repair \
-                      whatever its version",
-    },
-];
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Bugs {
-    never_hand_back: bool,
-    drop_hints: bool,
-    repair_older: bool,
+crate::planted_bugs! {
+    /// sloppy's planted bugs.
+    pub(crate) struct Bugs {
+        never_hand_back = "never-hand-back-hints",
+            "hints are stored but never handed back: the stand-in only probes";
+        drop_hints = "drop-hints-on-crash",
+            "hints are not reloaded after a restart, so a crashed stand-in forgets \
+                      them";
+        repair_older = "read-repair-writes-older",
+            "read repair pushes the oldest version read, and replicas take a repair \
+                      whatever its version";
+    }
 }
 
 /// One node of the sloppy-quorum store (see the module doc).
@@ -254,8 +215,8 @@ impl Protocol for Sloppy {
                           hinted handoff, read repair, last writer wins (or siblings), \
                           anti-entropy. Available everywhere, eventually consistent",
             promises: &[Promise::Convergent, Promise::LiveAfterHeal],
-            params: PARAMS,
-            bugs: BUGS,
+            params: Params::SPECS,
+            bugs: Bugs::SPECS,
             transactions: false,
         }
     }
@@ -265,31 +226,27 @@ impl Protocol for Sloppy {
         config: &NodeConfig,
         durable: Option<&SloppyDurable>,
     ) -> Self {
-        let bugs = Bugs {
-            never_hand_back: config.bug("never-hand-back-hints"),
-            drop_hints: config.bug("drop-hints-on-crash"),
-            repair_older: config.bug("read-repair-writes-older"),
-        };
-        let params = &config.params;
+        let bugs = Bugs::from_config(config);
+        let params = Params::from_params(&config.params);
         let count = config.nodes.len();
-        let n = match params.int("n") as usize {
+        let n = match params.n as usize {
             0 => count,
             n => n.min(count),
         };
-        let quorum = |name: &str| (params.int(name) as usize).clamp(1, n.max(1));
+        let quorum = |q: u64| (q as usize).clamp(1, n.max(1));
         let mut node = Sloppy {
             me: config.id,
             nodes: config.nodes.clone(),
             peers: config.peers().collect(),
             n,
-            r: quorum("r"),
-            w: quorum("w"),
-            request_timeout: params.span("request_timeout"),
-            ack_timeout: Span(params.span("ack_timeout").as_micros().max(1)),
-            handoff_interval: Span(params.span("handoff_interval").as_micros().max(1)),
+            r: quorum(params.r),
+            w: quorum(params.w),
+            request_timeout: params.request_timeout,
+            ack_timeout: Span(params.ack_timeout.as_micros().max(1)),
+            handoff_interval: Span(params.handoff_interval.as_micros().max(1)),
             // A zero interval would re-fire at the same instant forever.
-            anti_entropy: Span(params.span("anti_entropy").as_micros().max(1)),
-            siblings: params.flag("siblings"),
+            anti_entropy: Span(params.anti_entropy.as_micros().max(1)),
+            siblings: params.siblings,
             bugs,
             entries: BTreeMap::new(),
             hints: BTreeMap::new(),

@@ -154,12 +154,12 @@ pub use durable::{BlockingStats, Decision, Entry, Prepared, TwoPcDurable};
 pub use messages::{Message, Timer, TxnId, Write};
 
 use crate::contract::{
-    BugSpec, Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+    Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::digest::StableHasher;
 use crate::ids::{ClientId, NodeId, RequestId};
 use crate::kv::{Key, OpResult, Value};
-use crate::params::{ParamKind, ParamSpec};
+use crate::{BugSet, ParamSet};
 use crate::time::{Span, Time};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -168,73 +168,44 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// the coordinator still answers for them.
 pub const LEARNED_MAX: usize = 4_096;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "vote_timeout",
-        kind: ParamKind::Span,
-        default: "100ms",
-        description: "a coordinator missing votes this long after Prepare aborts",
-    },
-    ParamSpec {
-        name: "resend",
-        kind: ParamKind::Span,
-        default: "10ms",
-        description: "period of re-sending Prepare to non-voters and decisions to non-ackers, \
-                      and of in-doubt participants' outcome queries",
-    },
-    ParamSpec {
-        name: "retry_for",
-        kind: ParamKind::Span,
-        default: "400ms",
-        description: "how long a node retries an aborted write (or keeps a request waiting for \
-                      a lock) before it refuses the request",
-    },
-    ParamSpec {
-        name: "cooperative_termination",
-        kind: ParamKind::Bool,
-        default: "false",
-        description: "in-doubt participants also ask the other participants for the outcome",
-    },
-];
-
-const BUGS: &[BugSpec] = &[
-    BugSpec {
-        name: "commit-without-all-votes",
-        description: "the coordinator commits once a majority (itself included) voted yes",
-    },
-    BugSpec {
-        name: "vote-not-persisted",
-        description: "a participant does not persist its prepared record: a crash forgets its \
-                      yes vote and its lock, and the commit is never applied there",
-    },
-    BugSpec {
-        name: "release-lock-before-decision",
-        description: "a participant releases its lock when it votes yes, so it serves reads \
-                      and prepares other writes before it learns the outcome",
-    },
-    BugSpec {
-        name: "coordinator-forgets-decision",
-        description: "the coordinator does not log its decision: restarted, it presumes abort \
-                      for a transaction it committed",
-    },
-    BugSpec {
-        name: "lock-only-written-keys",
-        description: "a transaction's keys it only reads are left out of its writes, so no \
-                      participant locks or version-checks them: concurrent transactions can \
-                      write-skew",
-    },
-];
-
-/// The planted bugs switched on, read once at start.
-#[derive(Clone, Copy, Debug, Default)]
-struct Bugs {
-    commit_without_all_votes: bool,
-    vote_not_persisted: bool,
-    release_lock_before_decision: bool,
-    coordinator_forgets_decision: bool,
-    lock_only_written_keys: bool,
+crate::protocol_params! {
+    /// twopc's parameters, as a scenario's `[cluster.params.twopc]` sets them.
+    pub(crate) struct Params {
+        vote_timeout: Span = "100ms",
+            "a coordinator missing votes this long after Prepare aborts";
+        resend: Span = "10ms",
+            "period of re-sending Prepare to non-voters and decisions to non-ackers, \
+                      and of in-doubt participants' outcome queries";
+        retry_for: Span = "400ms",
+            "how long a node retries an aborted write (or keeps a request waiting for \
+                      a lock) before it refuses the request";
+        cooperative_termination: bool = "false",
+            "in-doubt participants also ask the other participants for the outcome";
+    }
 }
 
+crate::planted_bugs! {
+    /// twopc's planted bugs.
+    pub(crate) struct Bugs {
+        commit_without_all_votes = "commit-without-all-votes",
+            "the coordinator commits once a majority (itself included) voted yes";
+        vote_not_persisted = "vote-not-persisted",
+            "a participant does not persist its prepared record: a crash forgets its \
+                      yes vote and its lock, and the commit is never applied there";
+        release_lock_before_decision = "release-lock-before-decision",
+            "a participant releases its lock when it votes yes, so it serves reads \
+                      and prepares other writes before it learns the outcome";
+        coordinator_forgets_decision = "coordinator-forgets-decision",
+            "the coordinator does not log its decision: restarted, it presumes abort \
+                      for a transaction it committed";
+        lock_only_written_keys = "lock-only-written-keys",
+            "a transaction's keys it only reads are left out of its writes, so no \
+                      participant locks or version-checks them: concurrent transactions can \
+                      write-skew";
+    }
+}
+
+/// The planted bugs switched on, read once at start.
 /// A client request this node holds: waiting for a lock, or for a retry.
 #[derive(Clone, Debug)]
 struct Waiting {
@@ -322,18 +293,6 @@ pub struct TwoPc {
     stop_after_decision: bool,
 }
 
-impl Bugs {
-    fn from_config(config: &NodeConfig) -> Bugs {
-        Bugs {
-            commit_without_all_votes: config.bug("commit-without-all-votes"),
-            vote_not_persisted: config.bug("vote-not-persisted"),
-            release_lock_before_decision: config.bug("release-lock-before-decision"),
-            coordinator_forgets_decision: config.bug("coordinator-forgets-decision"),
-            lock_only_written_keys: config.bug("lock-only-written-keys"),
-        }
-    }
-}
-
 impl TwoPc {
     /// How long this node's in-doubt transactions blocked, and what it coordinated.
     pub fn stats(&self) -> BlockingStats {
@@ -373,8 +332,8 @@ impl Protocol for TwoPc {
                 Promise::Convergent,
                 Promise::LiveAfterHeal,
             ],
-            params: PARAMS,
-            bugs: BUGS,
+            params: Params::SPECS,
+            bugs: Bugs::SPECS,
             transactions: true,
         }
     }
@@ -385,7 +344,7 @@ impl Protocol for TwoPc {
         durable: Option<&TwoPcDurable>,
     ) -> Self {
         let d = durable.cloned().unwrap_or_default();
-        let params = &config.params;
+        let params = Params::from_params(&config.params);
         let mut locks = BTreeMap::new();
         for (txn, prepared) in &d.prepared {
             for w in &prepared.writes {
@@ -395,11 +354,11 @@ impl Protocol for TwoPc {
         let mut node = TwoPc {
             me: config.id,
             nodes: config.nodes.clone(),
-            vote_timeout: params.span("vote_timeout"),
+            vote_timeout: params.vote_timeout,
             // A zero period would re-fire at the same instant forever.
-            resend: Span(params.span("resend").as_micros().max(1)),
-            retry_for: params.span("retry_for"),
-            cooperative_termination: params.flag("cooperative_termination"),
+            resend: Span(params.resend.as_micros().max(1)),
+            retry_for: params.retry_for,
+            cooperative_termination: params.cooperative_termination,
             bugs: Bugs::from_config(config),
             entries: d.entries,
             prepared: d.prepared,

@@ -1234,7 +1234,10 @@ mod tests {
     #[test]
     fn the_protocol_override_picks_which_params_table_applies() {
         let s = load(FULL, &Overrides::default()).unwrap();
-        assert_eq!(s.cluster.params.span("heartbeat"), ms(50));
+        assert_eq!(
+            s.cluster.params.value("heartbeat"),
+            &ParamValue::Span(ms(50))
+        );
         let o = Overrides {
             protocol: Some("primary".into()),
             bugs: vec!["skip-resync".into()],
