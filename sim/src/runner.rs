@@ -114,7 +114,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
             .map(|f| FaultLine {
                 at_ms: f.at.as_micros() as f64 / 1000.0,
                 action: f.action.clone(),
-                origin: f.origin.clone(),
+                origin: f.origin.to_string(),
             })
             .collect(),
         checks,

@@ -4,19 +4,20 @@
 
 use super::diagnostic::LoadError;
 use super::explain::span_text;
+use super::fault_kinds::{RawFault, FAULT_ACTIONS, NEMESIS_KINDS};
 use super::model::{
-    Arrival, Checks, ClockSetting, Cluster, Fault, KeyDistribution, Latency, LinkBehaviour,
-    LinkOverride, Nemesis, Network, OpKind, PartitionShape, Scenario, ScheduledFault, Target,
+    Arrival, Checks, ClockSetting, Cluster, Fault, FaultOrigin, KeyDistribution, Latency,
+    LinkBehaviour, LinkOverride, Nemesis, Network, OpKind, Scenario, ScheduledFault, Target,
     Workload,
 };
 use super::overrides::{Overrides, Prepared};
 use super::raw::{
-    Dur, Int, NodeName, ParamTable, RawChecks, RawCluster, RawFault, RawMix, RawNemesis,
-    RawNetwork, RawPartition, RawScenario, RawWorkload, FAULT_ACTIONS,
+    Dur, Int, NodeName, ParamTable, RawChecks, RawCluster, RawMix, RawNemesis, RawNetwork,
+    RawScenario, RawWorkload,
 };
 use crate::registry;
 use simkv_protocols::{
-    NodeId, Operator, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, Span, SpanRange, Time,
+    NodeId, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, Span, SpanRange, Time,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -115,7 +116,7 @@ pub(crate) fn load_with(
 }
 
 /// Checks a raw scenario against itself, the protocols and the overrides.
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     prepared: &'a Prepared<'a>,
     overrides: &'a Overrides,
     protocols: &'a [ProtocolInfo],
@@ -127,7 +128,8 @@ struct Validator<'a> {
     protocol: Option<ProtocolInfo>,
 }
 
-type Checked<T> = Result<T, LoadError>;
+/// A value checked, or where and why it was refused.
+pub(crate) type Checked<T> = Result<T, LoadError>;
 
 /// `a`, `b`, `c` for "expected one of" lists.
 fn list<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
@@ -139,7 +141,8 @@ fn list<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
 }
 
 impl Validator<'_> {
-    fn fail<T>(&self, span: Range<usize>, message: impl Into<String>) -> Checked<T> {
+    /// An error at `span` of the prepared text.
+    pub(crate) fn fail<T>(&self, span: Range<usize>, message: impl Into<String>) -> Checked<T> {
         Err(self.prepared.error(Some(span), &message.into()))
     }
 
@@ -195,7 +198,13 @@ impl Validator<'_> {
     }
 
     /// An integer in `lo..=hi` (or at least `lo` when `hi` is `None`).
-    fn int_in(&self, value: &Spanned<Int>, lo: i64, hi: Option<i64>, what: &str) -> Checked<i64> {
+    pub(crate) fn int_in(
+        &self,
+        value: &Spanned<Int>,
+        lo: i64,
+        hi: Option<i64>,
+        what: &str,
+    ) -> Checked<i64> {
         let v = value.get_ref().0;
         match hi {
             _ if v < lo => {}
@@ -209,6 +218,11 @@ impl Validator<'_> {
         self.fail(value.span(), format!("expected {what} {range}, found {v}"))
     }
 
+    /// A clock drift in parts per million, either way.
+    pub(crate) fn drift_ppm(&self, value: &Spanned<Int>) -> Checked<i64> {
+        self.int_in(value, -MAX_DRIFT_PPM, Some(MAX_DRIFT_PPM), "a drift in ppm")
+    }
+
     fn positive(&self, value: &Spanned<Dur>, what: &str) -> Checked<Span> {
         let span = value.get_ref().0;
         if span == Span::ZERO {
@@ -217,7 +231,8 @@ impl Validator<'_> {
         Ok(span)
     }
 
-    fn node(&self, name: &Spanned<NodeName>) -> Checked<NodeId> {
+    /// A node name, canonical and within the cluster.
+    pub(crate) fn node(&self, name: &Spanned<NodeName>) -> Checked<NodeId> {
         let text = &name.get_ref().0;
         // Canonical spellings only: "n01" or "n+1" would be a second name for a node.
         let number = text
@@ -410,7 +425,7 @@ impl Validator<'_> {
                 return self.fail(clock.node.span(), message);
             }
             let drift_ppm = match &clock.drift_ppm {
-                Some(d) => self.int_in(d, -MAX_DRIFT_PPM, Some(MAX_DRIFT_PPM), "a drift in ppm")?,
+                Some(d) => self.drift_ppm(d)?,
                 None => 0,
             };
             let offset_us = clock.offset.map_or(0, |o| o.0);
@@ -461,7 +476,7 @@ impl Validator<'_> {
             mix: self.mix(raw.mix.as_ref())?,
             arrival,
             timeout,
-            target: raw.target.map_or(Target::Random, Target::from),
+            target: raw.target.unwrap_or(Target::Random),
             quorum: match &raw.quorum {
                 Some(q) => Some(self.int_in(q, 1, Some(255), "a quorum")? as u8),
                 None => None,
@@ -553,7 +568,7 @@ impl Validator<'_> {
             faults.push(ScheduledFault {
                 at: Time::ZERO + at.get_ref().0,
                 fault: self.fault_action(fault)?,
-                origin: self.prepared.origin(at.span()),
+                origin: FaultOrigin::Scripted(self.prepared.origin(at.span())),
             });
         }
         // Stable: faults at the same time keep the file's order.
@@ -561,190 +576,36 @@ impl Validator<'_> {
         Ok(faults)
     }
 
+    /// The one action of a `[[fault]]`, checked by its kind.
     fn fault_action(&self, fault: &Spanned<RawFault>) -> Checked<Fault> {
         let raw = fault.get_ref();
         let actions = raw.actions();
-        if actions.len() != 1 {
-            let found = if actions.is_empty() {
-                "none".to_string()
-            } else {
-                list(&actions)
-            };
-            let message = format!(
-                "expected exactly one action in a [[fault]], one of {}; found {found}",
-                list(FAULT_ACTIONS)
-            );
-            return self.fail(fault.span(), message);
+        if actions.len() == 1 {
+            if let Some(action) = raw.action(self) {
+                return action;
+            }
         }
-        let one = |n: &Spanned<NodeName>, make: fn(NodeId) -> Fault| self.node(n).map(make);
-        match raw {
-            RawFault {
-                partition: Some(p), ..
-            } => self.partition(p).map(Fault::Partition),
-            RawFault {
-                isolate: Some(n), ..
-            } => one(n, |n| Fault::Partition(PartitionShape::Isolate(n))),
-            RawFault {
-                one_way: Some(w), ..
-            } => self.one_way(w),
-            RawFault { heal: Some(h), .. } if !*h.get_ref() => self.fail(
-                h.span(),
-                "expected `heal = true` (to keep a partition, leave the heal out)",
-            ),
-            RawFault { heal: Some(_), .. } => Ok(Fault::Heal),
-            RawFault {
-                freeze: Some(n), ..
-            } => one(n, Fault::Freeze),
-            RawFault {
-                unfreeze: Some(n), ..
-            } => one(n, Fault::Unfreeze),
-            RawFault { pause: Some(n), .. } => one(n, Fault::Pause),
-            RawFault {
-                resume: Some(n), ..
-            } => one(n, Fault::Resume),
-            RawFault { crash: Some(n), .. } => one(n, Fault::Crash),
-            RawFault {
-                restart: Some(n), ..
-            } => one(n, Fault::Restart),
-            RawFault {
-                clock_jump: Some(j),
-                ..
-            } => Ok(Fault::ClockJump {
-                node: self.node(&j.node)?,
-                by_us: j.by.0,
-            }),
-            RawFault {
-                clock_drift: Some(d),
-                ..
-            } => Ok(Fault::ClockDrift {
-                node: self.node(&d.node)?,
-                ppm: self.int_in(
-                    &d.ppm,
-                    -MAX_DRIFT_PPM,
-                    Some(MAX_DRIFT_PPM),
-                    "a drift in ppm",
-                )?,
-            }),
-            RawFault {
-                operator: Some(o), ..
-            } => self.operator(o),
-            _ => self.fail(fault.span(), "expected an action in this [[fault]]"),
-        }
-    }
-
-    fn partition(&self, raw: &Spanned<RawPartition>) -> Checked<PartitionShape> {
-        let groups = match raw.get_ref() {
-            RawPartition::Named(shape) => return Ok(shape.clone()),
-            RawPartition::Groups(groups) => groups,
+        let found = if actions.is_empty() {
+            "none".to_string()
+        } else {
+            list(&actions)
         };
-        if groups.is_empty() {
-            return self.fail(raw.span(), "expected at least one group of nodes");
-        }
-        let mut seen = Vec::new();
-        let mut shape = Vec::with_capacity(groups.len());
-        for group in groups {
-            if group.get_ref().is_empty() {
-                return self.fail(group.span(), "expected a group of at least one node");
-            }
-            let mut ids = Vec::with_capacity(group.get_ref().len());
-            for name in group.get_ref() {
-                let id = self.node(name)?;
-                if seen.contains(&id) {
-                    let message =
-                        format!("expected each node in at most one group, found {id} again");
-                    return self.fail(name.span(), message);
-                }
-                seen.push(id);
-                ids.push(id);
-            }
-            shape.push(ids);
-        }
-        Ok(PartitionShape::Groups(shape))
-    }
-
-    fn operator(&self, raw: &Spanned<super::raw::RawOperator>) -> Checked<Fault> {
-        let o = raw.get_ref();
-        let node = self.node(&o.node)?;
-        let command = o.command.get_ref().as_str();
-        let missing = |field: &str| {
-            let message = format!("expected `{field}` for operator command {command:?}");
-            self.fail::<Operator>(raw.span(), message)
-        };
-        let command = match command {
-            "trick-value" => match (&o.key, &o.value) {
-                (Some(key), Some(value)) => Operator::TrickValue {
-                    key: self.int_in(key, 0, None, "a key")? as u64,
-                    value: value.get_ref().clone(),
-                },
-                (None, _) => missing("key")?,
-                (_, None) => missing("value")?,
-            },
-            "stop-after-prepare" => Operator::StopAfterPrepare,
-            "stop-after-decision" => Operator::StopAfterDecision,
-            "add-server" | "remove-server" => {
-                let Some(server) = &o.server else {
-                    return missing("server").map(|_| unreachable!());
-                };
-                let server = self.node(server)?;
-                if command == "add-server" {
-                    Operator::AddServer { server }
-                } else {
-                    Operator::RemoveServer { server }
-                }
-            }
-            other => {
-                let message = format!(
-                    "expected an operator command, one of `trick-value`, `stop-after-prepare`, \
-                     `stop-after-decision`, `add-server`, `remove-server`; found {other:?}"
-                );
-                return self.fail(o.command.span(), message);
-            }
-        };
-        Ok(Fault::Operator { node, command })
-    }
-
-    fn one_way(&self, raw: &super::raw::RawOneWay) -> Checked<Fault> {
-        let from = self.node_set(&raw.from, "`from`")?;
-        let to = self.node_set(&raw.to, "`to`")?;
-        for name in raw.to.get_ref() {
-            let id = self.node(name)?;
-            if from.contains(&id) {
-                let message =
-                    format!("expected `from` and `to` to be disjoint, found {id} in both");
-                return self.fail(name.span(), message);
-            }
-        }
-        Ok(Fault::Partition(PartitionShape::OneWay { from, to }))
-    }
-
-    /// A non-empty list of distinct nodes.
-    fn node_set(&self, raw: &Spanned<Vec<Spanned<NodeName>>>, what: &str) -> Checked<Vec<NodeId>> {
-        if raw.get_ref().is_empty() {
-            return self.fail(raw.span(), format!("expected at least one node in {what}"));
-        }
-        let mut ids = Vec::with_capacity(raw.get_ref().len());
-        for name in raw.get_ref() {
-            let id = self.node(name)?;
-            if ids.contains(&id) {
-                return self.fail(
-                    name.span(),
-                    format!("expected distinct nodes, found {id} twice"),
-                );
-            }
-            ids.push(id);
-        }
-        Ok(ids)
+        let message = format!(
+            "expected exactly one action in a [[fault]], one of {}; found {found}",
+            list(FAULT_ACTIONS)
+        );
+        self.fail(fault.span(), message)
     }
 
     fn nemesis(&self, raw: RawNemesis) -> Checked<Nemesis> {
         if raw.kinds.get_ref().is_empty() {
-            let message = "expected at least one kind of fault: `partition`, `freeze`, `pause`, \
-                           `crash`, `clock-jump`";
+            let kinds = NEMESIS_KINDS.iter().map(|(_, name, _)| name);
+            let message = format!("expected at least one kind of fault: {}", list(kinds));
             return self.fail(raw.kinds.span(), message);
         }
         let mut kinds = Vec::new();
         for kind in raw.kinds.get_ref() {
-            let k = (*kind.get_ref()).into();
+            let k = *kind.get_ref();
             if kinds.contains(&k) {
                 return self.fail(kind.span(), "expected each kind once, found it again");
             }
@@ -1065,7 +926,10 @@ nodes = 3
 mod tests {
     use super::fixtures::{fail, load, pos, FULL, MINIMAL};
     use super::*;
-    use crate::scenario::model::NemesisKind;
+    use crate::scenario::fault_kinds::{
+        ClockDrift, ClockJump, Crash, Heal, Isolate, OneWay, Partition, Restart,
+    };
+    use crate::scenario::model::{NemesisKind, PartitionShape};
 
     fn ms(n: u64) -> Span {
         Span::millis(n)
@@ -1177,40 +1041,29 @@ mod tests {
         };
         assert_eq!(s.workload, workload);
         let n = NodeId;
-        let expected = [
-            (
-                10,
-                Fault::Partition(PartitionShape::Groups(vec![
-                    vec![n(0), n(1)],
-                    vec![n(2), n(3), n(4)],
-                ])),
-            ),
-            (
-                10,
-                Fault::ClockJump {
-                    node: n(0),
-                    by_us: -2_000_000,
-                },
-            ),
-            (
-                12,
-                Fault::Partition(PartitionShape::OneWay {
-                    from: vec![n(0)],
-                    to: vec![n(1), n(2)],
-                }),
-            ),
-            (13, Fault::Partition(PartitionShape::Isolate(n(2)))),
-            (14, Fault::Partition(PartitionShape::Bridge)),
-            (15, Fault::Crash(n(3))),
-            (16, Fault::Restart(n(3))),
-            (
-                17,
-                Fault::ClockDrift {
-                    node: n(4),
-                    ppm: -500,
-                },
-            ),
-            (25, Fault::Heal),
+        let groups = vec![vec![n(0), n(1)], vec![n(2), n(3), n(4)]];
+        let one_way = OneWay {
+            from: vec![n(0)],
+            to: vec![n(1), n(2)],
+        };
+        let jump = ClockJump {
+            node: n(0),
+            by_us: -2_000_000,
+        };
+        let drift = ClockDrift {
+            node: n(4),
+            ppm: -500,
+        };
+        let expected: [(u64, Fault); 9] = [
+            (10, Partition(PartitionShape::Groups(groups)).into()),
+            (10, jump.into()),
+            (12, one_way.into()),
+            (13, Isolate(n(2)).into()),
+            (14, Partition(PartitionShape::Bridge).into()),
+            (15, Crash(n(3)).into()),
+            (16, Restart(n(3)).into()),
+            (17, drift.into()),
+            (25, Heal.into()),
         ];
         let got: Vec<(u64, Fault)> = s
             .faults
@@ -1219,10 +1072,10 @@ mod tests {
             .collect();
         assert_eq!(got, expected);
         // Origins name the `at` value of each fault, in the file's numbering.
-        assert_eq!(s.faults[8].origin, "s.toml:60:6");
+        assert_eq!(s.faults[8].origin.to_string(), "s.toml:60:6");
         let (line, column) = pos(FULL, "\"10s\"\nclock_jump");
         let origin = format!("s.toml:{}:{}", line.unwrap(), column.unwrap());
-        assert_eq!(s.faults[1].origin, origin);
+        assert_eq!(s.faults[1].origin.to_string(), origin);
     }
 
     #[test]

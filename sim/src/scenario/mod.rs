@@ -9,6 +9,7 @@
 mod catalog;
 mod diagnostic;
 mod explain;
+pub mod fault_kinds;
 mod load;
 mod model;
 mod overrides;
