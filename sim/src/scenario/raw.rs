@@ -313,39 +313,18 @@ impl LatencyTable {
                 v.len()
             )),
         };
-        let forms = match self {
-            LatencyTable {
-                constant: Some(c),
-                uniform: None,
-                exponential: None,
-                normal: None,
-            } => Latency::Constant(c.0),
-            LatencyTable {
-                constant: None,
-                uniform: Some(u),
-                exponential: None,
-                normal: None,
-            } => {
+        let latency = match (self.constant, self.uniform, self.exponential, self.normal) {
+            (Some(c), None, None, None) => Latency::Constant(c.0),
+            (None, Some(u), None, None) => {
                 let (min, max) = pair("uniform = [min, max]", u)?;
                 if min > max {
-                    return Err(format!(
-                        "the uniform latency range {min}..{max} runs backwards"
-                    ));
+                    let message = format!("the uniform latency range {min}..{max} runs backwards");
+                    return Err(message);
                 }
                 Latency::Uniform(min, max)
             }
-            LatencyTable {
-                constant: None,
-                uniform: None,
-                exponential: Some(e),
-                normal: None,
-            } => Latency::Exponential(e.0),
-            LatencyTable {
-                constant: None,
-                uniform: None,
-                exponential: None,
-                normal: Some(n),
-            } => {
+            (None, None, Some(e), None) => Latency::Exponential(e.0),
+            (None, None, None, Some(n)) => {
                 let (mean, stddev) = pair("normal = [mean, stddev]", n)?;
                 Latency::Normal(mean, stddev)
             }
@@ -355,7 +334,7 @@ impl LatencyTable {
                 ))
             }
         };
-        Ok(forms)
+        Ok(latency)
     }
 }
 
