@@ -14,6 +14,7 @@
 mod bus;
 mod clients;
 pub(crate) mod event;
+mod fault_target;
 mod fingerprint;
 mod nodes;
 mod observer;
@@ -27,7 +28,8 @@ use crate::history::History;
 use crate::network::{Links, Topology};
 use crate::queue::EventQueue;
 use crate::rng::Streams;
-use crate::scenario::{Fault, Scenario};
+use crate::scenario::fault_kinds::FaultTarget;
+use crate::scenario::{FaultOrigin, Scenario};
 use crate::trace::Trace;
 use bus::Bus;
 use clients::Clients;
@@ -35,7 +37,7 @@ use event::Event;
 use nodes::{Halt, Nodes};
 use observer::Observer;
 use simkv_protocols::digest::StableHasher;
-use simkv_protocols::{Context, NodeId, Operator, Protocol, Span, Time};
+use simkv_protocols::{Context, NodeId, Protocol, Span, Time};
 use std::hash::Hasher;
 
 /// The most events that may wait in the queue at once (about 1 GiB of events).
@@ -48,8 +50,8 @@ pub struct AppliedFault {
     pub at: Time,
     /// What happened, resolved ("partition: 2 reachable groups: [n1 n2] | [n3 n4 n5]").
     pub action: String,
-    /// Where it came from: `file:line:col`, `nemesis` or `final heal`.
-    pub origin: String,
+    /// Where it came from: `file:line:col`, `nemesis`, `operator` or `final heal`.
+    pub origin: FaultOrigin,
 }
 
 /// Everything a finished run leaves for the checks and the report.
@@ -352,44 +354,12 @@ impl<'s, P: Protocol> Engine<'s, P> {
     #[cold]
     fn halted(&mut self, node: NodeId) {
         let action = format!("{} (the protocol halted itself)", self.crash(node));
-        self.record_fault(action, "protocol");
+        self.record_fault(action, FaultOrigin::Protocol);
     }
 
-    // ----- faults --------------------------------------------------------------------------
+    // ----- faults (applied through FaultTarget, in engine/fault_target.rs) -------------
 
-    fn apply_fault(&mut self, fault: &Fault, origin: &str) {
-        let action = match fault {
-            Fault::Partition(shape) => {
-                let groups = self.topology.partition(shape, &mut self.streams.faults);
-                format!("partition: {groups}")
-            }
-            Fault::Heal => {
-                self.topology.heal();
-                "heal: all links up".to_string()
-            }
-            Fault::Freeze(n) => self.set_frozen(*n, true),
-            Fault::Unfreeze(n) => self.set_frozen(*n, false),
-            Fault::Pause(n) => self.pause(*n),
-            Fault::Resume(n) => self.resume(*n),
-            Fault::Crash(n) => self.crash(*n),
-            Fault::Restart(n) => self.restart(*n),
-            Fault::ClockJump { node, by_us } => {
-                self.nodes[node.index()].clock.jump(*by_us);
-                format!("clock jump {node} by {}", signed_span(*by_us))
-            }
-            Fault::ClockDrift { node, ppm } => {
-                self.nodes[node.index()].clock.set_drift(self.now, *ppm);
-                format!("clock drift {node} now {ppm}ppm")
-            }
-            Fault::Operator { node, command } => self.operator(*node, command.clone()),
-        };
-        self.record_fault(action, origin);
-    }
-
-    fn record_fault(&mut self, action: String, origin: &str) {
-        if action.is_empty() {
-            return; // already recorded by the action itself
-        }
+    fn record_fault(&mut self, action: String, origin: FaultOrigin) {
         if let Some(trace) = &mut self.trace {
             trace.fault(self.now, &action);
         }
@@ -397,77 +367,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
         self.applied_faults.push(AppliedFault {
             at: self.now,
             action,
-            origin: origin.into(),
+            origin,
         });
         self.observer
             .after_fault(self.now, &self.topology, &self.nodes);
-    }
-
-    fn operator(&mut self, node: NodeId, command: Operator) -> String {
-        let slot = &self.nodes[node.index()];
-        let action = format!("operator {node}: {command}");
-        if slot.state.is_none() || slot.paused {
-            return format!("{action} (ignored: the node is not running)");
-        }
-        // Recorded before the handler runs, so that a halt it causes is listed after it.
-        self.record_fault(action.clone(), "operator");
-        self.handle(node, |p, ctx| p.on_operator(ctx, command));
-        String::new()
-    }
-
-    fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String {
-        self.nodes[node.index()].frozen = frozen;
-        format!("{} {node}", if frozen { "freeze" } else { "unfreeze" })
-    }
-
-    fn pause(&mut self, node: NodeId) -> String {
-        let slot = &mut self.nodes[node.index()];
-        if slot.state.is_none() {
-            return format!("pause {node} (ignored: crashed)");
-        }
-        slot.paused = true;
-        format!("pause {node}")
-    }
-
-    fn resume(&mut self, node: NodeId) -> String {
-        let slot = &mut self.nodes[node.index()];
-        if !slot.paused {
-            return format!("resume {node} (ignored: not paused)");
-        }
-        slot.paused = false;
-        // What waited runs now, in the order it arrived.
-        let held = std::mem::take(&mut slot.held);
-        let count = held.len();
-        for event in held {
-            self.queue.push(self.now, event);
-        }
-        format!("resume {node} ({count} held events released)")
-    }
-
-    fn crash(&mut self, node: NodeId) -> String {
-        let slot = &mut self.nodes[node.index()];
-        if slot.state.is_none() {
-            return format!("crash {node} (ignored: already down)");
-        }
-        slot.state = None;
-        slot.epoch += 1;
-        slot.paused = false;
-        slot.held.clear();
-        slot.timers.clear();
-        format!("crash {node}")
-    }
-
-    fn restart(&mut self, node: NodeId) -> String {
-        if self.nodes[node.index()].state.is_some() {
-            return format!("restart {node} (ignored: running)");
-        }
-        self.start_node(node);
-        let from = if self.nodes[node.index()].durable.is_some() {
-            "from its durable state"
-        } else {
-            "with nothing persisted"
-        };
-        format!("restart {node} {from}")
     }
 
     // ----- workload phases -----------------------------------------------------------------
@@ -492,7 +395,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         }
         self.record_fault(
             "heal everything: links, freezes, pauses, crashes".into(),
-            "final heal",
+            FaultOrigin::FinalHeal,
         );
         let liveness = self.scenario.checks.liveness;
         self.queue
@@ -503,12 +406,6 @@ impl<'s, P: Protocol> Engine<'s, P> {
         self.clients.stop(self.now);
         self.end = self.now + self.scenario.checks.settle;
     }
-}
-
-/// `+1.5s`, `-200ms`.
-pub(crate) fn signed_span(us: i64) -> String {
-    let sign = if us < 0 { "-" } else { "+" };
-    format!("{sign}{}", Span(us.unsigned_abs()))
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! The engine's guarantees, checked step by step with a probe protocol.
 
 use super::*;
+use crate::scenario::fault_kinds::{
+    ClockJump, Crash, Freeze, Heal, Isolate, OneWay, Partition, Pause, Restart, Resume, Unfreeze,
+};
 use crate::scenario::{
-    Arrival, Checks, Cluster, KeyDistribution, Latency, LinkBehaviour, Network, OpKind,
+    Arrival, Checks, Cluster, Fault, KeyDistribution, Latency, LinkBehaviour, Network, OpKind,
     PartitionShape, ScheduledFault, Target, Workload,
 };
 use proptest::prelude::*;
@@ -154,34 +157,35 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
     }
 }
 
-fn fault(at_ms: u64, fault: Fault) -> ScheduledFault {
+fn fault(at_ms: u64, fault: impl Into<Fault>) -> ScheduledFault {
     ScheduledFault {
         at: Time::ZERO + Span::millis(at_ms),
-        fault,
-        origin: "test".into(),
+        fault: fault.into(),
+        origin: FaultOrigin::Scripted("test".into()),
     }
 }
 
 fn any_fault(nodes: u16) -> impl Strategy<Value = Fault> {
     let node = (0..nodes).prop_map(NodeId);
+    let shape = |shape| Fault::from(Partition(shape));
     prop_oneof![
-        Just(Fault::Partition(PartitionShape::MajorityMinority)),
-        Just(Fault::Partition(PartitionShape::Bridge)),
-        Just(Fault::Partition(PartitionShape::Ring)),
-        node.clone()
-            .prop_map(|n| Fault::Partition(PartitionShape::Isolate(n))),
-        (node.clone(), node.clone()).prop_map(|(a, b)| Fault::Partition(PartitionShape::OneWay {
+        Just(shape(PartitionShape::MajorityMinority)),
+        Just(shape(PartitionShape::Bridge)),
+        Just(shape(PartitionShape::Ring)),
+        node.clone().prop_map(|n| Isolate(n).into()),
+        (node.clone(), node.clone()).prop_map(|(a, b)| OneWay {
             from: vec![a],
             to: vec![b]
-        })),
-        Just(Fault::Heal),
-        node.clone().prop_map(Fault::Freeze),
-        node.clone().prop_map(Fault::Unfreeze),
-        node.clone().prop_map(Fault::Pause),
-        node.clone().prop_map(Fault::Resume),
-        node.clone().prop_map(Fault::Crash),
-        node.clone().prop_map(Fault::Restart),
-        (node, -50_000i64..50_000).prop_map(|(node, by_us)| Fault::ClockJump { node, by_us }),
+        }
+        .into()),
+        Just(Heal.into()),
+        node.clone().prop_map(|n| Freeze(n).into()),
+        node.clone().prop_map(|n| Unfreeze(n).into()),
+        node.clone().prop_map(|n| Pause(n).into()),
+        node.clone().prop_map(|n| Resume(n).into()),
+        node.clone().prop_map(|n| Crash(n).into()),
+        node.clone().prop_map(|n| Restart(n).into()),
+        (node, -50_000i64..50_000).prop_map(|(node, by_us)| ClockJump { node, by_us }.into()),
     ]
 }
 
@@ -246,10 +250,10 @@ proptest! {
 #[test]
 fn same_seed_gives_the_same_fingerprint_trace_and_history() {
     let faults = vec![
-        fault(300, Fault::Partition(PartitionShape::MajorityMinority)),
-        fault(900, Fault::Heal),
-        fault(1000, Fault::Crash(NodeId(2))),
-        fault(1200, Fault::Restart(NodeId(2))),
+        fault(300, Partition(PartitionShape::MajorityMinority)),
+        fault(900, Heal),
+        fault(1000, Crash(NodeId(2))),
+        fault(1200, Restart(NodeId(2))),
     ];
     let s = scenario(5, faults);
     let (a, trace_a) = run_collect(&s);
@@ -270,7 +274,7 @@ fn same_seed_gives_the_same_fingerprint_trace_and_history() {
 
 #[test]
 fn tracing_does_not_change_the_run() {
-    let s = scenario(3, vec![fault(500, Fault::Freeze(NodeId(0)))]);
+    let s = scenario(3, vec![fault(500, Freeze(NodeId(0)))]);
     let (traced, _) = run_collect(&s);
     let untraced = Engine::<Probe>::new(&s, None).run();
     assert_eq!(traced.fingerprint, untraced.fingerprint);
@@ -282,10 +286,10 @@ fn a_paused_node_runs_what_waited_when_resumed_and_a_crash_loses_volatile_state(
     let s = scenario(
         3,
         vec![
-            fault(100, Fault::Pause(NodeId(1))),
-            fault(400, Fault::Resume(NodeId(1))),
-            fault(600, Fault::Crash(NodeId(2))),
-            fault(800, Fault::Restart(NodeId(2))),
+            fault(100, Pause(NodeId(1))),
+            fault(400, Resume(NodeId(1))),
+            fault(600, Crash(NodeId(2))),
+            fault(800, Restart(NodeId(2))),
         ],
     );
     let out = Engine::<Probe>::new(&s, None).run();
@@ -306,14 +310,11 @@ fn a_paused_node_runs_what_waited_when_resumed_and_a_crash_loses_volatile_state(
 fn a_partition_cuts_traffic_and_the_final_heal_restores_it() {
     let s = scenario(
         5,
-        vec![fault(
-            100,
-            Fault::Partition(PartitionShape::Isolate(NodeId(0))),
-        )],
+        vec![fault(100, Partition(PartitionShape::Isolate(NodeId(0))))],
     );
     let out = Engine::<Probe>::new(&s, None).run();
     let last = out.faults.last().expect("final heal");
-    assert_eq!(last.origin, "final heal");
+    assert_eq!(last.origin, FaultOrigin::FinalHeal);
     assert_eq!(last.at, Time::ZERO + Span::secs(2));
     // The workload ran a liveness phase of twice the window after the final heal.
     assert_eq!(
@@ -328,8 +329,8 @@ fn clients_time_out_against_a_frozen_node_and_record_info() {
     let mut s = scenario(
         1,
         vec![
-            fault(100, Fault::Freeze(NodeId(0))),
-            fault(1000, Fault::Unfreeze(NodeId(0))),
+            fault(100, Freeze(NodeId(0))),
+            fault(1000, Unfreeze(NodeId(0))),
         ],
     );
     s.network.default = link(Latency::Constant(Span::millis(1)), 0, 0, 0);

@@ -124,7 +124,7 @@ fn fault_lines<P: Protocol>(output: &RunOutput<P>) -> Vec<FaultLine> {
     let line = |f: &AppliedFault| FaultLine {
         at_ms: f.at.as_micros() as f64 / 1000.0,
         action: f.action.clone(),
-        origin: f.origin.clone(),
+        origin: f.origin.to_string(),
     };
     output.faults.iter().map(line).collect()
 }

@@ -4,11 +4,8 @@
 //! (the tests check it), so `--explain` output can be saved and edited. Durations and
 //! probabilities are printed exactly, never rounded.
 
-use super::model::{
-    Arrival, Fault, KeyDistribution, Latency, LinkBehaviour, NemesisKind, OpKind, PartitionShape,
-    Scenario, Target,
-};
-use simkv_protocols::{NodeId, Operator, ParamValue, Span, SpanRange, Time};
+use super::model::{Arrival, KeyDistribution, Latency, LinkBehaviour, OpKind, Scenario, Target};
+use simkv_protocols::{NodeId, ParamValue, Span, SpanRange, Time};
 use std::fmt::Write;
 
 impl Scenario {
@@ -139,9 +136,9 @@ impl Scenario {
         }
         for fault in &self.faults {
             out.push_str("\n[[fault]]\n");
-            let origin = fault.origin.replace(['\n', '\r'], " ");
+            let origin = fault.origin.to_string().replace(['\n', '\r'], " ");
             let _ = writeln!(out, "at = {}  # {origin}", quoted_time(fault.at));
-            out.push_str(&action(&fault.fault));
+            out.push_str(&fault.fault.explain());
             out.push('\n');
         }
     }
@@ -152,7 +149,7 @@ impl Scenario {
             return;
         };
         out.push_str("\n[nemesis]\n");
-        let kinds: Vec<String> = n.kinds.iter().map(|k| quote(nemesis_name(*k))).collect();
+        let kinds: Vec<String> = n.kinds.iter().map(|k| quote(k.name())).collect();
         let _ = writeln!(out, "kinds = [{}]", kinds.join(", "));
         let _ = writeln!(out, "interval = {}", quote(&range_text(n.interval)));
         let _ = writeln!(out, "fault_duration = {}", quote(&range_text(n.duration)));
@@ -172,62 +169,6 @@ fn behaviour(out: &mut String, b: &LinkBehaviour) {
         "reorder_delay = {}",
         quote(&range_text(b.reorder_delay))
     );
-}
-
-fn action(fault: &Fault) -> String {
-    let nodes = |ids: &[NodeId]| {
-        let names: Vec<String> = ids.iter().map(|n| node(*n)).collect();
-        format!("[{}]", names.join(", "))
-    };
-    match fault {
-        Fault::Partition(PartitionShape::Groups(groups)) => {
-            let groups: Vec<String> = groups.iter().map(|g| nodes(g)).collect();
-            format!("partition = [{}]", groups.join(", "))
-        }
-        Fault::Partition(PartitionShape::OneWay { from, to }) => {
-            format!("one_way = {{ from = {}, to = {} }}", nodes(from), nodes(to))
-        }
-        Fault::Partition(PartitionShape::Isolate(n)) => format!("isolate = {}", node(*n)),
-        Fault::Partition(PartitionShape::IsolateRandom) => "partition = \"isolate-random\"".into(),
-        Fault::Partition(PartitionShape::MajorityMinority) => {
-            "partition = \"majority-minority\"".into()
-        }
-        Fault::Partition(PartitionShape::Bridge) => "partition = \"bridge\"".into(),
-        Fault::Partition(PartitionShape::Ring) => "partition = \"ring\"".into(),
-        Fault::Heal => "heal = true".into(),
-        Fault::Freeze(n) => format!("freeze = {}", node(*n)),
-        Fault::Unfreeze(n) => format!("unfreeze = {}", node(*n)),
-        Fault::Pause(n) => format!("pause = {}", node(*n)),
-        Fault::Resume(n) => format!("resume = {}", node(*n)),
-        Fault::Crash(n) => format!("crash = {}", node(*n)),
-        Fault::Restart(n) => format!("restart = {}", node(*n)),
-        Fault::ClockJump { node: n, by_us } => format!(
-            "clock_jump = {{ node = {}, by = {} }}",
-            node(*n),
-            quote(&signed_span_text(*by_us))
-        ),
-        Fault::ClockDrift { node: n, ppm } => {
-            format!("clock_drift = {{ node = {}, ppm = {ppm} }}", node(*n))
-        }
-        Fault::Operator { node: n, command } => {
-            let args = match command {
-                Operator::TrickValue { key, value } => {
-                    format!(", key = {key}, value = {}", quote(value))
-                }
-                Operator::AddServer { server } | Operator::RemoveServer { server } => {
-                    format!(", server = {}", node(*server))
-                }
-                Operator::StopAfterPrepare | Operator::StopAfterDecision => String::new(),
-            };
-            let name = command.to_string();
-            let name = name.split(' ').next().unwrap_or_default().to_string();
-            format!(
-                "operator = {{ node = {}, command = {}{args} }}",
-                node(*n),
-                quote(&name)
-            )
-        }
-    }
 }
 
 fn latency(l: Latency) -> String {
@@ -263,18 +204,8 @@ fn op_name(kind: OpKind) -> &'static str {
     }
 }
 
-fn nemesis_name(kind: NemesisKind) -> &'static str {
-    match kind {
-        NemesisKind::Partition => "partition",
-        NemesisKind::Freeze => "freeze",
-        NemesisKind::Pause => "pause",
-        NemesisKind::Crash => "crash",
-        NemesisKind::ClockJump => "clock-jump",
-    }
-}
-
 /// A TOML string literal, escaped as TOML requires.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     toml_edit::Value::from(text).to_string()
 }
 
@@ -291,7 +222,7 @@ fn quote_key(key: &str) -> String {
     }
 }
 
-fn node(id: NodeId) -> String {
+pub(crate) fn node(id: NodeId) -> String {
     quote(&id.to_string())
 }
 
@@ -332,7 +263,7 @@ fn range_text(range: SpanRange) -> String {
     }
 }
 
-fn signed_span_text(us: i64) -> String {
+pub(crate) fn signed_span_text(us: i64) -> String {
     let text = span_text(Span(us.unsigned_abs()));
     if us < 0 {
         format!("-{text}")
@@ -387,11 +318,12 @@ mod explain_tests {
     use super::super::load::fixtures::{load, FULL, MINIMAL};
     use super::super::overrides::Overrides;
     use super::*;
+    use crate::scenario::FaultOrigin;
 
     fn without_origins(mut s: Scenario) -> Scenario {
         s.source.clear();
         for f in &mut s.faults {
-            f.origin.clear();
+            f.origin = FaultOrigin::Scripted(String::new());
         }
         s
     }

@@ -4,11 +4,13 @@
 //! to a format-preserving copy ([`Overrides`]) -> deserialize into the raw shape, which
 //! denies unknown fields and keeps spans -> validate against the protocols, filling every
 //! default -> [`Scenario`]. Every error is a [`LoadError`] naming file, line and column;
-//! [`Scenario::explain`] prints what was resolved.
+//! [`Scenario::explain`] prints what was resolved. Each `[[fault]]` action is a kind in
+//! [`fault_kinds`], which reads, checks, explains and applies it.
 
 mod catalog;
 mod diagnostic;
 mod explain;
+pub mod fault_kinds;
 mod load;
 mod model;
 mod overrides;

@@ -2,7 +2,8 @@
 //! protocol and the cluster; nothing here needs re-validation and no default is silent
 //! (`Scenario::explain` prints them all).
 
-use simkv_protocols::{NodeId, Operator, Params, ProtocolKind, Span, SpanRange, Time};
+pub use super::fault_kinds::{Fault, FaultOrigin, NemesisKind, PartitionShape};
+use simkv_protocols::{NodeId, Params, ProtocolKind, Span, SpanRange, Time};
 
 /// A scenario, loaded, overridden and validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,7 +168,8 @@ pub enum Arrival {
 }
 
 /// How a client picks the node it sends an operation to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Target {
     /// A node drawn uniformly for each operation.
     Random,
@@ -216,72 +218,6 @@ impl Workload {
     }
 }
 
-/// A named partition shape, resolved into blocked links when it is applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PartitionShape {
-    /// Nodes in different groups cannot talk; nodes in no group form one more group.
-    Groups(Vec<Vec<NodeId>>),
-    /// Messages from any of `from` to any of `to` are lost; the other direction works.
-    OneWay {
-        /// Senders cut off.
-        from: Vec<NodeId>,
-        /// Receivers cut off.
-        to: Vec<NodeId>,
-    },
-    /// One node alone against the rest.
-    Isolate(NodeId),
-    /// A random node alone against the rest (drawn from the faults stream).
-    IsolateRandom,
-    /// A random majority against the rest.
-    MajorityMinority,
-    /// Two random halves joined by one node that sees both (Jepsen's bridge).
-    Bridge,
-    /// Nodes in a random ring, each seeing only its two neighbours.
-    Ring,
-}
-
-/// One fault action.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Cut links as the shape says (replacing any current partition).
-    Partition(PartitionShape),
-    /// Restore every link.
-    Heal,
-    /// Drop all traffic to and from the node; it keeps running, with its state and timers.
-    Freeze(NodeId),
-    /// Undo a freeze.
-    Unfreeze(NodeId),
-    /// Stop running the node: no handlers, timers wait, inbound messages wait.
-    Pause(NodeId),
-    /// Undo a pause: what waited runs now, in order.
-    Resume(NodeId),
-    /// Lose the node's volatile state; it stays down until restarted.
-    Crash(NodeId),
-    /// Boot a crashed node from what it persisted.
-    Restart(NodeId),
-    /// Step the node's clock by a signed amount.
-    ClockJump {
-        /// Whose clock.
-        node: NodeId,
-        /// Signed step, microseconds.
-        by_us: i64,
-    },
-    /// An operator's command to one node (the demo's scripts, membership changes).
-    Operator {
-        /// The node commanded.
-        node: NodeId,
-        /// The command.
-        command: Operator,
-    },
-    /// Change the node's clock drift.
-    ClockDrift {
-        /// Whose clock.
-        node: NodeId,
-        /// New signed rate error, parts per million.
-        ppm: i64,
-    },
-}
-
 /// A fault at a scripted time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduledFault {
@@ -290,22 +226,7 @@ pub struct ScheduledFault {
     /// The action.
     pub fault: Fault,
     /// Where the scenario file says it (`file:line:col`), for reports.
-    pub origin: String,
-}
-
-/// Kinds of random faults a nemesis draws from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum NemesisKind {
-    /// A random partition shape, healed after the fault's duration.
-    Partition,
-    /// Freeze a random node, then unfreeze it.
-    Freeze,
-    /// Pause a random node, then resume it.
-    Pause,
-    /// Crash a random node, then restart it.
-    Crash,
-    /// Jump a random node's clock, then jump it back.
-    ClockJump,
+    pub origin: FaultOrigin,
 }
 
 /// A random nemesis: one fault at a time, each undone before the next (as Jepsen's

@@ -439,7 +439,8 @@ fn walk_value(value: &Value, path: &mut Vec<Seg>, out: &mut Vec<Entry>) {
 mod tests {
     use super::super::load::fixtures::{fail, load, pos, MINIMAL};
     use super::*;
-    use crate::scenario::model::{Fault, Latency, OpKind};
+    use crate::scenario::fault_kinds::{Partition, Restart};
+    use crate::scenario::model::{Latency, OpKind};
     use simkv_protocols::{ParamValue, Span, Time};
 
     fn sets(entries: &[&str]) -> Overrides {
@@ -499,11 +500,11 @@ restart = "n1"
         // Overriding a fault's time re-sorts the faults, and its origin names the override.
         assert_eq!(
             s.faults[0].fault,
-            Fault::Restart(simkv_protocols::NodeId(0))
+            Restart(simkv_protocols::NodeId(0)).into()
         );
-        assert_eq!(s.faults[0].origin, "s.toml:17:6");
+        assert_eq!(s.faults[0].origin.to_string(), "s.toml:17:6");
         assert_eq!(s.faults[1].at, Time(12_000_000));
-        assert_eq!(s.faults[1].origin, "--set fault.0.at=12s");
+        assert_eq!(s.faults[1].origin.to_string(), "--set fault.0.at=12s");
     }
 
     #[test]
@@ -521,7 +522,7 @@ restart = "n1"
         let s = load(WITH_FAULTS, &o).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.faults[1].fault,
-            Fault::Restart(simkv_protocols::NodeId(1))
+            Restart(simkv_protocols::NodeId(1)).into()
         );
         let text =
             MINIMAL.to_string() + "[[fault]]\nat = \"1s\"\npartition = [[\"n1\"], [\"n2\"]]\n";
@@ -531,7 +532,7 @@ restart = "n1"
             vec![simkv_protocols::NodeId(2)],
         ];
         let shape = crate::scenario::model::PartitionShape::Groups(groups);
-        assert_eq!(s.faults[0].fault, Fault::Partition(shape));
+        assert_eq!(s.faults[0].fault, Partition(shape).into());
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! forms) are parsed right here, inside deserialization, which locates their errors at the
 //! value for free.
 
-use super::model::{KeyDistribution, Latency, NemesisKind, PartitionShape, Target};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use super::fault_kinds::RawFault;
+use super::model::{KeyDistribution, Latency, NemesisKind, Target};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use simkv_protocols::params::{parse_span, parse_span_range};
 use simkv_protocols::{Span, SpanRange};
@@ -99,7 +100,7 @@ pub(crate) struct RawWorkload {
     pub think: Option<DurRange>,
     pub rate: Option<Spanned<Int>>,
     pub timeout: Option<Spanned<Dur>>,
-    pub target: Option<TargetDe>,
+    pub target: Option<Target>,
     pub quorum: Option<Spanned<Int>>,
     pub retries: Option<Spanned<Int>>,
     pub txn_ops: Option<Spanned<Int>>,
@@ -118,159 +119,16 @@ pub(crate) struct RawMix {
     pub txn: Option<Spanned<Int>>,
 }
 
-/// `target = "random" | "fixed" | "follow-redirects"`.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum TargetDe {
-    Random,
-    Fixed,
-    FollowRedirects,
-}
-
-impl From<TargetDe> for Target {
-    fn from(t: TargetDe) -> Target {
-        match t {
-            TargetDe::Random => Target::Random,
-            TargetDe::Fixed => Target::Fixed,
-            TargetDe::FollowRedirects => Target::FollowRedirects,
-        }
-    }
-}
-
-/// `[[fault]]`: a time and exactly one action (checked by the validator, which can then
-/// point at the table).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawFault {
-    pub at: Spanned<Dur>,
-    pub partition: Option<Spanned<RawPartition>>,
-    pub isolate: Option<Spanned<NodeName>>,
-    pub one_way: Option<RawOneWay>,
-    pub heal: Option<Spanned<bool>>,
-    pub freeze: Option<Spanned<NodeName>>,
-    pub unfreeze: Option<Spanned<NodeName>>,
-    pub pause: Option<Spanned<NodeName>>,
-    pub resume: Option<Spanned<NodeName>>,
-    pub crash: Option<Spanned<NodeName>>,
-    pub restart: Option<Spanned<NodeName>>,
-    pub clock_jump: Option<RawClockJump>,
-    pub clock_drift: Option<RawClockDrift>,
-    pub operator: Option<Spanned<RawOperator>>,
-}
-
-/// `operator = { node = "n1", command = "trick-value", key = 0, value = "x" }`; the fields
-/// besides `node` and `command` depend on the command.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawOperator {
-    pub node: Spanned<NodeName>,
-    pub command: Spanned<String>,
-    pub key: Option<Spanned<Int>>,
-    pub value: Option<Spanned<String>>,
-    pub server: Option<Spanned<NodeName>>,
-}
-
-/// Every action key a `[[fault]]` may hold, for "expected one of" messages.
-pub(crate) const FAULT_ACTIONS: &[&str] = &[
-    "partition",
-    "isolate",
-    "one_way",
-    "heal",
-    "freeze",
-    "unfreeze",
-    "pause",
-    "resume",
-    "crash",
-    "restart",
-    "clock_jump",
-    "clock_drift",
-    "operator",
-];
-
-impl RawFault {
-    /// The action keys present, in [`FAULT_ACTIONS`] order.
-    pub(crate) fn actions(&self) -> Vec<&'static str> {
-        let present = [
-            self.partition.is_some(),
-            self.isolate.is_some(),
-            self.one_way.is_some(),
-            self.heal.is_some(),
-            self.freeze.is_some(),
-            self.unfreeze.is_some(),
-            self.pause.is_some(),
-            self.resume.is_some(),
-            self.crash.is_some(),
-            self.restart.is_some(),
-            self.clock_jump.is_some(),
-            self.clock_drift.is_some(),
-            self.operator.is_some(),
-        ];
-        FAULT_ACTIONS
-            .iter()
-            .zip(present)
-            .filter(|(_, p)| *p)
-            .map(|(name, _)| *name)
-            .collect()
-    }
-}
-
-/// `one_way = { from = [...], to = [...] }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawOneWay {
-    pub from: Spanned<Vec<Spanned<NodeName>>>,
-    pub to: Spanned<Vec<Spanned<NodeName>>>,
-}
-
-/// `clock_jump = { node = "n1", by = "-2s" }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawClockJump {
-    pub node: Spanned<NodeName>,
-    pub by: SignedDur,
-}
-
-/// `clock_drift = { node = "n1", ppm = -500 }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawClockDrift {
-    pub node: Spanned<NodeName>,
-    pub ppm: Spanned<Int>,
-}
-
 /// `[nemesis]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNemesis {
-    pub kinds: Spanned<Vec<Spanned<NemesisKindDe>>>,
+    pub kinds: Spanned<Vec<Spanned<NemesisKind>>>,
     pub interval: Option<DurRange>,
     pub fault_duration: Option<Spanned<DurRange>>,
     pub start: Option<Spanned<Dur>>,
     pub stop: Option<Spanned<Dur>>,
     pub clock_jump_max: Option<Spanned<Dur>>,
-}
-
-/// A nemesis kind, as scenarios spell it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum NemesisKindDe {
-    Partition,
-    Freeze,
-    Pause,
-    Crash,
-    ClockJump,
-}
-
-impl From<NemesisKindDe> for NemesisKind {
-    fn from(k: NemesisKindDe) -> NemesisKind {
-        match k {
-            NemesisKindDe::Partition => NemesisKind::Partition,
-            NemesisKindDe::Freeze => NemesisKind::Freeze,
-            NemesisKindDe::Pause => NemesisKind::Pause,
-            NemesisKindDe::Crash => NemesisKind::Crash,
-            NemesisKindDe::ClockJump => NemesisKind::ClockJump,
-        }
-    }
 }
 
 /// `[checks]`.
@@ -455,39 +313,18 @@ impl LatencyTable {
                 v.len()
             )),
         };
-        let forms = match self {
-            LatencyTable {
-                constant: Some(c),
-                uniform: None,
-                exponential: None,
-                normal: None,
-            } => Latency::Constant(c.0),
-            LatencyTable {
-                constant: None,
-                uniform: Some(u),
-                exponential: None,
-                normal: None,
-            } => {
+        let latency = match (self.constant, self.uniform, self.exponential, self.normal) {
+            (Some(c), None, None, None) => Latency::Constant(c.0),
+            (None, Some(u), None, None) => {
                 let (min, max) = pair("uniform = [min, max]", u)?;
                 if min > max {
-                    return Err(format!(
-                        "the uniform latency range {min}..{max} runs backwards"
-                    ));
+                    let message = format!("the uniform latency range {min}..{max} runs backwards");
+                    return Err(message);
                 }
                 Latency::Uniform(min, max)
             }
-            LatencyTable {
-                constant: None,
-                uniform: None,
-                exponential: Some(e),
-                normal: None,
-            } => Latency::Exponential(e.0),
-            LatencyTable {
-                constant: None,
-                uniform: None,
-                exponential: None,
-                normal: Some(n),
-            } => {
+            (None, None, Some(e), None) => Latency::Exponential(e.0),
+            (None, None, None, Some(n)) => {
                 let (mean, stddev) = pair("normal = [mean, stddev]", n)?;
                 Latency::Normal(mean, stddev)
             }
@@ -497,7 +334,7 @@ impl LatencyTable {
                 ))
             }
         };
-        Ok(forms)
+        Ok(latency)
     }
 }
 
@@ -559,54 +396,6 @@ impl<'de> Deserialize<'de> for KeyDistDe {
                     return Err(de::Error::custom(message));
                 }
                 Ok(KeyDistDe(KeyDistribution::Zipf { exponent: t.zipf }))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `partition = [["n1"], ["n2", "n3"]]` or a named shape.
-#[derive(Debug)]
-pub(crate) enum RawPartition {
-    /// A shape that names no node.
-    Named(PartitionShape),
-    /// Explicit groups, checked against the cluster by the validator.
-    Groups(Vec<Spanned<Vec<Spanned<NodeName>>>>),
-}
-
-/// The named partition shapes, as scenarios spell them.
-pub(crate) const PARTITION_SHAPES: &[(&str, PartitionShape)] = &[
-    ("majority-minority", PartitionShape::MajorityMinority),
-    ("bridge", PartitionShape::Bridge),
-    ("ring", PartitionShape::Ring),
-    ("isolate-random", PartitionShape::IsolateRandom),
-];
-
-impl<'de> Deserialize<'de> for RawPartition {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Groups are read element by element through toml's own deserializer, so that each
-        // node name keeps its span.
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawPartition;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "groups of nodes such as [[\"n1\"], [\"n2\", \"n3\"]], \"majority-minority\", \
-                     \"bridge\", \"ring\" or \"isolate-random\"",
-                )
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawPartition, E> {
-                match PARTITION_SHAPES.iter().find(|(name, _)| *name == s) {
-                    Some((_, shape)) => Ok(RawPartition::Named(shape.clone())),
-                    None => Err(E::custom(format!(
-                        "expected groups of nodes, \"majority-minority\", \"bridge\", \"ring\" \
-                         or \"isolate-random\", found {s:?}"
-                    ))),
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawPartition, A::Error> {
-                let groups = Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(RawPartition::Groups(groups))
             }
         }
         d.deserialize_any(V)

@@ -1,0 +1,102 @@
+//! How a fault reaches the run: the engine as the [`FaultTarget`] every fault kind applies
+//! itself to.
+
+use super::Engine;
+use crate::scenario::fault_kinds::{Applied, FaultTarget};
+use crate::scenario::{Fault, FaultOrigin, PartitionShape};
+use simkv_protocols::{NodeId, Operator, Protocol};
+
+impl<P: Protocol> Engine<'_, P> {
+    /// Applies one fault of the timeline and records what it did, unless it recorded
+    /// itself.
+    pub(super) fn apply_fault(&mut self, fault: &Fault, origin: &FaultOrigin) {
+        if let Applied::Record(action) = fault.apply(self) {
+            self.record_fault(action, origin.clone());
+        }
+    }
+}
+
+impl<P: Protocol> FaultTarget for Engine<'_, P> {
+    fn partition(&mut self, shape: &PartitionShape) -> String {
+        self.topology.partition(shape, &mut self.streams.faults)
+    }
+
+    fn heal(&mut self) {
+        self.topology.heal();
+    }
+
+    fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String {
+        self.nodes[node.index()].frozen = frozen;
+        format!("{} {node}", if frozen { "freeze" } else { "unfreeze" })
+    }
+
+    fn pause(&mut self, node: NodeId) -> String {
+        let slot = &mut self.nodes[node.index()];
+        if slot.state.is_none() {
+            return format!("pause {node} (ignored: crashed)");
+        }
+        slot.paused = true;
+        format!("pause {node}")
+    }
+
+    fn resume(&mut self, node: NodeId) -> String {
+        let slot = &mut self.nodes[node.index()];
+        if !slot.paused {
+            return format!("resume {node} (ignored: not paused)");
+        }
+        slot.paused = false;
+        // What waited runs now, in the order it arrived.
+        let held = std::mem::take(&mut slot.held);
+        let count = held.len();
+        for event in held {
+            self.queue.push(self.now, event);
+        }
+        format!("resume {node} ({count} held events released)")
+    }
+
+    fn crash(&mut self, node: NodeId) -> String {
+        let slot = &mut self.nodes[node.index()];
+        if slot.state.is_none() {
+            return format!("crash {node} (ignored: already down)");
+        }
+        slot.state = None;
+        slot.epoch += 1;
+        slot.paused = false;
+        slot.held.clear();
+        slot.timers.clear();
+        format!("crash {node}")
+    }
+
+    fn restart(&mut self, node: NodeId) -> String {
+        if self.nodes[node.index()].state.is_some() {
+            return format!("restart {node} (ignored: running)");
+        }
+        self.start_node(node);
+        let from = if self.nodes[node.index()].durable.is_some() {
+            "from its durable state"
+        } else {
+            "with nothing persisted"
+        };
+        format!("restart {node} {from}")
+    }
+
+    fn clock_jump(&mut self, node: NodeId, by_us: i64) {
+        self.nodes[node.index()].clock.jump(by_us);
+    }
+
+    fn clock_drift(&mut self, node: NodeId, ppm: i64) {
+        self.nodes[node.index()].clock.set_drift(self.now, ppm);
+    }
+
+    fn operator(&mut self, node: NodeId, command: Operator) -> Applied {
+        let slot = &self.nodes[node.index()];
+        let action = format!("operator {node}: {command}");
+        if slot.state.is_none() || slot.paused {
+            return Applied::Record(format!("{action} (ignored: the node is not running)"));
+        }
+        // Recorded before the handler runs, so that a halt it causes is listed after it.
+        self.record_fault(action, FaultOrigin::Operator);
+        self.handle(node, |p, ctx| p.on_operator(ctx, command));
+        Applied::AlreadyRecorded
+    }
+}

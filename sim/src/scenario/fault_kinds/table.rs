@@ -1,0 +1,128 @@
+//! The macro that turns the table of fault kinds into the types the rest of the crate uses.
+
+/// Generates, from one line per `[[fault]]` key (`key => Variant(Kind)`, optionally
+/// `, nemesis "name"`):
+/// - [`Fault`](super::Fault), one variant per key, with `explain` and `apply` dispatching
+///   to the kind;
+/// - `RawFault`, the `[[fault]]` table as serde reads it (an `at` and one optional field
+///   per key, unknown keys denied), with the keys present and the checked action;
+/// - `FAULT_ACTIONS`, every key in table order;
+/// - [`NemesisKind`](super::NemesisKind), the kinds a nemesis may draw, with their names
+///   and draws in `NEMESIS_KINDS`.
+macro_rules! fault_kinds {
+    ($(
+        $(#[$doc:meta])*
+        $key:ident => $Variant:ident($Kind:ty) $(, nemesis $nemesis:literal)?;
+    )*) => {
+        /// One fault action.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Fault {
+            $( $(#[$doc])* $Variant($Kind), )*
+        }
+
+        $(
+            impl From<$Kind> for Fault {
+                fn from(kind: $Kind) -> Fault {
+                    Fault::$Variant(kind)
+                }
+            }
+        )*
+
+        impl Fault {
+            /// The action as its key and value in a scenario file, as `--explain` prints it.
+            pub fn explain(&self) -> String {
+                match self {
+                    $( Fault::$Variant(kind) => kind.explain(), )*
+                }
+            }
+
+            /// Applies the action to `target`; says what is left to record.
+            pub(crate) fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
+                match self {
+                    $( Fault::$Variant(kind) => kind.apply(target), )*
+                }
+            }
+        }
+
+        /// `[[fault]]`: a time and exactly one action (checked by the validator, which can
+        /// then point at the table).
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct RawFault {
+            pub at: Spanned<crate::scenario::raw::Dur>,
+            $( $key: Option<Spanned<<$Kind as FaultKind>::Raw>>, )*
+        }
+
+        /// Every action key a `[[fault]]` may hold, for "expected one of" messages.
+        pub(crate) const FAULT_ACTIONS: &[&str] = &[$( stringify!($key) ),*];
+
+        impl RawFault {
+            /// The action keys present, in [`FAULT_ACTIONS`] order.
+            pub(crate) fn actions(&self) -> Vec<&'static str> {
+                let mut present = Vec::new();
+                $( if self.$key.is_some() { present.push(stringify!($key)); } )*
+                present
+            }
+
+            /// The first action present, checked; `None` if there is none.
+            pub(crate) fn action(&self, v: &Validator) -> Option<Checked<Fault>> {
+                $(
+                    if let Some(raw) = &self.$key {
+                        return Some(<$Kind as FaultKind>::check(raw, v).map(Fault::$Variant));
+                    }
+                )*
+                None
+            }
+        }
+
+        /// Kinds of random faults a nemesis draws from: each draws its fault and the
+        /// action that undoes it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+        pub enum NemesisKind {
+            $($(
+                #[doc = concat!("`", $nemesis, "`: see [`", stringify!($Variant), "`](Fault::",
+                    stringify!($Variant), ").")]
+                #[serde(rename = $nemesis)]
+                $Variant,
+            )?)*
+        }
+
+        /// Each nemesis kind, its name in scenarios and its draw, in table order.
+        pub(crate) const NEMESIS_KINDS: &[NemesisEntry] = &[
+            $($( (NemesisKind::$Variant, $nemesis, <$Kind as NemesisDraw>::draw), )?)*
+        ];
+    };
+}
+
+pub(super) use fault_kinds;
+
+/// A kind whose value is one node's name (`freeze = "n1"`): its type, its key, and the
+/// target's method that applies it and returns what to record.
+macro_rules! node_fault {
+    ($(#[$doc:meta])* $Kind:ident, $key:literal, $method:ident $(($($arg:expr),*))?) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $Kind(pub simkv_protocols::NodeId);
+
+        impl super::FaultKind for $Kind {
+            type Raw = crate::scenario::raw::NodeName;
+
+            fn check(
+                raw: &toml::Spanned<Self::Raw>,
+                v: &crate::scenario::load::Validator,
+            ) -> crate::scenario::load::Checked<$Kind> {
+                v.node(raw).map($Kind)
+            }
+
+            fn explain(&self) -> String {
+                format!(concat!($key, " = {}"), crate::scenario::explain::node(self.0))
+            }
+
+            fn apply(&self, target: &mut dyn super::FaultTarget) -> super::Applied {
+                super::Applied::Record(target.$method(self.0 $($(, $arg)*)?))
+            }
+        }
+    };
+}
+
+pub(super) use node_fault;

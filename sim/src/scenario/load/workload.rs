@@ -1,0 +1,145 @@
+//! `[workload]`: the clients, their keys, their mix of operations and how often they act.
+
+use super::{list, Checked, Validator};
+use crate::scenario::model::{Arrival, KeyDistribution, OpKind, Target, Workload};
+use crate::scenario::raw::{RawMix, RawWorkload};
+use simkv_protocols::{Span, SpanRange};
+use std::ops::Range;
+use toml::Spanned;
+
+/// The most clients a workload may have.
+const MAX_CLIENTS: i64 = 100_000;
+/// The largest open-loop arrival rate, per virtual second.
+const MAX_RATE_PER_S: i64 = 10_000_000;
+/// The most operations one `txn` may hold.
+const MAX_TXN_OPS: i64 = 16;
+/// Operations per `txn` unless the workload says.
+const DEFAULT_TXN_OPS: u32 = 3;
+/// The span of a mix's `txn` weight (only called when it has one).
+fn weight_span(m: &RawMix) -> Range<usize> {
+    m.txn.as_ref().map_or(0..0, |w| w.span())
+}
+
+/// The largest weight of one operation kind in a mix (so that sums fit a `u32`).
+const MAX_WEIGHT: i64 = 1_000_000;
+const DEFAULT_CLIENTS: u32 = 5;
+const DEFAULT_KEYS: u64 = 5;
+const DEFAULT_THINK: Span = Span::millis(10);
+const DEFAULT_TIMEOUT: Span = Span::secs(1);
+
+impl Validator<'_> {
+    pub(super) fn workload(&self, raw: RawWorkload) -> Checked<Workload> {
+        let clients = match &raw.clients {
+            Some(c) => self.int_in(c, 0, Some(MAX_CLIENTS), "a number of clients")? as u32,
+            None => DEFAULT_CLIENTS,
+        };
+        let keys = match &raw.keys {
+            Some(k) => self.int_in(k, 1, None, "a number of keys")? as u64,
+            None => DEFAULT_KEYS,
+        };
+        let arrival = match (raw.think, &raw.rate) {
+            (Some(_), Some(rate)) => {
+                let message = "expected either `think` (closed loop) or `rate` (open loop), \
+                               found both";
+                return self.fail(rate.span(), message);
+            }
+            (None, Some(rate)) => {
+                let rate = self.int_in(rate, 1, Some(MAX_RATE_PER_S), "a rate per second")?;
+                Arrival::OpenLoop {
+                    rate_per_s: rate as u64,
+                }
+            }
+            (think, None) => Arrival::ClosedLoop {
+                think: think.map_or(SpanRange::exactly(DEFAULT_THINK), |t| t.0),
+            },
+        };
+        let timeout = match &raw.timeout {
+            Some(t) => self.positive(t, "a timeout")?,
+            None => DEFAULT_TIMEOUT,
+        };
+        Ok(Workload {
+            clients,
+            keys,
+            key_distribution: raw
+                .key_distribution
+                .map_or(KeyDistribution::Uniform, |k| k.0),
+            mix: self.mix(raw.mix.as_ref())?,
+            arrival,
+            timeout,
+            target: raw.target.unwrap_or(Target::Random),
+            quorum: match &raw.quorum {
+                Some(q) => Some(self.int_in(q, 1, Some(255), "a quorum")? as u8),
+                None => None,
+            },
+            retries: match &raw.retries {
+                Some(r) => self.int_in(r, 0, Some(100), "a number of retries")? as u32,
+                None => 0,
+            },
+            txn_ops: match &raw.txn_ops {
+                Some(n) => {
+                    let most = Some(MAX_TXN_OPS);
+                    self.int_in(n, 1, most, "a number of operations per txn")? as u32
+                }
+                None => DEFAULT_TXN_OPS,
+            },
+        })
+    }
+
+    pub(super) fn mix(&self, raw: Option<&Spanned<RawMix>>) -> Checked<Vec<(OpKind, u32)>> {
+        let Some(raw) = raw else {
+            return Ok(vec![(OpKind::Get, 50), (OpKind::Put, 50)]);
+        };
+        let m = raw.get_ref();
+        let weights = [
+            (OpKind::Get, &m.get),
+            (OpKind::Put, &m.put),
+            (OpKind::Update, &m.update),
+            (OpKind::Delete, &m.delete),
+            (OpKind::Cas, &m.cas),
+            (OpKind::Append, &m.append),
+            (OpKind::Txn, &m.txn),
+        ];
+        let mut mix = Vec::new();
+        for (kind, weight) in weights {
+            let Some(weight) = weight else { continue };
+            let weight = self.int_in(weight, 0, Some(MAX_WEIGHT), "a weight")?;
+            if weight > 0 {
+                mix.push((kind, weight as u32));
+            }
+            if kind == OpKind::Txn && weight > 0 {
+                self.serves_transactions(weight_span(m))?;
+            }
+        }
+        if mix.is_empty() {
+            let message = "expected at least one positive weight among `get`, `put`, `update`, \
+                           `delete`, `cas`, `append`, `txn`";
+            return self.fail(raw.span(), message);
+        }
+        Ok(mix)
+    }
+
+    /// A workload with `txn` needs a protocol that serves transactions.
+    pub(super) fn serves_transactions(&self, at: Range<usize>) -> Checked<()> {
+        let Some(info) = self.protocol.filter(|p| !p.transactions) else {
+            return Ok(());
+        };
+        let serving: Vec<&str> = self
+            .protocols
+            .iter()
+            .filter(|p| p.1.transactions)
+            .map(|p| p.1.name)
+            .collect();
+        let from = if self.overrides.protocol.is_some() {
+            " (from --protocol)"
+        } else {
+            ""
+        };
+        let message = format!(
+            "expected no `txn` for protocol `{}`{from}, which does not serve multi-key \
+             transactions; protocols that do: {}",
+            info.name,
+            list(serving)
+        );
+        self.fail(at, message)
+    }
+}
