@@ -15,6 +15,8 @@ mod load;
 mod model;
 mod overrides;
 mod raw;
+mod validator;
+mod values;
 
 pub use catalog::catalog;
 pub use diagnostic::LoadError;

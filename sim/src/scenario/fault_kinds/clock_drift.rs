@@ -2,8 +2,8 @@
 
 use super::{Applied, FaultKind, FaultTarget};
 use crate::scenario::explain::node;
-use crate::scenario::load::{Checked, Validator};
-use crate::scenario::raw::{Int, NodeName};
+use crate::scenario::validator::{Checked, Validator};
+use crate::scenario::values::{Int, NodeName};
 use serde::Deserialize;
 use simkv_protocols::NodeId;
 use toml::Spanned;

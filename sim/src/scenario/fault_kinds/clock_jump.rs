@@ -2,8 +2,8 @@
 
 use super::{Applied, Draw, Fault, FaultKind, FaultTarget, NemesisDraw};
 use crate::scenario::explain::{node, quote, signed_span_text};
-use crate::scenario::load::{Checked, Validator};
-use crate::scenario::raw::{NodeName, SignedDur};
+use crate::scenario::validator::{Checked, Validator};
+use crate::scenario::values::{NodeName, SignedDur};
 use serde::Deserialize;
 use simkv_protocols::{NodeId, Span};
 use toml::Spanned;

@@ -28,7 +28,7 @@ pub use operator::OperatorCommand;
 pub use partition::{Heal, Isolate, OneWay, Partition, PartitionShape};
 pub use pause::{Pause, Resume};
 
-use super::load::{Checked, Validator};
+use super::validator::{Checked, Validator};
 use crate::rng::Stream;
 use serde::de::DeserializeOwned;
 use simkv_protocols::{NodeId, Operator, Span};

@@ -3,8 +3,8 @@
 
 use super::{Applied, Draw, Fault, FaultKind, FaultTarget, NemesisDraw};
 use crate::scenario::explain::{node, quote};
-use crate::scenario::load::{Checked, Validator};
-use crate::scenario::raw::NodeName;
+use crate::scenario::validator::{Checked, Validator};
+use crate::scenario::values::NodeName;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use simkv_protocols::NodeId;

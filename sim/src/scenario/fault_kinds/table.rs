@@ -49,7 +49,7 @@ macro_rules! fault_kinds {
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct RawFault {
-            pub at: Spanned<crate::scenario::raw::Dur>,
+            pub at: Spanned<crate::scenario::values::Dur>,
             $( $key: Option<Spanned<<$Kind as FaultKind>::Raw>>, )*
         }
 
@@ -105,12 +105,12 @@ macro_rules! node_fault {
         pub struct $Kind(pub simkv_protocols::NodeId);
 
         impl super::FaultKind for $Kind {
-            type Raw = crate::scenario::raw::NodeName;
+            type Raw = crate::scenario::values::NodeName;
 
             fn check(
                 raw: &toml::Spanned<Self::Raw>,
-                v: &crate::scenario::load::Validator,
-            ) -> crate::scenario::load::Checked<$Kind> {
+                v: &crate::scenario::validator::Validator,
+            ) -> crate::scenario::validator::Checked<$Kind> {
                 v.node(raw).map($Kind)
             }
 

@@ -9,7 +9,7 @@ use crate::scenario::model::{
     Arrival, ClockSetting, Fault, KeyDistribution, Latency, LinkBehaviour, LinkOverride,
     NemesisKind, OpKind, PartitionShape, Target, Workload,
 };
-use simkv_protocols::{SpanRange, Time};
+use simkv_protocols::{NodeId, SpanRange, Time};
 
 fn ms(n: u64) -> Span {
     Span::millis(n)
