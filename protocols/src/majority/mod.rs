@@ -95,7 +95,7 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use coordinator::PENDING_MAX;
+pub use crate::quorum::PENDING_MAX;
 pub use crate::reserve::COUNTER_RESERVE_CHUNK;
 pub use durable::{Applied, MajorityDurable, Outcome, Record, Slot};
 pub use messages::{Message, Timer};
@@ -358,13 +358,11 @@ impl Protocol for Majority {
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
         // Invalid quorums refuse every request everywhere: nothing was ever written.
-        let full = self.pending.len() >= PENDING_MAX;
-        if self.invalid.is_some() || (full && !request.op.is_write()) {
+        if self.invalid.is_some() {
             ctx.reply(request.id, OpResult::Unavailable { hint: None });
             return;
         }
-        if full {
-            ctx.note(|| format!("{}: too many requests pending; silent", request.id));
+        if quorum::refuse_when_full(ctx, self.pending.len(), &request) {
             return;
         }
         self.next_op += 1;
