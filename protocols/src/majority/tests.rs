@@ -3,34 +3,9 @@
 //! them, and invariants hold after every handler.
 
 use super::*;
-use crate::ids::{ClientId, RequestId};
 use crate::kv::Op;
 use crate::params::Params;
-use crate::testkit::{configs, Cluster};
-
-fn n(i: u16) -> NodeId {
-    NodeId(i)
-}
-
-fn req(client: u32, seq: u64) -> RequestId {
-    RequestId {
-        client: ClientId(client),
-        seq,
-    }
-}
-
-fn put(key: Key, value: &str) -> Op {
-    Op::Put {
-        key,
-        value: value.into(),
-    }
-}
-
-fn ok(value: &str) -> OpResult {
-    OpResult::Ok {
-        value: Some(value.into()),
-    }
-}
+use crate::testkit::{configs, n, ok, put, req, Cluster};
 
 /// A hand-driven cluster ([`Cluster`]): sends wait until a test delivers or drops them,
 /// timers fire only when a test fires them, invariants hold after every handler.

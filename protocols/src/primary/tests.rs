@@ -6,7 +6,7 @@ use super::anti_entropy::Inbound;
 use super::store::entry_hash;
 use super::*;
 use crate::params::Params;
-use crate::testkit::{configs, Cluster};
+use crate::testkit::{configs, n, put, Cluster};
 use std::collections::BTreeSet;
 
 type Harness = Cluster<Primary>;
@@ -19,17 +19,6 @@ fn check_digest(node: &Primary) {
         .iter()
         .fold(0, |acc, (k, e)| acc ^ entry_hash(*k, e));
     assert_eq!(node.digest(), full, "{}'s incremental digest", node.me);
-}
-
-fn n(i: u16) -> NodeId {
-    NodeId(i)
-}
-
-fn put(key: Key, value: &str) -> Op {
-    Op::Put {
-        key,
-        value: value.into(),
-    }
 }
 
 impl Cluster<Primary> {
