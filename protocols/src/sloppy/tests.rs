@@ -3,9 +3,8 @@
 
 use super::*;
 use crate::digest::StableHasher;
-use crate::kv::Op;
 use crate::params::{ParamValue, Params};
-use crate::testkit::{configs, n, ok, put, req, Cluster, Wire};
+use crate::testkit::{append, configs, get, n, ok, put, req, Cluster, Wire};
 
 /// A hand-driven cluster ([`Cluster`]): sends wait until a test delivers or drops them,
 /// timers fire only when a test fires them. Invariants are checked by hand
@@ -48,9 +47,7 @@ fn write_while_n2_is_away(h: &mut Harness) {
     h.submit(0, req(1, 1), put(1, "a"));
     assert_eq!(
         h.reply(req(1, 1)),
-        Some(&OpResult::Ok {
-            value: Some("a".into())
-        }),
+        Some(&ok("a")),
         "W = 1: the coordinator's own replica answers at once"
     );
     h.drop_for(2);
@@ -126,13 +123,11 @@ fn read_repair_brings_a_stale_replica_forward_and_the_bug_takes_it_back() {
         h.drop_for(2);
         h.deliver_all();
         assert_eq!(h.value(2, 1).as_deref(), Some("a"));
-        h.submit(1, req(1, 3), Op::Get { key: 1 });
+        h.submit(1, req(1, 3), get(1));
         h.deliver_all();
         assert_eq!(
             h.reply(req(1, 3)),
-            Some(&OpResult::Ok {
-                value: Some("b".into())
-            })
+            Some(&ok("b"))
         );
         let broken: Vec<String> = (0..3)
             .filter_map(|i| h.nodes[i].check_invariants().err())
@@ -159,14 +154,12 @@ fn a_tricked_value_is_never_served_and_anti_entropy_repairs_it() {
         h.run(1, |node, ctx| node.on_operator(ctx, trick));
         assert_eq!(h.value(1, 4).as_deref(), Some("tricked"));
         // A read at n1 waits for an intact copy instead of serving its own.
-        h.submit(1, req(1, 2), Op::Get { key: 4 });
+        h.submit(1, req(1, 2), get(4));
         assert_eq!(h.reply(req(1, 2)), None);
         h.deliver_all();
         assert_eq!(
             h.reply(req(1, 2)),
-            Some(&OpResult::Ok {
-                value: Some("a".into())
-            })
+            Some(&ok("a"))
         );
         assert_eq!(h.value(1, 4).as_deref(), Some("a"), "read repair");
         // Trick again; anti-entropy of k4's bucket heals it.
@@ -198,7 +191,7 @@ fn concurrent_puts(h: &mut Harness) -> OpResult {
     h.deliver_apart(0, 1);
     assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
     assert_eq!(h.reply(req(1, 2)), Some(&ok("b")));
-    h.submit(2, req(1, 3), Op::Get { key: 1 });
+    h.submit(2, req(1, 3), get(1));
     h.deliver_all();
     h.check_all();
     h.reply(req(1, 3)).cloned().expect("R = 1: n2 answers at once")
@@ -224,7 +217,7 @@ fn concurrent_puts_become_siblings_and_a_get_returns_both() {
         // One value per key for the convergence check: the one LWW would keep.
         assert_eq!(h.value(i, 1).as_deref(), Some("b"));
     }
-    h.submit(0, req(1, 4), Op::Get { key: 1 });
+    h.submit(0, req(1, 4), get(1));
     assert_eq!(h.reply(req(1, 4)), Some(&both), "read repair gave n0 b");
     assert_eq!(h.nodes[0].digest(), h.nodes[1].digest());
 
@@ -251,7 +244,7 @@ fn a_put_at_a_node_holding_siblings_supersedes_them() {
         assert_eq!(node.entries[&1].len(), 1, "n{i}");
         assert_eq!(h.value(i, 1).as_deref(), Some("c"));
     }
-    h.submit(1, req(1, 5), Op::Get { key: 1 });
+    h.submit(1, req(1, 5), get(1));
     assert_eq!(h.reply(req(1, 5)), Some(&ok("c")));
     h.check_all();
 }
@@ -278,7 +271,7 @@ fn a_delayed_older_write_does_not_come_back_as_a_sibling() {
     }
     assert!(h.nodes[1].siblings().is_empty());
     assert_eq!(h.nodes[1].entries[&1].len(), 1);
-    h.submit(1, req(1, 3), Op::Get { key: 1 });
+    h.submit(1, req(1, 3), get(1));
     assert_eq!(h.reply(req(1, 3)), Some(&ok("b")));
     // A merge never takes back a version a held one descends from.
     let mut held = h.nodes[1].entries[&1].clone();
@@ -296,10 +289,7 @@ fn a_delayed_older_write_does_not_come_back_as_a_sibling() {
 fn an_append_after_siblings_applies_to_the_newest_and_supersedes_both() {
     let mut h = harness(3, &[], true);
     concurrent_puts(&mut h);
-    let append = Op::Append {
-        key: 1,
-        value: "x".into(),
-    };
+    let append = append(1, "x");
     h.submit(2, req(1, 4), append);
     assert_eq!(
         h.reply(req(1, 4)),
@@ -311,7 +301,7 @@ fn an_append_after_siblings_applies_to_the_newest_and_supersedes_both() {
         assert!(h.nodes[usize::from(i)].siblings().is_empty(), "n{i}");
         assert_eq!(h.value(i, 1).as_deref(), Some("bx"));
     }
-    h.submit(0, req(1, 5), Op::Get { key: 1 });
+    h.submit(0, req(1, 5), get(1));
     assert_eq!(h.reply(req(1, 5)), Some(&ok("bx")));
     h.check_all();
 }
@@ -342,7 +332,7 @@ fn hinted_handoff_hands_back_every_sibling() {
     assert_eq!(h.nodes[2].siblings().get(&key), Some(&both));
     assert!(h.nodes[3].hints.is_empty());
     assert_eq!(h.nodes[3].hints_delivered, 1);
-    h.submit(2, req(1, 3), Op::Get { key });
+    h.submit(2, req(1, 3), get(key));
     assert_eq!(h.reply(req(1, 3)), Some(&OpResult::Siblings { values: both }));
     h.check_all();
 }
