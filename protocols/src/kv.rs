@@ -336,13 +336,7 @@ pub fn apply(store: &mut BTreeMap<Key, Value>, op: &Op) -> OpResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn put(key: Key, v: &str) -> Op {
-        Op::Put {
-            key,
-            value: v.into(),
-        }
-    }
+    use crate::testkit::put;
 
     #[test]
     fn update_and_delete_of_an_absent_key_change_nothing() {

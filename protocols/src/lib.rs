@@ -21,6 +21,7 @@ pub mod ids;
 pub mod kv;
 pub mod params;
 pub mod quorum;
+pub mod reserve;
 pub mod table;
 pub mod time;
 

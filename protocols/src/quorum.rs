@@ -1,6 +1,6 @@
 //! What the quorum protocols ([`crate::majority`] and [`crate::sloppy`]) share: versioned
-//! entries with a checksum, per-bucket digests for anti-entropy, and the rotation that picks
-//! the next (peer, bucket) to compare. [`crate::primary`] orders its writes by the same
+//! entries with a checksum, per-bucket digests for anti-entropy, the rotation that picks
+//! the next (peer, bucket) to compare, and a coordinator's cap on requests in flight. [`crate::primary`] orders its writes by the same
 //! [`Version`] (its entries carry no checksum).
 //!
 //! # Versions
@@ -20,15 +20,39 @@
 //! and the real one would carry the same version and no comparison of versions could tell
 //! which one to keep.
 
+use crate::contract::{Context, Protocol, Request};
 use crate::digest::StableHasher;
 use crate::ids::NodeId;
-use crate::kv::{Key, Value};
+use crate::kv::{Key, OpResult, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// How many buckets anti-entropy splits the key space into (`key % BUCKETS`): small key
 /// ranges whose digests are compared instead of a Merkle tree.
 pub const BUCKETS: u16 = 16;
+
+/// At most this many requests in flight at one coordinator; more are refused.
+pub const PENDING_MAX: usize = 10_000;
+
+/// Refuses `request` when its coordinator already has `pending` requests in flight (at
+/// most [`PENDING_MAX`]), and says whether it did. A read is answered unavailable (it changes
+/// nothing); a write is left unanswered, with a note: it may be the retry of an earlier try
+/// elsewhere that may still land, so "unavailable" (never applied) could be a lie.
+pub fn refuse_when_full<P: Protocol>(
+    ctx: &mut Context<'_, P>,
+    pending: usize,
+    request: &Request,
+) -> bool {
+    if pending < PENDING_MAX {
+        return false;
+    }
+    if request.op.is_write() {
+        ctx.note(|| format!("{}: too many requests pending; silent", request.id));
+    } else {
+        ctx.reply(request.id, OpResult::Unavailable { hint: None });
+    }
+    true
+}
 
 /// A write's identity and order: a counter, ties broken by the issuing node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

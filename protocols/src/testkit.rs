@@ -2,9 +2,50 @@
 
 use crate::contract::{Context, Effect, Entropy, NodeConfig, Protocol, Request};
 use crate::ids::{ClientId, NodeId, RequestId};
-use crate::kv::{Op, OpResult};
+use crate::kv::{Key, Op, OpResult};
 use crate::params::Params;
 use crate::time::Time;
+
+/// Node `i`.
+pub(crate) fn n(i: u16) -> NodeId {
+    NodeId(i)
+}
+
+/// Request `seq` of client `client`.
+pub(crate) fn req(client: u32, seq: u64) -> RequestId {
+    RequestId {
+        client: ClientId(client),
+        seq,
+    }
+}
+
+/// `put key value`.
+pub(crate) fn put(key: Key, value: &str) -> Op {
+    Op::Put {
+        key,
+        value: value.into(),
+    }
+}
+
+/// `append key value`.
+pub(crate) fn append(key: Key, value: &str) -> Op {
+    Op::Append {
+        key,
+        value: value.into(),
+    }
+}
+
+/// `get key`.
+pub(crate) fn get(key: Key) -> Op {
+    Op::Get { key }
+}
+
+/// An `Ok` answer carrying `value`.
+pub(crate) fn ok(value: &str) -> OpResult {
+    OpResult::Ok {
+        value: Some(value.into()),
+    }
+}
 
 /// splitmix64: a deterministic stream for a test's contexts.
 pub(crate) struct TestEntropy(pub(crate) u64);

@@ -12,9 +12,6 @@ use crate::time::{Span, SpanRange};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// At most this many requests in flight at one coordinator; more are refused.
-pub const PENDING_MAX: usize = 10_000;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
     Query,

@@ -10,10 +10,6 @@ use crate::quorum::{Entry, Version};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// How many counter values a node reserves with each persist of its high-water mark, so
-/// that a restarted node never issues a ballot twice.
-pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
-
 /// An accepted value, with the client sessions of the chain of values that led to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Record {
@@ -75,19 +71,15 @@ impl Majority {
     pub(super) fn persist(&self, ctx: &mut Context<'_, Self>) {
         ctx.persist(MajorityDurable {
             slots: self.slots.clone(),
-            counter_reserved: self.counter_reserved,
+            counter_reserved: self.counter.reserved(),
         });
     }
 
     pub(super) fn next_ballot(&mut self, ctx: &mut Context<'_, Self>) -> Version {
-        self.counter += 1;
-        if self.counter > self.counter_reserved {
-            self.counter_reserved = self.counter + COUNTER_RESERVE_CHUNK;
+        let (ballot, must_persist) = self.counter.next(self.me);
+        if must_persist {
             self.persist(ctx);
         }
-        Version {
-            counter: self.counter,
-            node: self.me,
-        }
+        ballot
     }
 }

@@ -25,10 +25,10 @@ impl Majority {
             .values()
             .flat_map(|s| [s.promised, Self::version_of(&s.accepted)]);
         if let Some(v) = own.filter(|v| v.node == self.me).max() {
-            if v.counter > self.counter_reserved {
+            if v.counter > self.counter.reserved() {
                 return Err(format!(
                     "own ballot {v:?} past the reserved mark {}",
-                    self.counter_reserved
+                    self.counter.reserved()
                 ));
             }
         }

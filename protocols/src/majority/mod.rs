@@ -95,8 +95,9 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 
-pub use coordinator::PENDING_MAX;
-pub use durable::{Applied, MajorityDurable, Outcome, Record, Slot, COUNTER_RESERVE_CHUNK};
+pub use crate::quorum::PENDING_MAX;
+pub use crate::reserve::COUNTER_RESERVE_CHUNK;
+pub use durable::{Applied, MajorityDurable, Outcome, Record, Slot};
 pub use messages::{Message, Timer};
 
 use crate::contract::{
@@ -106,6 +107,7 @@ use crate::ids::NodeId;
 use crate::kv::{Key, OpResult, Value};
 use crate::{BugSet, ParamSet};
 use crate::quorum::{self, Entry, Rotation, Version};
+use crate::reserve::Reservation;
 use crate::time::{Span, SpanRange, Time};
 use coordinator::{Pending, Phase};
 use std::cmp::Ordering;
@@ -171,8 +173,8 @@ pub struct Majority {
     anti_entropy: Span,
     bugs: Bugs,
     slots: BTreeMap<Key, Slot>,
-    counter: u64,
-    counter_reserved: u64,
+    /// The Lamport counter of ballots and its persisted high-water mark.
+    counter: Reservation,
     next_op: u64,
     pending: BTreeMap<u64, Pending>,
     rotation: Rotation,
@@ -223,7 +225,7 @@ impl Majority {
 
     /// Lamport: our next ballot must be past every version seen.
     fn observe(&mut self, v: Version) {
-        self.counter = self.counter.max(v.counter);
+        self.counter.observe(v.counter);
     }
 
     /// Sends `msg` to every peer and hands it to this node's own acceptor.
@@ -284,8 +286,7 @@ impl Protocol for Majority {
             anti_entropy: Span(params.anti_entropy.as_micros().max(1)),
             bugs,
             slots,
-            counter: reserved,
-            counter_reserved: reserved,
+            counter: Reservation::resume(reserved),
             next_op: 0,
             pending: BTreeMap::new(),
             rotation: Rotation::default(),
@@ -301,7 +302,7 @@ impl Protocol for Majority {
         for v in seen {
             node.observe(v);
         }
-        node.counter_reserved = node.counter + COUNTER_RESERVE_CHUNK;
+        node.counter.reserve();
         node.persist(ctx);
         if let Some(why) = &node.invalid {
             let why = why.clone();
@@ -357,13 +358,11 @@ impl Protocol for Majority {
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
         // Invalid quorums refuse every request everywhere: nothing was ever written.
-        let full = self.pending.len() >= PENDING_MAX;
-        if self.invalid.is_some() || (full && !request.op.is_write()) {
+        if self.invalid.is_some() {
             ctx.reply(request.id, OpResult::Unavailable { hint: None });
             return;
         }
-        if full {
-            ctx.note(|| format!("{}: too many requests pending; silent", request.id));
+        if quorum::refuse_when_full(ctx, self.pending.len(), &request) {
             return;
         }
         self.next_op += 1;

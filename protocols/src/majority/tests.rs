@@ -3,34 +3,9 @@
 //! them, and invariants hold after every handler.
 
 use super::*;
-use crate::ids::{ClientId, RequestId};
 use crate::kv::Op;
 use crate::params::Params;
-use crate::testkit::{configs, Cluster};
-
-fn n(i: u16) -> NodeId {
-    NodeId(i)
-}
-
-fn req(client: u32, seq: u64) -> RequestId {
-    RequestId {
-        client: ClientId(client),
-        seq,
-    }
-}
-
-fn put(key: Key, value: &str) -> Op {
-    Op::Put {
-        key,
-        value: value.into(),
-    }
-}
-
-fn ok(value: &str) -> OpResult {
-    OpResult::Ok {
-        value: Some(value.into()),
-    }
-}
+use crate::testkit::{append, configs, get, n, ok, put, req, Cluster};
 
 /// A hand-driven cluster ([`Cluster`]): sends wait until a test delivers or drops them,
 /// timers fire only when a test fires them, invariants hold after every handler.
@@ -62,7 +37,7 @@ fn abd_a_read_writes_back_a_value_found_on_a_minority_before_answering() {
     h.inflight.clear();
     assert_eq!(h.reply(req(0, 1)), None);
     // A read at n2 whose query reaches n1, n2, n3 sees "a" on two of them, not chosen.
-    h.submit(1, req(1, 1), Op::Get { key: 1 });
+    h.submit(1, req(1, 1), get(1));
     h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 2);
     h.inflight
         .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
@@ -84,14 +59,14 @@ fn with_skip_read_write_back_a_later_read_returns_the_older_value() {
     h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
     h.inflight.clear();
     // A read through n1, n2, n3 returns "b" (only on n1, n2)...
-    h.submit(2, req(1, 1), Op::Get { key: 1 });
+    h.submit(2, req(1, 1), get(1));
     h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 1);
     h.inflight
         .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
     h.deliver_all();
     assert_eq!(h.reply(req(1, 1)), Some(&ok("b")));
     // ... and a later read through n3, n4, n5 returns "a": a new-old inversion.
-    h.submit(3, req(2, 1), Op::Get { key: 1 });
+    h.submit(3, req(2, 1), get(1));
     h.inflight.retain(|(_, to, _)| to.0 >= 2);
     h.deliver_all();
     assert_eq!(h.reply(req(2, 1)), Some(&ok("a")));
@@ -171,10 +146,7 @@ fn a_clients_retry_at_another_coordinator_applies_once() {
     let mut h = harness(5, &[]);
     h.submit(0, req(0, 1), put(1, ""));
     h.deliver_all();
-    let append = Op::Append {
-        key: 1,
-        value: "x;".into(),
-    };
+    let append = append(1, "x;");
     // The first try's value reaches a write quorum, but every answer to n1 is lost.
     h.submit(0, req(3, 7), append.clone());
     h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
@@ -191,7 +163,7 @@ fn a_clients_retry_at_another_coordinator_applies_once() {
 #[test]
 fn a_minority_answers_gets_unavailable_and_leaves_writes_unanswered() {
     let mut h = harness(5, &[]);
-    h.submit(0, req(0, 1), Op::Get { key: 1 });
+    h.submit(0, req(0, 1), get(1));
     h.submit(0, req(0, 2), put(1, "a"));
     // Only n2 hears n1: a minority.
     h.deliver_where(|(_, to, _)| to.0 <= 1);
@@ -221,7 +193,7 @@ fn an_acknowledged_write_survives_the_restart_of_every_replica() {
     for i in 0..3 {
         h.restart(i);
     }
-    h.submit(2, req(1, 1), Op::Get { key: 1 });
+    h.submit(2, req(1, 1), get(1));
     h.deliver_all();
     assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
     // And a new ballot orders after every one issued before the crash.
@@ -242,7 +214,7 @@ fn a_tricked_replica_is_repaired_by_anti_entropy_and_never_read() {
     h.run(2, |node, ctx| node.on_operator(ctx, trick));
     assert_eq!(h.value(2, 1).as_deref(), Some("tricked"));
     // A read through n3 and n1 never answers the corrupt copy.
-    h.submit(2, req(1, 1), Op::Get { key: 1 });
+    h.submit(2, req(1, 1), get(1));
     h.deliver_all();
     assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
     for _ in 0..2 {

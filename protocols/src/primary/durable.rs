@@ -6,9 +6,6 @@ use super::Primary;
 use crate::contract::Context;
 use crate::quorum::Version;
 
-/// How many counter values a node reserves with each persist of its high-water mark.
-pub const COUNTER_RESERVE_CHUNK: u64 = 1_000;
-
 /// What survives a crash: the Lamport counter's reserved high-water mark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrimaryDurable {
@@ -20,21 +17,22 @@ impl Primary {
     /// Issues the next version of this node, reserving (persisting) more counter values first
     /// when the reservation is used up.
     pub(super) fn next_version(&mut self, ctx: &mut Context<'_, Self>) -> Version {
-        self.counter += 1;
-        if self.counter > self.counter_reserved {
-            self.reserve_counter(ctx);
+        let (version, must_persist) = self.counter.next(self.me);
+        if must_persist {
+            self.persist_reservation(ctx);
         }
-        Version {
-            counter: self.counter,
-            node: self.me,
-        }
+        version
     }
 
     /// Persists a high-water mark one chunk past the counter.
     pub(super) fn reserve_counter(&mut self, ctx: &mut Context<'_, Self>) {
-        self.counter_reserved = self.counter + COUNTER_RESERVE_CHUNK;
+        self.counter.reserve();
+        self.persist_reservation(ctx);
+    }
+
+    fn persist_reservation(&self, ctx: &mut Context<'_, Self>) {
         ctx.persist(PrimaryDurable {
-            counter_reserved: self.counter_reserved,
+            counter_reserved: self.counter.reserved(),
         });
     }
 }

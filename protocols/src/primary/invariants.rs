@@ -7,24 +7,27 @@ use super::Primary;
 impl Primary {
     /// The node's own invariants.
     pub(super) fn check_node(&self) -> Result<(), String> {
-        if self.installed_counter_max > self.counter {
+        if self.installed_counter_max > self.counter.counter() {
             return Err(format!(
                 "a held version has counter {} past the Lamport counter {}",
-                self.installed_counter_max, self.counter
+                self.installed_counter_max,
+                self.counter.counter()
             ));
         }
         // Our own versions from before a crash come back through resync: one past the mark
         // we restarted from means this node may issue it again.
-        if self.installed_own_counter_max > self.counter_reserved {
+        if self.installed_own_counter_max > self.counter.reserved() {
             return Err(format!(
                 "own version counter {} past the reserved mark {}: versions may be reused",
-                self.installed_own_counter_max, self.counter_reserved
+                self.installed_own_counter_max,
+                self.counter.reserved()
             ));
         }
-        if self.incarnation == 0 || self.incarnation > self.counter_reserved {
+        if self.incarnation == 0 || self.incarnation > self.counter.reserved() {
             return Err(format!(
                 "incarnation {} outside 1..={}",
-                self.incarnation, self.counter_reserved
+                self.incarnation,
+                self.counter.reserved()
             ));
         }
         // O(peers) per handler: a handful of peers, each check O(1).

@@ -87,12 +87,14 @@ mod tests;
 
 pub use crate::quorum::Version;
 pub use anti_entropy::RECEIVED_BEYOND_MAX;
-pub use durable::{PrimaryDurable, COUNTER_RESERVE_CHUNK};
+pub use crate::reserve::COUNTER_RESERVE_CHUNK;
+pub use durable::PrimaryDurable;
 pub use messages::{Message, Timer};
 pub use store::Entry;
 
 use crate::contract::{Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
 use crate::ids::NodeId;
+use crate::reserve::Reservation;
 use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::{BugSet, ParamSet};
 use crate::time::{Span, Time};
@@ -177,10 +179,9 @@ pub struct Primary {
     /// running maxima, so that the invariants cost O(1) per handler.
     installed_counter_max: u64,
     installed_own_counter_max: u64,
-    /// The Lamport counter: at least every version counter this node holds.
-    counter: u64,
-    /// The persisted high-water mark: at least every counter this node ever issued.
-    counter_reserved: u64,
+    /// The Lamport counter (at least every version counter this node holds) and its
+    /// persisted high-water mark (at least every counter this node ever issued).
+    counter: Reservation,
     /// Whether a full state has arrived since start.
     synced: bool,
     /// True when `skip-resync` is on and this start is a restart: the pull never happens.
@@ -248,15 +249,14 @@ impl Protocol for Primary {
             digest: 0,
             installed_counter_max: 0,
             installed_own_counter_max: 0,
-            counter,
-            counter_reserved: counter,
+            counter: Reservation::resume(counter),
             // Alone, there is nobody to sync from.
             synced: peers.is_empty(),
             resync_skipped: bugs.skip_resync && durable.is_some(),
             peers,
         };
         node.reserve_counter(ctx);
-        node.incarnation = node.counter_reserved;
+        node.incarnation = node.counter.reserved();
         if node.resync_skipped {
             ctx.note(|| "restarted; skipping resync".to_string());
         }

@@ -48,7 +48,7 @@ impl Primary {
         entry: Entry,
     ) -> bool {
         // Lamport: our next write must order after every write we have seen.
-        self.counter = self.counter.max(entry.version.counter);
+        self.counter.observe(entry.version.counter);
         if let Some(current) = self.entries.get(&key) {
             if !self.bugs.blind_apply && entry.version <= current.version {
                 if entry.version == current.version && entry.value != current.value {

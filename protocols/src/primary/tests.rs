@@ -6,7 +6,7 @@ use super::anti_entropy::Inbound;
 use super::store::entry_hash;
 use super::*;
 use crate::params::Params;
-use crate::testkit::{configs, Cluster};
+use crate::testkit::{configs, get, n, ok, put, Cluster};
 use std::collections::BTreeSet;
 
 type Harness = Cluster<Primary>;
@@ -19,17 +19,6 @@ fn check_digest(node: &Primary) {
         .iter()
         .fold(0, |acc, (k, e)| acc ^ entry_hash(*k, e));
     assert_eq!(node.digest(), full, "{}'s incremental digest", node.me);
-}
-
-fn n(i: u16) -> NodeId {
-    NodeId(i)
-}
-
-fn put(key: Key, value: &str) -> Op {
-    Op::Put {
-        key,
-        value: value.into(),
-    }
 }
 
 impl Cluster<Primary> {
@@ -130,9 +119,7 @@ fn a_write_at_one_node_reaches_every_replica() {
     let reply = h.request(0, put(1, "a"));
     assert_eq!(
         reply,
-        OpResult::Ok {
-            value: Some("a".into())
-        }
+        ok("a")
     );
     // Acknowledged before any peer has it: the AP choice of the seed.
     assert_eq!(h.values(1), [Some("a"), None, None]);
@@ -140,10 +127,8 @@ fn a_write_at_one_node_reaches_every_replica() {
     assert_eq!(h.values(1), [Some("a"); 3]);
     assert!(h.converged());
     assert_eq!(
-        h.request(2, Op::Get { key: 1 }),
-        OpResult::Ok {
-            value: Some("a".into())
-        }
+        h.request(2, get(1)),
+        ok("a")
     );
 }
 
@@ -208,7 +193,7 @@ fn a_delete_leaves_a_tombstone_that_a_late_older_put_cannot_undo() {
         "tombstones kept"
     );
     assert!(h.converged());
-    assert_eq!(h.request(2, Op::Get { key: 1 }), OpResult::NotFound);
+    assert_eq!(h.request(2, get(1)), OpResult::NotFound);
 }
 
 /// A cluster holding k1 = a, k2 deleted (a tombstone), k3 = c, all delivered.

@@ -4,30 +4,11 @@
 
 use super::log::Command;
 use super::*;
-use crate::ids::ClientId;
 use crate::params::{ParamValue, Params};
-use crate::testkit::{configs, Cluster};
+use crate::testkit::{append, configs, n, req, Cluster};
 
 type Harness = Cluster<Raft>;
 type Wire = crate::testkit::Wire<Raft>;
-
-fn n(i: u16) -> NodeId {
-    NodeId(i)
-}
-
-fn id(seq: u64) -> RequestId {
-    RequestId {
-        client: ClientId(1),
-        seq,
-    }
-}
-
-fn append(key: Key, value: &str) -> Op {
-    Op::Append {
-        key,
-        value: value.into(),
-    }
-}
 
 impl Cluster<Raft> {
     /// `count` fresh followers, with `sets` overriding the default parameters.
@@ -94,7 +75,7 @@ fn election_5_2_votes_only_for_an_up_to_date_log() {
         assert_eq!(h.node(0).role, Role::Leader);
         assert_eq!(h.node(0).current_term, 1);
         // n3 misses a committed write.
-        h.submit(0, id(1), append(1, "x"));
+        h.submit(0, req(1, 1), append(1, "x"));
         h.drop_where(|(_, to, _)| *to == n(2));
         h.deliver_where(|(_, to, _)| *to != n(2));
         assert_eq!(h.replies.len(), 1, "committed by n1 and n2");
@@ -204,7 +185,7 @@ fn session_6_3_retry_is_applied_once() {
         let mut h = Harness::new(3, bugs, &[]);
         h.campaign(0);
         h.deliver_all();
-        h.submit(0, id(1), append(7, "x"));
+        h.submit(0, req(1, 1), append(7, "x"));
         // The followers append it, but n1 crashes before hearing back.
         h.deliver_where(|w| matches!(w.2, Message::AppendEntries { .. }));
         h.drop_where(|_| true);
@@ -214,7 +195,7 @@ fn session_6_3_retry_is_applied_once() {
         h.deliver_all();
         assert_eq!(h.node(1).role, Role::Leader);
         // The client times out and retries at the new leader.
-        h.submit(1, id(1), append(7, "x"));
+        h.submit(1, req(1, 1), append(7, "x"));
         h.deliver_all();
         h.heartbeat(1);
         h.deliver_all();
@@ -222,7 +203,7 @@ fn session_6_3_retry_is_applied_once() {
         assert_eq!(
             h.replies,
             vec![(
-                id(1),
+                req(1, 1),
                 OpResult::Ok {
                     value: answer.clone()
                 }
@@ -233,7 +214,7 @@ fn session_6_3_retry_is_applied_once() {
         }
         // A later retry of the same id is answered from the session, not appended again.
         let last = h.node(1).log.last_index();
-        h.submit(1, id(1), append(7, "x"));
+        h.submit(1, req(1, 1), append(7, "x"));
         if bugs.is_empty() {
             assert_eq!(h.node(1).log.last_index(), last);
             assert_eq!(h.replies.len(), 2);

@@ -11,9 +11,6 @@ use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::quorum::{Entry, Version};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// At most this many requests in flight at one coordinator; more are refused.
-pub const PENDING_MAX: usize = 10_000;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
     Read,

@@ -98,7 +98,7 @@ mod replica;
 mod tests;
 mod versions;
 
-pub use coordinator::PENDING_MAX;
+pub use crate::quorum::PENDING_MAX;
 pub use durable::SloppyDurable;
 pub use handoff::{Hint, CONTACT_GAP, HANDOFF_BATCH, HANDOFF_DEADLINE};
 pub use messages::{Message, Timer};
@@ -320,12 +320,7 @@ impl Protocol for Sloppy {
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
         self.now = ctx.now();
-        if self.pending.len() >= PENDING_MAX {
-            if request.op.is_write() {
-                ctx.note(|| format!("{}: too many requests pending; silent", request.id));
-            } else {
-                ctx.reply(request.id, op_result_unavailable());
-            }
+        if quorum::refuse_when_full(ctx, self.pending.len(), &request) {
             return;
         }
         let (r, w) = match request.quorum {

@@ -3,11 +3,8 @@
 
 use super::*;
 use crate::digest::StableHasher;
-use crate::ids::ClientId;
-use crate::ids::RequestId;
-use crate::kv::Op;
 use crate::params::{ParamValue, Params};
-use crate::testkit::{configs, Cluster, Wire};
+use crate::testkit::{append, configs, get, n, ok, put, req, Cluster, Wire};
 
 /// A hand-driven cluster ([`Cluster`]): sends wait until a test delivers or drops them,
 /// timers fire only when a test fires them. Invariants are checked by hand
@@ -19,24 +16,6 @@ fn harness(count: u16, bugs: &[&'static str], siblings: bool) -> Harness {
     let mut params = Params::defaults(Sloppy::info().params);
     params.set("siblings", ParamValue::Bool(siblings));
     Cluster::boot_all(configs(count, &params, bugs), |_| {}).unchecked()
-}
-
-fn n(i: u16) -> NodeId {
-    NodeId(i)
-}
-
-fn req(seq: u64) -> RequestId {
-    RequestId {
-        client: ClientId(1),
-        seq,
-    }
-}
-
-fn put(key: Key, value: &str) -> Op {
-    Op::Put {
-        key,
-        value: value.into(),
-    }
 }
 
 impl Harness {
@@ -65,12 +44,10 @@ impl Harness {
 
 /// Writes k1=a at n0 while n2 is cut off; n0 ends up holding a hint for n2.
 fn write_while_n2_is_away(h: &mut Harness) {
-    h.submit(0, req(1), put(1, "a"));
+    h.submit(0, req(1, 1), put(1, "a"));
     assert_eq!(
-        h.reply(req(1)),
-        Some(&OpResult::Ok {
-            value: Some("a".into())
-        }),
+        h.reply(req(1, 1)),
+        Some(&ok("a")),
         "W = 1: the coordinator's own replica answers at once"
     );
     h.drop_for(2);
@@ -91,7 +68,7 @@ fn a_hint_is_handed_back_when_its_node_answers_and_then_deleted() {
         let mut h = harness(3, &[], siblings);
         write_while_n2_is_away(&mut h);
         // The next write skips down n2: a replica that is up carries its hint.
-        h.submit(0, req(2), put(1, "b"));
+        h.submit(0, req(1, 2), put(1, "b"));
         assert!(
             h.inflight.iter().all(|(_, to, _)| *to != n(2)),
             "n2 is skipped"
@@ -140,19 +117,17 @@ fn read_repair_brings_a_stale_replica_forward_and_the_bug_takes_it_back() {
     {
         let bugs: Vec<&'static str> = bug.into_iter().collect();
         let mut h = harness(3, &bugs, siblings);
-        h.submit(0, req(1), put(1, "a"));
+        h.submit(0, req(1, 1), put(1, "a"));
         h.deliver_all();
-        h.submit(0, req(2), put(1, "b"));
+        h.submit(0, req(1, 2), put(1, "b"));
         h.drop_for(2);
         h.deliver_all();
         assert_eq!(h.value(2, 1).as_deref(), Some("a"));
-        h.submit(1, req(3), Op::Get { key: 1 });
+        h.submit(1, req(1, 3), get(1));
         h.deliver_all();
         assert_eq!(
-            h.reply(req(3)),
-            Some(&OpResult::Ok {
-                value: Some("b".into())
-            })
+            h.reply(req(1, 3)),
+            Some(&ok("b"))
         );
         let broken: Vec<String> = (0..3)
             .filter_map(|i| h.nodes[i].check_invariants().err())
@@ -170,7 +145,7 @@ fn read_repair_brings_a_stale_replica_forward_and_the_bug_takes_it_back() {
 fn a_tricked_value_is_never_served_and_anti_entropy_repairs_it() {
     for siblings in MODES {
         let mut h = harness(2, &[], siblings);
-        h.submit(0, req(1), put(4, "a"));
+        h.submit(0, req(1, 1), put(4, "a"));
         h.deliver_all();
         let trick = Operator::TrickValue {
             key: 4,
@@ -179,14 +154,12 @@ fn a_tricked_value_is_never_served_and_anti_entropy_repairs_it() {
         h.run(1, |node, ctx| node.on_operator(ctx, trick));
         assert_eq!(h.value(1, 4).as_deref(), Some("tricked"));
         // A read at n1 waits for an intact copy instead of serving its own.
-        h.submit(1, req(2), Op::Get { key: 4 });
-        assert_eq!(h.reply(req(2)), None);
+        h.submit(1, req(1, 2), get(4));
+        assert_eq!(h.reply(req(1, 2)), None);
         h.deliver_all();
         assert_eq!(
-            h.reply(req(2)),
-            Some(&OpResult::Ok {
-                value: Some("a".into())
-            })
+            h.reply(req(1, 2)),
+            Some(&ok("a"))
         );
         assert_eq!(h.value(1, 4).as_deref(), Some("a"), "read repair");
         // Trick again; anti-entropy of k4's bucket heals it.
@@ -204,12 +177,6 @@ fn a_tricked_value_is_never_served_and_anti_entropy_repairs_it() {
     }
 }
 
-fn ok(value: &str) -> OpResult {
-    OpResult::Ok {
-        value: Some(value.into()),
-    }
-}
-
 fn siblings_of(values: &[&str]) -> Vec<Option<Value>> {
     values.iter().map(|v| Some(v.to_string())).collect()
 }
@@ -218,16 +185,16 @@ fn siblings_of(values: &[&str]) -> Vec<Option<Value>> {
 /// both), then heals: a get at n2 answers what it holds, and its read repair gives the
 /// others what they lack. Returns the get's answer.
 fn concurrent_puts(h: &mut Harness) -> OpResult {
-    h.submit(0, req(1), put(1, "a"));
+    h.submit(0, req(1, 1), put(1, "a"));
     h.deliver_apart(0, 1);
-    h.submit(1, req(2), put(1, "b"));
+    h.submit(1, req(1, 2), put(1, "b"));
     h.deliver_apart(0, 1);
-    assert_eq!(h.reply(req(1)), Some(&ok("a")));
-    assert_eq!(h.reply(req(2)), Some(&ok("b")));
-    h.submit(2, req(3), Op::Get { key: 1 });
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+    assert_eq!(h.reply(req(1, 2)), Some(&ok("b")));
+    h.submit(2, req(1, 3), get(1));
     h.deliver_all();
     h.check_all();
-    h.reply(req(3)).cloned().expect("R = 1: n2 answers at once")
+    h.reply(req(1, 3)).cloned().expect("R = 1: n2 answers at once")
 }
 
 /// Dynamo section 4.4: two puts whose coordinators cannot see each other carry
@@ -250,8 +217,8 @@ fn concurrent_puts_become_siblings_and_a_get_returns_both() {
         // One value per key for the convergence check: the one LWW would keep.
         assert_eq!(h.value(i, 1).as_deref(), Some("b"));
     }
-    h.submit(0, req(4), Op::Get { key: 1 });
-    assert_eq!(h.reply(req(4)), Some(&both), "read repair gave n0 b");
+    h.submit(0, req(1, 4), get(1));
+    assert_eq!(h.reply(req(1, 4)), Some(&both), "read repair gave n0 b");
     assert_eq!(h.nodes[0].digest(), h.nodes[1].digest());
 
     let mut h = harness(3, &[], false);
@@ -268,17 +235,17 @@ fn concurrent_puts_become_siblings_and_a_get_returns_both() {
 fn a_put_at_a_node_holding_siblings_supersedes_them() {
     let mut h = harness(3, &[], true);
     concurrent_puts(&mut h);
-    h.submit(0, req(4), put(1, "c"));
+    h.submit(0, req(1, 4), put(1, "c"));
     h.deliver_all();
-    assert_eq!(h.reply(req(4)), Some(&ok("c")));
+    assert_eq!(h.reply(req(1, 4)), Some(&ok("c")));
     for i in 0..3 {
         let node = &h.nodes[usize::from(i)];
         assert!(node.siblings().is_empty(), "n{i}");
         assert_eq!(node.entries[&1].len(), 1, "n{i}");
         assert_eq!(h.value(i, 1).as_deref(), Some("c"));
     }
-    h.submit(1, req(5), Op::Get { key: 1 });
-    assert_eq!(h.reply(req(5)), Some(&ok("c")));
+    h.submit(1, req(1, 5), get(1));
+    assert_eq!(h.reply(req(1, 5)), Some(&ok("c")));
     h.check_all();
 }
 
@@ -287,7 +254,7 @@ fn a_put_at_a_node_holding_siblings_supersedes_them() {
 #[test]
 fn a_delayed_older_write_does_not_come_back_as_a_sibling() {
     let mut h = harness(2, &[], true);
-    h.submit(0, req(1), put(1, "a"));
+    h.submit(0, req(1, 1), put(1, "a"));
     let at = h
         .inflight
         .iter()
@@ -295,7 +262,7 @@ fn a_delayed_older_write_does_not_come_back_as_a_sibling() {
         .expect("the store of a to n1");
     let late = h.inflight.remove(at);
     h.deliver_all();
-    h.submit(0, req(2), put(1, "b"));
+    h.submit(0, req(1, 2), put(1, "b"));
     h.deliver_all();
     assert_eq!(h.value(1, 1).as_deref(), Some("b"));
     for _ in 0..2 {
@@ -304,8 +271,8 @@ fn a_delayed_older_write_does_not_come_back_as_a_sibling() {
     }
     assert!(h.nodes[1].siblings().is_empty());
     assert_eq!(h.nodes[1].entries[&1].len(), 1);
-    h.submit(1, req(3), Op::Get { key: 1 });
-    assert_eq!(h.reply(req(3)), Some(&ok("b")));
+    h.submit(1, req(1, 3), get(1));
+    assert_eq!(h.reply(req(1, 3)), Some(&ok("b")));
     // A merge never takes back a version a held one descends from.
     let mut held = h.nodes[1].entries[&1].clone();
     let Message::Store { entry: old, .. } = late.2 else {
@@ -322,13 +289,10 @@ fn a_delayed_older_write_does_not_come_back_as_a_sibling() {
 fn an_append_after_siblings_applies_to_the_newest_and_supersedes_both() {
     let mut h = harness(3, &[], true);
     concurrent_puts(&mut h);
-    let append = Op::Append {
-        key: 1,
-        value: "x".into(),
-    };
-    h.submit(2, req(4), append);
+    let append = append(1, "x");
+    h.submit(2, req(1, 4), append);
     assert_eq!(
-        h.reply(req(4)),
+        h.reply(req(1, 4)),
         Some(&ok("bx")),
         "b is (1, n1), a is (1, n0)"
     );
@@ -337,8 +301,8 @@ fn an_append_after_siblings_applies_to_the_newest_and_supersedes_both() {
         assert!(h.nodes[usize::from(i)].siblings().is_empty(), "n{i}");
         assert_eq!(h.value(i, 1).as_deref(), Some("bx"));
     }
-    h.submit(0, req(5), Op::Get { key: 1 });
-    assert_eq!(h.reply(req(5)), Some(&ok("bx")));
+    h.submit(0, req(1, 5), get(1));
+    assert_eq!(h.reply(req(1, 5)), Some(&ok("bx")));
     h.check_all();
 }
 
@@ -355,9 +319,9 @@ fn hinted_handoff_hands_back_every_sibling() {
     // As if n3 had missed an ack at n1 and at n2.
     h.nodes[0].down.insert(n(2));
     h.nodes[1].down.insert(n(2));
-    h.submit(0, req(1), put(key, "a"));
+    h.submit(0, req(1, 1), put(key, "a"));
     h.deliver_apart(0, 1);
-    h.submit(1, req(2), put(key, "b"));
+    h.submit(1, req(1, 2), put(key, "b"));
     h.deliver_apart(0, 1);
     let hint = &h.nodes[3].hints[&(n(2), key)];
     assert_eq!(hint.versions.len(), 2, "both siblings are hinted");
@@ -368,8 +332,8 @@ fn hinted_handoff_hands_back_every_sibling() {
     assert_eq!(h.nodes[2].siblings().get(&key), Some(&both));
     assert!(h.nodes[3].hints.is_empty());
     assert_eq!(h.nodes[3].hints_delivered, 1);
-    h.submit(2, req(3), Op::Get { key });
-    assert_eq!(h.reply(req(3)), Some(&OpResult::Siblings { values: both }));
+    h.submit(2, req(1, 3), get(key));
+    assert_eq!(h.reply(req(1, 3)), Some(&OpResult::Siblings { values: both }));
     h.check_all();
 }
 

@@ -18,7 +18,7 @@ fn section_2_a_participant_blocks_while_the_coordinator_is_down_after_prepare() 
         h.deliver_all();
     }
     assert_eq!(h.node(1).prepared.len(), 1);
-    let read = h.submit_next(1, Op::Get { key: 1 });
+    let read = h.submit_next(1, get(1));
     assert!(h.reply(read).is_none());
     assert!(
         h.node(1).prepared[&TxnId {

@@ -11,7 +11,7 @@ mod txns;
 use super::*;
 use crate::kv::{self, Op};
 use crate::params::Params;
-use crate::testkit::{configs, Cluster};
+use crate::testkit::{append, configs, get, n, ok, put, Cluster};
 
 type Harness = Cluster<TwoPc>;
 
@@ -44,36 +44,8 @@ impl Cluster<TwoPc> {
     }
 }
 
-fn n(i: u16) -> NodeId {
-    NodeId(i)
-}
-
-fn put(key: Key, value: &str) -> Op {
-    Op::Put {
-        key,
-        value: value.into(),
-    }
-}
-
-fn get(key: Key) -> Op {
-    Op::Get { key }
-}
-
-fn append(key: Key, value: &str) -> Op {
-    Op::Append {
-        key,
-        value: value.into(),
-    }
-}
-
 fn txn(ops: Vec<Op>) -> Op {
     Op::Txn { ops }
-}
-
-fn ok(value: &str) -> OpResult {
-    OpResult::Ok {
-        value: Some(value.into()),
-    }
 }
 
 fn committed(results: Vec<OpResult>) -> OpResult {

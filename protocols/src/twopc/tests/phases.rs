@@ -36,9 +36,7 @@ fn section_2_a_write_commits_after_every_yes_vote_and_every_replica_applies_it()
     assert_eq!(h.durable[0].as_ref().unwrap().decisions.len(), 1);
     assert_eq!(
         h.reply(id),
-        Some(&OpResult::Ok {
-            value: Some("a".into())
-        })
+        Some(&ok("a"))
     );
     h.deliver_all();
     assert_eq!(
@@ -57,7 +55,7 @@ fn section_2_a_read_of_a_key_prepared_here_waits_for_the_outcome() {
     let mut h = Harness::new(3, &[]);
     h.submit_next(0, put(1, "a"));
     h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
-    let read = h.submit_next(2, Op::Get { key: 1 });
+    let read = h.submit_next(2, get(1));
     assert!(
         h.reply(read).is_none(),
         "n3 holds k1 locked: the read waits"
@@ -65,9 +63,7 @@ fn section_2_a_read_of_a_key_prepared_here_waits_for_the_outcome() {
     h.deliver_all();
     assert_eq!(
         h.reply(read),
-        Some(&OpResult::Ok {
-            value: Some("a".into())
-        })
+        Some(&ok("a"))
     );
 }
 
@@ -94,10 +90,7 @@ fn section_2_a_participant_votes_no_on_a_younger_conflicting_prepare_and_it_abor
 #[test]
 fn a_duplicated_prepare_of_a_committed_append_is_voted_down_not_applied_twice() {
     let mut h = Harness::new(2, &[]);
-    let append = Op::Append {
-        key: 1,
-        value: "x".into(),
-    };
+    let append = append(1, "x");
     h.submit_next(0, append);
     let prepare = h.inflight[0].clone();
     h.deliver_all();
@@ -120,11 +113,9 @@ fn with_release_lock_before_decision_a_participant_reads_the_old_value_after_the
     h.deliver_where(|(_, _, m)| !matches!(m, Message::Commit { .. }));
     assert_eq!(
         h.reply(id),
-        Some(&OpResult::Ok {
-            value: Some("a".into())
-        })
+        Some(&ok("a"))
     );
-    let read = h.submit_next(2, Op::Get { key: 1 });
+    let read = h.submit_next(2, get(1));
     assert_eq!(
         h.reply(read),
         Some(&OpResult::NotFound),

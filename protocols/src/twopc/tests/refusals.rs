@@ -8,19 +8,14 @@ use super::*;
 #[test]
 fn a_copy_of_a_committed_write_sent_to_another_node_is_answered_not_applied_again() {
     let mut h = Harness::new(3, &[]);
-    let append = Op::Append {
-        key: 1,
-        value: "x".into(),
-    };
+    let append = append(1, "x");
     let id = h.submit_next(0, append.clone());
     h.deliver_all();
     h.replies.clear();
     h.submit(1, id, append);
     assert_eq!(
         h.reply(id),
-        Some(&OpResult::Ok {
-            value: Some("x".into())
-        }),
+        Some(&ok("x")),
         "the first answer, again"
     );
     assert!(h.inflight.is_empty(), "no second transaction");
@@ -88,7 +83,7 @@ fn a_write_waiting_for_an_in_doubt_lock_is_refused_and_so_is_a_read() {
     h.submit_next(0, put(1, "a"));
     h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. }));
     let write = h.submit_next(1, put(1, "b"));
-    let read = h.submit_next(1, Op::Get { key: 1 });
+    let read = h.submit_next(1, get(1));
     h.tick(400);
     assert_eq!(h.node(1).stats().given_up, 2);
     let refused = OpResult::Unavailable { hint: None };
