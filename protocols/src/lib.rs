@@ -5,13 +5,9 @@
 //! with its durable state) and acts only through [`Effect`]s that the engine applies. The
 //! contract every protocol implements is [`Protocol`]; read its documentation first.
 //!
-//! | name      | module        | promises                         |
-//! |-----------|---------------|----------------------------------|
-//! | `primary` | [`primary`]   | convergent, live after heal      |
-//! | `twopc`   | [`twopc`]     | linearizable, durable, convergent, live after heal |
-//! | `raft`    | [`raft`]      | linearizable, live after heal    |
-//! | `majority` | [`majority`] | linearizable, durable, live after heal |
-//! | `sloppy`  | [`sloppy`]    | convergent, live after heal      |
+//! The protocols are declared once, in the protocol table below
+//! ([`ProtocolKind`]): each one's name, promises, parameters and planted bugs come from its
+//! own [`Protocol::info`], and `simkv list protocols` prints them.
 #![deny(missing_docs)]
 
 pub mod bugs;
