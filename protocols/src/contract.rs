@@ -3,6 +3,7 @@
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, Op, OpResult, Value};
 use crate::params::{ParamSpec, Params};
+use crate::roles::{RoleKind, RoleSpec};
 use crate::time::{SpanRange, Time};
 use serde::Deserialize;
 use serde::Serialize;
@@ -60,6 +61,9 @@ pub struct ProtocolInfo {
     pub params: &'static [ParamSpec],
     /// The planted bugs it ships.
     pub bugs: &'static [BugSpec],
+    /// The roles its nodes may hold ([`Protocol::Role`]'s specs), which fault targets and
+    /// leadership checks name.
+    pub roles: &'static [RoleSpec],
     /// Whether it serves multi-key transactions ([`Op::Txn`]), atomically; a protocol that
     /// does not is never sent one.
     pub transactions: bool,
@@ -346,6 +350,9 @@ pub trait Protocol: Sized + 'static {
     type Timer: Clone + Debug + Hash + Eq + Serialize;
     /// What survives a crash.
     type Durable: Clone + Debug;
+    /// The roles a node may hold (see [`roles!`](crate::roles!)); leaderless protocols use
+    /// [`Replica`](crate::roles::Replica).
+    type Role: RoleKind;
 
     /// The protocol's name, promises, parameters and planted bugs.
     fn info() -> ProtocolInfo;
@@ -371,6 +378,16 @@ pub trait Protocol: Sized + 'static {
     /// An operator's command (see [`Operator`]); ignored with a note by default.
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
         ctx.note(|| format!("ignored operator command {command}"));
+    }
+
+    /// This node's role right now. Observation only: the engine reads it to aim faults
+    /// (`crash = "leader"`) and to check leadership, never to drive the protocol.
+    fn role(&self) -> Self::Role;
+
+    /// The term (or epoch, ballot, view) this node is in, for protocols that have one: two
+    /// nodes leading in one term break election safety.
+    fn term(&self) -> Option<u64> {
+        None
     }
 
     /// This replica's view of the store, for `--dump` and the convergence check.

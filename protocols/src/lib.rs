@@ -18,6 +18,7 @@ pub mod kv;
 pub mod params;
 pub mod quorum;
 pub mod reserve;
+pub mod roles;
 pub mod table;
 pub mod time;
 
@@ -41,5 +42,6 @@ pub use contract::{
 pub use ids::{ClientId, NodeId, RequestId};
 pub use kv::{Key, Op, OpResult, Value};
 pub use params::{ParamKind, ParamSet, ParamSpec, ParamType, ParamValue, Params};
+pub use roles::{RoleKind, RoleSpec};
 pub use table::ProtocolVisitor;
 pub use time::{Span, SpanRange, Time};

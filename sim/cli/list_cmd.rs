@@ -12,6 +12,9 @@ pub enum ListWhat {
     Protocols,
     /// Protocol, bug name, description.
     Bugs,
+    /// Protocol, role name (`*` marks a leading role), description: what fault targets
+    /// such as `crash = "leader"` may name.
+    Roles,
     /// Path and description.
     Scenarios,
 }
@@ -37,6 +40,14 @@ pub fn list(what: ListWhat, dir: &Path) -> Exit {
             for p in ProtocolKind::ALL.iter().map(|p| p.info()) {
                 for b in p.bugs {
                     println!("{:<8}  {:<28}  {}", p.name, b.name, b.description);
+                }
+            }
+        }
+        ListWhat::Roles => {
+            for p in ProtocolKind::ALL.iter().map(|p| p.info()) {
+                for r in p.roles {
+                    let name = format!("{}{}", r.name, if r.leads { " *" } else { "" });
+                    println!("{:<8}  {:<16}  {}", p.name, name, r.description);
                 }
             }
         }

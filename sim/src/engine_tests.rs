@@ -10,6 +10,8 @@ use crate::scenario::{
 };
 use proptest::prelude::*;
 use serde::Serialize;
+use simkv_protocols::roles::Replica;
+use simkv_protocols::RoleKind;
 use simkv_protocols::{
     kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Request, SpanRange, Value,
 };
@@ -35,6 +37,7 @@ impl Protocol for Probe {
     type Message = Ping;
     type Timer = Tick;
     type Durable = u64;
+    type Role = Replica;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
@@ -43,8 +46,13 @@ impl Protocol for Probe {
             promises: &[],
             params: &[],
             bugs: &[],
+            roles: <Replica as RoleKind>::SPECS,
             transactions: false,
         }
+    }
+
+    fn role(&self) -> Replica {
+        Replica::Replica
     }
 
     fn start(ctx: &mut Context<'_, Self>, config: &NodeConfig, durable: Option<&u64>) -> Self {
@@ -368,6 +376,7 @@ impl Protocol for Bomb {
     type Message = Ping;
     type Timer = Tick;
     type Durable = u64;
+    type Role = Replica;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
@@ -376,8 +385,13 @@ impl Protocol for Bomb {
             promises: &[],
             params: &[],
             bugs: &[],
+            roles: <Replica as RoleKind>::SPECS,
             transactions: false,
         }
+    }
+
+    fn role(&self) -> Replica {
+        Replica::Replica
     }
 
     fn start(ctx: &mut Context<'_, Self>, _: &NodeConfig, _: Option<&u64>) -> Self {

@@ -244,6 +244,7 @@ impl Protocol for Majority {
     type Message = Message;
     type Timer = Timer;
     type Durable = MajorityDurable;
+    type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
@@ -258,6 +259,7 @@ impl Protocol for Majority {
             ],
             params: Params::SPECS,
             bugs: Bugs::SPECS,
+            roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
         }
     }
@@ -413,6 +415,10 @@ impl Protocol for Majority {
             }
         }
         self.persist(ctx);
+    }
+
+    fn role(&self) -> crate::roles::Replica {
+        crate::roles::Replica::Replica
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {

@@ -153,6 +153,18 @@ struct PeerState {
     pull_once_synced: bool,
 }
 
+crate::roles! {
+    /// A node's role: every node takes writes, so the only difference is whether it has
+    /// pulled a full state since it started.
+    pub enum Role {
+        /// Serves reads and writes, synced with a peer's full state since it started.
+        Replica = "replica";
+        /// Started (or restarted) and still waiting for a peer's full state; it serves
+        /// meanwhile from what it holds.
+        Syncing = "syncing";
+    }
+}
+
 /// One node of the primary-forwarding store.
 ///
 /// # Driving contract
@@ -198,6 +210,7 @@ impl Protocol for Primary {
     type Message = Message;
     type Timer = Timer;
     type Durable = PrimaryDurable;
+    type Role = Role;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
@@ -209,6 +222,7 @@ impl Protocol for Primary {
             promises: &[Promise::Convergent, Promise::LiveAfterHeal],
             params: Params::SPECS,
             bugs: Bugs::SPECS,
+            roles: <Role as crate::RoleKind>::SPECS,
             transactions: false,
         }
     }
@@ -340,6 +354,14 @@ impl Protocol for Primary {
         }
         // The seed acknowledges before any peer has the write: available, not durable.
         ctx.reply(request, result);
+    }
+
+    fn role(&self) -> Role {
+        if self.synced {
+            Role::Replica
+        } else {
+            Role::Syncing
+        }
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {

@@ -263,17 +263,18 @@ pub struct RaftDurable {
     pub led_terms: Rc<Vec<u64>>,
 }
 
-/// A node's role (section 5.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Role {
-    /// Answers leaders and candidates.
-    Follower,
-    /// Asks for pre-votes, its term unchanged (thesis 9.6).
-    PreCandidate,
-    /// Asks for votes in its term.
-    Candidate,
-    /// Replicates its log.
-    Leader,
+crate::roles! {
+    /// A node's role (section 5.1).
+    pub enum Role {
+        /// Answers leaders and candidates.
+        Follower = "follower";
+        /// Asks for pre-votes, its term unchanged (thesis 9.6).
+        PreCandidate = "pre-candidate";
+        /// Asks for votes in its term.
+        Candidate = "candidate";
+        /// Replicates its log.
+        Leader = "leader", leads;
+    }
 }
 
 /// Parameters, resolved once at start.
@@ -587,6 +588,7 @@ impl Protocol for Raft {
     type Message = Message;
     type Timer = Timer;
     type Durable = RaftDurable;
+    type Role = Role;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
@@ -597,6 +599,7 @@ impl Protocol for Raft {
             promises: &[Promise::Linearizable, Promise::LiveAfterHeal],
             params: Params::SPECS,
             bugs: Bugs::SPECS,
+            roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
         }
     }
@@ -739,6 +742,14 @@ impl Protocol for Raft {
             Counter::sum("leaders elected", self.led_terms.len() as u64),
             Counter::max("commit index", self.commit_index),
         ]
+    }
+
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn term(&self) -> Option<u64> {
+        Some(self.current_term)
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {

@@ -207,6 +207,7 @@ impl Protocol for Sloppy {
     type Message = Message;
     type Timer = Timer;
     type Durable = SloppyDurable;
+    type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
@@ -217,6 +218,7 @@ impl Protocol for Sloppy {
             promises: &[Promise::Convergent, Promise::LiveAfterHeal],
             params: Params::SPECS,
             bugs: Bugs::SPECS,
+            roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
         }
     }
@@ -377,6 +379,10 @@ impl Protocol for Sloppy {
 
     /// One value per key: the one last writer wins picks (with siblings too); tombstones
     /// are absences.
+    fn role(&self) -> crate::roles::Replica {
+        crate::roles::Replica::Replica
+    }
+
     fn store(&self) -> BTreeMap<Key, Value> {
         let newest = |vs: &Versions| vs.newest().and_then(|v| v.entry.value.clone());
         let held = self.entries.iter();

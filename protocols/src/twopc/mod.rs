@@ -250,6 +250,20 @@ enum Conflict {
     Refuse(String),
 }
 
+crate::roles! {
+    /// A node's role at this moment: every node coordinates the transactions it receives
+    /// and takes part in others', so roles come and go with transactions (Gray and Lamport,
+    /// "Consensus on Transaction Commit", section 2).
+    pub enum Role {
+        /// Coordinating at least one transaction still undecided.
+        Coordinator = "coordinator";
+        /// Holding a prepared transaction whose decision it has not learned: blocked until it does.
+        InDoubt = "in-doubt";
+        /// Neither: it only answers other coordinators' prepares.
+        Participant = "participant";
+    }
+}
+
 /// One node of the 2PC store.
 ///
 /// # Driving contract
@@ -316,6 +330,7 @@ impl Protocol for TwoPc {
     type Message = Message;
     type Timer = Timer;
     type Durable = TwoPcDurable;
+    type Role = Role;
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {
@@ -334,6 +349,7 @@ impl Protocol for TwoPc {
             ],
             params: Params::SPECS,
             bugs: Bugs::SPECS,
+            roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
         }
     }
@@ -449,6 +465,16 @@ impl Protocol for TwoPc {
             Counter::sum("outcome queries", s.queries_sent),
             Counter::sum("requests given up", s.given_up),
         ]
+    }
+
+    fn role(&self) -> Role {
+        if !self.active.is_empty() {
+            Role::Coordinator
+        } else if !self.prepared.is_empty() {
+            Role::InDoubt
+        } else {
+            Role::Participant
+        }
     }
 
     fn store(&self) -> BTreeMap<Key, Value> {

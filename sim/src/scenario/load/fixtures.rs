@@ -4,7 +4,9 @@
 
 use super::load_with;
 use crate::scenario::{LoadError, Overrides, Scenario};
-use simkv_protocols::{BugSpec, ParamKind, ParamSpec, ProtocolInfo, ProtocolKind};
+use simkv_protocols::{
+    BugSpec, ParamKind, ParamSpec, ProtocolInfo, ProtocolKind, RoleKind, RoleSpec,
+};
 
 const PRIMARY_PARAMS: &[ParamSpec] = &[ParamSpec {
     name: "heartbeat",
@@ -53,22 +55,32 @@ const RAFT_BUGS: &[BugSpec] = &[
     },
 ];
 
+/// The primary's roles, as the tests know them: no leading role.
+const PRIMARY_ROLES: &[RoleSpec] = <simkv_protocols::roles::Replica as RoleKind>::SPECS;
+
+/// Raft's roles, as the tests know them: `leader` leads.
+const RAFT_ROLES: &[RoleSpec] = <simkv_protocols::raft::Role as RoleKind>::SPECS;
+
 /// `primary` and `raft`, as the tests know them.
 pub(crate) fn protocols() -> Vec<(ProtocolKind, ProtocolInfo)> {
-    let info = |name, params, bugs| ProtocolInfo {
+    let info = |name, params, bugs, roles| ProtocolInfo {
         name,
         description: "test protocol",
         promises: &[],
         params,
         bugs,
+        roles,
         transactions: false,
     };
     vec![
         (
             ProtocolKind::Primary,
-            info("primary", PRIMARY_PARAMS, PRIMARY_BUGS),
+            info("primary", PRIMARY_PARAMS, PRIMARY_BUGS, PRIMARY_ROLES),
         ),
-        (ProtocolKind::Raft, info("raft", RAFT_PARAMS, RAFT_BUGS)),
+        (
+            ProtocolKind::Raft,
+            info("raft", RAFT_PARAMS, RAFT_BUGS, RAFT_ROLES),
+        ),
     ]
 }
 
