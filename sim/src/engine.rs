@@ -38,6 +38,7 @@ use nodes::{Halt, Nodes};
 use observer::Observer;
 use simkv_protocols::digest::StableHasher;
 use simkv_protocols::{Context, NodeId, Protocol, Span, Time};
+use std::collections::BTreeSet;
 use std::hash::Hasher;
 
 /// The most events that may wait in the queue at once (about 1 GiB of events).
@@ -102,6 +103,8 @@ pub struct Engine<'s, P: Protocol> {
     clients: Clients<'s>,
     observer: Observer,
     timeline: Vec<TimelineFault>,
+    /// Timeline faults waiting for a role to be held (announced once).
+    waiting: BTreeSet<usize>,
     applied_faults: Vec<AppliedFault>,
     stats: Stats,
     fingerprint: StableHasher,
@@ -157,6 +160,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             clients: Clients::new(scenario),
             observer: Observer::new(n),
             timeline,
+            waiting: BTreeSet::new(),
             applied_faults: Vec::new(),
             stats: Stats::default(),
             fingerprint: StableHasher::new(),
@@ -320,10 +324,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 let sides = self.observer.sides();
                 self.clients.on_arrival(&mut bus!(self), &self.nodes, sides);
             }
-            Event::Fault { index } => {
-                let fault = self.timeline[index].clone();
-                self.apply_fault(&fault.fault, &fault.origin);
-            }
+            Event::Fault { index } => self.fire_fault(index),
             Event::WorkloadEnd => self.on_workload_end(),
             Event::WorkloadStop => self.stop_workload(),
         }

@@ -5,8 +5,8 @@ use crate::scenario::fault_kinds::{
     ClockJump, Crash, Freeze, Heal, Isolate, OneWay, Partition, Pause, Restart, Resume, Unfreeze,
 };
 use crate::scenario::{
-    Arrival, Checks, Cluster, Fault, KeyDistribution, Latency, LinkBehaviour, Network, OpKind,
-    PartitionShape, ScheduledFault, Target, Workload,
+    Arrival, Checks, Cluster, Fault, IfNone, KeyDistribution, Latency, LinkBehaviour, Network,
+    OpKind, PartitionShape, ScheduledFault, Target, Workload,
 };
 use proptest::prelude::*;
 use serde::Serialize;
@@ -170,6 +170,7 @@ fn fault(at_ms: u64, fault: impl Into<Fault>) -> ScheduledFault {
         at: Time::ZERO + Span::millis(at_ms),
         fault: fault.into(),
         origin: FaultOrigin::Scripted("test".into()),
+        if_none: IfNone::default(),
     }
 }
 
@@ -180,19 +181,19 @@ fn any_fault(nodes: u16) -> impl Strategy<Value = Fault> {
         Just(shape(PartitionShape::MajorityMinority)),
         Just(shape(PartitionShape::Bridge)),
         Just(shape(PartitionShape::Ring)),
-        node.clone().prop_map(|n| Isolate(n).into()),
+        node.clone().prop_map(|n| Isolate(n.into()).into()),
         (node.clone(), node.clone()).prop_map(|(a, b)| OneWay {
             from: vec![a],
             to: vec![b]
         }
         .into()),
         Just(Heal.into()),
-        node.clone().prop_map(|n| Freeze(n).into()),
-        node.clone().prop_map(|n| Unfreeze(n).into()),
-        node.clone().prop_map(|n| Pause(n).into()),
-        node.clone().prop_map(|n| Resume(n).into()),
-        node.clone().prop_map(|n| Crash(n).into()),
-        node.clone().prop_map(|n| Restart(n).into()),
+        node.clone().prop_map(|n| Freeze(n.into()).into()),
+        node.clone().prop_map(|n| Unfreeze(n.into()).into()),
+        node.clone().prop_map(|n| Pause(n.into()).into()),
+        node.clone().prop_map(|n| Resume(n.into()).into()),
+        node.clone().prop_map(|n| Crash(n.into()).into()),
+        node.clone().prop_map(|n| Restart(n.into()).into()),
         (node, -50_000i64..50_000).prop_map(|(node, by_us)| ClockJump { node, by_us }.into()),
     ]
 }
@@ -260,8 +261,8 @@ fn same_seed_gives_the_same_fingerprint_trace_and_history() {
     let faults = vec![
         fault(300, Partition(PartitionShape::MajorityMinority)),
         fault(900, Heal),
-        fault(1000, Crash(NodeId(2))),
-        fault(1200, Restart(NodeId(2))),
+        fault(1000, Crash(NodeId(2).into())),
+        fault(1200, Restart(NodeId(2).into())),
     ];
     let s = scenario(5, faults);
     let (a, trace_a) = run_collect(&s);
@@ -282,7 +283,7 @@ fn same_seed_gives_the_same_fingerprint_trace_and_history() {
 
 #[test]
 fn tracing_does_not_change_the_run() {
-    let s = scenario(3, vec![fault(500, Freeze(NodeId(0)))]);
+    let s = scenario(3, vec![fault(500, Freeze(NodeId(0).into()))]);
     let (traced, _) = run_collect(&s);
     let untraced = Engine::<Probe>::new(&s, None).run();
     assert_eq!(traced.fingerprint, untraced.fingerprint);
@@ -294,10 +295,10 @@ fn a_paused_node_runs_what_waited_when_resumed_and_a_crash_loses_volatile_state(
     let s = scenario(
         3,
         vec![
-            fault(100, Pause(NodeId(1))),
-            fault(400, Resume(NodeId(1))),
-            fault(600, Crash(NodeId(2))),
-            fault(800, Restart(NodeId(2))),
+            fault(100, Pause(NodeId(1).into())),
+            fault(400, Resume(NodeId(1).into())),
+            fault(600, Crash(NodeId(2).into())),
+            fault(800, Restart(NodeId(2).into())),
         ],
     );
     let out = Engine::<Probe>::new(&s, None).run();
@@ -318,7 +319,10 @@ fn a_paused_node_runs_what_waited_when_resumed_and_a_crash_loses_volatile_state(
 fn a_partition_cuts_traffic_and_the_final_heal_restores_it() {
     let s = scenario(
         5,
-        vec![fault(100, Partition(PartitionShape::Isolate(NodeId(0))))],
+        vec![fault(
+            100,
+            Partition(PartitionShape::Isolate(NodeId(0).into())),
+        )],
     );
     let out = Engine::<Probe>::new(&s, None).run();
     let last = out.faults.last().expect("final heal");
@@ -337,8 +341,8 @@ fn clients_time_out_against_a_frozen_node_and_record_info() {
     let mut s = scenario(
         1,
         vec![
-            fault(100, Freeze(NodeId(0))),
-            fault(1000, Unfreeze(NodeId(0))),
+            fault(100, Freeze(NodeId(0).into())),
+            fault(1000, Unfreeze(NodeId(0).into())),
         ],
     );
     s.network.default = link(Latency::Constant(Span::millis(1)), 0, 0, 0);

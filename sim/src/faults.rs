@@ -2,7 +2,7 @@
 
 use crate::rng::Stream;
 use crate::scenario::fault_kinds::Draw;
-use crate::scenario::{FaultOrigin, Scenario, ScheduledFault};
+use crate::scenario::{FaultOrigin, IfNone, Scenario, ScheduledFault};
 use simkv_protocols::{NodeId, Span, SpanRange};
 
 /// One fault at its time, with where it came from (a scripted one, or the nemesis).
@@ -34,11 +34,13 @@ pub fn timeline(scenario: &Scenario, rng: &mut Stream) -> Vec<TimelineFault> {
                 at: t,
                 fault: start_fault,
                 origin: FaultOrigin::Nemesis,
+                if_none: IfNone::default(),
             });
             faults.push(TimelineFault {
                 at: end,
                 fault: end_fault,
                 origin: FaultOrigin::Nemesis,
+                if_none: IfNone::default(),
             });
             t = end;
         }

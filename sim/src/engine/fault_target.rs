@@ -1,18 +1,65 @@
 //! How a fault reaches the run: the engine as the [`FaultTarget`] every fault kind applies
 //! itself to.
 
+use super::event::Event;
 use super::Engine;
 use crate::scenario::fault_kinds::{Applied, FaultTarget};
-use crate::scenario::{Fault, FaultOrigin, PartitionShape};
-use simkv_protocols::{NodeId, Operator, Protocol};
+use crate::scenario::targets::{NodeView, World};
+use crate::scenario::{FaultOrigin, IfNone, PartitionShape};
+use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, Time};
+
+/// How often a fault waiting for a role to be held looks again.
+const WAIT_POLL: Span = Span::millis(10);
 
 impl<P: Protocol> Engine<'_, P> {
-    /// Applies one fault of the timeline and records what it did, unless it recorded
-    /// itself.
-    pub(super) fn apply_fault(&mut self, fault: &Fault, origin: &FaultOrigin) {
-        if let Applied::Record(action) = fault.apply(self) {
-            self.record_fault(action, origin.clone());
+    /// Fires fault `index` of the timeline: resolves its targets against the run as it is
+    /// now, applies it, and records what it did (with what its targets resolved to), unless
+    /// it recorded itself. A target no node qualifies for waits, is skipped or falls back
+    /// to a random node, as the fault's `if_none` says.
+    pub(super) fn fire_fault(&mut self, index: usize) {
+        let scheduled = self.timeline[index].clone();
+        let mut world = World {
+            nodes: self.node_views(),
+            rng: &mut self.streams.faults,
+            random_if_none: scheduled.if_none == IfNone::Random,
+        };
+        let (fault, how) = match scheduled.fault.resolve(&mut world) {
+            Ok(resolved) => resolved,
+            Err(why) => return self.no_target(index, why),
+        };
+        if let Applied::Record(mut action) = fault.apply(self) {
+            if let Some(how) = how {
+                action = format!("{action} ({how})");
+            }
+            self.record_fault(action, scheduled.origin);
         }
+    }
+
+    /// A fault whose target no node qualifies for: look again soon, or give up.
+    fn no_target(&mut self, index: usize, why: String) {
+        let scheduled = &self.timeline[index];
+        let action = scheduled.fault.explain();
+        let workload_end = Time::ZERO + self.scenario.duration;
+        let retry = self.now + WAIT_POLL;
+        if scheduled.if_none == IfNone::Wait && retry < workload_end {
+            if self.waiting.insert(index) {
+                let origin = scheduled.origin.clone();
+                self.record_fault(format!("{action}: {why}; waiting"), origin);
+            }
+            self.queue.push(retry, Event::Fault { index });
+            return;
+        }
+        let origin = scheduled.origin.clone();
+        self.record_fault(format!("{action}: {why}; skipped"), origin);
+    }
+
+    /// What each node is now, for resolving targets.
+    fn node_views(&self) -> Vec<NodeView> {
+        let view = |slot: &super::nodes::NodeSlot<P>| NodeView {
+            role: slot.state.as_ref().map(|p| p.role().spec()),
+            term: slot.state.as_ref().and_then(P::term),
+        };
+        self.nodes.iter().map(view).collect()
     }
 }
 

@@ -3,6 +3,7 @@
 //! (`Scenario::explain` prints them all).
 
 pub use super::fault_kinds::{Fault, FaultOrigin, NemesisKind, PartitionShape};
+pub use super::targets::{IfNone, Selector, Targets};
 use simkv_protocols::{NodeId, Params, ProtocolKind, Span, SpanRange, Time};
 
 /// A scenario, loaded, overridden and validated.
@@ -227,6 +228,8 @@ pub struct ScheduledFault {
     pub fault: Fault,
     /// Where the scenario file says it (`file:line:col`), for reports.
     pub origin: FaultOrigin,
+    /// What to do when its target resolves to no node.
+    pub if_none: IfNone,
 }
 
 /// A random nemesis: one fault at a time, each undone before the next (as Jepsen's

@@ -500,7 +500,7 @@ restart = "n1"
         // Overriding a fault's time re-sorts the faults, and its origin names the override.
         assert_eq!(
             s.faults[0].fault,
-            Restart(simkv_protocols::NodeId(0)).into()
+            Restart(simkv_protocols::NodeId(0).into()).into()
         );
         assert_eq!(s.faults[0].origin.to_string(), "s.toml:17:6");
         assert_eq!(s.faults[1].at, Time(12_000_000));
@@ -522,7 +522,7 @@ restart = "n1"
         let s = load(WITH_FAULTS, &o).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.faults[1].fault,
-            Restart(simkv_protocols::NodeId(1)).into()
+            Restart(simkv_protocols::NodeId(1).into()).into()
         );
         let text =
             MINIMAL.to_string() + "[[fault]]\nat = \"1s\"\npartition = [[\"n1\"], [\"n2\"]]\n";

@@ -16,6 +16,6 @@ node_fault! {
 
 impl NemesisDraw for Crash {
     fn draw(d: &mut Draw<'_>) -> (Fault, Fault) {
-        (Crash(d.node).into(), Restart(d.node).into())
+        (Crash(d.node.into()).into(), Restart(d.node.into()).into())
     }
 }

@@ -15,6 +15,6 @@ node_fault! {
 
 impl NemesisDraw for Freeze {
     fn draw(d: &mut Draw<'_>) -> (Fault, Fault) {
-        (Freeze(d.node).into(), Unfreeze(d.node).into())
+        (Freeze(d.node.into()).into(), Unfreeze(d.node.into()).into())
     }
 }

@@ -28,6 +28,7 @@ pub use operator::OperatorCommand;
 pub use partition::{Heal, Isolate, OneWay, Partition, PartitionShape};
 pub use pause::{Pause, Resume};
 
+use super::targets::World;
 use super::validator::{Checked, Validator};
 use crate::rng::Stream;
 use serde::de::DeserializeOwned;
@@ -45,7 +46,17 @@ pub(crate) trait FaultKind: Sized {
     /// The action as its key and value in a scenario file (`freeze = "n1"`), for
     /// `--explain`; it must load back to the same value.
     fn explain(&self) -> String;
-    /// Applies the action to the run.
+    /// The action with its targets resolved against the run as it is now (`crash =
+    /// "leader"` becomes `crash = "n3"`), and how they resolved when they named a role or a
+    /// set; `Err` says why no node qualifies. Kinds that name no role are already resolved.
+    fn resolve(&self, w: &mut World<'_>) -> Result<(Self, Option<String>), String>
+    where
+        Self: Clone,
+    {
+        let _ = w;
+        Ok((self.clone(), None))
+    }
+    /// Applies the action, resolved, to the run.
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied;
 }
 

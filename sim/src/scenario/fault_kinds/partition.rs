@@ -3,6 +3,7 @@
 
 use super::{Applied, Draw, Fault, FaultKind, FaultTarget, NemesisDraw};
 use crate::scenario::explain::{node, quote};
+use crate::scenario::targets::{RawTargets, Targets, World};
 use crate::scenario::validator::{Checked, Validator};
 use crate::scenario::values::NodeName;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -47,9 +48,10 @@ const PARTITION_SHAPES: &[(&str, PartitionShape)] = &[
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition(pub PartitionShape);
 
-/// `isolate = "n1"`.
+/// `isolate = "n1"`, `isolate = "leader"`: the nodes aimed at, alone (together, when a
+/// set) against the rest.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Isolate(pub NodeId);
+pub struct Isolate(pub Targets);
 
 /// `one_way = { from = ["n1"], to = ["n2", "n3"] }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +120,7 @@ impl FaultKind for Partition {
                 to: to.clone(),
             }
             .explain(),
-            PartitionShape::Isolate(n) => Isolate(*n).explain(),
+            PartitionShape::Isolate(n) => Isolate((*n).into()).explain(),
             named => {
                 let name = PARTITION_SHAPES.iter().find(|(_, s)| s == named);
                 format!("partition = {}", quote(name.map_or("", |(n, _)| *n)))
@@ -149,18 +151,27 @@ impl NemesisDraw for Partition {
 }
 
 impl FaultKind for Isolate {
-    type Raw = NodeName;
+    type Raw = RawTargets;
 
-    fn check(raw: &Spanned<NodeName>, v: &Validator) -> Checked<Isolate> {
-        v.node(raw).map(Isolate)
+    fn check(raw: &Spanned<RawTargets>, v: &Validator) -> Checked<Isolate> {
+        v.targets(raw).map(Isolate)
     }
 
     fn explain(&self) -> String {
-        format!("isolate = {}", node(self.0))
+        format!("isolate = {}", self.0.explain())
+    }
+
+    fn resolve(&self, w: &mut World<'_>) -> Result<(Isolate, Option<String>), String> {
+        let (nodes, how) = self.0.resolve(w)?;
+        Ok((Isolate(Targets::Nodes(nodes)), how))
     }
 
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
-        partition(target, &PartitionShape::Isolate(self.0))
+        match self.0.nodes() {
+            [one] => partition(target, &PartitionShape::Isolate(*one)),
+            // A set is cut off together: its nodes still see each other.
+            set => partition(target, &PartitionShape::Groups(vec![set.to_vec()])),
+        }
     }
 }
 

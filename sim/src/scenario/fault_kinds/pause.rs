@@ -16,6 +16,6 @@ node_fault! {
 
 impl NemesisDraw for Pause {
     fn draw(d: &mut Draw<'_>) -> (Fault, Fault) {
-        (Pause(d.node).into(), Resume(d.node).into())
+        (Pause(d.node.into()).into(), Resume(d.node.into()).into())
     }
 }

@@ -36,7 +36,19 @@ macro_rules! fault_kinds {
                 }
             }
 
-            /// Applies the action to `target`; says what is left to record.
+            /// The action with its targets resolved (see `FaultKind::resolve`).
+            pub(crate) fn resolve(
+                &self,
+                w: &mut crate::scenario::targets::World<'_>,
+            ) -> Result<(Fault, Option<String>), String> {
+                match self {
+                    $( Fault::$Variant(kind) => {
+                        kind.resolve(w).map(|(k, how)| (Fault::$Variant(k), how))
+                    } )*
+                }
+            }
+
+            /// Applies the action, resolved, to `target`; says what is left to record.
             pub(crate) fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
                 match self {
                     $( Fault::$Variant(kind) => kind.apply(target), )*
@@ -50,6 +62,8 @@ macro_rules! fault_kinds {
         #[serde(deny_unknown_fields)]
         pub(crate) struct RawFault {
             pub at: Spanned<crate::scenario::values::Dur>,
+            /// What to do when the target names a role no node holds.
+            pub if_none: Option<Spanned<crate::scenario::targets::IfNone>>,
             $( $key: Option<Spanned<<$Kind as FaultKind>::Raw>>, )*
         }
 
@@ -96,30 +110,45 @@ macro_rules! fault_kinds {
 
 pub(super) use fault_kinds;
 
-/// A kind whose value is one node's name (`freeze = "n1"`): its type, its key, and the
-/// target's method that applies it and returns what to record.
+/// A kind whose value is a target (`freeze = "n1"`, `crash = "leader"`, `pause =
+/// "majority"`): its type, its key, and the target's method that applies it to one node and
+/// returns what to record (one line per node, joined with `; `).
 macro_rules! node_fault {
     ($(#[$doc:meta])* $Kind:ident, $key:literal, $method:ident $(($($arg:expr),*))?) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
-        pub struct $Kind(pub simkv_protocols::NodeId);
+        pub struct $Kind(pub crate::scenario::targets::Targets);
 
         impl super::FaultKind for $Kind {
-            type Raw = crate::scenario::values::NodeName;
+            type Raw = crate::scenario::targets::RawTargets;
 
             fn check(
                 raw: &toml::Spanned<Self::Raw>,
                 v: &crate::scenario::validator::Validator,
             ) -> crate::scenario::validator::Checked<$Kind> {
-                v.node(raw).map($Kind)
+                v.targets(raw).map($Kind)
             }
 
             fn explain(&self) -> String {
-                format!(concat!($key, " = {}"), crate::scenario::explain::node(self.0))
+                format!(concat!($key, " = {}"), self.0.explain())
+            }
+
+            fn resolve(
+                &self,
+                w: &mut crate::scenario::targets::World<'_>,
+            ) -> Result<($Kind, Option<String>), String> {
+                let (nodes, how) = self.0.resolve(w)?;
+                Ok(($Kind(crate::scenario::targets::Targets::Nodes(nodes)), how))
             }
 
             fn apply(&self, target: &mut dyn super::FaultTarget) -> super::Applied {
-                super::Applied::Record(target.$method(self.0 $($(, $arg)*)?))
+                let actions: Vec<String> = self
+                    .0
+                    .nodes()
+                    .iter()
+                    .map(|node| target.$method(*node $($(, $arg)*)?))
+                    .collect();
+                super::Applied::Record(actions.join("; "))
             }
         }
     };

@@ -36,6 +36,12 @@ impl Validator<'_> {
                 at: Time::ZERO + at.get_ref().0,
                 fault: self.fault_action(fault)?,
                 origin: FaultOrigin::Scripted(self.prepared.origin(at.span())),
+                if_none: fault
+                    .get_ref()
+                    .if_none
+                    .as_ref()
+                    .map(|i| *i.get_ref())
+                    .unwrap_or_default(),
             });
         }
         // Stable: faults at the same time keep the file's order.

@@ -137,10 +137,10 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         (10, Partition(PartitionShape::Groups(groups)).into()),
         (10, jump.into()),
         (12, one_way.into()),
-        (13, Isolate(n(2)).into()),
+        (13, Isolate(n(2).into()).into()),
         (14, Partition(PartitionShape::Bridge).into()),
-        (15, Crash(n(3)).into()),
-        (16, Restart(n(3)).into()),
+        (15, Crash(n(3).into()).into()),
+        (16, Restart(n(3).into()).into()),
         (17, drift.into()),
         (25, Heal.into()),
     ];
@@ -350,7 +350,7 @@ fn unknown_fields_are_located_at_their_key() {
     fails_at(
         &text,
         "when",
-        "unknown field `when`, expected one of `at`, `partition`",
+        "unknown field `when`, expected one of `at`, `if_none`, `partition`",
     );
 }
 
