@@ -414,3 +414,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "engine_network_tests.rs"]
+mod network_tests;
