@@ -322,7 +322,7 @@ impl<'de> Deserialize<'de> for RawNetworkFault {
 mod tests {
     use super::*;
     use crate::scenario::load::fixtures::{fail, load, pos, MINIMAL};
-    use crate::scenario::{Overrides, Scenario};
+    use crate::scenario::{NemesisKind, Overrides, Scenario};
 
     fn with_fault(action: &str) -> String {
         format!("{MINIMAL}\n[[fault]]\nat = \"1s\"\n{action}\n")
@@ -454,6 +454,16 @@ mod tests {
             fault_of(actions[1]).explain(),
             r#"network = { link = ["n1", "n2"], drop = "50%", duplicate = "0.5%" }"#
         );
+    }
+
+    #[test]
+    fn a_nemesis_may_draw_network_and_slow_faults() {
+        let text = format!("{MINIMAL}\n[nemesis]\nkinds = [\"network\", \"slow\"]\n");
+        let s = load(&text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        let kinds = &s.nemesis.as_ref().expect("a nemesis").kinds;
+        assert_eq!(*kinds, [NemesisKind::Network, NemesisKind::Slow]);
+        let again = load(&s.explain(), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.nemesis, s.nemesis);
     }
 
     #[test]
