@@ -23,7 +23,8 @@ pub enum Side {
     Majority,
     /// In a group of mutually reachable running nodes holding no majority.
     Minority,
-    /// No fault in force: every link up, every node running.
+    /// No fault in force: every link up and at the scenario's behaviour, every node running
+    /// at its normal speed.
     Whole,
 }
 
