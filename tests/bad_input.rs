@@ -1,6 +1,6 @@
 //! Bad input exits 2 with file:line:col and what was expected, never a panic.
 
-use crate::util::{simkv, stderr, write};
+use crate::util::{simkv, stderr, stdout, write};
 
 fn expect_bad(args: &[&str], needles: &[&str]) {
     let out = simkv(args);
@@ -134,4 +134,70 @@ fn bad_input_txn_for_a_protocol_without_transactions() {
     let path = write(dir.path(), "ok.toml", &fine);
     let out = crate::util::simkv(&["run", &path]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_input_network_and_slow_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("network = { drop = \"150%\" }", "11:20", "from 0% to 100%"),
+        ("network = { node = \"n9\", drop = \"5%\" }", "11:20", "n9"),
+        ("network = {}", "11:11", "expected at least one of"),
+        (
+            "slow = { node = \"n2\", factor = 0 }",
+            "11:32",
+            "factor from 1 to 1000",
+        ),
+        ("unslow = \"n4\"", "11:10", "n4"),
+    ];
+    for (i, (action, at, needle)) in cases.into_iter().enumerate() {
+        let text = format!("{GOOD}\n[[fault]]\nat = \"1s\"\n{action}\n");
+        let path = write(dir.path(), &format!("s{i}.toml"), &text);
+        expect_bad(&["run", &path], &[&format!("{path}:{at}"), needle]);
+    }
+}
+
+#[test]
+fn network_and_slow_faults_explain_as_they_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = [
+        r#"network = { node = "n3", latency = { uniform = ["10ms", "200ms"] }, drop = "10%" }"#,
+        r#"network = { link = ["n1", "n2"], both_ways = true, reorder = "30%" }"#,
+        r#"network = "base""#,
+        r#"slow = { node = "n2", factor = 10 }"#,
+        r#"unslow = "n2""#,
+    ];
+    let mut text = GOOD.to_string();
+    for (i, fault) in faults.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[fault]]\nat = \"{}ms\"\n{fault}\n",
+            100 * (i + 1)
+        ));
+    }
+    // `run --explain` prints the resolved scenario, then runs it.
+    let explain = |path: &str| {
+        let out = simkv(&["run", path, "--explain"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        text.split("\nseed: ")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let explained = explain(&write(dir.path(), "s.toml", &text));
+    for fault in faults {
+        assert!(
+            explained.contains(&format!("\n{fault}\n")),
+            "{fault}\n{explained}"
+        );
+    }
+    let again = explain(&write(dir.path(), "again.toml", &explained));
+    // Only the comments naming where things came from may differ.
+    let uncommented = |text: &str| -> Vec<String> {
+        let lines = text.lines().filter(|l| !l.starts_with("# source"));
+        lines
+            .map(|l| l.split("  # ").next().unwrap_or(l).to_string())
+            .collect()
+    };
+    assert_eq!(uncommented(&again), uncommented(&explained));
 }

@@ -68,8 +68,9 @@ pub struct RunOutput<P: Protocol> {
     pub fingerprint: u64,
     /// True virtual time at the end.
     pub end: Time,
-    /// When the last fault of any kind happened while the cluster was whole (all links up,
-    /// no node frozen, paused or crashed), if it was whole at the end.
+    /// When the last fault of any kind happened while the cluster was whole (all links up
+    /// and at the scenario's behaviour, no node frozen, paused, crashed or slow), if it was
+    /// whole at the end.
     pub healed_at: Option<Time>,
     /// When clients stopped issuing operations.
     pub workload_stopped: Time,
@@ -371,19 +372,21 @@ impl<'s, P: Protocol> Engine<'s, P> {
             origin,
         });
         self.observer
-            .after_fault(self.now, &self.topology, &self.nodes);
+            .after_fault(self.now, &self.topology, &self.links, &self.nodes);
     }
 
     // ----- workload phases -----------------------------------------------------------------
 
     fn on_workload_end(&mut self) {
-        if observer::is_whole(&self.topology, &self.nodes) {
+        if observer::is_whole(&self.topology, &self.links, &self.nodes) {
             self.stop_workload();
             return;
         }
-        // Faults still in force: heal everything, and give the clients a liveness phase of
+        // Faults still in force (a degraded network and slow nodes count: see
+        // `observer::is_whole`): heal everything, and give the clients a liveness phase of
         // twice the liveness window so that the liveness check has operations to judge.
         self.topology.heal();
+        let restored = self.restore_network();
         for i in 0..self.nodes.len() {
             let node = NodeId(i as u16);
             self.nodes[i].frozen = false;
@@ -395,7 +398,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             }
         }
         self.record_fault(
-            "heal everything: links, freezes, pauses, crashes".into(),
+            format!("heal everything: links, freezes, pauses, crashes{restored}"),
             FaultOrigin::FinalHeal,
         );
         let liveness = self.scenario.checks.liveness;
@@ -412,3 +415,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "engine_network_tests.rs"]
+mod network_tests;

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::scenario::fault_kinds::{
-    ClockJump, Crash, Freeze, Heal, Isolate, OneWay, Partition, Pause, Restart, Resume, Unfreeze,
+    ClockJump, Crash, Freeze, Heal, Isolate, LinkChange, NetworkFault, NetworkScope, OneWay,
+    Partition, Pause, Restart, Resume, Slow, Unfreeze, Unslow,
 };
 use crate::scenario::{
     Arrival, Checks, Cluster, Fault, IfNone, KeyDistribution, Latency, LinkBehaviour, Network,
@@ -194,7 +195,18 @@ fn any_fault(nodes: u16) -> impl Strategy<Value = Fault> {
         node.clone().prop_map(|n| Resume(n.into()).into()),
         node.clone().prop_map(|n| Crash(n.into()).into()),
         node.clone().prop_map(|n| Restart(n.into()).into()),
-        (node, -50_000i64..50_000).prop_map(|(node, by_us)| ClockJump { node, by_us }.into()),
+        (node.clone(), -50_000i64..50_000)
+            .prop_map(|(node, by_us)| ClockJump { node, by_us }.into()),
+        (node.clone(), 1u32..20).prop_map(|(node, factor)| Slow { node, factor }.into()),
+        node.clone().prop_map(|n| Unslow(n.into()).into()),
+        node.prop_map(|n| {
+            let change = LinkChange {
+                drop_ppm: Some(1_000_000),
+                ..LinkChange::default()
+            };
+            NetworkFault::Change(NetworkScope::Node(n), change).into()
+        }),
+        Just(NetworkFault::Base.into()),
     ]
 }
 

@@ -27,6 +27,7 @@ pub fn timeline(scenario: &Scenario, rng: &mut Stream) -> Vec<TimelineFault> {
                 node: NodeId(rng.below(u64::from(nodes)) as u16),
                 nodes,
                 clock_jump_max: nemesis.clock_jump_max,
+                latency: scenario.network.default.latency,
                 rng,
             };
             let (start_fault, end_fault) = kind.draw(&mut d);

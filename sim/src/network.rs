@@ -9,9 +9,14 @@
 //!   message's delay is drawn independently and messages overtake freely.
 //! - A duplicated message arrives twice, each copy with its own delay.
 //! - Client links are never partitioned, lose nothing and keep order; freezing or crashing
-//!   a node still cuts them.
+//!   a node still cuts them. `network` faults leave them alone.
+//! - A `network` fault changes the behaviour of the links in its scope for messages sent
+//!   from then on; messages already in flight keep the delay they were given.
+//! - A message to or from a slow node takes the drawn latency times the node's factor (times
+//!   both factors between two slow nodes); the stretch is applied before FIFO ordering.
 
 use crate::rng::Stream;
+use crate::scenario::fault_kinds::NetworkFault;
 use crate::scenario::{Latency, LinkBehaviour, Network, PartitionShape};
 use petgraph::graphmap::DiGraphMap;
 use simkv_protocols::{NodeId, Span, Time};
@@ -218,11 +223,19 @@ pub fn sample_latency(latency: &Latency, rng: &mut Stream) -> Span {
     }
 }
 
-/// Per-link behaviour and FIFO bookkeeping.
+/// `span` `factor` times longer (a slow node's delays).
+pub fn stretched(span: Span, factor: u64) -> Span {
+    Span(span.as_micros().saturating_mul(factor))
+}
+
+/// Per-link behaviour, as the scenario set it and as faults have changed it since, and FIFO
+/// bookkeeping.
 #[derive(Clone, Debug)]
 pub struct Links {
     nodes: usize,
     behaviour: Vec<LinkBehaviour>,
+    /// The scenario's `[network]`, link by link, which `network = "base"` and heals restore.
+    base: Vec<LinkBehaviour>,
     client: LinkBehaviour,
     fifo: bool,
     /// Latest scheduled arrival per directed link, for FIFO.
@@ -247,6 +260,7 @@ impl Links {
         }
         Links {
             nodes,
+            base: behaviour.clone(),
             behaviour,
             client: network.client,
             fifo: network.fifo,
@@ -254,22 +268,74 @@ impl Links {
         }
     }
 
-    /// Decides the fate of a message sent now from `from` to `to`.
-    pub fn route(&mut self, now: Time, from: NodeId, to: NodeId, rng: &mut Stream) -> Fate {
+    /// How the link from `from` to `to` behaves now.
+    pub fn behaviour(&self, from: NodeId, to: NodeId) -> LinkBehaviour {
+        self.behaviour[from.index() * self.nodes + to.index()]
+    }
+
+    /// Applies a `network` fault: the links in its scope take its values from now on, or
+    /// every link goes back to the scenario's.
+    pub fn apply(&mut self, fault: &NetworkFault) {
+        let (scope, change) = match fault {
+            NetworkFault::Base => {
+                self.restore_base();
+                return;
+            }
+            NetworkFault::Change(scope, change) => (scope, change),
+        };
+        for a in 0..self.nodes {
+            for b in (0..self.nodes).filter(|b| *b != a) {
+                if scope.covers(NodeId(a as u16), NodeId(b as u16)) {
+                    let link = &mut self.behaviour[a * self.nodes + b];
+                    *link = change.over(*link);
+                }
+            }
+        }
+    }
+
+    /// Every link back to the scenario's behaviour; says whether any had changed.
+    pub fn restore_base(&mut self) -> bool {
+        let changed = !self.is_base();
+        self.behaviour.clone_from(&self.base);
+        changed
+    }
+
+    /// Whether every link behaves as the scenario set it.
+    pub fn is_base(&self) -> bool {
+        self.behaviour == self.base
+    }
+
+    /// Decides the fate of a message sent now from `from` to `to`; its latency is drawn,
+    /// then multiplied by `stretch` (the slow-down of its ends; 1 for none).
+    pub fn route(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        to: NodeId,
+        stretch: u64,
+        rng: &mut Stream,
+    ) -> Fate {
         let link = from.index() * self.nodes + to.index();
         let behaviour = self.behaviour[link];
         if rng.chance_ppm(behaviour.drop_ppm) {
             return Fate::Dropped;
         }
-        let first = self.arrival(now, link, &behaviour, rng);
+        let first = self.arrival(now, link, &behaviour, stretch, rng);
         let second = rng
             .chance_ppm(behaviour.duplicate_ppm)
-            .then(|| self.arrival(now, link, &behaviour, rng));
+            .then(|| self.arrival(now, link, &behaviour, stretch, rng));
         Fate::Arrives(first, second)
     }
 
-    fn arrival(&mut self, now: Time, link: usize, b: &LinkBehaviour, rng: &mut Stream) -> Time {
-        let delay = sample_latency(&b.latency, rng);
+    fn arrival(
+        &mut self,
+        now: Time,
+        link: usize,
+        b: &LinkBehaviour,
+        stretch: u64,
+        rng: &mut Stream,
+    ) -> Time {
+        let delay = stretched(sample_latency(&b.latency, rng), stretch);
         if rng.chance_ppm(b.reorder_ppm) {
             let hold = rng.between(
                 b.reorder_delay.min.as_micros(),
@@ -379,7 +445,7 @@ mod tests {
         let mut rng = Streams::new(9, 0).network;
         let mut last = Time::ZERO;
         for t in 0..200 {
-            match links.route(Time(t), n(0), n(1), &mut rng) {
+            match links.route(Time(t), n(0), n(1), 1, &mut rng) {
                 Fate::Arrives(at, None) => {
                     assert!(at >= last);
                     last = at;

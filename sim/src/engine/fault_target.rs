@@ -3,7 +3,7 @@
 
 use super::event::Event;
 use super::Engine;
-use crate::scenario::fault_kinds::{Applied, FaultTarget};
+use crate::scenario::fault_kinds::{Applied, FaultTarget, NetworkFault};
 use crate::scenario::targets::{NodeView, World};
 use crate::scenario::{FaultOrigin, IfNone, PartitionShape};
 use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, Time};
@@ -61,6 +61,24 @@ impl<P: Protocol> Engine<'_, P> {
         };
         self.nodes.iter().map(view).collect()
     }
+
+    /// Brings back the scenario's `[network]` and every slow node's speed (what a heal
+    /// restores besides links); says what it restored, as `, ...` to append to the action,
+    /// empty when nothing was changed (so that runs without such faults record as before).
+    pub(super) fn restore_network(&mut self) -> String {
+        let mut restored = String::new();
+        if self.links.restore_base() {
+            restored.push_str(", network back to base");
+        }
+        for i in 0..self.nodes.len() {
+            let slot = &mut self.nodes[i];
+            if slot.slow != 1 {
+                slot.slow = 1;
+                restored.push_str(&format!(", {} back to speed", NodeId(i as u16)));
+            }
+        }
+        restored
+    }
 }
 
 impl<P: Protocol> FaultTarget for Engine<'_, P> {
@@ -68,8 +86,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         self.topology.partition(shape, &mut self.streams.faults)
     }
 
-    fn heal(&mut self) {
+    fn heal(&mut self) -> String {
         self.topology.heal();
+        format!("heal: all links up{}", self.restore_network())
     }
 
     fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String {
@@ -145,5 +164,19 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         self.record_fault(action, FaultOrigin::Operator);
         self.handle(node, |p, ctx| p.on_operator(ctx, command));
         Applied::AlreadyRecorded
+    }
+
+    fn network(&mut self, fault: &NetworkFault) {
+        self.links.apply(fault);
+    }
+
+    fn set_slow(&mut self, node: NodeId, factor: u32) -> String {
+        // Slowness belongs to the machine, not the process: it outlasts a crash.
+        let before = std::mem::replace(&mut self.nodes[node.index()].slow, factor);
+        match (before, factor) {
+            (1, 1) => format!("unslow {node} (ignored: not slow)"),
+            (_, 1) => format!("unslow {node}"),
+            _ => format!("slow {node} x{factor}"),
+        }
     }
 }

@@ -10,7 +10,7 @@
 use super::bus::Bus;
 use super::event::Event;
 use crate::clock::NodeClock;
-use crate::network::Fate;
+use crate::network::{stretched, Fate};
 use crate::rng::{Stream, Streams};
 use crate::scenario::Scenario;
 use simkv_protocols::{Context, Effect, NodeConfig, NodeId, Protocol, Request, Span, Time};
@@ -25,6 +25,9 @@ pub(crate) struct NodeSlot<P: Protocol> {
     pub(super) epoch: u32,
     pub(super) frozen: bool,
     pub(super) paused: bool,
+    /// How many times longer its messages, replies and timers take (1: its normal speed);
+    /// see `fault_kinds/slow.rs` for the model.
+    pub(super) slow: u32,
     /// Events that reached the node while it was paused, in arrival order.
     pub(super) held: Vec<Event<P>>,
     /// Armed timers and the generation of their latest arming.
@@ -100,6 +103,7 @@ impl<P: Protocol> Nodes<P> {
                 epoch: 0,
                 frozen: false,
                 paused: false,
+                slow: 1,
                 held: Vec::new(),
                 timers: Vec::new(),
                 next_generation: 0,
@@ -234,7 +238,8 @@ impl<P: Protocol> Nodes<P> {
                 let local = slot
                     .stream
                     .between(delay.min.as_micros(), delay.max.as_micros());
-                let at = bus.now + slot.clock.true_delay(Span(local));
+                let delay = slot.clock.true_delay(Span(local));
+                let at = bus.now + stretched(delay, u64::from(slot.slow));
                 let generation = slot.next_generation;
                 slot.next_generation += 1;
                 match slot.timers.iter_mut().find(|(t, _)| *t == timer) {
@@ -257,11 +262,13 @@ impl<P: Protocol> Nodes<P> {
             }
             Effect::Persist(durable) => self.slots[node.index()].durable = Some(durable),
             Effect::Reply { request, result } => {
-                if self.slots[node.index()].frozen {
+                let slot = &self.slots[node.index()];
+                if slot.frozen {
                     bus.stats.replies_lost += 1;
                     return;
                 }
                 let delay = bus.links.client_delay(&mut bus.streams.network);
+                let delay = stretched(delay, u64::from(slot.slow));
                 bus.queue.push(
                     bus.now + delay,
                     Event::Reply {
@@ -292,7 +299,12 @@ impl<P: Protocol> Nodes<P> {
             }
             return;
         }
-        match bus.links.route(bus.now, from, to, &mut bus.streams.network) {
+        let stretch =
+            u64::from(self.slots[from.index()].slow) * u64::from(self.slots[to.index()].slow);
+        match bus
+            .links
+            .route(bus.now, from, to, stretch, &mut bus.streams.network)
+        {
             Fate::Dropped => {
                 bus.stats.dropped += 1;
                 if let Some(trace) = bus.trace {

@@ -6,7 +6,7 @@
 //! It reads the nodes and the topology and changes neither, so it can never move a run.
 
 use super::nodes::Nodes;
-use crate::network::Topology;
+use crate::network::{Links, Topology};
 use simkv_protocols::{Protocol, Time};
 
 /// Where the node a client invoked an operation on stood when it was invoked: the CAP
@@ -23,7 +23,8 @@ pub enum Side {
     Majority,
     /// In a group of mutually reachable running nodes holding no majority.
     Minority,
-    /// No fault in force: every link up, every node running.
+    /// No fault in force: every link up and at the scenario's behaviour, every node running
+    /// at its normal speed.
     Whole,
 }
 
@@ -51,12 +52,22 @@ pub(super) struct Observer {
     pub(super) converged_at: Option<Time>,
 }
 
-/// Whether no fault is in force: every link up, no node frozen, paused or crashed.
-pub(super) fn is_whole<P: Protocol>(topology: &Topology, nodes: &Nodes<P>) -> bool {
+/// Whether no fault is in force: every link up and behaving as the scenario's `[network]`
+/// says, no node frozen, paused, crashed or slow.
+///
+/// A degraded network (links that lose more, or take longer, than the scenario's) and a
+/// slow node do not cut the cluster, but they are not whole either: liveness is promised,
+/// within its window, for the network the scenario describes, and a link that loses every
+/// message is a cut in all but name. So liveness is judged from the moment they are undone
+/// (by `network = "base"`, `unslow` or a heal; the final heal undoes them too), and while
+/// they are in force every node's side is computed from reachability like under any fault
+/// (all links up, no node down: every node is on the majority side).
+pub(super) fn is_whole<P: Protocol>(topology: &Topology, links: &Links, nodes: &Nodes<P>) -> bool {
     topology.is_healed()
+        && links.is_base()
         && nodes
             .iter()
-            .all(|n| !n.frozen && !n.paused && n.state.is_some())
+            .all(|n| !n.frozen && !n.paused && n.state.is_some() && n.slow == 1)
 }
 
 impl Observer {
@@ -83,9 +94,10 @@ impl Observer {
         &mut self,
         now: Time,
         topology: &Topology,
+        links: &Links,
         nodes: &Nodes<P>,
     ) {
-        match (is_whole(topology, nodes), self.healed_at) {
+        match (is_whole(topology, links, nodes), self.healed_at) {
             (true, None) => {
                 self.healed_at = Some(now);
                 let diverged = diverged_keys(nodes);
@@ -94,7 +106,7 @@ impl Observer {
             (true, Some(_)) => self.healed_at = Some(now),
             (false, _) => self.healed_at = None,
         }
-        self.sides = compute_sides(topology, nodes);
+        self.sides = compute_sides(topology, links, nodes);
     }
 
     /// Once clients have stopped, notes the first moment every running replica agrees.
@@ -134,9 +146,9 @@ fn diverged_keys<P: Protocol>(nodes: &Nodes<P>) -> usize {
 }
 
 /// Each node's side, from the current topology and node faults.
-fn compute_sides<P: Protocol>(topology: &Topology, nodes: &Nodes<P>) -> Vec<Side> {
+fn compute_sides<P: Protocol>(topology: &Topology, links: &Links, nodes: &Nodes<P>) -> Vec<Side> {
     let n = nodes.len();
-    if is_whole(topology, nodes) {
+    if is_whole(topology, links, nodes) {
         return vec![Side::Whole; n];
     }
     let down: Vec<bool> = nodes

@@ -171,7 +171,7 @@ fn behaviour(out: &mut String, b: &LinkBehaviour) {
     );
 }
 
-fn latency(l: Latency) -> String {
+pub(crate) fn latency(l: Latency) -> String {
     match l {
         Latency::Constant(s) => format!("{{ constant = {} }}", quoted_span(s)),
         Latency::Uniform(min, max) => {
@@ -255,7 +255,7 @@ pub(crate) fn span_text(span: Span) -> String {
     format!("{whole}.{}{unit}", fraction.trim_end_matches('0'))
 }
 
-fn range_text(range: SpanRange) -> String {
+pub(crate) fn range_text(range: SpanRange) -> String {
     if range.min == range.max {
         span_text(range.min)
     } else {
@@ -273,7 +273,7 @@ pub(crate) fn signed_span_text(us: i64) -> String {
 }
 
 /// Parts per million as a percentage with up to four decimals, exactly.
-fn ppm_text(ppm: u32) -> String {
+pub(crate) fn ppm_text(ppm: u32) -> String {
     let (whole, fraction) = (ppm / 10_000, ppm % 10_000);
     if fraction == 0 {
         return format!("{whole}%");

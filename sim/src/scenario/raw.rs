@@ -5,11 +5,10 @@
 //! value for free.
 
 use super::fault_kinds::RawFault;
-use super::model::{KeyDistribution, Latency, NemesisKind, Target};
-pub(crate) use super::values::{Dur, DurRange, Int, NodeName, Prob, SignedDur};
+use super::model::{KeyDistribution, NemesisKind, Target};
+pub(crate) use super::values::{Dur, DurRange, Int, LatencyDe, NodeName, Prob, SignedDur};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use simkv_protocols::params::parse_span;
 use std::collections::BTreeMap;
 use std::fmt;
 use toml::Spanned;
@@ -137,82 +136,6 @@ pub(crate) struct RawNemesis {
 pub(crate) struct RawChecks {
     pub liveness: Option<Spanned<Dur>>,
     pub settle: Option<Dur>,
-}
-
-/// A latency distribution: `"5ms"` or a one-key table naming the form.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LatencyDe(pub Latency);
-
-/// The table forms of a latency, read by serde so that an unknown form is located at its
-/// key.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LatencyTable {
-    constant: Option<Dur>,
-    uniform: Option<Vec<Dur>>,
-    exponential: Option<Dur>,
-    normal: Option<Vec<Dur>>,
-}
-
-const LATENCY_FORMS: &str = "\"5ms\", { constant = \"5ms\" }, { uniform = [\"1ms\", \"5ms\"] }, \
-                             { exponential = \"5ms\" } or { normal = [\"5ms\", \"1ms\"] }";
-
-impl LatencyTable {
-    fn into_latency(self) -> Result<Latency, String> {
-        let pair = |what: &str, v: Vec<Dur>| match v.as_slice() {
-            [a, b] => Ok((a.0, b.0)),
-            _ => Err(format!(
-                "expected `{what}` to hold two durations, found {}",
-                v.len()
-            )),
-        };
-        let latency = match (self.constant, self.uniform, self.exponential, self.normal) {
-            (Some(c), None, None, None) => Latency::Constant(c.0),
-            (None, Some(u), None, None) => {
-                let (min, max) = pair("uniform = [min, max]", u)?;
-                if min > max {
-                    let message = format!("the uniform latency range {min}..{max} runs backwards");
-                    return Err(message);
-                }
-                Latency::Uniform(min, max)
-            }
-            (None, None, Some(e), None) => Latency::Exponential(e.0),
-            (None, None, None, Some(n)) => {
-                let (mean, stddev) = pair("normal = [mean, stddev]", n)?;
-                Latency::Normal(mean, stddev)
-            }
-            _ => {
-                return Err(format!(
-                    "expected exactly one latency form: {LATENCY_FORMS}"
-                ))
-            }
-        };
-        Ok(latency)
-    }
-}
-
-impl<'de> Deserialize<'de> for LatencyDe {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = LatencyDe;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a latency: {LATENCY_FORMS}")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<LatencyDe, E> {
-                let span = parse_span(s).map_err(E::custom)?;
-                Ok(LatencyDe(Latency::Constant(span)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LatencyDe, A::Error> {
-                let table = LatencyTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                table
-                    .into_latency()
-                    .map(LatencyDe)
-                    .map_err(de::Error::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// `key_distribution = "uniform" | { zipf = 1.1 }`.

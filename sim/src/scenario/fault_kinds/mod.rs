@@ -15,19 +15,25 @@ mod clock_drift;
 mod clock_jump;
 mod crash;
 mod freeze;
+mod network;
 mod operator;
 mod partition;
 mod pause;
+mod slow;
 mod table;
 
 pub use clock_drift::ClockDrift;
 pub use clock_jump::ClockJump;
 pub use crash::{Crash, Restart};
 pub use freeze::{Freeze, Unfreeze};
+pub(crate) use network::link_change;
+pub use network::{LinkChange, NetworkFault, NetworkScope};
 pub use operator::OperatorCommand;
 pub use partition::{Heal, Isolate, OneWay, Partition, PartitionShape};
 pub use pause::{Pause, Resume};
+pub use slow::{Slow, Unslow, MAX_SLOW_FACTOR};
 
+use super::model::Latency;
 use super::targets::World;
 use super::validator::{Checked, Validator};
 use crate::rng::Stream;
@@ -75,6 +81,8 @@ pub(crate) struct Draw<'a> {
     pub nodes: u16,
     /// The nemesis's largest clock jump.
     pub clock_jump_max: Span,
+    /// The `[network]` default latency, which a drawn degraded network stretches.
+    pub latency: Latency,
     /// The faults stream.
     pub rng: &'a mut Stream,
 }
@@ -122,8 +130,9 @@ impl fmt::Display for FaultOrigin {
 pub(crate) trait FaultTarget {
     /// Cuts links as `shape` says, replacing any partition; returns the groups, as text.
     fn partition(&mut self, shape: &PartitionShape) -> String;
-    /// Restores every link.
-    fn heal(&mut self);
+    /// Restores every link, the scenario's `[network]` and every slow node's speed; returns
+    /// the action as it is recorded.
+    fn heal(&mut self) -> String;
     /// Drops (or stops dropping) all traffic to and from `node`.
     fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String;
     /// Stops running `node`'s handlers; what reaches it waits.
@@ -140,6 +149,10 @@ pub(crate) trait FaultTarget {
     fn clock_drift(&mut self, node: NodeId, ppm: i64);
     /// Hands an operator's command to `node`.
     fn operator(&mut self, node: NodeId, command: Operator) -> Applied;
+    /// Changes how links behave from now on, or brings back the scenario's `[network]`.
+    fn network(&mut self, fault: &NetworkFault);
+    /// Makes `node` `factor` times slower from now on (1: its normal speed).
+    fn set_slow(&mut self, node: NodeId, factor: u32) -> String;
 }
 
 table::fault_kinds! {
@@ -149,7 +162,7 @@ table::fault_kinds! {
     isolate => Isolate(Isolate);
     /// Messages from some nodes to others are lost; the other direction works.
     one_way => OneWay(OneWay);
-    /// Restore every link.
+    /// Restore every link, the scenario's `[network]` and every slow node's speed.
     heal => Heal(Heal);
     /// Drop all traffic to and from the node; it keeps running, with its state and timers.
     freeze => Freeze(Freeze), nemesis "freeze";
@@ -169,6 +182,12 @@ table::fault_kinds! {
     clock_drift => ClockDrift(ClockDrift);
     /// An operator's command to one node (the demo's scripts, membership changes).
     operator => Operator(OperatorCommand);
+    /// Change how links behave from now on (all, one link, one node's), or back to base.
+    network => Network(NetworkFault), nemesis "network";
+    /// A limping node: its messages and timers take k times longer.
+    slow => Slow(Slow), nemesis "slow";
+    /// Undo a slow.
+    unslow => Unslow(Unslow);
 }
 
 impl NemesisKind {

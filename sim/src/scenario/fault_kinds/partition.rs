@@ -62,7 +62,8 @@ pub struct OneWay {
     pub to: Vec<NodeId>,
 }
 
-/// `heal = true`.
+/// `heal = true`: links, and the network's behaviour and node speeds too (see
+/// [`FaultTarget::heal`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Heal;
 
@@ -252,8 +253,7 @@ impl FaultKind for Heal {
     }
 
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
-        target.heal();
-        Applied::Record("heal: all links up".to_string())
+        Applied::Record(target.heal())
     }
 }
 

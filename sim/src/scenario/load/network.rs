@@ -1,25 +1,27 @@
 //! `[network]` and `[[clock]]`: how messages travel, link by link, and how each clock runs.
 
 use super::{Checked, Validator};
+use crate::scenario::fault_kinds::link_change;
 use crate::scenario::model::{ClockSetting, Latency, LinkBehaviour, LinkOverride, Network};
 use crate::scenario::raw::{RawClock, RawNetwork};
 use simkv_protocols::{Span, SpanRange};
 
-const DEFAULT_LATENCY: Latency = Latency::Uniform(Span::millis(1), Span::millis(5));
-const DEFAULT_REORDER_DELAY: SpanRange = SpanRange {
-    min: Span::millis(10),
-    max: Span::millis(50),
+/// A link the `[network]` table leaves unspecified.
+const DEFAULT_LINK: LinkBehaviour = LinkBehaviour {
+    latency: Latency::Uniform(Span::millis(1), Span::millis(5)),
+    drop_ppm: 0,
+    duplicate_ppm: 0,
+    reorder_ppm: 0,
+    reorder_delay: SpanRange {
+        min: Span::millis(10),
+        max: Span::millis(50),
+    },
 };
 
 impl Validator<'_> {
     pub(super) fn network(&self, raw: RawNetwork) -> Checked<Network> {
-        let default = LinkBehaviour {
-            latency: raw.latency.map_or(DEFAULT_LATENCY, |l| l.0),
-            drop_ppm: raw.drop.map_or(0, |p| p.0),
-            duplicate_ppm: raw.duplicate.map_or(0, |p| p.0),
-            reorder_ppm: raw.reorder.map_or(0, |p| p.0),
-            reorder_delay: raw.reorder_delay.map_or(DEFAULT_REORDER_DELAY, |d| d.0),
-        };
+        // The same reading of the link fields as a `network` fault's, over the defaults.
+        let default = link_change!(raw).over(DEFAULT_LINK);
         // Clients stand in for the outside world: their links only delay.
         let client = LinkBehaviour {
             latency: raw.client_latency.map_or(default.latency, |l| l.0),
@@ -37,13 +39,7 @@ impl Validator<'_> {
                     format!("expected a link between two different nodes, found {from} to {to}");
                 return self.fail(link.to.span(), message);
             }
-            let behaviour = LinkBehaviour {
-                latency: link.latency.map_or(default.latency, |l| l.0),
-                drop_ppm: link.drop.map_or(default.drop_ppm, |p| p.0),
-                duplicate_ppm: link.duplicate.map_or(default.duplicate_ppm, |p| p.0),
-                reorder_ppm: link.reorder.map_or(default.reorder_ppm, |p| p.0),
-                reorder_delay: link.reorder_delay.map_or(default.reorder_delay, |d| d.0),
-            };
+            let behaviour = link_change!(link).over(default);
             links.push(LinkOverride {
                 from,
                 to,
