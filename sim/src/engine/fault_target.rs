@@ -1,18 +1,83 @@
 //! How a fault reaches the run: the engine as the [`FaultTarget`] every fault kind applies
 //! itself to.
 
+use super::event::Event;
+use super::nodes::NodeSlot;
 use super::Engine;
+use crate::faults::{Pair, TimelineFault};
+use crate::scenario::explain::span_text;
 use crate::scenario::fault_kinds::{Applied, FaultTarget};
 use crate::scenario::{Fault, FaultOrigin, PartitionShape};
-use simkv_protocols::{NodeId, Operator, Protocol};
+use simkv_protocols::{NodeId, Operator, Protocol, Span, Time};
 
 impl<P: Protocol> Engine<'_, P> {
-    /// Applies one fault of the timeline and records what it did, unless it recorded
-    /// itself.
+    /// Fires the timeline's fault `index`: applies it within its nemesis's bound on nodes
+    /// down, and schedules its undo if it has a `for`.
+    pub(super) fn fire(&mut self, index: usize) {
+        let step = self.timeline[index].clone();
+        if let Pair::Undo(k) = step.pair {
+            if self.skipped_pairs.contains(&k) {
+                return; // its fault never happened: nothing to undo
+            }
+        }
+        self.max_down = step.max_down;
+        self.skipped_for_bound = false;
+        self.apply_fault(&step.fault, &step.origin);
+        self.max_down = None;
+        if self.skipped_for_bound {
+            if let Pair::Fault(k) = step.pair {
+                self.skipped_pairs.push(k);
+            }
+        } else if let Some(after) = step.undo_after {
+            self.schedule_undo(&step, after);
+        }
+    }
+
+    /// Appends the undo of `fired` to the timeline, `after` from now. The undo is taken
+    /// from the fault as it fired. One that would come at or after the end of the workload
+    /// is left to the final heal.
+    fn schedule_undo(&mut self, fired: &TimelineFault, after: Span) {
+        let Some(undo) = fired.fault.undo() else {
+            return;
+        };
+        let at = self.now + after;
+        if at >= Time::ZERO + self.scenario.duration {
+            return;
+        }
+        let origin = format!("{} for {}", fired.origin, span_text(after));
+        self.timeline.push(TimelineFault {
+            at,
+            fault: undo,
+            origin: FaultOrigin::Scripted(origin),
+            undo_after: None,
+            max_down: None,
+            pair: Pair::None,
+        });
+        let index = self.timeline.len() - 1;
+        self.queue.push(at, Event::Fault { index });
+    }
+
+    /// Applies one fault and records what it did, unless it recorded itself.
     pub(super) fn apply_fault(&mut self, fault: &Fault, origin: &FaultOrigin) {
         if let Applied::Record(action) = fault.apply(self) {
             self.record_fault(action, origin.clone());
         }
+    }
+
+    /// Why taking `node` down now would break the bound of the fault being applied, if it
+    /// would: the node is up and `max_down` nodes are already down, whatever the cause.
+    fn over_bound(&mut self, node: NodeId) -> Option<String> {
+        let max = self.max_down?;
+        let is_down = |n: &NodeSlot<P>| n.frozen || n.paused || n.state.is_none();
+        if is_down(&self.nodes[node.index()]) {
+            return None;
+        }
+        let down = self.nodes.iter().filter(|n| is_down(n)).count();
+        if down < usize::from(max) {
+            return None;
+        }
+        self.skipped_for_bound = true;
+        Some(format!("skipped: max_down {max}"))
     }
 }
 
@@ -26,6 +91,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
     }
 
     fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String {
+        if let Some(skip) = frozen.then(|| self.over_bound(node)).flatten() {
+            return format!("freeze {node} ({skip})");
+        }
         self.nodes[node.index()].frozen = frozen;
         format!("{} {node}", if frozen { "freeze" } else { "unfreeze" })
     }
@@ -35,7 +103,10 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         if slot.state.is_none() {
             return format!("pause {node} (ignored: crashed)");
         }
-        slot.paused = true;
+        if let Some(skip) = self.over_bound(node) {
+            return format!("pause {node} ({skip})");
+        }
+        self.nodes[node.index()].paused = true;
         format!("pause {node}")
     }
 
@@ -59,6 +130,10 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         if slot.state.is_none() {
             return format!("crash {node} (ignored: already down)");
         }
+        if let Some(skip) = self.over_bound(node) {
+            return format!("crash {node} ({skip})");
+        }
+        let slot = &mut self.nodes[node.index()];
         slot.state = None;
         slot.epoch += 1;
         slot.paused = false;

@@ -129,6 +129,9 @@ impl FaultKind for Partition {
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
         partition(target, &self.0)
     }
+    fn undo(&self) -> Option<Fault> {
+        Some(Heal.into())
+    }
 }
 
 impl NemesisDraw for Partition {
@@ -161,6 +164,9 @@ impl FaultKind for Isolate {
 
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
         partition(target, &PartitionShape::Isolate(self.0))
+    }
+    fn undo(&self) -> Option<Fault> {
+        Some(Heal.into())
     }
 }
 
@@ -201,6 +207,9 @@ impl FaultKind for OneWay {
             to: self.to.clone(),
         };
         partition(target, &shape)
+    }
+    fn undo(&self) -> Option<Fault> {
+        Some(Heal.into())
     }
 }
 

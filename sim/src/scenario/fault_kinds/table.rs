@@ -36,6 +36,14 @@ macro_rules! fault_kinds {
                 }
             }
 
+            /// The action that undoes this one (`crash` -> `restart`, a partition -> `heal`),
+            /// for a `[[fault]]` with `for`; `None` for a kind nothing undoes.
+            pub fn undo(&self) -> Option<Fault> {
+                match self {
+                    $( Fault::$Variant(kind) => kind.undo(), )*
+                }
+            }
+
             /// Applies the action to `target`; says what is left to record.
             pub(crate) fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
                 match self {
@@ -49,7 +57,10 @@ macro_rules! fault_kinds {
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct RawFault {
-            pub at: Spanned<crate::scenario::values::Dur>,
+            pub at: Spanned<crate::scenario::values::DurRange>,
+            /// How long after it fires the fault is undone.
+            #[serde(rename = "for")]
+            pub undo_after: Option<Spanned<crate::scenario::values::DurRange>>,
             $( $key: Option<Spanned<<$Kind as FaultKind>::Raw>>, )*
         }
 
@@ -96,10 +107,12 @@ macro_rules! fault_kinds {
 
 pub(super) use fault_kinds;
 
-/// A kind whose value is one node's name (`freeze = "n1"`): its type, its key, and the
-/// target's method that applies it and returns what to record.
+/// A kind whose value is one node's name (`freeze = "n1"`): its type, its key, the
+/// target's method that applies it and returns what to record, and the kind that undoes it
+/// if one does.
 macro_rules! node_fault {
-    ($(#[$doc:meta])* $Kind:ident, $key:literal, $method:ident $(($($arg:expr),*))?) => {
+    ($(#[$doc:meta])* $Kind:ident, $key:literal, $method:ident $(($($arg:expr),*))?
+        $(, undo $Undo:ident)?) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $Kind(pub simkv_protocols::NodeId);
@@ -121,6 +134,12 @@ macro_rules! node_fault {
             fn apply(&self, target: &mut dyn super::FaultTarget) -> super::Applied {
                 super::Applied::Record(target.$method(self.0 $($(, $arg)*)?))
             }
+
+            $(
+                fn undo(&self) -> Option<super::Fault> {
+                    Some($Undo(self.0).into())
+                }
+            )?
         }
     };
 }
