@@ -352,7 +352,7 @@ fn unknown_fields_are_located_at_their_key() {
     fails_at(
         &text,
         "when",
-        "unknown field `when`, expected one of `at`, `partition`",
+        "unknown field `when`, expected one of `at`, `for`, `partition`",
     );
 }
 
