@@ -201,3 +201,26 @@ fn network_and_slow_faults_explain_as_they_load() {
     };
     assert_eq!(uncommented(&again), uncommented(&explained));
 }
+
+#[test]
+fn bad_input_max_down_larger_than_the_cluster_and_a_backwards_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{GOOD}\n[[nemesis]]\nkinds = [\"crash\"]\nmax_down = 4\n");
+    let path = write(dir.path(), "s.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:11:12"), "from 0 to 3, found 4"],
+    );
+    let text = format!("{GOOD}\n[[fault]]\nat = \"1.5s..1s\"\ncrash = \"n1\"\n");
+    let path = write(dir.path(), "r.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:10:6"), "ends before it starts"],
+    );
+    let text = format!("{GOOD}\n[[fault]]\nat = \"1s\"\nheal = true\nfor = \"1s\"\n");
+    let path = write(dir.path(), "f.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:12:7"), "expected `for` only on a fault"],
+    );
+}

@@ -70,7 +70,8 @@ pub struct RunOutput<P: Protocol> {
     pub end: Time,
     /// When the last fault of any kind happened while the cluster was whole (all links up
     /// and at the scenario's behaviour, no node frozen, paused, crashed or slow), if it was
-    /// whole at the end.
+    /// whole at the end. In the VOPR liveness mode, the nodes written off at the end of the
+    /// workload do not count.
     pub healed_at: Option<Time>,
     /// When clients stopped issuing operations.
     pub workload_stopped: Time,
@@ -106,6 +107,14 @@ pub struct Engine<'s, P: Protocol> {
     timeline: Vec<TimelineFault>,
     /// Timeline faults waiting for a role to be held (announced once).
     waiting: BTreeSet<usize>,
+    /// The nodes that crash for good at the end of the workload (VOPR liveness mode).
+    written_off: Vec<NodeId>,
+    /// While a nemesis's fault is applied, its bound on nodes down at once.
+    max_down: Option<u16>,
+    /// Whether the fault being applied was skipped for its bound.
+    skipped_for_bound: bool,
+    /// Nemesis pairs whose fault was skipped: their undo is skipped too.
+    skipped_pairs: Vec<u32>,
     applied_faults: Vec<AppliedFault>,
     stats: Stats,
     fingerprint: StableHasher,
@@ -150,6 +159,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         let mut streams = Streams::new(scenario.seed, n);
         let nodes = Nodes::new(scenario, &streams);
         let timeline = faults::timeline(scenario, &mut streams.faults);
+        let written_off = faults::written_off(scenario, &mut streams.faults);
         Engine {
             scenario,
             now: Time::ZERO,
@@ -162,6 +172,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
             observer: Observer::new(n),
             timeline,
             waiting: BTreeSet::new(),
+            written_off,
+            max_down: None,
+            skipped_for_bound: false,
+            skipped_pairs: Vec::new(),
             applied_faults: Vec::new(),
             stats: Stats::default(),
             fingerprint: StableHasher::new(),
@@ -325,7 +339,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 let sides = self.observer.sides();
                 self.clients.on_arrival(&mut bus!(self), &self.nodes, sides);
             }
-            Event::Fault { index } => self.fire_fault(index),
+            Event::Fault { index } => self.fire(index),
             Event::WorkloadEnd => self.on_workload_end(),
             Event::WorkloadStop => self.stop_workload(),
         }
@@ -378,18 +392,27 @@ impl<'s, P: Protocol> Engine<'s, P> {
     // ----- workload phases -----------------------------------------------------------------
 
     fn on_workload_end(&mut self) {
-        if observer::is_whole(&self.topology, &self.links, &self.nodes) {
+        let vopr = !self.written_off.is_empty();
+        if !vopr && observer::is_whole(&self.topology, &self.links, &self.nodes) {
             self.stop_workload();
             return;
         }
         // Faults still in force (a degraded network and slow nodes count: see
-        // `observer::is_whole`): heal everything, and give the clients a liveness phase of
-        // twice the liveness window so that the liveness check has operations to judge.
+        // `observer::is_whole`): heal everything (but the nodes written off, in the VOPR
+        // mode, which crash for good), and give the clients a liveness phase of twice the
+        // liveness window so that the liveness check has operations to judge.
         self.topology.heal();
         let restored = self.restore_network();
+        let mut crashed = Vec::new();
         for i in 0..self.nodes.len() {
             let node = NodeId(i as u16);
             self.nodes[i].frozen = false;
+            if self.written_off.contains(&node) {
+                if self.nodes[i].state.is_some() {
+                    crashed.push(self.crash(node));
+                }
+                continue;
+            }
             if self.nodes[i].paused {
                 self.resume(node);
             }
@@ -397,10 +420,27 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 self.start_node(node);
             }
         }
-        self.record_fault(
-            format!("heal everything: links, freezes, pauses, crashes{restored}"),
-            FaultOrigin::FinalHeal,
-        );
+        let action = if vopr {
+            let names: Vec<String> = self.written_off.iter().map(|n| n.to_string()).collect();
+            let crashed = if crashed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", crashed.join(", "))
+            };
+            format!(
+                "heal everything but {}, down for good (liveness_mode vopr){crashed}{restored}",
+                names.join(", ")
+            )
+        } else {
+            format!("heal everything: links, freezes, pauses, crashes{restored}")
+        };
+        self.record_fault(action, FaultOrigin::FinalHeal);
+        if vopr {
+            // The live nodes are whole: liveness is judged from now, and clients move off
+            // the dead nodes as a load balancer would.
+            self.observer.healed_at = Some(self.now);
+            self.clients.write_off(&self.written_off);
+        }
         let liveness = self.scenario.checks.liveness;
         self.queue
             .push(self.now + liveness + liveness, Event::WorkloadStop);

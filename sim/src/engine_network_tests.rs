@@ -15,12 +15,11 @@ fn n(i: u16) -> NodeId {
 }
 
 fn at(ms: u64, fault: impl Into<Fault>) -> ScheduledFault {
-    ScheduledFault {
-        at: Time::ZERO + Span::millis(ms),
-        fault: fault.into(),
-        origin: FaultOrigin::Scripted("test".into()),
-        if_none: crate::scenario::IfNone::default(),
-    }
+    ScheduledFault::exactly(
+        Time::ZERO + Span::millis(ms),
+        fault.into(),
+        FaultOrigin::Scripted("test".into()),
+    )
 }
 
 fn drop_all(scope: NetworkScope) -> NetworkFault {
@@ -353,7 +352,7 @@ fn network_and_slow_faults_keep_runs_deterministic() {
     ];
     let mut s = stamp_scenario(5, faults);
     s.network.default.drop_ppm = 20_000;
-    s.nemesis = Some(nemesis(vec![NemesisKind::Network, NemesisKind::Slow]));
+    s.nemeses = vec![nemesis(vec![NemesisKind::Network, NemesisKind::Slow])];
     let trace = |s: &Scenario| {
         let buffer = Buffer::default();
         let engine = Engine::<Stamp>::new(s, Some(Trace::new(Box::new(buffer.clone()))));
@@ -397,6 +396,7 @@ fn nemesis(kinds: Vec<NemesisKind>) -> Nemesis {
         start: Time::ZERO,
         stop: Time::ZERO + Span::secs(30),
         clock_jump_max: Span::secs(1),
+        max_down: None,
     }
 }
 
@@ -404,7 +404,7 @@ fn nemesis(kinds: Vec<NemesisKind>) -> Nemesis {
 fn the_nemesis_draws_degraded_networks_and_slow_nodes_with_their_undo() {
     let mut s = scenario(5, vec![]);
     s.duration = Span::secs(30);
-    s.nemesis = Some(nemesis(vec![NemesisKind::Network, NemesisKind::Slow]));
+    s.nemeses = vec![nemesis(vec![NemesisKind::Network, NemesisKind::Slow])];
     let base = Latency::Uniform(Span::millis(1), Span::millis(8));
     assert_eq!(s.network.default.latency, base);
     let timeline = faults::timeline(&s, &mut Streams::new(s.seed, 5).faults);

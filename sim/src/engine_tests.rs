@@ -6,8 +6,8 @@ use crate::scenario::fault_kinds::{
     Partition, Pause, Restart, Resume, Slow, Unfreeze, Unslow,
 };
 use crate::scenario::{
-    Arrival, Checks, Cluster, Fault, IfNone, KeyDistribution, Latency, LinkBehaviour, Network,
-    OpKind, PartitionShape, ScheduledFault, Target, Workload,
+    Arrival, Checks, Cluster, Fault, KeyDistribution, Latency, LinkBehaviour, Network, OpKind,
+    PartitionShape, ScheduledFault, Target, Workload,
 };
 use proptest::prelude::*;
 use serde::Serialize;
@@ -158,21 +158,21 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             txn_ops: 3,
         },
         faults,
-        nemesis: None,
+        nemeses: vec![],
         checks: Checks {
             liveness: Span::millis(200),
             settle: Span::millis(300),
+            liveness_mode: crate::scenario::LivenessMode::Heal,
         },
     }
 }
 
 fn fault(at_ms: u64, fault: impl Into<Fault>) -> ScheduledFault {
-    ScheduledFault {
-        at: Time::ZERO + Span::millis(at_ms),
-        fault: fault.into(),
-        origin: FaultOrigin::Scripted("test".into()),
-        if_none: IfNone::default(),
-    }
+    ScheduledFault::exactly(
+        Time::ZERO + Span::millis(at_ms),
+        fault.into(),
+        FaultOrigin::Scripted("test".into()),
+    )
 }
 
 fn any_fault(nodes: u16) -> impl Strategy<Value = Fault> {
@@ -438,3 +438,6 @@ fn a_panicking_handler_ends_the_run_as_a_broken_invariant() {
     assert_eq!(at, Time::ZERO + Span::millis(5));
     assert!(what.contains("panicked: boom"), "{what}");
 }
+
+#[path = "engine_nemesis_tests.rs"]
+mod nemeses;

@@ -1,22 +1,28 @@
 //! Liveness after heal: every operation invoked some time after the cluster was last made
-//! whole succeeded.
+//! whole succeeded (or, in the VOPR mode, after every node but a minority down for good was).
 
 use super::intervals::{intervals, Status};
 use super::{Judgement, Promised, RunView, Verdict};
 use crate::history::History;
+use crate::scenario::LivenessMode;
 use simkv_protocols::{Promise, Span, Time};
 
 pub(super) const PROMISED: Promised = Promised::If(Promise::LiveAfterHeal);
 
 /// Judges the operations invoked from the scenario's liveness window after the last heal
 /// until the workload stopped.
+/// In the VOPR liveness mode the heal leaves a minority crashed for good, and the window
+/// runs from that partial heal: the live nodes alone must serve every client.
 pub(super) fn judge(run: &RunView) -> Judgement {
-    let (verdict, detail) = liveness(
+    let (verdict, mut detail) = liveness(
         run.history,
         run.healed_at,
         run.scenario.checks.liveness,
         run.workload_stopped,
     );
+    if run.scenario.checks.liveness_mode == LivenessMode::Vopr {
+        detail.push_str(" (liveness_mode vopr: a minority stayed down)");
+    }
     Judgement::new(verdict, detail)
 }
 

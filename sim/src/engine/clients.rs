@@ -60,6 +60,8 @@ pub(super) struct Clients<'s> {
     pub(super) history: History,
     /// The side of each history event's operation, aligned with the history.
     pub(super) sides: Vec<Side>,
+    /// Nodes down for good (VOPR liveness mode), by index; empty when none is.
+    written_off: Vec<bool>,
 }
 
 /// About how many history events `scenario`'s clients will record (two per operation), so
@@ -95,7 +97,27 @@ impl<'s> Clients<'s> {
             stopped_at: Time::ZERO,
             history: History::with_capacity(expected_events(scenario)),
             sides: Vec::new(),
+            written_off: Vec::new(),
         }
+    }
+
+    /// Clients send nothing more to `dead`: each operation or retry aimed at one goes to
+    /// the next live node instead (no draw, so the workload's stream is unchanged).
+    pub(super) fn write_off(&mut self, dead: &[NodeId]) {
+        self.written_off = vec![false; usize::from(self.nodes)];
+        for node in dead {
+            self.written_off[node.index()] = true;
+        }
+    }
+
+    /// `node`, or the next live node after it if it is written off.
+    fn live(&self, node: NodeId) -> NodeId {
+        let n = usize::from(self.nodes);
+        let dead = |i: usize| self.written_off.get(i).copied().unwrap_or(false);
+        (0..n)
+            .map(|k| (node.index() + k) % n)
+            .find(|i| !dead(*i))
+            .map_or(node, |i| NodeId(i as u16))
     }
 
     /// Schedules the first invocations (closed loop) or the first arrival (open loop).
@@ -144,6 +166,8 @@ impl<'s> Clients<'s> {
         let (request, op, node) =
             self.generator
                 .next(client, &mut state.memory, &mut bus.streams.workload);
+        let node = self.live(node);
+        let state = &mut self.clients[client.index()];
         // Shared by the invocation, the completion and the client's state: one copy.
         let op = Arc::new(op);
         self.history
@@ -224,11 +248,17 @@ impl<'s> Clients<'s> {
             .as_mut()
             .expect("in flight");
         flight.attempt += 1;
-        flight.node = match (hint, target) {
+        let node = match (hint, target) {
             (_, Target::Fixed) => flight.node,
             (Some(hint), _) => hint,
             (None, _) => NodeId(bus.streams.workload.below(count) as u16),
         };
+        let node = self.live(node);
+        let flight = self.clients[client.index()]
+            .in_flight
+            .as_mut()
+            .expect("in flight");
+        flight.node = node;
         self.send_attempt(bus, nodes, client);
     }
 

@@ -2,64 +2,130 @@
 //! itself to.
 
 use super::event::Event;
+use super::nodes::NodeSlot;
 use super::Engine;
+use crate::faults::{Pair, TimelineFault};
+use crate::scenario::explain::span_text;
 use crate::scenario::fault_kinds::{Applied, FaultTarget, NetworkFault};
 use crate::scenario::targets::{NodeView, World};
-use crate::scenario::{FaultOrigin, IfNone, PartitionShape};
+use crate::scenario::{Fault, FaultOrigin, IfNone, PartitionShape};
 use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, Time};
 
 /// How often a fault waiting for a role to be held looks again.
 const WAIT_POLL: Span = Span::millis(10);
 
 impl<P: Protocol> Engine<'_, P> {
-    /// Fires fault `index` of the timeline: resolves its targets against the run as it is
-    /// now, applies it, and records what it did (with what its targets resolved to), unless
-    /// it recorded itself. A target no node qualifies for waits, is skipped or falls back
-    /// to a random node, as the fault's `if_none` says.
-    pub(super) fn fire_fault(&mut self, index: usize) {
-        let scheduled = self.timeline[index].clone();
+    /// Fires the timeline's fault `index`: resolves its targets against the run as it is
+    /// now (a target no node qualifies for waits, is skipped or falls back to a random
+    /// node, as the fault's `if_none` says), applies it within its nemesis's bound on nodes
+    /// down, records what it did and what its targets resolved to, and schedules the undo
+    /// of what actually fired if it has a `for`.
+    pub(super) fn fire(&mut self, index: usize) {
+        let step = self.timeline[index].clone();
+        if let Pair::Undo(k) = step.pair {
+            if self.skipped_pairs.contains(&k) {
+                return; // its fault never happened: nothing to undo
+            }
+        }
         let mut world = World {
             nodes: self.node_views(),
             rng: &mut self.streams.faults,
-            random_if_none: scheduled.if_none == IfNone::Random,
+            random_if_none: step.if_none == IfNone::Random,
         };
-        let (fault, how) = match scheduled.fault.resolve(&mut world) {
+        let (fault, how) = match step.fault.resolve(&mut world) {
             Ok(resolved) => resolved,
             Err(why) => return self.no_target(index, why),
         };
-        if let Applied::Record(mut action) = fault.apply(self) {
-            if let Some(how) = how {
-                action = format!("{action} ({how})");
+        self.max_down = step.max_down;
+        self.skipped_for_bound = false;
+        self.apply_fault(&fault, &step.origin, how);
+        self.max_down = None;
+        if self.skipped_for_bound {
+            if let Pair::Fault(k) = step.pair {
+                self.skipped_pairs.push(k);
             }
-            self.record_fault(action, scheduled.origin);
+        } else if let Some(after) = step.undo_after {
+            self.schedule_undo(&fault, &step, after);
         }
     }
 
     /// A fault whose target no node qualifies for: look again soon, or give up.
     fn no_target(&mut self, index: usize, why: String) {
-        let scheduled = &self.timeline[index];
-        let action = scheduled.fault.explain();
+        let step = &self.timeline[index];
+        let action = step.fault.explain();
         let workload_end = Time::ZERO + self.scenario.duration;
         let retry = self.now + WAIT_POLL;
-        if scheduled.if_none == IfNone::Wait && retry < workload_end {
+        if step.if_none == IfNone::Wait && retry < workload_end {
             if self.waiting.insert(index) {
-                let origin = scheduled.origin.clone();
+                let origin = step.origin.clone();
                 self.record_fault(format!("{action}: {why}; waiting"), origin);
             }
             self.queue.push(retry, Event::Fault { index });
             return;
         }
-        let origin = scheduled.origin.clone();
+        let origin = step.origin.clone();
         self.record_fault(format!("{action}: {why}; skipped"), origin);
     }
 
     /// What each node is now, for resolving targets.
     fn node_views(&self) -> Vec<NodeView> {
-        let view = |slot: &super::nodes::NodeSlot<P>| NodeView {
+        let view = |slot: &NodeSlot<P>| NodeView {
             role: slot.state.as_ref().map(|p| p.role().spec()),
             term: slot.state.as_ref().and_then(P::term),
         };
         self.nodes.iter().map(view).collect()
+    }
+
+    /// Appends the undo of `fault` (as it fired, its targets resolved, so that `crash =
+    /// "leader"` restarts the node it crashed) to the timeline, `after` from now. One that
+    /// would come at or after the end of the workload is left to the final heal.
+    fn schedule_undo(&mut self, fault: &Fault, fired: &TimelineFault, after: Span) {
+        let Some(undo) = fault.undo() else {
+            return;
+        };
+        let at = self.now + after;
+        if at >= Time::ZERO + self.scenario.duration {
+            return;
+        }
+        let origin = format!("{} for {}", fired.origin, span_text(after));
+        self.timeline.push(TimelineFault {
+            at,
+            fault: undo,
+            origin: FaultOrigin::Scripted(origin),
+            undo_after: None,
+            max_down: None,
+            pair: Pair::None,
+            if_none: IfNone::Skip,
+        });
+        let index = self.timeline.len() - 1;
+        self.queue.push(at, Event::Fault { index });
+    }
+
+    /// Applies one fault, resolved, and records what it did (and how its targets resolved),
+    /// unless it recorded itself.
+    pub(super) fn apply_fault(&mut self, fault: &Fault, origin: &FaultOrigin, how: Option<String>) {
+        if let Applied::Record(mut action) = fault.apply(self) {
+            if let Some(how) = how {
+                action = format!("{action} ({how})");
+            }
+            self.record_fault(action, origin.clone());
+        }
+    }
+
+    /// Why taking `node` down now would break the bound of the fault being applied, if it
+    /// would: the node is up and `max_down` nodes are already down, whatever the cause.
+    fn over_bound(&mut self, node: NodeId) -> Option<String> {
+        let max = self.max_down?;
+        let is_down = |n: &NodeSlot<P>| n.frozen || n.paused || n.state.is_none();
+        if is_down(&self.nodes[node.index()]) {
+            return None;
+        }
+        let down = self.nodes.iter().filter(|n| is_down(n)).count();
+        if down < usize::from(max) {
+            return None;
+        }
+        self.skipped_for_bound = true;
+        Some(format!("skipped: max_down {max}"))
     }
 
     /// Brings back the scenario's `[network]` and every slow node's speed (what a heal
@@ -92,6 +158,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
     }
 
     fn set_frozen(&mut self, node: NodeId, frozen: bool) -> String {
+        if let Some(skip) = frozen.then(|| self.over_bound(node)).flatten() {
+            return format!("freeze {node} ({skip})");
+        }
         self.nodes[node.index()].frozen = frozen;
         format!("{} {node}", if frozen { "freeze" } else { "unfreeze" })
     }
@@ -101,7 +170,10 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         if slot.state.is_none() {
             return format!("pause {node} (ignored: crashed)");
         }
-        slot.paused = true;
+        if let Some(skip) = self.over_bound(node) {
+            return format!("pause {node} ({skip})");
+        }
+        self.nodes[node.index()].paused = true;
         format!("pause {node}")
     }
 
@@ -125,6 +197,10 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         if slot.state.is_none() {
             return format!("crash {node} (ignored: already down)");
         }
+        if let Some(skip) = self.over_bound(node) {
+            return format!("crash {node} ({skip})");
+        }
+        let slot = &mut self.nodes[node.index()];
         slot.state = None;
         slot.epoch += 1;
         slot.paused = false;

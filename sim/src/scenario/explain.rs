@@ -32,6 +32,11 @@ impl Scenario {
         out.push_str("\n[checks]\n");
         let _ = writeln!(out, "liveness = {}", quoted_span(checks.liveness));
         let _ = writeln!(out, "settle = {}", quoted_span(checks.settle));
+        let _ = writeln!(
+            out,
+            "liveness_mode = {}",
+            quote(checks.liveness_mode.name())
+        );
         out
     }
 
@@ -137,25 +142,36 @@ impl Scenario {
         for fault in &self.faults {
             out.push_str("\n[[fault]]\n");
             let origin = fault.origin.to_string().replace(['\n', '\r'], " ");
-            let _ = writeln!(out, "at = {}  # {origin}", quoted_time(fault.at));
+            let at = SpanRange {
+                min: Span(fault.at.as_micros()),
+                max: Span(fault.at_latest.as_micros()),
+            };
+            let _ = writeln!(out, "at = {}  # {origin}", quote(&range_text(at)));
             out.push_str(&fault.fault.explain());
             out.push('\n');
+            if let Some(length) = fault.undo_after {
+                let _ = writeln!(out, "for = {}", quote(&range_text(length)));
+            }
         }
     }
 
     fn explain_nemesis(&self, out: &mut String) {
-        let Some(n) = &self.nemesis else {
+        if self.nemeses.is_empty() {
             out.push_str("\n# no [nemesis]: no random faults\n");
-            return;
-        };
-        out.push_str("\n[nemesis]\n");
-        let kinds: Vec<String> = n.kinds.iter().map(|k| quote(k.name())).collect();
-        let _ = writeln!(out, "kinds = [{}]", kinds.join(", "));
-        let _ = writeln!(out, "interval = {}", quote(&range_text(n.interval)));
-        let _ = writeln!(out, "fault_duration = {}", quote(&range_text(n.duration)));
-        let _ = writeln!(out, "start = {}", quoted_time(n.start));
-        let _ = writeln!(out, "stop = {}", quoted_time(n.stop));
-        let _ = writeln!(out, "clock_jump_max = {}", quoted_span(n.clock_jump_max));
+        }
+        for n in &self.nemeses {
+            out.push_str("\n[[nemesis]]\n");
+            let kinds: Vec<String> = n.kinds.iter().map(|k| quote(k.name())).collect();
+            let _ = writeln!(out, "kinds = [{}]", kinds.join(", "));
+            let _ = writeln!(out, "interval = {}", quote(&range_text(n.interval)));
+            let _ = writeln!(out, "fault_duration = {}", quote(&range_text(n.duration)));
+            let _ = writeln!(out, "start = {}", quoted_time(n.start));
+            let _ = writeln!(out, "stop = {}", quoted_time(n.stop));
+            let _ = writeln!(out, "clock_jump_max = {}", quoted_span(n.clock_jump_max));
+            if let Some(max) = n.max_down {
+                let _ = writeln!(out, "max_down = {max}");
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! found stops the load, as a [`LoadError`] that says where and what was expected.
 
 use super::diagnostic::LoadError;
-use super::model::{Checks, Cluster, Scenario};
+use super::model::{Checks, Cluster, LivenessMode, Scenario};
 use super::overrides::{Overrides, Prepared};
 use super::raw::{ParamTable, RawChecks, RawCluster, RawScenario};
 pub(crate) use super::validator::{list, Checked, Validator};
@@ -98,10 +98,10 @@ impl Validator<'_> {
         let clocks = self.clocks(&raw.clocks)?;
         let workload = self.workload(raw.workload.unwrap_or_default())?;
         let faults = self.faults(&raw.faults)?;
-        let nemesis = match raw.nemesis {
-            Some(n) => Some(self.nemesis(n)?),
-            None => None,
-        };
+        let mut nemeses = Vec::with_capacity(raw.nemeses.0.len());
+        for n in raw.nemeses.0 {
+            nemeses.push(self.nemesis(n)?);
+        }
         let checks = self.checks(raw.checks.unwrap_or_default())?;
         Ok(Scenario {
             name,
@@ -115,7 +115,7 @@ impl Validator<'_> {
             clocks,
             workload,
             faults,
-            nemesis,
+            nemeses,
             checks,
         })
     }
@@ -240,9 +240,22 @@ impl Validator<'_> {
             Some(l) => self.positive(l, "a liveness window")?,
             None => DEFAULT_LIVENESS,
         };
+        let liveness_mode = match &raw.liveness_mode {
+            Some(mode) if *mode.get_ref() == LivenessMode::Vopr && self.nodes < 3 => {
+                let message = format!(
+                    "expected a cluster of at least 3 nodes for liveness_mode = \"vopr\" (a \
+                     minority stays down), found {}",
+                    self.nodes
+                );
+                return self.fail(mode.span(), message);
+            }
+            Some(mode) => *mode.get_ref(),
+            None => LivenessMode::Heal,
+        };
         Ok(Checks {
             liveness,
             settle: raw.settle.map_or(DEFAULT_SETTLE, |s| s.0),
+            liveness_mode,
         })
     }
 }

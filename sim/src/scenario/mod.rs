@@ -9,7 +9,7 @@
 
 mod catalog;
 mod diagnostic;
-mod explain;
+pub(crate) mod explain;
 pub mod fault_kinds;
 mod load;
 mod model;

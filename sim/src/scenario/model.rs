@@ -31,8 +31,9 @@ pub struct Scenario {
     pub workload: Workload,
     /// Faults at scripted virtual times, sorted by time (stable for equal times).
     pub faults: Vec<ScheduledFault>,
-    /// Random faults drawn from the seed, if any.
-    pub nemesis: Option<Nemesis>,
+    /// Random faults drawn from the seed: each `[[nemesis]]` (or the one `[nemesis]`), in
+    /// file order, all on one timeline.
+    pub nemeses: Vec<Nemesis>,
     /// What the run checks after the faults.
     pub checks: Checks,
 }
@@ -222,7 +223,7 @@ impl Workload {
 /// A fault at a scripted time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduledFault {
-    /// True virtual time.
+    /// True virtual time: the earliest, when it is a range.
     pub at: Time,
     /// The action.
     pub fault: Fault,
@@ -230,6 +231,26 @@ pub struct ScheduledFault {
     pub origin: FaultOrigin,
     /// What to do when its target resolves to no node.
     pub if_none: IfNone,
+    /// The latest time (`at = "8s..12s"`); the run draws its time uniformly in
+    /// `at..=at_latest` from the faults stream. Equal to `at` for an exact time, which draws
+    /// nothing.
+    pub at_latest: Time,
+    /// `for = "1s..5s"`: how long after it fires the fault is undone (drawn like `at`).
+    pub undo_after: Option<SpanRange>,
+}
+
+impl ScheduledFault {
+    /// A fault at an exact time, never undone by itself.
+    pub fn exactly(at: Time, fault: Fault, origin: FaultOrigin) -> ScheduledFault {
+        ScheduledFault {
+            at,
+            fault,
+            origin,
+            at_latest: at,
+            undo_after: None,
+            if_none: IfNone::default(),
+        }
+    }
 }
 
 /// A random nemesis: one fault at a time, each undone before the next (as Jepsen's
@@ -248,6 +269,31 @@ pub struct Nemesis {
     pub stop: Time,
     /// Largest clock jump, for `ClockJump`.
     pub clock_jump_max: Span,
+    /// At most this many nodes crashed, frozen or paused at once, whatever the cause: a
+    /// fault of this nemesis that would take one more node down is skipped when it fires.
+    pub max_down: Option<u16>,
+}
+
+/// What the liveness phase after the workload does with faults still in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LivenessMode {
+    /// Heal everything, then every operation must succeed (Jepsen's final heal).
+    Heal,
+    /// A minority of nodes drawn from the seed crashes and stays down; the rest are healed,
+    /// clients move to live nodes, and every operation must still succeed (TigerBeetle's
+    /// VOPR liveness mode).
+    Vopr,
+}
+
+impl LivenessMode {
+    /// The mode as scenarios spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LivenessMode::Heal => "heal",
+            LivenessMode::Vopr => "vopr",
+        }
+    }
 }
 
 /// What the run checks.
@@ -257,6 +303,8 @@ pub struct Checks {
     pub liveness: Span,
     /// After the workload stops, how long replicas get to converge before they are compared.
     pub settle: Span,
+    /// What the liveness phase does with faults still in force.
+    pub liveness_mode: LivenessMode,
 }
 
 impl Scenario {

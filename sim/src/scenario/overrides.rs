@@ -516,7 +516,7 @@ restart = "n1"
         ]);
         let s = load(MINIMAL, &o).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.workload.mix, [(OpKind::Get, 10)]);
-        assert!(s.nemesis.is_some());
+        assert!(!s.nemeses.is_empty());
         assert_eq!(s.checks.settle, Span::secs(1));
         let o = sets(&["fault.1.restart=n2"]);
         let s = load(WITH_FAULTS, &o).unwrap_or_else(|e| panic!("{e}"));

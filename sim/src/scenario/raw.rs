@@ -5,9 +5,9 @@
 //! value for free.
 
 use super::fault_kinds::RawFault;
-use super::model::{KeyDistribution, NemesisKind, Target};
+use super::model::{KeyDistribution, LivenessMode, NemesisKind, Target};
 pub(crate) use super::values::{Dur, DurRange, Int, LatencyDe, NodeName, Prob, SignedDur};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,7 +29,9 @@ pub(crate) struct RawScenario {
     pub workload: Option<RawWorkload>,
     #[serde(default, rename = "fault")]
     pub faults: Vec<Spanned<RawFault>>,
-    pub nemesis: Option<RawNemesis>,
+    /// `[nemesis]` (one table) or `[[nemesis]]` (any number).
+    #[serde(default, rename = "nemesis")]
+    pub nemeses: RawNemeses,
     pub checks: Option<RawChecks>,
 }
 
@@ -128,6 +130,31 @@ pub(crate) struct RawNemesis {
     pub start: Option<Spanned<Dur>>,
     pub stop: Option<Spanned<Dur>>,
     pub clock_jump_max: Option<Spanned<Dur>>,
+    pub max_down: Option<Spanned<Int>>,
+}
+
+/// Every nemesis of a file: `[nemesis]` is one, `[[nemesis]]` any number, in file order.
+#[derive(Debug, Default)]
+pub(crate) struct RawNemeses(pub Vec<RawNemesis>);
+
+impl<'de> Deserialize<'de> for RawNemeses {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawNemeses;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a [nemesis] table or [[nemesis]] tables")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawNemeses, A::Error> {
+                let one = RawNemesis::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawNemeses(vec![one]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawNemeses, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(RawNemeses)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `[checks]`.
@@ -136,6 +163,7 @@ pub(crate) struct RawNemesis {
 pub(crate) struct RawChecks {
     pub liveness: Option<Spanned<Dur>>,
     pub settle: Option<Dur>,
+    pub liveness_mode: Option<Spanned<LivenessMode>>,
 }
 
 /// `key_distribution = "uniform" | { zipf = 1.1 }`.

@@ -1,6 +1,6 @@
 //! Changing the rate at which a node's clock drifts from true time.
 
-use super::{Applied, FaultKind, FaultTarget};
+use super::{Applied, Fault, FaultKind, FaultTarget};
 use crate::scenario::explain::node;
 use crate::scenario::validator::{Checked, Validator};
 use crate::scenario::values::{Int, NodeName};
@@ -44,5 +44,13 @@ impl FaultKind for ClockDrift {
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
         target.clock_drift(self.node, self.ppm);
         Applied::Record(format!("clock drift {} now {}ppm", self.node, self.ppm))
+    }
+    /// Back to an exact rate (the scenario's `[[clock]]` drift is not restored).
+    fn undo(&self) -> Option<Fault> {
+        let back = ClockDrift {
+            node: self.node,
+            ppm: 0,
+        };
+        Some(back.into())
     }
 }

@@ -6,7 +6,7 @@ use super::{Draw, Fault, NemesisDraw};
 
 node_fault! {
     /// `crash = "n1"`.
-    Crash, "crash", crash
+    Crash, "crash", crash, undo Restart
 }
 
 node_fault! {

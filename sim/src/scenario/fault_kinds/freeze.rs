@@ -5,7 +5,7 @@ use super::{Draw, Fault, NemesisDraw};
 
 node_fault! {
     /// `freeze = "n1"`.
-    Freeze, "freeze", set_frozen(true)
+    Freeze, "freeze", set_frozen(true), undo Unfreeze
 }
 
 node_fault! {

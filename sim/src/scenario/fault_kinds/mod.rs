@@ -64,6 +64,10 @@ pub(crate) trait FaultKind: Sized {
     }
     /// Applies the action, resolved, to the run.
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied;
+    /// The action that undoes this one, for `for = "2s"`; most kinds have none.
+    fn undo(&self) -> Option<Fault> {
+        None
+    }
 }
 
 /// A kind a nemesis may draw: a random instance and the action that undoes it.

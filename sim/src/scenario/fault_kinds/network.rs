@@ -460,10 +460,10 @@ mod tests {
     fn a_nemesis_may_draw_network_and_slow_faults() {
         let text = format!("{MINIMAL}\n[nemesis]\nkinds = [\"network\", \"slow\"]\n");
         let s = load(&text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
-        let kinds = &s.nemesis.as_ref().expect("a nemesis").kinds;
+        let kinds = &s.nemeses.first().expect("a nemesis").kinds;
         assert_eq!(*kinds, [NemesisKind::Network, NemesisKind::Slow]);
         let again = load(&s.explain(), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(again.nemesis, s.nemesis);
+        assert_eq!(again.nemeses, s.nemeses);
     }
 
     #[test]

@@ -132,6 +132,9 @@ impl FaultKind for Partition {
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
         partition(target, &self.0)
     }
+    fn undo(&self) -> Option<Fault> {
+        Some(Heal.into())
+    }
 }
 
 impl NemesisDraw for Partition {
@@ -174,6 +177,9 @@ impl FaultKind for Isolate {
             set => partition(target, &PartitionShape::Groups(vec![set.to_vec()])),
         }
     }
+    fn undo(&self) -> Option<Fault> {
+        Some(Heal.into())
+    }
 }
 
 /// `one_way = { from = [...], to = [...] }`.
@@ -213,6 +219,9 @@ impl FaultKind for OneWay {
             to: self.to.clone(),
         };
         partition(target, &shape)
+    }
+    fn undo(&self) -> Option<Fault> {
+        Some(Heal.into())
     }
 }
 

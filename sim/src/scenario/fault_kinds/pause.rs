@@ -6,7 +6,7 @@ use super::{Draw, Fault, NemesisDraw};
 
 node_fault! {
     /// `pause = "n1"`.
-    Pause, "pause", pause
+    Pause, "pause", pause, undo Resume
 }
 
 node_fault! {

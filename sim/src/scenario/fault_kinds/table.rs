@@ -48,6 +48,14 @@ macro_rules! fault_kinds {
                 }
             }
 
+            /// The action that undoes this one (`crash` -> `restart`, a partition -> `heal`),
+            /// for a `[[fault]]` with `for`; `None` for a kind nothing undoes.
+            pub fn undo(&self) -> Option<Fault> {
+                match self {
+                    $( Fault::$Variant(kind) => kind.undo(), )*
+                }
+            }
+
             /// Applies the action, resolved, to `target`; says what is left to record.
             pub(crate) fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
                 match self {
@@ -61,7 +69,10 @@ macro_rules! fault_kinds {
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct RawFault {
-            pub at: Spanned<crate::scenario::values::Dur>,
+            pub at: Spanned<crate::scenario::values::DurRange>,
+            /// How long after it fires the fault is undone.
+            #[serde(rename = "for")]
+            pub undo_after: Option<Spanned<crate::scenario::values::DurRange>>,
             /// What to do when the target names a role no node holds.
             pub if_none: Option<Spanned<crate::scenario::targets::IfNone>>,
             $( $key: Option<Spanned<<$Kind as FaultKind>::Raw>>, )*
@@ -111,10 +122,12 @@ macro_rules! fault_kinds {
 pub(super) use fault_kinds;
 
 /// A kind whose value is a target (`freeze = "n1"`, `crash = "leader"`, `pause =
-/// "majority"`): its type, its key, and the target's method that applies it to one node and
-/// returns what to record (one line per node, joined with `; `).
+/// "majority"`): its type, its key, the target's method that applies it to one node and
+/// returns what to record (one line per node, joined with `; `), and the kind that undoes
+/// it if one does.
 macro_rules! node_fault {
-    ($(#[$doc:meta])* $Kind:ident, $key:literal, $method:ident $(($($arg:expr),*))?) => {
+    ($(#[$doc:meta])* $Kind:ident, $key:literal, $method:ident $(($($arg:expr),*))?
+        $(, undo $Undo:ident)?) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $Kind(pub crate::scenario::targets::Targets);
@@ -150,6 +163,12 @@ macro_rules! node_fault {
                     .collect();
                 super::Applied::Record(actions.join("; "))
             }
+
+            $(
+                fn undo(&self) -> Option<super::Fault> {
+                    Some($Undo(self.0.clone()).into())
+                }
+            )?
         }
     };
 }

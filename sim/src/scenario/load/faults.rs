@@ -1,11 +1,11 @@
-//! `[[fault]]` and `[nemesis]`: scripted faults, each checked by its kind, and the random
-//! nemesis.
+//! `[[fault]]` and `[[nemesis]]`: scripted faults, each checked by its kind (with their
+//! ranges of times and their `for`), and the random nemeses.
 
 use super::{list, Checked, Validator};
 use crate::scenario::explain::span_text;
 use crate::scenario::fault_kinds::{RawFault, FAULT_ACTIONS, NEMESIS_KINDS};
 use crate::scenario::model::{Fault, FaultOrigin, Nemesis, ScheduledFault};
-use crate::scenario::raw::RawNemesis;
+use crate::scenario::raw::{Int, RawNemesis};
 use simkv_protocols::{Span, SpanRange, Time};
 use toml::Spanned;
 
@@ -18,23 +18,36 @@ const DEFAULT_NEMESIS_FAULT: SpanRange = SpanRange {
     max: Span::secs(4),
 };
 const DEFAULT_CLOCK_JUMP_MAX: Span = Span::secs(2);
+/// The actions `for` may undo, for its error message.
+const UNDOABLE: &[&str] = &[
+    "partition",
+    "isolate",
+    "one_way",
+    "freeze",
+    "pause",
+    "crash",
+    "clock_drift",
+];
 
 impl Validator<'_> {
     pub(super) fn faults(&self, raw: &[Spanned<RawFault>]) -> Checked<Vec<ScheduledFault>> {
         let mut faults = Vec::with_capacity(raw.len());
         for fault in raw {
             let at = &fault.get_ref().at;
-            if at.get_ref().0 >= self.duration {
+            let SpanRange { min, max } = at.get_ref().0;
+            if max >= self.duration {
                 let message = format!(
                     "expected a fault time before the duration ({}), found {}",
                     span_text(self.duration),
-                    span_text(at.get_ref().0)
+                    span_text(max)
                 );
                 return self.fail(at.span(), message);
             }
+            let action = self.fault_action(fault)?;
+            let undo_after = self.undo_after(fault.get_ref(), &action)?;
             faults.push(ScheduledFault {
-                at: Time::ZERO + at.get_ref().0,
-                fault: self.fault_action(fault)?,
+                at: Time::ZERO + min,
+                fault: action,
                 origin: FaultOrigin::Scripted(self.prepared.origin(at.span())),
                 if_none: fault
                     .get_ref()
@@ -42,11 +55,33 @@ impl Validator<'_> {
                     .as_ref()
                     .map(|i| *i.get_ref())
                     .unwrap_or_default(),
+                at_latest: Time::ZERO + max,
+                undo_after,
             });
         }
         // Stable: faults at the same time keep the file's order.
         faults.sort_by_key(|f| f.at);
         Ok(faults)
+    }
+
+    /// `for = "2s"` or `"1s..5s"`: only on a kind that has an undo, and longer than 0s.
+    fn undo_after(&self, raw: &RawFault, action: &Fault) -> Checked<Option<SpanRange>> {
+        let Some(length) = &raw.undo_after else {
+            return Ok(None);
+        };
+        if action.undo().is_none() {
+            let message = format!(
+                "expected `for` only on a fault that can be undone ({}), found `{}`",
+                list(UNDOABLE),
+                raw.actions().join("`, `")
+            );
+            return self.fail(length.span(), message);
+        }
+        let range = length.get_ref().0;
+        if range.min == Span::ZERO {
+            return self.fail(length.span(), "expected a `for` longer than 0s");
+        }
+        Ok(Some(range))
     }
 
     /// The one action of a `[[fault]]`, checked by its kind.
@@ -96,6 +131,10 @@ impl Validator<'_> {
             Some(j) => self.positive(j, "a largest clock jump")?,
             None => DEFAULT_CLOCK_JUMP_MAX,
         };
+        let max_down = match &raw.max_down {
+            Some(m) => Some(self.max_down(m)?),
+            None => None,
+        };
         Ok(Nemesis {
             kinds,
             interval: raw.interval.map_or(DEFAULT_NEMESIS_INTERVAL, |i| i.0),
@@ -103,7 +142,14 @@ impl Validator<'_> {
             start,
             stop,
             clock_jump_max,
+            max_down,
         })
+    }
+
+    /// `max_down`: from 0 to the cluster's size.
+    fn max_down(&self, raw: &Spanned<Int>) -> Checked<u16> {
+        let what = "a bound on nodes down at once (max_down), at most the cluster's size,";
+        Ok(self.int_in(raw, 0, Some(i64::from(self.nodes)), what)? as u16)
     }
 
     /// `start < stop <= duration`.
@@ -135,3 +181,7 @@ impl Validator<'_> {
         Ok((Time::ZERO + start, Time::ZERO + stop))
     }
 }
+
+#[cfg(test)]
+#[path = "faults_tests.rs"]
+mod tests;

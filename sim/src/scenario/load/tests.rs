@@ -46,9 +46,10 @@ fn a_full_scenario_loads_every_field() {
     let c = Checks {
         liveness: Span::secs(3),
         settle: Span::secs(5),
+        liveness_mode: LivenessMode::Heal,
     };
     assert_eq!(s.checks, c);
-    let n = s.nemesis.clone().unwrap();
+    let n = s.nemeses[0].clone();
     assert_eq!(n.kinds, [NemesisKind::Partition, NemesisKind::ClockJump]);
     assert_eq!(
         (n.interval.min, n.interval.max),
@@ -272,7 +273,7 @@ fn defaults_fill_every_optional_field() {
     };
     assert_eq!((s.network.default, s.network.client), (link, link));
     assert!(s.network.links.is_empty() && s.network.fifo);
-    assert!(s.clocks.is_empty() && s.faults.is_empty() && s.nemesis.is_none());
+    assert!(s.clocks.is_empty() && s.faults.is_empty() && s.nemeses.is_empty());
     let think = SpanRange::exactly(Span::millis(10));
     let workload = Workload {
         clients: 5,
@@ -290,6 +291,7 @@ fn defaults_fill_every_optional_field() {
     let checks = Checks {
         liveness: Span::secs(5),
         settle: Span::secs(5),
+        liveness_mode: LivenessMode::Heal,
     };
     assert_eq!(s.checks, checks);
 }
@@ -297,7 +299,7 @@ fn defaults_fill_every_optional_field() {
 #[test]
 fn nemesis_defaults_follow_the_duration() {
     let s = ok(&with("[nemesis]\nkinds = [\"crash\"]\n"));
-    let n = s.nemesis.unwrap();
+    let n = s.nemeses[0].clone();
     assert_eq!(n.kinds, [NemesisKind::Crash]);
     assert_eq!((n.start, n.stop), (Time::ZERO, Time(10_000_000)));
     assert_eq!(
@@ -350,7 +352,7 @@ fn unknown_fields_are_located_at_their_key() {
     fails_at(
         &text,
         "when",
-        "unknown field `when`, expected one of `at`, `if_none`, `partition`",
+        "unknown field `when`, expected one of `at`, `for`, `if_none`, `partition`",
     );
 }
 
