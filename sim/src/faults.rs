@@ -3,7 +3,7 @@
 use crate::rng::Stream;
 use crate::scenario::explain::range_text;
 use crate::scenario::fault_kinds::Draw;
-use crate::scenario::Latency;
+use crate::scenario::{Latency, Targets};
 use crate::scenario::{Fault, FaultOrigin, IfNone, LivenessMode, Nemesis, Scenario};
 use simkv_protocols::{NodeId, Span, SpanRange, Time};
 
@@ -120,9 +120,24 @@ fn draw_nemesis(
             pair,
             if_none: IfNone::default(),
         };
-        faults.push(step(t, start_fault, Pair::Fault(*pairs)));
-        faults.push(step(end, end_fault, Pair::Undo(*pairs)));
-        *pairs += 1;
+        let aimed = match nemesis.targets.as_slice() {
+            [] => None,
+            [one] => start_fault.retarget(one),
+            many => start_fault.retarget(&Targets::OneOf(many.to_vec())),
+        };
+        if let Some(aimed) = aimed {
+            // Aimed at a role or a set, resolved when it fires: its undo is scheduled then,
+            // on the nodes it hit; a role nobody holds falls back to a random node.
+            faults.push(TimelineFault {
+                undo_after: Some(end.since(t)),
+                if_none: IfNone::Random,
+                ..step(t, aimed, Pair::None)
+            });
+        } else {
+            faults.push(step(t, start_fault, Pair::Fault(*pairs)));
+            faults.push(step(end, end_fault, Pair::Undo(*pairs)));
+            *pairs += 1;
+        }
         t = end;
     }
 }

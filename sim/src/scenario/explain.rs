@@ -171,6 +171,10 @@ impl Scenario {
             if let Some(max) = n.max_down {
                 let _ = writeln!(out, "max_down = {max}");
             }
+            if !n.targets.is_empty() {
+                let targets: Vec<String> = n.targets.iter().map(|t| t.explain()).collect();
+                let _ = writeln!(out, "targets = [{}]", targets.join(", "));
+            }
         }
     }
 }

@@ -272,6 +272,10 @@ pub struct Nemesis {
     /// At most this many nodes crashed, frozen or paused at once, whatever the cause: a
     /// fault of this nemesis that would take one more node down is skipped when it fires.
     pub max_down: Option<u16>,
+    /// What its node faults aim at, one drawn per fault and resolved when it fires
+    /// (`["leader", "majority"]`); empty: one node drawn at random, as nemeses always did.
+    /// An aimed fault is undone after its duration, on the nodes it actually hit.
+    pub targets: Vec<Targets>,
 }
 
 /// What the liveness phase after the workload does with faults still in force.

@@ -131,6 +131,8 @@ pub(crate) struct RawNemesis {
     pub stop: Option<Spanned<Dur>>,
     pub clock_jump_max: Option<Spanned<Dur>>,
     pub max_down: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub targets: Vec<Spanned<crate::scenario::targets::RawTargets>>,
 }
 
 /// Every nemesis of a file: `[nemesis]` is one, `[[nemesis]]` any number, in file order.

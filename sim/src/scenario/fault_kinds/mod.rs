@@ -62,6 +62,12 @@ pub(crate) trait FaultKind: Sized {
         let _ = w;
         Ok((self.clone(), None))
     }
+    /// The same action aimed at `targets` instead, for kinds aimed at nodes; `None` for
+    /// the others (a nemesis with targets leaves those as drawn).
+    fn retarget(&self, targets: &super::targets::Targets) -> Option<Self> {
+        let _ = targets;
+        None
+    }
     /// Applies the action, resolved, to the run.
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied;
     /// The action that undoes this one, for `for = "2s"`; most kinds have none.

@@ -165,6 +165,10 @@ impl FaultKind for Isolate {
         format!("isolate = {}", self.0.explain())
     }
 
+    fn retarget(&self, targets: &Targets) -> Option<Isolate> {
+        Some(Isolate(targets.clone()))
+    }
+
     fn resolve(&self, w: &mut World<'_>) -> Result<(Isolate, Option<String>), String> {
         let (nodes, how) = self.0.resolve(w)?;
         Ok((Isolate(Targets::Nodes(nodes)), how))

@@ -36,6 +36,16 @@ macro_rules! fault_kinds {
                 }
             }
 
+            /// The same action aimed at `targets` (see `FaultKind::retarget`).
+            pub(crate) fn retarget(
+                &self,
+                targets: &crate::scenario::targets::Targets,
+            ) -> Option<Fault> {
+                match self {
+                    $( Fault::$Variant(kind) => kind.retarget(targets).map(Fault::$Variant), )*
+                }
+            }
+
             /// The action with its targets resolved (see `FaultKind::resolve`).
             pub(crate) fn resolve(
                 &self,
@@ -144,6 +154,10 @@ macro_rules! node_fault {
 
             fn explain(&self) -> String {
                 format!(concat!($key, " = {}"), self.0.explain())
+            }
+
+            fn retarget(&self, targets: &crate::scenario::targets::Targets) -> Option<$Kind> {
+                Some($Kind(targets.clone()))
             }
 
             fn resolve(

@@ -143,6 +143,11 @@ impl Validator<'_> {
             stop,
             clock_jump_max,
             max_down,
+            targets: raw
+                .targets
+                .iter()
+                .map(|t| self.targets(t))
+                .collect::<Checked<Vec<_>>>()?,
         })
     }
 
