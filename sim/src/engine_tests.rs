@@ -164,6 +164,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             settle: Span::millis(300),
             liveness_mode: crate::scenario::LivenessMode::Heal,
         },
+        swarm: Vec::new(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::rng::Stream;
 use crate::scenario::explain::range_text;
-use crate::scenario::fault_kinds::Draw;
+use crate::scenario::fault_kinds::{Draw, Isolate};
 use crate::scenario::{Latency, Targets};
 use crate::scenario::{Fault, FaultOrigin, IfNone, LivenessMode, Nemesis, Scenario};
 use simkv_protocols::{NodeId, Span, SpanRange, Time};
@@ -120,11 +120,17 @@ fn draw_nemesis(
             pair,
             if_none: IfNone::default(),
         };
-        let aimed = match nemesis.targets.as_slice() {
+        let aim = match nemesis.targets.as_slice() {
             [] => None,
-            [one] => start_fault.retarget(one),
-            many => start_fault.retarget(&Targets::OneOf(many.to_vec())),
+            [one] => Some(one.clone()),
+            many => Some(Targets::OneOf(many.to_vec())),
         };
+        let aimed = aim.and_then(|aim| match &start_fault {
+            // An aimed partition cuts the target off from the rest (a leader isolated is
+            // the partition that matters most to a leader-based protocol).
+            Fault::Partition(_) => Some(Isolate(aim).into()),
+            _ => start_fault.retarget(&aim),
+        });
         if let Some(aimed) = aimed {
             // Aimed at a role or a set, resolved when it fires: its undo is scheduled then,
             // on the nodes it hit; a role nobody holds falls back to a random node.

@@ -142,6 +142,9 @@ pub struct RunReport {
     pub promises: Vec<String>,
     /// Planted bugs switched on.
     pub bugs: Vec<String>,
+    /// What the scenario's `[swarm]` drew for this seed, as `--set` entries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub swarm: Vec<String>,
     /// Nodes in the cluster.
     pub nodes_count: u16,
     /// Clients.
@@ -209,6 +212,12 @@ impl RunReport {
         let mut out = String::new();
         let w = &mut out;
         let _ = writeln!(w, "seed: {}", self.seed);
+        if !self.swarm.is_empty() {
+            let _ = writeln!(w, "swarm drew (--explain prints the scenario they make):");
+            for entry in &self.swarm {
+                let _ = writeln!(w, "  {entry}");
+            }
+        }
         let _ = writeln!(w, "scenario: {} ({})", self.scenario, self.source);
         let _ = writeln!(w, "  {}", self.description);
         let promises = if self.promises.is_empty() {

@@ -14,6 +14,7 @@ const NETWORK: u64 = 1;
 const FAULTS: u64 = 2;
 const WORKLOAD: u64 = 3;
 const CLOCKS: u64 = 4;
+const SWARM: u64 = 5;
 const NODE_BASE: u64 = 1 << 32;
 
 /// One seeded random stream.
@@ -97,6 +98,12 @@ pub struct Streams {
     pub clocks: Stream,
     /// Each node's own stream: its timer delays and what it draws through its context.
     pub nodes: Vec<Stream>,
+}
+
+/// The stream a `[swarm]` draws the seed's world from, apart from the run's own streams so
+/// that a swarm draw never shifts a run's draws.
+pub fn swarm(seed: u64) -> Stream {
+    Stream::new(seed, SWARM)
 }
 
 impl Streams {

@@ -70,6 +70,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
             .iter()
             .map(|b| b.to_string())
             .collect(),
+        swarm: scenario.swarm.clone(),
         nodes_count: scenario.cluster.nodes,
         clients: scenario.workload.clients,
         seed: scenario.seed,

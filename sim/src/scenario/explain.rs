@@ -17,6 +17,13 @@ impl Scenario {
         let source = self.source.replace(['\n', '\r'], " ");
         out.push_str("# The resolved scenario: every default filled in, every override applied\n");
         let _ = writeln!(out, "# source: {source}");
+        if !self.swarm.is_empty() {
+            // The draws are made explicit below; without [swarm] this file is the seed's world.
+            let _ = writeln!(out, "# [swarm] drew for seed {}:", self.seed);
+            for entry in &self.swarm {
+                let _ = writeln!(out, "#   {}", entry.replace(['\n', '\r'], " "));
+            }
+        }
         let _ = writeln!(out, "name = {}", quote(&self.name));
         let _ = writeln!(out, "description = {}", quote(&self.description));
         let _ = writeln!(out, "seed = {}", self.seed);

@@ -6,6 +6,7 @@ use super::diagnostic::LoadError;
 use super::model::{Checks, Cluster, LivenessMode, Scenario};
 use super::overrides::{Overrides, Prepared};
 use super::raw::{ParamTable, RawChecks, RawCluster, RawScenario};
+use super::swarm;
 pub(crate) use super::validator::{list, Checked, Validator};
 use simkv_protocols::{ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, ProtocolKind, Span};
 use std::collections::BTreeMap;
@@ -65,7 +66,13 @@ pub(crate) fn load_with(
     overrides: &Overrides,
     protocols: &[(ProtocolKind, ProtocolInfo)],
 ) -> Result<Scenario, LoadError> {
-    let prepared = Prepared::new(file_name, text, &overrides.sets)?;
+    let mut prepared = Prepared::new(file_name, text, &overrides.sets)?;
+    let drawn = swarm::draws(&prepared, overrides, protocols, DEFAULT_SEED)?;
+    if !drawn.is_empty() {
+        // The user's own entries come last, so that they win over a draw.
+        let sets: Vec<String> = drawn.iter().chain(&overrides.sets).cloned().collect();
+        prepared = Prepared::new(file_name, text, &sets)?;
+    }
     let raw: RawScenario = toml::from_str(&prepared.text)
         .map_err(|e| prepared.error(Some(e.span().unwrap_or(0..0)), e.message()))?;
     let mut validator = Validator {
@@ -76,7 +83,9 @@ pub(crate) fn load_with(
         duration: Span::ZERO,
         protocol: None,
     };
-    validator.scenario(raw, file_name)
+    let mut scenario = validator.scenario(raw, file_name)?;
+    scenario.swarm = drawn;
+    Ok(scenario)
 }
 
 impl Validator<'_> {
@@ -117,6 +126,7 @@ impl Validator<'_> {
             faults,
             nemeses,
             checks,
+            swarm: Vec::new(),
         })
     }
 

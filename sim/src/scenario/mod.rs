@@ -15,6 +15,7 @@ mod load;
 mod model;
 mod overrides;
 mod raw;
+mod swarm;
 pub mod targets;
 mod validator;
 mod values;

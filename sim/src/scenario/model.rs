@@ -36,6 +36,9 @@ pub struct Scenario {
     pub nemeses: Vec<Nemesis>,
     /// What the run checks after the faults.
     pub checks: Checks,
+    /// The `[swarm]` draws made for this seed, as the `--set` entries they became (empty
+    /// without a `[swarm]`).
+    pub swarm: Vec<String>,
 }
 
 /// The replicas.

@@ -33,6 +33,10 @@ pub(crate) struct RawScenario {
     #[serde(default, rename = "nemesis")]
     pub nemeses: RawNemeses,
     pub checks: Option<RawChecks>,
+    /// `[swarm]`, already drawn (see `swarm.rs`): read here so that its mistakes are
+    /// located like any other.
+    #[allow(dead_code)]
+    pub swarm: Option<super::swarm::RawSwarm>,
 }
 
 /// `[cluster]`.

@@ -14,7 +14,7 @@ use super::values::NodeName;
 use crate::rng::Stream;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
-use simkv_protocols::{NodeId, RoleSpec};
+use simkv_protocols::{NodeId, ProtocolInfo, RoleSpec};
 use std::fmt;
 use toml::Spanned;
 
@@ -311,6 +311,24 @@ impl<'de> Deserialize<'de> for RawTargets {
         }
         d.deserialize_any(V)
     }
+}
+
+/// Whether `name` is a target `protocol` has (a node name, a set, or a role it declares,
+/// alone or prefixed), for a swarm that keeps only the targets a protocol can be aimed at.
+pub(crate) fn target_applies(name: &str, protocol: &ProtocolInfo) -> bool {
+    let has = |role: &str| protocol.roles.iter().any(|r| r.name == role);
+    let is_node = |t: &str| t.len() > 1 && t.starts_with('n') && t[1..].bytes().all(|b| b.is_ascii_digit());
+    if is_node(name) || SETS.iter().any(|(n, _)| *n == name) {
+        return true;
+    }
+    if name == "primaries" {
+        return protocol.roles.iter().any(|r| r.leads);
+    }
+    let role = ["all-but-", "a-", "every-"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    is_node(role) || has(role)
 }
 
 /// The sets every protocol's targets may name, as scenarios spell them.

@@ -1,0 +1,216 @@
+//! `[swarm]`: swarm testing (Groce, Zhang, Eide, Chen and Regehr, "Swarm Testing", ISSTA
+//! 2012; FoundationDB's and TigerBeetle's simulators). Each seed draws its own world: one
+//! value for each field `[swarm.draw]` names, and a random non-empty subset of the fault
+//! kinds `[swarm.faults]` lists, each run by its own nemesis with a drawn rate and drawn
+//! targets. A bug that needs some feature off (or on) is found by the seeds that draw it so.
+//!
+//! The draws are made before anything else is checked, from the seed's own swarm stream, and
+//! become `--set` entries applied before the user's own (which therefore win). The loaded
+//! [`Scenario`](super::Scenario) lists them (`swarm`), the summary prints them first, and
+//! `--explain` prints the scenario they make: a plain scenario, without `[swarm]`, that
+//! reproduces the seed.
+
+use super::diagnostic::LoadError;
+use super::explain::quote;
+use super::model::NemesisKind;
+use super::overrides::{Overrides, Prepared};
+use super::raw::{DurRange, Int};
+use super::targets::target_applies;
+use crate::rng::Stream;
+use serde::Deserialize;
+use simkv_protocols::{ProtocolInfo, ProtocolKind};
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// `[swarm]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSwarm {
+    /// Scenario field (as `--set` names it) to the values a seed draws one of.
+    #[serde(default)]
+    draw: BTreeMap<String, Spanned<Vec<toml::Value>>>,
+    /// The fault kinds a seed switches on, and how they run.
+    faults: Option<RawSwarmFaults>,
+}
+
+/// `[swarm.faults]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSwarmFaults {
+    /// Every kind a seed may switch on (each is on with even odds, at least one is).
+    kinds: Spanned<Vec<Spanned<NemesisKind>>>,
+    /// Gaps between one fault and the next, one range drawn per kind (its rate).
+    #[serde(default)]
+    interval: Vec<DurRange>,
+    /// How long faults last, one range drawn per kind.
+    #[serde(default)]
+    duration: Vec<DurRange>,
+    /// What node faults aim at: each seed keeps a non-empty subset of those the protocol
+    /// has (roles it lacks are left out, so that one file serves every protocol).
+    #[serde(default)]
+    targets: Vec<Spanned<String>>,
+    /// Bounds on nodes down at once, one drawn per seed (absent: no bound).
+    #[serde(default)]
+    max_down: Vec<Spanned<Int>>,
+}
+
+/// What the swarm needs of the file before it is validated: the table, the seed and the
+/// protocol (every other key is ignored here and checked later).
+#[derive(Debug, Deserialize)]
+struct SwarmPart {
+    swarm: Option<RawSwarm>,
+    seed: Option<Int>,
+    cluster: Option<ClusterPart>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClusterPart {
+    protocol: Option<String>,
+}
+
+/// The `--set` entries that make the swarm's draws for this seed explicit, in the order they
+/// are drawn; empty when the file has no `[swarm]`. `prepared` is the file with the user's
+/// own `--set` entries applied.
+pub(crate) fn draws(
+    prepared: &Prepared<'_>,
+    overrides: &Overrides,
+    protocols: &[(ProtocolKind, ProtocolInfo)],
+    default_seed: u64,
+) -> Result<Vec<String>, LoadError> {
+    // A file that does not parse is reported by the full load, with its location.
+    let Ok(part) = toml::from_str::<SwarmPart>(&prepared.text) else {
+        return Ok(Vec::new());
+    };
+    let Some(swarm) = part.swarm else {
+        return Ok(Vec::new());
+    };
+    let seed = overrides
+        .seed
+        .or(part.seed.map(|s| s.0.max(0) as u64))
+        .unwrap_or(default_seed);
+    let protocol_name = overrides
+        .protocol
+        .clone()
+        .or(part.cluster.and_then(|c| c.protocol));
+    let info = protocols
+        .iter()
+        .find(|(_, p)| Some(p.name) == protocol_name.as_deref())
+        .map(|(_, p)| *p);
+    let mut rng = crate::rng::swarm(seed);
+    let mut entries = Vec::new();
+    for (key, choices) in &swarm.draw {
+        let usable: Vec<&toml::Value> = choices
+            .get_ref()
+            .iter()
+            .filter(|v| info.is_none_or(|i| serves(key, v, &i)))
+            .collect();
+        if usable.is_empty() {
+            let message = format!("expected at least one value to draw for `{key}`");
+            return Err(prepared.error(Some(choices.span()), &message));
+        }
+        let value = usable[rng.below(usable.len() as u64) as usize];
+        entries.push(format!("{key}={}", inline(value)));
+    }
+    if let Some(faults) = &swarm.faults {
+        entries.push(nemeses(faults, info, &mut rng, prepared)?);
+    }
+    Ok(entries)
+}
+
+/// Whether the protocol can run `value` for `key`: a mix with transactions only where they
+/// are served.
+fn serves(key: &str, value: &toml::Value, info: &ProtocolInfo) -> bool {
+    let has_txn = || value.as_table().is_some_and(|t| t.contains_key("txn"));
+    !(key == "workload.mix" && !info.transactions && has_txn())
+}
+
+/// `nemesis=[...]`: one nemesis per kind switched on.
+fn nemeses(
+    faults: &RawSwarmFaults,
+    info: Option<ProtocolInfo>,
+    rng: &mut Stream,
+    prepared: &Prepared<'_>,
+) -> Result<String, LoadError> {
+    let kinds: Vec<NemesisKind> = faults.kinds.get_ref().iter().map(|k| *k.get_ref()).collect();
+    if kinds.is_empty() {
+        let message = "expected at least one fault kind to draw from";
+        return Err(prepared.error(Some(faults.kinds.span()), message));
+    }
+    let on = subset(&kinds, rng);
+    let targets: Vec<&str> = faults
+        .targets
+        .iter()
+        .map(|t| t.get_ref().as_str())
+        .filter(|t| info.is_none_or(|i| target_applies(t, &i)))
+        .collect();
+    let targets = subset(&targets, rng);
+    let max_down = match faults.max_down.as_slice() {
+        [] => None,
+        bounds => Some(bounds[rng.below(bounds.len() as u64) as usize].get_ref().0),
+    };
+    let mut tables = Vec::with_capacity(on.len());
+    for kind in on {
+        let mut table = format!("{{ kinds = [{}]", quote(kind.name()));
+        if !faults.interval.is_empty() {
+            let i = &faults.interval[rng.below(faults.interval.len() as u64) as usize];
+            table.push_str(&format!(", interval = {}", quote(&range(i))));
+        }
+        if !faults.duration.is_empty() {
+            let d = &faults.duration[rng.below(faults.duration.len() as u64) as usize];
+            table.push_str(&format!(", fault_duration = {}", quote(&range(d))));
+        }
+        if !targets.is_empty() {
+            let names: Vec<String> = targets.iter().map(|t| quote(t)).collect();
+            table.push_str(&format!(", targets = [{}]", names.join(", ")));
+        }
+        if let Some(max) = max_down {
+            table.push_str(&format!(", max_down = {max}"));
+        }
+        table.push_str(" }");
+        tables.push(table);
+    }
+    Ok(format!("nemesis=[{}]", tables.join(", ")))
+}
+
+/// A non-empty subset of `items` (each kept with even odds; one drawn if none was), in
+/// their order; empty only when `items` is.
+fn subset<T: Copy>(items: &[T], rng: &mut Stream) -> Vec<T> {
+    let mut kept: Vec<T> = items.iter().copied().filter(|_| rng.below(2) == 0).collect();
+    if kept.is_empty() && !items.is_empty() {
+        kept.push(items[rng.below(items.len() as u64) as usize]);
+    }
+    kept
+}
+
+fn range(r: &DurRange) -> String {
+    super::explain::range_text(r.0)
+}
+
+/// A TOML value on one line, as a `--set` entry takes it.
+fn inline(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Table(t) => {
+            let fields: Vec<String> = t
+                .iter()
+                .map(|(k, v)| format!("{} = {}", key(k), inline(v)))
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        toml::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn key(k: &str) -> String {
+    let bare = !k.is_empty()
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        k.to_string()
+    } else {
+        quote(k)
+    }
+}
+
