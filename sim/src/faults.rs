@@ -3,8 +3,8 @@
 use crate::rng::Stream;
 use crate::scenario::explain::range_text;
 use crate::scenario::fault_kinds::{Draw, Isolate};
-use crate::scenario::{Latency, Targets};
 use crate::scenario::{Fault, FaultOrigin, IfNone, LivenessMode, Nemesis, Scenario};
+use crate::scenario::{Latency, Targets};
 use simkv_protocols::{NodeId, Span, SpanRange, Time};
 
 /// One fault at its time, with where it came from and what the engine must do around it.

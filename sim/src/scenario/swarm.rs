@@ -131,7 +131,12 @@ fn nemeses(
     rng: &mut Stream,
     prepared: &Prepared<'_>,
 ) -> Result<String, LoadError> {
-    let kinds: Vec<NemesisKind> = faults.kinds.get_ref().iter().map(|k| *k.get_ref()).collect();
+    let kinds: Vec<NemesisKind> = faults
+        .kinds
+        .get_ref()
+        .iter()
+        .map(|k| *k.get_ref())
+        .collect();
     if kinds.is_empty() {
         let message = "expected at least one fault kind to draw from";
         return Err(prepared.error(Some(faults.kinds.span()), message));
@@ -175,7 +180,11 @@ fn nemeses(
 /// A non-empty subset of `items` (each kept with even odds; one drawn if none was), in
 /// their order; empty only when `items` is.
 fn subset<T: Copy>(items: &[T], rng: &mut Stream) -> Vec<T> {
-    let mut kept: Vec<T> = items.iter().copied().filter(|_| rng.below(2) == 0).collect();
+    let mut kept: Vec<T> = items
+        .iter()
+        .copied()
+        .filter(|_| rng.below(2) == 0)
+        .collect();
     if kept.is_empty() && !items.is_empty() {
         kept.push(items[rng.below(items.len() as u64) as usize]);
     }
@@ -206,11 +215,11 @@ fn inline(value: &toml::Value) -> String {
 
 fn key(k: &str) -> String {
     let bare = !k.is_empty()
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if bare {
         k.to_string()
     } else {
         quote(k)
     }
 }
-

@@ -317,7 +317,8 @@ impl<'de> Deserialize<'de> for RawTargets {
 /// alone or prefixed), for a swarm that keeps only the targets a protocol can be aimed at.
 pub(crate) fn target_applies(name: &str, protocol: &ProtocolInfo) -> bool {
     let has = |role: &str| protocol.roles.iter().any(|r| r.name == role);
-    let is_node = |t: &str| t.len() > 1 && t.starts_with('n') && t[1..].bytes().all(|b| b.is_ascii_digit());
+    let is_node =
+        |t: &str| t.len() > 1 && t.starts_with('n') && t[1..].bytes().all(|b| b.is_ascii_digit());
     if is_node(name) || SETS.iter().any(|(n, _)| *n == name) {
         return true;
     }
