@@ -94,7 +94,7 @@ fn a_fault_with_for_is_undone_that_long_after_it_fires() {
         vec![
             for_(fault(500, Crash(NodeId(1).into())), 300),
             for_(
-                fault(600, Partition(PartitionShape::Isolate(NodeId(0).into()))),
+                fault(600, Partition(PartitionShape::Isolate(NodeId(0)))),
                 200,
             ),
             for_(fault(700, Freeze(NodeId(2).into())), 100),

@@ -332,10 +332,7 @@ fn a_paused_node_runs_what_waited_when_resumed_and_a_crash_loses_volatile_state(
 fn a_partition_cuts_traffic_and_the_final_heal_restores_it() {
     let s = scenario(
         5,
-        vec![fault(
-            100,
-            Partition(PartitionShape::Isolate(NodeId(0).into())),
-        )],
+        vec![fault(100, Partition(PartitionShape::Isolate(NodeId(0))))],
     );
     let out = Engine::<Probe>::new(&s, None).run();
     let last = out.faults.last().expect("final heal");
