@@ -224,3 +224,71 @@ fn bad_input_max_down_larger_than_the_cluster_and_a_backwards_range() {
         &[&format!("{path}:12:7"), "expected `for` only on a fault"],
     );
 }
+
+#[test]
+fn bad_input_unknown_role_and_a_role_the_protocol_does_not_have() {
+    let dir = tempfile::tempdir().unwrap();
+    // GOOD runs primary, whose roles are replica and syncing: no leader.
+    let text = format!("{GOOD}\n[[fault]]\nat = \"1s\"\ncrash = \"leader\"\n");
+    let path = write(dir.path(), "lacks.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[
+            &format!("{path}:11:9"),
+            "a role of protocol `primary`",
+            "\"leader\"",
+        ],
+    );
+    let text = format!("{GOOD}\n[[fault]]\nat = \"1s\"\nfreeze = \"a-boss\"\n");
+    let path = write(dir.path(), "unknown.toml", &text);
+    expect_bad(&["run", &path], &[&format!("{path}:11:10"), "\"a-boss\""]);
+    // The same target is fine for raft, which has a leader; a bad fallback is not.
+    let raft = GOOD.replace("primary", "raft");
+    let text = format!("{raft}\n[[fault]]\nat = \"1s\"\ncrash = \"leader\"\nif_none = \"later\"\n");
+    let path = write(dir.path(), "if_none.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:12:11"), "`wait`, `skip`, `random`"],
+    );
+    let text = format!("{raft}\n[[nemesis]]\nkinds = [\"crash\"]\ntargets = [\"leader\", \"primaries\", \"boss\"]\n");
+    let path = write(dir.path(), "nemesis.toml", &text);
+    expect_bad(&["run", &path], &[&format!("{path}:11:"), "\"boss\""]);
+}
+
+#[test]
+fn bad_input_in_a_swarm_points_at_the_draw() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{GOOD}\n[swarm.draw]\n\"cluster.nodse\" = [3, 5]\n");
+    let path = write(dir.path(), "key.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[
+            &format!("{path}:10:19"),
+            "the swarm drew `cluster.nodse=",
+            "unknown field",
+        ],
+    );
+    // A value that fails validation is reported on the seeds that draw it.
+    let text = format!("{GOOD}\n[swarm.draw]\n\"cluster.nodes\" = [0]\n");
+    let path = write(dir.path(), "value.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[
+            &format!("{path}:10:19"),
+            "the swarm drew `cluster.nodes=0`",
+            "found 0",
+        ],
+    );
+    let text = format!("{GOOD}\n[swarm.draw]\n\"cluster.nodes\" = []\n");
+    let path = write(dir.path(), "empty.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:10:19"), "at least one value"],
+    );
+    let text = format!("{GOOD}\n[swarm.faults]\nkinds = [\"crash\", \"explode\"]\n");
+    let path = write(dir.path(), "kind.toml", &text);
+    expect_bad(&["run", &path], &[&format!("{path}:10:19"), "`explode`"]);
+    let text = format!("{GOOD}\n[swarm.faults]\nkinds = [\"crash\"]\nmax_down = [9]\n");
+    let path = write(dir.path(), "max_down.toml", &text);
+    expect_bad(&["run", &path], &[&format!("{path}:10:"), "found 9"]);
+}

@@ -10,5 +10,6 @@ mod quorum;
 mod raft;
 mod sloppy;
 mod summary;
+mod targets;
 mod twopc;
 mod util;

@@ -70,8 +70,9 @@ pub(crate) fn load_with(
     let drawn = swarm::draws(&prepared, overrides, protocols, DEFAULT_SEED)?;
     if !drawn.is_empty() {
         // The user's own entries come last, so that they win over a draw.
-        let sets: Vec<String> = drawn.iter().chain(&overrides.sets).cloned().collect();
-        prepared = Prepared::new(file_name, text, &sets)?;
+        let user = overrides.sets.iter().map(|s| (s.clone(), None));
+        let sets: Vec<_> = drawn.iter().cloned().chain(user).collect();
+        prepared = Prepared::with_origins(file_name, text, &sets)?;
     }
     let raw: RawScenario = toml::from_str(&prepared.text)
         .map_err(|e| prepared.error(Some(e.span().unwrap_or(0..0)), e.message()))?;
@@ -84,7 +85,7 @@ pub(crate) fn load_with(
         protocol: None,
     };
     let mut scenario = validator.scenario(raw, file_name)?;
-    scenario.swarm = drawn;
+    scenario.swarm = drawn.into_iter().map(|(entry, _)| entry).collect();
     Ok(scenario)
 }
 

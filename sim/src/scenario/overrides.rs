@@ -28,6 +28,11 @@ pub struct Overrides {
     pub sets: Vec<String>,
 }
 
+/// The message of an error in an entry the swarm drew.
+fn drawn(entry: &str, message: &str) -> String {
+    format!("the swarm drew `{entry}`: {message}")
+}
+
 /// One segment of a path into a TOML document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Seg {
@@ -40,6 +45,8 @@ pub(crate) enum Seg {
 struct Applied {
     entry: String,
     path: Vec<Seg>,
+    /// Where in the file the entry was drawn, for an entry the swarm made.
+    drawn_at: Option<Range<usize>>,
 }
 
 /// Where a span of the prepared text came from.
@@ -83,6 +90,18 @@ impl<'a> Prepared<'a> {
         original: &'a str,
         sets: &[String],
     ) -> Result<Self, LoadError> {
+        let sets: Vec<(String, Option<Range<usize>>)> =
+            sets.iter().map(|s| (s.clone(), None)).collect();
+        Self::with_origins(file, original, &sets)
+    }
+
+    /// [`Prepared::new`] where some entries were drawn by the swarm from this range of the
+    /// file: their errors point there.
+    pub(crate) fn with_origins(
+        file: &'a str,
+        original: &'a str,
+        sets: &[(String, Option<Range<usize>>)],
+    ) -> Result<Self, LoadError> {
         let mut prepared = Prepared {
             file,
             original,
@@ -97,13 +116,15 @@ impl<'a> Prepared<'a> {
             let span = e.span().unwrap_or(0..0);
             LoadError::at(file, original, span, e.message())
         })?;
-        for entry in sets {
-            let path = apply_set(&mut doc, entry).map_err(|message| {
-                LoadError::plain("--set", format!("--set {entry}: {message}"))
+        for (entry, drawn_at) in sets {
+            let path = apply_set(&mut doc, entry).map_err(|message| match drawn_at {
+                Some(span) => LoadError::at(file, original, span.clone(), &drawn(entry, &message)),
+                None => LoadError::plain("--set", format!("--set {entry}: {message}")),
             })?;
             prepared.applied.push(Applied {
                 entry: entry.clone(),
                 path,
+                drawn_at: drawn_at.clone(),
             });
         }
         prepared.text = Cow::Owned(doc.to_string());
@@ -123,10 +144,20 @@ impl<'a> Prepared<'a> {
                 };
                 LoadError::at(self.file, self.original, range, &message)
             }
-            Some(Place::Set(i)) => LoadError::plain(
-                "--set",
-                format!("--set {}: {message}", self.applied[i].entry),
-            ),
+            Some(Place::Set(i)) => {
+                let applied = &self.applied[i];
+                match &applied.drawn_at {
+                    Some(span) => LoadError::at(
+                        self.file,
+                        self.original,
+                        span.clone(),
+                        &drawn(&applied.entry, message),
+                    ),
+                    None => {
+                        LoadError::plain("--set", format!("--set {}: {message}", applied.entry))
+                    }
+                }
+            }
         }
     }
 
@@ -138,7 +169,14 @@ impl<'a> Prepared<'a> {
                 let (line, column) = (e.line.unwrap_or(1), e.column.unwrap_or(1));
                 format!("{}:{line}:{column}", self.file)
             }
-            Place::Set(i) => format!("--set {}", self.applied[i].entry),
+            Place::Set(i) => match &self.applied[i].drawn_at {
+                Some(span) => {
+                    let e = LoadError::at(self.file, self.original, span.clone(), "");
+                    let (line, column) = (e.line.unwrap_or(1), e.column.unwrap_or(1));
+                    format!("{}:{line}:{column} (drawn)", self.file)
+                }
+                None => format!("--set {}", self.applied[i].entry),
+            },
         }
     }
 

@@ -13,13 +13,14 @@
 use super::diagnostic::LoadError;
 use super::explain::quote;
 use super::model::NemesisKind;
-use super::overrides::{Overrides, Prepared};
+use super::overrides::{Overrides, Place, Prepared};
 use super::raw::{DurRange, Int};
 use super::targets::target_applies;
 use crate::rng::Stream;
 use serde::Deserialize;
 use simkv_protocols::{ProtocolInfo, ProtocolKind};
 use std::collections::BTreeMap;
+use std::ops::Range;
 use toml::Spanned;
 
 /// `[swarm]`.
@@ -69,14 +70,19 @@ struct ClusterPart {
 }
 
 /// The `--set` entries that make the swarm's draws for this seed explicit, in the order they
-/// are drawn; empty when the file has no `[swarm]`. `prepared` is the file with the user's
-/// own `--set` entries applied.
+/// are drawn, each with the range of the file it was drawn from (where its errors point);
+/// empty when the file has no `[swarm]`. `prepared` is the file with the user's own `--set`
+/// entries applied.
 pub(crate) fn draws(
     prepared: &Prepared<'_>,
     overrides: &Overrides,
     protocols: &[(ProtocolKind, ProtocolInfo)],
     default_seed: u64,
-) -> Result<Vec<String>, LoadError> {
+) -> Result<Vec<(String, Option<Range<usize>>)>, LoadError> {
+    let in_file = |span: Range<usize>| match prepared.place(span) {
+        Place::File(range) => Some(range),
+        Place::Set(_) => None,
+    };
     // A file that does not parse is reported by the full load, with its location.
     let Ok(part) = toml::from_str::<SwarmPart>(&prepared.text) else {
         return Ok(Vec::new());
@@ -109,10 +115,12 @@ pub(crate) fn draws(
             return Err(prepared.error(Some(choices.span()), &message));
         }
         let value = usable[rng.below(usable.len() as u64) as usize];
-        entries.push(format!("{key}={}", inline(value)));
+        let entry = format!("{key}={}", inline(value));
+        entries.push((entry, in_file(choices.span())));
     }
     if let Some(faults) = &swarm.faults {
-        entries.push(nemeses(faults, info, &mut rng, prepared)?);
+        let entry = nemeses(faults, info, &mut rng, prepared)?;
+        entries.push((entry, in_file(faults.kinds.span())));
     }
     Ok(entries)
 }
