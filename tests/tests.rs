@@ -10,6 +10,7 @@ mod quorum;
 mod raft;
 mod sloppy;
 mod summary;
+mod swarm;
 mod targets;
 mod twopc;
 mod util;
