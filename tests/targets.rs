@@ -38,8 +38,7 @@ fn nodes_acted_on(text: &str) -> Vec<String> {
         |w: &str| w.len() > 1 && w.starts_with('n') && w[1..].bytes().all(|b| b.is_ascii_digit());
     text.split("; ")
         .filter(|part| !part.contains("(skipped"))
-        .filter_map(|part| part.split(' ').nth(1))
-        .filter(|w| is_node(w))
+        .filter_map(|part| part.split(" (").next()?.split(' ').find(|w| is_node(w)))
         .map(str::to_string)
         .collect()
 }
@@ -235,4 +234,60 @@ fn a_nemesis_aims_at_roles_for_a_protocol_that_has_them() {
             "{crash:?}"
         );
     }
+}
+
+#[test]
+fn a_clock_drift_aimed_at_the_leader_runs_it_slow_then_puts_the_scenarios_rate_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clocks: String = (1..=5)
+        .map(|i| format!("[[clock]]\nnode = \"n{i}\"\ndrift_ppm = 500\n\n"))
+        .collect();
+    let faults = format!(
+        "{clocks}[[fault]]\nat = \"1s\"\nclock_drift = {{ node = \"leader\", ppm = -200000 }}\nfor = \"1s\"\n"
+    );
+    let report = run(&dir, &faults, 2);
+    let lines: Vec<&FaultLine> = report
+        .faults
+        .iter()
+        .filter(|f| f.action.starts_with("clock drift"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{:?}", report.faults);
+    let node = nodes_acted_on(&lines[0].action)[0].clone();
+    assert!(
+        lines[0].action.starts_with(&format!(
+            "clock drift {node} now -200000ppm (leader: {node}, term "
+        )),
+        "{:?}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1].action,
+        format!("clock drift {node} back to 500ppm")
+    );
+    assert!((lines[1].at_ms - 2000.0).abs() < 1e-9);
+
+    // A clock-drift nemesis draws rates within its bound, fast and slow, and undoes each.
+    let nemesis = "[[nemesis]]\nkinds = [\"clock-drift\"]\ninterval = \"100ms\"\nfault_duration = \"200ms\"\nclock_drift_max = 80000\ntargets = [\"leader\", \"a-follower\"]\n";
+    let report = run(&dir, nemesis, 5);
+    let rates: Vec<i64> = report
+        .faults
+        .iter()
+        .filter_map(|f| f.action.split(" now ").nth(1))
+        .map(|rest| rest.split("ppm").next().unwrap().parse().unwrap())
+        .collect();
+    assert!(rates.len() >= 5, "{:?}", report.faults);
+    assert!(
+        rates.iter().all(|r| (20_000..=80_000).contains(&r.abs())),
+        "{rates:?}"
+    );
+    assert!(
+        rates.iter().any(|r| *r < 0) && rates.iter().any(|r| *r > 0),
+        "{rates:?}"
+    );
+    let backs = report
+        .faults
+        .iter()
+        .filter(|f| f.action.contains("back to 0ppm"))
+        .count();
+    assert!(backs + 1 >= rates.len(), "{:?}", report.faults);
 }

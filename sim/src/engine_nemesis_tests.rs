@@ -26,6 +26,7 @@ fn bounded(seed: u64, max_down: u16) -> Scenario {
         start: Time::ZERO,
         stop: Time::ZERO + Span::secs(2),
         clock_jump_max: Span::millis(10),
+        clock_drift_max: 200_000,
         targets: Vec::new(),
         max_down: Some(max_down),
     };

@@ -396,6 +396,7 @@ fn nemesis(kinds: Vec<NemesisKind>) -> Nemesis {
         start: Time::ZERO,
         stop: Time::ZERO + Span::secs(30),
         clock_jump_max: Span::secs(1),
+        clock_drift_max: 200_000,
         targets: Vec::new(),
         max_down: None,
     }

@@ -107,6 +107,7 @@ fn draw_nemesis(
             node: NodeId(rng.below(u64::from(nodes)) as u16),
             nodes,
             clock_jump_max: nemesis.clock_jump_max,
+            clock_drift_max: nemesis.clock_drift_max,
             latency,
             rng,
         };

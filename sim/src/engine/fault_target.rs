@@ -6,7 +6,7 @@ use super::nodes::NodeSlot;
 use super::Engine;
 use crate::faults::{Pair, TimelineFault};
 use crate::scenario::explain::span_text;
-use crate::scenario::fault_kinds::{Applied, FaultTarget, NetworkFault};
+use crate::scenario::fault_kinds::{Applied, DriftRate, FaultTarget, NetworkFault};
 use crate::scenario::targets::{NodeView, World};
 use crate::scenario::{Fault, FaultOrigin, IfNone, PartitionShape};
 use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, Time};
@@ -226,8 +226,18 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         self.nodes[node.index()].clock.jump(by_us);
     }
 
-    fn clock_drift(&mut self, node: NodeId, ppm: i64) {
+    fn clock_drift(&mut self, node: NodeId, rate: DriftRate) -> i64 {
+        let ppm = match rate {
+            DriftRate::Ppm(ppm) => ppm,
+            DriftRate::Base => self
+                .scenario
+                .clocks
+                .iter()
+                .find(|c| c.node == node)
+                .map_or(0, |c| c.drift_ppm),
+        };
         self.nodes[node.index()].clock.set_drift(self.now, ppm);
+        ppm
     }
 
     fn operator(&mut self, node: NodeId, command: Operator) -> Applied {

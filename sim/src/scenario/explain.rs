@@ -175,6 +175,9 @@ impl Scenario {
             let _ = writeln!(out, "start = {}", quoted_time(n.start));
             let _ = writeln!(out, "stop = {}", quoted_time(n.stop));
             let _ = writeln!(out, "clock_jump_max = {}", quoted_span(n.clock_jump_max));
+            if n.kinds.contains(&super::NemesisKind::ClockDrift) {
+                let _ = writeln!(out, "clock_drift_max = {}", n.clock_drift_max);
+            }
             if let Some(max) = n.max_down {
                 let _ = writeln!(out, "max_down = {max}");
             }

@@ -272,6 +272,8 @@ pub struct Nemesis {
     pub stop: Time,
     /// Largest clock jump, for `ClockJump`.
     pub clock_jump_max: Span,
+    /// Largest clock drift, ppm, for `ClockDrift`.
+    pub clock_drift_max: u64,
     /// At most this many nodes crashed, frozen or paused at once, whatever the cause: a
     /// fault of this nemesis that would take one more node down is skipped when it fires.
     pub max_down: Option<u16>,

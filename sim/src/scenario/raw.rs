@@ -134,6 +134,7 @@ pub(crate) struct RawNemesis {
     pub start: Option<Spanned<Dur>>,
     pub stop: Option<Spanned<Dur>>,
     pub clock_jump_max: Option<Spanned<Dur>>,
+    pub clock_drift_max: Option<Spanned<Int>>,
     pub max_down: Option<Spanned<Int>>,
     #[serde(default)]
     pub targets: Vec<Spanned<crate::scenario::targets::RawTargets>>,

@@ -22,7 +22,7 @@ mod pause;
 mod slow;
 mod table;
 
-pub use clock_drift::ClockDrift;
+pub use clock_drift::{ClockDrift, DriftRate};
 pub use clock_jump::ClockJump;
 pub use crash::{Crash, Restart};
 pub use freeze::{Freeze, Unfreeze};
@@ -91,6 +91,8 @@ pub(crate) struct Draw<'a> {
     pub nodes: u16,
     /// The nemesis's largest clock jump.
     pub clock_jump_max: Span,
+    /// The nemesis's largest clock drift, ppm.
+    pub clock_drift_max: u64,
     /// The `[network]` default latency, which a drawn degraded network stretches.
     pub latency: Latency,
     /// The faults stream.
@@ -155,8 +157,8 @@ pub(crate) trait FaultTarget {
     fn restart(&mut self, node: NodeId) -> String;
     /// Steps `node`'s clock by a signed amount.
     fn clock_jump(&mut self, node: NodeId, by_us: i64);
-    /// Sets `node`'s clock drift from now on.
-    fn clock_drift(&mut self, node: NodeId, ppm: i64);
+    /// Sets `node`'s clock drift from now on; returns the rate it now runs at, ppm.
+    fn clock_drift(&mut self, node: NodeId, rate: DriftRate) -> i64;
     /// Hands an operator's command to `node`.
     fn operator(&mut self, node: NodeId, command: Operator) -> Applied;
     /// Changes how links behave from now on, or brings back the scenario's `[network]`.
@@ -188,8 +190,8 @@ table::fault_kinds! {
     restart => Restart(Restart);
     /// Step the node's clock by a signed amount.
     clock_jump => ClockJump(ClockJump), nemesis "clock-jump";
-    /// Change the node's clock drift.
-    clock_drift => ClockDrift(ClockDrift);
+    /// Change the node's clock drift (or put the scenario's back).
+    clock_drift => ClockDrift(ClockDrift), nemesis "clock-drift";
     /// An operator's command to one node (the demo's scripts, membership changes).
     operator => Operator(OperatorCommand);
     /// Change how links behave from now on (all, one link, one node's), or back to base.

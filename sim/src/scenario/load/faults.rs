@@ -18,6 +18,8 @@ const DEFAULT_NEMESIS_FAULT: SpanRange = SpanRange {
     max: Span::secs(4),
 };
 const DEFAULT_CLOCK_JUMP_MAX: Span = Span::secs(2);
+/// A clock-drift nemesis draws rates up to 20% fast or slow: a clock without NTP at its worst.
+const DEFAULT_CLOCK_DRIFT_MAX: u64 = 200_000;
 /// The actions `for` may undo, for its error message.
 const UNDOABLE: &[&str] = &[
     "partition",
@@ -131,6 +133,10 @@ impl Validator<'_> {
             Some(j) => self.positive(j, "a largest clock jump")?,
             None => DEFAULT_CLOCK_JUMP_MAX,
         };
+        let clock_drift_max = match &raw.clock_drift_max {
+            Some(d) => self.int_in(d, 1, Some(999_999), "a largest drift in ppm")? as u64,
+            None => DEFAULT_CLOCK_DRIFT_MAX,
+        };
         let max_down = match &raw.max_down {
             Some(m) => Some(self.max_down(m)?),
             None => None,
@@ -142,6 +148,7 @@ impl Validator<'_> {
             start,
             stop,
             clock_jump_max,
+            clock_drift_max,
             max_down,
             targets: raw
                 .targets

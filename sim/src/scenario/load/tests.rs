@@ -3,7 +3,7 @@
 use super::fixtures::{fail, load, pos, FULL, MINIMAL};
 use super::*;
 use crate::scenario::fault_kinds::{
-    ClockDrift, ClockJump, Crash, Heal, Isolate, OneWay, Partition, Restart,
+    ClockDrift, ClockJump, Crash, DriftRate, Heal, Isolate, OneWay, Partition, Restart,
 };
 use crate::scenario::model::{
     Arrival, ClockSetting, Fault, KeyDistribution, Latency, LinkBehaviour, LinkOverride,
@@ -131,8 +131,8 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         by_us: -2_000_000,
     };
     let drift = ClockDrift {
-        node: n(4),
-        ppm: -500,
+        node: n(4).into(),
+        ppm: DriftRate::Ppm(-500),
     };
     let expected: [(u64, Fault); 9] = [
         (10, Partition(PartitionShape::Groups(groups)).into()),
@@ -339,7 +339,7 @@ fn unknown_fields_are_located_at_their_key() {
         e.to_string(),
         "error: unknown field `colour`, expected one of `name`, `description`, `seed`, \
          `duration`, `max_events`, `cluster`, `network`, `clock`, `workload`, `fault`, \
-         `nemesis`, `checks`\n --> s.toml:1:1\n  |\n1 | colour = \"red\"\n  | ^^^^^^"
+         `nemesis`, `checks`, `swarm`\n --> s.toml:1:1\n  |\n1 | colour = \"red\"\n  | ^^^^^^"
     );
     fails_at(
         &with("[workload]\nclinets = 3\n"),
