@@ -23,6 +23,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
+/// A `--set` entry the swarm drew, and the range of the file it was drawn from.
+pub(crate) type Drawn = (String, Option<Range<usize>>);
+
 /// `[swarm]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +81,7 @@ pub(crate) fn draws(
     overrides: &Overrides,
     protocols: &[(ProtocolKind, ProtocolInfo)],
     default_seed: u64,
-) -> Result<Vec<(String, Option<Range<usize>>)>, LoadError> {
+) -> Result<Vec<Drawn>, LoadError> {
     let in_file = |span: Range<usize>| match prepared.place(span) {
         Place::File(range) => Some(range),
         Place::Set(_) => None,

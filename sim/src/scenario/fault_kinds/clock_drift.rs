@@ -8,7 +8,6 @@ use crate::scenario::targets::{RawTargets, Targets, World};
 use crate::scenario::validator::{Checked, Validator};
 use crate::scenario::values::Int;
 use serde::Deserialize;
-use simkv_protocols::NodeId;
 use toml::Spanned;
 
 /// `clock_drift = { node = "n1", ppm = -500 }`; `ppm = "base"` is the scenario's rate.
@@ -51,7 +50,7 @@ impl FaultKind for ClockDrift {
         let raw = raw.get_ref();
         let ppm = match raw.ppm.get_ref() {
             RawRate::Ppm(ppm) => {
-                let spanned = Spanned::new(raw.ppm.span(), ppm.clone());
+                let spanned = Spanned::new(raw.ppm.span(), *ppm);
                 DriftRate::Ppm(v.drift_ppm(&spanned)?)
             }
             RawRate::Word(w) if w == "base" => DriftRate::Base,
@@ -127,7 +126,7 @@ impl NemesisDraw for ClockDrift {
         } else {
             -magnitude
         };
-        let node: Targets = NodeId::from(d.node).into();
+        let node: Targets = d.node.into();
         let fault = ClockDrift {
             node: node.clone(),
             ppm: DriftRate::Ppm(ppm),
