@@ -64,6 +64,20 @@ fn the_users_own_set_wins_over_a_draw() {
     for seed in 1..=6 {
         let report = run_report_with(SWARM, "raft", seed, &[], &["cluster.nodes=3"]);
         assert_eq!(report.nodes_count, 3, "seed {seed}");
+        let listed = report
+            .swarm
+            .iter()
+            .find(|e| e.starts_with("cluster.nodes="));
+        assert!(
+            listed.is_some_and(|e| e.ends_with(" (overridden by --set)")),
+            "{:?}",
+            report.swarm
+        );
+        assert!(report
+            .swarm
+            .iter()
+            .filter(|e| !e.starts_with("cluster.nodes="))
+            .all(|e| !e.contains("overridden")));
     }
 }
 

@@ -85,8 +85,26 @@ pub(crate) fn load_with(
         protocol: None,
     };
     let mut scenario = validator.scenario(raw, file_name)?;
-    scenario.swarm = drawn.into_iter().map(|(entry, _)| entry).collect();
+    scenario.swarm = drawn
+        .into_iter()
+        .map(|(entry, _)| overridden(entry, &overrides.sets))
+        .collect();
     Ok(scenario)
+}
+
+/// A swarm's draw as the summary lists it: marked when one of the user's own `--set`
+/// entries replaced it (or a field inside it).
+fn overridden(entry: String, sets: &[String]) -> String {
+    let key = |e: &str| e.split('=').next().unwrap_or_default().trim().to_string();
+    let drawn = key(&entry);
+    let replaced = sets.iter().any(|s| {
+        let set = key(s);
+        set == drawn || set.starts_with(&format!("{drawn}."))
+    });
+    match replaced {
+        true => format!("{entry} (overridden by --set)"),
+        false => entry,
+    }
 }
 
 impl Validator<'_> {
