@@ -116,3 +116,35 @@ fn explain_prints_a_plain_scenario_that_replays_the_seed() {
         assert_ne!(report["swarm"], serde_json::json!([]));
     }
 }
+
+#[test]
+fn a_pick_sets_its_fields_together() {
+    let mut seen = BTreeSet::new();
+    for seed in 1..=12 {
+        let report = run_report(SWARM, "raft", seed, &[]);
+        let has = |e: &str| report.swarm.iter().any(|s| s == e);
+        // The LAN hammer's short timeout comes only with its many clients and random target.
+        assert_eq!(
+            has("workload.timeout=\"40ms\""),
+            has("workload.clients=20") && has("workload.target=\"random\""),
+            "seed {seed}: {:?}",
+            report.swarm
+        );
+        let timeout = report
+            .swarm
+            .iter()
+            .find(|e| e.starts_with("workload.timeout="));
+        seen.insert(timeout.cloned());
+    }
+    assert!(seen.len() >= 3, "12 seeds picked only {seen:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let text = "name = \"t\"\ndescription = \"t\"\nduration = \"1s\"\n[cluster]\nprotocol = \"raft\"\nnodes = 3\n[swarm.pick]\nlan = []\n";
+    let path = write(dir.path(), "p.toml", text);
+    let out = simkv(&["run", &path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{path}:8:7")) && err.contains("at least one table"),
+        "{err}"
+    );
+}

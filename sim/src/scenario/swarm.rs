@@ -1,5 +1,6 @@
 //! `[swarm]`: swarm testing (Groce, Zhang, Eide, Chen and Regehr, "Swarm Testing", ISSTA
 //! 2012; FoundationDB's and TigerBeetle's simulators). Each seed draws its own world: one
+//! table of fields for each profile list `[swarm.pick]` names (fields that go together), one
 //! value for each field `[swarm.draw]` names, and a random non-empty subset of the fault
 //! kinds `[swarm.faults]` lists, each run by its own nemesis with a drawn rate and drawn
 //! targets. A bug that needs some feature off (or on) is found by the seeds that draw it so.
@@ -33,6 +34,11 @@ pub(crate) struct RawSwarm {
     /// Scenario field (as `--set` names it) to the values a seed draws one of.
     #[serde(default)]
     draw: BTreeMap<String, Spanned<Vec<toml::Value>>>,
+    /// Named profiles: each seed picks one table of each list, and every field it names
+    /// (as `--set` names them) is set together, for values that only make sense together
+    /// (a LAN's latency with its short client timeouts).
+    #[serde(default)]
+    pick: BTreeMap<String, Spanned<Vec<Spanned<BTreeMap<String, toml::Value>>>>>,
     /// The fault kinds a seed switches on, and how they run.
     faults: Option<RawSwarmFaults>,
 }
@@ -107,6 +113,25 @@ pub(crate) fn draws(
         .map(|(_, p)| *p);
     let mut rng = crate::rng::swarm(seed);
     let mut entries = Vec::new();
+    for (name, profiles) in &swarm.pick {
+        let usable: Vec<&Spanned<BTreeMap<String, toml::Value>>> = profiles
+            .get_ref()
+            .iter()
+            .filter(|p| {
+                let fields = p.get_ref();
+                info.is_none_or(|i| fields.iter().all(|(k, v)| serves(k, v, &i)))
+            })
+            .collect();
+        if usable.is_empty() {
+            let message = format!("expected at least one table of fields to pick for `{name}`");
+            return Err(prepared.error(Some(profiles.span()), &message));
+        }
+        let profile = usable[rng.below(usable.len() as u64) as usize];
+        for (key, value) in profile.get_ref() {
+            let entry = format!("{key}={}", inline(value));
+            entries.push((entry, in_file(profile.span())));
+        }
+    }
     for (key, choices) in &swarm.draw {
         let usable: Vec<&toml::Value> = choices
             .get_ref()
