@@ -18,8 +18,8 @@ fn run_with(path: &str, protocol: &str, seed: u64, sets: &[&str]) -> RunResult {
         sets: sets.iter().map(|s| s.to_string()).collect(),
     };
     let full = root().join(path);
-    let scenario = load_file(full.to_str().unwrap(), &overrides)
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let scenario =
+        load_file(full.to_str().unwrap(), &overrides).unwrap_or_else(|e| panic!("{path}: {e}"));
     run(&scenario, RunOptions::default())
 }
 
@@ -95,9 +95,11 @@ fn backoff_spaces_retries_out_before_a_leader_exists_and_stays_under_its_cap() {
     }
     assert!(waits.iter().all(|w| *w <= 80_000), "{waits:?}");
     // Spaced out, the retries outlast the election: the operation succeeds.
-    let ok = trace
-        .lines()
-        .any(|l| l.contains("\"request\":\"c1#1\"") && l.contains("\"ev\":\"reply\"") && !l.contains("not-leader"));
+    let ok = trace.lines().any(|l| {
+        l.contains("\"request\":\"c1#1\"")
+            && l.contains("\"ev\":\"reply\"")
+            && !l.contains("not-leader")
+    });
     assert!(ok, "the first operation never got an answer from a leader");
 }
 
@@ -110,13 +112,19 @@ fn backoff_none_retries_at_once_as_before_and_burns_its_retries() {
     // One try and 20 retries, each sent as the refusal arrives: 2 ms apart, all before any
     // leader exists, and no backoff event at all.
     assert_eq!(requests.len(), 21, "{requests:?}");
-    assert!(requests.windows(2).all(|p| p[1] - p[0] == 2_000), "{requests:?}");
+    assert!(
+        requests.windows(2).all(|p| p[1] - p[0] == 2_000),
+        "{requests:?}"
+    );
     assert!(!trace.contains("client-retry"));
     // The default backs off: the same scenario without a `backoff` key spaces them out.
     let trace = traced(dir.path(), EARLY, &[]);
     let requests = trace_times(&trace, "request", "c1#1");
     assert!(requests.len() < 21, "{requests:?}");
-    assert!(requests.windows(2).all(|p| p[1] - p[0] >= 2_000 + 5_000), "{requests:?}");
+    assert!(
+        requests.windows(2).all(|p| p[1] - p[0] >= 2_000 + 5_000),
+        "{requests:?}"
+    );
 }
 
 /// Fingerprints pinned before backoff, in_flight and placement existed (the golden table of
@@ -125,7 +133,12 @@ fn backoff_none_retries_at_once_as_before_and_burns_its_retries() {
 fn backoff_none_and_outside_clients_reproduce_the_old_runs() {
     let old = [
         ("scenarios/partition.toml", "raft", 1, "fd097c92092e8d1d"),
-        ("scenarios/partition.toml", "majority", 2, "bc2fd4c3976ec766"),
+        (
+            "scenarios/partition.toml",
+            "majority",
+            2,
+            "bc2fd4c3976ec766",
+        ),
         ("scenarios/partition.toml", "twopc", 1, "2b26237524454e5c"),
         ("scenarios/cap-demo.toml", "raft", 1, "eee60358ef1a4226"),
         ("scenarios/cap-demo.toml", "majority", 1, "8b0e8750743c2ed0"),
@@ -133,7 +146,10 @@ fn backoff_none_and_outside_clients_reproduce_the_old_runs() {
     let sets = ["workload.backoff=none", "workload.placement=outside"];
     for (path, protocol, seed, fingerprint) in old {
         let report = run_with(path, protocol, seed, &sets).report;
-        assert_eq!(report.fingerprint, fingerprint, "{path} {protocol} seed {seed}");
+        assert_eq!(
+            report.fingerprint, fingerprint,
+            "{path} {protocol} seed {seed}"
+        );
     }
 }
 
@@ -231,13 +247,19 @@ fn colocated_clients_on_the_minority_side_fail_where_outside_clients_do_not() {
         let outside = run_placed("outside");
         let (availability, invoked) = on_side(&outside, Side::Minority);
         assert!(invoked > 100, "{protocol} outside: {invoked}");
-        assert!(availability > 0.75, "{protocol} outside: {availability} of {invoked}");
+        assert!(
+            availability > 0.75,
+            "{protocol} outside: {availability} of {invoked}"
+        );
         // n1 and n2's clients (4 of 10) are cut off with them: only what they invoked just
         // before the heal completes, after it.
         let inside = run_placed("colocated");
         let (availability, invoked) = on_side(&inside, Side::Minority);
         assert!(invoked > 20, "{protocol}: {invoked}");
-        assert!(availability < 0.2, "{protocol}: {availability} of {invoked}");
+        assert!(
+            availability < 0.2,
+            "{protocol}: {availability} of {invoked}"
+        );
         let (majority, _) = on_side(&inside, Side::Majority);
         assert!(majority > 0.8, "{protocol}: majority side {majority}");
         // They saw timeouts, and the promises still held.
@@ -260,7 +282,10 @@ fn colocated_clients_on_the_minority_side_fail_where_outside_clients_do_not() {
     // The shipped scenario places its clients beside the nodes.
     let shipped = run_with("scenarios/partition.toml", "majority", 1, &[]);
     let (availability, invoked) = on_side(&shipped, Side::Minority);
-    assert!(invoked > 20 && availability < 0.2, "{availability} of {invoked}");
+    assert!(
+        invoked > 20 && availability < 0.2,
+        "{availability} of {invoked}"
+    );
 }
 
 #[test]
@@ -278,7 +303,10 @@ fn set_overrides_reach_the_new_workload_keys() {
     let s = load_file(full.to_str().unwrap(), &overrides).unwrap();
     assert_eq!(s.workload.backoff, simkv_sim::scenario::Backoff::None);
     assert_eq!(s.workload.in_flight, 2);
-    assert_eq!(s.workload.placement, simkv_sim::scenario::Placement::Colocated);
+    assert_eq!(
+        s.workload.placement,
+        simkv_sim::scenario::Placement::Colocated
+    );
     let overrides = Overrides {
         sets: vec!["workload.backoff={ base = \"1ms\", max = \"2ms\" }".into()],
         ..Overrides::default()
@@ -302,7 +330,10 @@ fn explain(path: &str, sets: &[&str]) -> String {
     let out = simkv(&args);
     assert!(out.status.code().is_some_and(|c| c < 2), "{}", stderr(&out));
     let text = stdout(&out);
-    text.split("\nseed: ").next().unwrap_or_default().to_string()
+    text.split("\nseed: ")
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -314,7 +345,10 @@ fn explain_prints_the_new_keys_and_loads_back_to_the_same_run() {
         "in_flight = 1",
         "placement = \"outside\"",
     ] {
-        assert!(defaults.contains(&format!("\n{line}\n")), "{line}\n{defaults}");
+        assert!(
+            defaults.contains(&format!("\n{line}\n")),
+            "{line}\n{defaults}"
+        );
     }
     let sets = [
         "workload.backoff={ base = \"2.5ms\", max = \"750ms\" }",
@@ -327,7 +361,10 @@ fn explain_prints_the_new_keys_and_loads_back_to_the_same_run() {
         "in_flight = 2",
         "placement = \"colocated\"",
     ] {
-        assert!(explained.contains(&format!("\n{line}\n")), "{line}\n{explained}");
+        assert!(
+            explained.contains(&format!("\n{line}\n")),
+            "{line}\n{explained}"
+        );
     }
     let path = write(dir.path(), "explained.toml", &explained);
     let again = explain(&path, &[]);
@@ -370,14 +407,26 @@ fn bad_client_settings_exit_2_with_file_line_col() {
     let head = "name = \"t\"\ndescription = \"test\"\nduration = \"2s\"\n\n[cluster]\n\
                 protocol = \"raft\"\nnodes = 3\n\n[workload]\n";
     let cases = [
-        ("in_flight = 0\n", "10:13", "operations in flight from 1 to 64, found 0"),
+        (
+            "in_flight = 0\n",
+            "10:13",
+            "operations in flight from 1 to 64, found 0",
+        ),
         (
             "backoff = { base = \"2s\", max = \"1s\" }\n",
             "10:11",
             "backoff base no longer than its max, found 2s > 1s",
         ),
-        ("backoff = \"sometimes\"\n", "10:11", "expected \"none\" or { base"),
-        ("backoff = { base = \"10ms\" }\n", "10:11", "missing field `max`"),
+        (
+            "backoff = \"sometimes\"\n",
+            "10:11",
+            "expected \"none\" or { base",
+        ),
+        (
+            "backoff = { base = \"10ms\" }\n",
+            "10:11",
+            "missing field `max`",
+        ),
         ("placement = \"inside\"\n", "10:13", "`colocated`"),
     ];
     for (i, (line, at, needle)) in cases.iter().enumerate() {
@@ -392,5 +441,9 @@ fn bad_client_settings_exit_2_with_file_line_col() {
         "workload.backoff={ base = \"5s\", max = \"1s\" }",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--set workload.backoff="), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--set workload.backoff="),
+        "{}",
+        stderr(&out)
+    );
 }

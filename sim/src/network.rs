@@ -12,8 +12,9 @@
 //!   `network` faults leave them alone. Clients placed outside the cluster (the default) are
 //!   never partitioned. A colocated client ([`ClientPlacement`]) runs beside its node: its
 //!   link to that node is local and never cut, and its link to another node is up while
-//!   the link between the two nodes is up in the same direction (checked when a request or
-//!   reply is sent and when it would arrive, as for node messages).
+//!   the link between the two nodes is up in the same direction and its node is not frozen
+//!   (checked when a request or reply is sent and when it would arrive, as for node
+//!   messages).
 //! - A `network` fault changes the behaviour of the links in its scope for messages sent
 //!   from then on; messages already in flight keep the delay they were given.
 //! - A message to or from a slow node takes the drawn latency times the node's factor (times
@@ -77,7 +78,11 @@ impl ClientPlacement {
         if home == node {
             return true;
         }
-        let (from, to) = if toward_node { (home, node) } else { (node, home) };
+        let (from, to) = if toward_node {
+            (home, node)
+        } else {
+            (node, home)
+        };
         topology.is_up(from, to) && !frozen(home)
     }
 }
@@ -441,6 +446,60 @@ mod tests {
         t.heal();
         assert!(t.is_healed());
         assert_eq!(t.describe(), "all links up");
+    }
+
+    #[test]
+    fn colocated_clients_reach_what_their_node_reaches() {
+        use crate::scenario::{Arrival, Backoff, KeyDistribution, OpKind, Target};
+        let mut workload = Workload {
+            clients: 4,
+            keys: 1,
+            key_distribution: KeyDistribution::Uniform,
+            mix: vec![(OpKind::Get, 1)],
+            arrival: Arrival::OpenLoop { rate_per_s: 1 },
+            timeout: Span::secs(1),
+            target: Target::Random,
+            quorum: None,
+            retries: 0,
+            txn_ops: 1,
+            backoff: Backoff::None,
+            in_flight: 2,
+            placement: Placement::Colocated,
+        };
+        let placed = ClientPlacement::new(&workload, 3);
+        // Client c's slots 2c and 2c+1 run beside node c mod 3.
+        let homes: Vec<Option<NodeId>> = (0..8).map(|p| placed.home(ClientId(p))).collect();
+        let expected = [0, 0, 1, 1, 2, 2, 0, 0].map(|i| Some(n(i)));
+        assert_eq!(homes, expected);
+        let mut t = Topology::new(3);
+        let mut rng = Streams::new(1, 0).faults;
+        let one_way = PartitionShape::OneWay {
+            from: vec![n(0)],
+            to: vec![n(1)],
+        };
+        t.partition(&one_way, &mut rng);
+        let thawed = |_: NodeId| false;
+        let c1 = ClientId(0); // beside n1
+                              // Toward n2 the link is cut; back from n2 it is up; the local link never is cut.
+        assert!(!placed.link_up(&t, c1, n(1), true, thawed));
+        assert!(placed.link_up(&t, c1, n(1), false, thawed));
+        assert!(placed.link_up(&t, c1, n(2), true, thawed));
+        assert!(placed.link_up(&t, c1, n(0), true, thawed));
+        t.partition(&PartitionShape::Isolate(n(0)), &mut rng);
+        assert!(placed.link_up(&t, c1, n(0), true, thawed));
+        assert!(!placed.link_up(&t, c1, n(2), false, thawed));
+        // A freeze of its node cuts the machine off, client and all (but its local link,
+        // where the frozen node answers nothing anyway).
+        t.heal();
+        let n1_frozen = |node: NodeId| node == n(0);
+        assert!(!placed.link_up(&t, c1, n(2), true, n1_frozen));
+        assert!(placed.link_up(&t, ClientId(2), n(2), true, n1_frozen));
+        // Outside the cluster nothing is cut.
+        workload.placement = Placement::Outside;
+        let outside = ClientPlacement::new(&workload, 3);
+        t.partition(&PartitionShape::Isolate(n(0)), &mut rng);
+        assert_eq!(outside.home(c1), None);
+        assert!(outside.link_up(&t, c1, n(2), true, n1_frozen));
     }
 
     #[test]

@@ -91,8 +91,8 @@ pub struct LinkBehaviour {
 pub struct Network {
     /// Every node-to-node link, unless overridden.
     pub default: LinkBehaviour,
-    /// Client-to-node and node-to-client links (never partitioned; freezes and crashes do
-    /// cut them).
+    /// Client-to-node and node-to-client links (partitioned only for colocated clients, see
+    /// [`Placement`]; freezes and crashes do cut them).
     pub client: LinkBehaviour,
     /// Per-link overrides, applied in order.
     pub links: Vec<LinkOverride>,
@@ -263,8 +263,9 @@ pub enum Placement {
     Outside,
     /// Client `c` runs beside node `c mod N` (Jepsen's model): its link to that node is
     /// local and never cut; its link to another node is up while the link between its node
-    /// and that node is (each direction on its own), so a partition cuts it off with its
-    /// node's side.
+    /// and that node is (each direction on its own) and its node is not frozen, so a
+    /// partition cuts it off with its node's side. A crash or pause of its node's process
+    /// leaves it be.
     Colocated,
 }
 

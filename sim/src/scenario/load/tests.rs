@@ -6,8 +6,8 @@ use crate::scenario::fault_kinds::{
     ClockDrift, ClockJump, Crash, Heal, Isolate, OneWay, Partition, Restart,
 };
 use crate::scenario::model::{
-    Arrival, ClockSetting, Fault, KeyDistribution, Latency, LinkBehaviour, LinkOverride,
-    Backoff, NemesisKind, OpKind, PartitionShape, Placement, Target, Workload,
+    Arrival, Backoff, ClockSetting, Fault, KeyDistribution, Latency, LinkBehaviour, LinkOverride,
+    NemesisKind, OpKind, PartitionShape, Placement, Target, Workload,
 };
 use simkv_protocols::{NodeId, SpanRange, Time};
 
@@ -598,10 +598,7 @@ const IMPOSSIBLE: &[(&str, &str)] = &[
         "[workload]\nbackoff = { base = »\"5 parsecs\", max = \"1s\" }\n",
         "",
     ),
-    (
-        "[workload]\nplacement = »\"inside\"\n",
-        "`colocated`",
-    ),
+    ("[workload]\nplacement = »\"inside\"\n", "`colocated`"),
     (
         "[[fault]]\nat = \"1s\"\npartition = »[]\n",
         "at least one group",

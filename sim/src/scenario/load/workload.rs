@@ -1,10 +1,10 @@
 //! `[workload]`: the clients, their keys, their mix of operations and how often they act.
 
 use super::{list, Checked, Validator};
+use crate::scenario::explain::span_text;
 use crate::scenario::model::{
     Arrival, Backoff, KeyDistribution, OpKind, Placement, Target, Workload,
 };
-use crate::scenario::explain::span_text;
 use crate::scenario::raw::{RawBackoff, RawMix, RawWorkload};
 use simkv_protocols::{Span, SpanRange};
 use std::ops::Range;
