@@ -62,7 +62,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "skip-read-write-back",
                 path: "scenarios/flaky-network.toml",
-                seeds: 3,
+                seeds: 5,
                 check: CheckName::Linearizability,
             },
             // R + W <= N: a read (and a phase 1) quorum can miss the last write quorum.

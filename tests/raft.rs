@@ -57,7 +57,7 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "lease-without-drift-bound",
                 path: "scenarios/raft/clock-drift-lease.toml",
-                seeds: 3,
+                seeds: 5,
                 check: CheckName::Linearizability,
             },
             Caught {

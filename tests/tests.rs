@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod check;
+mod clients;
 mod compare;
 mod determinism;
 mod golden;

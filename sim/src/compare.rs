@@ -59,8 +59,9 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
         let _ = writeln!(
             out,
             "Seed {}, {} nodes, {} clients. Availability is ok / invoked for \
-            operations sent to a node on that side while a fault was in force (`down`: the \
-            node was frozen, paused or crashed).\n",
+            operations sent to a node on that side (by a colocated client: invoked beside a \
+            node on that side) while a fault was in force (`down`: the node was frozen, paused \
+            or crashed).\n",
             first.seed, first.nodes_count, first.clients
         );
     }

@@ -25,7 +25,7 @@ pub use observer::Side;
 
 use crate::faults::{self, TimelineFault};
 use crate::history::History;
-use crate::network::{Links, Topology};
+use crate::network::{ClientPlacement, Links, Topology};
 use crate::queue::EventQueue;
 use crate::rng::Streams;
 use crate::scenario::fault_kinds::FaultTarget;
@@ -100,6 +100,8 @@ pub struct Engine<'s, P: Protocol> {
     queue: EventQueue<Event<P>>,
     nodes: Nodes<P>,
     topology: Topology,
+    /// Where the clients stand, for their links' cuts.
+    placement: ClientPlacement,
     links: Links,
     streams: Streams,
     clients: Clients<'s>,
@@ -144,6 +146,7 @@ macro_rules! bus {
             now: $engine.now,
             queue: &mut $engine.queue,
             topology: &$engine.topology,
+            placement: &$engine.placement,
             links: &mut $engine.links,
             streams: &mut $engine.streams,
             stats: &mut $engine.stats,
@@ -166,6 +169,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             queue: EventQueue::default(),
             nodes,
             topology: Topology::new(n),
+            placement: ClientPlacement::new(&scenario.workload, scenario.cluster.nodes),
             links: Links::new(&scenario.network, n),
             streams,
             clients: Clients::new(scenario),
@@ -311,10 +315,12 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 self.on_halt(to, halt);
             }
             Event::Reply {
-                request, result, ..
+                from,
+                request,
+                result,
             } => self
                 .clients
-                .on_reply(&mut bus!(self), &self.nodes, request, result),
+                .on_reply(&mut bus!(self), &self.nodes, from, request, result),
             Event::Timer {
                 node,
                 epoch,
@@ -334,6 +340,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
             Event::ClientTimeout { client } => {
                 self.clients
                     .on_timeout(&mut bus!(self), &self.nodes, client);
+            }
+            Event::ClientRetry { request, attempt } => {
+                self.clients
+                    .on_retry(&mut bus!(self), &self.nodes, request, attempt);
             }
             Event::Arrival => {
                 let sides = self.observer.sides();

@@ -8,8 +8,13 @@
 //!   message picked for reordering, which is held back and overtaken. Without `fifo`, each
 //!   message's delay is drawn independently and messages overtake freely.
 //! - A duplicated message arrives twice, each copy with its own delay.
-//! - Client links are never partitioned, lose nothing and keep order; freezing or crashing
-//!   a node still cuts them. `network` faults leave them alone.
+//! - Client links lose nothing and keep order; freezing or crashing a node still cuts them.
+//!   `network` faults leave them alone. Clients placed outside the cluster (the default) are
+//!   never partitioned. A colocated client ([`ClientPlacement`]) runs beside its node: its
+//!   link to that node is local and never cut, and its link to another node is up while
+//!   the link between the two nodes is up in the same direction and its node is not frozen
+//!   (checked when a request or reply is sent and when it would arrive, as for node
+//!   messages).
 //! - A `network` fault changes the behaviour of the links in its scope for messages sent
 //!   from then on; messages already in flight keep the delay they were given.
 //! - A message to or from a slow node takes the drawn latency times the node's factor (times
@@ -17,9 +22,70 @@
 
 use crate::rng::Stream;
 use crate::scenario::fault_kinds::NetworkFault;
-use crate::scenario::{Latency, LinkBehaviour, Network, PartitionShape};
+use crate::scenario::{Latency, LinkBehaviour, Network, PartitionShape, Placement, Workload};
 use petgraph::graphmap::DiGraphMap;
-use simkv_protocols::{NodeId, Span, Time};
+use simkv_protocols::{ClientId, NodeId, Span, Time};
+
+/// Where the clients' history processes stand, which decides whether a partition cuts
+/// their links.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientPlacement {
+    placement: Placement,
+    in_flight: u32,
+    nodes: u16,
+}
+
+impl ClientPlacement {
+    /// The placement of `workload`'s clients in a cluster of `nodes` nodes.
+    pub fn new(workload: &Workload, nodes: u16) -> ClientPlacement {
+        ClientPlacement {
+            placement: workload.placement,
+            in_flight: workload.in_flight.max(1),
+            nodes: nodes.max(1),
+        }
+    }
+
+    /// The node `process` runs beside: client `c`'s slots beside node `c mod N` when
+    /// colocated; `None` outside the cluster.
+    #[inline]
+    pub fn home(&self, process: ClientId) -> Option<NodeId> {
+        match self.placement {
+            Placement::Outside => None,
+            Placement::Colocated => {
+                let client = process.0 / self.in_flight;
+                Some(NodeId((client % u32::from(self.nodes)) as u16))
+            }
+        }
+    }
+
+    /// Whether a message between `process` and `node` can cross now, toward the node
+    /// (a request) or back (a reply). Always, outside the cluster or on the local link to
+    /// its own node (where the node's own freeze or crash is what cuts it, as for any
+    /// client). Otherwise the link between the two nodes must be up in that direction, and
+    /// its own node not frozen: a freeze cuts the machine off, client and all.
+    #[inline]
+    pub fn link_up(
+        &self,
+        topology: &Topology,
+        process: ClientId,
+        node: NodeId,
+        toward_node: bool,
+        frozen: impl Fn(NodeId) -> bool,
+    ) -> bool {
+        let Some(home) = self.home(process) else {
+            return true;
+        };
+        if home == node {
+            return true;
+        }
+        let (from, to) = if toward_node {
+            (home, node)
+        } else {
+            (node, home)
+        };
+        topology.is_up(from, to) && !frozen(home)
+    }
+}
 
 /// Which directed links are up. The graph is the source of truth for reports ("who could
 /// reach whom"); the dense matrix answers the hot path's question in one load.
@@ -380,6 +446,60 @@ mod tests {
         t.heal();
         assert!(t.is_healed());
         assert_eq!(t.describe(), "all links up");
+    }
+
+    #[test]
+    fn colocated_clients_reach_what_their_node_reaches() {
+        use crate::scenario::{Arrival, Backoff, KeyDistribution, OpKind, Target};
+        let mut workload = Workload {
+            clients: 4,
+            keys: 1,
+            key_distribution: KeyDistribution::Uniform,
+            mix: vec![(OpKind::Get, 1)],
+            arrival: Arrival::OpenLoop { rate_per_s: 1 },
+            timeout: Span::secs(1),
+            target: Target::Random,
+            quorum: None,
+            retries: 0,
+            txn_ops: 1,
+            backoff: Backoff::None,
+            in_flight: 2,
+            placement: Placement::Colocated,
+        };
+        let placed = ClientPlacement::new(&workload, 3);
+        // Client c's slots 2c and 2c+1 run beside node c mod 3.
+        let homes: Vec<Option<NodeId>> = (0..8).map(|p| placed.home(ClientId(p))).collect();
+        let expected = [0, 0, 1, 1, 2, 2, 0, 0].map(|i| Some(n(i)));
+        assert_eq!(homes, expected);
+        let mut t = Topology::new(3);
+        let mut rng = Streams::new(1, 0).faults;
+        let one_way = PartitionShape::OneWay {
+            from: vec![n(0)],
+            to: vec![n(1)],
+        };
+        t.partition(&one_way, &mut rng);
+        let thawed = |_: NodeId| false;
+        let c1 = ClientId(0); // beside n1
+                              // Toward n2 the link is cut; back from n2 it is up; the local link never is cut.
+        assert!(!placed.link_up(&t, c1, n(1), true, thawed));
+        assert!(placed.link_up(&t, c1, n(1), false, thawed));
+        assert!(placed.link_up(&t, c1, n(2), true, thawed));
+        assert!(placed.link_up(&t, c1, n(0), true, thawed));
+        t.partition(&PartitionShape::Isolate(n(0)), &mut rng);
+        assert!(placed.link_up(&t, c1, n(0), true, thawed));
+        assert!(!placed.link_up(&t, c1, n(2), false, thawed));
+        // A freeze of its node cuts the machine off, client and all (but its local link,
+        // where the frozen node answers nothing anyway).
+        t.heal();
+        let n1_frozen = |node: NodeId| node == n(0);
+        assert!(!placed.link_up(&t, c1, n(2), true, n1_frozen));
+        assert!(placed.link_up(&t, ClientId(2), n(2), true, n1_frozen));
+        // Outside the cluster nothing is cut.
+        workload.placement = Placement::Outside;
+        let outside = ClientPlacement::new(&workload, 3);
+        t.partition(&PartitionShape::Isolate(n(0)), &mut rng);
+        assert_eq!(outside.home(c1), None);
+        assert!(outside.link_up(&t, c1, n(2), true, n1_frozen));
     }
 
     #[test]

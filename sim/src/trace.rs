@@ -8,6 +8,7 @@
 //! {"ev":"deliver","from":"n1","msg":{..},"t":1200,"to":"n2"}
 //! {"ev":"request","node":"n2","op":{..},"request":"c1#3","t":1300}
 //! {"ev":"reply","node":"n2","request":"c1#3","result":{..},"t":1900}
+//! {"ev":"client-retry","attempt":2,"request":"c1#3","t":31900}
 //! {"ev":"timer","node":"n1","t":50000,"timer":..}
 //! {"ev":"note","node":"n1","note":"...","t":50000}
 //! {"ev":"drop","from":"n1","reason":"...","t":1200,"to":"n3"}
@@ -72,6 +73,8 @@ impl Trace {
             Event::ClientTimeout { client } => {
                 json!({"ev": "client-timeout-check", "t": t, "client": client.to_string()})
             }
+            Event::ClientRetry { request, attempt } => json!({"ev": "client-retry", "t": t,
+                "request": request.to_string(), "attempt": attempt}),
             Event::Arrival => json!({"ev": "arrival", "t": t}),
             // The fault's effect is traced by `fault` when applied.
             Event::Fault { .. } => return,

@@ -31,6 +31,8 @@ pub struct OpGenerator {
     keys: u64,
     target: Target,
     nodes: u16,
+    /// Operations each client keeps in flight: the slots that make one client.
+    in_flight: u32,
     /// Whether the mix has cas, whose expected value is the last one the client saw.
     pub uses_last_seen: bool,
     /// Cumulative weights of a txn's operation kinds (get, put, append).
@@ -87,6 +89,7 @@ impl OpGenerator {
             keys: workload.keys,
             target: workload.target,
             nodes,
+            in_flight: workload.in_flight.max(1),
         }
     }
 
@@ -135,7 +138,9 @@ impl OpGenerator {
         Op::Txn { ops }
     }
 
-    /// The next operation of client `id`, whose memory is `memory`, and the node it goes to.
+    /// The next operation of history process `id` (a client's slot), whose memory is
+    /// `memory`, and the node it goes to. Values are unique per process; a fixed target is
+    /// the client's.
     pub fn next(
         &self,
         id: ClientId,
@@ -172,7 +177,7 @@ impl OpGenerator {
         };
         let node = match self.target {
             Target::Random => NodeId(rng.below(u64::from(self.nodes)) as u16),
-            Target::Fixed => NodeId((id.0 % u32::from(self.nodes)) as u16),
+            Target::Fixed => NodeId((id.0 / self.in_flight % u32::from(self.nodes)) as u16),
             Target::FollowRedirects => memory
                 .redirect
                 .unwrap_or_else(|| NodeId(rng.below(u64::from(self.nodes)) as u16)),
@@ -279,6 +284,9 @@ mod tests {
             quorum: None,
             retries: 0,
             txn_ops: 3,
+            backoff: crate::scenario::Backoff::None,
+            in_flight: 1,
+            placement: crate::scenario::Placement::Outside,
         }
     }
 

@@ -4,7 +4,7 @@
 //! reaches the rest only through what it is handed.
 
 use super::event::Event;
-use crate::network::{Links, Topology};
+use crate::network::{ClientPlacement, Links, Topology};
 use crate::queue::EventQueue;
 use crate::rng::Streams;
 use crate::trace::Trace;
@@ -16,6 +16,8 @@ pub(super) struct Bus<'e, P: Protocol> {
     pub(super) now: Time,
     pub(super) queue: &'e mut EventQueue<Event<P>>,
     pub(super) topology: &'e Topology,
+    /// Where the clients stand, for their links' cuts.
+    pub(super) placement: &'e ClientPlacement,
     pub(super) links: &'e mut Links,
     pub(super) streams: &'e mut Streams,
     pub(super) stats: &'e mut Stats,
@@ -36,9 +38,11 @@ pub struct Stats {
     pub dropped: u64,
     /// Extra copies the network made.
     pub duplicated: u64,
-    /// Client requests that reached no running node.
+    /// Client requests that reached no running node (or were cut by a partition between a
+    /// colocated client and the node).
     pub requests_lost: u64,
-    /// Replies lost (the node was frozen or crashed before it could answer).
+    /// Replies lost (the node was frozen or crashed before it could answer, or a partition
+    /// cut a colocated client off from it).
     pub replies_lost: u64,
     /// Open-loop arrivals that found every client busy.
     pub shed: u64,

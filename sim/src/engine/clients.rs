@@ -4,14 +4,19 @@
 //! the side its node stood on. Closed-loop clients think between operations; open-loop
 //! arrivals pick an idle client or are shed.
 //!
-//! Each client is one Jepsen process: it never has two operations in flight.
+//! Each history process is one Jepsen process: it never has two operations in flight. A
+//! client with `in_flight = k` is k processes (its slots, `c * k + i`), each with its own
+//! request ids, so that a protocol's client sessions see one request at a time per process.
+//! Before each retry a client waits out its backoff (`Event::ClientRetry`); placed beside a
+//! node, it reaches only what its node reaches (`network::ClientPlacement`), and its
+//! operations are tagged with its node's side.
 
 use super::bus::Bus;
 use super::event::Event;
 use super::nodes::Nodes;
 use super::observer::Side;
 use crate::history::{History, Outcome};
-use crate::scenario::{Arrival, Scenario, Target, Workload};
+use crate::scenario::{Arrival, Backoff, Scenario, Target, Workload};
 use crate::workload::{ClientMemory, OpGenerator};
 use simkv_protocols::{ClientId, NodeId, Op, OpResult, Protocol, Request, RequestId, Span, Time};
 use std::sync::Arc;
@@ -28,11 +33,14 @@ struct InFlight {
     attempt: u32,
     /// When the current attempt times out.
     deadline: Time,
-    /// Where its first target stood when it was invoked.
+    /// Where its first target stood when it was invoked (a colocated client: where its own
+    /// node stood).
     side: Side,
+    /// Waiting out a backoff before the attempt numbered `attempt`: nothing is outstanding.
+    backing_off: bool,
 }
 
-/// One client.
+/// One history process: a client, or one slot of a client with several operations in flight.
 #[derive(Clone, Debug, Default)]
 struct Client {
     /// What shapes its next operation.
@@ -48,8 +56,9 @@ pub(super) struct Clients<'s> {
     workload: &'s Workload,
     /// The cluster's size, for retries that pick a node at random.
     nodes: u16,
+    /// One per history process, by process id.
     clients: Vec<Client>,
-    /// Open-loop clients with nothing in flight.
+    /// Open-loop processes with nothing in flight.
     idle: Vec<ClientId>,
     generator: OpGenerator,
     /// Whether clients still invoke operations.
@@ -77,7 +86,7 @@ fn expected_events(scenario: &Scenario) -> usize {
             // A think time's mean plus a round trip of at least a fifth of a millisecond.
             let cycle_us = (think.min.as_micros() + think.max.as_micros()) / 2 + 200;
             let per_client = scenario.duration.as_micros() / cycle_us + 1;
-            per_client.saturating_mul(u64::from(w.clients))
+            per_client.saturating_mul(u64::from(w.processes()))
         }
     };
     ops.saturating_mul(2).min(MOST) as usize
@@ -90,7 +99,7 @@ impl<'s> Clients<'s> {
         Clients {
             workload,
             nodes: scenario.cluster.nodes,
-            clients: vec![Client::default(); workload.clients as usize],
+            clients: vec![Client::default(); workload.processes() as usize],
             idle: Vec::new(),
             generator: OpGenerator::new(workload, scenario.cluster.nodes),
             open: true,
@@ -172,14 +181,16 @@ impl<'s> Clients<'s> {
         let op = Arc::new(op);
         self.history
             .push(bus.now, client, node, Arc::clone(&op), None);
-        self.sides.push(sides[node.index()]);
+        let side = sides[bus.placement.home(client).unwrap_or(node).index()];
+        self.sides.push(side);
         state.in_flight = Some(InFlight {
             request,
             op,
             node,
             attempt: 0,
             deadline: bus.now,
-            side: sides[node.index()],
+            side,
+            backing_off: false,
         });
         self.send_attempt(bus, nodes, client);
     }
@@ -203,7 +214,11 @@ impl<'s> Clients<'s> {
             quorum: self.workload.quorum,
         };
         let delay = bus.links.client_delay(&mut bus.streams.network);
-        if nodes[node.index()].frozen {
+        let frozen = |n: NodeId| nodes[n.index()].frozen;
+        let cut = !bus
+            .placement
+            .link_up(bus.topology, client, node, true, frozen);
+        if nodes[node.index()].frozen || cut {
             bus.stats.requests_lost += 1;
         } else {
             bus.queue.push(
@@ -226,14 +241,16 @@ impl<'s> Clients<'s> {
         }
     }
 
-    /// The attempt of `request` the client is waiting on, if it still waits for it.
-    fn waiting_attempt(&self, request: RequestId) -> Option<u32> {
+    /// The attempt of `request` the client is on, and whether it is waiting out a backoff
+    /// before it, if it still waits for `request`.
+    fn waiting_attempt(&self, request: RequestId) -> Option<(u32, bool)> {
         let flight = self.clients[request.client.index()].in_flight.as_ref()?;
-        (flight.request == request).then_some(flight.attempt)
+        (flight.request == request).then_some((flight.attempt, flight.backing_off))
     }
 
     /// Tries the client's operation again, with the same request id (so that a protocol with
-    /// client sessions applies it once), at `hint` or wherever the client's target says.
+    /// client sessions applies it once), at `hint` or wherever the client's target says:
+    /// at once without a backoff, else once the backoff's wait is over.
     fn retry<P: Protocol>(
         &mut self,
         bus: &mut Bus<'_, P>,
@@ -259,24 +276,82 @@ impl<'s> Clients<'s> {
             .as_mut()
             .expect("in flight");
         flight.node = node;
-        self.send_attempt(bus, nodes, client);
+        match self.workload.backoff {
+            Backoff::None => self.send_attempt(bus, nodes, client),
+            backoff @ Backoff::Exponential { .. } => {
+                // Equal jitter: between half the ceiling and all of it, so that an uncapped
+                // wait is never shorter than the one before.
+                let ceiling = backoff.ceiling(flight.attempt).as_micros();
+                let half = ceiling / 2;
+                let wait = half + bus.streams.workload.between(0, ceiling - half);
+                flight.backing_off = true;
+                let (request, attempt) = (flight.request, flight.attempt);
+                bus.queue.push(
+                    bus.now + Span(wait),
+                    Event::ClientRetry { request, attempt },
+                );
+            }
+        }
     }
 
-    /// A node's answer to `request` reaches its client.
-    pub(super) fn on_reply<P: Protocol>(
+    /// A backoff is over: the client sends retry `attempt` of `request`, if it still waits to
+    /// (a late answer may have completed the operation meanwhile).
+    pub(super) fn on_retry<P: Protocol>(
         &mut self,
         bus: &mut Bus<'_, P>,
         nodes: &Nodes<P>,
         request: RequestId,
+        attempt: u32,
+    ) {
+        let client = request.client;
+        let live = |node| self.live(node);
+        let Some(flight) = self.clients[client.index()].in_flight.as_ref() else {
+            return;
+        };
+        if flight.request != request || flight.attempt != attempt || !flight.backing_off {
+            return;
+        }
+        // A node written off while the client waited is skipped, as at any retry.
+        let node = live(flight.node);
+        let flight = self.clients[client.index()]
+            .in_flight
+            .as_mut()
+            .expect("checked above");
+        flight.node = node;
+        flight.backing_off = false;
+        self.send_attempt(bus, nodes, client);
+    }
+
+    /// `from`'s answer to `request` reaches its client, unless a partition cut a colocated
+    /// client off from `from` meanwhile.
+    pub(super) fn on_reply<P: Protocol>(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        nodes: &Nodes<P>,
+        from: NodeId,
+        request: RequestId,
         result: OpResult,
     ) {
-        let Some(attempt) = self.waiting_attempt(request) else {
+        let frozen = |n: NodeId| nodes[n.index()].frozen;
+        if !bus
+            .placement
+            .link_up(bus.topology, request.client, from, false, frozen)
+        {
+            bus.stats.replies_lost += 1;
+            return;
+        }
+        let Some((attempt, backing_off)) = self.waiting_attempt(request) else {
             return; // a late reply after a timeout or to an earlier attempt
         };
         // A refusal promises the operation was not applied: safe to try elsewhere.
-        if !result.is_applied() && attempt < self.workload.retries {
-            self.retry(bus, nodes, request.client, result.hint());
-            return;
+        if !result.is_applied() {
+            if backing_off {
+                return; // a late refusal of an earlier attempt: the retry is scheduled
+            }
+            if attempt < self.workload.retries {
+                self.retry(bus, nodes, request.client, result.hint());
+                return;
+            }
         }
         self.complete(bus, request, Some(result));
     }
@@ -293,6 +368,9 @@ impl<'s> Clients<'s> {
         let Some(flight) = &state.in_flight else {
             return; // answered: the next attempt arms its own timeout
         };
+        if flight.backing_off {
+            return; // nothing outstanding: the retry arms its own timeout when it is sent
+        }
         let (request, attempt, deadline) = (flight.request, flight.attempt, flight.deadline);
         if deadline > bus.now {
             // A later attempt or operation is waiting: wait for its deadline.

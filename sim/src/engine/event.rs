@@ -33,6 +33,9 @@ pub(crate) enum Event<P: Protocol> {
     ClientWake { client: ClientId },
     /// A client's one pending timeout check.
     ClientTimeout { client: ClientId },
+    /// A client's backoff is over: it sends retry number `attempt` of `request`, if it still
+    /// waits to.
+    ClientRetry { request: RequestId, attempt: u32 },
     /// An open-loop arrival: an idle client, if any, invokes an operation.
     Arrival,
     /// The timeline's fault number `index` applies.

@@ -53,6 +53,11 @@ pub(super) fn write_event<P: Protocol>(h: &mut StableHasher, at: Time, event: &E
             h.write_u8(6);
             h.write_u32(client.0);
         }
+        Event::ClientRetry { request, attempt } => {
+            h.write_u8(11);
+            request.hash(h);
+            h.write_u32(*attempt);
+        }
         Event::Arrival => h.write_u8(7),
         Event::Fault { index } => {
             h.write_u8(8);

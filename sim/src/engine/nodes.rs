@@ -263,7 +263,11 @@ impl<P: Protocol> Nodes<P> {
             Effect::Persist(durable) => self.slots[node.index()].durable = Some(durable),
             Effect::Reply { request, result } => {
                 let slot = &self.slots[node.index()];
-                if slot.frozen {
+                let frozen = |n: NodeId| self.slots[n.index()].frozen;
+                let cut = !bus
+                    .placement
+                    .link_up(bus.topology, request.client, node, false, frozen);
+                if slot.frozen || cut {
                     bus.stats.replies_lost += 1;
                     return;
                 }
@@ -396,7 +400,8 @@ impl<P: Protocol> Nodes<P> {
         self.handle(bus, node, |p, ctx| p.on_timer(ctx, timer))
     }
 
-    /// A client's request reaches `to`.
+    /// A client's request reaches `to`, unless the node is down or a partition cut a
+    /// colocated client off from it meanwhile.
     pub(super) fn on_request(
         &mut self,
         bus: &mut Bus<'_, P>,
@@ -404,7 +409,11 @@ impl<P: Protocol> Nodes<P> {
         request: Request,
     ) -> Halt {
         let slot = &self.slots[to.index()];
-        if slot.frozen || slot.state.is_none() {
+        let frozen = |n: NodeId| self.slots[n.index()].frozen;
+        let cut = !bus
+            .placement
+            .link_up(bus.topology, request.id.client, to, true, frozen);
+        if slot.frozen || slot.state.is_none() || cut {
             bus.stats.requests_lost += 1;
             return Halt::No;
         }

@@ -4,7 +4,9 @@
 //! (the tests check it), so `--explain` output can be saved and edited. Durations and
 //! probabilities are printed exactly, never rounded.
 
-use super::model::{Arrival, KeyDistribution, Latency, LinkBehaviour, OpKind, Scenario, Target};
+use super::model::{
+    Arrival, Backoff, KeyDistribution, Latency, LinkBehaviour, OpKind, Scenario, Target,
+};
 use simkv_protocols::{NodeId, ParamValue, Span, SpanRange, Time};
 use std::fmt::Write;
 
@@ -137,6 +139,17 @@ impl Scenario {
             let _ = writeln!(out, "quorum = {q}");
         }
         let _ = writeln!(out, "retries = {}", w.retries);
+        let backoff = match w.backoff {
+            Backoff::None => quote("none"),
+            Backoff::Exponential { base, max } => format!(
+                "{{ base = {}, max = {} }}",
+                quoted_span(base),
+                quoted_span(max)
+            ),
+        };
+        let _ = writeln!(out, "backoff = {backoff}");
+        let _ = writeln!(out, "in_flight = {}", w.in_flight);
+        let _ = writeln!(out, "placement = {}", quote(w.placement.name()));
         if w.mix.iter().any(|(k, _)| *k == OpKind::Txn) {
             let _ = writeln!(out, "txn_ops = {}", w.txn_ops);
         }
@@ -379,7 +392,7 @@ mod explain_tests {
             assert!(text.contains(&format!("\n{name} = ")), "{name}");
         }
         assert!(
-            text.contains("at = \"25s\"  # s.toml:60:6\nheal = true\n"),
+            text.contains("at = \"25s\"  # s.toml:63:6\nheal = true\n"),
             "{text}"
         );
         let minimal = load(MINIMAL, &Overrides::default()).unwrap().explain();

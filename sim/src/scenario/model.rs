@@ -4,7 +4,7 @@
 
 pub use super::fault_kinds::{Fault, FaultOrigin, NemesisKind, PartitionShape};
 pub use super::targets::{IfNone, Selector, Targets};
-use simkv_protocols::{NodeId, Params, ProtocolKind, Span, SpanRange, Time};
+use simkv_protocols::{ClientId, NodeId, Params, ProtocolKind, Span, SpanRange, Time};
 
 /// A scenario, loaded, overridden and validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,8 +91,8 @@ pub struct LinkBehaviour {
 pub struct Network {
     /// Every node-to-node link, unless overridden.
     pub default: LinkBehaviour,
-    /// Client-to-node and node-to-client links (never partitioned; freezes and crashes do
-    /// cut them).
+    /// Client-to-node and node-to-client links (partitioned only for colocated clients, see
+    /// [`Placement`]; freezes and crashes do cut them).
     pub client: LinkBehaviour,
     /// Per-link overrides, applied in order.
     pub links: Vec<LinkOverride>,
@@ -214,9 +214,82 @@ pub struct Workload {
     /// get, put or append, drawn by those kinds' weights in the mix (get and put evenly when
     /// the mix has none of them): Jepsen's transaction vocabulary (`:r`, `:w`, `:append`).
     pub txn_ops: u32,
+    /// How long a client waits before each retry.
+    pub backoff: Backoff,
+    /// How many operations each client keeps in flight. Each slot is its own history process
+    /// (and its own client session for the protocol): slot `i` of client `c` is process
+    /// `c * in_flight + i`, with one operation outstanding at a time, as a Jepsen process.
+    pub in_flight: u32,
+    /// Where clients stand: outside the cluster, or each beside a node.
+    pub placement: Placement,
+}
+
+/// How long a client waits before it retries an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// Retry at once (the old behaviour: a refusal is retried as soon as it arrives).
+    None,
+    /// Exponential with jitter, capped: the `n`th retry (from 1) waits a time drawn
+    /// uniformly between half of `min(max, base * 2^(n-1))` and all of it ("equal jitter"),
+    /// from the workload stream. Uncapped waits never shrink from one retry to the next.
+    Exponential {
+        /// The first retry's ceiling.
+        base: Span,
+        /// No wait is longer.
+        max: Span,
+    },
+}
+
+impl Backoff {
+    /// The ceiling of the `retry`th retry's wait (from 1): `base * 2^(retry-1)`, capped.
+    pub fn ceiling(self, retry: u32) -> Span {
+        match self {
+            Backoff::None => Span::ZERO,
+            Backoff::Exponential { base, max } => {
+                let doublings = retry.saturating_sub(1).min(63);
+                let grown = base.as_micros().saturating_mul(1u64 << doublings);
+                Span(grown.min(max.as_micros()))
+            }
+        }
+    }
+}
+
+/// Where clients stand with respect to the cluster's network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Outside the cluster: client links are never partitioned (freezes and crashes still
+    /// cut them), so a client reaches every side of a partition.
+    Outside,
+    /// Client `c` runs beside node `c mod N` (Jepsen's model): its link to that node is
+    /// local and never cut; its link to another node is up while the link between its node
+    /// and that node is (each direction on its own) and its node is not frozen, so a
+    /// partition cuts it off with its node's side. A crash or pause of its node's process
+    /// leaves it be.
+    Colocated,
+}
+
+impl Placement {
+    /// The placement as scenarios spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Outside => "outside",
+            Placement::Colocated => "colocated",
+        }
+    }
 }
 
 impl Workload {
+    /// The client whose slot history process `process` is.
+    pub fn client_of(&self, process: ClientId) -> u32 {
+        process.0 / self.in_flight.max(1)
+    }
+
+    /// How many history processes the clients make (one per slot).
+    pub fn processes(&self) -> u32 {
+        self.clients.saturating_mul(self.in_flight)
+    }
+
     /// Whether the mix has multi-key transactions (only protocols that serve them can run it).
     pub fn has_txn(&self) -> bool {
         self.mix.iter().any(|(kind, _)| *kind == OpKind::Txn)

@@ -5,7 +5,7 @@
 //! value for free.
 
 use super::fault_kinds::RawFault;
-use super::model::{KeyDistribution, LivenessMode, NemesisKind, Target};
+use super::model::{KeyDistribution, LivenessMode, NemesisKind, Placement, Target};
 pub(crate) use super::values::{Dur, DurRange, Int, LatencyDe, NodeName, Prob, SignedDur};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -109,6 +109,53 @@ pub(crate) struct RawWorkload {
     pub quorum: Option<Spanned<Int>>,
     pub retries: Option<Spanned<Int>>,
     pub txn_ops: Option<Spanned<Int>>,
+    pub backoff: Option<Spanned<RawBackoff>>,
+    pub in_flight: Option<Spanned<Int>>,
+    pub placement: Option<Placement>,
+}
+
+/// `backoff = "none" | { base = "10ms", max = "1s" }`; the validator checks base and max
+/// against each other.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawBackoff {
+    None,
+    Exponential { base: Dur, max: Dur },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackoffTable {
+    base: Dur,
+    max: Dur,
+}
+
+impl<'de> Deserialize<'de> for RawBackoff {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawBackoff;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"none\" or { base = \"10ms\", max = \"1s\" }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawBackoff, E> {
+                if s == "none" {
+                    Ok(RawBackoff::None)
+                } else {
+                    Err(E::custom(format!(
+                        "expected \"none\" or {{ base = \"10ms\", max = \"1s\" }}, found {s:?}"
+                    )))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawBackoff, A::Error> {
+                let t = BackoffTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawBackoff::Exponential {
+                    base: t.base,
+                    max: t.max,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `mix = { get = 50, ... }`: one optional weight per operation kind.

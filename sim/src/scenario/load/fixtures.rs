@@ -165,6 +165,9 @@ mix = { get = 50, put = 40, cas = 10, delete = 0 }
 rate = 1000
 timeout = "500ms"
 target = "follow-redirects"
+backoff = { base = "5ms", max = "200ms" }
+in_flight = 3
+placement = "colocated"
 
 [[fault]]
 at = "25s"

@@ -6,8 +6,8 @@ use crate::scenario::fault_kinds::{
     ClockDrift, ClockJump, Crash, DriftRate, Heal, Isolate, OneWay, Partition, Restart,
 };
 use crate::scenario::model::{
-    Arrival, ClockSetting, Fault, KeyDistribution, Latency, LinkBehaviour, LinkOverride,
-    NemesisKind, OpKind, PartitionShape, Target, Workload,
+    Arrival, Backoff, ClockSetting, Fault, KeyDistribution, Latency, LinkBehaviour, LinkOverride,
+    NemesisKind, OpKind, PartitionShape, Placement, Target, Workload,
 };
 use simkv_protocols::{NodeId, SpanRange, Time};
 
@@ -118,6 +118,12 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         quorum: None,
         retries: 0,
         txn_ops: 3,
+        backoff: Backoff::Exponential {
+            base: ms(5),
+            max: ms(200),
+        },
+        in_flight: 3,
+        placement: Placement::Colocated,
     };
     assert_eq!(s.workload, workload);
     let n = NodeId;
@@ -152,7 +158,7 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         .collect();
     assert_eq!(got, expected);
     // Origins name the `at` value of each fault, in the file's numbering.
-    assert_eq!(s.faults[8].origin.to_string(), "s.toml:60:6");
+    assert_eq!(s.faults[8].origin.to_string(), "s.toml:63:6");
     let (line, column) = pos(FULL, "\"10s\"\nclock_jump");
     let origin = format!("s.toml:{}:{}", line.unwrap(), column.unwrap());
     assert_eq!(s.faults[1].origin.to_string(), origin);
@@ -286,6 +292,12 @@ fn defaults_fill_every_optional_field() {
         quorum: None,
         retries: 0,
         txn_ops: 3,
+        backoff: Backoff::Exponential {
+            base: Span::millis(10),
+            max: Span::secs(1),
+        },
+        in_flight: 1,
+        placement: Placement::Outside,
     };
     assert_eq!(s.workload, workload);
     let checks = Checks {
@@ -558,6 +570,35 @@ const IMPOSSIBLE: &[(&str, &str)] = &[
         "[workload]\ntimeout = »\"0s\"\n",
         "expected a timeout longer than 0s",
     ),
+    (
+        "[workload]\nin_flight = »0\n",
+        "expected a number of operations in flight from 1 to 64, found 0",
+    ),
+    (
+        "[workload]\nclients = 5000\nin_flight = »64\n",
+        "at most 100000 clients x in_flight",
+    ),
+    (
+        "[workload]\nbackoff = »{ base = \"2s\", max = \"1s\" }\n",
+        "expected a backoff base no longer than its max, found 2s > 1s",
+    ),
+    (
+        "[workload]\nbackoff = »{ base = \"0s\", max = \"1s\" }\n",
+        "backoff base longer than 0s",
+    ),
+    (
+        "[workload]\nbackoff = { base = \"5ms\", »cap = \"1s\" }\n",
+        "unknown field `cap`",
+    ),
+    (
+        "[workload]\nbackoff = »\"exponential\"\n",
+        "expected \"none\" or { base",
+    ),
+    (
+        "[workload]\nbackoff = { base = »\"5 parsecs\", max = \"1s\" }\n",
+        "",
+    ),
+    ("[workload]\nplacement = »\"inside\"\n", "`colocated`"),
     (
         "[[fault]]\nat = \"1s\"\npartition = »[]\n",
         "at least one group",

@@ -1,8 +1,11 @@
 //! `[workload]`: the clients, their keys, their mix of operations and how often they act.
 
 use super::{list, Checked, Validator};
-use crate::scenario::model::{Arrival, KeyDistribution, OpKind, Target, Workload};
-use crate::scenario::raw::{RawMix, RawWorkload};
+use crate::scenario::explain::span_text;
+use crate::scenario::model::{
+    Arrival, Backoff, KeyDistribution, OpKind, Placement, Target, Workload,
+};
+use crate::scenario::raw::{RawBackoff, RawMix, RawWorkload};
 use simkv_protocols::{Span, SpanRange};
 use std::ops::Range;
 use toml::Spanned;
@@ -26,6 +29,14 @@ const DEFAULT_CLIENTS: u32 = 5;
 const DEFAULT_KEYS: u64 = 5;
 const DEFAULT_THINK: Span = Span::millis(10);
 const DEFAULT_TIMEOUT: Span = Span::secs(1);
+/// Retries back off unless the workload says `backoff = "none"`: without it, an operation
+/// invoked before a leader exists burns its retries in a few round trips.
+pub(crate) const DEFAULT_BACKOFF: Backoff = Backoff::Exponential {
+    base: Span::millis(10),
+    max: Span::secs(1),
+};
+/// The most operations one client may keep in flight.
+const MAX_IN_FLIGHT: i64 = 64;
 
 impl Validator<'_> {
     pub(super) fn workload(&self, raw: RawWorkload) -> Checked<Workload> {
@@ -57,6 +68,21 @@ impl Validator<'_> {
             Some(t) => self.positive(t, "a timeout")?,
             None => DEFAULT_TIMEOUT,
         };
+        let in_flight = match &raw.in_flight {
+            Some(k) => {
+                let most = Some(MAX_IN_FLIGHT);
+                let k = self.int_in(k, 1, most, "a number of operations in flight")?;
+                if (clients as i64) * k > MAX_CLIENTS {
+                    let message = format!(
+                        "expected at most {MAX_CLIENTS} clients x in_flight (each slot is a \
+                         history process), found {clients} x {k}"
+                    );
+                    return self.fail(raw.in_flight.as_ref().map_or(0..0, |s| s.span()), message);
+                }
+                k as u32
+            }
+            None => 1,
+        };
         Ok(Workload {
             clients,
             keys,
@@ -82,7 +108,36 @@ impl Validator<'_> {
                 }
                 None => DEFAULT_TXN_OPS,
             },
+            backoff: match &raw.backoff {
+                Some(b) => self.backoff(b)?,
+                None => DEFAULT_BACKOFF,
+            },
+            in_flight,
+            placement: raw.placement.unwrap_or(Placement::Outside),
         })
+    }
+
+    fn backoff(&self, raw: &Spanned<RawBackoff>) -> Checked<Backoff> {
+        match *raw.get_ref() {
+            RawBackoff::None => Ok(Backoff::None),
+            RawBackoff::Exponential { base, max } => {
+                let (base, max) = (base.0, max.0);
+                if base == Span::ZERO {
+                    let message = "expected a backoff base longer than 0s (`backoff = \"none\"` \
+                                   retries at once)";
+                    return self.fail(raw.span(), message);
+                }
+                if base > max {
+                    let message = format!(
+                        "expected a backoff base no longer than its max, found {} > {}",
+                        span_text(base),
+                        span_text(max)
+                    );
+                    return self.fail(raw.span(), message);
+                }
+                Ok(Backoff::Exponential { base, max })
+            }
+        }
     }
 
     pub(super) fn mix(&self, raw: Option<&Spanned<RawMix>>) -> Checked<Vec<(OpKind, u32)>> {
