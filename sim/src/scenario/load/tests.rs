@@ -47,6 +47,7 @@ fn a_full_scenario_loads_every_field() {
         liveness: Span::secs(3),
         settle: Span::secs(5),
         liveness_mode: LivenessMode::Heal,
+        stated: StatedChecks::default(),
     };
     assert_eq!(s.checks, c);
     let n = s.nemeses[0].clone();
@@ -292,6 +293,7 @@ fn defaults_fill_every_optional_field() {
         liveness: Span::secs(5),
         settle: Span::secs(5),
         liveness_mode: LivenessMode::Heal,
+        stated: StatedChecks::default(),
     };
     assert_eq!(s.checks, checks);
 }
@@ -339,7 +341,7 @@ fn unknown_fields_are_located_at_their_key() {
         e.to_string(),
         "error: unknown field `colour`, expected one of `name`, `description`, `seed`, \
          `duration`, `max_events`, `cluster`, `network`, `clock`, `workload`, `fault`, \
-         `nemesis`, `checks`\n --> s.toml:1:1\n  |\n1 | colour = \"red\"\n  | ^^^^^^"
+         `nemesis`, `checks`, `swarm`\n --> s.toml:1:1\n  |\n1 | colour = \"red\"\n  | ^^^^^^"
     );
     fails_at(
         &with("[workload]\nclinets = 3\n"),
