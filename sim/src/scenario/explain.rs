@@ -44,6 +44,17 @@ impl Scenario {
             "liveness_mode = {}",
             quote(checks.liveness_mode.name())
         );
+        let stated = &checks.stated;
+        if let Some(n) = stated.max_messages_per_op {
+            // `{:?}` prints the shortest text that reads back as the same f64.
+            let _ = writeln!(out, "max_messages_per_op = {n:?}");
+        }
+        if let Some(bound) = stated.leader_within {
+            let _ = writeln!(out, "leader_within = {}", quoted_span(bound));
+        }
+        if stated.one_leader {
+            out.push_str("one_leader = true\n");
+        }
         out
     }
 
