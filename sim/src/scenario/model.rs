@@ -2,7 +2,7 @@
 //! protocol and the cluster; nothing here needs re-validation and no default is silent
 //! (`Scenario::explain` prints them all).
 
-pub use super::fault_kinds::{Fault, FaultOrigin, NemesisKind, PartitionShape};
+pub use super::fault_kinds::{Fault, FaultOrigin, LeaderSide, NemesisKind, PartitionShape};
 pub use super::targets::{IfNone, Selector, Targets};
 use simkv_protocols::{NodeId, Params, ProtocolKind, Span, SpanRange, Time};
 
