@@ -40,7 +40,7 @@ pub(super) fn judge(run: &RunView) -> Judgement {
             .map(|(from, until)| until.since(*from + window).as_micros())
             .sum();
         let detail = format!(
-            "no two leaders in one term ({} terms had a leader), and at most one leader at a \
+            "no two leaders in one term (leaders in {} terms), and at most one leader at a \
              time over {} of calm cluster ({window} after each calm began)",
             terms.len(),
             Span(judged)
