@@ -5,6 +5,7 @@ mod check;
 mod compare;
 mod determinism;
 mod golden;
+mod leadership;
 mod primary;
 mod quorum;
 mod raft;
