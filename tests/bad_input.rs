@@ -241,7 +241,9 @@ fn bad_input_leader_within_on_a_leaderless_protocol() {
             &["run", &path],
             &[
                 &format!("{path}:10:17"),
-                &format!("leader_within judges leaders, but protocol `{protocol}` has no leading role"),
+                &format!(
+                    "leader_within judges leaders, but protocol `{protocol}` has no leading role"
+                ),
             ],
         );
     }

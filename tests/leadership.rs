@@ -81,7 +81,8 @@ fn one_leader_catches_two_leaders_of_one_term() {
     let c = check(&report, CheckName::OneLeader);
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     assert!(
-        c.detail.contains("election safety broken: n2 and n1 both led term 41"),
+        c.detail
+            .contains("election safety broken: n2 and n1 both led term 41"),
         "{}",
         c.detail
     );
@@ -112,7 +113,9 @@ fn leader_within_fails_when_the_bound_is_shorter_than_an_election() {
     let report = run_report_with(path, "raft", 1, &[], &enough);
     let c = check(&report, CheckName::LeaderWithin);
     assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
-    assert!(c.detail.contains("after the cluster was last made whole at 25s"));
+    assert!(c
+        .detail
+        .contains("after the cluster was last made whole at 25s"));
 }
 
 /// A cluster kept leaderless (election timeouts of a minute) fails leader_within, and so
@@ -166,7 +169,10 @@ fn max_messages_per_op_fails_with_a_tiny_bound() {
     );
     assert_eq!(c.detail, expected);
     let report = run_report_with(path, "raft", 1, &[], &["checks.max_messages_per_op=10"]);
-    assert_eq!(check(&report, CheckName::MessagesPerOp).verdict, Verdict::Pass);
+    assert_eq!(
+        check(&report, CheckName::MessagesPerOp).verdict,
+        Verdict::Pass
+    );
 }
 
 /// Stating checks never moves a run: same fingerprint, history and faults.
@@ -285,9 +291,10 @@ fn a_partition_puts_the_leader_on_the_side_it_names() {
             panic!("seed {seed}: one leader before the partition");
         };
         assert!(
-            fault
-                .action
-                .contains(&format!("(leader {}, term {}, on the minority side)", leader.0, leader.1)),
+            fault.action.contains(&format!(
+                "(leader {}, term {}, on the minority side)",
+                leader.0, leader.1
+            )),
             "{}",
             fault.action
         );
@@ -309,14 +316,21 @@ fn a_partition_puts_the_leader_on_the_side_it_names() {
         );
         // The old leader still believes it leads, cut off, until the heal.
         let before_heal = simkv_protocols::Time(heal.as_micros() - 1);
-        assert!(leaders_at(&output, before_heal).contains(&leader), "seed {seed}");
+        assert!(
+            leaders_at(&output, before_heal).contains(&leader),
+            "seed {seed}"
+        );
 
         let (_, output) = run(&led_scenario("majority", None, "5s"), seed);
         let fault = &output.faults[0];
         let [leader] = leaders_at(&output, at)[..] else {
             panic!("seed {seed}: one leader before the partition");
         };
-        assert!(fault.action.contains("on the majority side"), "{}", fault.action);
+        assert!(
+            fault.action.contains("on the majority side"),
+            "{}",
+            fault.action
+        );
         let (_, majority) = sides(&fault.action);
         assert!(majority.contains(&leader.0));
         let usurper = output
@@ -353,9 +367,9 @@ fn a_leader_side_with_no_leader_follows_if_none() {
 
     let (_, output) = run(&led_scenario("minority", Some("random"), "1ms"), 1);
     assert!(
-        output.faults[0].action.contains(
-            "(no node holds a role that leads now; a majority-minority drawn instead)"
-        ),
+        output.faults[0]
+            .action
+            .contains("(no node holds a role that leads now; a majority-minority drawn instead)"),
         "{:?}",
         output.faults[0]
     );

@@ -302,7 +302,12 @@ impl<'s, P: Protocol> Engine<'s, P> {
             trace_error,
             sides: clients.sides,
             conflicts_at_heal: self.observer.conflicts_at_heal,
-            roles: self.nodes.roles.take().map(|r| r.changes).unwrap_or_default(),
+            roles: self
+                .nodes
+                .roles
+                .take()
+                .map(|r| r.changes)
+                .unwrap_or_default(),
             calm: self.observer.calm,
             clock_skews_us: self
                 .nodes

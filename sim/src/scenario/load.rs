@@ -17,12 +17,12 @@ mod network;
 mod workload;
 
 #[cfg(test)]
+#[path = "load/checks_tests.rs"]
+mod checks_tests;
+#[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-#[path = "load/checks_tests.rs"]
-mod checks_tests;
 
 /// Files larger than this are refused unread: a scenario is a page of text.
 const MAX_FILE_BYTES: u64 = 16 << 20;

@@ -6,9 +6,7 @@
 
 use super::fault_kinds::RawFault;
 use super::model::{KeyDistribution, LivenessMode, NemesisKind, Target};
-pub(crate) use super::values::{
-    Dur, DurRange, Int, LatencyDe, NodeName, Number, Prob, SignedDur,
-};
+pub(crate) use super::values::{Dur, DurRange, Int, LatencyDe, NodeName, Number, Prob, SignedDur};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -24,9 +24,8 @@ fn fails_at(text: &str, needle: &str, expected: &str) {
 
 #[test]
 fn stated_checks_load_and_explain_back() {
-    let text = raft(
-        "\n[checks]\nmax_messages_per_op = 12\nleader_within = \"5s\"\none_leader = true\n",
-    );
+    let text =
+        raft("\n[checks]\nmax_messages_per_op = 12\nleader_within = \"5s\"\none_leader = true\n");
     let s = ok(&text);
     let stated = StatedChecks {
         max_messages_per_op: Some(12.0),
@@ -36,12 +35,15 @@ fn stated_checks_load_and_explain_back() {
     assert_eq!(s.checks.stated, stated);
     let explained = s.explain();
     assert!(
-        explained.contains("max_messages_per_op = 12.0\nleader_within = \"5s\"\none_leader = true\n"),
+        explained
+            .contains("max_messages_per_op = 12.0\nleader_within = \"5s\"\none_leader = true\n"),
         "{explained}"
     );
     assert_eq!(ok(&explained).checks, s.checks, "explain loads back");
     // A fraction, and nothing stated by default.
-    let s = ok(&raft("\n[checks]\nmax_messages_per_op = 4.5\none_leader = false\n"));
+    let s = ok(&raft(
+        "\n[checks]\nmax_messages_per_op = 4.5\none_leader = false\n",
+    ));
     assert_eq!(s.checks.stated.max_messages_per_op, Some(4.5));
     assert!(!s.checks.stated.one_leader);
     assert_eq!(ok(MINIMAL).checks.stated, StatedChecks::default());
@@ -78,7 +80,11 @@ fn stated_values_must_be_positive() {
     let text = raft("\n[checks]\nmax_messages_per_op = \"lots\"\n");
     fails_at(&text, "\"lots\"", "a number");
     let text = raft("\n[checks]\nleader_within = \"0s\"\n");
-    fails_at(&text, "\"0s\"", "expected a leader_within bound longer than 0s");
+    fails_at(
+        &text,
+        "\"0s\"",
+        "expected a leader_within bound longer than 0s",
+    );
     let text = raft("\n[checks]\nleader_within = \"-5s\"\n");
     fails_at(&text, "\"-5s\"", "duration");
     let text = raft("\n[checks]\none_leader = \"yes\"\n");
@@ -110,7 +116,11 @@ fn a_partition_may_put_the_leader_on_a_side() {
 #[test]
 fn a_leader_side_needs_a_leader_a_minority_and_the_majority_minority_shape() {
     let led = "\n[[fault]]\nat = \"1s\"\npartition = { shape = \"ring\", leader = \"minority\" }\n";
-    fails_at(&raft(led), "\"ring\"", "expected shape = \"majority-minority\"");
+    fails_at(
+        &raft(led),
+        "\"ring\"",
+        "expected shape = \"majority-minority\"",
+    );
     let led = "\n[[fault]]\nat = \"1s\"\npartition = { shape = \"majority-minority\", leader = \"middle\" }\n";
     fails_at(&raft(led), "\"middle\"", "unknown variant `middle`");
     let led = "\n[[fault]]\nat = \"1s\"\npartition = { shape = \"majority-minority\", leader = \"minority\" }\n";
