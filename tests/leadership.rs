@@ -387,3 +387,56 @@ fn a_leader_side_is_deterministic() {
     assert_eq!(a.roles, b.roles);
     assert!(root().join("scenarios").exists());
 }
+
+/// Roles are sampled only when a stated check needs them or the run is traced; the trace
+/// carries every change the checks see, a crash as a null role, and only changes.
+#[test]
+fn roles_are_sampled_when_needed_and_traced_as_they_change() {
+    let path = root().join("scenarios/raft/failed-leader.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (_, plain) = run(&text, 1);
+    assert!(
+        plain.roles.is_empty(),
+        "nothing stated, no trace: no sampling"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = dir.path().join("t.jsonl");
+    let scenario = load_str("f.toml", &text, &Overrides::default()).unwrap();
+    let file = std::fs::File::create(&trace_path).unwrap();
+    let trace = simkv_sim::trace::Trace::new(Box::new(std::io::BufWriter::new(file)));
+    let traced = Engine::<Raft>::new(&scenario, Some(trace)).run();
+    assert_eq!(
+        traced.fingerprint, plain.fingerprint,
+        "sampling never moves a run"
+    );
+    let lines = std::fs::read_to_string(&trace_path).unwrap();
+    let role_lines: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["ev"] == "role")
+        .collect();
+    assert_eq!(role_lines.len(), traced.roles.len());
+    for (line, change) in role_lines.iter().zip(&traced.roles) {
+        assert_eq!(line["t"], change.at.as_micros());
+        assert_eq!(line["node"], change.node.to_string());
+        assert_eq!(line["role"].as_str(), change.role.map(|r| r.name));
+        assert_eq!(line["term"].as_u64(), change.term);
+    }
+    assert!(
+        traced.roles.iter().any(|c| c.role.is_none()),
+        "the leader's crash is a change to no role"
+    );
+    for node in 0..3u16 {
+        let mine: Vec<_> = traced
+            .roles
+            .iter()
+            .filter(|c| c.node == NodeId(node))
+            .map(|c| (c.role.map(|r| r.name), c.term))
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0] != w[1]),
+            "only changes: {mine:?}"
+        );
+    }
+}

@@ -57,3 +57,53 @@ pub(super) fn judge(run: &RunView) -> Judgement {
     );
     Judgement::new(Verdict::Fail, detail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::leaders::tests::{change, scenario, secs, view};
+    use super::*;
+    use crate::history::History;
+
+    /// Three nodes booted as followers of term 0.
+    fn boot() -> Vec<crate::engine::RoleChange> {
+        (1..=3).map(|n| change(0, n, Some("follower"), 0)).collect()
+    }
+
+    #[test]
+    fn a_leader_deposed_by_a_newer_term_does_not_count() {
+        let s = scenario("leader_within = \"1s\"");
+        let h = History::default();
+        let mut roles = boot();
+        roles.push(change(200, 1, Some("leader"), 1));
+        // At the heal (10s) n2 campaigns in term 2: n1 still believes it leads term 1.
+        roles.push(change(9_000, 2, Some("candidate"), 2));
+        roles.push(change(10_500, 2, Some("leader"), 2));
+        roles.push(change(10_600, 1, Some("follower"), 2));
+        let judged = judge(&view(&s, &h, &roles, &[], Some(secs(10_000))));
+        assert_eq!(judged.verdict, Verdict::Pass, "{}", judged.detail);
+        assert!(
+            judged.detail.starts_with("n2 (term 2) led at 10.500s, 500ms after"),
+            "{}",
+            judged.detail
+        );
+        let s = scenario("leader_within = \"400ms\"");
+        let judged = judge(&view(&s, &h, &roles, &[], Some(secs(10_000))));
+        assert_eq!(judged.verdict, Verdict::Fail, "{}", judged.detail);
+        // A leader of the newest term at the heal itself passes at once.
+        let judged = judge(&view(&s, &h, &roles, &[], Some(secs(5_000))));
+        assert_eq!(judged.verdict, Verdict::Pass, "{}", judged.detail);
+        assert!(judged.detail.contains("n1 (term 1) led at 5s, 0s after"), "{}", judged.detail);
+    }
+
+    #[test]
+    fn no_heal_fails_and_a_run_ending_before_the_bound_is_skipped() {
+        let s = scenario("leader_within = \"5s\"");
+        let h = History::default();
+        let roles = boot();
+        assert_eq!(judge(&view(&s, &h, &roles, &[], None)).verdict, Verdict::Fail);
+        let judged = judge(&view(&s, &h, &roles, &[], Some(secs(18_000))));
+        assert_eq!(judged.verdict, Verdict::Skipped, "{}", judged.detail);
+        let judged = judge(&view(&s, &h, &roles, &[], Some(secs(10_000))));
+        assert_eq!(judged.verdict, Verdict::Fail, "{}", judged.detail);
+    }
+}

@@ -75,3 +75,69 @@ pub(super) fn state_at(changes: &[RoleChange], until: Time) -> (Cluster, usize) 
     }
     (cluster, next)
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::RunView;
+    use crate::engine::RoleChange;
+    use crate::history::History;
+    use crate::scenario::{load_str, Overrides, Scenario};
+    use simkv_protocols::{NodeId, RoleKind, Span, Time};
+
+    /// A 3-node raft scenario stating `checks` (TOML lines of `[checks]`).
+    pub(in crate::checks) fn scenario(checks: &str) -> Scenario {
+        let text = format!(
+            "name = \"t\"\ndescription = \"t\"\nduration = \"20s\"\n\n[cluster]\n\
+             protocol = \"raft\"\nnodes = 3\n\n[checks]\nliveness = \"1s\"\n{checks}\n"
+        );
+        load_str("t.toml", &text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `at` seconds (fractions allowed, in milliseconds).
+    pub(in crate::checks) fn secs(ms: u64) -> Time {
+        Time::ZERO + Span::millis(ms)
+    }
+
+    /// Node `node` (from 1) takes raft's role `role` in `term` at `ms` milliseconds; `None`:
+    /// it crashes.
+    pub(in crate::checks) fn change(
+        ms: u64,
+        node: u16,
+        role: Option<&str>,
+        term: u64,
+    ) -> RoleChange {
+        let specs = <simkv_protocols::raft::Role as RoleKind>::SPECS;
+        RoleChange {
+            at: secs(ms),
+            node: NodeId(node - 1),
+            role: role.map(|r| specs.iter().find(|s| s.name == r).expect("a raft role")),
+            term: role.map(|_| term),
+        }
+    }
+
+    /// A view of a run of `scenario` with these roles and calm stretches, healed last at
+    /// `healed` and ending at 20s.
+    pub(in crate::checks) fn view<'a>(
+        scenario: &'a Scenario,
+        history: &'a History,
+        roles: &'a [RoleChange],
+        calm: &'a [(Time, Time)],
+        healed: Option<Time>,
+    ) -> RunView<'a> {
+        RunView {
+            scenario,
+            history,
+            replicas: &[],
+            invariant_violation: None,
+            hit_event_limit: false,
+            events: 0,
+            converged_after_stop: None,
+            healed_at: healed,
+            workload_stopped: secs(20_000),
+            end: secs(20_000),
+            messages_sent: 0,
+            roles,
+            calm,
+        }
+    }
+}

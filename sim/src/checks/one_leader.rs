@@ -115,3 +115,58 @@ fn one_at_a_time(run: &RunView, window: Span) -> Vec<String> {
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::leaders::tests::{change, scenario, secs, view};
+    use super::*;
+    use crate::history::History;
+
+    #[test]
+    fn two_leaders_of_one_term_break_election_safety_whenever_it_happens() {
+        let s = scenario("one_leader = true");
+        let h = History::default();
+        let roles = [
+            change(100, 1, Some("leader"), 3),
+            change(150, 1, None, 0),
+            change(300, 2, Some("leader"), 3),
+        ];
+        // Not calm at all: election safety is judged anyway.
+        let judged = judge(&view(&s, &h, &roles, &[], None));
+        assert_eq!(judged.verdict, Verdict::Fail, "{}", judged.detail);
+        assert_eq!(
+            judged.detail,
+            "election safety broken: n1 and n2 both led term 3 (n1 from 100ms, n2 from 300ms)"
+        );
+    }
+
+    #[test]
+    fn overlapping_leaders_are_allowed_only_until_the_cluster_has_been_calm_a_while() {
+        let s = scenario("one_leader = true");
+        let h = History::default();
+        // n1 led term 1 through a partition; n2 was elected in term 2 on the other side; the
+        // heal comes at 10s and n1 steps down at `down`.
+        let roles = |down: u64| {
+            vec![
+                change(100, 1, Some("leader"), 1),
+                change(5_000, 2, Some("leader"), 2),
+                change(down, 1, Some("follower"), 2),
+            ]
+        };
+        let calm = [(secs(0), secs(4_000)), (secs(10_000), secs(20_000))];
+        // Stepping down 50ms after the heal, within the 1s liveness window: kept.
+        let r = roles(10_050);
+        let judged = judge(&view(&s, &h, &r, &calm, Some(secs(10_000))));
+        assert_eq!(judged.verdict, Verdict::Pass, "{}", judged.detail);
+        assert!(judged.detail.contains("over 12s of calm cluster"), "{}", judged.detail);
+        // Still leading 1.5s after the heal: broken, at the window's end.
+        let r = roles(11_500);
+        let judged = judge(&view(&s, &h, &r, &calm, Some(secs(10_000))));
+        assert_eq!(judged.verdict, Verdict::Fail, "{}", judged.detail);
+        assert_eq!(
+            judged.detail,
+            "n1 (term 1) and n2 (term 2) led at once at 11s, 1s after the cluster was last \
+             calm from 10s"
+        );
+    }
+}
