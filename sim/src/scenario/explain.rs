@@ -170,6 +170,9 @@ impl Scenario {
             if let Some(length) = fault.undo_after {
                 let _ = writeln!(out, "for = {}", quote(&range_text(length)));
             }
+            if fault.if_none != super::model::IfNone::default() {
+                let _ = writeln!(out, "if_none = {}", quote(fault.if_none.name()));
+            }
         }
     }
 

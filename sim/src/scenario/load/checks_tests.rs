@@ -134,3 +134,25 @@ fn a_leader_side_needs_a_leader_a_minority_and_the_majority_minority_shape() {
     let extra = "\n[[fault]]\nat = \"1s\"\npartition = { shape = \"majority-minority\", leader = \"minority\", size = 2 }\n";
     fails_at(&raft(extra), "size", "unknown field `size`");
 }
+
+/// A fault's `if_none` is printed back by `--explain` (when not the default `wait`), so that
+/// a leader's side that must not wait loads back the same.
+#[test]
+fn explain_prints_if_none_back() {
+    let text = raft(
+        "\n[[fault]]\nat = \"1s\"\npartition = { shape = \"majority-minority\", leader = \"minority\" }\nif_none = \"skip\"\n",
+    );
+    let s = ok(&text);
+    let explained = s.explain();
+    assert!(
+        explained.contains("leader = \"minority\" }\nif_none = \"skip\"\n"),
+        "{explained}"
+    );
+    let back = &ok(&explained).faults[0];
+    assert_eq!(
+        (&back.fault, back.if_none),
+        (&s.faults[0].fault, s.faults[0].if_none)
+    );
+    let waits = ok(&text.replace("if_none = \"skip\"\n", "")).explain();
+    assert!(!waits.contains("if_none"), "{waits}");
+}
