@@ -5,7 +5,9 @@
 //! hosting and routing (`nodes`), a reply, wake-up, timeout or arrival to the client driver
 //! (`clients`), a fault to the network or a node (here). After each fault the observer
 //! (`observer`) notes where each node stands. A protocol handler's effects are applied in
-//! order when it returns; then its invariants are checked.
+//! order when it returns; then its invariants are checked. When a stated leadership check
+//! needs them or the run is traced, each node's role and term are sampled after its
+//! handlers and kept as they change (`roles`), for the checks and the trace.
 //!
 //! The parts keep their own state and share the rest (virtual time, the queue, the network,
 //! the random streams, counters, the trace) through a `Bus` the engine lends them for each
