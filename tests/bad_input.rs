@@ -292,3 +292,37 @@ fn bad_input_in_a_swarm_points_at_the_draw() {
     let path = write(dir.path(), "max_down.toml", &text);
     expect_bad(&["run", &path], &[&format!("{path}:10:"), "found 9"]);
 }
+
+/// A leadership check on a leaderless protocol has nothing to judge: refused where it is
+/// written.
+#[test]
+fn bad_input_leader_within_on_a_leaderless_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    for protocol in ["majority", "sloppy"] {
+        let text = GOOD.replace("\"primary\"", &format!("\"{protocol}\""));
+        let path = write(
+            dir.path(),
+            "s.toml",
+            &format!("{text}\n[checks]\nleader_within = \"5s\"\n"),
+        );
+        expect_bad(
+            &["run", &path],
+            &[
+                &format!("{path}:10:17"),
+                &format!(
+                    "leader_within judges leaders, but protocol `{protocol}` has no leading role"
+                ),
+            ],
+        );
+    }
+    // Zero and negative bounds, on raft.
+    let raft = GOOD.replace("\"primary\"", "\"raft\"");
+    for (value, says) in [("\"0s\"", "longer than 0s"), ("\"-5s\"", "duration")] {
+        let text = format!("{raft}\n[checks]\nleader_within = {value}\n");
+        let path = write(dir.path(), "s.toml", &text);
+        expect_bad(&["run", &path], &[&format!("{path}:10:17"), says]);
+    }
+    let text = format!("{raft}\n[checks]\nmax_messages_per_op = -2\n");
+    let path = write(dir.path(), "s.toml", &text);
+    expect_bad(&["run", &path], &[&format!("{path}:10:23"), "above 0"]);
+}

@@ -5,7 +5,9 @@
 //! hosting and routing (`nodes`), a reply, wake-up, timeout or arrival to the client driver
 //! (`clients`), a fault to the network or a node (here). After each fault the observer
 //! (`observer`) notes where each node stands. A protocol handler's effects are applied in
-//! order when it returns; then its invariants are checked.
+//! order when it returns; then its invariants are checked. When a stated leadership check
+//! needs them or the run is traced, each node's role and term are sampled after its
+//! handlers and kept as they change (`roles`), for the checks and the trace.
 //!
 //! The parts keep their own state and share the rest (virtual time, the queue, the network,
 //! the random streams, counters, the trace) through a `Bus` the engine lends them for each
@@ -18,10 +20,12 @@ mod fault_target;
 mod fingerprint;
 mod nodes;
 mod observer;
+mod roles;
 
 pub use bus::Stats;
 pub use nodes::NodeStatus;
 pub use observer::Side;
+pub use roles::RoleChange;
 
 use crate::faults::{self, TimelineFault};
 use crate::history::History;
@@ -91,6 +95,13 @@ pub struct RunOutput<P: Protocol> {
     pub sides: Vec<Side>,
     /// At each moment the cluster was made whole: keys the replicas disagreed on.
     pub conflicts_at_heal: Vec<(Time, usize)>,
+    /// Every change of a node's role or term, in time order, when they were sampled (a
+    /// stated leadership check needs them, or the run was traced); empty otherwise.
+    pub roles: Vec<RoleChange>,
+    /// The calm stretches of the run, `[from, until)`: the cluster whole and no fault of any
+    /// kind since `from` (what [`RunOutput::healed_at`] was during it), in time order; the
+    /// last one runs to the end if the cluster ended whole.
+    pub calm: Vec<(Time, Time)>,
 }
 
 /// The engine for protocol `P`.
@@ -160,7 +171,8 @@ impl<'s, P: Protocol> Engine<'s, P> {
     pub fn new(scenario: &'s Scenario, trace: Option<Trace>) -> Self {
         let n = usize::from(scenario.cluster.nodes);
         let mut streams = Streams::new(scenario.seed, n);
-        let nodes = Nodes::new(scenario, &streams);
+        let sample_roles = trace.is_some() || scenario.checks.stated.need_roles();
+        let nodes = Nodes::new(scenario, &streams, sample_roles);
         let timeline = faults::timeline(scenario, &mut streams.faults);
         let written_off = faults::written_off(scenario, &mut streams.faults);
         Engine {
@@ -273,6 +285,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// Ends the run and hands over what it left.
     pub fn finish(mut self) -> RunOutput<P> {
         let fingerprint = self.fingerprint.finish();
+        self.observer.close_calm(self.now);
         let trace_error = self.trace.as_mut().and_then(|trace| {
             trace.finish(self.now, fingerprint);
             trace.error().map(|e| e.to_string())
@@ -295,6 +308,13 @@ impl<'s, P: Protocol> Engine<'s, P> {
             trace_error,
             sides: clients.sides,
             conflicts_at_heal: self.observer.conflicts_at_heal,
+            roles: self
+                .nodes
+                .roles
+                .take()
+                .map(|r| r.changes)
+                .unwrap_or_default(),
+            calm: self.observer.calm,
             clock_skews_us: self
                 .nodes
                 .iter()
@@ -448,7 +468,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if vopr {
             // The live nodes are whole: liveness is judged from now, and clients move off
             // the dead nodes as a load balancer would.
-            self.observer.healed_at = Some(self.now);
+            self.observer.set_healed(self.now);
             self.clients.write_off(&self.written_off);
         }
         let liveness = self.scenario.checks.liveness;

@@ -166,6 +166,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             liveness: Span::millis(200),
             settle: Span::millis(300),
             liveness_mode: crate::scenario::LivenessMode::Heal,
+            stated: crate::scenario::StatedChecks::default(),
         },
         swarm: Vec::new(),
     }

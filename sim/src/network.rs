@@ -177,7 +177,7 @@ impl Topology {
                 let x = rng.below(n as u64) as usize;
                 self.set_links(|a, b| (a == x) == (b == x));
             }
-            PartitionShape::MajorityMinority => {
+            PartitionShape::MajorityMinority | PartitionShape::LeaderOn(_) => {
                 rng.shuffle(&mut order);
                 let majority = order[..n / 2 + 1].to_vec();
                 let group = groups_of(&[majority]);

@@ -13,10 +13,12 @@
 //! {"ev":"note","node":"n1","note":"...","t":50000}
 //! {"ev":"drop","from":"n1","reason":"...","t":1200,"to":"n3"}
 //! {"ev":"fault","action":"partition: ...","t":10000000}
+//! {"ev":"role","node":"n1","role":"leader","t":10250000,"term":3}
 //! {"ev":"end","fingerprint":"0123456789abcdef","t":45000000}
 //! ```
 
 use crate::engine::event::Event;
+use crate::engine::RoleChange;
 use serde_json::{json, Value as Json};
 use simkv_protocols::{NodeId, Protocol, Time};
 use std::io::Write;
@@ -98,6 +100,14 @@ impl Trace {
 
     pub(crate) fn fault(&mut self, t: Time, action: &str) {
         self.line(json!({"ev": "fault", "t": t.as_micros(), "action": action}));
+    }
+
+    /// A node's role or term changed (`role` is null once it crashed).
+    pub(crate) fn role(&mut self, change: &RoleChange) {
+        let line = json!({"ev": "role", "t": change.at.as_micros(),
+            "node": change.node.to_string(), "role": change.role.map(|r| r.name),
+            "term": change.term});
+        self.line(line);
     }
 
     pub(crate) fn finish(&mut self, t: Time, fingerprint: u64) {

@@ -33,6 +33,17 @@
 //! acknowledgement of appended entries or a leader's count of its own log never refers to
 //! state a crash could lose (the etcd raft rule).
 //!
+//! # What it promises
+//!
+//! Linearizable operations (a txn is one log entry, so strictly serializable), liveness once
+//! a majority can talk again, and, from sections 5.3-5.4, durable acknowledged writes and
+//! convergence: a write is acknowledged only once committed, so on a majority's logs, and
+//! every later leader holds it (leader completeness); every state machine applies the same
+//! committed log in the same order, and a follower learns the commit index from the
+//! leader's heartbeats, so once the cluster is whole and quiet every replica's store is the
+//! same. A follower far behind catches up one batch per round trip: a scenario that limits
+//! batches (`max_batch = 1`) gives it a settle phase long enough to do so.
+//!
 //! # The store (thesis 6.3, 6.4)
 //!
 //! Every client operation is a log entry, applied in log order with [`crate::kv::apply`]
@@ -596,7 +607,12 @@ impl Protocol for Raft {
             description: "Raft consensus with a replicated key-value store: leader election, log \
                           replication, client sessions, ReadIndex and lease reads, \
                           single-server membership changes, snapshots",
-            promises: &[Promise::Linearizable, Promise::LiveAfterHeal],
+            promises: &[
+                Promise::Linearizable,
+                Promise::Convergent,
+                Promise::DurableAcknowledgedWrites,
+                Promise::LiveAfterHeal,
+            ],
             params: Params::SPECS,
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,

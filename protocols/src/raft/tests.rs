@@ -5,7 +5,7 @@
 use super::log::Command;
 use super::*;
 use crate::params::{ParamValue, Params};
-use crate::testkit::{append, configs, n, req, Cluster};
+use crate::testkit::{append, configs, n, ok, put, req, Cluster};
 
 type Harness = Cluster<Raft>;
 type Wire = crate::testkit::Wire<Raft>;
@@ -219,5 +219,47 @@ fn session_6_3_retry_is_applied_once() {
             assert_eq!(h.node(1).log.last_index(), last);
             assert_eq!(h.replies.len(), 2);
         }
+    }
+}
+
+/// Sections 5.3 and 5.4, behind the promises of durable acknowledged writes and convergence:
+/// a write the leader acknowledged is on a majority's logs; the leader crashes before any
+/// follower learns it committed, a node that holds it wins the next term (section 5.4.1
+/// refuses the one that lacks it), and once the new leader's log reaches every node, every
+/// state machine has applied it, in the same order, down to equal digests (section 5.3:
+/// state machines apply the same committed log).
+#[test]
+fn promises_5_3_5_4_acknowledged_writes_survive_the_leader_and_every_replica_applies_them() {
+    let mut h = Harness::new(3, &[], &[]);
+    h.campaign(0);
+    h.deliver_all();
+    h.submit(0, req(1, 1), put(1, "x"));
+    // n3 misses it; n2 holds it, and its acknowledgement commits it at n1.
+    h.drop_where(|(_, to, _)| *to == n(2));
+    h.deliver_where(|(_, to, _)| *to != n(2));
+    assert_eq!(h.replies, vec![(req(1, 1), ok("x"))], "acknowledged");
+    assert!(h.node(1).commit_index < h.node(0).commit_index, "n2 not told yet");
+    // n1 crashes before anyone else learns the commit.
+    h.drop_where(|_| true);
+    h.crash(0);
+    // n3, without the write, cannot win: n2 refuses it (section 5.4.1).
+    h.campaign(2);
+    h.deliver_all();
+    assert_ne!(h.node(2).role, Role::Leader);
+    h.campaign(1);
+    h.deliver_all();
+    assert_eq!(h.node(1).role, Role::Leader);
+    // The new leader commits its no-op, and with it the write (section 5.4.2).
+    h.heartbeat(1);
+    h.deliver_all();
+    h.recover(0);
+    h.heartbeat(1);
+    h.deliver_all();
+    h.heartbeat(1);
+    h.deliver_all();
+    let digests: Vec<u64> = (0..3).map(|i| h.node(i).digest()).collect();
+    for i in 0..3 {
+        assert_eq!(h.value(i, 1).as_deref(), Some("x"), "n{} applied it", i + 1);
+        assert_eq!(digests[usize::from(i)], digests[0], "n{} converged", i + 1);
     }
 }

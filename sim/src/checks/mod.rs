@@ -8,15 +8,16 @@
 //! The linearizability search these checks call on lives apart, in [`crate::lincheck`]: it
 //! judges any history, simkv's or Jepsen's, and knows nothing of runs.
 
-use crate::engine::RunOutput;
+use crate::engine::{RoleChange, RunOutput};
 use crate::history::History;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, StatedChecks};
 use serde::Serialize;
 use simkv_protocols::{Key, NodeId, Promise, Protocol, Span, Time, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
 mod intervals;
+mod leaders;
 
 /// Declares the checks, in the order they run and are reported: each line names the check's
 /// variant of [`CheckName`] and its module (whose name is also the check's name in reports).
@@ -65,6 +66,12 @@ checks! {
     Staleness = staleness,
     /// Every operation some time after the last heal succeeded.
     Liveness = liveness,
+    /// Stated: protocol messages per completed operation stayed within the bound.
+    MessagesPerOp = messages_per_op,
+    /// Stated: some node led, in the newest term, within the bound after the last heal.
+    LeaderWithin = leader_within,
+    /// Stated: never two leaders in one term, and one at most at a time once calm.
+    OneLeader = one_leader,
 }
 
 /// A check is spelt as its module is named, in reports as in `--json`.
@@ -82,20 +89,34 @@ impl fmt::Display for CheckName {
 }
 
 /// Whether a check's failure breaks the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Promised {
     /// Always: every protocol must keep it (its invariants, the event limit).
     Always,
     /// When the protocol makes this promise; otherwise the check only measures.
     If(Promise),
+    /// When the scenario states it (`[checks] one_leader = true`): a promise the scenario
+    /// makes for the protocol, judged only then; a scenario that does not state it never
+    /// sees the check, not even in its report.
+    Stated(fn(&StatedChecks) -> bool),
 }
 
 impl Promised {
-    /// Whether a protocol that makes `promises` promises this check.
+    /// Whether a protocol that makes `promises` promises this check (a stated check is
+    /// promised whenever it is made at all).
     pub fn by(self, promises: &[Promise]) -> bool {
         match self {
-            Promised::Always => true,
+            Promised::Always | Promised::Stated(_) => true,
             Promised::If(p) => promises.contains(&p),
+        }
+    }
+
+    /// Whether the check is made on a run of `scenario`: every check but a stated one the
+    /// scenario does not state.
+    pub fn made_for(self, scenario: &Scenario) -> bool {
+        match self {
+            Promised::Stated(stated) => stated(&scenario.checks.stated),
+            _ => true,
         }
     }
 }
@@ -235,6 +256,15 @@ pub struct RunView<'a> {
     pub healed_at: Option<Time>,
     /// When clients stopped issuing operations.
     pub workload_stopped: Time,
+    /// True virtual time at the end.
+    pub end: Time,
+    /// Node-to-node messages the protocol sent (whether or not they arrived).
+    pub messages_sent: u64,
+    /// Every change of a node's role or term, in time order (sampled when a stated
+    /// leadership check needs them).
+    pub roles: &'a [RoleChange],
+    /// The calm stretches `[from, until)`: the cluster whole, no fault since `from`.
+    pub calm: &'a [(Time, Time)],
 }
 
 impl<'a> RunView<'a> {
@@ -254,6 +284,10 @@ impl<'a> RunView<'a> {
             converged_after_stop: output.converged_after_stop,
             healed_at: output.healed_at,
             workload_stopped: output.workload_stopped,
+            end: output.end,
+            messages_sent: output.stats.sent,
+            roles: &output.roles,
+            calm: &output.calm,
         }
     }
 }
@@ -264,6 +298,7 @@ pub fn judge_all(run: &RunView, promises: &[Promise]) -> (Vec<CheckResult>, Meas
     let mut measured = Measured::default();
     let results = CHECKS
         .iter()
+        .filter(|check| check.promised.made_for(run.scenario))
         .map(|check| {
             let found = (check.judge)(run);
             measured = measured.plus(found.measured);
@@ -294,6 +329,9 @@ mod tests {
             "linearizability",
             "staleness",
             "liveness",
+            "messages_per_op",
+            "leader_within",
+            "one_leader",
         ];
         assert_eq!(names, expected);
         for check in CHECKS {

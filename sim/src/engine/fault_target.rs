@@ -206,6 +206,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         slot.paused = false;
         slot.held.clear();
         slot.timers.clear();
+        if let Some(roles) = &mut self.nodes.roles {
+            roles.sample(self.now, node, None, &mut self.trace);
+        }
         format!("crash {node}")
     }
 

@@ -9,6 +9,7 @@
 
 use super::bus::Bus;
 use super::event::Event;
+use super::roles::RoleLog;
 use crate::clock::NodeClock;
 use crate::network::{stretched, Fate};
 use crate::rng::{Stream, Streams};
@@ -67,6 +68,8 @@ pub(crate) struct Nodes<P: Protocol> {
     pub(super) handled: Option<NodeId>,
     /// The first broken invariant (or panicking handler), with the time it broke.
     pub(super) violation: Option<(Time, String)>,
+    /// Each node's role and term as they change, when sampled (see `roles.rs`).
+    pub(super) roles: Option<RoleLog<P>>,
 }
 
 impl<P: Protocol> Index<usize> for Nodes<P> {
@@ -86,10 +89,11 @@ impl<P: Protocol> IndexMut<usize> for Nodes<P> {
 }
 
 impl<P: Protocol> Nodes<P> {
-    /// `scenario`'s nodes, not started, each with its clock and its own stream.
-    pub(super) fn new(scenario: &Scenario, streams: &Streams) -> Self {
+    /// `scenario`'s nodes, not started, each with its clock and its own stream; their roles
+    /// are sampled as they change when `sample_roles`.
+    pub(super) fn new(scenario: &Scenario, streams: &Streams, sample_roles: bool) -> Self {
         let node_ids = scenario.node_ids();
-        let slots = node_ids
+        let slots: Vec<NodeSlot<P>> = node_ids
             .iter()
             .map(|id| NodeSlot {
                 state: None,
@@ -117,6 +121,7 @@ impl<P: Protocol> Nodes<P> {
             })
             .collect();
         Nodes {
+            roles: sample_roles.then(|| RoleLog::new(slots.len())),
             slots,
             effects: Vec::new(),
             handled: None,
@@ -203,6 +208,11 @@ impl<P: Protocol> Nodes<P> {
         node: NodeId,
         mut effects: Vec<Effect<P>>,
     ) -> Halt {
+        // Sampled first, so that a role change that breaks an invariant is on record.
+        if let Some(roles) = &mut self.roles {
+            let state = self.slots[node.index()].state.as_ref();
+            roles.sample(bus.now, node, state, bus.trace);
+        }
         if let Some(Err(broken)) = self.slots[node.index()]
             .state
             .as_ref()

@@ -50,6 +50,8 @@ pub(super) struct Observer {
     pub(super) conflicts_at_heal: Vec<(Time, usize)>,
     /// When replicas first agreed after the clients stopped.
     pub(super) converged_at: Option<Time>,
+    /// The calm stretches closed so far, `[from, until)` (see `RunOutput::calm`).
+    pub(super) calm: Vec<(Time, Time)>,
 }
 
 /// Whether no fault is in force: every link up and behaving as the scenario's `[network]`
@@ -78,6 +80,22 @@ impl Observer {
             sides: vec![Side::Whole; nodes],
             conflicts_at_heal: Vec::new(),
             converged_at: None,
+            calm: Vec::new(),
+        }
+    }
+
+    /// Makes `now` the last heal (the VOPR liveness mode's partial heal, whole enough).
+    pub(super) fn set_healed(&mut self, now: Time) {
+        self.close_calm(now);
+        self.healed_at = Some(now);
+    }
+
+    /// Ends the calm stretch in progress, if any, at `now`.
+    pub(super) fn close_calm(&mut self, now: Time) {
+        if let Some(from) = self.healed_at {
+            if now > from {
+                self.calm.push((from, now));
+            }
         }
     }
 
@@ -97,6 +115,7 @@ impl Observer {
         links: &Links,
         nodes: &Nodes<P>,
     ) {
+        self.close_calm(now);
         match (is_whole(topology, links, nodes), self.healed_at) {
             (true, None) => {
                 self.healed_at = Some(now);

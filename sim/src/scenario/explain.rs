@@ -46,6 +46,17 @@ impl Scenario {
             "liveness_mode = {}",
             quote(checks.liveness_mode.name())
         );
+        let stated = &checks.stated;
+        if let Some(n) = stated.max_messages_per_op {
+            // `{:?}` prints the shortest text that reads back as the same f64.
+            let _ = writeln!(out, "max_messages_per_op = {n:?}");
+        }
+        if let Some(bound) = stated.leader_within {
+            let _ = writeln!(out, "leader_within = {}", quoted_span(bound));
+        }
+        if stated.one_leader {
+            out.push_str("one_leader = true\n");
+        }
         out
     }
 
@@ -171,6 +182,9 @@ impl Scenario {
             out.push('\n');
             if let Some(length) = fault.undo_after {
                 let _ = writeln!(out, "for = {}", quote(&range_text(length)));
+            }
+            if fault.if_none != super::model::IfNone::default() {
+                let _ = writeln!(out, "if_none = {}", quote(fault.if_none.name()));
             }
         }
     }

@@ -3,7 +3,7 @@
 //! found stops the load, as a [`LoadError`] that says where and what was expected.
 
 use super::diagnostic::LoadError;
-use super::model::{Checks, Cluster, LivenessMode, Scenario};
+use super::model::{Checks, Cluster, LivenessMode, Scenario, StatedChecks};
 use super::overrides::{Overrides, Prepared};
 use super::raw::{ParamTable, RawChecks, RawCluster, RawScenario};
 use super::swarm;
@@ -16,6 +16,9 @@ mod faults;
 mod network;
 mod workload;
 
+#[cfg(test)]
+#[path = "load/checks_tests.rs"]
+mod checks_tests;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
@@ -281,11 +284,67 @@ impl Validator<'_> {
             Some(mode) => *mode.get_ref(),
             None => LivenessMode::Heal,
         };
+        let stated = self.stated_checks(&raw)?;
         Ok(Checks {
             liveness,
             settle: raw.settle.map_or(DEFAULT_SETTLE, |s| s.0),
             liveness_mode,
+            stated,
         })
+    }
+
+    /// The checks a scenario states. The leadership checks need a protocol with a leading
+    /// role: on a leaderless one there is nothing to judge, and the loader says so.
+    fn stated_checks(&self, raw: &RawChecks) -> Checked<StatedChecks> {
+        let max_messages_per_op = match &raw.max_messages_per_op {
+            Some(n) => {
+                let v = n.get_ref().0;
+                if !(v.is_finite() && v > 0.0) {
+                    let message = format!(
+                        "expected max_messages_per_op to be a number of messages above 0, \
+                         found {v}"
+                    );
+                    return self.fail(n.span(), message);
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        let leader_within = match &raw.leader_within {
+            Some(bound) => {
+                self.needs_a_leader(bound.span(), "leader_within")?;
+                Some(self.positive(bound, "a leader_within bound")?)
+            }
+            None => None,
+        };
+        let one_leader = match &raw.one_leader {
+            Some(flag) if *flag.get_ref() => {
+                self.needs_a_leader(flag.span(), "one_leader")?;
+                true
+            }
+            _ => false,
+        };
+        Ok(StatedChecks {
+            max_messages_per_op,
+            leader_within,
+            one_leader,
+        })
+    }
+
+    /// Refuses a leadership check for a protocol none of whose roles leads.
+    fn needs_a_leader(&self, span: std::ops::Range<usize>, key: &str) -> Checked<()> {
+        let Some(info) = self.protocol else {
+            return Ok(());
+        };
+        if info.roles.iter().any(|r| r.leads) {
+            return Ok(());
+        }
+        let roles = list(info.roles.iter().map(|r| r.name));
+        let message = format!(
+            "{key} judges leaders, but protocol `{}` has no leading role (its roles: {roles})",
+            info.name
+        );
+        self.fail(span, message)
     }
 }
 

@@ -2,7 +2,7 @@
 //! protocol and the cluster; nothing here needs re-validation and no default is silent
 //! (`Scenario::explain` prints them all).
 
-pub use super::fault_kinds::{Fault, FaultOrigin, NemesisKind, PartitionShape};
+pub use super::fault_kinds::{Fault, FaultOrigin, LeaderSide, NemesisKind, PartitionShape};
 pub use super::targets::{IfNone, Selector, Targets};
 use simkv_protocols::{ClientId, NodeId, Params, ProtocolKind, Span, SpanRange, Time};
 
@@ -387,6 +387,31 @@ pub struct Checks {
     pub settle: Span,
     /// What the liveness phase does with faults still in force.
     pub liveness_mode: LivenessMode,
+    /// The stated checks: promises a scenario makes about the protocol, judged only when
+    /// stated.
+    pub stated: StatedChecks,
+}
+
+/// Checks a scenario states (`[checks] one_leader = true`): each is judged, as a promise,
+/// only when stated; a scenario that states none runs as if they did not exist.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatedChecks {
+    /// `max_messages_per_op = N`: the protocol messages sent over the whole run, divided by
+    /// the client operations that completed (ok or fail), must not exceed N.
+    pub max_messages_per_op: Option<f64>,
+    /// `leader_within = "5s"`: from the moment the cluster was last made whole, a node must
+    /// lead, in the newest term, within this long.
+    pub leader_within: Option<Span>,
+    /// `one_leader = true`: never two leaders in one term, and at most one leader at any
+    /// instant once the cluster has been whole for the liveness window.
+    pub one_leader: bool,
+}
+
+impl StatedChecks {
+    /// Whether a stated check needs the nodes' roles and terms sampled as they change.
+    pub fn need_roles(&self) -> bool {
+        self.one_leader || self.leader_within.is_some()
+    }
 }
 
 impl Scenario {

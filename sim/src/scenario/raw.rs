@@ -6,7 +6,7 @@
 
 use super::fault_kinds::RawFault;
 use super::model::{KeyDistribution, LivenessMode, NemesisKind, Placement, Target};
-pub(crate) use super::values::{Dur, DurRange, Int, LatencyDe, NodeName, Prob, SignedDur};
+pub(crate) use super::values::{Dur, DurRange, Int, LatencyDe, NodeName, Number, Prob, SignedDur};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -218,6 +218,9 @@ pub(crate) struct RawChecks {
     pub liveness: Option<Spanned<Dur>>,
     pub settle: Option<Dur>,
     pub liveness_mode: Option<Spanned<LivenessMode>>,
+    pub max_messages_per_op: Option<Spanned<Number>>,
+    pub leader_within: Option<Spanned<Dur>>,
+    pub one_leader: Option<Spanned<bool>>,
 }
 
 /// `key_distribution = "uniform" | { zipf = 1.1 }`.

@@ -259,6 +259,16 @@ impl Selector {
     }
 }
 
+/// The node leading now: of the nodes holding a role that leads, the one in the newest term
+/// (ties drawn); `Err` says that none leads.
+pub(crate) fn leading_node(w: &mut World<'_>) -> Result<NodeId, String> {
+    let leads: Vec<NodeId> = (0..w.nodes.len())
+        .filter(|i| w.nodes[*i].role.is_some_and(|r| r.leads))
+        .map(|i| NodeId(i as u16))
+        .collect();
+    newest(&leads, w).ok_or_else(|| "no node holds a role that leads now".to_string())
+}
+
 /// Of the nodes holding a role, the one in the newest term; ties drawn.
 fn newest(holders: &[NodeId], w: &mut World<'_>) -> Option<NodeId> {
     let newest_term = holders.iter().map(|id| w.nodes[id.index()].term).max()?;

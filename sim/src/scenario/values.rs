@@ -59,6 +59,32 @@ impl<'de> Deserialize<'de> for Int {
     }
 }
 
+/// A number, integer or not (`12`, `4.5`), for limits a scenario states as a ratio.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Number(pub f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number such as 12 or 4.5")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A duration (`"50ms"`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dur(pub Span);

@@ -29,7 +29,7 @@ pub use freeze::{Freeze, Unfreeze};
 pub(crate) use network::link_change;
 pub use network::{LinkChange, NetworkFault, NetworkScope};
 pub use operator::OperatorCommand;
-pub use partition::{Heal, Isolate, OneWay, Partition, PartitionShape};
+pub use partition::{Heal, Isolate, LeaderSide, OneWay, Partition, PartitionShape};
 pub use pause::{Pause, Resume};
 pub use slow::{Slow, Unslow, MAX_SLOW_FACTOR};
 

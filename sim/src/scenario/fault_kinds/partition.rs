@@ -3,7 +3,7 @@
 
 use super::{Applied, Draw, Fault, FaultKind, FaultTarget, NemesisDraw};
 use crate::scenario::explain::{node, quote};
-use crate::scenario::targets::{RawTargets, Targets, World};
+use crate::scenario::targets::{draw_subset, leading_node, RawTargets, Targets, World};
 use crate::scenario::validator::{Checked, Validator};
 use crate::scenario::values::NodeName;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -34,6 +34,31 @@ pub enum PartitionShape {
     Bridge,
     /// Nodes in a random ring, each seeing only its two neighbours.
     Ring,
+    /// A majority against a minority, the leader on the given side: resolved into
+    /// [`PartitionShape::Groups`] when the fault fires, from the roles the nodes hold then.
+    /// (Applied unresolved, it is a plain [`PartitionShape::MajorityMinority`].)
+    LeaderOn(LeaderSide),
+}
+
+/// The side of a majority-minority partition a leader is put on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeaderSide {
+    /// The leader is cut off with a minority: the majority must elect another (Raft section
+    /// 5.2) while the old one keeps believing it leads.
+    Minority,
+    /// The leader keeps a majority; the minority is cut off from it.
+    Majority,
+}
+
+impl LeaderSide {
+    /// As scenarios spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LeaderSide::Minority => "minority",
+            LeaderSide::Majority => "majority",
+        }
+    }
 }
 
 /// The named partition shapes, as scenarios spell them.
@@ -84,6 +109,7 @@ impl FaultKind for Partition {
         let groups = match raw.get_ref() {
             RawPartition::Named(shape) => return Ok(Partition(shape.clone())),
             RawPartition::Groups(groups) => groups,
+            RawPartition::Led(led) => return check_led(led, v),
         };
         if groups.is_empty() {
             return v.fail(raw.span(), "expected at least one group of nodes");
@@ -122,11 +148,53 @@ impl FaultKind for Partition {
             }
             .explain(),
             PartitionShape::Isolate(n) => Isolate((*n).into()).explain(),
+            PartitionShape::LeaderOn(side) => format!(
+                "partition = {{ shape = \"majority-minority\", leader = {} }}",
+                quote(side.name())
+            ),
             named => {
                 let name = PARTITION_SHAPES.iter().find(|(_, s)| s == named);
                 format!("partition = {}", quote(name.map_or("", |(n, _)| *n)))
             }
         }
+    }
+
+    fn resolve(&self, w: &mut World<'_>) -> Result<(Partition, Option<String>), String> {
+        let PartitionShape::LeaderOn(side) = self.0 else {
+            return Ok((self.clone(), None));
+        };
+        let leader = match leading_node(w) {
+            Ok(leader) => leader,
+            Err(why) if w.random_if_none => {
+                let how = format!("{why}; a majority-minority drawn instead");
+                return Ok((Partition(PartitionShape::MajorityMinority), Some(how)));
+            }
+            Err(why) => return Err(why),
+        };
+        let n = w.nodes.len();
+        let majority_size = n / 2 + 1;
+        let others: Vec<NodeId> = (0..n as u16)
+            .map(NodeId)
+            .filter(|id| *id != leader)
+            .collect();
+        // The leader's side: it and nodes drawn to fill that side; the rest form the other.
+        let with_leader = match side {
+            LeaderSide::Majority => majority_size - 1,
+            LeaderSide::Minority => n - majority_size - 1,
+        };
+        let mut side_of_leader = draw_subset(&others, with_leader, w.rng);
+        side_of_leader.push(leader);
+        side_of_leader.sort();
+        let rest: Vec<NodeId> = others
+            .into_iter()
+            .filter(|id| !side_of_leader.contains(id))
+            .collect();
+        let term = w.nodes[leader.index()]
+            .term
+            .map_or(String::new(), |t| format!(", term {t}"));
+        let how = format!("leader {leader}{term}, on the {} side", side.name());
+        let groups = vec![side_of_leader, rest];
+        Ok((Partition(PartitionShape::Groups(groups)), Some(how)))
     }
 
     fn apply(&self, target: &mut dyn FaultTarget) -> Applied {
@@ -135,6 +203,35 @@ impl FaultKind for Partition {
     fn undo(&self) -> Option<Fault> {
         Some(Heal.into())
     }
+}
+
+/// `partition = { shape = "majority-minority", leader = "minority" }`: the protocol must
+/// have a leading role, and the cluster a minority (three nodes or more).
+fn check_led(led: &RawLedPartition, v: &Validator) -> Checked<Partition> {
+    if led.shape.get_ref() != "majority-minority" {
+        let message = format!(
+            "expected shape = \"majority-minority\" (the shape a leader's side applies to), \
+             found {:?}",
+            led.shape.get_ref()
+        );
+        return v.fail(led.shape.span(), message);
+    }
+    let leads = v.protocol.is_some_and(|p| p.roles.iter().any(|r| r.leads));
+    if !leads {
+        let name = v.protocol.map_or("the protocol", |p| p.name);
+        let message =
+            format!("`leader` names the leader's side, but protocol `{name}` has no leading role");
+        return v.fail(led.leader.span(), message);
+    }
+    if v.nodes < 3 {
+        let message = format!(
+            "expected a cluster of at least 3 nodes for a leader's side (a minority to put it \
+             on or cut off), found {}",
+            v.nodes
+        );
+        return v.fail(led.leader.span(), message);
+    }
+    Ok(Partition(PartitionShape::LeaderOn(*led.leader.get_ref())))
 }
 
 impl NemesisDraw for Partition {
@@ -270,13 +367,23 @@ impl FaultKind for Heal {
     }
 }
 
-/// `partition = [["n1"], ["n2", "n3"]]` or a named shape.
+/// `partition = [["n1"], ["n2", "n3"]]`, a named shape, or a shape with the leader's side.
 #[derive(Debug)]
 pub(crate) enum RawPartition {
     /// A shape that names no node.
     Named(PartitionShape),
     /// Explicit groups, checked against the cluster by the validator.
     Groups(Vec<Spanned<Vec<Spanned<NodeName>>>>),
+    /// `{ shape = "majority-minority", leader = "minority" }`.
+    Led(RawLedPartition),
+}
+
+/// `{ shape = "majority-minority", leader = "minority" | "majority" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLedPartition {
+    shape: Spanned<String>,
+    leader: Spanned<LeaderSide>,
 }
 
 impl<'de> Deserialize<'de> for RawPartition {
@@ -289,7 +396,8 @@ impl<'de> Deserialize<'de> for RawPartition {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
                     "groups of nodes such as [[\"n1\"], [\"n2\", \"n3\"]], \"majority-minority\", \
-                     \"bridge\", \"ring\" or \"isolate-random\"",
+                     \"bridge\", \"ring\", \"isolate-random\" or { shape = \"majority-minority\", \
+                     leader = \"minority\" }",
                 )
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<RawPartition, E> {
@@ -304,6 +412,10 @@ impl<'de> Deserialize<'de> for RawPartition {
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawPartition, A::Error> {
                 let groups = Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
                 Ok(RawPartition::Groups(groups))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawPartition, A::Error> {
+                let led = RawLedPartition::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawPartition::Led(led))
             }
         }
         d.deserialize_any(V)

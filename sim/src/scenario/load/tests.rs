@@ -47,6 +47,7 @@ fn a_full_scenario_loads_every_field() {
         liveness: Span::secs(3),
         settle: Span::secs(5),
         liveness_mode: LivenessMode::Heal,
+        stated: StatedChecks::default(),
     };
     assert_eq!(s.checks, c);
     let n = s.nemeses[0].clone();
@@ -304,6 +305,7 @@ fn defaults_fill_every_optional_field() {
         liveness: Span::secs(5),
         settle: Span::secs(5),
         liveness_mode: LivenessMode::Heal,
+        stated: StatedChecks::default(),
     };
     assert_eq!(s.checks, checks);
 }
