@@ -27,6 +27,9 @@ use toml::Spanned;
 /// A `--set` entry the swarm drew, and the range of the file it was drawn from.
 pub(crate) type Drawn = (String, Option<Range<usize>>);
 
+/// One `[swarm.pick]` profile: the fields (as `--set` names them) it sets together.
+type Profile = Spanned<BTreeMap<String, toml::Value>>;
+
 /// `[swarm]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +41,7 @@ pub(crate) struct RawSwarm {
     /// (as `--set` names them) is set together, for values that only make sense together
     /// (a LAN's latency with its short client timeouts).
     #[serde(default)]
-    pick: BTreeMap<String, Spanned<Vec<Spanned<BTreeMap<String, toml::Value>>>>>,
+    pick: BTreeMap<String, Spanned<Vec<Profile>>>,
     /// The fault kinds a seed switches on, and how they run.
     faults: Option<RawSwarmFaults>,
 }
