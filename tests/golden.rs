@@ -77,11 +77,11 @@ const BUGS: &[(&str, &str, &str)] = &[
         "skip-read-write-back",
         "scenarios/flaky-network.toml",
     ),
-    ("majority", "weak-quorum", "scenarios/partition.toml"),
+    ("majority", "weak-quorum", "scenarios/nemesis.toml"),
     (
         "majority",
         "version-without-node-tiebreak",
-        "scenarios/crash-restart.toml",
+        "scenarios/nemesis.toml",
     ),
     ("sloppy", "never-hand-back-hints", "scenarios/cap-demo.toml"),
     ("sloppy", "drop-hints-on-crash", "scenarios/cap-demo.toml"),
@@ -159,6 +159,7 @@ fn line(path: &str, protocol: &str, seed: u64, bugs: &[&str]) -> Option<String> 
 fn runs() -> Vec<(String, &'static str, u64, Vec<&'static str>)> {
     let mut paths = scenarios_in("scenarios");
     paths.extend(scenarios_in("scenarios/raft"));
+    paths.extend(scenarios_in("scenarios/contention"));
     let mut runs = Vec::new();
     for path in &paths {
         for protocol in simkv_protocols::ProtocolKind::ALL.iter().map(|p| p.name()) {

@@ -59,27 +59,50 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
         &[
             // ABD section 4: without the write-back, a read may return a value on a minority
             // and a later read the older one (a new-old inversion), here with lost messages.
+            // With one proposer per key, values reach replicas nearly together: the window
+            // is narrow, seed 6 has it.
             Caught {
                 bug: "skip-read-write-back",
                 path: "scenarios/flaky-network.toml",
-                seeds: 5,
+                seeds: 6,
                 check: CheckName::Linearizability,
             },
-            // R + W <= N: a read (and a phase 1) quorum can miss the last write quorum.
+            // R + W <= N: a read (and a phase 1) quorum can miss the last write quorum, here
+            // as nemesis partitions move (partition.toml caught it while every coordinator
+            // ran its own writes; with one proposer per key, its phase 1 rarely misses them).
             Caught {
                 bug: "weak-quorum",
-                path: "scenarios/partition.toml",
+                path: "scenarios/nemesis.toml",
                 seeds: 2,
                 check: CheckName::Linearizability,
             },
             // Two coordinators' ballots with one counter look equal: both are promised and
-            // both accepted, and replicas keep different values under "one" version.
+            // both accepted, and replicas keep different values under "one" version. Two
+            // proposers of one key need a proposer suspected (a partition), as nemesis.toml
+            // makes them.
             Caught {
                 bug: "version-without-node-tiebreak",
-                path: "scenarios/crash-restart.toml",
-                seeds: 2,
+                path: "scenarios/nemesis.toml",
+                seeds: 1,
                 check: CheckName::Linearizability,
             },
         ],
     );
+}
+
+/// Paxos Made Simple, section 2.4: with no distinguished proposer, coordinators of one hot
+/// key duel. On hot-key.toml (ten clients on one key, every node coordinating, 1-40ms links,
+/// no fault) a quarter of the operations timed out before; with the distinguished proposer
+/// per key (the default) every promise holds, and switched off the duels come back.
+#[test]
+fn majority_hot_key_is_live_with_a_distinguished_proposer_and_duels_without() {
+    use crate::util::run_report_with;
+    use simkv_sim::checks::Verdict;
+    let path = "scenarios/contention/hot-key.toml";
+    let scenarios = vec![path.to_string()];
+    assert_keeps_promises("majority", &scenarios, 1..=3);
+    let off = ["cluster.params.majority.distinguished_proposer=false"];
+    let report = run_report_with(path, "majority", 1, &[], &off);
+    let liveness = report.checks.iter().find(|c| c.name == CheckName::Liveness);
+    assert_eq!(liveness.map(|c| c.verdict), Some(Verdict::Fail));
 }

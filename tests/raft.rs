@@ -1,7 +1,9 @@
 //! raft: every promise kept on every raft scenario across seeds, and every planted bug caught
 //! by a promised check on some seed of a shipped scenario.
 
-use crate::util::{assert_bugs_caught, assert_keeps_promises, scenarios_in, Caught};
+use crate::util::{
+    assert_bugs_caught, assert_keeps_promises, run_report_with, scenarios_in, Caught,
+};
 use simkv_sim::checks::CheckName;
 
 #[test]
@@ -68,4 +70,39 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
             },
         ],
     );
+}
+
+/// Thesis 9.6: Pre-Vote is on by default, and it is what keeps vote-amnesia.toml seed 11
+/// live: there a follower behind the slow n1-n2 link times out while the leader works, and
+/// without Pre-Vote its higher term deposes the leader long enough for a client to use up its
+/// retries (a read at 18.02s failed "not-leader"). With `pre_vote = false` raft promises no
+/// liveness, and the run only measures it.
+#[test]
+fn raft_pre_vote_keeps_vote_amnesia_seed_11_live_and_without_it_liveness_is_measured() {
+    use simkv_sim::checks::Verdict;
+    use simkv_sim::report::RunVerdict;
+    let path = "scenarios/raft/vote-amnesia.toml";
+    let liveness = |report: &simkv_sim::report::RunReport| {
+        let c = report.checks.iter().find(|c| c.name == CheckName::Liveness);
+        let c = c.unwrap();
+        (c.promised, c.verdict)
+    };
+    let on = run_report_with(path, "raft", 11, &[], &[]);
+    assert_eq!(on.verdict, RunVerdict::Kept);
+    assert_eq!(liveness(&on), (true, Verdict::Pass));
+    assert!(on.promises.contains(&"live-after-heal".to_string()));
+    let off = run_report_with(
+        path,
+        "raft",
+        11,
+        &[],
+        &["cluster.params.raft.pre_vote=false"],
+    );
+    assert_eq!(
+        liveness(&off),
+        (false, Verdict::Fail),
+        "disrupted, but not promised"
+    );
+    assert_eq!(off.promises, ["linearizable"]);
+    assert_eq!(off.verdict, RunVerdict::Kept);
 }

@@ -357,6 +357,16 @@ pub trait Protocol: Sized + 'static {
     /// The protocol's name, promises, parameters and planted bugs.
     fn info() -> ProtocolInfo;
 
+    /// The promises a run with these (resolved) parameters keeps, which the run's checks
+    /// judge; the others are only measured. [`ProtocolInfo::promises`] by default; a protocol
+    /// whose parameters can switch off what a promise rests on says so here (raft with
+    /// `pre_vote = false` does not promise liveness: a node that misses heartbeats may depose
+    /// working leaders again and again, Ongaro's thesis section 9.6).
+    fn promises(params: &Params) -> Vec<Promise> {
+        let _ = params;
+        Self::info().promises.to_vec()
+    }
+
     /// Boots (or reboots, with `durable`) one node.
     fn start(
         ctx: &mut Context<'_, Self>,

@@ -54,8 +54,9 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     let replicas = FinalReplica::all(&output);
     let info = P::info();
+    let promises = P::promises(&scenario.cluster.params);
     let (checks, measured) =
-        checks::judge_all(&RunView::new(scenario, &output, &replicas), info.promises);
+        checks::judge_all(&RunView::new(scenario, &output, &replicas), &promises);
     let ops = op_counts(&output.history, output.stats.shed);
     let measures = measures(&output, measured, ops.invoked);
     let report = RunReport {
@@ -63,7 +64,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         source: scenario.source.clone(),
         description: scenario.description.clone(),
         protocol: info.name.to_string(),
-        promises: info.promises.iter().map(|p| p.name().to_string()).collect(),
+        promises: promises.iter().map(|p| p.name().to_string()).collect(),
         bugs: scenario
             .cluster
             .bugs

@@ -14,11 +14,12 @@ impl Majority {
     pub(super) fn serve(&mut self, ctx: &mut Context<'_, Self>, msg: Message) -> Option<Message> {
         match msg {
             Message::Prepare { key, op, ballot } => Some(self.on_prepare(ctx, key, op, ballot)),
-            Message::Query { key, op } => {
+            Message::Query { key, op, read } => {
                 let slot = self.slots.get(&key).cloned().unwrap_or_default();
                 Some(Message::QueryReply {
                     key,
                     op,
+                    read,
                     accepted: slot.accepted,
                     chosen: slot.chosen,
                 })

@@ -22,6 +22,12 @@ pub(super) enum Phase {
     /// Waiting for this node's earlier write of the same key to finish: a coordinator runs
     /// one round per key at a time, so its own requests never duel with each other.
     Queued,
+    /// Forwarded to the key's distinguished proposer, which runs it (see `proposer.rs`).
+    Forwarded(NodeId),
+    /// Applied in the proposal of this node's round `op` of the same key, after the round's
+    /// own request (group commit): answered when that round's value is chosen, queued again
+    /// if the round starts over.
+    Joined(u64),
 }
 
 /// One request this node coordinates.
@@ -42,11 +48,15 @@ pub(super) struct Pending {
     pub(super) read_result: Option<OpResult>,
     /// Each attempt's ballot and the result its value means.
     pub(super) results: Vec<(Version, OpResult)>,
+    /// The node that forwarded this request here and its number there: the answer goes
+    /// back to it rather than to the client.
+    pub(super) origin: Option<(NodeId, u64)>,
 }
 
 impl Majority {
     /// Starts (or restarts, after a refusal) phase 1 of request `id`.
     pub(super) fn begin(&mut self, ctx: &mut Context<'_, Self>, id: u64) {
+        self.release_joined(id);
         let Some(p) = self.pending.get_mut(&id) else {
             return;
         };
@@ -55,8 +65,11 @@ impl Majority {
         p.nacks.clear();
         let key = p.op.key();
         let msg = if matches!(p.op, Op::Get { .. }) {
+            let read = self.next_ballot(ctx);
+            let p = self.pending.get_mut(&id).expect("still pending");
             p.phase = Phase::Query;
-            Message::Query { key, op: id }
+            p.ballot = read;
+            Message::Query { key, op: id, read }
         } else {
             let ballot = self.next_ballot(ctx);
             let p = self.pending.get_mut(&id).expect("still pending");
@@ -70,6 +83,44 @@ impl Majority {
         };
         ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
         self.broadcast(ctx, msg);
+    }
+
+    /// A phase still short of replies after `phase_timeout` (lost messages, or slow links):
+    /// its message goes again, same ballot, to the replicas that have not answered. Starting
+    /// over with a new ballot instead would preempt the round's own promises (and, on links
+    /// slower than the timeout, never finish a round).
+    pub(super) fn resend(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.get(&op) else {
+            return;
+        };
+        let key = p.op.key();
+        let msg = match p.phase {
+            Phase::Query => Message::Query {
+                key,
+                op,
+                read: p.ballot,
+            },
+            Phase::Prepare => Message::Prepare {
+                key,
+                op,
+                ballot: p.ballot,
+            },
+            Phase::Accept | Phase::WriteBack => Message::Accept {
+                key,
+                op,
+                record: p.proposal.clone().expect("a proposal"),
+                write_back: p.phase == Phase::WriteBack,
+            },
+            _ => return,
+        };
+        let answered = |n: &NodeId| {
+            p.replies.contains_key(n) || p.acks.contains(n) || p.nacks.contains(n)
+        };
+        let silent: Vec<NodeId> = self.peers.iter().copied().filter(|n| !answered(n)).collect();
+        for peer in silent {
+            ctx.send(peer, msg.clone());
+        }
+        ctx.set_timer(Timer::Retry(op), self.phase_timeout);
     }
 
     pub(super) fn on_reply(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
@@ -90,6 +141,7 @@ impl Majority {
             }
             Message::QueryReply {
                 op,
+                read,
                 accepted,
                 chosen,
                 ..
@@ -97,7 +149,9 @@ impl Majority {
                 let Some(p) = self.pending.get_mut(&op) else {
                     return;
                 };
-                if p.phase == Phase::Query {
+                // Only an answer to this very query: a number may have been another request's
+                // in an earlier incarnation (swarm.toml seed 179 read key 2's value for key 16).
+                if p.phase == Phase::Query && p.ballot == read {
                     p.replies.entry(from).or_insert((accepted, chosen));
                     self.maybe_decide(ctx, op);
                 }
@@ -157,6 +211,7 @@ impl Majority {
     }
 
     pub(super) fn back_off(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        self.release_joined(op);
         let Some(p) = self.pending.get_mut(&op) else {
             return;
         };
@@ -268,6 +323,22 @@ impl Majority {
     pub(super) fn finish(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
         let p = self.pending.get(&op).expect("pending");
         let record = p.proposal.clone().expect("a proposal");
+        // The requests that rode on this round are chosen with it.
+        let joined: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, j)| j.phase == Phase::Joined(op))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in joined {
+            let j = self.pending.remove(&id).expect("joined");
+            ctx.cancel_timer(Timer::Deadline(id));
+            match Self::write_result(&j, &record) {
+                Some(result) => self.deliver_answer(ctx, &j, result),
+                None => ctx.note(|| format!("{}: applied earlier elsewhere; answer unknown", j.request)),
+            }
+        }
+        let p = self.pending.get(&op).expect("pending");
         let result = match p.phase {
             Phase::WriteBack => p.read_result.clone(),
             _ => Self::write_result(p, &record),
@@ -292,16 +363,41 @@ impl Majority {
         if let Some(p) = self.pending.remove(&op) {
             ctx.cancel_timer(Timer::Deadline(op));
             ctx.cancel_timer(Timer::Retry(op));
-            ctx.reply(p.request, result);
+            self.deliver_answer(ctx, &p, result);
             self.maybe_start_queued(ctx, p.op.key());
         }
     }
 
-    /// Whether a write of `key` this node coordinates is under way (not queued).
+    /// Queues again the requests that joined round `op`, which starts over or ends without
+    /// a value chosen (a later round applies them).
+    pub(super) fn release_joined(&mut self, op: u64) {
+        for j in self.pending.values_mut() {
+            if j.phase == Phase::Joined(op) {
+                j.phase = Phase::Queued;
+            }
+        }
+    }
+
+    /// The writes of `key` waiting behind this node's round `op`, oldest first: they join it.
+    pub(super) fn join_queued(&mut self, op: u64, key: Key) -> Vec<u64> {
+        let mut joined = Vec::new();
+        for (id, j) in self.pending.iter_mut() {
+            if j.phase == Phase::Queued && j.op.key() == key {
+                j.phase = Phase::Joined(op);
+                joined.push(*id);
+            }
+        }
+        joined
+    }
+
+    /// Whether a write of `key` this node coordinates is under way (not queued, and not
+    /// forwarded to another node).
     pub(super) fn key_busy(&self, key: Key) -> bool {
-        self.pending
-            .values()
-            .any(|p| p.op.is_write() && p.op.key() == key && p.phase != Phase::Queued)
+        self.pending.values().any(|p| {
+            p.op.is_write()
+                && p.op.key() == key
+                && !matches!(p.phase, Phase::Queued | Phase::Forwarded(_))
+        })
     }
 
     /// Starts the oldest queued write of `key` once none is under way.
@@ -320,6 +416,7 @@ impl Majority {
     }
 
     pub(super) fn on_deadline(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        self.release_joined(op);
         let Some(p) = self.pending.remove(&op) else {
             return;
         };

@@ -37,6 +37,14 @@ pub struct Applied {
 pub enum Outcome {
     /// [`OpResult::Ok`](crate::kv::OpResult::Ok) with the value after it.
     Ok,
+    /// [`OpResult::Ok`](crate::kv::OpResult::Ok) with this value, kept for an append, whose
+    /// answer (the whole value after it) nothing else rebuilds once later requests changed
+    /// the value: without it, a retry that finds the append applied by an earlier attempt
+    /// elsewhere could not answer, and the client timed out (swarm.toml seeds 12, 21, 29, ...).
+    Appended {
+        /// The value right after the append.
+        value: Option<Value>,
+    },
     /// [`OpResult::NotFound`](crate::kv::OpResult::NotFound).
     NotFound,
     /// [`OpResult::PreconditionFailed`](crate::kv::OpResult::PreconditionFailed), with the

@@ -1,7 +1,8 @@
 //! What majority nodes send each other, and the timers they arm.
 
 use super::durable::Record;
-use crate::kv::Key;
+use crate::ids::RequestId;
+use crate::kv::{Key, Op};
 use crate::quorum::Version;
 use serde::Serialize;
 
@@ -35,6 +36,10 @@ pub enum Message {
         key: Key,
         /// The coordinator's request number.
         op: u64,
+        /// A number of this query that no incarnation of the coordinator uses again (drawn
+        /// like a ballot): request numbers start over after a restart, and an answer to a
+        /// query of the earlier incarnation must not count for this one.
+        read: Version,
     },
     /// The answer to a query.
     QueryReply {
@@ -42,6 +47,8 @@ pub enum Message {
         key: Key,
         /// The coordinator's request number.
         op: u64,
+        /// The query's number, echoed.
+        read: Version,
         /// What the replica holds.
         accepted: Option<Record>,
         /// Whether it is known chosen.
@@ -86,6 +93,29 @@ pub enum Message {
         /// The chosen value.
         record: Record,
     },
+    /// A client's write, sent to its key's distinguished proposer, which runs it.
+    Forward {
+        /// The sender's request number, quoted in the answers.
+        op: u64,
+        /// The client's request.
+        request: RequestId,
+        /// The operation.
+        operation: Op,
+    },
+    /// The proposer has the forwarded write (the sender stops suspecting it).
+    ForwardAck {
+        /// The sender's request number.
+        op: u64,
+        /// The client's request.
+        request: RequestId,
+    },
+    /// The proposer answered the client of a forwarded write: the sender stops waiting.
+    ForwardDone {
+        /// The sender's request number.
+        op: u64,
+        /// The client's request.
+        request: RequestId,
+    },
     /// Anti-entropy: the digest of the sender's chosen entries, per bucket.
     Digests {
         /// One digest per bucket.
@@ -107,7 +137,7 @@ pub enum Message {
 pub enum Timer {
     /// Request `op` gives up.
     Deadline(u64),
-    /// Request `op` retries after a refusal.
+    /// Request `op` retries after a refusal (or, forwarded, turns to another proposer).
     Retry(u64),
     /// Time for the next digest exchange.
     AntiEntropy,

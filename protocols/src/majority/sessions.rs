@@ -11,28 +11,41 @@ use crate::kv::{self, Op, OpResult};
 use crate::quorum::Entry;
 
 impl Majority {
+    /// Phase 1 done: the proposal applies this round's request to the highest value, then
+    /// every write of the key queued behind it here, in order (group commit: one round
+    /// chooses them all, so that a distinguished proposer keeps up with a hot key).
     pub(super) fn decide_write(
         &mut self,
         ctx: &mut Context<'_, Self>,
         op: u64,
         best: Option<Record>,
     ) {
-        let p = self.pending.get_mut(&op).expect("pending");
-        let ballot = p.ballot;
-        let (client, seq) = (p.request.client, p.request.seq);
+        let key = self.pending.get(&op).expect("pending").op.key();
+        let ballot = self.pending.get(&op).expect("pending").ballot;
         let mut sessions = best
             .as_ref()
             .map(|b| b.sessions.clone())
             .unwrap_or_default();
         let mut last = best.as_ref().and_then(|b| b.last);
         let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
-        // Already applied in the chain (an earlier attempt, here or at the coordinator the
-        // client tried before), or superseded by the client's next request: only complete the
-        // value, never apply the request twice.
-        if sessions.get(&client).is_none_or(|a| a.seq < seq) {
+        let joined = self.join_queued(op, key);
+        for id in std::iter::once(op).chain(joined) {
+            let p = self.pending.get_mut(&id).expect("pending");
+            let (client, seq) = (p.request.client, p.request.seq);
+            // Already applied in the chain (an earlier attempt, here or at the coordinator
+            // the client tried before), or superseded by the client's next request: only
+            // complete the value, never apply the request twice.
+            if sessions.get(&client).is_some_and(|a| a.seq >= seq) {
+                continue;
+            }
             let result = kv::apply_to_value(&mut value, &p.op);
             let outcome = match &result {
                 OpResult::NotFound => Outcome::NotFound,
+                OpResult::Ok { value } if matches!(p.op, Op::Append { .. }) => {
+                    Outcome::Appended {
+                        value: value.clone(),
+                    }
+                }
                 OpResult::PreconditionFailed { current } => Outcome::PreconditionFailed {
                     current: current.clone(),
                 },
@@ -47,6 +60,7 @@ impl Majority {
             sessions.insert(client, applied);
             last = Some(p.request);
         }
+        let p = self.pending.get_mut(&op).expect("pending");
         p.phase = Phase::Accept;
         let record = Record {
             entry: Entry::new(ballot, value),
@@ -54,7 +68,6 @@ impl Majority {
             last,
         };
         p.proposal = Some(record.clone());
-        let key = p.op.key();
         let msg = Message::Accept {
             key,
             op,
@@ -76,6 +89,7 @@ impl Majority {
         let after = (record.last == Some(p.request)).then_some(&record.entry.value);
         let rebuilt = match (applied.outcome.clone(), &p.op, after) {
             (Outcome::NotFound, ..) => Some(OpResult::NotFound),
+            (Outcome::Appended { value }, ..) => Some(OpResult::Ok { value }),
             (Outcome::Ok, Op::Put { value, .. } | Op::Update { value, .. }, _)
             | (Outcome::Ok, Op::Cas { new: value, .. }, _) => Some(OpResult::Ok {
                 value: Some(value.clone()),

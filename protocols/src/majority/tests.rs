@@ -16,6 +16,27 @@ fn harness(count: u16, bugs: &[&'static str]) -> Harness {
     Cluster::boot_all(configs(count, &params, bugs), |_| {})
 }
 
+/// A cluster whose coordinators run every write themselves, as with no distinguished
+/// proposer: what safety must survive (two proposers of one key), and the coordinator's own
+/// queue and sessions, tested without forwarding in the way.
+fn leaderless(count: u16) -> Harness {
+    let mut params = Params::defaults(Majority::info().params);
+    params.set(
+        "distinguished_proposer",
+        crate::params::ParamValue::Bool(false),
+    );
+    Cluster::boot_all(configs(count, &params, &[]), |_| {})
+}
+
+/// The Prepares in flight for `key`, by sender.
+fn prepares_from(h: &Harness, key: Key) -> Vec<NodeId> {
+    h.inflight
+        .iter()
+        .filter(|(_, _, m)| matches!(m, Message::Prepare { key: k, .. } if *k == key))
+        .map(|(from, _, _)| *from)
+        .collect()
+}
+
 #[test]
 fn quorums_default_to_majorities_and_reject_non_intersecting_ones() {
     assert_eq!(quorums(5, 0, 0, false), (3, 3, None));
@@ -75,8 +96,8 @@ fn with_skip_read_write_back_a_later_read_returns_the_older_value() {
 #[test]
 fn casp_concurrent_cas_on_one_key_cannot_both_succeed() {
     // Plain ABD's read-modify-write would let both succeed; the promise of phase 1 orders
-    // them (CASPaxos, section 2).
-    let mut h = harness(5, &[]);
+    // them (CASPaxos, section 2), even when two coordinators run them at once.
+    let mut h = leaderless(5);
     h.submit(0, req(0, 1), put(1, "a"));
     h.deliver_all();
     let cas = |new: &str| Op::Cas {
@@ -117,7 +138,7 @@ fn casp_concurrent_cas_on_one_key_cannot_both_succeed() {
 fn a_coordinator_runs_one_round_per_key_and_queues_its_other_writes() {
     // Paxos Made Simple, section 2.4: two proposers can duel forever; a node's own
     // writes of one key must not be two of them.
-    let mut h = harness(3, &[]);
+    let mut h = leaderless(3);
     h.submit(0, req(1, 1), put(1, "a"));
     h.submit(0, req(2, 1), put(1, "b"));
     h.submit(0, req(3, 1), put(2, "c"));
@@ -143,7 +164,7 @@ fn a_coordinator_runs_one_round_per_key_and_queues_its_other_writes() {
 
 #[test]
 fn a_clients_retry_at_another_coordinator_applies_once() {
-    let mut h = harness(5, &[]);
+    let mut h = leaderless(5);
     h.submit(0, req(0, 1), put(1, ""));
     h.deliver_all();
     let append = append(1, "x;");
@@ -223,4 +244,108 @@ fn a_tricked_replica_is_repaired_by_anti_entropy_and_never_read() {
     }
     assert_eq!(h.value(2, 1).as_deref(), Some("a"));
     assert_eq!(h.nodes[0].digest(), h.nodes[2].digest());
+}
+
+/// Paxos Made Simple, section 2.4 ("to guarantee progress, a distinguished proposer must be
+/// selected as the only one to try issuing proposals"): writes of one key reaching every
+/// node are all forwarded to the key's proposer (key 0: n1), which alone sends Prepares,
+/// runs the writes queued behind its round together in the next one, and answers them all
+/// through the nodes they reached; each append applies once.
+#[test]
+fn paxos_2_4_writes_of_a_key_reaching_every_node_go_to_its_distinguished_proposer() {
+    let mut h = harness(5, &[]);
+    for i in 0..5u16 {
+        h.submit(i, req(u32::from(i), 1), append(0, &format!("{i};")));
+    }
+    let mut rounds = 0;
+    // Ends: every round chooses the writes queued behind it.
+    for _ in 0..10 {
+        let from = prepares_from(&h, 0);
+        assert!(from.iter().all(|f| *f == n(0)), "only the proposer prepares: {from:?}");
+        if !from.is_empty() {
+            rounds += 1;
+        }
+        if h.deliver_where(|w| !matches!(w.2, Message::Accepted { .. })) == 0
+            && h.deliver_all() == 0
+        {
+            break;
+        }
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for i in 0..5u16 {
+        let answer = h.reply(req(u32::from(i), 1)).cloned();
+        assert!(matches!(answer, Some(OpResult::Ok { .. })), "n{} {answer:?}", i + 1);
+        parts.push(format!("{i};"));
+    }
+    let value = h.value(0, 0).expect("written");
+    for part in &parts {
+        assert_eq!(value.matches(part.as_str()).count(), 1, "{value}");
+    }
+    assert!(rounds <= 3, "writes queued behind a round share the next: {rounds} rounds");
+}
+
+/// Section 2.4 also says the distinguished proposer must be chosen again when it fails: a
+/// proposer that does not acknowledge a forward within `forward_timeout` is suspected, the
+/// write goes to the key's next proposer and is answered; a message from the silent node
+/// ends the suspicion.
+#[test]
+fn paxos_2_4_a_silent_proposer_is_passed_over_for_the_next_one() {
+    let mut h = harness(5, &[]);
+    h.crash(0); // key 0's proposer
+    h.submit(2, req(7, 1), put(0, "a"));
+    assert!(h.inflight.iter().any(|w| w.1 == n(0) && matches!(w.2, Message::Forward { .. })));
+    h.deliver_all(); // lost at the crashed n1
+    let op = *h.nodes[2].pending.keys().next().expect("pending");
+    h.now += Span::millis(100);
+    h.timer(2, Timer::Retry(op));
+    let to: Vec<NodeId> = h
+        .inflight
+        .iter()
+        .filter(|w| matches!(w.2, Message::Forward { .. }))
+        .map(|w| w.1)
+        .collect();
+    assert_eq!(to, [n(1)], "key 0's next proposer");
+    h.deliver_all();
+    assert_eq!(h.reply(req(7, 1)), Some(&ok("a")));
+    assert_eq!(h.nodes[2].proposer_of(0, h.now), n(1));
+    h.recover(0);
+    // n1's anti-entropy goes round its peers: n2, then n3.
+    for _ in 0..2 {
+        h.timer(0, Timer::AntiEntropy);
+        h.deliver_all();
+    }
+    assert_eq!(h.nodes[2].proposer_of(0, h.now), n(0), "heard from n1 again");
+}
+
+/// ABD's read (section 4) counts only answers to *this* query: request numbers start over
+/// when a coordinator restarts, and an answer to a query of its earlier incarnation (for
+/// another key, or an older state of this one) must not make a quorum. swarm.toml seeds 144
+/// and 179 read one key's value for another that way.
+#[test]
+fn abd_a_read_ignores_answers_to_a_query_of_an_earlier_incarnation() {
+    let mut h = harness(3, &[]);
+    h.submit(0, req(0, 1), put(2, "b"));
+    h.deliver_all();
+    // Key 1's value is the newer: taken for key 2's, it would win.
+    h.submit(0, req(0, 2), put(1, "a"));
+    h.deliver_all();
+    // A read of key 1 at n1: its queries are answered, the answers are still on their way.
+    h.submit(0, req(1, 1), get(1));
+    h.deliver_where(|w| matches!(w.2, Message::Query { .. }));
+    let stale: Vec<_> = h.inflight.drain(..).collect();
+    assert_eq!(stale.len(), 2);
+    // n1 restarts and reads key 2 under the same request number (its third again).
+    h.restart(0);
+    for seq in 1..=2 {
+        h.submit(0, req(2, seq), get(3));
+        h.deliver_all();
+    }
+    h.submit(0, req(1, 2), get(2));
+    let fresh: Vec<_> = h.inflight.drain(..).collect();
+    h.inflight.extend(stale);
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 2)), None, "key 1's answers do not count for key 2");
+    h.inflight.extend(fresh);
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 2)), Some(&ok("b")));
 }

@@ -18,8 +18,12 @@
 //! earlier entries commit with it. Every `heartbeat` the leader sends [`Message::Heartbeat`]
 //! (the commit index the follower is known to match, and a round number for reads).
 //!
-//! With `pre_vote` (thesis 9.6) a node first asks whether it could win, without bumping its
-//! term, so that a node cut off and rejoining does not depose a working leader. With
+//! With `pre_vote` (thesis 9.6, on by default) a node whose election timeout fires first asks
+//! whether it could win, without bumping its term: a peer grants a pre-vote only to an
+//! up-to-date log, and only if it has not heard a leader within the minimum election timeout
+//! itself (a leader always refuses). So a node cut off, restarted, or behind a slow link does
+//! not depose a working leader with a higher term; once the leader is really gone, the
+//! pre-vote wins and the election goes on as in section 5.2. With
 //! `check_quorum` a leader that has not heard a majority for an election timeout steps down,
 //! and nodes that heard from a leader within the minimum election timeout neither grant votes
 //! nor adopt the term of a RequestVote (thesis 4.2.3, which also keeps removed servers from
@@ -79,6 +83,17 @@
 //! drops the entries it covers; the snapshot is part of the durable log. A follower that
 //! needs entries the leader no longer holds receives [`Message::InstallSnapshot`].
 //!
+//! # Promises
+//!
+//! Linearizable (transactions strictly serializable) with any parameters. Live after heal
+//! with `pre_vote` on: once the cluster is whole and a majority of voters hear each other,
+//! a leader is elected and stays. `pre_vote = false` gives that promise up (the run then only
+//! measures liveness, see [`Protocol::promises`]): a node whose link to the leader is slower
+//! than its election timeout campaigns again and again, and each higher term deposes the
+//! leader (scenarios/raft/vote-amnesia.toml seed 11 lost a read that way; swarm.toml's slow
+//! link seeds 13, 26, 34, 46). `figure8.toml` and `reelection.toml` switch Pre-Vote off on
+//! purpose: their planted bugs need disruptive elections.
+//!
 //! # Checked invariants
 //!
 //! Per node ([`Protocol::check_invariants`]): the commit index never decreases and never
@@ -120,8 +135,10 @@ crate::protocol_params! {
             "range the engine draws each election timeout from (section 5.2)";
         heartbeat: Span = "50ms",
             "interval between a leader's heartbeats (and retries of lost batches)";
-        pre_vote: bool = "false",
-            "ask for pre-votes before bumping the term (thesis 9.6)";
+        pre_vote: bool = "true",
+            "ask for pre-votes before bumping the term, refused by nodes that heard a \
+                      leader within the minimum election timeout (thesis 9.6); false lets a \
+                      node that missed heartbeats depose a working leader";
         check_quorum: bool = "false",
             "a leader not heard by a majority for an election timeout steps down; \
                       nodes that heard a leader recently ignore RequestVote (thesis 4.2.3)";
@@ -618,6 +635,19 @@ impl Protocol for Raft {
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
         }
+    }
+
+    /// Linearizable always; live after heal only with `pre_vote` (the default). Without it a
+    /// node whose link to the leader is slower than an election timeout, or that keeps
+    /// restarting, campaigns in ever higher terms and deposes working leaders again and again
+    /// (thesis 9.6): `scenarios/swarm.toml`'s slow link did exactly that on seeds 13, 26, 34
+    /// and 46, and `scenarios/raft/vote-amnesia.toml` seed 11 before Pre-Vote was the default.
+    fn promises(params: &crate::params::Params) -> Vec<Promise> {
+        let mut promises = Self::info().promises.to_vec();
+        if !Params::from_params(params).pre_vote {
+            promises.retain(|p| *p != Promise::LiveAfterHeal);
+        }
+        promises
     }
 
     fn start(

@@ -22,17 +22,35 @@ impl Cluster<Raft> {
     }
 
     /// Lets node `i`'s election timeout pass and fire: it campaigns (a first firing after
-    /// contact with a leader only re-arms the timer, as the lazy re-arm says).
+    /// contact with a leader only re-arms the timer, as the lazy re-arm says). With Pre-Vote
+    /// (the default) only the pre-vote round is delivered, and it must win.
     fn campaign(&mut self, i: u16) {
+        assert!(self.try_campaign(i), "n{i} did not campaign");
+    }
+
+    /// As [`Cluster::campaign`], returning whether node `i` bumped its term.
+    fn try_campaign(&mut self, i: u16) -> bool {
         self.now += Span::millis(300);
         let term = self.nodes[usize::from(i)].current_term;
         for _ in 0..2 {
             self.run(i, |node, ctx| node.on_timer(ctx, Timer::Election));
+            if self.nodes[usize::from(i)].role == Role::PreCandidate {
+                self.deliver_where(|w| {
+                    matches!(
+                        w.2,
+                        Message::RequestVote { pre_vote: true, .. }
+                            | Message::RequestVoteResponse { pre_vote: true, .. }
+                    )
+                });
+            }
             if self.nodes[usize::from(i)].current_term > term {
-                return;
+                return true;
+            }
+            if self.nodes[usize::from(i)].role == Role::PreCandidate {
+                return false;
             }
         }
-        panic!("n{i} did not campaign");
+        false
     }
 
     /// A heartbeat interval passes and node `i`'s heartbeat timer fires.
@@ -69,7 +87,9 @@ impl Cluster<Raft> {
 #[test]
 fn election_5_2_votes_only_for_an_up_to_date_log() {
     for (bugs, stale_wins) in [(&[][..], false), (&["vote-without-log-check"][..], true)] {
-        let mut h = Harness::new(3, bugs, &[]);
+        // Without Pre-Vote, so that the stale candidate asks for real votes (with it, the
+        // pre-vote round refuses it first: see `prevote_9_6_*`).
+        let mut h = Harness::new(3, bugs, &[("pre_vote", ParamValue::Bool(false))]);
         h.campaign(0);
         h.deliver_all();
         assert_eq!(h.node(0).role, Role::Leader);
@@ -262,4 +282,57 @@ fn promises_5_3_5_4_acknowledged_writes_survive_the_leader_and_every_replica_app
         assert_eq!(h.value(i, 1).as_deref(), Some("x"), "n{} applied it", i + 1);
         assert_eq!(digests[usize::from(i)], digests[0], "n{} converged", i + 1);
     }
+}
+
+/// Thesis 9.6 (Pre-Vote, on by default): a follower cut off from the leader long enough to
+/// time out asks first whether it could win. Its peers, which hear the leader, refuse, so
+/// it neither bumps its term nor deposes the working leader when it comes back; without
+/// Pre-Vote its higher term deposes the leader and the cluster is leaderless until a new
+/// election ends (what broke live-after-heal on vote-amnesia.toml seed 11).
+#[test]
+fn prevote_9_6_a_node_that_missed_heartbeats_does_not_depose_the_leader() {
+    for pre_vote in [true, false] {
+        let mut h = Harness::new(3, &[], &[("pre_vote", ParamValue::Bool(pre_vote))]);
+        assert_eq!(h.node(0).settings.pre_vote, pre_vote);
+        h.campaign(0);
+        h.deliver_all();
+        assert_eq!(h.node(0).role, Role::Leader);
+        // n3 misses heartbeats (a slow link) and times out; n2 keeps hearing the leader.
+        h.now += Span::millis(300);
+        h.heartbeat(0);
+        h.deliver_where(|w| w.1 != n(2));
+        h.drop_where(|w| w.1 == n(2));
+        h.run(2, |node, ctx| node.on_timer(ctx, Timer::Election));
+        h.run(2, |node, ctx| node.on_timer(ctx, Timer::Election));
+        h.deliver_all();
+        let term = h.node(0).current_term;
+        if pre_vote {
+            assert_eq!(h.node(2).role, Role::PreCandidate);
+            assert_eq!(h.node(2).current_term, 1, "a pre-vote bumps no term");
+            assert_eq!(h.node(0).role, Role::Leader, "the leader keeps leading");
+            assert_eq!(term, 1);
+        } else {
+            assert_eq!(h.node(0).role, Role::Follower, "deposed by the higher term");
+            assert!(term > 1);
+        }
+    }
+}
+
+/// Thesis 9.6: Pre-Vote refuses a pre-candidate only while the leader is heard; once the
+/// leader is gone for an election timeout, a pre-candidate with an up-to-date log wins the
+/// pre-vote, campaigns and leads (Pre-Vote must not cost liveness).
+#[test]
+fn prevote_9_6_a_pre_candidate_wins_once_the_leader_is_gone() {
+    let mut h = Harness::new(3, &[], &[]);
+    assert!(h.node(0).settings.pre_vote, "Pre-Vote is the default");
+    h.campaign(0);
+    h.deliver_all();
+    assert_eq!(h.node(0).role, Role::Leader);
+    h.submit(0, req(1, 1), append(1, "x"));
+    h.deliver_all();
+    h.crash(0);
+    assert!(h.try_campaign(1), "the leader is silent: the pre-vote is granted");
+    h.deliver_where(|w| w.1 != n(0));
+    assert_eq!(h.node(1).role, Role::Leader);
+    assert_eq!(h.node(1).current_term, 2);
 }

@@ -135,7 +135,18 @@
 //! included, locked from its vote until it applies the outcome, the txn takes effect at one
 //! instant between its request and its answer (strict two-phase locking). Durable for
 //! acknowledged writes, convergent and live after heal (blocked participants unblock once
-//! their coordinator is back). Not available under any partition or while any node is down:
+//! their coordinator is back).
+//!
+//! Live after heal, precisely: once the cluster is whole, every write commits within
+//! `retry_for` of reaching its coordinator, *given* that `vote_timeout` outlasts the round
+//! trip between any two nodes and `retry_for` leaves room for several attempts. Every commit
+//! needs every vote before `vote_timeout`: behind a link slower than that, each transaction
+//! coordinated at either end aborts for missing votes, and after `retry_for` the write is
+//! refused ([`OpResult::Unavailable`](crate::kv::OpResult::Unavailable), which it keeps: see
+//! "Refusing a write"). Under contention, wait-die aborts the younger of two conflicting
+//! transactions and the coordinator retries it after a random back-off; `retry_for` bounds
+//! how long. The defaults (100ms, 400ms) fit LAN links; `scenarios/swarm.toml`, which draws
+//! a link of up to 500ms each way, sets 600ms and 2s. Not available under any partition or while any node is down:
 //! every write needs every replica's vote, so writes abort (or, at a blocked participant,
 //! wait) until the cluster is whole again.
 
