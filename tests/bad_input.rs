@@ -326,3 +326,14 @@ fn bad_input_leader_within_on_a_leaderless_protocol() {
     let path = write(dir.path(), "s.toml", &text);
     expect_bad(&["run", &path], &[&format!("{path}:10:23"), "above 0"]);
 }
+
+#[test]
+fn bad_input_max_writes_per_key_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{GOOD}\n[workload]\nmax_writes_per_key = 0\n");
+    let path = write(dir.path(), "s.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:10:22"), "writes per key"],
+    );
+}

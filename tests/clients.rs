@@ -447,3 +447,42 @@ fn bad_client_settings_exit_2_with_file_line_col() {
         stderr(&out)
     );
 }
+
+/// Elle's `max-writes-per-key`: with one key slot and at most 4 writes per key, the clients'
+/// writes land on keys 0, 1, 2, ... in turn, no key takes more than 4 writes, and an append's
+/// value never holds more than 4 elements; without it, every write goes to key 0.
+#[test]
+fn max_writes_per_key_moves_a_slot_on_to_fresh_keys() {
+    let sets = [
+        "workload.keys=1",
+        "workload.mix={ append = 3, get = 1 }",
+        "workload.max_writes_per_key=4",
+    ];
+    let result = run_with("scenarios/partition.toml", "majority", 3, &sets);
+    let mut writes: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut longest = 0;
+    for e in &result.history.events {
+        if e.outcome.is_none() && e.op.is_write() {
+            *writes.entry(e.op.key()).or_default() += 1;
+        }
+        if let Some(Outcome::Ok(simkv_protocols::OpResult::Ok { value: Some(v) })) = &e.outcome {
+            longest = longest.max(v.matches(';').count());
+        }
+    }
+    assert!(
+        writes.len() > 3,
+        "several generations of the one slot: {writes:?}"
+    );
+    assert!(writes.values().all(|n| *n <= 4), "{writes:?}");
+    let last = *writes.keys().last().unwrap();
+    assert_eq!(
+        writes.keys().copied().collect::<Vec<_>>(),
+        (0..=last).collect::<Vec<_>>()
+    );
+    assert!(
+        (1..=4).contains(&longest),
+        "longest append value: {longest} elements"
+    );
+    let unbounded = run_with("scenarios/partition.toml", "majority", 3, &sets[..2]);
+    assert!(unbounded.history.events.iter().all(|e| e.op.key() == 0));
+}

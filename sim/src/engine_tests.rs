@@ -158,6 +158,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             txn_ops: 3,
             backoff: crate::scenario::Backoff::None,
             in_flight: 1,
+            max_writes_per_key: None,
             placement: crate::scenario::Placement::Outside,
         },
         faults,

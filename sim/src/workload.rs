@@ -38,6 +38,10 @@ pub struct OpGenerator {
     /// Cumulative weights of a txn's operation kinds (get, put, append).
     txn_mix: Vec<(OpKind, u64)>,
     txn_ops: u32,
+    /// `max_writes_per_key`, and per slot of the key space its generation and the writes
+    /// issued to its current key (empty when keys take every write).
+    max_writes_per_key: Option<u64>,
+    slots: Vec<(u64, u64)>,
 }
 
 impl OpGenerator {
@@ -90,17 +94,45 @@ impl OpGenerator {
             target: workload.target,
             nodes,
             in_flight: workload.in_flight.max(1),
+            max_writes_per_key: workload.max_writes_per_key,
+            slots: match workload.max_writes_per_key {
+                Some(_) => vec![(0, 0); workload.keys as usize],
+                None => Vec::new(),
+            },
+        }
+    }
+
+    /// The key slot `slot` stands for now (itself while keys take every write).
+    fn current(&self, slot: Key) -> Key {
+        match self.slots.get(slot as usize) {
+            Some((generation, _)) => slot + self.keys * generation,
+            None => slot,
+        }
+    }
+
+    /// Counts a write issued to the key of slot `key % keys`, which moves on to a fresh key
+    /// once it has taken `max_writes_per_key`.
+    fn wrote(&mut self, key: Key) {
+        let Some(most) = self.max_writes_per_key else {
+            return;
+        };
+        let (generation, count) = &mut self.slots[(key % self.keys) as usize];
+        *count += 1;
+        if *count >= most {
+            *generation += 1;
+            *count = 0;
         }
     }
 
     fn key(&self, rng: &mut Stream) -> Key {
-        match self.key_weights.last() {
+        let slot = match self.key_weights.last() {
             None => rng.below(self.keys),
             Some(total) => {
                 let x = rng.below(*total);
                 self.key_weights.partition_point(|c| *c <= x) as Key
             }
-        }
+        };
+        self.current(slot)
     }
 
     fn kind(&self, rng: &mut Stream) -> OpKind {
@@ -142,7 +174,7 @@ impl OpGenerator {
     /// `memory`, and the node it goes to. Values are unique per process; a fixed target is
     /// the client's.
     pub fn next(
-        &self,
+        &mut self,
         id: ClientId,
         memory: &mut ClientMemory,
         rng: &mut Stream,
@@ -175,6 +207,11 @@ impl OpGenerator {
             },
             OpKind::Txn => self.txn(&value, rng),
         };
+        if self.max_writes_per_key.is_some() {
+            for part in op.parts().iter().filter(|p| p.is_write()) {
+                self.wrote(part.key());
+            }
+        }
         let node = match self.target {
             Target::Random => NodeId(rng.below(u64::from(self.nodes)) as u16),
             Target::Fixed => NodeId((id.0 / self.in_flight % u32::from(self.nodes)) as u16),
@@ -287,6 +324,7 @@ mod tests {
             backoff: crate::scenario::Backoff::None,
             in_flight: 1,
             placement: crate::scenario::Placement::Outside,
+            max_writes_per_key: None,
         }
     }
 
@@ -299,7 +337,7 @@ mod tests {
 
     #[test]
     fn values_are_unique_and_keys_in_range() {
-        let g = OpGenerator::new(&workload(KeyDistribution::Uniform, Target::Random), 3);
+        let mut g = OpGenerator::new(&workload(KeyDistribution::Uniform, Target::Random), 3);
         let mut rng = Streams::new(1, 0).workload;
         let mut c = ClientMemory::default();
         let mut values = std::collections::BTreeSet::new();
@@ -319,7 +357,7 @@ mod tests {
     #[test]
     fn zipf_favours_low_keys_and_fixed_targets_stay_put() {
         let w = workload(KeyDistribution::Zipf { exponent: 1.0 }, Target::Fixed);
-        let g = OpGenerator::new(&w, 3);
+        let mut g = OpGenerator::new(&w, 3);
         let mut rng = Streams::new(2, 0).workload;
         let mut c = ClientMemory::default();
         let mut counts = [0u32; 10];

@@ -161,6 +161,9 @@ impl Scenario {
         let _ = writeln!(out, "backoff = {backoff}");
         let _ = writeln!(out, "in_flight = {}", w.in_flight);
         let _ = writeln!(out, "placement = {}", quote(w.placement.name()));
+        if let Some(n) = w.max_writes_per_key {
+            let _ = writeln!(out, "max_writes_per_key = {n}");
+        }
         if w.mix.iter().any(|(k, _)| *k == OpKind::Txn) {
             let _ = writeln!(out, "txn_ops = {}", w.txn_ops);
         }

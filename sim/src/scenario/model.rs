@@ -222,6 +222,11 @@ pub struct Workload {
     pub in_flight: u32,
     /// Where clients stand: outside the cluster, or each beside a node.
     pub placement: Placement,
+    /// Elle's `max-writes-per-key`: once the clients have issued this many writes to a key,
+    /// its slot of the key space moves on to a fresh key (slot `s` of `keys` is key
+    /// `s + keys * g` in its `g`th generation), so that values (an append's list) stay short
+    /// and each key's history stays small enough to check. `None`: a key takes every write.
+    pub max_writes_per_key: Option<u64>,
 }
 
 /// How long a client waits before it retries an operation.

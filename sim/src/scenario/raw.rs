@@ -112,6 +112,7 @@ pub(crate) struct RawWorkload {
     pub backoff: Option<Spanned<RawBackoff>>,
     pub in_flight: Option<Spanned<Int>>,
     pub placement: Option<Placement>,
+    pub max_writes_per_key: Option<Spanned<Int>>,
 }
 
 /// `backoff = "none" | { base = "10ms", max = "1s" }`; the validator checks base and max

@@ -35,6 +35,8 @@ pub(crate) const DEFAULT_BACKOFF: Backoff = Backoff::Exponential {
     base: Span::millis(10),
     max: Span::secs(1),
 };
+/// The largest `max_writes_per_key` (keys move on after this many writes).
+const MAX_WRITES_PER_KEY: i64 = 1_000_000_000;
 /// The most operations one client may keep in flight.
 const MAX_IN_FLIGHT: i64 = 64;
 
@@ -114,6 +116,13 @@ impl Validator<'_> {
             },
             in_flight,
             placement: raw.placement.unwrap_or(Placement::Outside),
+            max_writes_per_key: match &raw.max_writes_per_key {
+                Some(n) => {
+                    let most = Some(MAX_WRITES_PER_KEY);
+                    Some(self.int_in(n, 1, most, "a number of writes per key")? as u64)
+                }
+                None => None,
+            },
         })
     }
 
