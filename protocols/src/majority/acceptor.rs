@@ -8,6 +8,7 @@ use crate::kv::Key;
 use crate::quorum::Version;
 use crate::time::Time;
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 impl Majority {
     /// The acceptor's answer to a coordinator's message (`None` for messages it only takes).
@@ -20,7 +21,7 @@ impl Majority {
                     key,
                     op,
                     read,
-                    accepted: slot.accepted,
+                    accepted: slot.accepted.clone(),
                     chosen: slot.chosen,
                 })
             }
@@ -69,7 +70,7 @@ impl Majority {
             };
         }
         if slot.promised != b {
-            self.slots.entry(key).or_default().promised = slot.promised.max(b);
+            Rc::make_mut(self.slots.entry(key).or_default()).promised = slot.promised.max(b);
             self.leases.insert(key, (b, ctx.now()));
             self.persist(ctx);
         }
@@ -77,7 +78,7 @@ impl Majority {
             key,
             op,
             ballot: b,
-            accepted: slot.accepted,
+            accepted: slot.accepted.clone(),
         }
     }
 
@@ -143,7 +144,7 @@ impl Majority {
     }
 
     pub(super) fn install(&mut self, key: Key, record: Record, promised: Version, chosen: bool) {
-        let slot = self.slots.entry(key).or_default();
+        let slot = Rc::make_mut(self.slots.entry(key).or_default());
         slot.accepted = Some(record);
         slot.promised = promised;
         slot.chosen = chosen;
@@ -166,7 +167,7 @@ impl Majority {
             return true;
         }
         if held == v && !slot.chosen {
-            self.slots.entry(key).or_default().chosen = true;
+            Rc::make_mut(self.slots.entry(key).or_default()).chosen = true;
             return true;
         }
         false

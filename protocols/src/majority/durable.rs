@@ -9,6 +9,7 @@ use crate::kv::{Key, Value};
 use crate::quorum::{Entry, Version};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// An accepted value, with the client sessions of the chain of values that led to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -69,8 +70,9 @@ pub struct Slot {
 /// What survives a crash: every slot, and the counter's reserved mark.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MajorityDurable {
-    /// Every key's acceptor state.
-    pub slots: BTreeMap<Key, Slot>,
+    /// Every key's acceptor state, shared with the live node's until either changes it:
+    /// persisting after each acceptor step copies pointers, not every key's record.
+    pub slots: BTreeMap<Key, Rc<Slot>>,
     /// No ballot this node ever issued has a greater counter.
     pub counter_reserved: u64,
 }

@@ -135,6 +135,7 @@ use crate::time::{Span, SpanRange, Time};
 use coordinator::{Pending, Phase};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 crate::protocol_params! {
     /// majority's parameters, as a scenario's `[cluster.params.majority]` sets them.
@@ -212,7 +213,7 @@ pub struct Majority {
     retry_backoff: SpanRange,
     anti_entropy: Span,
     bugs: Bugs,
-    slots: BTreeMap<Key, Slot>,
+    slots: BTreeMap<Key, Rc<Slot>>,
     /// The Lamport counter of ballots and its persisted high-water mark.
     counter: Reservation,
     next_op: u64,
@@ -435,7 +436,7 @@ impl Protocol for Majority {
             return;
         };
         // Behind the protocol's back: the value changes, its version and checksum do not.
-        let slot = self.slots.entry(key).or_default();
+        let slot = Rc::make_mut(self.slots.entry(key).or_default());
         match &mut slot.accepted {
             Some(record) => record.entry.value = Some(value),
             None => {
