@@ -24,7 +24,7 @@ fn primary_every_planted_bug_is_caught_on_a_shipped_scenario() {
             },
             Caught {
                 bug: "blind-apply",
-                path: "scenarios/flaky-network.toml",
+                path: "scenarios/partition.toml",
                 seeds: 5,
                 check: CheckName::Convergence,
             },

@@ -27,7 +27,15 @@
 //! 1. *Restart pull.* Every start (first boot or restart: the node cannot tell a first boot
 //!    from a restart that lost everything, and asking an empty cluster costs one empty
 //!    message) sends [`Message::SyncRequest`] to every peer, and again on each heartbeat until
-//!    one answer has arrived; the node is then *synced*.
+//!    one answer has arrived; the node is then *synced*, and serves. Restarted, it goes on
+//!    asking every peer that is up and has not answered yet, on each heartbeat, until each has: the
+//!    first answer may come from a peer that restarted too and holds only part of what the
+//!    cluster held, or nothing, while the one node that kept a key answers late (it was
+//!    frozen, say). And what a full state teaches a node, it forwards to its other peers (a
+//!    peer that synced from a restarted node, or before a late state arrived, may lack it
+//!    too), so that the state of the one node that kept a key reaches every replica.
+//!    (`scenarios/swarm.toml` primary seeds 18 and 328: restarted nodes synced from
+//!    restarted peers and never learnt the keys that only another node held.)
 //! 2. *Heal pull.* When a peer marked down is heard from again (a partition healed, a peer
 //!    unfrozen or restarted), the node asks that peer for its state. The node that noticed
 //!    the silence is the one that may have missed writes, so it pulls; the peer, if it too
@@ -151,6 +159,9 @@ struct PeerState {
     pull_wait: u64,
     /// Its previous incarnation left forwards unaccounted for: pull once it reports synced.
     pull_once_synced: bool,
+    /// Whether it has answered a pull since this node started: the restart pull goes on
+    /// asking each peer until it has (module doc, "Failure detection and repair", 1).
+    answered: bool,
 }
 
 crate::roles! {
@@ -198,6 +209,9 @@ pub struct Primary {
     synced: bool,
     /// True when `skip-resync` is on and this start is a restart: the pull never happens.
     resync_skipped: bool,
+    /// Restarted (its store lost): ask every peer that is up until each has answered, not
+    /// only until the first has.
+    restarted: bool,
     peers: BTreeMap<NodeId, PeerState>,
 }
 
@@ -246,6 +260,7 @@ impl Protocol for Primary {
             inbound: Inbound::default(),
             pull_wait: 0,
             pull_once_synced: false,
+            answered: false,
         };
         let peers: BTreeMap<NodeId, PeerState> =
             config.peers().map(|p| (p, peer.clone())).collect();
@@ -267,6 +282,7 @@ impl Protocol for Primary {
             // Alone, there is nobody to sync from.
             synced: peers.is_empty(),
             resync_skipped: bugs.skip_resync && durable.is_some(),
+            restarted: durable.is_some(),
             peers,
         };
         node.reserve_counter(ctx);
@@ -339,18 +355,7 @@ impl Protocol for Primary {
                 value,
             };
             self.install(key, entry.clone());
-            let incarnation = self.incarnation;
-            for (id, peer) in self.peers.iter_mut() {
-                peer.forwards_sent += 1;
-                let (entry, seq) = (entry.clone(), peer.forwards_sent);
-                let forward = Message::Forward {
-                    key,
-                    entry,
-                    incarnation,
-                    seq,
-                };
-                ctx.send(*id, forward);
-            }
+            self.forward(ctx, key, &entry, None);
         }
         // The seed acknowledges before any peer has the write: available, not durable.
         ctx.reply(request, result);

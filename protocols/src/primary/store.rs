@@ -1,7 +1,7 @@
 //! The replica: versioned entries (tombstones included), their incremental digest, and the
 //! merge by version that makes replicas converge (module doc, "Versions and convergence").
 
-use super::Primary;
+use super::{Message, Primary};
 use crate::contract::Context;
 use crate::digest::StableHasher;
 use crate::ids::NodeId;
@@ -40,6 +40,30 @@ impl Primary {
 
     /// Merges a state received from `from`: taken only if its version is greater (unless
     /// `blind-apply`). Returns whether it was taken.
+    /// Sends `entry` of `key` to every peer but `except`, numbered in each peer's sequence.
+    pub(super) fn forward(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        key: Key,
+        entry: &Entry,
+        except: Option<NodeId>,
+    ) {
+        let incarnation = self.incarnation;
+        for (id, peer) in self.peers.iter_mut() {
+            if Some(*id) == except {
+                continue;
+            }
+            peer.forwards_sent += 1;
+            let forward = Message::Forward {
+                key,
+                entry: entry.clone(),
+                incarnation,
+                seq: peer.forwards_sent,
+            };
+            ctx.send(*id, forward);
+        }
+    }
+
     pub(super) fn maybe_merge(
         &mut self,
         ctx: &mut Context<'_, Self>,

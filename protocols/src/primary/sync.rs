@@ -9,15 +9,21 @@ use crate::ids::NodeId;
 use crate::kv::Key;
 
 impl Primary {
-    /// Asks every peer for its state, while this node has not received one since start.
+    /// Asks every peer for its state until one answers, then each peer that is up and has
+    /// not answered since start.
     pub(super) fn maybe_pull(&mut self, ctx: &mut Context<'_, Self>) {
-        if self.synced || self.resync_skipped {
+        if self.resync_skipped {
             return;
         }
-        let after = self.anti_entropy_after;
+        let (after, synced) = (self.anti_entropy_after, self.synced);
+        let restarted = self.restarted;
         for (id, peer) in self.peers.iter_mut() {
-            peer.pull_wait = after;
-            ctx.send(*id, Message::SyncRequest);
+            // Before the first answer every peer is asked; after it, at a restarted node,
+            // those up that have not answered yet.
+            if !peer.answered && (!synced || (restarted && peer.up)) {
+                peer.pull_wait = after;
+                ctx.send(*id, Message::SyncRequest);
+            }
         }
     }
 
@@ -57,12 +63,17 @@ impl Primary {
         let count = entries.len();
         let mut taken = 0usize;
         for (key, entry) in entries {
-            if self.maybe_merge(ctx, from, key, entry) {
+            if self.maybe_merge(ctx, from, key, entry.clone()) {
                 taken += 1;
+                // What a full state taught this node, another node may lack too (a peer
+                // that synced from a restarted one, or before a late state arrived): pass it
+                // on, so that one holder's state reaches every replica (module doc, 1).
+                self.forward(ctx, key, &entry, Some(from));
             }
         }
         ctx.note(|| format!("merged state of {from}: took {taken} of {count} entries"));
         if let Some(peer) = self.peers.get_mut(&from) {
+            peer.answered = true;
             if Self::observe_incarnation(ctx, from, peer, incarnation) {
                 // Every forward sent before the reply is covered by the state it carried.
                 peer.inbound.cover_through(sent);

@@ -475,10 +475,12 @@ fn anti_entropy_a_restarted_senders_new_incarnation_resets_the_count_without_a_p
     let pulls = h.pulls_sent().len();
     let incarnation = 2 * COUNTER_RESERVE_CHUNK;
     assert_eq!(h.nodes[0].incarnation, incarnation);
-    h.request(0, put(4, "d")); // seq 1 again, in the new incarnation
+    // Numbers start again in the new incarnation: n1 passed on to n3 the three entries its
+    // restart pull took from n2's state (seq 1 to 3), and its next write is seq 4.
+    h.request(0, put(4, "d"));
     h.deliver_all();
     assert_eq!(h.inbound(2, 0).incarnation, incarnation);
-    assert_eq!(h.inbound(2, 0).received_through, 1);
+    assert_eq!(h.inbound(2, 0).received_through, 4);
     // Counts of the old incarnation are ignored: its "3 sent" would look like a gap.
     h.inflight.push(stale);
     h.deliver_all();
@@ -486,7 +488,7 @@ fn anti_entropy_a_restarted_senders_new_incarnation_resets_the_count_without_a_p
     for _ in 0..5 {
         h.round();
     }
-    assert_eq!(h.inbound(2, 0).sent_reported, 1);
+    assert_eq!(h.inbound(2, 0).sent_reported, 4);
     assert_eq!(h.pulls_sent().len(), pulls);
     assert!(h.converged());
 }
@@ -499,10 +501,11 @@ fn anti_entropy_a_sender_restarted_with_forwards_unaccounted_for_is_pulled_once_
     h.drop_where(|(_, to, m)| *to == n(2) && matches!(m, Message::Forward { seq: 2, .. }));
     h.deliver_all();
     h.restart(0);
-    // n1's restart pull brings k2 back from n2; n3 cannot know forward 2 existed, but it
-    // saw forwards past n1's last heartbeat, so it pulls once n1 says it is synced.
+    // n1's restart pull brings k2 back from n2, and n1 passes what it took on to n3 (module
+    // doc, "Restart pull"). n3 could not have known forward 2 existed; it also saw forwards
+    // past n1's last heartbeat, so it pulls once n1 says it is synced.
     h.deliver_all();
-    assert_eq!(h.values(2), [Some("b"), Some("b"), None]);
+    assert_eq!(h.values(2), [Some("b"); 3]);
     let pulls = h.pulls_sent().len();
     h.beat();
     // n2 got both forwards, but cannot tell that nothing followed them: it pulls too.
@@ -558,4 +561,39 @@ fn heartbeats_mark_a_silent_peer_down_and_a_heard_one_up_with_a_pull() {
     assert_eq!(h.values(1), [Some("a"); 3]);
     assert_eq!(h.values(2), [Some("b"); 3]);
     assert!(h.converged());
+}
+
+/// Restart pull (module doc, 1): the store is volatile, so after n1 and n2 both restart only
+/// n3 holds k1. n1's first answer comes from n2, empty (it restarted too), and n3's answer
+/// is lost: n1 serves, yet it goes on asking n3 on each heartbeat until n3 answers, and
+/// passes what n3's state taught it on to n2, so that every replica holds k1 again.
+#[test]
+fn restart_pull_asks_every_peer_until_each_answered_and_passes_on_what_it_learnt() {
+    let mut h = Harness::new(3, &[]);
+    h.request(2, put(1, "kept"));
+    h.deliver_all();
+    assert_eq!(h.values(1), [Some("kept"); 3]);
+    h.crash(0);
+    h.crash(1);
+    h.recover(1);
+    h.recover(0);
+    // n3's answers to both restart pulls are lost; n2's and n1's answers arrive (empty).
+    h.drop_where(|(from, _, m)| *from == n(2) && matches!(m, Message::SyncState { .. }));
+    h.deliver_where(|(from, _, m)| *from != n(2) || !matches!(m, Message::SyncState { .. }));
+    h.drop_where(|(from, _, m)| *from == n(2) && matches!(m, Message::SyncState { .. }));
+    assert!(h.nodes[0].synced && h.nodes[1].synced, "a first answer each");
+    assert_eq!(h.values(1), [None, None, Some("kept")]);
+    let pulls = h.pulls_sent().len();
+    h.heartbeat(&[0, 1, 2]);
+    let again: Vec<(NodeId, NodeId)> = h.pulls_sent()[pulls..].to_vec();
+    assert!(again.contains(&(n(0), n(2))) && again.contains(&(n(1), n(2))), "{again:?}");
+    h.deliver_all();
+    assert_eq!(h.values(1), [Some("kept"); 3]);
+    assert!(h.converged());
+    // Every peer has answered now: no more restart pulls.
+    let pulls = h.pulls_sent().len();
+    for _ in 0..3 {
+        h.round();
+    }
+    assert_eq!(h.pulls_sent().len(), pulls);
 }
