@@ -137,12 +137,17 @@ impl Primary {
         (incarnation, seq): (u64, u64),
     ) {
         // Merged whatever its incarnation: versions, not numbers, decide what a replica holds.
-        self.maybe_merge(ctx, from, key, entry);
+        let taken = self.maybe_merge(ctx, from, key, entry.clone());
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
         if Self::observe_incarnation(ctx, from, peer, incarnation) {
             peer.inbound.on_forward(seq);
+        } else if taken {
+            // A forward of an incarnation the sender has left (delayed past its restart)
+            // brought something this node lacked: the other peers, synced since, may lack it
+            // too, and no count of theirs covers it. Passed on, as a full state's news is.
+            self.forward(ctx, key, &entry, Some(from));
         }
     }
 

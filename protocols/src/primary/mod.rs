@@ -33,7 +33,8 @@
 //!    cluster held, or nothing, while the one node that kept a key answers late (it was
 //!    frozen, say). And what a full state teaches a node, it forwards to its other peers (a
 //!    peer that synced from a restarted node, or before a late state arrived, may lack it
-//!    too), so that the state of the one node that kept a key reaches every replica.
+//!    too), so that the state of the one node that kept a key reaches every replica; so does
+//!    what a forward of an incarnation its sender has left (delayed past the restart) brings.
 //!    (`scenarios/swarm.toml` primary seeds 18 and 328: restarted nodes synced from
 //!    restarted peers and never learnt the keys that only another node held.)
 //! 2. *Heal pull.* When a peer marked down is heard from again (a partition healed, a peer
