@@ -238,6 +238,7 @@ pub enum Effect<P: Protocol> {
 pub struct Context<'a, P: Protocol> {
     node: NodeId,
     now: Time,
+    monotonic: Time,
     tracing: bool,
     effects: &'a mut Vec<Effect<P>>,
     entropy: &'a mut dyn Entropy,
@@ -247,7 +248,7 @@ impl<'a, P: Protocol> Context<'a, P> {
     /// Made by the engine for one handler call.
     pub fn new(
         node: NodeId,
-        now: Time,
+        (now, monotonic): (Time, Time),
         tracing: bool,
         effects: &'a mut Vec<Effect<P>>,
         entropy: &'a mut dyn Entropy,
@@ -255,6 +256,7 @@ impl<'a, P: Protocol> Context<'a, P> {
         Context {
             node,
             now,
+            monotonic,
             tracing,
             effects,
             entropy,
@@ -269,6 +271,13 @@ impl<'a, P: Protocol> Context<'a, P> {
     /// This node's clock, which may be skewed and may drift from the true virtual time.
     pub fn now(&self) -> Time {
         self.now
+    }
+
+    /// This node's monotonic clock (`CLOCK_MONOTONIC`): it drifts as [`Context::now`] does,
+    /// but a clock jump (an operator or NTP stepping the wall clock) does not move it, and
+    /// its origin is arbitrary. Measure durations on it, as timers do: a lease, a timeout.
+    pub fn monotonic(&self) -> Time {
+        self.monotonic
     }
 
     /// Sends `msg` to `to`.

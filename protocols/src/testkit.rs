@@ -156,7 +156,13 @@ impl<P: Protocol> Cluster<P> {
         let mut effects = Vec::new();
         let config = self.configs[usize::from(i)].clone();
         let durable = self.durable[usize::from(i)].clone();
-        let mut ctx = Context::new(NodeId(i), self.now, true, &mut effects, &mut self.entropy);
+        let mut ctx = Context::new(
+            NodeId(i),
+            (self.now, self.now),
+            true,
+            &mut effects,
+            &mut self.entropy,
+        );
         let node = P::start(&mut ctx, &config, durable.as_ref());
         self.apply(NodeId(i), effects);
         node
@@ -195,7 +201,13 @@ impl<P: Protocol> Cluster<P> {
             return;
         }
         let mut effects = Vec::new();
-        let mut ctx = Context::new(NodeId(i), self.now, true, &mut effects, &mut self.entropy);
+        let mut ctx = Context::new(
+            NodeId(i),
+            (self.now, self.now),
+            true,
+            &mut effects,
+            &mut self.entropy,
+        );
         f(&mut self.nodes[usize::from(i)], &mut ctx);
         self.apply(NodeId(i), effects);
         self.check(i);

@@ -9,6 +9,9 @@ use simkv_protocols::{Span, Time};
 pub struct NodeClock {
     offset_us: i64,
     drift_ppm: i64,
+    /// The drift accumulated under earlier rates (also folded into `offset_us`), without the
+    /// steps: what the monotonic reading adds to true time before the current rate.
+    drifted_us: i64,
     /// True time at which the current drift rate took effect.
     drift_since: Time,
 }
@@ -22,6 +25,7 @@ impl NodeClock {
         NodeClock {
             offset_us,
             drift_ppm,
+            drifted_us: 0,
             drift_since: Time::ZERO,
         }
     }
@@ -35,6 +39,17 @@ impl NodeClock {
     pub fn local(&self, now: Time) -> Time {
         let t = i128::from(now.as_micros())
             + i128::from(self.offset_us)
+            + i128::from(self.drift_at(now));
+        Time(t.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// The node's monotonic clock at true time `now` (`CLOCK_MONOTONIC`, where `local` is
+    /// `CLOCK_REALTIME`): it runs at the clock's drifting rate, but neither its offset nor a
+    /// jump moves it. Durations measured on it (leases, timeouts) are what the node's timers
+    /// see.
+    pub fn monotonic(&self, now: Time) -> Time {
+        let t = i128::from(now.as_micros())
+            + i128::from(self.drifted_us)
             + i128::from(self.drift_at(now));
         Time(t.clamp(0, i128::from(u64::MAX)) as u64)
     }
@@ -53,7 +68,9 @@ impl NodeClock {
     /// Changes the drift rate from true time `now` on, keeping the reading continuous.
     pub fn set_drift(&mut self, now: Time, ppm: i64) {
         assert!(ppm.abs() < 1_000_000, "a clock must move forward");
-        self.offset_us = self.offset_us.saturating_add(self.drift_at(now));
+        let drifted = self.drift_at(now);
+        self.offset_us = self.offset_us.saturating_add(drifted);
+        self.drifted_us = self.drifted_us.saturating_add(drifted);
         self.drift_ppm = ppm;
         self.drift_since = now;
     }
@@ -88,5 +105,21 @@ mod tests {
         );
         clock.jump(-10);
         assert_eq!(clock.skew_us(Time(3_000_000)), -10);
+    }
+
+    /// The monotonic reading drifts with the clock, across rate changes, and ignores the
+    /// offset and every jump (`CLOCK_MONOTONIC` beside `CLOCK_REALTIME`).
+    #[test]
+    fn the_monotonic_clock_drifts_but_never_jumps() {
+        let mut clock = NodeClock::new(5_000_000, 100_000); // 10% fast, 5 s ahead
+        assert_eq!(clock.monotonic(Time(1_000_000)), Time(1_100_000));
+        clock.jump(-3_000_000);
+        assert_eq!(clock.local(Time(1_000_000)), Time(3_100_000));
+        assert_eq!(clock.monotonic(Time(1_000_000)), Time(1_100_000));
+        clock.set_drift(Time(1_000_000), -100_000); // now 10% slow
+        assert_eq!(clock.monotonic(Time(2_000_000)), Time(2_000_000));
+        clock.jump(7_000_000);
+        assert_eq!(clock.monotonic(Time(2_000_000)), Time(2_000_000));
+        assert_eq!(clock.local(Time(2_000_000)), Time(11_000_000));
     }
 }

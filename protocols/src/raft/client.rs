@@ -73,7 +73,7 @@ impl Raft {
     /// A read served without the log: locally under a lease, else once a heartbeat round
     /// sent after it arrived is acknowledged by a majority and the read index is applied.
     fn read(&mut self, ctx: &mut Context<'_, Self>, id: RequestId, op: Op) {
-        let (now, commit, applied) = (ctx.now(), self.commit_index, self.sm.applied_index);
+        let (now, commit, applied) = (ctx.monotonic(), self.commit_index, self.sm.applied_index);
         let lease_reads = self.settings.lease_reads;
         let leader = self.leader.as_mut().expect("only leaders read");
         // Nothing of this term committed yet: the commit index may lag the cluster's.

@@ -15,7 +15,7 @@ impl Raft {
         if self.role == Role::Leader {
             return;
         }
-        let now = ctx.now();
+        let now = ctx.monotonic();
         if self.election_reset_at > self.election_armed_at {
             // Heard from a leader (or voted) since arming: wait a fresh timeout from then.
             // Re-arming lazily here, rather than on every message, keeps the queue small.
@@ -119,7 +119,7 @@ impl Raft {
         self.leader_hint.is_some()
             && self
                 .last_heard_leader
-                .is_some_and(|t| ctx.now().since(t) < min)
+                .is_some_and(|t| ctx.monotonic().since(t) < min)
     }
 
     /// RequestVote (Figure 2): grant at most one vote per term, to an up-to-date log.
@@ -162,7 +162,7 @@ impl Raft {
         if granted {
             self.voted_for = Some(from);
             self.dirty = true;
-            self.election_reset_at = ctx.now();
+            self.election_reset_at = ctx.monotonic();
         }
         ctx.note(|| format!("vote for {from} in term {term}: {granted} (log ok: {log_ok})"));
         self.answer_vote(ctx, from, term, granted, false);
@@ -232,7 +232,7 @@ impl Raft {
             acked_round: 0,
         };
         let others = self.others();
-        let now = ctx.now();
+        let now = ctx.monotonic();
         self.leader = Some(Box::new(LeaderState {
             progress: others.iter().map(|n| (*n, progress.clone())).collect(),
             term_start,

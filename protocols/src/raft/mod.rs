@@ -511,7 +511,7 @@ impl Raft {
     }
 
     fn arm_election_timer(&mut self, ctx: &mut Context<'_, Self>) {
-        let now = ctx.now();
+        let now = ctx.monotonic();
         self.election_armed_at = now;
         self.election_reset_at = now;
         ctx.set_timer(Timer::Election, self.settings.election_timeout);
@@ -669,7 +669,7 @@ impl Protocol for Raft {
                 (0, None, Log::new(snapshot), Rc::new(Vec::new()))
             }
         };
-        let now = ctx.now();
+        let now = ctx.monotonic();
         let sm = StateMachine::from_snapshot(log.snapshot());
         let commit = log.base();
         // A restarted voter may have acknowledged a leader's lease just before it crashed:

@@ -52,7 +52,7 @@ impl Raft {
         if term > self.current_term || (term == self.current_term && self.role != Role::Follower) {
             self.become_follower(ctx, term, Some(from));
         }
-        let now = ctx.now();
+        let now = ctx.monotonic();
         self.leader_hint = Some(from);
         self.last_heard_leader = Some(now);
         self.election_reset_at = now;
@@ -246,7 +246,7 @@ impl Raft {
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
-        let silent = ctx.now().since(leader.quorum_round_at);
+        let silent = ctx.monotonic().since(leader.quorum_round_at);
         if self.settings.check_quorum && silent > self.settings.election_timeout.max {
             ctx.note(|| format!("no majority heard for {silent}: stepping down"));
             let term = self.current_term;
@@ -266,7 +266,7 @@ impl Raft {
     /// Sends a numbered heartbeat to every other node; a round a majority answers confirms
     /// leadership as of its send (ReadIndex) and renews the lease.
     pub(super) fn start_round(&mut self, ctx: &mut Context<'_, Self>) {
-        let (term, commit, now) = (self.current_term, self.commit_index, ctx.now());
+        let (term, commit, now) = (self.current_term, self.commit_index, ctx.monotonic());
         let Some(leader) = self.leader.as_mut() else {
             return;
         };

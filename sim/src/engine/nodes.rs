@@ -159,7 +159,7 @@ impl<P: Protocol> Nodes<P> {
         let tracing = bus.trace.is_some();
         let mut effects = std::mem::take(&mut self.effects);
         let slot = &mut self.slots[node.index()];
-        let local = slot.clock.local(bus.now);
+        let local = (slot.clock.local(bus.now), slot.clock.monotonic(bus.now));
         let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
         let (config, durable) = (&slot.config, slot.durable.as_ref());
         match contain(|| P::start(&mut ctx, config, durable)) {
@@ -188,7 +188,7 @@ impl<P: Protocol> Nodes<P> {
             self.effects = effects;
             return Halt::No;
         };
-        let local = slot.clock.local(bus.now);
+        let local = (slot.clock.local(bus.now), slot.clock.monotonic(bus.now));
         let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
         let outcome = contain(|| input(state, &mut ctx));
         self.handled = Some(node);
