@@ -64,7 +64,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "skip-read-write-back",
                 path: "scenarios/flaky-network.toml",
-                seeds: 6,
+                seeds: 12,
                 check: CheckName::Linearizability,
             },
             // R + W <= N: a read (and a phase 1) quorum can miss the last write quorum, here
@@ -83,7 +83,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "version-without-node-tiebreak",
                 path: "scenarios/nemesis.toml",
-                seeds: 1,
+                seeds: 2,
                 check: CheckName::Linearizability,
             },
         ],

@@ -43,9 +43,10 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
             },
             // A voter that forgets its vote in a crash elects two leaders of one term.
             Caught {
+                // (Pre-Vote, on by default, makes the elections it needs rarer: seed 14.)
                 bug: "vote-not-persisted",
                 path: "scenarios/raft/vote-amnesia.toml",
-                seeds: 5,
+                seeds: 14,
                 check: CheckName::Invariants,
             },
             // A deposed leader's AppendEntries truncates a follower's committed entries.
@@ -75,8 +76,8 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
 /// Thesis 9.6: Pre-Vote is on by default, and it is what keeps vote-amnesia.toml seed 11
 /// live: there a follower behind the slow n1-n2 link times out while the leader works, and
 /// without Pre-Vote its higher term deposes the leader long enough for a client to use up its
-/// retries (a read at 18.02s failed "not-leader"). With `pre_vote = false` raft promises no
-/// liveness, and the run only measures it.
+/// retries (a read at 18.02s failed "not-leader", before clients backed off by default). With
+/// `pre_vote = false` raft promises no liveness, and the run only measures it.
 #[test]
 fn raft_pre_vote_keeps_vote_amnesia_seed_11_live_and_without_it_liveness_is_measured() {
     use simkv_sim::checks::Verdict;
@@ -98,11 +99,13 @@ fn raft_pre_vote_keeps_vote_amnesia_seed_11_live_and_without_it_liveness_is_meas
         &[],
         &["cluster.params.raft.pre_vote=false"],
     );
+    // Measured, not promised (with clients backing off by default, the disruption no longer
+    // outlasts their retries on this seed: the measure passes).
+    assert!(!liveness(&off).0, "not promised without Pre-Vote");
+    assert!(!off.promises.contains(&"live-after-heal".to_string()));
     assert_eq!(
-        liveness(&off),
-        (false, Verdict::Fail),
-        "disrupted, but not promised"
+        off.promises,
+        ["linearizable", "convergent", "durable-acknowledged-writes"]
     );
-    assert_eq!(off.promises, ["linearizable"]);
     assert_eq!(off.verdict, RunVerdict::Kept);
 }
