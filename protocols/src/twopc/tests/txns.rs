@@ -74,28 +74,43 @@ fn section_2_a_txn_missing_a_vote_aborts_and_applies_none_of_its_writes() {
     assert_eq!(h.replies.iter().filter(|(r, _)| *r == id).count(), 1);
 }
 
-/// Gray & Lamport section 2 needs no vote where nothing changes: a txn of reads (and a
-/// failing cas) is answered from the receiving replica, all its keys unlocked there,
-/// without any Prepare.
+/// Gray & Lamport section 2 needs no vote for reads: a txn of gets is answered from the
+/// receiving replica, all its keys unlocked there, without any Prepare. A txn with a write
+/// that changes nothing (a failing cas) still runs as a transaction: its answer must be
+/// recorded at every replica, or a copy of it re-sent to another node could run there later
+/// over a newer write (module doc, "Writes that change nothing").
 #[test]
-fn section_2_a_txn_that_changes_nothing_is_answered_locally_without_prepare() {
+fn section_2_a_read_only_txn_is_answered_locally_and_a_write_that_changes_nothing_is_not() {
     let mut h = Harness::new(3, &[]);
     h.submit_next(0, put(1, "a"));
     h.deliver_all();
     h.effects.clear();
+    let id = h.submit_next(2, txn(vec![get(1), get(2)]));
+    let answer = committed(vec![ok("a"), OpResult::NotFound]);
+    assert_eq!(h.reply(id), Some(&answer));
+    assert_eq!(h.log(), [(n(2), "reply")], "no persist, no Prepare");
+    assert!(h.inflight.is_empty());
     let cas = Op::Cas {
         key: 1,
         expected: "z".into(),
         new: "b".into(),
     };
-    let id = h.submit_next(2, txn(vec![get(1), get(2), cas]));
+    let id = h.submit_next(2, txn(vec![get(1), cas]));
+    assert!(
+        h.inflight
+            .iter()
+            .any(|(_, _, m)| matches!(m, Message::Prepare { .. })),
+        "a Prepare for the failing cas"
+    );
+    h.deliver_all();
     let failed = OpResult::PreconditionFailed {
         current: Some("a".into()),
     };
-    let answer = committed(vec![ok("a"), OpResult::NotFound, failed]);
-    assert_eq!(h.reply(id), Some(&answer));
-    assert_eq!(h.log(), [(n(2), "reply")], "no persist, no Prepare");
-    assert!(h.inflight.is_empty());
+    assert_eq!(h.reply(id), Some(&committed(vec![ok("a"), failed])));
+    for i in 0..3 {
+        let value = h.node(i).entries[&1].value.as_deref();
+        assert_eq!(value, Some("a"), "n{} keeps the value", i + 1);
+    }
 }
 
 /// Gray & Lamport section 2's participant holds its locks until the outcome: a txn's
