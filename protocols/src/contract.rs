@@ -444,10 +444,12 @@ pub trait Protocol: Sized + 'static {
     const HAS_CLUSTER_INVARIANTS: bool = false;
 
     /// Invariants over every running node at once (at most one leader per term, committed
-    /// prefixes agree, ...), checked by the engine after every handler. `nodes[i]` is node
-    /// i's state, `None` while it is crashed.
-    fn check_cluster(nodes: &[Option<&Self>]) -> Result<(), String> {
-        let _ = nodes;
+    /// prefixes agree, a lease holds only while nobody else can lead, ...), checked by the
+    /// engine after every handler. `nodes[i]` is node i's state, `None` while it is crashed,
+    /// and `monotonic[i]` its monotonic clock now (what `ctx.monotonic()` would read), so
+    /// that a claim a node makes on its own clock is judged as it would judge it.
+    fn check_cluster(nodes: &[Option<&Self>], monotonic: &[Time]) -> Result<(), String> {
+        let _ = (nodes, monotonic);
         Ok(())
     }
 }

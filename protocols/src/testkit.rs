@@ -258,6 +258,17 @@ impl<P: Protocol> Cluster<P> {
             panic!("n{}: {broken}", i + 1);
         }
         (self.check)(node);
+        if let Err(broken) = self.check_cluster() {
+            panic!("cluster: {broken}");
+        }
+    }
+
+    /// The protocol's invariants over every node that is up, on the one clock.
+    pub(crate) fn check_cluster(&self) -> Result<(), String> {
+        let states: Vec<Option<&P>> = (0..self.nodes.len())
+            .map(|i| (!self.down[i]).then_some(&self.nodes[i]))
+            .collect();
+        P::check_cluster(&states, &vec![self.now; states.len()])
     }
 
     /// Sends `op` to node `i` as client 0's next request and returns the reply, which the

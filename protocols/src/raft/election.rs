@@ -5,7 +5,7 @@ use super::log::Command;
 use super::{is_majority, up_to_date, LeaderState, Message, Progress, Raft, Role, Timer};
 use crate::contract::Context;
 use crate::ids::NodeId;
-use crate::time::{Span, SpanRange};
+use crate::time::{Span, SpanRange, Time};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
@@ -112,14 +112,26 @@ impl Raft {
     /// Whether this node heard a leader within the minimum election timeout (a leader
     /// counts itself): such a node refuses pre-votes and, when leaders are sticky, votes.
     fn heard_leader_recently(&self, ctx: &Context<'_, Self>) -> bool {
+        self.heard_leader_at(ctx.monotonic())
+    }
+
+    /// [`Raft::heard_leader_recently`] with this node's monotonic clock reading `now`.
+    pub(super) fn heard_leader_at(&self, now: Time) -> bool {
         if self.role == Role::Leader {
             return true;
         }
+        // A leader hint is not required: a restarted node knows no leader yet, and still
+        // refuses for a minimum election timeout from its start (see `start`), since it may
+        // have acknowledged a leader's lease just before it crashed.
         let min = self.settings.election_timeout.min;
-        self.leader_hint.is_some()
-            && self
-                .last_heard_leader
-                .is_some_and(|t| ctx.monotonic().since(t) < min)
+        self.last_heard_leader.is_some_and(|t| now.since(t) < min)
+    }
+
+    /// Whether this node would vote for another node's candidacy in a later term now (its
+    /// log aside): when leaders are sticky, only once it has not heard one for a minimum
+    /// election timeout.
+    pub(super) fn would_vote_at(&self, now: Time) -> bool {
+        !(self.settings.sticky_leader() && self.heard_leader_at(now))
     }
 
     /// RequestVote (Figure 2): grant at most one vote per term, to an up-to-date log.

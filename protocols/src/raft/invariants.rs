@@ -1,8 +1,10 @@
 //! The invariants the engine checks after every handler (paper Figure 3): per node, and
 //! across nodes by comparing chain hashes at one index per pair, so that a check costs
-//! O(nodes²) lookups, not a walk over logs.
+//! O(nodes²) lookups, not a walk over logs. Besides Figure 3's, commit safety: no node that
+//! lacks a committed entry could be elected by the running voters (section 5.4.2).
 
-use super::{Raft, Role};
+use super::{is_majority, up_to_date, Raft, Role};
+use crate::time::Time;
 
 impl Raft {
     /// The node's own invariants.
@@ -54,7 +56,8 @@ impl Raft {
 
 /// Election safety, log matching, leader completeness and state machine safety over every
 /// pair of running nodes.
-pub(super) fn check_cluster(nodes: &[Option<&Raft>]) -> Result<(), String> {
+pub(super) fn check_cluster(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Result<(), String> {
+    lease_safety(nodes, monotonic)?;
     let running: Vec<&Raft> = nodes.iter().flatten().copied().collect();
     for (i, a) in running.iter().enumerate() {
         for b in &running[i + 1..] {
@@ -64,6 +67,99 @@ pub(super) fn check_cluster(nodes: &[Option<&Raft>]) -> Result<(), String> {
             state_machine_safety(a, b)?;
             leader_completeness(a, b)?;
             leader_completeness(b, a)?;
+        }
+    }
+    commit_safety(&running)
+}
+
+/// A committed entry is safe (section 5.4.2's argument, thesis 3.6.3): no running node
+/// that lacks it could be elected by the running voters whose up-to-date check it passes.
+/// In correct Raft every holder of a committed entry refuses a candidate without it, and
+/// the holders are a majority of every configuration one membership step away, so this
+/// never fires; a leader that commits an entry it must not (Figure 8: an earlier term's
+/// entry counted on replicas) breaks it at once, while [`leader_completeness`] waits until
+/// such a node actually wins. Judged at the highest commit index among running nodes
+/// (lacking an earlier committed entry means lacking that one too: the chain hashes),
+/// with the textbook vote rule and terms ignored, which can only make more nodes electable.
+fn commit_safety(running: &[&Raft]) -> Result<(), String> {
+    let Some(holder) = running.iter().max_by_key(|n| n.commit_index) else {
+        return Ok(());
+    };
+    let index = holder.commit_index;
+    if index == 0 {
+        return Ok(());
+    }
+    let Some(chain) = holder.chain_through(index) else {
+        return Ok(());
+    };
+    for x in running {
+        let lacks = x.log.last_index() < index
+            || x.chain_through(index).is_some_and(|c| c != chain);
+        if !lacks || !x.is_voter(x.me) {
+            continue;
+        }
+        let (term, last) = (x.log.last_term(), x.log.last_index());
+        let votes = running
+            .iter()
+            .filter(|y| x.is_voter(y.me))
+            .filter(|y| up_to_date(term, last, y.log.last_term(), y.log.last_index()))
+            .count();
+        if is_majority(votes, x.voters()) {
+            return Err(format!(
+                "{} lacks entry {index}, committed at {}, and {votes} running voters would \
+                 elect it",
+                x.me, holder.me
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A lease excludes every later leader (thesis 6.4.1): while a leader would serve a read
+/// from its lease (lease reads on, its term's first entry applied, and its lease unexpired on
+/// its own monotonic clock now), no running node leads a later term, and no majority of its
+/// voters would vote for another candidate (each judged on its own clock: a majority that
+/// has not heard a leader for a minimum election timeout could elect one at once). Without
+/// this check a lease that outlives its leadership is seen only when an election happens to
+/// finish inside the window and a client then reads, from the deposed leader, a key the new
+/// leader has just written.
+fn lease_safety(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Result<(), String> {
+    for (node, now) in nodes.iter().zip(monotonic) {
+        let Some(holder) = node else { continue };
+        let Some(leader) = holder.leader.as_ref() else {
+            continue;
+        };
+        let serving = holder.settings.lease_reads
+            && holder.sm.applied_index >= leader.term_start
+            && leader.lease_until.is_some_and(|until| *now < until);
+        if !serving {
+            continue;
+        }
+        let term = holder.current_term;
+        let later = nodes
+            .iter()
+            .flatten()
+            .find(|other| other.role == Role::Leader && other.current_term > term);
+        if let Some(other) = later {
+            return Err(format!(
+                "{} serves lease reads in term {term} while {} leads term {}",
+                holder.me, other.me, other.current_term
+            ));
+        }
+        let voters = holder.voters();
+        let willing: Vec<String> = nodes
+            .iter()
+            .zip(monotonic)
+            .filter_map(|(n, now)| n.filter(|n| voters.contains(&n.me)).map(|n| (n, now)))
+            .filter(|(n, now)| n.would_vote_at(**now))
+            .map(|(n, _)| n.me.to_string())
+            .collect();
+        if is_majority(willing.len(), voters) {
+            return Err(format!(
+                "{} serves lease reads in term {term} while {} would elect another leader",
+                holder.me,
+                willing.join(", ")
+            ));
         }
     }
     Ok(())

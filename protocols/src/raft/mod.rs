@@ -808,7 +808,7 @@ impl Protocol for Raft {
 
     const HAS_CLUSTER_INVARIANTS: bool = true;
 
-    fn check_cluster(nodes: &[Option<&Self>]) -> Result<(), String> {
-        invariants::check_cluster(nodes)
+    fn check_cluster(nodes: &[Option<&Self>], monotonic: &[Time]) -> Result<(), String> {
+        invariants::check_cluster(nodes, monotonic)
     }
 }

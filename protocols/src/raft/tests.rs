@@ -90,6 +90,10 @@ fn election_5_2_votes_only_for_an_up_to_date_log() {
         // Without Pre-Vote, so that the stale candidate asks for real votes (with it, the
         // pre-vote round refuses it first: see `prevote_9_6_*`).
         let mut h = Harness::new(3, bugs, &[("pre_vote", ParamValue::Bool(false))]);
+        if stale_wins {
+            // The cluster invariants would stop the test at the stale leader's election.
+            h = h.unchecked();
+        }
         h.campaign(0);
         h.deliver_all();
         assert_eq!(h.node(0).role, Role::Leader);
@@ -112,6 +116,9 @@ fn election_5_2_votes_only_for_an_up_to_date_log() {
         });
         assert_eq!(h.node(2).role == Role::Leader, stale_wins, "bugs {bugs:?}");
         assert_eq!(h.node(0).role, Role::Follower, "a newer term deposes n1");
+        // Leader completeness (section 5.4) is what the stale leader breaks.
+        let broken = h.check_cluster().err().unwrap_or_default();
+        assert_eq!(broken.contains("committed at n1"), stale_wins, "{broken}");
     }
 }
 
@@ -195,6 +202,109 @@ fn commit_5_4_2_counts_replicas_only_for_the_current_term() {
         h.deliver_where(|w| !down(w));
         assert_eq!(h.node(0).commit_index, 3);
     }
+}
+
+/// Section 5.4.2, Figure 8, as the cluster invariants see it: a leader that commits an
+/// earlier term's entry by counting replicas leaves a node without that entry (n5, which led
+/// term 3 and wrote index 2 nowhere else) that a majority would still elect. Commit safety
+/// says so the moment the entry commits, before any such election or client read.
+#[test]
+fn commit_5_4_2_an_early_commit_is_unsafe_at_once() {
+    for (bugs, early) in [(&[][..], false), (&["commit-previous-term"][..], true)] {
+        let mut h = Harness::new(5, bugs, &[("max_batch", ParamValue::Int(1))]).unchecked();
+        h.set_log(0, &[1, 2]);
+        for i in 1..=3 {
+            h.set_log(i, &[1]);
+        }
+        h.set_log(4, &[1, 3]);
+        for i in 0..=3usize {
+            h.nodes[i].current_term = 3;
+        }
+        let down = |w: &Wire| w.1 == n(3) || w.1 == n(4);
+        h.campaign(0);
+        h.drop_where(down);
+        let vote = |w: &Wire| {
+            matches!(
+                w.2,
+                Message::RequestVote { .. } | Message::RequestVoteResponse { .. }
+            )
+        };
+        h.deliver_where(vote);
+        assert_eq!((h.node(0).role, h.node(0).current_term), (Role::Leader, 4));
+        let answer = |w: &Wire| matches!(w.2, Message::AppendEntriesResponse { .. });
+        let at = |prev: u64| move |w: &Wire| matches!(w.2, Message::AppendEntries { prev_log_index, .. } if prev_log_index == prev);
+        h.deliver_where(|w| !down(w) && (at(2)(w) || answer(w)));
+        h.deliver_where(|w| !down(w) && (at(1)(w) || answer(w)));
+        h.drop_where(down);
+        assert_eq!(h.node(0).commit_index == 2, early, "bugs {bugs:?}");
+        let broken = h.check_cluster().err().unwrap_or_default();
+        assert_eq!(broken.contains("n5 lacks entry 2"), early, "{broken}");
+        // The no-op of term 4 on a majority makes index 2 safe: n2 and n3 now refuse n5.
+        h.deliver_where(|w| !down(w));
+        assert_eq!(h.node(0).commit_index, 3);
+        assert_eq!(h.check_cluster(), Ok(()));
+    }
+}
+
+/// Thesis 6.4.1: a lease allows for clocks that drift apart. The voters' clocks (the test's
+/// one clock) run 20% fast and the leader's 20% slow, within the 25% bound the lease is
+/// configured with: when a new leader is elected just after a minimum election timeout on
+/// the voters' clocks, the correct lease has run out on the leader's clock, while the
+/// planted bug's (a full minimum timeout) still holds, and lease safety says so.
+#[test]
+fn lease_6_4_1_outlasts_no_leadership_under_bounded_drift() {
+    for (bugs, unsafe_lease) in [(&[][..], false), (&["lease-without-drift-bound"][..], true)] {
+        let sets = [
+            ("lease_reads", ParamValue::Bool(true)),
+            ("lease_drift_bound_ppm", ParamValue::Int(250_000)),
+            ("pre_vote", ParamValue::Bool(false)),
+        ];
+        let mut h = Harness::new(3, bugs, &sets).unchecked();
+        h.campaign(0);
+        h.deliver_all();
+        h.heartbeat(0);
+        h.deliver_all();
+        assert!(h.node(0).leader.as_ref().unwrap().lease_until.is_some());
+        let start = h.node(0).leader.as_ref().unwrap().quorum_round_at;
+        // Just past the minimum election timeout (150ms) on the voters' fast clocks.
+        h.now = start + Span::millis(151);
+        for _ in 0..2 {
+            h.run(1, |node, ctx| node.on_timer(ctx, Timer::Election));
+        }
+        h.deliver_where(|w| w.1 != n(0));
+        assert_eq!((h.node(1).role, h.node(1).current_term), (Role::Leader, 2));
+        assert_eq!(h.node(0).role, Role::Leader, "n1 has heard nothing yet");
+        // 151ms on a clock 20% fast is 125.8ms of true time, 100.7ms on one 20% slow.
+        let slow = start + Span(h.now.since(start).0 * 8 / 12);
+        let clocks = [slow, h.now, h.now];
+        let nodes: Vec<Option<&Raft>> = h.nodes.iter().map(Some).collect();
+        let broken = Raft::check_cluster(&nodes, &clocks).err().unwrap_or_default();
+        assert_eq!(broken.contains("serves lease reads"), unsafe_lease, "{broken}");
+        // On one shared clock the same lease is safe either way (the voters waited it out).
+        assert_eq!(Raft::check_cluster(&nodes, &[h.now; 3]), Ok(()));
+    }
+}
+
+/// Thesis 6.4.1: a voter that acknowledged a leader's lease and then restarted knows no
+/// leader, yet must keep refusing votes for a minimum election timeout from its start, or a
+/// majority of restarted voters elects a new leader while the old one still reads from its
+/// lease (split-vote-crash.toml seed 8 with lease reads did so before the fix).
+#[test]
+fn lease_6_4_1_a_restarted_voter_refuses_votes_for_an_election_timeout() {
+    let sets = [
+        ("lease_reads", ParamValue::Bool(true)),
+        ("pre_vote", ParamValue::Bool(false)),
+    ];
+    let mut h = Harness::new(3, &[], &sets);
+    h.campaign(0);
+    h.deliver_all();
+    h.heartbeat(0);
+    h.deliver_all();
+    h.restart(1);
+    assert_eq!(h.node(1).leader_hint, None);
+    assert!(!h.node(1).would_vote_at(h.now), "refuses right after its start");
+    assert!(!h.node(1).would_vote_at(h.now + Span::millis(149)));
+    assert!(h.node(1).would_vote_at(h.now + Span::millis(150)));
 }
 
 /// Thesis 6.3: a retried request that made it into the log twice (its first leader crashed

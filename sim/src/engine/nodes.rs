@@ -222,7 +222,12 @@ impl<P: Protocol> Nodes<P> {
         }
         if P::HAS_CLUSTER_INVARIANTS && self.violation.is_none() {
             let states: Vec<Option<&P>> = self.slots.iter().map(|n| n.state.as_ref()).collect();
-            if let Err(broken) = P::check_cluster(&states) {
+            let clocks: Vec<Time> = self
+                .slots
+                .iter()
+                .map(|n| n.clock.monotonic(bus.now))
+                .collect();
+            if let Err(broken) = P::check_cluster(&states, &clocks) {
                 self.violation = Some((bus.now, format!("cluster: {broken}")));
             }
         }
