@@ -101,7 +101,11 @@
 //! log terms never pass the current term. Across nodes ([`Protocol::check_cluster`]): at
 //! most one leader per term (each node's durable record of the terms it led), log matching,
 //! leader completeness and state machine safety, each by comparing chain hashes at one index
-//! per pair of nodes.
+//! per pair of nodes; commit safety (no running node that lacks the highest committed entry
+//! could be elected by the running voters, section 5.4.2), which sees an unsafe commit the
+//! moment it happens rather than when a later leader overwrites it; and lease safety (while a
+//! leader would serve reads from its lease, nobody leads a later term and no majority of its
+//! voters would elect another leader, each judged on its own monotonic clock, thesis 6.4.1).
 
 pub mod log;
 pub mod snapshot;
