@@ -337,3 +337,31 @@ fn bad_input_max_writes_per_key_of_zero() {
         &[&format!("{path}:10:22"), "writes per key"],
     );
 }
+
+/// A reader that closes the pipe early (`simkv list bugs | head -1`) ends simkv quietly, by
+/// SIGPIPE as any Unix filter, never with a panic on stderr.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_simkv"))
+        .args(["list", "bugs"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the simkv binary runs");
+    // Closing the read end before simkv writes: its first print meets a broken pipe.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr readable");
+    let status = child.wait().expect("simkv ends");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.signal(), Some(13), "ended by SIGPIPE: {status:?} {stderr}");
+}

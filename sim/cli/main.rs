@@ -126,6 +126,7 @@ impl From<Exit> for ExitCode {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -156,3 +157,17 @@ fn main() -> ExitCode {
     };
     exit.into()
 }
+
+/// A reader that stops early (`simkv sweep ... | head -1`) ends simkv quietly, as it ends any
+/// Unix filter: Rust ignores SIGPIPE, so a print to the closed pipe would panic instead.
+#[cfg(unix)]
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_sigpipe() {}
