@@ -10,7 +10,7 @@ use crate::kv::Key;
 use crate::quorum::Version;
 use crate::time::{Span, Time};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// A hint for a node that has answered without a break for this long must be handed back.
 pub const HANDOFF_DEADLINE: Span = Span::secs(5);
@@ -69,17 +69,37 @@ impl Sloppy {
         run.1 = now;
     }
 
-    pub(super) fn on_handoff_tick(&mut self, ctx: &mut Context<'_, Self>) {
-        let mut by_node: BTreeMap<NodeId, Vec<(Key, Versioned)>> = BTreeMap::new();
-        for ((node, key), hint) in &self.hints {
-            let batch = by_node.entry(*node).or_default();
-            batch.extend(hint.versions.iter().map(|v| (*key, v.clone())));
+    /// `from` answered a probe: it has recovered, and the hints held for it are handed
+    /// back now (Dynamo section 4.6: "once the database detects that A has recovered, D
+    /// will attempt to deliver the replica to A"), not at the next tick, by which time a
+    /// single missed acknowledgement on a lossy link may have marked it down again (swarm
+    /// seed 763: a node that answered every probe for 5 s was found down at every tick, and
+    /// only ever probed).
+    pub(super) fn on_pong(&mut self, ctx: &mut Context<'_, Self>, from: NodeId) {
+        if self.bugs.never_hand_back {
+            return;
         }
-        for (node, mut entries) in by_node {
+        let entries = self.handoff_batch(from);
+        if !entries.is_empty() {
+            ctx.send(from, Message::Handoff { entries });
+        }
+    }
+
+    /// The first [`HANDOFF_BATCH`] hinted versions held for `node`, in key order.
+    fn handoff_batch(&self, node: NodeId) -> Vec<(Key, Versioned)> {
+        let held = self.hints.range((node, Key::MIN)..=(node, Key::MAX));
+        let versions = held.flat_map(|((_, key), hint)| hint.versions.iter().map(|v| (*key, v)));
+        let batch = versions.take(HANDOFF_BATCH);
+        batch.map(|(key, v)| (key, v.clone())).collect()
+    }
+
+    pub(super) fn on_handoff_tick(&mut self, ctx: &mut Context<'_, Self>) {
+        let hinted: BTreeSet<NodeId> = self.hints.keys().map(|(node, _)| *node).collect();
+        for node in hinted {
             if self.bugs.never_hand_back || self.down.contains(&node) {
                 ctx.send(node, Message::Ping);
             } else {
-                entries.truncate(HANDOFF_BATCH);
+                let entries = self.handoff_batch(node);
                 ctx.send(node, Message::Handoff { entries });
             }
         }

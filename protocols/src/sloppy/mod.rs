@@ -293,7 +293,7 @@ impl Protocol for Sloppy {
             Message::Handoff { entries } => self.on_handoff(ctx, from, entries),
             Message::HandoffAck { done } => self.on_handoff_ack(ctx, from, done),
             Message::Ping => ctx.send(from, Message::Pong),
-            Message::Pong => {}
+            Message::Pong => self.on_pong(ctx, from),
             Message::Digest { .. } | Message::Entries { .. } => {
                 self.on_anti_entropy(ctx, from, msg)
             }

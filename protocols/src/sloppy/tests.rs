@@ -80,7 +80,7 @@ fn a_hint_is_handed_back_when_its_node_answers_and_then_deleted() {
             newest.is_some_and(|v| v.entry.value.as_deref() == Some("b"))
         });
         assert!(carried, "a replica that is up carries n2's hint");
-        // n2 answers a probe, and gets the hint on the next tick.
+        // n2 answers a probe, and gets the hint then (the later ticks find nothing left).
         h.timer(0, Timer::Handoff);
         h.deliver_all();
         h.timer(0, Timer::Handoff);
@@ -88,6 +88,40 @@ fn a_hint_is_handed_back_when_its_node_answers_and_then_deleted() {
         h.deliver_all();
         assert_eq!(h.value(2, 1).as_deref(), Some("b"));
         assert!(h.nodes[0].hints.is_empty() && h.nodes[1].hints.is_empty());
+        h.check_all();
+    }
+}
+
+/// Dynamo section 4.6: "once the database detects that A has recovered, D will attempt to
+/// deliver the replica to A". The answer to a probe is that detection: the hint goes back
+/// with it, not at the next tick, by which time one store lost on a lossy link has marked
+/// the node down again, so that every tick only probes it (swarm.toml seed 763: a hint
+/// held 5 s while its node answered every probe).
+#[test]
+fn a_hint_is_handed_back_as_soon_as_its_node_answers_a_probe() {
+    for (siblings, bug) in MODES
+        .into_iter()
+        .flat_map(|s| [(s, None), (s, Some("never-hand-back-hints"))])
+    {
+        let bugs: Vec<&'static str> = bug.into_iter().collect();
+        let mut h = harness(3, &bugs, siblings);
+        write_while_n2_is_away(&mut h);
+        for _ in 0..3 {
+            h.timer(0, Timer::Handoff);
+            assert!(h.inflight.iter().all(|(_, _, m)| matches!(m, Message::Ping)));
+            h.deliver_all();
+            // A store to n2 that went missing: n2 is down again before the next tick.
+            h.nodes[0].down.insert(n(2));
+        }
+        let held = h.nodes[0].hints.contains_key(&(n(2), 1));
+        if bug.is_none() {
+            assert!(!held, "handed back when n2 answered");
+            assert_eq!(h.value(2, 1).as_deref(), Some("a"));
+            assert_eq!(h.nodes[0].hints_delivered, 1);
+        } else {
+            assert!(held, "the bug only probes");
+            assert_eq!(h.value(2, 1), None);
+        }
         h.check_all();
     }
 }

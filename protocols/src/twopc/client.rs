@@ -3,7 +3,7 @@
 //! record when a copy already committed, and given up on after `retry_for` (module doc,
 //! "Refusing a write" and "Reads are local, and wait for locks").
 
-use super::{Prepared, Timer, TwoPc, Waiting, Write};
+use super::{Prepared, Timer, TwoPc, TxnId, Waiting, Write};
 use crate::contract::Context;
 use crate::ids::{ClientId, RequestId};
 use crate::kv::{self, Key, Op, OpResult, Value};
@@ -36,6 +36,22 @@ impl TwoPc {
             // request checks them all again.
             self.park(ctx, key, waiting);
             return;
+        }
+        if op.is_write() {
+            // A younger write waits behind a Prepare queued for one of its keys, as a
+            // younger Prepare would die (wait-die keeps the waiter's rank: see
+            // `older_waiter`); re-served when that Prepare leaves the queue.
+            let next = TxnId {
+                coordinator: self.me,
+                seq: self.next_txn,
+            };
+            let awaited = keys
+                .iter()
+                .find(|k| self.older_waiter(**k, waiting.since, next).is_some());
+            if let Some(&key) = awaited {
+                self.park(ctx, key, waiting);
+                return;
+            }
         }
         let id = waiting.request.id;
         if op.parts().iter().any(|p| matches!(p, Op::Txn { .. })) {

@@ -14,6 +14,8 @@ impl TwoPc {
         let id = waiting.request.id;
         if let Some(holder) = self.locks.get(&key) {
             ctx.note(|| format!("{id}: k{key} locked by {holder}; waiting"));
+        } else {
+            ctx.note(|| format!("{id}: k{key} awaited by an older Prepare; waiting"));
         }
         // Oldest first, as wait-die ranks them; arrival order among equals.
         let queue = self.parked.entry(key).or_default();
@@ -33,7 +35,8 @@ impl TwoPc {
         released
     }
 
-    /// After `keys` were released: serves the reads parked on them (they lock nothing), then
+    /// After `keys` were released (or a queued Prepare that writes them left the queue):
+    /// serves the reads parked on them (they lock nothing), then
     /// the writes parked on them and the Prepares queued for them, oldest first (the order
     /// wait-die ranks transactions by); those that find a key locked again wait again.
     pub(super) fn after_release(&mut self, ctx: &mut Context<'_, Self>, keys: Vec<Key>) {
@@ -61,7 +64,12 @@ impl TwoPc {
                 self.serve(ctx, waiting);
             } else if let Some(q) = txn.and_then(|t| self.queued.remove(&t).map(|q| (t, q))) {
                 let (txn, q) = q;
+                let awaited: Vec<Key> = q.writes.iter().map(|w| w.key).collect();
                 self.on_prepare(ctx, txn.coordinator, txn, q.started, q.writes);
+                if !self.queued.contains_key(&txn) && !self.prepared.contains_key(&txn) {
+                    // Voted down: what waited behind it may go.
+                    self.after_release(ctx, awaited);
+                }
             }
         }
     }

@@ -30,7 +30,12 @@
 //! not `base`, or if a key is locked by an *older* transaction; a Prepare that finds a key
 //! locked by a *younger* one waits for it (wait-die, ranked by when the requests reached their
 //! coordinators), for at most `vote_timeout`. Waits thus only ever go from older to younger, so
-//! they never close a cycle: no deadlock. The coordinator commits when every node voted yes,
+//! they never close a cycle: no deadlock. A waiting Prepare keeps its rank on every key it
+//! writes, as a holder does: a younger Prepare that wants one of them is voted no, and a
+//! younger write that reaches this node waits behind it, so no younger transaction overtakes
+//! an older one and the oldest is never starved (with waiters unranked, younger ones took the
+//! keys in turn until the oldest's coordinator gave up: `scenarios/swarm.toml` seed 974).
+//! The coordinator commits when every node voted yes,
 //! aborts on the first no or when `vote_timeout` passes, and persists its decision record
 //! *before* it sends [`Message::Commit`] or [`Message::Abort`] (section 2: the TM's decision
 //! must survive its failure). Participants apply on Commit, release on Commit or Abort,

@@ -5,6 +5,7 @@
 use super::{Conflict, Message, Prepared, Queued, TwoPc, TxnId, Write, LEARNED_MAX};
 use crate::contract::Context;
 use crate::ids::NodeId;
+use crate::kv::Key;
 use crate::time::Time;
 
 impl TwoPc {
@@ -102,6 +103,10 @@ impl TwoPc {
                 }
                 return Some(Conflict::Refuse(format!("k{} locked by {holder}", w.key)));
             }
+            if let Some(waiter) = self.older_waiter(w.key, started, txn) {
+                let why = format!("k{} is awaited by the older {waiter}", w.key);
+                return Some(Conflict::Refuse(why));
+            }
             let version = self.entries.get(&w.key).map_or(0, |e| e.version);
             if version != w.base {
                 let why = format!("k{} is at version {version}, not {}", w.key, w.base);
@@ -109,6 +114,21 @@ impl TwoPc {
             }
         }
         wait
+    }
+
+    /// A Prepare queued here for `key` that wait-die ranks older than (`started`, `txn`).
+    /// A waiting transaction keeps its rank on the keys it waits for, as a holder does: a
+    /// younger one that wants such a key dies, and the local coordinator's younger writes
+    /// wait behind it. Otherwise younger transactions take a key in turn while the oldest
+    /// waits for another, and it starves until its coordinator gives up (Rosenkrantz, Stearns
+    /// & Lewis 1978: wait-die is starvation-free because the oldest transaction is never
+    /// overtaken; swarm.toml seed 974 (twopc): a txn waited behind 40 younger ones for its
+    /// whole vote timeout, was taken for an unreachable node's and refused for good).
+    pub(super) fn older_waiter(&self, key: Key, started: Time, txn: TxnId) -> Option<TxnId> {
+        let wants = |q: &Queued| q.writes.iter().any(|w| w.key == key);
+        let older = |t: &TxnId, q: &Queued| (q.started, *t) < (started, txn);
+        let mut waiters = self.queued.iter();
+        waiters.find(|(t, q)| older(t, q) && wants(q)).map(|(t, _)| *t)
     }
 
     /// A participant's phase 2: apply or release, persist, ack.
@@ -123,9 +143,11 @@ impl TwoPc {
             ctx.note(|| format!("ignored an outcome of our own {txn} from {from}"));
             return;
         }
-        if self.queued.remove(&txn).is_some() {
-            // Aborted while its Prepare waited here: nothing was locked.
+        if let Some(q) = self.queued.remove(&txn) {
+            // Aborted while its Prepare waited here: nothing was locked, but what waited
+            // behind it may go.
             ctx.send(from, Message::Ack { txn });
+            self.after_release(ctx, q.writes.iter().map(|w| w.key).collect());
             return;
         }
         let Some(prepared) = self.prepared.remove(&txn) else {
@@ -183,9 +205,12 @@ impl TwoPc {
             .map(|(t, _)| *t)
             .collect();
         for txn in expired {
-            self.queued.remove(&txn);
+            let Some(q) = self.queued.remove(&txn) else {
+                continue; // voted on while an earlier one's waiters were served
+            };
             ctx.note(|| format!("voting no on {txn}: waited for a lock too long"));
             ctx.send(txn.coordinator, Message::Vote { txn, yes: false });
+            self.after_release(ctx, q.writes.iter().map(|w| w.key).collect());
         }
     }
 }

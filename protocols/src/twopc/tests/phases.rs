@@ -85,6 +85,47 @@ fn section_2_a_participant_votes_no_on_a_younger_conflicting_prepare_and_it_abor
     assert_eq!(h.value(2, 1), Some("a".into()));
 }
 
+/// Wait-die (Rosenkrantz, Stearns & Lewis 1978) is free of starvation only if no younger
+/// transaction overtakes an older one that waits: a Prepare queued for one key keeps its
+/// rank on all its keys, so a younger write that wants a key it waits for waits behind it,
+/// and once the younger holder is gone the older one prepares (swarm.toml seed 974: the
+/// oldest txn waited at two participants while 40 younger local ones took its keys in
+/// turn, for its whole vote timeout, and was refused as if a node were unreachable).
+#[test]
+fn wait_die_an_older_prepare_waiting_for_a_lock_is_not_overtaken_by_younger_writes() {
+    let mut h = Harness::new(3, &[]);
+    let old = h.submit_next(0, txn(vec![put(1, "a"), put(2, "b")]));
+    h.now += Span::millis(1);
+    h.submit_next(1, put(1, "h"));
+    // The older txn's Prepare reaches n2, which holds k1 for the younger n2.0: it waits.
+    h.deliver_where(|(f, to, _)| (*f, *to) == (n(0), n(1)));
+    let (older, younger) = (
+        TxnId { coordinator: n(0), seq: 0 },
+        TxnId { coordinator: n(1), seq: 0 },
+    );
+    assert!(h.node(1).queued.contains_key(&older));
+    // A younger write of k2, free at n2 but awaited by the older txn, reaches n2.
+    h.now += Span::millis(1);
+    let late = h.submit_next(1, put(2, "w"));
+    assert!(
+        !h.node(1).locks.contains_key(&2),
+        "the younger write does not take k2 from under the waiting older txn"
+    );
+    // The younger holder of k1 aborts: the older txn prepares at n2 at once.
+    h.run(1, |node, ctx| node.on_timer(ctx, Timer::Votes(younger)));
+    assert!(
+        h.node(1).prepared.contains_key(&older),
+        "queued: {:?}",
+        h.node(1).queued.keys().collect::<Vec<_>>()
+    );
+    h.deliver_all();
+    assert_eq!(h.reply(old), Some(&committed(vec![ok("a"), ok("b")])));
+    assert_eq!(h.reply(late), Some(&ok("w")), "then the younger write commits");
+    for i in 0..3 {
+        assert_eq!(h.value(i, 2).as_deref(), Some("w"), "n{}", i + 1);
+    }
+}
+
 /// Module doc, "Why versions": a duplicated Prepare of a transaction the participant already
 /// committed finds a newer version of its key and is voted down, not applied twice.
 #[test]
