@@ -60,11 +60,13 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             // ABD section 4: without the write-back, a read may return a value on a minority
             // and a later read the older one (a new-old inversion), here with lost messages.
             // With one proposer per key, values reach replicas nearly together: the window
-            // is narrow, seed 6 has it.
+            // is narrow, and narrower since a phase 2 resends its Accept to every replica
+            // that has not answered it (write-backs reach a quorum sooner): seed 21 is the
+            // first to have it (20 of seeds 13..=100 do; seed 6 did before).
             Caught {
                 bug: "skip-read-write-back",
                 path: "scenarios/flaky-network.toml",
-                seeds: 12,
+                seeds: 21,
                 check: CheckName::Linearizability,
             },
             // R + W <= N: a read (and a phase 1) quorum can miss the last write quorum, here

@@ -53,6 +53,19 @@ pub(super) struct Pending {
     pub(super) origin: Option<(NodeId, u64)>,
 }
 
+impl Pending {
+    /// Moves to phase 2 (`Accept`, or a read's `WriteBack`) proposing `record`. Phase 2's
+    /// quorum counts only answers to its own message: phase 1's refusals (a promise lease
+    /// since lapsed, say) say nothing of who will accept, so they are forgotten too.
+    pub(super) fn enter_phase_two(&mut self, phase: Phase, record: Record) {
+        assert!(matches!(phase, Phase::Accept | Phase::WriteBack), "{phase:?}");
+        self.phase = phase;
+        self.proposal = Some(record);
+        self.acks.clear();
+        self.nacks.clear();
+    }
+}
+
 impl Majority {
     /// Starts (or restarts, after a refusal) phase 1 of request `id`.
     pub(super) fn begin(&mut self, ctx: &mut Context<'_, Self>, id: u64) {
@@ -113,8 +126,14 @@ impl Majority {
             },
             _ => return,
         };
-        let answered = |n: &NodeId| {
-            p.replies.contains_key(n) || p.acks.contains(n) || p.nacks.contains(n)
+        // Only an answer to this phase's message counts: a replica that promised in phase 1
+        // and whose Accepted was lost holds nothing yet as far as this phase can tell, and
+        // must hear the Accept again (ABD section 4: each phase retransmits until a quorum
+        // answers *it*). Counting phase 1's replies here left a phase 2 short of its quorum
+        // with nobody to resend to (swarm.toml seeds 495 and 623).
+        let answered = |n: &NodeId| match p.phase {
+            Phase::Query | Phase::Prepare => p.replies.contains_key(n) || p.nacks.contains(n),
+            _ => p.acks.contains(n) || p.nacks.contains(n),
         };
         let silent: Vec<NodeId> = self.peers.iter().copied().filter(|n| !answered(n)).collect();
         for peer in silent {
@@ -305,9 +324,8 @@ impl Majority {
         if skip || chosen || (r >= w && count >= w) {
             return self.answer(ctx, op, result);
         }
-        p.phase = Phase::WriteBack;
         p.read_result = Some(result);
-        p.proposal = Some(best.clone());
+        p.enter_phase_two(Phase::WriteBack, best.clone());
         let key = p.op.key();
         let msg = Message::Accept {
             key,

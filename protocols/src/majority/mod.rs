@@ -96,9 +96,9 @@
 //! it runs wait, then all join the next round: its proposal applies them in arrival order,
 //! each with its session entry (group commit). That is what lets one proposer keep up with a
 //! hot key. A phase short of replies after `phase_timeout` sends its message again to the
-//! replicas that have not answered, under the same ballot, rather than start over with a new
-//! one (which preempted the round's own promises, and never finished on links slower than the
-//! timeout).
+//! replicas that have not answered *that phase* (a promise is no answer to an Accept), under
+//! the same ballot, rather than start over with a new one (which preempted the round's own
+//! promises, and never finished on links slower than the timeout).
 //!
 //! What is promised, then: linearizable and durable always; live after heal means every
 //! operation invoked once the cluster has been whole for `checks.liveness` succeeds, given

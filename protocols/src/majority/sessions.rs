@@ -61,13 +61,12 @@ impl Majority {
             last = Some(p.request);
         }
         let p = self.pending.get_mut(&op).expect("pending");
-        p.phase = Phase::Accept;
         let record = Record {
             entry: Entry::new(ballot, value),
             sessions,
             last,
         };
-        p.proposal = Some(record.clone());
+        p.enter_phase_two(Phase::Accept, record.clone());
         let msg = Message::Accept {
             key,
             op,

@@ -349,3 +349,74 @@ fn abd_a_read_ignores_answers_to_a_query_of_an_earlier_incarnation() {
     h.deliver_all();
     assert_eq!(h.reply(req(1, 2)), Some(&ok("b")));
 }
+
+/// Runs phase 1, delivers every Accept and loses every Accepted: each replica that took the
+/// proposal looks silent to its coordinator.
+fn accepted_lost(h: &mut Harness) {
+    h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+    h.deliver_where(|(_, _, m)| matches!(m, Message::Accept { .. }));
+    h.drop_where(|(_, _, m)| matches!(m, Message::Accepted { .. }));
+    assert!(h.inflight.is_empty(), "{:?}", h.inflight);
+}
+
+/// ABD (section 4; CASPaxos's phase 2 likewise) counts, for each phase, the replicas that
+/// answered *that phase's* message, and sends it again until a quorum has: a replica that
+/// promised in phase 1 but whose Accepted was lost must hear the Accept again. A resend that
+/// counted phase 1's promises as answers sent nothing, the write reached a quorum with no
+/// commit, and a replica left behind kept an older chosen value for good (swarm.toml seeds
+/// 495 and 623: acknowledged writes lost on that replica).
+#[test]
+fn abd_a_write_resends_its_accept_to_replicas_whose_accepted_was_lost() {
+    let mut h = harness(3, &[]);
+    // Key 0's proposer is n1: no forward.
+    h.submit(0, req(0, 1), put(0, "a"));
+    accepted_lost(&mut h);
+    assert_eq!(h.reply(req(0, 1)), None, "only n1's own acceptor answered phase 2");
+    let op = *h.nodes[0].pending.keys().next().expect("pending");
+    h.now += Span::millis(60);
+    h.timer(0, Timer::Retry(op));
+    let to: Vec<NodeId> = h
+        .inflight
+        .iter()
+        .filter(|w| matches!(w.2, Message::Accept { .. }))
+        .map(|w| w.1)
+        .collect();
+    assert_eq!(to, [n(1), n(2)], "phase 2 goes again to those it did not hear from");
+    h.deliver_all();
+    assert_eq!(h.reply(req(0, 1)), Some(&ok("a")));
+    for i in 0..3 {
+        assert!(h.node(i).slots[&0].chosen, "n{}: the commit went out", i + 1);
+    }
+}
+
+/// The same for a read's write-back (ABD section 4, the reader's second phase): the
+/// replicas that answered the query and lost their Accepted hear the write-back again.
+#[test]
+fn abd_a_read_resends_its_write_back_to_replicas_whose_accepted_was_lost() {
+    let mut h = harness(5, &[]);
+    h.submit(0, req(0, 1), put(0, "a"));
+    // Phase 2 reaches n2 only (and n1's own acceptor): "a" on 2 of 5, not chosen.
+    h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
+    h.inflight.clear();
+    h.crash(3);
+    h.crash(4);
+    // A read at n3: n1, n2 and n3 answer the query, and every Accepted of the write-back
+    // but n3's own is lost.
+    h.submit(2, req(1, 1), get(0));
+    accepted_lost(&mut h);
+    assert_eq!(h.reply(req(1, 1)), None, "not before the write-back");
+    let op = *h.nodes[2].pending.keys().next().expect("pending");
+    h.now += Span::millis(60);
+    h.timer(2, Timer::Retry(op));
+    let mut to: Vec<NodeId> = h
+        .inflight
+        .iter()
+        .filter(|w| matches!(w.2, Message::Accept { .. }))
+        .map(|w| w.1)
+        .collect();
+    to.sort();
+    assert_eq!(to, [n(0), n(1), n(3), n(4)], "all but n3, which holds it");
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+}
