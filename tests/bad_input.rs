@@ -363,5 +363,9 @@ fn a_closed_stdout_ends_quietly() {
         .expect("stderr readable");
     let status = child.wait().expect("simkv ends");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(status.signal(), Some(13), "ended by SIGPIPE: {status:?} {stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(13),
+        "ended by SIGPIPE: {status:?} {stderr}"
+    );
 }

@@ -249,6 +249,11 @@ pub enum Message {
         term: u64,
         /// The round answered.
         round: u64,
+        /// Whether the follower took the heartbeat as its leader's: a refusal of a stale
+        /// term's heartbeat (held by a pause or a slow link) carries the refuser's term,
+        /// which may be the leader's own, and a round of that older leadership, so it must
+        /// not count as acknowledging this leadership's round of that number.
+        success: bool,
     },
     /// The leader's snapshot, for a follower that needs entries it compacted away.
     InstallSnapshot {
@@ -754,9 +759,11 @@ impl Protocol for Raft {
                 commit,
                 round,
             } => self.handle_heartbeat(ctx, from, term, commit, round),
-            Message::HeartbeatResponse { term, round } => {
-                self.handle_heartbeat_response(ctx, from, term, round)
-            }
+            Message::HeartbeatResponse {
+                term,
+                round,
+                success,
+            } => self.handle_heartbeat_response(ctx, from, term, round, success),
             Message::InstallSnapshot { term, snapshot } => {
                 self.handle_install_snapshot(ctx, from, term, snapshot)
             }

@@ -305,7 +305,12 @@ impl Raft {
     ) {
         if term < self.current_term {
             let term = self.current_term;
-            return self.send(ctx, from, Message::HeartbeatResponse { term, round });
+            let refusal = Message::HeartbeatResponse {
+                term,
+                round,
+                success: false,
+            };
+            return self.send(ctx, from, refusal);
         }
         self.on_leader_contact(ctx, from, term);
         let commit = commit.min(self.log.last_index());
@@ -314,7 +319,12 @@ impl Raft {
             self.set_commit(ctx, commit);
         }
         let term = self.current_term;
-        self.send(ctx, from, Message::HeartbeatResponse { term, round });
+        let ack = Message::HeartbeatResponse {
+            term,
+            round,
+            success: true,
+        };
+        self.send(ctx, from, ack);
     }
 
     pub(super) fn handle_heartbeat_response(
@@ -323,11 +333,12 @@ impl Raft {
         from: NodeId,
         term: u64,
         round: u64,
+        success: bool,
     ) {
         if term > self.current_term {
             return self.become_follower(ctx, term, None);
         }
-        if term != self.current_term {
+        if term != self.current_term || !success {
             return;
         }
         let Some(leader) = self.leader.as_mut() else {

@@ -307,6 +307,39 @@ fn lease_6_4_1_a_restarted_voter_refuses_votes_for_an_election_timeout() {
     assert!(h.node(1).would_vote_at(h.now + Span::millis(150)));
 }
 
+/// Thesis 6.4: a heartbeat round counts only when a follower took it as its leader's. A
+/// heartbeat of the node's own earlier leadership, held by a slow link, is refused by a
+/// follower now in the node's current term; that refusal must not acknowledge the current
+/// leadership's round of the same number (swarm.toml seed 686: a round 264 of term 1,
+/// refused in term 4, confirmed term 4's rounds up to 264 and stretched the lease).
+#[test]
+fn lease_6_4_a_refused_stale_heartbeat_acknowledges_no_round() {
+    let mut h = Harness::new(3, &[], &[("pre_vote", ParamValue::Bool(false))]);
+    h.campaign(0);
+    h.deliver_all();
+    for _ in 0..5 {
+        h.heartbeat(0);
+        h.deliver_where(|w| w.1 != n(2) || !matches!(w.2, Message::Heartbeat { .. }));
+    }
+    let stale = |w: &Wire| w.1 == n(2) && matches!(w.2, Message::Heartbeat { term: 1, .. });
+    let held = h.inflight.iter().filter(|w| stale(w)).count();
+    assert!(held >= 5, "term 1's heartbeats to n3 are held");
+    // n2 leads term 2, then n1 term 3; the held heartbeats stay on the slow link.
+    h.campaign(1);
+    h.deliver_where(|w| !stale(w));
+    h.campaign(0);
+    h.deliver_where(|w| !stale(w));
+    assert_eq!((h.node(0).role, h.node(0).current_term), (Role::Leader, 3));
+    let round = h.node(0).leader.as_ref().unwrap().round;
+    h.deliver_all();
+    let leader = h.node(0).leader.as_ref().unwrap();
+    assert!(
+        leader.progress[&n(2)].acked_round <= round,
+        "n3 acknowledged round {} of a leadership at round {round}",
+        leader.progress[&n(2)].acked_round
+    );
+}
+
 /// Thesis 6.3: a retried request that made it into the log twice (its first leader crashed
 /// before answering) is applied once, and the retry is answered with the first result.
 #[test]
