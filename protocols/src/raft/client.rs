@@ -5,6 +5,7 @@ use super::{PendingRead, Raft, Role};
 use crate::contract::{Context, Operator};
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Op, OpResult};
+use crate::time::Time;
 
 impl Raft {
     /// A client's request: the leader appends it (or, for a read, confirms a ReadIndex).
@@ -70,18 +71,27 @@ impl Raft {
         index
     }
 
+    /// Whether this node, a leader, serves reads from its lease at its monotonic reading
+    /// `now`: lease reads on, something of its term applied (before that, the commit index
+    /// may lag the cluster's), and the lease unexpired. The lease-safety invariant judges
+    /// exactly this claim.
+    pub(super) fn lease_holds_at(&self, now: Time) -> bool {
+        self.leader.as_ref().is_some_and(|leader| {
+            self.settings.lease_reads
+                && self.sm.applied_index >= leader.term_start
+                && leader.lease_until.is_some_and(|until| now < until)
+        })
+    }
+
     /// A read served without the log: locally under a lease, else once a heartbeat round
     /// sent after it arrived is acknowledged by a majority and the read index is applied.
     fn read(&mut self, ctx: &mut Context<'_, Self>, id: RequestId, op: Op) {
-        let (now, commit, applied) = (ctx.monotonic(), self.commit_index, self.sm.applied_index);
-        let lease_reads = self.settings.lease_reads;
-        let leader = self.leader.as_mut().expect("only leaders read");
-        // Nothing of this term committed yet: the commit index may lag the cluster's.
-        let term_committed = applied >= leader.term_start;
-        if lease_reads && term_committed && leader.lease_until.is_some_and(|t| now < t) {
+        if self.lease_holds_at(ctx.monotonic()) {
             let result = self.sm.read(&op);
             return self.reply(ctx, id, result);
         }
+        let commit = self.commit_index;
+        let leader = self.leader.as_mut().expect("only leaders read");
         // Committed entries of earlier terms all precede this term's no-op.
         let read_index = commit.max(leader.term_start);
         let round = leader.round + 1;

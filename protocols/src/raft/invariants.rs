@@ -125,16 +125,9 @@ fn commit_safety(running: &[&Raft]) -> Result<(), String> {
 /// leader has just written.
 fn lease_safety(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Result<(), String> {
     for (node, now) in nodes.iter().zip(monotonic) {
-        let Some(holder) = node else { continue };
-        let Some(leader) = holder.leader.as_ref() else {
+        let Some(holder) = node.filter(|n| n.lease_holds_at(*now)) else {
             continue;
         };
-        let serving = holder.settings.lease_reads
-            && holder.sm.applied_index >= leader.term_start
-            && leader.lease_until.is_some_and(|until| *now < until);
-        if !serving {
-            continue;
-        }
         let term = holder.current_term;
         let later = nodes
             .iter()
