@@ -15,6 +15,7 @@ pub mod history;
 pub mod lincheck;
 pub mod network;
 pub mod queue;
+pub mod replay;
 pub mod report;
 pub mod rng;
 pub mod runner;

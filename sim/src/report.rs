@@ -181,6 +181,17 @@ pub struct RunReport {
     pub replay: String,
 }
 
+impl RunReport {
+    /// The promised checks that did not pass (failed or unknown), by name, in check order.
+    pub fn failed_promises(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.promised && matches!(c.verdict, Verdict::Fail | Verdict::Unknown))
+            .map(|c| c.name.as_str().to_string())
+            .collect()
+    }
+}
+
 impl RunVerdict {
     /// From the checks: a failed promise breaks the run; an unknown one leaves it unknown.
     pub fn from_checks(checks: &[CheckResult]) -> RunVerdict {
