@@ -172,4 +172,30 @@ impl Majority {
         }
         false
     }
+
+    /// Installs a value another replica accepted but does not know chosen, as the late
+    /// arrival of its proposer's Accept would be: only if it is newer than what is held and
+    /// not below the promise (a promise made since may rest on its absence). Returns whether
+    /// the slot changed. A value accepted by a quorum whose proposer never sent the commit
+    /// (it gave up, or the commit was lost) reaches the replicas that missed it this way.
+    pub(super) fn maybe_install_accepted(&mut self, key: Key, record: Record) -> bool {
+        if !record.entry.intact() {
+            return false;
+        }
+        let v = record.entry.version;
+        self.observe(v);
+        let slot = self.slots.get(&key).cloned().unwrap_or_default();
+        let held = Self::version_of(&slot.accepted);
+        let newer = slot.accepted.is_none() || self.cmp(v, held) == Ordering::Greater;
+        let repair = slot.accepted.as_ref().is_some_and(|a| !a.entry.intact()) && held == v;
+        if repair {
+            self.install(key, record, slot.promised.max(v), slot.chosen);
+            return true;
+        }
+        if !newer || self.cmp(v, slot.promised) == Ordering::Less {
+            return false;
+        }
+        self.install(key, record, slot.promised.max(v), false);
+        true
+    }
 }

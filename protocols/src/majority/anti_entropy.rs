@@ -1,6 +1,8 @@
 //! Anti-entropy (module doc, "Durability, repair"): every `anti_entropy` a node sends the next
-//! peer the digests of its chosen entries by bucket; buckets that differ are exchanged both
-//! ways. Only chosen entries move, so installing them ignores promises safely.
+//! peer the digests of its accepted entries by bucket; buckets that differ are exchanged both
+//! ways. An entry known chosen is installed whatever was promised; one only accepted is
+//! installed as a late copy of its proposer's Accept would be (newer than what is held, and
+//! not below the promise), which Paxos allows for any delayed or duplicated phase-2 message.
 
 use super::durable::Record;
 use super::{Majority, Message};
@@ -10,20 +12,21 @@ use crate::kv::Key;
 use crate::quorum::{self, bucket_of};
 
 impl Majority {
-    pub(super) fn chosen_records(&self) -> impl Iterator<Item = (Key, &Record)> {
+    /// Every accepted entry, and whether it is known chosen.
+    fn accepted_records(&self) -> impl Iterator<Item = (Key, &Record, bool)> {
         self.slots
             .iter()
-            .filter_map(|(k, s)| s.accepted.as_ref().filter(|_| s.chosen).map(|r| (*k, r)))
+            .filter_map(|(k, s)| s.accepted.as_ref().map(|r| (*k, r, s.chosen)))
     }
 
     pub(super) fn digests(&self) -> Vec<u64> {
-        quorum::bucket_digests(self.chosen_records().map(|(k, r)| (k, &r.entry)))
+        quorum::bucket_digests(self.accepted_records().map(|(k, r, _)| (k, &r.entry)))
     }
 
-    pub(super) fn records_in(&self, buckets: &[u16]) -> Vec<(Key, Record)> {
-        self.chosen_records()
-            .filter(|(k, _)| buckets.contains(&bucket_of(*k)))
-            .map(|(k, r)| (k, r.clone()))
+    pub(super) fn records_in(&self, buckets: &[u16]) -> Vec<(Key, Record, bool)> {
+        self.accepted_records()
+            .filter(|(k, _, _)| buckets.contains(&bucket_of(*k)))
+            .map(|(k, r, chosen)| (k, r.clone(), chosen))
             .collect()
     }
 
@@ -58,8 +61,13 @@ impl Majority {
                 reply,
             } => {
                 let mut changed = 0;
-                for (key, record) in records {
-                    changed += usize::from(self.maybe_install_chosen(key, record));
+                for (key, record, chosen) in records {
+                    let installed = if chosen {
+                        self.maybe_install_chosen(key, record)
+                    } else {
+                        self.maybe_install_accepted(key, record)
+                    };
+                    changed += usize::from(installed);
                 }
                 if changed > 0 {
                     self.persist(ctx);

@@ -121,12 +121,12 @@ pub enum Message {
         /// One digest per bucket.
         digests: Vec<u64>,
     },
-    /// Anti-entropy: chosen entries of `buckets`; with `reply`, send yours back.
+    /// Anti-entropy: accepted entries of `buckets`; with `reply`, send yours back.
     Entries {
         /// The buckets compared.
         buckets: Vec<u16>,
-        /// The sender's chosen entries in them.
-        records: Vec<(Key, Record)>,
+        /// The sender's accepted entries in them, each with whether it is known chosen.
+        records: Vec<(Key, Record, bool)>,
         /// Whether the receiver should answer with its own.
         reply: bool,
     },

@@ -62,9 +62,13 @@
 //!
 //! A replica persists its promise and accepted value before it answers, so a restarted node
 //! keeps every value it acknowledged. Every `anti_entropy` a node sends the next peer (round
-//! robin) the digests of its chosen entries by key bucket ([`Message::Digests`]); the peer
-//! answers with its chosen entries of the buckets that differ, and gets back the initiator's.
-//! That repairs replicas that were partitioned away, crashed, or lost a commit, and a
+//! robin) the digests of its accepted entries by key bucket ([`Message::Digests`]); the peer
+//! answers with its entries of the buckets that differ, each marked whether it is known
+//! chosen, and gets back the initiator's. A chosen entry is installed whatever was promised;
+//! one only accepted is installed as a late copy of its proposer's Accept (newer than the
+//! entry held and not below the promise). That repairs replicas that were partitioned away,
+//! crashed, or lost a commit, a value that a quorum accepted but whose commit nobody sent
+//! (its proposer gave up, or the commit was lost, and no write of the key came after), and a
 //! corrupted ("tricked") entry (see [`crate::quorum`]).
 //!
 //! # Promises
@@ -72,8 +76,9 @@
 //! Linearizable, durable for acknowledged writes, live after heal. Not available where fewer
 //! than R (reads) or W (writes) replicas are reachable: on the minority side of a partition
 //! gets answer [`OpResult::Unavailable`] after `request_timeout` and writes time out. Not
-//! promised convergent: a value accepted by a minority whose coordinator gave up stays on
-//! those replicas until the next write of the key. A request's own quorum
+//! promised convergent: a replica that promised a ballot whose proposer gave up refuses older
+//! accepted values from anti-entropy, and keeps what it holds until a commit or the next
+//! write of the key. A request's own quorum
 //! ([`Request::quorum`]) is ignored: a smaller one would break R + W > N.
 //!
 //! # Progress: a distinguished proposer per key (Paxos Made Simple, section 2.4)
