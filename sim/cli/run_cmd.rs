@@ -68,7 +68,11 @@ pub fn run(args: &RunArgs) -> Exit {
         None => None,
     };
     let replay = args.scenario.replay(scenario.seed);
-    let result = runner::run(&scenario, RunOptions { trace, replay });
+    let result = runner::run(&scenario, RunOptions {
+            trace,
+            replay,
+            ..RunOptions::default()
+        });
     if let Some(e) = &result.trace_error {
         eprintln!("error: the trace is incomplete: {e}");
     }
