@@ -1,6 +1,6 @@
 //! Recording a run for replay (opt-in: `RunOptions::record`): the running fingerprint hash
 //! every [`CHECKPOINT_EVERY`] events and after the last, and one compact record per event
-//! (its virtual time, the node or client it concerns, its kind and a 32-bit hash of what the
+//! (its virtual time, the node or client it concerns, its kind and a 16-bit hash of what the
 //! fingerprint saw of it). A replay file carries both, so that a replay that diverges can be
 //! pinned to one event: the first checkpoint that differs bounds the window, the records in
 //! the window name the event.
@@ -117,16 +117,17 @@ pub struct EventRecord {
     pub kind: EventKind,
     /// Whom it concerns.
     pub party: Party,
-    /// The low 32 bits of the stable hash of what the fingerprint saw of the event (its
-    /// time, kind and content, and the text of any fault it applied).
-    pub hash: u32,
+    /// The low 16 bits of the stable hash of what the fingerprint saw of the event (its
+    /// time, kind and content, and the text of any fault it applied): enough to tell, in a
+    /// window of 256 events, which one changed, at two bytes an event.
+    pub hash: u16,
 }
 
 impl fmt::Display for EventRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "t={}us {} {} hash {:08x}",
+            "t={}us {} {} hash {:04x}",
             self.time_us,
             self.party,
             self.kind.name(),
@@ -204,7 +205,7 @@ impl Recorder {
     /// Event number `n` is over; `running` is the fingerprint after it.
     pub(super) fn end(&mut self, n: u64, running: &StableHasher) {
         let record = self.recording.events.last_mut().expect("begun");
-        record.hash = self.content.finish() as u32;
+        record.hash = self.content.finish() as u16;
         self.content = StableHasher::new();
         self.capturing = false;
         if n % CHECKPOINT_EVERY == 0 {

@@ -89,7 +89,7 @@ pub fn first_divergence(
         });
     }
     // Every record in the window agrees, and yet the checkpoint differs: two contents whose
-    // 32-bit hashes collide. The window is what is known.
+    // 16-bit hashes collide. The window is what is known.
     bound.map(|event| Divergence {
         agreed,
         event,
