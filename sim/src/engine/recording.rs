@@ -264,3 +264,17 @@ pub fn perturbation() -> Option<u64> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Without the `perturb` feature (any build but the test binary's), the variable is
+    /// never read. (With it, this test is left out: setting the variable here would perturb
+    /// the runs of tests beside it.)
+    #[cfg(not(feature = "perturb"))]
+    #[test]
+    fn a_build_without_the_feature_ignores_simkv_perturb() {
+        std::env::set_var("SIMKV_PERTURB", "1");
+        assert_eq!(super::perturbation(), None);
+        std::env::remove_var("SIMKV_PERTURB");
+    }
+}
