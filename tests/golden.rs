@@ -129,6 +129,7 @@ fn line(path: &str, protocol: &str, seed: u64, bugs: &[&str]) -> Option<String> 
     let options = simkv_sim::runner::RunOptions {
         trace: (seed == 1).then(|| simkv_sim::trace::Trace::new(Box::new(sink.clone()))),
         replay: String::new(),
+        record: None,
     };
     let result = simkv_sim::runner::run(&scenario, options);
     let trace = match seed {

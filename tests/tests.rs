@@ -10,6 +10,7 @@ mod leadership;
 mod primary;
 mod quorum;
 mod raft;
+mod replay;
 mod sloppy;
 mod summary;
 mod swarm;

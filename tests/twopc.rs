@@ -117,6 +117,7 @@ fn run_traced(path: &str, seed: u64) -> (RunReport, Vec<u8>) {
     let options = RunOptions {
         trace: Some(Trace::new(Box::new(sink.clone()))),
         replay: String::new(),
+        record: None,
     };
     let report = runner::run(&scenario, options).report;
     let trace = sink.0.borrow().clone();

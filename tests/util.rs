@@ -11,9 +11,17 @@ pub fn root() -> PathBuf {
 
 /// Runs `simkv` with `args` from the repository root.
 pub fn simkv(args: &[&str]) -> Output {
+    simkv_env(args, &[])
+}
+
+/// Runs `simkv` with `args` and the environment variables `vars` (and no `SIMKV_PERTURB`
+/// but one given here).
+pub fn simkv_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_simkv"))
         .args(args)
         .current_dir(root())
+        .env_remove("SIMKV_PERTURB")
+        .envs(vars.iter().copied())
         .output()
         .expect("the simkv binary runs")
 }

@@ -1,4 +1,4 @@
-//! `simkv`: run scenarios, check histories, list what there is.
+//! `simkv`: run and replay scenarios, check histories, list what there is.
 //!
 //! Exit codes, everywhere ([`Exit`]): 0 = every promise kept / linearizable; 1 = a promise
 //! broken / not linearizable; 2 = bad input (usage, unreadable or invalid file); 3 = unknown
@@ -7,6 +7,7 @@
 mod check_cmd;
 mod compare_cmd;
 mod list_cmd;
+mod replay_cmd;
 mod run_cmd;
 mod scenario_args;
 mod sweep_cmd;
@@ -34,6 +35,9 @@ struct Cli {
 enum Command {
     /// Run a scenario and check every promise of its protocol.
     Run(run_cmd::RunArgs),
+    /// Re-run a replay file; say whether its fingerprint matches, else the first event
+    /// that differs.
+    Replay(replay_cmd::ReplayArgs),
     /// Run one scenario over a range of seeds; print each seed's verdict and fingerprint.
     Sweep(sweep_cmd::SweepArgs),
     /// Run one scenario with several protocols and print the CAP comparison table.
@@ -142,6 +146,7 @@ fn main() -> ExitCode {
     };
     let exit = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
+        Command::Replay(args) => replay_cmd::replay(&args),
         Command::Sweep(args) => sweep_cmd::sweep(&args),
         Command::Compare(args) => compare_cmd::compare(&args),
         Command::Check(c) => check_cmd::check_command(&check_cmd::CheckArgs {

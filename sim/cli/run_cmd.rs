@@ -2,7 +2,9 @@
 
 use crate::scenario_args::ScenarioArgs;
 use crate::Exit;
+use simkv_sim::engine::Record;
 use simkv_sim::history::History;
+use simkv_sim::replay::ReplayFile;
 use simkv_sim::runner::{self, RunOptions};
 use simkv_sim::scenario;
 use simkv_sim::trace::Trace;
@@ -24,7 +26,14 @@ pub struct RunArgs {
     /// Write the history to FILE: Jepsen EDN if it ends in `.edn`, else simkv JSON.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
-    /// Overwrite existing --trace / --history files.
+    /// Save the run as a replay file (its resolved scenario, fingerprint and event-hash
+    /// recording) for `simkv replay`.
+    #[arg(long, value_name = "FILE")]
+    save_replay: Option<PathBuf>,
+    /// Exit 1 unless the run's fingerprint is this one (16 hex digits).
+    #[arg(long, value_name = "FINGERPRINT")]
+    expect: Option<String>,
+    /// Overwrite existing --trace / --history / --save-replay files.
     #[arg(long)]
     force: bool,
     /// Print each node's final store.
@@ -48,7 +57,15 @@ pub fn run(args: &RunArgs) -> Exit {
                 return Exit::BadInput;
             }
         };
-    for output in [&args.trace, &args.history].into_iter().flatten() {
+    if let Some(expected) = &args.expect {
+        let hex = expected.len() == 16 && expected.chars().all(|c| c.is_ascii_hexdigit());
+        if !hex {
+            eprintln!("error: --expect {expected:?}: a fingerprint is 16 hex digits");
+            return Exit::BadInput;
+        }
+    }
+    let outputs = [&args.trace, &args.history, &args.save_replay];
+    for output in outputs.into_iter().flatten() {
         if let Err(message) = check_output_path(output, &args.scenario.scenario, args.force) {
             eprintln!("error: {message}");
             return Exit::BadInput;
@@ -68,7 +85,15 @@ pub fn run(args: &RunArgs) -> Exit {
         None => None,
     };
     let replay = args.scenario.replay(scenario.seed);
-    let result = runner::run(&scenario, RunOptions { trace, replay });
+    let record = args.save_replay.as_ref().map(|_| Record::default());
+    let result = runner::run(
+        &scenario,
+        RunOptions {
+            trace,
+            replay,
+            record,
+        },
+    );
     if let Some(e) = &result.trace_error {
         eprintln!("error: the trace is incomplete: {e}");
     }
@@ -78,8 +103,29 @@ pub fn run(args: &RunArgs) -> Exit {
             return Exit::BadInput;
         }
     }
+    if let Some(path) = &args.save_replay {
+        let file = ReplayFile::of_result(&scenario, &result);
+        if let Err(e) = file.save_to(path, args.force) {
+            eprintln!("error: cannot write replay file {}: {e}", path.display());
+            return Exit::BadInput;
+        }
+    }
     print_result(args, &result);
-    Exit::from(result.report.verdict)
+    let exit = Exit::from(result.report.verdict);
+    match &args.expect {
+        Some(expected) if !expected.eq_ignore_ascii_case(&result.report.fingerprint) => {
+            eprintln!(
+                "error: fingerprint {} is not the expected {}: the run went differently. To \
+                 find the first event that differs, save the expected run with \
+                 `--save-replay FILE` (on the build that gave {}) and `simkv replay FILE` here",
+                result.report.fingerprint,
+                expected.to_ascii_lowercase(),
+                expected.to_ascii_lowercase()
+            );
+            exit.worst(Exit::Fail)
+        }
+        _ => exit,
+    }
 }
 
 fn print_result(args: &RunArgs, result: &runner::RunResult) {

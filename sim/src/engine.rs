@@ -20,11 +20,13 @@ mod fault_target;
 mod fingerprint;
 mod nodes;
 mod observer;
+pub mod recording;
 mod roles;
 
 pub use bus::Stats;
 pub use nodes::NodeStatus;
 pub use observer::Side;
+pub use recording::{perturbation, Record, Recording};
 pub use roles::RoleChange;
 
 use crate::faults::{self, TimelineFault};
@@ -40,6 +42,7 @@ use clients::Clients;
 use event::Event;
 use nodes::{Halt, Nodes};
 use observer::Observer;
+use recording::Recorder;
 use simkv_protocols::digest::StableHasher;
 use simkv_protocols::{Context, NodeId, Protocol, Span, Time};
 use std::collections::BTreeSet;
@@ -102,6 +105,8 @@ pub struct RunOutput<P: Protocol> {
     /// kind since `from` (what [`RunOutput::healed_at`] was during it), in time order; the
     /// last one runs to the end if the cluster ended whole.
     pub calm: Vec<(Time, Time)>,
+    /// The run's recording, when one was asked for ([`Engine::record`]).
+    pub recording: Option<Recording>,
 }
 
 /// The engine for protocol `P`.
@@ -132,6 +137,11 @@ pub struct Engine<'s, P: Protocol> {
     stats: Stats,
     fingerprint: StableHasher,
     trace: Option<Trace>,
+    /// Checkpoints and per-event records, when asked for.
+    recorder: Option<Recorder>,
+    /// The event (1-based) a test build delays by 1us (`recording::perturbation`).
+    #[cfg(feature = "perturb")]
+    perturb: Option<u64>,
     /// The run ends after this time (moved when the workload stops).
     end: Time,
     stopped: bool,
@@ -196,11 +206,21 @@ impl<'s, P: Protocol> Engine<'s, P> {
             stats: Stats::default(),
             fingerprint: StableHasher::new(),
             trace,
+            recorder: None,
+            #[cfg(feature = "perturb")]
+            perturb: recording::perturbation(),
             // Until the workload stops, the run cannot end: see `stop_workload`.
             end: Time(u64::MAX),
             stopped: false,
             hit_event_limit: false,
         }
+    }
+
+    /// Records the run: checkpoints and per-event records for replay files
+    /// (`engine/recording.rs`). The run itself is the same.
+    pub fn record(mut self, record: Record) -> Self {
+        self.recorder = Some(Recorder::new(record));
+        self
     }
 
     /// Runs the scenario to its end, its event limit or its first broken invariant.
@@ -240,10 +260,21 @@ impl<'s, P: Protocol> Engine<'s, P> {
             return self.stop();
         }
         let (at, event) = self.queue.pop().expect("peeked");
+        #[cfg(feature = "perturb")]
+        if self.perturb == Some(self.stats.events + 1) {
+            // A test build asked for this event to come 1us late: it goes back in the queue,
+            // and whatever comes first now is this event number.
+            self.perturb = None;
+            self.queue.push(at + Span(1), event);
+            return self.step();
+        }
         assert!(at >= self.now, "virtual time never runs backwards");
         self.now = at;
         self.stats.events += 1;
         fingerprint::write_event(&mut self.fingerprint, at, &event);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.begin(self.stats.events, at, &event);
+        }
         if let Some(trace) = &mut self.trace {
             trace.event(at, &event);
         }
@@ -253,6 +284,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
         };
         self.nodes.handled = None;
         self.dispatch(event);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.end(self.stats.events, &self.fingerprint);
+        }
         if !self.clients.open && self.nodes.handled.is_some() {
             self.observer.maybe_note_convergence(self.now, &self.nodes);
         }
@@ -285,6 +319,10 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// Ends the run and hands over what it left.
     pub fn finish(mut self) -> RunOutput<P> {
         let fingerprint = self.fingerprint.finish();
+        let recording = self
+            .recorder
+            .take()
+            .map(|r| r.finish(self.stats.events, fingerprint));
         self.observer.close_calm(self.now);
         let trace_error = self.trace.as_mut().and_then(|trace| {
             trace.finish(self.now, fingerprint);
@@ -315,6 +353,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 .map(|r| r.changes)
                 .unwrap_or_default(),
             calm: self.observer.calm,
+            recording,
             clock_skews_us: self
                 .nodes
                 .iter()
@@ -410,6 +449,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
             trace.fault(self.now, &action);
         }
         self.fingerprint.write(action.as_bytes());
+        if let Some(recorder) = &mut self.recorder {
+            recorder.fault(self.now, &action);
+        }
         self.applied_faults.push(AppliedFault {
             at: self.now,
             action,

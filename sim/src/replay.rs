@@ -10,7 +10,9 @@
 //!
 //! [`Scenario::explain`]: crate::scenario::Scenario::explain
 
+use crate::engine::recording::{EventRecord, Recording};
 use crate::report::{RunReport, RunVerdict};
+use crate::runner::RunResult;
 use crate::scenario::{self, Overrides, Scenario};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -46,19 +48,18 @@ pub struct ReplayFile {
     /// Event-hash checkpoints for divergence search (empty when not recorded).
     #[serde(default)]
     pub checkpoints: Vec<Checkpoint>,
+    /// One compact record per event, to pin a divergence to one event (absent when not
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<EventLog>,
 }
 
-/// The engine's running event hash after `event` events (1-based count), at virtual time
-/// `time_us`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Events processed so far.
-    pub event: u64,
-    /// Virtual time of that event, microseconds.
-    pub time_us: u64,
-    /// The running fingerprint hash after it, 16 hex digits.
-    pub hash: String,
-}
+mod divergence;
+mod event_log;
+
+pub use crate::engine::recording::Checkpoint;
+pub use divergence::{first_divergence, Divergence};
+pub use event_log::{EventLog, ENCODING as EVENT_LOG_ENCODING};
 
 /// The lowercase name of a verdict, as replay files and `--json` spell it.
 pub fn verdict_name(verdict: RunVerdict) -> &'static str {
@@ -85,6 +86,49 @@ impl ReplayFile {
             failed_checks: report.failed_promises(),
             events: report.events,
             checkpoints: Vec::new(),
+            event_log: None,
+        }
+    }
+
+    /// This file with the run's recording: its checkpoints and per-event records.
+    pub fn with_recording(mut self, recording: &Recording) -> ReplayFile {
+        self.checkpoints = recording.checkpoints.clone();
+        self.event_log = Some(EventLog::encode(&recording.events));
+        self
+    }
+
+    /// The replay file of a finished run, with its recording if it was recorded
+    /// ([`RunOptions::recorded`](crate::runner::RunOptions::recorded)).
+    pub fn of_result(scenario: &Scenario, result: &RunResult) -> ReplayFile {
+        let file = ReplayFile::of_run(scenario, &result.report);
+        match &result.recording {
+            Some(recording) => file.with_recording(recording),
+            None => file,
+        }
+    }
+
+    /// Writes the file to `path`, refusing to replace an existing file unless `force`.
+    pub fn save_to(&self, path: &Path, force: bool) -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        if force {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let mut file = options.open(path)?;
+        std::io::Write::write_all(&mut file, self.to_text()?.as_bytes())
+    }
+
+    fn to_text(&self) -> std::io::Result<String> {
+        Ok(serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n")
+    }
+
+    /// The recorded per-event records, decoded (empty when the file has none).
+    pub fn event_records(&self, name: &str) -> Result<Vec<EventRecord>, String> {
+        match &self.event_log {
+            None => Ok(Vec::new()),
+            Some(log) => log.decode().map_err(|e| format!("{name}: event_log: {e}")),
         }
     }
 
@@ -103,7 +147,7 @@ impl ReplayFile {
     /// overwriting: an existing name gets `-2`, `-3`, ... Returns the path written.
     pub fn save_new(&self, dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n";
+        let text = self.to_text()?;
         let stem = self.file_stem();
         for n in 1u32.. {
             let name = if n == 1 {
@@ -166,6 +210,7 @@ impl ReplayFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::recording::{Record, CHECKPOINT_EVERY};
     use crate::runner::{self, RunOptions};
 
     const SMALL: &str = r#"
@@ -191,6 +236,47 @@ clients = 2
         let again = back.load_scenario("x.replay.json").unwrap();
         let rerun = runner::run(&again, RunOptions::default()).report;
         assert_eq!(rerun.fingerprint, report.fingerprint);
+    }
+
+    #[test]
+    fn recording_leaves_the_run_alone_and_its_last_checkpoint_is_the_fingerprint() {
+        let scenario = scenario::load_str("small.toml", SMALL, &Overrides::default()).unwrap();
+        let plain = runner::run(&scenario, RunOptions::default());
+        assert!(plain.recording.is_none());
+        let recorded = runner::run(&scenario, RunOptions::recorded());
+        assert_eq!(recorded.report.fingerprint, plain.report.fingerprint);
+        let recording = recorded.recording.as_ref().unwrap();
+        assert_eq!(recording.events.len() as u64, plain.report.events);
+        let last = recording.checkpoints.last().unwrap();
+        assert_eq!(last.event, plain.report.events);
+        assert_eq!(last.hash, plain.report.fingerprint);
+        assert!(recording.checkpoints[..recording.checkpoints.len() - 1]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.event == (i as u64 + 1) * CHECKPOINT_EVERY));
+        // The file keeps what was recorded, and a second recording finds no divergence.
+        let file = ReplayFile::of_result(&scenario, &recorded);
+        let dir = tempfile::tempdir().unwrap();
+        let back = ReplayFile::load(&file.save_new(dir.path()).unwrap()).unwrap();
+        assert_eq!(back.checkpoints, recording.checkpoints);
+        let records = back.event_records("f").unwrap();
+        assert_eq!(records, recording.events);
+        let again = runner::run(&scenario, RunOptions::recorded());
+        let now = again.recording.unwrap();
+        assert_eq!(first_divergence(&back.checkpoints, &records, &now), None);
+    }
+
+    #[test]
+    fn a_captured_event_keeps_its_trace_line() {
+        let scenario = scenario::load_str("small.toml", SMALL, &Overrides::default()).unwrap();
+        let options = RunOptions {
+            record: Some(Record { capture: Some(3) }),
+            ..RunOptions::default()
+        };
+        let recording = runner::run(&scenario, options).recording.unwrap();
+        assert_eq!(recording.captured.len(), 1, "{:?}", recording.captured);
+        let t = recording.events[2].time_us;
+        assert!(recording.captured[0].contains(&format!("\"t\":{t}")));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Runs a scenario with the protocol it names, then checks and reports.
 
 use crate::checks::{self, FinalReplica, Measured, RunView};
-use crate::engine::{AppliedFault, Engine, RunOutput, Side};
+use crate::engine::{AppliedFault, Engine, Record, Recording, RunOutput, Side};
 use crate::history::{History, Outcome};
 use crate::report::{
     FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, ProtocolCounter, RunReport,
@@ -19,6 +19,19 @@ pub struct RunOptions {
     pub trace: Option<Trace>,
     /// The command that replays this run, for the report.
     pub replay: String,
+    /// Record checkpoints and per-event records (for a replay file); off by default, and the
+    /// run is the same either way.
+    pub record: Option<Record>,
+}
+
+impl RunOptions {
+    /// Options that record the run, for [`crate::replay::ReplayFile::of_result`].
+    pub fn recorded() -> RunOptions {
+        RunOptions {
+            record: Some(Record::default()),
+            ..RunOptions::default()
+        }
+    }
 }
 
 /// A finished run.
@@ -32,6 +45,8 @@ pub struct RunResult {
     pub stores: Vec<(NodeId, Option<BTreeMap<Key, Value>>)>,
     /// The trace could not be written completely, if so, why.
     pub trace_error: Option<String>,
+    /// The run's recording, if [`RunOptions::record`] asked for one.
+    pub recording: Option<Recording>,
 }
 
 /// Runs `scenario` with the protocol it names (validated by the loader).
@@ -50,7 +65,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> RunResult {
 pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunResult {
     // Wall time is measured for the report's speed line only; it never reaches the run.
     let started = std::time::Instant::now();
-    let output = Engine::<P>::new(scenario, options.trace).run();
+    let mut engine = Engine::<P>::new(scenario, options.trace);
+    if let Some(record) = options.record {
+        engine = engine.record(record);
+    }
+    let output = engine.run();
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     let replicas = FinalReplica::all(&output);
     let info = P::info();
@@ -101,6 +120,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         history: output.history,
         stores,
         trace_error: output.trace_error,
+        recording: output.recording,
     }
 }
 

@@ -49,41 +49,9 @@ impl Trace {
     }
 
     pub(crate) fn event<P: Protocol>(&mut self, t: Time, event: &Event<P>) {
-        let t = t.as_micros();
-        let line = match event {
-            Event::Deliver { from, to, msg } => json!({"ev": "deliver", "t": t,
-                "from": from.to_string(), "to": to.to_string(), "msg": msg}),
-            Event::Request { to, request } => json!({"ev": "request", "t": t,
-                "node": to.to_string(), "request": request.id.to_string(), "op": request.op,
-                "quorum": request.quorum}),
-            Event::Reply {
-                from,
-                request,
-                result,
-            } => json!({"ev": "reply", "t": t,
-                "node": from.to_string(), "request": request.to_string(), "result": result}),
-            Event::Timer {
-                node,
-                timer,
-                generation,
-                ..
-            } => json!({"ev": "timer", "t": t,
-                "node": node.to_string(), "timer": timer, "generation": generation}),
-            Event::ClientWake { client } => {
-                json!({"ev": "client-wake", "t": t, "client": client.to_string()})
-            }
-            Event::ClientTimeout { client } => {
-                json!({"ev": "client-timeout-check", "t": t, "client": client.to_string()})
-            }
-            Event::ClientRetry { request, attempt } => json!({"ev": "client-retry", "t": t,
-                "request": request.to_string(), "attempt": attempt}),
-            Event::Arrival => json!({"ev": "arrival", "t": t}),
-            // The fault's effect is traced by `fault` when applied.
-            Event::Fault { .. } => return,
-            Event::WorkloadEnd => json!({"ev": "workload-end", "t": t}),
-            Event::WorkloadStop => json!({"ev": "workload-stop", "t": t}),
-        };
-        self.line(line);
+        if let Some(line) = event_json(t, event) {
+            self.line(line);
+        }
     }
 
     pub(crate) fn note(&mut self, t: Time, node: NodeId, note: &str) {
@@ -99,7 +67,7 @@ impl Trace {
     }
 
     pub(crate) fn fault(&mut self, t: Time, action: &str) {
-        self.line(json!({"ev": "fault", "t": t.as_micros(), "action": action}));
+        self.line(fault_json(t, action));
     }
 
     /// A node's role or term changed (`role` is null once it crashed).
@@ -122,4 +90,49 @@ impl Trace {
     pub fn error(&self) -> Option<&std::io::Error> {
         self.error.as_ref()
     }
+}
+
+/// An event's trace line; `None` for a fault, whose effect [`fault_json`] traces when it is
+/// applied.
+pub(crate) fn event_json<P: Protocol>(t: Time, event: &Event<P>) -> Option<Json> {
+    let t = t.as_micros();
+    let line = match event {
+        Event::Deliver { from, to, msg } => json!({"ev": "deliver", "t": t,
+            "from": from.to_string(), "to": to.to_string(), "msg": msg}),
+        Event::Request { to, request } => json!({"ev": "request", "t": t,
+            "node": to.to_string(), "request": request.id.to_string(), "op": request.op,
+            "quorum": request.quorum}),
+        Event::Reply {
+            from,
+            request,
+            result,
+        } => json!({"ev": "reply", "t": t,
+            "node": from.to_string(), "request": request.to_string(), "result": result}),
+        Event::Timer {
+            node,
+            timer,
+            generation,
+            ..
+        } => json!({"ev": "timer", "t": t,
+            "node": node.to_string(), "timer": timer, "generation": generation}),
+        Event::ClientWake { client } => {
+            json!({"ev": "client-wake", "t": t, "client": client.to_string()})
+        }
+        Event::ClientTimeout { client } => {
+            json!({"ev": "client-timeout-check", "t": t, "client": client.to_string()})
+        }
+        Event::ClientRetry { request, attempt } => json!({"ev": "client-retry", "t": t,
+            "request": request.to_string(), "attempt": attempt}),
+        Event::Arrival => json!({"ev": "arrival", "t": t}),
+        // The fault's effect is traced by `fault` when applied.
+        Event::Fault { .. } => return None,
+        Event::WorkloadEnd => json!({"ev": "workload-end", "t": t}),
+        Event::WorkloadStop => json!({"ev": "workload-stop", "t": t}),
+    };
+    Some(line)
+}
+
+/// An applied fault's trace line.
+pub(crate) fn fault_json(t: Time, action: &str) -> Json {
+    json!({"ev": "fault", "t": t.as_micros(), "action": action})
 }
