@@ -13,6 +13,7 @@ mod raft;
 mod sloppy;
 mod summary;
 mod swarm;
+mod sweep;
 mod targets;
 mod twopc;
 mod util;
