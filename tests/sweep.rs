@@ -135,6 +135,25 @@ fn sweep_shards_run_as_separate_processes_merge_into_the_unsharded_sweep() {
         let shard = (seed - 1) % 3 + 1;
         assert!(file.starts_with(&dirs[shard as usize - 1]), "{file}");
     }
+    // Moved elsewhere (as a CI artifact is), a shard's replay files are named where they are.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&dirs[0], &moved).unwrap();
+    let again = simkv(&[
+        "sweep",
+        "--merge",
+        moved.to_str().unwrap(),
+        &dirs[1],
+        &dirs[2],
+        "--json",
+    ]);
+    let seed_1 = &json(&again)["broken"][0];
+    assert_eq!(seed_1["seed"], 1);
+    let file = seed_1["replay_file"].as_str().unwrap();
+    assert!(
+        file.starts_with(moved.to_str().unwrap()) && Path::new(file).is_file(),
+        "{file}"
+    );
+    std::fs::rename(&moved, &dirs[0]).unwrap();
     // The text form lists the broken seeds and the same count line as a whole sweep.
     let text = simkv(&["sweep", "--merge", &dirs[0], &dirs[1], &dirs[2]]);
     assert_eq!(text.status.code(), Some(1));

@@ -415,7 +415,20 @@ pub fn merge(dirs: &[PathBuf], json: bool) -> Exit {
         };
         for path in paths {
             match load(&path) {
-                Ok(s) => files.push((path.display().to_string(), s)),
+                Ok(mut s) => {
+                    // A shard saved its replay files beside its summary: name them where
+                    // they are now, whatever the directory was called when they were saved.
+                    for e in s.broken.iter_mut().chain(s.unknown.iter_mut()) {
+                        if let Some(name) = e
+                            .replay_file
+                            .as_deref()
+                            .and_then(|f| Path::new(f).file_name())
+                        {
+                            e.replay_file = Some(dir.join(name).display().to_string());
+                        }
+                    }
+                    files.push((path.display().to_string(), s))
+                }
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Exit::BadInput;
