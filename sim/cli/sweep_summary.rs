@@ -487,6 +487,72 @@ pub fn merge(dirs: &[PathBuf], json: bool) -> Exit {
 mod tests {
     use super::*;
 
+    fn entry(seed: u64) -> SeedEntry {
+        SeedEntry {
+            seed,
+            failed_checks: vec!["linearizable".into()],
+            fingerprint: format!("{seed:016x}"),
+            replay_file: None,
+        }
+    }
+
+    fn shard(index: u64, broken: &[u64], unknown: &[u64]) -> Summary {
+        Summary {
+            format: FORMAT.into(),
+            simkv_version: "0.1.0".into(),
+            source: "s.toml".into(),
+            scenario_digest: "00000000000000aa".into(),
+            protocol: "raft".into(),
+            bugs: vec![],
+            sets: vec![],
+            seeds: SeedRange { first: 1, last: 6 },
+            shard: Some(Shard { index, count: 2 }),
+            merged: vec![],
+            stopped: Stopped::RangeDone,
+            seeds_run: 3,
+            kept: 3 - (broken.len() + unknown.len()) as u64,
+            broken: broken.iter().map(|s| entry(*s)).collect(),
+            unknown: unknown.iter().map(|s| entry(*s)).collect(),
+            wall_clock_seconds: 2.0,
+            wall_clock_seeds_per_second: 1.5,
+        }
+    }
+
+    #[test]
+    fn only_unknown_seeds_exit_3_and_a_broken_one_exits_1() {
+        assert_eq!(shard(1, &[], &[]).exit(), Exit::Pass);
+        assert_eq!(shard(1, &[], &[3]).exit(), Exit::Unknown);
+        assert_eq!(shard(1, &[5], &[3]).exit(), Exit::Fail);
+    }
+
+    #[test]
+    fn merged_shards_keep_every_seed_in_order_and_the_worst_exit() {
+        let files = vec![
+            ("b".to_string(), shard(2, &[], &[4])),
+            ("a".to_string(), shard(1, &[], &[1, 5])),
+        ];
+        let merged = merge_summaries(files).unwrap();
+        let seeds: Vec<u64> = merged.unknown.iter().map(|e| e.seed).collect();
+        assert_eq!(seeds, [1, 4, 5]);
+        assert_eq!((merged.seeds_run, merged.kept), (6, 3));
+        assert_eq!(merged.exit(), Exit::Unknown);
+        assert_eq!(merged.wall_clock_seconds, 2.0);
+        assert_eq!(merged.wall_clock_seeds_per_second, 3.0);
+        let shards: Vec<Option<Shard>> = merged.merged.iter().map(|p| p.shard).collect();
+        assert_eq!(
+            shards,
+            [
+                Some(Shard { index: 1, count: 2 }),
+                Some(Shard { index: 2, count: 2 })
+            ]
+        );
+        let mut other = shard(2, &[], &[]);
+        other.scenario_digest = "00000000000000bb".into();
+        let err = merge_summaries(vec![("a".into(), shard(1, &[], &[])), ("b".into(), other)])
+            .unwrap_err();
+        assert!(err.contains("scenario_digest"), "{err}");
+    }
+
     #[test]
     fn shards_parse_one_based() {
         assert_eq!(Shard::parse("1/3"), Ok(Shard { index: 1, count: 3 }));
