@@ -412,6 +412,10 @@ fn sweep_merge_refuses_shards_of_different_sweeps_and_missing_or_twice_shards() 
     let d = shard("d", "2/2", &BUG);
     let (code, err) = merge(&[&a, &d]);
     assert_eq!(code, Some(1), "the matching shards merge: {err}");
+    // A summary file may be named instead of its DIR.
+    let file = Path::new(&d).join("summary.json");
+    let (code, err) = merge(&[&a, file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
 }
 
 fn cases() -> u32 {

@@ -401,12 +401,20 @@ pub fn merge_summaries(files: Vec<(String, Summary)>) -> Result<Summary, String>
     Ok(merged)
 }
 
-/// `simkv sweep --merge DIR...`: joins the summaries in each DIR and prints one, as text
-/// or `--json`. Exit as a sweep's (0, 1, 3), or 2 if the summaries cannot be merged.
+/// `simkv sweep --merge DIR...`: joins the summaries in each DIR (or each summary file
+/// named) and prints one, as text or `--json`. Exit as a sweep's (0, 1, 3), or 2 if the summaries cannot be merged.
 pub fn merge(dirs: &[PathBuf], json: bool) -> Exit {
     let mut files = Vec::new();
     for dir in dirs {
-        let paths = match summaries_in(dir) {
+        // A summary file named itself is taken as it is.
+        let (paths, dir) = match dir.is_file() {
+            true => (
+                Ok(vec![dir.clone()]),
+                dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            ),
+            false => (summaries_in(dir), dir.clone()),
+        };
+        let paths = match paths {
             Ok(paths) => paths,
             Err(e) => {
                 eprintln!("error: {e}");
