@@ -14,6 +14,7 @@ mod replay;
 mod sloppy;
 mod summary;
 mod swarm;
+mod sweep;
 mod targets;
 mod twopc;
 mod util;

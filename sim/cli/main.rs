@@ -11,6 +11,7 @@ mod replay_cmd;
 mod run_cmd;
 mod scenario_args;
 mod sweep_cmd;
+mod sweep_summary;
 
 use clap::{Parser, Subcommand};
 use simkv_sim::report::RunVerdict;
