@@ -6,7 +6,7 @@ use crate::scenario_args::ScenarioArgs;
 use crate::Exit;
 use simkv_sim::replay::ReplayFile;
 use simkv_sim::scenario::{self, Scenario};
-use simkv_sim::shrink::{self, Progress, DEFAULT_BUDGET};
+use simkv_sim::shrink::{self, Progress, ShrinkOptions, DEFAULT_BUDGET};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,10 @@ pub struct ShrinkArgs {
     /// At most this many candidate runs.
     #[arg(long, default_value_t = DEFAULT_BUDGET)]
     budget: usize,
+    /// The promised check the shrunk run must still fail (repeatable; default: the first
+    /// the run fails, in `simkv run`'s order).
+    #[arg(long = "check", value_name = "NAME")]
+    checks: Vec<String>,
 }
 
 /// Whether `path` holds a replay file rather than a scenario: its name ends in `.json`.
@@ -92,7 +96,11 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
             }
         }
     };
-    let result = shrink::shrink(&scenario, args.budget, &mut report);
+    let options = ShrinkOptions {
+        budget: args.budget,
+        checks: args.checks.clone(),
+    };
+    let result = shrink::shrink(&scenario, &options, &mut report);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -104,8 +112,9 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
         }
     };
     let summary = format!(
-        "fails: {}\nbefore: {}\nafter:  {}\nruns: {} of {}{}\n",
+        "still fails: {} (the shrunk run fails: {})\nbefore: {}\nafter:  {}\nruns: {} of {}{}\n",
         shrunk.checks.join(", "),
+        shrunk.failed.join(", "),
         shrunk.before,
         shrunk.after,
         shrunk.runs,
@@ -129,7 +138,8 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
                 eprintln!("error: cannot write {}: {e}", path.display());
                 return Exit::BadInput;
             }
-            print!("{summary}wrote {}\n", path.display());
+            print!("{summary}");
+            println!("wrote {}", path.display());
         }
         None => {
             eprint!("{summary}");

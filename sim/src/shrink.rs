@@ -30,6 +30,10 @@ use simkv_protocols::{Params, Span, SpanRange, Time};
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// Counts (operations, clients, keys) try this many small values one by one before a
+/// binary search.
+const SMALL: u64 = 9;
+
 /// Faults are shortened and moved only once at most this many are left.
 const FEW_FAULTS: usize = 8;
 
@@ -124,8 +128,11 @@ pub struct Shrunk {
     /// Its text: a header of comments, then [`Scenario::explain`]; loads back and fails
     /// the same checks.
     pub text: String,
-    /// The promised checks it fails, the same as the original run's.
+    /// The target checks: the shrunk run fails each of them (and only checks the original
+    /// failed too).
     pub checks: Vec<String>,
+    /// The promised checks the shrunk run fails.
+    pub failed: Vec<String>,
     /// The original run's sizes.
     pub before: Sizes,
     /// The shrunk run's sizes.
@@ -150,17 +157,31 @@ pub fn failed_checks(report: &RunReport) -> Vec<String> {
         .collect()
 }
 
-/// Shrinks the run of `scenario` (loaded, possibly with a `[swarm]`'s draws) within
-/// `budget` candidate runs. `Err` says why it cannot: the run breaks no promise, or its
-/// resolved scenario does not reproduce it.
+/// What to shrink towards.
+#[derive(Clone, Debug, Default)]
+pub struct ShrinkOptions {
+    /// At most this many candidate runs.
+    pub budget: usize,
+    /// The promised checks a candidate must still fail, each among those the original run
+    /// failed. Empty: the first the original failed, in the checks table's order (the most
+    /// basic: a broken invariant before a diverged replica before a stale read).
+    pub checks: Vec<String>,
+}
+
+/// Shrinks the run of `scenario` (loaded, possibly with a `[swarm]`'s draws). A candidate
+/// is kept when it fails every target check ([`ShrinkOptions::checks`]) and no promised
+/// check that the original run kept: it breaks the same promise, not another. `Err` says
+/// why it cannot shrink: the run breaks no promise, a named check is not among those it
+/// breaks, or its resolved scenario does not reproduce it.
 pub fn shrink(
     scenario: &Scenario,
-    budget: usize,
+    options: &ShrinkOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Shrunk, String> {
+    let budget = options.budget;
     let original = runner::run(scenario, RunOptions::default()).report;
-    let checks = failed_checks(&original);
-    if checks.is_empty() {
+    let failed = failed_checks(&original);
+    if failed.is_empty() {
         return Err(format!(
             "{} with seed {} breaks no promise (verdict {}): there is nothing to shrink",
             scenario.source,
@@ -168,13 +189,30 @@ pub fn shrink(
             crate::replay::verdict_name(original.verdict)
         ));
     }
+    for check in &options.checks {
+        if !failed.contains(check) {
+            return Err(format!(
+                "the run does not fail `{check}`: it fails {}",
+                failed.join(", ")
+            ));
+        }
+    }
+    let checks = if options.checks.is_empty() {
+        vec![failed[0].clone()]
+    } else {
+        failed
+            .iter()
+            .filter(|c| options.checks.contains(c))
+            .cloned()
+            .collect()
+    };
     let before = Sizes::of(scenario, &original);
     // Freeze the swarm's draws: the resolved text alone is the seed's world.
     let name = scenario.source.clone();
     let frozen = scenario::load_str(&name, &scenario.explain(), &Overrides::default())
         .map_err(|e| format!("the resolved scenario does not load back: {e}"))?;
     let report = runner::run(&frozen, RunOptions::default()).report;
-    if report.fingerprint != original.fingerprint || failed_checks(&report) != checks {
+    if report.fingerprint != original.fingerprint || failed_checks(&report) != failed {
         return Err(format!(
             "the resolved scenario does not reproduce the run (fingerprint {} instead of {})",
             report.fingerprint, original.fingerprint
@@ -186,6 +224,7 @@ pub fn shrink(
         report,
         name,
         target: checks.clone(),
+        allowed: failed,
         budget,
         runs: 0,
         tried: BTreeSet::new(),
@@ -202,6 +241,7 @@ pub fn shrink(
     let after = Sizes::of(&s.current, &s.report);
     let text = header(scenario, &original, &checks, &before, &after, s.runs) + &s.text;
     Ok(Shrunk {
+        failed: failed_checks(&s.report),
         budget_spent: s.spent(),
         text,
         checks,
@@ -244,6 +284,8 @@ struct Shrinker<'p> {
     report: RunReport,
     name: String,
     target: Vec<String>,
+    /// What the original run failed: a candidate may fail nothing else.
+    allowed: Vec<String>,
     budget: usize,
     runs: usize,
     /// Every candidate text already run or refused, so none is run twice.
@@ -281,7 +323,10 @@ impl Shrinker<'_> {
             runs: self.runs,
             budget: self.budget,
         });
-        if failed_checks(&report) != self.target {
+        let failed = failed_checks(&report);
+        let same = self.target.iter().all(|c| failed.contains(c))
+            && failed.iter().all(|c| self.allowed.contains(c));
+        if !same {
             return false;
         }
         self.text = loaded.explain();
@@ -333,6 +378,15 @@ impl Shrinker<'_> {
         let label = |v: u64, hi: u64| format!("{what} {} -> {}", show(hi), show(v));
         if self.attempt(&label(min, hi), &|s| set(s, min)) {
             return;
+        }
+        // Small values one by one first: failure is seldom monotone in them.
+        if precision == 0 {
+            for v in min + 1..=(min + SMALL).min(hi - 1) {
+                if self.attempt(&label(v, hi), &|s| set(s, v)) {
+                    return;
+                }
+            }
+            lo = lo.max((min + SMALL).min(hi - 1));
         }
         while hi - lo > precision.max(1) && !self.spent() {
             let mid = lo + (hi - lo) / 2;
@@ -813,7 +867,11 @@ clients = 2
     fn a_run_that_keeps_its_promises_is_refused() {
         let text = BUGGY.replace("bugs = [\"vote-not-persisted\"]", "");
         let s = scenario::load_str("ok.toml", &text, &Overrides::default()).unwrap();
-        let err = shrink(&s, 5, &mut |_| {}).unwrap_err();
+        let options = ShrinkOptions {
+            budget: 5,
+            checks: Vec::new(),
+        };
+        let err = shrink(&s, &options, &mut |_| {}).unwrap_err();
         assert!(err.contains("breaks no promise"), "{err}");
     }
 
