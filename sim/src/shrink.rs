@@ -611,6 +611,23 @@ impl Shrinker<'_> {
                 });
             }
         }
+        // Earlier: each fault towards the start, so that fewer operations and a shorter
+        // duration come before it.
+        for i in 0..self.current.faults.len() {
+            let Some(f) = self.current.faults.get(i) else {
+                break;
+            };
+            if f.at != f.at_latest {
+                continue;
+            }
+            let at = f.at.as_micros();
+            let what = format!("fault {} at", i + 1);
+            self.shrink_number(&what, at, 0, (at / 16).max(1_000), &ms, &|s, v| {
+                s.faults[i].at = Time(v);
+                s.faults[i].at_latest = Time(v);
+                s.faults.sort_by_key(|f| f.at);
+            });
+        }
         // Later: each fault moved halfway towards the end of the workload.
         let end = self.current.duration.as_micros();
         for i in 0..self.current.faults.len() {
@@ -619,7 +636,7 @@ impl Shrinker<'_> {
             };
             let at = f.at.as_micros();
             let later = at + (end.saturating_sub(at)) / 2;
-            if later > at && later < end && f.at == f.at_latest {
+            if later >= at + 1_000 && later < end && f.at == f.at_latest {
                 self.attempt(&format!("fault {} at -> {}", i + 1, ms(later)), &|s| {
                     s.faults[i].at = Time(later);
                     s.faults[i].at_latest = Time(later);
