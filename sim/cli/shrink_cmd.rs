@@ -33,6 +33,10 @@ pub struct ShrinkArgs {
     /// the run fails, in `simkv run`'s order).
     #[arg(long = "check", value_name = "NAME")]
     checks: Vec<String>,
+    /// Keep candidates that fail with the planted bugs off too (by default each kept
+    /// candidate must keep every promise with its bugs off).
+    #[arg(long)]
+    no_control: bool,
 }
 
 /// Whether `path` holds a replay file rather than a scenario: its name ends in `.json`.
@@ -99,6 +103,7 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
     let options = ShrinkOptions {
         budget: args.budget,
         checks: args.checks.clone(),
+        control: !args.no_control,
     };
     let result = shrink::shrink(&scenario, &options, &mut report);
     if let Some(bar) = &bar {

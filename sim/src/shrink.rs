@@ -166,6 +166,12 @@ pub struct ShrinkOptions {
     /// failed. Empty: the first the original failed, in the checks table's order (the most
     /// basic: a broken invariant before a diverged replica before a stale read).
     pub checks: Vec<String>,
+    /// When the scenario switches planted bugs on, a candidate is kept only if, run again
+    /// with every bug off, it keeps every promise (one more run, counted in the budget): so
+    /// the shrunk run fails because of the bugs, not because it became a scenario that no
+    /// protocol could pass (no settle phase left to converge in, say). Ignored when the
+    /// original run fails without its bugs too.
+    pub control: bool,
 }
 
 /// Shrinks the run of `scenario` (loaded, possibly with a `[swarm]`'s draws). A candidate
@@ -218,11 +224,13 @@ pub fn shrink(
             report.fingerprint, original.fingerprint
         ));
     }
+    let control = options.control && !frozen.cluster.bugs.is_empty() && passes_without_bugs(&frozen);
     let mut s = Shrinker {
         text: frozen.explain(),
         current: frozen,
         report,
         name,
+        control,
         target: checks.clone(),
         allowed: failed,
         budget,
@@ -286,6 +294,8 @@ struct Shrinker<'p> {
     target: Vec<String>,
     /// What the original run failed: a candidate may fail nothing else.
     allowed: Vec<String>,
+    /// Whether a candidate must also keep its promises with its planted bugs off.
+    control: bool,
     budget: usize,
     runs: usize,
     /// Every candidate text already run or refused, so none is run twice.
@@ -328,6 +338,20 @@ impl Shrinker<'_> {
             && failed.iter().all(|c| self.allowed.contains(c));
         if !same {
             return false;
+        }
+        if self.control {
+            if self.spent() {
+                return false;
+            }
+            self.runs += 1;
+            let passes = passes_without_bugs(&loaded);
+            (self.progress)(Progress::Ran {
+                runs: self.runs,
+                budget: self.budget,
+            });
+            if !passes {
+                return false;
+            }
         }
         self.text = loaded.explain();
         self.current = loaded;
@@ -784,6 +808,14 @@ impl Shrinker<'_> {
     }
 }
 
+/// Whether `s` with every planted bug off keeps every promise.
+fn passes_without_bugs(s: &Scenario) -> bool {
+    let mut clean = s.clone();
+    clean.cluster.bugs.clear();
+    let report = runner::run(&clean, RunOptions::default()).report;
+    report.verdict == crate::report::RunVerdict::Kept
+}
+
 /// The scenario's duration set to `d`: nemeses stop by then (one that cannot start before
 /// is dropped) and scripted faults from then on are dropped (the final heal undoes the
 /// rest).
@@ -887,6 +919,7 @@ clients = 2
         let options = ShrinkOptions {
             budget: 5,
             checks: Vec::new(),
+            control: true,
         };
         let err = shrink(&s, &options, &mut |_| {}).unwrap_err();
         assert!(err.contains("breaks no promise"), "{err}");
