@@ -63,10 +63,7 @@ fn expected() -> BTreeMap<String, String> {
 #[test]
 fn every_regression_replays_with_its_recorded_verdict_checks_and_fingerprint() {
     let names = files();
-    let actual: Vec<(String, String)> = names
-        .iter()
-        .map(|n| (n.clone(), outcome(n).0))
-        .collect();
+    let actual: Vec<(String, String)> = names.iter().map(|n| (n.clone(), outcome(n).0)).collect();
     if std::env::var_os("SIMKV_BLESS").is_some() {
         let mut text = String::from(
             "# file verdict failed-checks fingerprint (SIMKV_BLESS=1 cargo test --test integration regressions)\n",
@@ -110,7 +107,10 @@ fn every_planted_bug_has_a_broken_regression_that_switches_it_on() {
         let (_, bugs) = outcome(&name);
         assert!(!bugs.is_empty(), "{name} switches no planted bug on");
         if let Some(line) = expected.get(&name) {
-            assert!(line.starts_with("broken "), "{name} is expected to break: {line}");
+            assert!(
+                line.starts_with("broken "),
+                "{name} is expected to break: {line}"
+            );
         }
         covered.extend(bugs);
     }
@@ -123,6 +123,9 @@ fn every_planted_bug_has_a_broken_regression_that_switches_it_on() {
             files().contains(&file),
             "planted bug {protocol} {bug} has no regression {DIR}/{file}"
         );
-        assert!(covered.iter().any(|b| b == bug), "{bug} is switched on nowhere");
+        assert!(
+            covered.iter().any(|b| b == bug),
+            "{bug} is switched on nowhere"
+        );
     }
 }

@@ -25,8 +25,16 @@ fn shrink(extra: &[&str]) -> std::process::Output {
 /// The `runs: N of B` line of the summary.
 fn runs(out: &std::process::Output) -> usize {
     let text = stderr(out);
-    let line = text.lines().find(|l| l.starts_with("runs: ")).expect("a runs line");
-    line["runs: ".len()..].split(' ').next().unwrap().parse().unwrap()
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("runs: "))
+        .expect("a runs line");
+    line["runs: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -41,7 +49,10 @@ fn shrinking_twice_gives_the_same_bytes_and_the_result_fails_the_same_check() {
     assert!(!text.contains("[swarm"), "swarm draws are frozen");
     let err = stderr(&first);
     assert!(err.contains("still fails: convergence"), "{err}");
-    assert!(err.contains("before: ") && err.contains("after:  "), "{err}");
+    assert!(
+        err.contains("before: ") && err.contains("after:  "),
+        "{err}"
+    );
     // The shrunk scenario replays on its own and breaks convergence.
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "shrunk.toml", &text);
@@ -65,7 +76,10 @@ fn the_budget_bounds_the_candidate_runs() {
     }
     // Each kept step is one progress line on stderr.
     let out = shrink(&["--budget", "3"]);
-    let kept = stderr(&out).lines().filter(|l| l.starts_with("run ")).count();
+    let kept = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("run "))
+        .count();
     assert!(kept <= 3);
 }
 
@@ -79,7 +93,11 @@ fn out_writes_the_file_and_never_overwrites_without_force() {
     assert!(stdout(&out).contains(&format!("wrote {path}")));
     let again = shrink(&["--budget", "2", "--out", path]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("exists; pass --force"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("exists; pass --force"),
+        "{}",
+        stderr(&again)
+    );
     let forced = shrink(&["--budget", "2", "--out", path, "--force"]);
     assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
 }
@@ -90,7 +108,11 @@ fn bad_input_exits_2_with_a_clear_message() {
     // A run that keeps its promises has nothing to shrink.
     let out = simkv(&["shrink", "scenarios/partition.toml", "--budget", "1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("breaks no promise"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("breaks no promise"),
+        "{}",
+        stderr(&out)
+    );
     // A check the run does not fail.
     let out = shrink(&["--budget", "1", "--check", "linearizability"]);
     assert_eq!(out.status.code(), Some(2));
@@ -105,7 +127,11 @@ fn bad_input_exits_2_with_a_clear_message() {
     let bad = write(dir.path(), "x.replay.json", "{\n  \"format\": 3\n}");
     let out = simkv(&["shrink", &bad]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("x.replay.json:2:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("x.replay.json:2:"),
+        "{}",
+        stderr(&out)
+    );
     let bad = write(dir.path(), "bad.toml", "name = \"b\"\ndescription = \"b\"\nduration = \"5s\"\n[cluster]\nprotocol = \"raft\"\nnodes = 0\n");
     let out = simkv(&["shrink", &bad]);
     assert_eq!(out.status.code(), Some(2));
@@ -128,9 +154,16 @@ fn a_replay_file_is_shrunk_like_its_scenario() {
     let s = scenario::load_file(path.to_str().unwrap(), &overrides).unwrap();
     let report = runner::run(&s, RunOptions::default()).report;
     let dir = tempfile::tempdir().unwrap();
-    let file = ReplayFile::of_run(&s, &report).save_new(dir.path()).unwrap();
+    let file = ReplayFile::of_run(&s, &report)
+        .save_new(dir.path())
+        .unwrap();
     let from_replay = simkv(&["shrink", file.to_str().unwrap(), "--budget", "20"]);
-    assert_eq!(from_replay.status.code(), Some(0), "{}", stderr(&from_replay));
+    assert_eq!(
+        from_replay.status.code(),
+        Some(0),
+        "{}",
+        stderr(&from_replay)
+    );
     let from_toml = shrink(&["--budget", "20"]);
     // The same run, the same candidates: the same sizes after.
     let after = |o: &std::process::Output| {

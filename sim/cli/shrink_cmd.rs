@@ -59,7 +59,10 @@ fn load(args: &ShrinkArgs) -> Result<Scenario, String> {
 pub fn shrink(args: &ShrinkArgs) -> Exit {
     if let Some(out) = &args.out {
         if out.exists() && !args.force {
-            eprintln!("error: {} exists; pass --force to overwrite it", out.display());
+            eprintln!(
+                "error: {} exists; pass --force to overwrite it",
+                out.display()
+            );
             return Exit::BadInput;
         }
         let same = match (out.canonicalize(), args.scenario.scenario.canonicalize()) {
@@ -67,7 +70,10 @@ pub fn shrink(args: &ShrinkArgs) -> Exit {
             _ => false,
         };
         if same {
-            eprintln!("error: {} is the input itself; choose another file", out.display());
+            eprintln!(
+                "error: {} is the input itself; choose another file",
+                out.display()
+            );
             return Exit::BadInput;
         }
     }

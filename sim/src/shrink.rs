@@ -224,7 +224,8 @@ pub fn shrink(
             report.fingerprint, original.fingerprint
         ));
     }
-    let control = options.control && !frozen.cluster.bugs.is_empty() && passes_without_bugs(&frozen);
+    let control =
+        options.control && !frozen.cluster.bugs.is_empty() && passes_without_bugs(&frozen);
     let mut s = Shrinker {
         text: frozen.explain(),
         current: frozen,
@@ -432,8 +433,7 @@ impl Shrinker<'_> {
         remove: &dyn Fn(&mut Scenario, usize, usize),
     ) {
         let n = len(&self.current);
-        if n == 0 || self.attempt(&format!("dropped every {what} ({n})"), &|s| remove(s, 0, n))
-        {
+        if n == 0 || self.attempt(&format!("dropped every {what} ({n})"), &|s| remove(s, 0, n)) {
             return;
         }
         let mut parts = 2;
@@ -520,9 +520,14 @@ impl Shrinker<'_> {
         if self.current.workload.max_ops.is_none() {
             return;
         }
-        self.shrink_number("workload.max_ops", now, 1, 0, &|v| v.to_string(), &|s, v| {
-            s.workload.max_ops = Some(v)
-        });
+        self.shrink_number(
+            "workload.max_ops",
+            now,
+            1,
+            0,
+            &|v| v.to_string(),
+            &|s, v| s.workload.max_ops = Some(v),
+        );
     }
 
     fn shrink_nemeses(&mut self) {
@@ -550,7 +555,8 @@ impl Shrinker<'_> {
                 s.nemeses[i].start = Time(stop - v)
             });
             for k in (0..n.kinds.len()).rev() {
-                if self.current.nemeses[i].kinds.len() > 1 && k < self.current.nemeses[i].kinds.len()
+                if self.current.nemeses[i].kinds.len() > 1
+                    && k < self.current.nemeses[i].kinds.len()
                 {
                     let name = self.current.nemeses[i].kinds[k].name();
                     self.attempt(&format!("nemesis {} kind {name}", i + 1), &|s| {
@@ -758,10 +764,9 @@ impl Shrinker<'_> {
             .collect();
         for name in changed {
             let value = defaults.value(name).clone();
-            self.attempt(
-                &format!("cluster.params.{name} -> default"),
-                &|s| s.cluster.params.set(name, value.clone()),
-            );
+            self.attempt(&format!("cluster.params.{name} -> default"), &|s| {
+                s.cluster.params.set(name, value.clone())
+            });
         }
     }
 

@@ -154,7 +154,9 @@ impl<'s> Clients<'s> {
 
     /// Whether the clients have invoked `max_ops` operations already.
     fn capped(&self) -> bool {
-        self.workload.max_ops.is_some_and(|most| self.invoked >= most)
+        self.workload
+            .max_ops
+            .is_some_and(|most| self.invoked >= most)
     }
 
     /// Clients invoke nothing more from `now` on.
