@@ -10,6 +10,7 @@ mod list_cmd;
 mod replay_cmd;
 mod run_cmd;
 mod scenario_args;
+mod shrink_cmd;
 mod sweep_cmd;
 mod sweep_summary;
 
@@ -41,6 +42,8 @@ enum Command {
     Replay(replay_cmd::ReplayArgs),
     /// Run one scenario over a range of seeds; print each seed's verdict and fingerprint.
     Sweep(sweep_cmd::SweepArgs),
+    /// Shrink a failing run to a small scenario that still breaks the same checks.
+    Shrink(shrink_cmd::ShrinkArgs),
     /// Run one scenario with several protocols and print the CAP comparison table.
     Compare(compare_cmd::CompareArgs),
     /// Check histories for linearizability (Jepsen EDN or simkv JSON).
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::replay(&args),
         Command::Sweep(args) => sweep_cmd::sweep(&args),
         Command::Compare(args) => compare_cmd::compare(&args),
+        Command::Shrink(args) => shrink_cmd::shrink(&args),
         Command::Check(c) => check_cmd::check_command(&check_cmd::CheckArgs {
             files: c.files,
             model: c.model,

@@ -159,6 +159,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             backoff: crate::scenario::Backoff::None,
             in_flight: 1,
             max_writes_per_key: None,
+            max_ops: None,
             placement: crate::scenario::Placement::Outside,
         },
         faults,

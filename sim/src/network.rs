@@ -466,6 +466,7 @@ mod tests {
             in_flight: 2,
             placement: Placement::Colocated,
             max_writes_per_key: None,
+            max_ops: None,
         };
         let placed = ClientPlacement::new(&workload, 3);
         // Client c's slots 2c and 2c+1 run beside node c mod 3.

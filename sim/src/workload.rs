@@ -325,6 +325,7 @@ mod tests {
             in_flight: 1,
             placement: crate::scenario::Placement::Outside,
             max_writes_per_key: None,
+            max_ops: None,
         }
     }
 

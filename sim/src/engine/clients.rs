@@ -71,6 +71,8 @@ pub(super) struct Clients<'s> {
     pub(super) sides: Vec<Side>,
     /// Nodes down for good (VOPR liveness mode), by index; empty when none is.
     written_off: Vec<bool>,
+    /// Operations invoked so far (for `max_ops`).
+    invoked: u64,
 }
 
 /// About how many history events `scenario`'s clients will record (two per operation), so
@@ -107,6 +109,7 @@ impl<'s> Clients<'s> {
             history: History::with_capacity(expected_events(scenario)),
             sides: Vec::new(),
             written_off: Vec::new(),
+            invoked: 0,
         }
     }
 
@@ -149,6 +152,13 @@ impl<'s> Clients<'s> {
         }
     }
 
+    /// Whether the clients have invoked `max_ops` operations already.
+    fn capped(&self) -> bool {
+        self.workload
+            .max_ops
+            .is_some_and(|most| self.invoked >= most)
+    }
+
     /// Clients invoke nothing more from `now` on.
     pub(super) fn stop(&mut self, now: Time) {
         self.open = false;
@@ -164,9 +174,10 @@ impl<'s> Clients<'s> {
         sides: &[Side],
         client: ClientId,
     ) {
-        if !self.open {
+        if !self.open || self.capped() {
             return;
         }
+        self.invoked += 1;
         let state = &mut self.clients[client.index()];
         debug_assert!(
             state.in_flight.is_none(),
@@ -440,7 +451,7 @@ impl<'s> Clients<'s> {
         nodes: &Nodes<P>,
         sides: &[Side],
     ) {
-        if !self.open {
+        if !self.open || self.capped() {
             return;
         }
         if self.idle.is_empty() {

@@ -164,6 +164,9 @@ impl Scenario {
         if let Some(n) = w.max_writes_per_key {
             let _ = writeln!(out, "max_writes_per_key = {n}");
         }
+        if let Some(n) = w.max_ops {
+            let _ = writeln!(out, "max_ops = {n}");
+        }
         if w.mix.iter().any(|(k, _)| *k == OpKind::Txn) {
             let _ = writeln!(out, "txn_ops = {}", w.txn_ops);
         }

@@ -227,6 +227,10 @@ pub struct Workload {
     /// `s + keys * g` in its `g`th generation), so that values (an append's list) stay short
     /// and each key's history stays small enough to check. `None`: a key takes every write.
     pub max_writes_per_key: Option<u64>,
+    /// At most this many operations invoked in all, by every client together (retries of
+    /// one operation count once); after that clients invoke nothing more. `None`: no limit.
+    /// `simkv shrink` sets it to cut a failing run down to a few operations.
+    pub max_ops: Option<u64>,
 }
 
 /// How long a client waits before it retries an operation.

@@ -113,6 +113,7 @@ pub(crate) struct RawWorkload {
     pub in_flight: Option<Spanned<Int>>,
     pub placement: Option<Placement>,
     pub max_writes_per_key: Option<Spanned<Int>>,
+    pub max_ops: Option<Spanned<Int>>,
 }
 
 /// `backoff = "none" | { base = "10ms", max = "1s" }`; the validator checks base and max

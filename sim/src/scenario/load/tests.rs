@@ -126,6 +126,7 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         in_flight: 3,
         placement: Placement::Colocated,
         max_writes_per_key: None,
+        max_ops: None,
     };
     assert_eq!(s.workload, workload);
     let n = NodeId;
@@ -301,6 +302,7 @@ fn defaults_fill_every_optional_field() {
         in_flight: 1,
         placement: Placement::Outside,
         max_writes_per_key: None,
+        max_ops: None,
     };
     assert_eq!(s.workload, workload);
     let checks = Checks {

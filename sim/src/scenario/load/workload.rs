@@ -123,6 +123,10 @@ impl Validator<'_> {
                 }
                 None => None,
             },
+            max_ops: match &raw.max_ops {
+                Some(n) => Some(self.int_in(n, 1, None, "a number of operations")? as u64),
+                None => None,
+            },
         })
     }
 

@@ -1,0 +1,942 @@
+//! Shrinking a failing run: the smallest scenario found, within a budget of runs, that still
+//! breaks the same promised checks.
+//!
+//! The shrinker works on the resolved scenario ([`Scenario::explain`], swarm draws frozen
+//! first), and keeps the seed. It tries, greedily and in a fixed order, one simpler
+//! candidate at a time (delta debugging, Zeller and Hildebrandt, "Simplifying and Isolating
+//! Failure-Inducing Input", TSE 2002): a shorter duration and settle phase, a cap on the
+//! operations the clients invoke (`workload.max_ops`), fewer or narrower nemeses, the
+//! nemeses turned into the explicit `[[fault]]`s they drew, fewer faults (removed in halves,
+//! then quarters, ..., then one by one), shorter `for`s, faults moved later, fewer clients,
+//! nodes and keys, a plainer network (no loss, duplication or reordering, narrower latency),
+//! exact clocks, the protocol's default parameters and a plainer workload. Each candidate is
+//! printed and loaded back (one that does not load is skipped without a run), then run; it
+//! is kept only if the promised checks that fail are exactly those that failed at first. A
+//! round of every pass repeats until nothing more is kept or the budget of runs is spent.
+//!
+//! Everything is deterministic: candidates come in a fixed order, runs are deterministic,
+//! so the same input gives the same output, byte for byte.
+
+use crate::checks::Verdict;
+use crate::faults;
+use crate::report::RunReport;
+use crate::rng::Streams;
+use crate::runner::{self, RunOptions};
+use crate::scenario::{
+    self, Arrival, Backoff, FaultOrigin, KeyDistribution, Latency, LinkBehaviour, Overrides,
+    Scenario, ScheduledFault,
+};
+use simkv_protocols::{Params, Span, SpanRange, Time};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Counts (operations, clients, keys) try this many small values one by one before a
+/// binary search.
+const SMALL: u64 = 9;
+
+/// Faults are shortened and moved only once at most this many are left.
+const FEW_FAULTS: usize = 8;
+
+/// Windows of one to three consecutive faults are tried alone once at most this many are
+/// left.
+const WINDOW_FAULTS: usize = 40;
+
+/// The number of candidate runs `simkv shrink` makes unless told otherwise.
+pub const DEFAULT_BUDGET: usize = 300;
+
+/// How big a run is: what shrinking makes smaller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    /// Operations the clients invoked.
+    pub ops: u64,
+    /// Faults applied (scripted, drawn by a nemesis, undone by `for`, operator commands;
+    /// the final heal is not counted).
+    pub faults: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Nodes.
+    pub nodes: u16,
+    /// Clients.
+    pub clients: u32,
+    /// The workload's duration.
+    pub duration: Span,
+}
+
+impl Sizes {
+    /// The sizes of `scenario`'s run that reported `report`.
+    pub fn of(scenario: &Scenario, report: &RunReport) -> Sizes {
+        Sizes {
+            ops: report.ops.invoked,
+            faults: report
+                .faults
+                .iter()
+                .filter(|f| f.origin != FaultOrigin::FinalHeal.to_string())
+                .count() as u64,
+            events: report.events,
+            nodes: scenario.cluster.nodes,
+            clients: scenario.workload.clients,
+            duration: scenario.duration,
+        }
+    }
+}
+
+impl fmt::Display for Sizes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} operations, {} faults, {} events, {} nodes, {} clients, duration {}",
+            self.ops,
+            self.faults,
+            self.events,
+            self.nodes,
+            self.clients,
+            crate::scenario::explain::span_text(self.duration)
+        )
+    }
+}
+
+/// One kept candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// What it shrank (`workload.clients 20 -> 3`).
+    pub what: String,
+    /// The run's sizes after it.
+    pub sizes: Sizes,
+    /// Candidate runs made so far, this one included.
+    pub runs: usize,
+}
+
+/// What the shrinker reports while it works.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A candidate was run (kept or not).
+    Ran {
+        /// Runs made so far.
+        runs: usize,
+        /// The budget.
+        budget: usize,
+    },
+    /// A candidate was kept.
+    Kept(&'a Step),
+}
+
+/// The outcome of a shrink.
+#[derive(Debug)]
+pub struct Shrunk {
+    /// The smallest scenario found.
+    pub scenario: Scenario,
+    /// Its text: a header of comments, then [`Scenario::explain`]; loads back and fails
+    /// the same checks.
+    pub text: String,
+    /// The target checks: the shrunk run fails each of them (and only checks the original
+    /// failed too).
+    pub checks: Vec<String>,
+    /// The promised checks the shrunk run fails.
+    pub failed: Vec<String>,
+    /// The original run's sizes.
+    pub before: Sizes,
+    /// The shrunk run's sizes.
+    pub after: Sizes,
+    /// Candidate runs made (the original's and the frozen scenario's runs not counted).
+    pub runs: usize,
+    /// Whether the budget ran out before a round kept nothing.
+    pub budget_spent: bool,
+    /// Every kept candidate, in order.
+    pub steps: Vec<Step>,
+    /// The shrunk run's report.
+    pub report: RunReport,
+}
+
+/// The promised checks a run failed (not those left unknown), in the report's order.
+pub fn failed_checks(report: &RunReport) -> Vec<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.promised && c.verdict == Verdict::Fail)
+        .map(|c| c.name.as_str().to_string())
+        .collect()
+}
+
+/// What to shrink towards.
+#[derive(Clone, Debug, Default)]
+pub struct ShrinkOptions {
+    /// At most this many candidate runs.
+    pub budget: usize,
+    /// The promised checks a candidate must still fail, each among those the original run
+    /// failed. Empty: the first the original failed, in the checks table's order (the most
+    /// basic: a broken invariant before a diverged replica before a stale read).
+    pub checks: Vec<String>,
+    /// When the scenario switches planted bugs on, a candidate is kept only if, run again
+    /// with every bug off, it breaks no promise (one more run, counted in the budget): so
+    /// the shrunk run fails because of the bugs, not because it became a scenario that no
+    /// protocol could pass (no settle phase left to converge in, say). Ignored when the
+    /// original run fails without its bugs too.
+    pub control: bool,
+}
+
+/// Shrinks the run of `scenario` (loaded, possibly with a `[swarm]`'s draws). A candidate
+/// is kept when it fails every target check ([`ShrinkOptions::checks`]) and no promised
+/// check that the original run kept: it breaks the same promise, not another. `Err` says
+/// why it cannot shrink: the run breaks no promise, a named check is not among those it
+/// breaks, or its resolved scenario does not reproduce it.
+pub fn shrink(
+    scenario: &Scenario,
+    options: &ShrinkOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Shrunk, String> {
+    let budget = options.budget;
+    let original = runner::run(scenario, RunOptions::default()).report;
+    let failed = failed_checks(&original);
+    if failed.is_empty() {
+        return Err(format!(
+            "{} with seed {} breaks no promise (verdict {}): there is nothing to shrink",
+            scenario.source,
+            scenario.seed,
+            crate::replay::verdict_name(original.verdict)
+        ));
+    }
+    for check in &options.checks {
+        if !failed.contains(check) {
+            return Err(format!(
+                "the run does not fail `{check}`: it fails {}",
+                failed.join(", ")
+            ));
+        }
+    }
+    let checks = if options.checks.is_empty() {
+        vec![failed[0].clone()]
+    } else {
+        failed
+            .iter()
+            .filter(|c| options.checks.contains(c))
+            .cloned()
+            .collect()
+    };
+    let before = Sizes::of(scenario, &original);
+    // Freeze the swarm's draws: the resolved text alone is the seed's world.
+    let name = scenario.source.clone();
+    let frozen = scenario::load_str(&name, &scenario.explain(), &Overrides::default())
+        .map_err(|e| format!("the resolved scenario does not load back: {e}"))?;
+    let report = runner::run(&frozen, RunOptions::default()).report;
+    if report.fingerprint != original.fingerprint || failed_checks(&report) != failed {
+        return Err(format!(
+            "the resolved scenario does not reproduce the run (fingerprint {} instead of {})",
+            report.fingerprint, original.fingerprint
+        ));
+    }
+    let control =
+        options.control && !frozen.cluster.bugs.is_empty() && passes_without_bugs(&frozen);
+    let mut s = Shrinker {
+        text: frozen.explain(),
+        current: frozen,
+        report,
+        name,
+        control,
+        target: checks.clone(),
+        allowed: failed,
+        budget,
+        runs: 0,
+        tried: BTreeSet::new(),
+        steps: Vec::new(),
+        progress,
+    };
+    loop {
+        let kept = s.steps.len();
+        s.round();
+        if s.steps.len() == kept || s.spent() {
+            break;
+        }
+    }
+    let after = Sizes::of(&s.current, &s.report);
+    let text = header(scenario, &original, &checks, &before, &after, s.runs) + &s.text;
+    Ok(Shrunk {
+        failed: failed_checks(&s.report),
+        budget_spent: s.spent(),
+        text,
+        checks,
+        before,
+        after,
+        runs: s.runs,
+        steps: s.steps,
+        report: s.report,
+        scenario: s.current,
+    })
+}
+
+fn header(
+    scenario: &Scenario,
+    original: &RunReport,
+    checks: &[String],
+    before: &Sizes,
+    after: &Sizes,
+    runs: usize,
+) -> String {
+    let source = scenario.source.replace(['\n', '\r'], " ");
+    let bugs = if original.bugs.is_empty() {
+        "no planted bug".to_string()
+    } else {
+        format!("bugs {}", original.bugs.join(", "))
+    };
+    format!(
+        "# simkv shrink: {source}, seed {}, {} with {bugs}, fails {}\n\
+         # before: {before}\n# after:  {after} ({runs} candidate runs)\n\
+         # replay: simkv run THIS_FILE\n",
+        scenario.seed,
+        original.protocol,
+        checks.join(", "),
+    )
+}
+
+struct Shrinker<'p> {
+    current: Scenario,
+    text: String,
+    report: RunReport,
+    name: String,
+    target: Vec<String>,
+    /// What the original run failed: a candidate may fail nothing else.
+    allowed: Vec<String>,
+    /// Whether a candidate must also keep its promises with its planted bugs off.
+    control: bool,
+    budget: usize,
+    runs: usize,
+    /// Every candidate text already run or refused, so none is run twice.
+    tried: BTreeSet<String>,
+    steps: Vec<Step>,
+    progress: &'p mut dyn FnMut(Progress<'_>),
+}
+
+/// A change to a scenario.
+type Edit<'e> = &'e dyn Fn(&mut Scenario);
+
+impl Shrinker<'_> {
+    fn spent(&self) -> bool {
+        self.runs >= self.budget
+    }
+
+    /// Runs `candidate` (the current scenario changed by `edit`) and keeps it if it fails
+    /// the same checks; whether it was kept.
+    fn attempt(&mut self, what: &str, edit: Edit<'_>) -> bool {
+        if self.spent() {
+            return false;
+        }
+        let mut candidate = self.current.clone();
+        edit(&mut candidate);
+        let text = candidate.explain();
+        if text == self.text || !self.tried.insert(text.clone()) {
+            return false;
+        }
+        let Ok(loaded) = scenario::load_str(&self.name, &text, &Overrides::default()) else {
+            return false;
+        };
+        self.runs += 1;
+        let report = runner::run(&loaded, RunOptions::default()).report;
+        (self.progress)(Progress::Ran {
+            runs: self.runs,
+            budget: self.budget,
+        });
+        let failed = failed_checks(&report);
+        let same = self.target.iter().all(|c| failed.contains(c))
+            && failed.iter().all(|c| self.allowed.contains(c));
+        if !same {
+            return false;
+        }
+        if self.control {
+            if self.spent() {
+                return false;
+            }
+            self.runs += 1;
+            let passes = passes_without_bugs(&loaded);
+            (self.progress)(Progress::Ran {
+                runs: self.runs,
+                budget: self.budget,
+            });
+            if !passes {
+                return false;
+            }
+        }
+        self.text = loaded.explain();
+        self.current = loaded;
+        self.report = report;
+        let step = Step {
+            what: what.to_string(),
+            sizes: Sizes::of(&self.current, &self.report),
+            runs: self.runs,
+        };
+        (self.progress)(Progress::Kept(&step));
+        self.steps.push(step);
+        true
+    }
+
+    /// One pass of every kind of shrink, in a fixed order.
+    fn round(&mut self) {
+        self.shrink_duration();
+        self.shrink_ops();
+        self.shrink_nemeses();
+        self.make_nemeses_explicit();
+        self.shrink_faults();
+        self.shrink_clients();
+        self.shrink_nodes();
+        self.shrink_keys();
+        self.plain_network();
+        self.plain_clocks();
+        self.plain_params();
+        self.plain_workload();
+    }
+
+    /// Tries values of a number from `min` up towards `now`: `min` first, then a binary
+    /// search for the smallest value that still fails (failure need not be monotone: this
+    /// finds one boundary). Stops when the gap is below `precision`.
+    fn shrink_number(
+        &mut self,
+        what: &str,
+        now: u64,
+        min: u64,
+        precision: u64,
+        show: &dyn Fn(u64) -> String,
+        set: &dyn Fn(&mut Scenario, u64),
+    ) {
+        if now <= min {
+            return;
+        }
+        let mut hi = now;
+        let mut lo = min;
+        let label = |v: u64, hi: u64| format!("{what} {} -> {}", show(hi), show(v));
+        if self.attempt(&label(min, hi), &|s| set(s, min)) {
+            return;
+        }
+        // Small values one by one first: failure is seldom monotone in them.
+        if precision == 0 {
+            for v in min + 1..=(min + SMALL).min(hi - 1) {
+                if self.attempt(&label(v, hi), &|s| set(s, v)) {
+                    return;
+                }
+            }
+            lo = lo.max((min + SMALL).min(hi - 1));
+        }
+        while hi - lo > precision.max(1) && !self.spent() {
+            let mid = lo + (hi - lo) / 2;
+            if self.attempt(&label(mid, hi), &|s| set(s, mid)) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+    }
+
+    /// Delta debugging over a list (Zeller's ddmin): removes every entry at once, then
+    /// splits the list into parts and tries keeping only one part, then removing one, with
+    /// twice as many parts each time nothing helped, down to single entries.
+    fn shrink_list(
+        &mut self,
+        what: &str,
+        len: &dyn Fn(&Scenario) -> usize,
+        remove: &dyn Fn(&mut Scenario, usize, usize),
+    ) {
+        let n = len(&self.current);
+        if n == 0 || self.attempt(&format!("dropped every {what} ({n})"), &|s| remove(s, 0, n)) {
+            return;
+        }
+        let mut parts = 2;
+        while !self.spent() {
+            self.trim();
+            let n = len(&self.current);
+            if n <= 1 {
+                break;
+            }
+            parts = parts.min(n);
+            let chunk = n.div_ceil(parts);
+            let ranges: Vec<(usize, usize)> = (0..parts)
+                .map(|c| (c * chunk, ((c + 1) * chunk).min(n)))
+                .filter(|(a, b)| a < b)
+                .collect();
+            let mut reduced = false;
+            for &(a, b) in &ranges {
+                let label = format!("kept only {what} {}..{} of {n}", a + 1, b);
+                if self.attempt(&label, &|s| {
+                    remove(s, b, n);
+                    remove(s, 0, a);
+                }) {
+                    parts = 2;
+                    reduced = true;
+                    break;
+                }
+            }
+            if !reduced {
+                for &(a, b) in &ranges {
+                    let label = if b - a == 1 {
+                        format!("dropped {what} {} of {n}", a + 1)
+                    } else {
+                        format!("dropped {what} {}..{} of {n}", a + 1, b)
+                    };
+                    if self.attempt(&label, &|s| remove(s, a, b)) {
+                        parts = (parts - 1).max(2);
+                        reduced = true;
+                        break;
+                    }
+                }
+            }
+            if !reduced {
+                if parts >= n {
+                    break;
+                }
+                parts = (parts * 2).min(n);
+            }
+        }
+    }
+
+    /// A run that stopped early (a broken invariant) never reached what came after its
+    /// end: the duration is cut to just after it, with the faults and nemesis draws beyond.
+    fn trim(&mut self) {
+        let end = (self.report.virtual_time_ms * 1000.0) as u64;
+        let cut = (end / 1_000 + 1) * 1_000;
+        if cut < self.current.duration.as_micros() {
+            self.attempt("duration -> the run's end", &|s| set_duration(s, Span(cut)));
+        }
+    }
+
+    fn shrink_duration(&mut self) {
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        self.trim();
+        let now = self.current.duration.as_micros();
+        self.shrink_number("duration", now, 1_000, now / 64, &ms, &|s, v| {
+            set_duration(s, Span(v))
+        });
+        let now = self.current.checks.settle.as_micros();
+        self.shrink_number("checks.settle", now, 0, now / 64, &ms, &|s, v| {
+            s.checks.settle = Span(v)
+        });
+    }
+
+    fn shrink_ops(&mut self) {
+        let now = match self.current.workload.max_ops {
+            Some(n) => n.min(self.report.ops.invoked.max(1)),
+            None => self.report.ops.invoked.max(1),
+        };
+        if self.current.workload.max_ops.is_none() {
+            self.attempt(&format!("workload.max_ops = {now}"), &|s| {
+                s.workload.max_ops = Some(now)
+            });
+        }
+        if self.current.workload.max_ops.is_none() {
+            return;
+        }
+        self.shrink_number(
+            "workload.max_ops",
+            now,
+            1,
+            0,
+            &|v| v.to_string(),
+            &|s, v| s.workload.max_ops = Some(v),
+        );
+    }
+
+    fn shrink_nemeses(&mut self) {
+        self.shrink_list("nemesis", &|s| s.nemeses.len(), &|s, a, b| {
+            s.nemeses.drain(a..b);
+        });
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        for i in 0..self.current.nemeses.len() {
+            let Some(n) = self.current.nemeses.get(i).cloned() else {
+                break;
+            };
+            let what = format!("nemesis {} stop", i + 1);
+            let (start, stop) = (n.start.as_micros(), n.stop.as_micros());
+            self.shrink_number(&what, stop, start + 1_000, stop / 64, &ms, &|s, v| {
+                s.nemeses[i].stop = Time(v)
+            });
+            let Some(n) = self.current.nemeses.get(i).cloned() else {
+                break;
+            };
+            // Later: the start moved towards the stop, so that the window draws fewer faults.
+            let stop = n.stop.as_micros();
+            let window = stop - n.start.as_micros();
+            let what = format!("nemesis {} window", i + 1);
+            self.shrink_number(&what, window, 1_000, window / 64, &ms, &|s, v| {
+                s.nemeses[i].start = Time(stop - v)
+            });
+            for k in (0..n.kinds.len()).rev() {
+                if self.current.nemeses[i].kinds.len() > 1
+                    && k < self.current.nemeses[i].kinds.len()
+                {
+                    let name = self.current.nemeses[i].kinds[k].name();
+                    self.attempt(&format!("nemesis {} kind {name}", i + 1), &|s| {
+                        s.nemeses[i].kinds.remove(k);
+                    });
+                }
+            }
+            if !self.current.nemeses[i].targets.is_empty() {
+                self.attempt(&format!("nemesis {} targets", i + 1), &|s| {
+                    s.nemeses[i].targets.clear()
+                });
+            }
+            if self.current.nemeses[i].max_down.is_some() {
+                self.attempt(&format!("nemesis {} max_down", i + 1), &|s| {
+                    s.nemeses[i].max_down = None
+                });
+            }
+            let d = self.current.nemeses[i].duration;
+            if d.min != d.max {
+                self.attempt(&format!("nemesis {} fault_duration exact", i + 1), &|s| {
+                    s.nemeses[i].duration = SpanRange::exactly(d.min)
+                });
+            }
+        }
+    }
+
+    fn make_nemeses_explicit(&mut self) {
+        if self.current.nemeses.is_empty() {
+            return;
+        }
+        let explicit = explicit_faults(&self.current);
+        let what = format!(
+            "nemeses -> {} explicit faults",
+            explicit.len() - self.current.faults.len()
+        );
+        self.attempt(&what, &|s| {
+            s.faults = explicit.clone();
+            s.nemeses.clear();
+        });
+    }
+
+    fn shrink_faults(&mut self) {
+        // Scripted times drawn from ranges become exact (the drawn value is unknown here:
+        // the earliest is tried).
+        for i in 0..self.current.faults.len() {
+            let f = &self.current.faults[i];
+            if f.at != f.at_latest {
+                self.attempt(&format!("fault {} at exact", i + 1), &|s| {
+                    s.faults[i].at_latest = s.faults[i].at
+                });
+            }
+        }
+        self.shrink_list("fault", &|s| s.faults.len(), &|s, a, b| {
+            s.faults.drain(a..b);
+        });
+        // A few consecutive faults alone (ddmin keeps only parts of one size at a time).
+        let n = self.current.faults.len();
+        if n <= WINDOW_FAULTS {
+            for k in 1..=3.min(n.saturating_sub(1)) {
+                for i in 0..=(n - k) {
+                    if self.current.faults.len() != n {
+                        break;
+                    }
+                    let label = format!("kept only fault {}..{} of {n}", i + 1, i + k);
+                    self.attempt(&label, &|s| {
+                        s.faults.truncate(i + k);
+                        s.faults.drain(..i);
+                    });
+                }
+            }
+        }
+        if self.current.faults.len() > FEW_FAULTS {
+            return;
+        }
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        for i in 0..self.current.faults.len() {
+            if let Some(r) = self.current.faults[i].undo_after {
+                let what = format!("fault {} for", i + 1);
+                let now = r.max.as_micros();
+                self.shrink_number(&what, now, 1_000, now / 16, &ms, &|s, v| {
+                    s.faults[i].undo_after = Some(SpanRange::exactly(Span(v)))
+                });
+            }
+        }
+        // Earlier: each fault towards the start, so that fewer operations and a shorter
+        // duration come before it.
+        for i in 0..self.current.faults.len() {
+            let Some(f) = self.current.faults.get(i) else {
+                break;
+            };
+            if f.at != f.at_latest {
+                continue;
+            }
+            let at = f.at.as_micros();
+            let what = format!("fault {} at", i + 1);
+            self.shrink_number(&what, at, 0, (at / 16).max(1_000), &ms, &|s, v| {
+                s.faults[i].at = Time(v);
+                s.faults[i].at_latest = Time(v);
+                s.faults.sort_by_key(|f| f.at);
+            });
+        }
+        // Later: each fault moved halfway towards the end of the workload.
+        let end = self.current.duration.as_micros();
+        for i in 0..self.current.faults.len() {
+            let Some(f) = self.current.faults.get(i) else {
+                break;
+            };
+            let at = f.at.as_micros();
+            let later = at + (end.saturating_sub(at)) / 2;
+            if later >= at + 1_000 && later < end && f.at == f.at_latest {
+                self.attempt(&format!("fault {} at -> {}", i + 1, ms(later)), &|s| {
+                    s.faults[i].at = Time(later);
+                    s.faults[i].at_latest = Time(later);
+                    s.faults.sort_by_key(|f| f.at);
+                });
+            }
+        }
+    }
+
+    fn shrink_clients(&mut self) {
+        let w = &self.current.workload;
+        self.shrink_number(
+            "workload.clients",
+            u64::from(w.clients),
+            1,
+            0,
+            &|v| v.to_string(),
+            &|s, v| s.workload.clients = v as u32,
+        );
+        if self.current.workload.in_flight > 1 {
+            self.attempt("workload.in_flight -> 1", &|s| s.workload.in_flight = 1);
+        }
+    }
+
+    fn shrink_nodes(&mut self) {
+        let now = self.current.cluster.nodes;
+        for n in 1..now {
+            let what = format!("cluster.nodes {now} -> {n}");
+            if self.attempt(&what, &|s| set_nodes(s, n)) {
+                break;
+            }
+        }
+    }
+
+    fn shrink_keys(&mut self) {
+        let w = &self.current.workload;
+        self.shrink_number(
+            "workload.keys",
+            w.keys,
+            1,
+            0,
+            &|v| v.to_string(),
+            &|s, v| s.workload.keys = v,
+        );
+    }
+
+    fn plain_network(&mut self) {
+        if !self.current.network.links.is_empty() {
+            self.shrink_list("network.link", &|s| s.network.links.len(), &|s, a, b| {
+                s.network.links.drain(a..b);
+            });
+        }
+        type Field = fn(&mut LinkBehaviour) -> &mut u32;
+        let fields: [(&str, Field); 3] = [
+            ("network.drop", |b| &mut b.drop_ppm),
+            ("network.duplicate", |b| &mut b.duplicate_ppm),
+            ("network.reorder", |b| &mut b.reorder_ppm),
+        ];
+        for (what, field) in fields {
+            if *field(&mut self.current.network.default.clone()) != 0 {
+                self.attempt(&format!("{what} -> 0%"), &|s| {
+                    *field(&mut s.network.default) = 0
+                });
+            }
+        }
+        for latency in narrower(self.current.network.default.latency) {
+            let what = format!(
+                "network.latency -> {}",
+                crate::scenario::explain::latency(latency)
+            );
+            if self.attempt(&what, &|s| s.network.default.latency = latency) {
+                break;
+            }
+        }
+        if !self.current.network.fifo {
+            self.attempt("network.fifo -> true", &|s| s.network.fifo = true);
+        }
+    }
+
+    fn plain_clocks(&mut self) {
+        self.shrink_list("clock", &|s| s.clocks.len(), &|s, a, b| {
+            s.clocks.drain(a..b);
+        });
+    }
+
+    fn plain_params(&mut self) {
+        let defaults = Params::defaults(self.current.cluster.protocol.info().params);
+        let changed: Vec<_> = self
+            .current
+            .cluster
+            .params
+            .iter()
+            .filter(|(name, value)| defaults.iter().any(|(n, d)| n == *name && d != *value))
+            .map(|(name, _)| name)
+            .collect();
+        for name in changed {
+            let value = defaults.value(name).clone();
+            self.attempt(&format!("cluster.params.{name} -> default"), &|s| {
+                s.cluster.params.set(name, value.clone())
+            });
+        }
+    }
+
+    fn plain_workload(&mut self) {
+        let w = self.current.workload.clone();
+        if w.mix.len() > 1 {
+            for k in (0..w.mix.len()).rev() {
+                if k < self.current.workload.mix.len() && self.current.workload.mix.len() > 1 {
+                    let what = format!("workload.mix without {:?}", self.current.workload.mix[k].0)
+                        .to_lowercase();
+                    self.attempt(&what, &|s| {
+                        s.workload.mix.remove(k);
+                    });
+                }
+            }
+        }
+        if w.retries > 0 {
+            self.attempt("workload.retries -> 0", &|s| s.workload.retries = 0);
+        }
+        if !matches!(w.key_distribution, KeyDistribution::Uniform) {
+            self.attempt("workload.key_distribution -> uniform", &|s| {
+                s.workload.key_distribution = KeyDistribution::Uniform
+            });
+        }
+        if w.max_writes_per_key.is_some() {
+            self.attempt("workload.max_writes_per_key -> none", &|s| {
+                s.workload.max_writes_per_key = None
+            });
+        }
+        if let Arrival::ClosedLoop { think } = w.arrival {
+            if think.min != think.max {
+                self.attempt("workload.think exact", &|s| {
+                    s.workload.arrival = Arrival::ClosedLoop {
+                        think: SpanRange::exactly(think.min),
+                    }
+                });
+            }
+        }
+        if !matches!(self.current.workload.backoff, Backoff::None) && w.retries > 0 {
+            self.attempt("workload.backoff -> none", &|s| {
+                s.workload.backoff = Backoff::None
+            });
+        }
+    }
+}
+
+/// Whether `s` with every planted bug off breaks no promise (a check left unknown within
+/// its budget is no broken promise).
+fn passes_without_bugs(s: &Scenario) -> bool {
+    let mut clean = s.clone();
+    clean.cluster.bugs.clear();
+    let report = runner::run(&clean, RunOptions::default()).report;
+    report.verdict != crate::report::RunVerdict::Broken
+}
+
+/// The scenario's duration set to `d`: nemeses stop by then (one that cannot start before
+/// is dropped) and scripted faults from then on are dropped (the final heal undoes the
+/// rest).
+fn set_duration(s: &mut Scenario, d: Span) {
+    s.duration = d;
+    let end = Time::ZERO + d;
+    s.faults.retain(|f| f.at_latest < end);
+    for n in &mut s.nemeses {
+        n.stop = n.stop.min(end);
+    }
+    s.nemeses.retain(|n| n.start < n.stop);
+}
+
+/// The scenario on `n` nodes: clock settings and link overrides of the nodes gone go too
+/// (faults naming them make the candidate fail to load, and it is skipped).
+fn set_nodes(s: &mut Scenario, n: u16) {
+    s.cluster.nodes = n;
+    s.clocks.retain(|c| c.node.0 < n);
+    s.network.links.retain(|l| l.from.0 < n && l.to.0 < n);
+    for nemesis in &mut s.nemeses {
+        nemesis.max_down = nemesis.max_down.map(|m| m.min(n));
+    }
+}
+
+/// What the nemeses drew, with the scripted faults, as exact scripted faults: the timeline
+/// the engine would run (a nemesis's `max_down` is not kept).
+fn explicit_faults(s: &Scenario) -> Vec<ScheduledFault> {
+    let mut streams = Streams::new(s.seed, usize::from(s.cluster.nodes));
+    let end = Time::ZERO + s.duration;
+    faults::timeline(s, &mut streams.faults)
+        .into_iter()
+        .filter(|f| f.at < end)
+        .map(|f| ScheduledFault {
+            at: f.at,
+            at_latest: f.at,
+            fault: f.fault,
+            origin: FaultOrigin::Scripted(String::new()),
+            if_none: f.if_none,
+            undo_after: f.undo_after.map(SpanRange::exactly),
+        })
+        .collect()
+}
+
+/// Narrower latencies than `l`, plainest first.
+fn narrower(l: Latency) -> Vec<Latency> {
+    match l {
+        Latency::Constant(_) => Vec::new(),
+        Latency::Uniform(min, max) => {
+            let mid = Span((min.as_micros() + max.as_micros()) / 2);
+            vec![
+                Latency::Constant(min),
+                Latency::Constant(mid),
+                Latency::Uniform(min, mid),
+            ]
+        }
+        Latency::Exponential(mean) => vec![Latency::Constant(mean)],
+        Latency::Normal(mean, sd) => vec![
+            Latency::Constant(mean),
+            Latency::Normal(mean, Span(sd.as_micros() / 2)),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUGGY: &str = r#"
+name = "buggy"
+description = "a small raft run with a planted bug"
+seed = 1
+duration = "3s"
+[cluster]
+protocol = "raft"
+nodes = 3
+bugs = ["vote-not-persisted"]
+[workload]
+clients = 2
+"#;
+
+    #[test]
+    fn sizes_print_every_measure() {
+        let sizes = Sizes {
+            ops: 3,
+            faults: 2,
+            events: 100,
+            nodes: 3,
+            clients: 1,
+            duration: Span::millis(1500),
+        };
+        assert_eq!(
+            sizes.to_string(),
+            "3 operations, 2 faults, 100 events, 3 nodes, 1 clients, duration 1.5s"
+        );
+    }
+
+    #[test]
+    fn a_run_that_keeps_its_promises_is_refused() {
+        let text = BUGGY.replace("bugs = [\"vote-not-persisted\"]", "");
+        let s = scenario::load_str("ok.toml", &text, &Overrides::default()).unwrap();
+        let options = ShrinkOptions {
+            budget: 5,
+            checks: Vec::new(),
+            control: true,
+        };
+        let err = shrink(&s, &options, &mut |_| {}).unwrap_err();
+        assert!(err.contains("breaks no promise"), "{err}");
+    }
+
+    #[test]
+    fn narrower_latencies_are_narrower() {
+        let l = Latency::Uniform(Span::millis(1), Span::millis(9));
+        let n = narrower(l);
+        assert_eq!(n[0], Latency::Constant(Span::millis(1)));
+        assert_eq!(n[2], Latency::Uniform(Span::millis(1), Span::millis(5)));
+        assert!(narrower(Latency::Constant(Span::millis(1))).is_empty());
+    }
+}
