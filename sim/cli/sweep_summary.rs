@@ -210,27 +210,7 @@ impl Summary {
     pub fn save_new(&self, dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n";
-        for n in 1u32.. {
-            let name = if n == 1 {
-                "summary.json".to_string()
-            } else {
-                format!("summary-{n}.json")
-            };
-            let path = dir.join(name);
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    std::io::Write::write_all(&mut file, text.as_bytes())?;
-                    return Ok(path);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        unreachable!("u32 names run out")
+        simkv_sim::replay::write_new(dir, "summary", "json", &text)
     }
 }
 

@@ -148,30 +148,7 @@ impl ReplayFile {
     pub fn save_new(&self, dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
         let text = self.to_text()?;
-        let stem = self.file_stem();
-        for n in 1u32.. {
-            let name = if n == 1 {
-                format!("{stem}.replay.json")
-            } else {
-                format!("{stem}-{n}.replay.json")
-            };
-            let path = dir.join(name);
-            // `create_new` fails if the file exists, atomically: two processes writing
-            // into one directory never overwrite each other.
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    std::io::Write::write_all(&mut file, text.as_bytes())?;
-                    return Ok(path);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        unreachable!("u32 names run out")
+        write_new(dir, &self.file_stem(), "replay.json", &text)
     }
 
     /// Reads a replay file; the error names the file and, for bad JSON, line and column.
@@ -205,6 +182,34 @@ impl ReplayFile {
     pub fn load_scenario(&self, name: &str) -> Result<Scenario, String> {
         scenario::load_str(name, &self.scenario, &Overrides::default()).map_err(|e| e.to_string())
     }
+}
+
+/// Writes `text` into `dir` as `<stem>.<ext>`, or `<stem>-2.<ext>`, ... if that exists: never
+/// overwriting. Returns the path written.
+pub fn write_new(dir: &Path, stem: &str, ext: &str, text: &str) -> std::io::Result<PathBuf> {
+    for n in 1u32.. {
+        let name = if n == 1 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        // `create_new` fails if the file exists, atomically: two processes writing into one
+        // directory never overwrite each other.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                std::io::Write::write_all(&mut file, text.as_bytes())?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("u32 names run out")
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ impl Majority {
                 write_back,
             } => Some(self.on_accept(ctx, key, op, record, write_back)),
             Message::Commit { key, record } => {
-                if self.maybe_install_chosen(key, record) {
+                if self.maybe_install(key, record, true) {
                     self.persist(ctx);
                 }
                 self.wake_waiting(ctx, key);
@@ -150,9 +150,15 @@ impl Majority {
         slot.chosen = chosen;
     }
 
-    /// Installs a value known chosen, whatever was promised (see the module doc). Returns
-    /// whether the slot changed.
-    pub(super) fn maybe_install_chosen(&mut self, key: Key, record: Record) -> bool {
+    /// Installs an entry another replica holds, as a commit or anti-entropy brings it.
+    /// Known `chosen`, it is installed whatever was promised (see the module doc). Only
+    /// accepted, it is installed as the late arrival of its proposer's Accept would be: only if
+    /// it is newer than what is held and not below the promise (a promise made since may rest
+    /// on its absence); that is how a value a quorum accepted, whose proposer never sent the
+    /// commit (it gave up, or the commit was lost), reaches the replicas that missed it.
+    /// Either way an intact copy repairs a corrupt one of its version. Returns whether the
+    /// slot changed.
+    pub(super) fn maybe_install(&mut self, key: Key, record: Record, chosen: bool) -> bool {
         if !record.entry.intact() {
             return false;
         }
@@ -162,40 +168,26 @@ impl Majority {
         let held = Self::version_of(&slot.accepted);
         let newer = slot.accepted.is_none() || self.cmp(v, held) == Ordering::Greater;
         let repair = slot.accepted.as_ref().is_some_and(|a| !a.entry.intact()) && held == v;
-        if newer || repair {
-            self.install(key, record, slot.promised.max(v), true);
-            return true;
-        }
-        if held == v && !slot.chosen {
-            Rc::make_mut(self.slots.entry(key).or_default()).chosen = true;
-            return true;
-        }
-        false
-    }
-
-    /// Installs a value another replica accepted but does not know chosen, as the late
-    /// arrival of its proposer's Accept would be: only if it is newer than what is held and
-    /// not below the promise (a promise made since may rest on its absence). Returns whether
-    /// the slot changed. A value accepted by a quorum whose proposer never sent the commit
-    /// (it gave up, or the commit was lost) reaches the replicas that missed it this way.
-    pub(super) fn maybe_install_accepted(&mut self, key: Key, record: Record) -> bool {
-        if !record.entry.intact() {
-            return false;
-        }
-        let v = record.entry.version;
-        self.observe(v);
-        let slot = self.slots.get(&key).cloned().unwrap_or_default();
-        let held = Self::version_of(&slot.accepted);
-        let newer = slot.accepted.is_none() || self.cmp(v, held) == Ordering::Greater;
-        let repair = slot.accepted.as_ref().is_some_and(|a| !a.entry.intact()) && held == v;
+        let promised = slot.promised.max(v);
         if repair {
-            self.install(key, record, slot.promised.max(v), slot.chosen);
+            self.install(key, record, promised, chosen || slot.chosen);
             return true;
+        }
+        if chosen {
+            if newer {
+                self.install(key, record, promised, true);
+                return true;
+            }
+            if held == v && !slot.chosen {
+                Rc::make_mut(self.slots.entry(key).or_default()).chosen = true;
+                return true;
+            }
+            return false;
         }
         if !newer || self.cmp(v, slot.promised) == Ordering::Less {
             return false;
         }
-        self.install(key, record, slot.promised.max(v), false);
+        self.install(key, record, promised, false);
         true
     }
 }

@@ -62,12 +62,7 @@ impl Majority {
             } => {
                 let mut changed = 0;
                 for (key, record, chosen) in records {
-                    let installed = if chosen {
-                        self.maybe_install_chosen(key, record)
-                    } else {
-                        self.maybe_install_accepted(key, record)
-                    };
-                    changed += usize::from(installed);
+                    changed += usize::from(self.maybe_install(key, record, chosen));
                 }
                 if changed > 0 {
                     self.persist(ctx);
