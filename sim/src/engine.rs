@@ -35,7 +35,7 @@ use crate::network::{ClientPlacement, Links, Topology};
 use crate::queue::EventQueue;
 use crate::rng::Streams;
 use crate::scenario::fault_kinds::FaultTarget;
-use crate::scenario::{FaultOrigin, Scenario};
+use crate::scenario::{FaultOrigin, Scenario, ScheduledFault};
 use crate::trace::Trace;
 use bus::Bus;
 use clients::Clients;
@@ -71,6 +71,13 @@ pub struct RunOutput<P: Protocol> {
     pub stats: Stats,
     /// Faults as applied.
     pub faults: Vec<AppliedFault>,
+    /// The scenario's faults (scripted and drawn by nemeses) that fired, each as an exact
+    /// scripted fault at the time it fired with its targets as they resolved then: a timeline
+    /// that replays this run's faults without drawing or resolving anything, so that removing
+    /// one of them moves no other (what the shrinker pins). Faults that found no target or
+    /// were skipped for a bound are left out, as are undos scheduled by a `for` (each fault
+    /// keeps its `for`).
+    pub fired: Vec<ScheduledFault>,
     /// The run's fingerprint.
     pub fingerprint: u64,
     /// True virtual time at the end.
@@ -123,6 +130,11 @@ pub struct Engine<'s, P: Protocol> {
     clients: Clients<'s>,
     observer: Observer,
     timeline: Vec<TimelineFault>,
+    /// How many timeline entries the scenario itself gave (what follows are undos scheduled
+    /// by a `for`).
+    scripted: usize,
+    /// The scenario's faults as they fired, targets resolved (see [`RunOutput::fired`]).
+    fired: Vec<ScheduledFault>,
     /// Timeline faults waiting for a role to be held (announced once).
     waiting: BTreeSet<usize>,
     /// The nodes that crash for good at the end of the workload (VOPR liveness mode).
@@ -196,7 +208,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
             streams,
             clients: Clients::new(scenario),
             observer: Observer::new(n),
+            scripted: timeline.len(),
             timeline,
+            fired: Vec::new(),
             waiting: BTreeSet::new(),
             written_off,
             max_down: None,
@@ -333,6 +347,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             history: clients.history,
             stats: self.stats,
             faults: self.applied_faults,
+            fired: self.fired,
             fingerprint,
             end: self.now,
             healed_at: self.observer.healed_at,

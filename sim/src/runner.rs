@@ -7,7 +7,7 @@ use crate::report::{
     FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, ProtocolCounter, RunReport,
     RunVerdict, SideCounts,
 };
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScheduledFault};
 use crate::trace::Trace;
 use simkv_protocols::{Combine, Counter, Key, NodeId, Protocol, ProtocolVisitor, Value};
 use std::collections::BTreeMap;
@@ -47,6 +47,8 @@ pub struct RunResult {
     pub trace_error: Option<String>,
     /// The run's recording, if [`RunOptions::record`] asked for one.
     pub recording: Option<Recording>,
+    /// The scenario's faults as they fired, targets resolved ([`RunOutput::fired`]).
+    pub fired: Vec<ScheduledFault>,
 }
 
 /// Runs `scenario` with the protocol it names (validated by the loader).
@@ -121,6 +123,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         stores,
         trace_error: output.trace_error,
         recording: output.recording,
+        fired: output.fired,
     }
 }
 

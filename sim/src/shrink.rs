@@ -217,7 +217,8 @@ pub fn shrink(
     let name = scenario.source.clone();
     let frozen = scenario::load_str(&name, &scenario.explain(), &Overrides::default())
         .map_err(|e| format!("the resolved scenario does not load back: {e}"))?;
-    let report = runner::run(&frozen, RunOptions::default()).report;
+    let result = runner::run(&frozen, RunOptions::default());
+    let (report, fired) = (result.report, result.fired);
     if report.fingerprint != original.fingerprint || failed_checks(&report) != failed {
         return Err(format!(
             "the resolved scenario does not reproduce the run (fingerprint {} instead of {})",
@@ -230,6 +231,7 @@ pub fn shrink(
         text: frozen.explain(),
         current: frozen,
         report,
+        fired,
         name,
         control,
         target: checks.clone(),
@@ -291,6 +293,8 @@ struct Shrinker<'p> {
     current: Scenario,
     text: String,
     report: RunReport,
+    /// The current scenario's faults as they fired in its run, targets resolved.
+    fired: Vec<ScheduledFault>,
     name: String,
     target: Vec<String>,
     /// What the original run failed: a candidate may fail nothing else.
@@ -329,7 +333,8 @@ impl Shrinker<'_> {
             return false;
         };
         self.runs += 1;
-        let report = runner::run(&loaded, RunOptions::default()).report;
+        let result = runner::run(&loaded, RunOptions::default());
+        let (report, fired) = (result.report, result.fired);
         (self.progress)(Progress::Ran {
             runs: self.runs,
             budget: self.budget,
@@ -357,6 +362,7 @@ impl Shrinker<'_> {
         self.text = loaded.explain();
         self.current = loaded;
         self.report = report;
+        self.fired = fired;
         let step = Step {
             what: what.to_string(),
             sizes: Sizes::of(&self.current, &self.report),
@@ -372,6 +378,7 @@ impl Shrinker<'_> {
         self.shrink_duration();
         self.shrink_ops();
         self.shrink_nemeses();
+        self.pin_faults();
         self.make_nemeses_explicit();
         self.shrink_faults();
         self.shrink_clients();
@@ -581,6 +588,23 @@ impl Shrinker<'_> {
                 });
             }
         }
+    }
+
+    /// Every fault replaced by what it did in the current run: at the time it fired, its
+    /// targets as they resolved (`crash = "leader"` becomes the node that led), nemeses
+    /// included. Once pinned, removing or moving one fault changes no other fault's time or
+    /// target (a role resolves against the run as it is when the fault fires, and a drawn
+    /// target draws from the faults stream, so an unpinned timeline shifts under every edit).
+    fn pin_faults(&mut self) {
+        if self.current.nemeses.is_empty() && self.current.faults == self.fired {
+            return;
+        }
+        let pinned = pinnable(&self.fired, &self.current);
+        let what = format!("faults pinned to what fired ({})", pinned.len());
+        self.attempt(&what, &|s| {
+            s.faults = pinned.clone();
+            s.nemeses.clear();
+        });
     }
 
     fn make_nemeses_explicit(&mut self) {
@@ -846,6 +870,14 @@ fn set_nodes(s: &mut Scenario, n: u16) {
     }
 }
 
+/// The faults that fired, as a scenario can script them: those before the end of the
+/// workload (one that waited for a role may fire at its very end, and a scenario's faults
+/// come before its duration; it changed nothing the workload saw).
+fn pinnable(fired: &[ScheduledFault], s: &Scenario) -> Vec<ScheduledFault> {
+    let end = Time::ZERO + s.duration;
+    fired.iter().filter(|f| f.at < end).cloned().collect()
+}
+
 /// What the nemeses drew, with the scripted faults, as exact scripted faults: the timeline
 /// the engine would run (a nemesis's `max_down` is not kept).
 fn explicit_faults(s: &Scenario) -> Vec<ScheduledFault> {
@@ -938,5 +970,89 @@ clients = 2
         assert_eq!(n[0], Latency::Constant(Span::millis(1)));
         assert_eq!(n[2], Latency::Uniform(Span::millis(1), Span::millis(5)));
         assert!(narrower(Latency::Constant(Span::millis(1))).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::*;
+
+    /// What a run did, without how its faults' targets were written (a pinned fault records
+    /// "crash n2" where the original recorded "crash n2 (leader: n2)").
+    fn behaviour(r: &runner::RunResult) -> (Vec<(u64, String)>, crate::history::History) {
+        let faults = r
+            .report
+            .faults
+            .iter()
+            .map(|f| {
+                let action = f.action.split(" (").next().unwrap_or("").to_string();
+                ((f.at_ms * 1000.0) as u64, action)
+            })
+            .collect();
+        (faults, r.history.clone())
+    }
+
+    /// The swarm scenario's role-aimed, drawn and overlapping nemeses, pinned to what they
+    /// did, replay the same run: the same faults at the same times on the same nodes, and the
+    /// same history, operation for operation.
+    #[test]
+    fn pinned_faults_replay_the_run() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut pinned_any = 0;
+        for (protocol, seed) in [("raft", 3), ("raft", 70), ("primary", 5), ("majority", 8)] {
+            let overrides = Overrides {
+                seed: Some(seed),
+                protocol: Some(protocol.into()),
+                ..Overrides::default()
+            };
+            let s = scenario::load_str(path, &text, &overrides).unwrap();
+            let s = scenario::load_str(path, &s.explain(), &Overrides::default()).unwrap();
+            let original = runner::run(&s, RunOptions::default());
+            let mut p = s.clone();
+            p.faults = pinnable(&original.fired, &s);
+            p.nemeses.clear();
+            let p = scenario::load_str(path, &p.explain(), &Overrides::default())
+                .unwrap_or_else(|e| panic!("{protocol} seed {seed}: pinned text loads: {e}"));
+            assert!(p.faults.iter().all(|f| f.at == f.at_latest));
+            pinned_any += p.faults.len();
+            let replayed = runner::run(&p, RunOptions::default());
+            // Up to the end of the workload: what fires at its very end is not pinned.
+            let end = s.duration.as_micros();
+            let before_end = |(f, h): (Vec<(u64, String)>, _)| {
+                (f.into_iter().filter(|x| x.0 < end).collect::<Vec<_>>(), h)
+            };
+            let (fa, ha) = before_end(behaviour(&original));
+            let (fb, hb) = before_end(behaviour(&replayed));
+            let first = |a: &[String], b: &[String]| {
+                let i = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+                (a.get(i).cloned(), b.get(i).cloned())
+            };
+            let show = |v: &[(u64, String)]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>();
+            let (x, y) = first(&show(&fa), &show(&fb));
+            assert!(
+                x.is_none() && y.is_none(),
+                "{protocol} seed {seed}: faults {x:?} / {y:?}"
+            );
+            let events = |h: &crate::history::History| {
+                h.events
+                    .iter()
+                    .map(|e| format!("{e:?}"))
+                    .collect::<Vec<_>>()
+            };
+            let (x, y) = first(&events(&ha), &events(&hb));
+            assert!(
+                x.is_none() && y.is_none(),
+                "{protocol} seed {seed}: history {x:?} / {y:?}"
+            );
+            assert_eq!(
+                failed_checks(&original.report),
+                failed_checks(&replayed.report)
+            );
+        }
+        assert!(
+            pinned_any > 20,
+            "the seeds drew faults to pin ({pinned_any})"
+        );
     }
 }

@@ -159,7 +159,18 @@
 //! refused ([`OpResult::Unavailable`](crate::kv::OpResult::Unavailable), which it keeps: see
 //! "Refusing a write"). Under contention, wait-die aborts the younger of two conflicting
 //! transactions and the coordinator retries it after a random back-off; `retry_for` bounds
-//! how long. The defaults (100ms, 400ms) fit LAN links; `scenarios/swarm.toml`, which draws
+//! how long. Two consequences bound the promise under contention. An older transaction
+//! that waits behind a younger one waits for the younger's whole round (its Prepare, a no
+//! vote, its Abort reaching every participant) before its own votes can come back: about
+//! three round trips, so `vote_timeout` must outlast three round trips, not one, where keys
+//! are contended, or the older aborts for missing votes and, after `retry_for`, is refused
+//! (`scenarios/contention/hot-key.toml` with two clients on 1-40ms links: every seed of
+//! 1..=5 refused writes at 100ms, none at 250ms with a `retry_for` of 1s). And one key
+//! commits one transaction at a time, each holding the key about two round trips at every
+//! replica: clients that keep more writes of one key in flight than the client timeout
+//! divided by that serve themselves a queue longer than their timeout (hot-key.toml's ten
+//! clients on one key time out at any `vote_timeout`: an overload, which no liveness promise
+//! here covers). The defaults (100ms, 400ms) fit LAN links; `scenarios/swarm.toml`, which draws
 //! a link of up to 500ms each way, sets 600ms and 2s. Not available under any partition or while any node is down:
 //! every write needs every replica's vote, so writes abort (or, at a blocked participant,
 //! wait) until the cluster is whole again.

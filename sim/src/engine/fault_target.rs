@@ -8,8 +8,8 @@ use crate::faults::{Pair, TimelineFault};
 use crate::scenario::explain::span_text;
 use crate::scenario::fault_kinds::{Applied, DriftRate, FaultTarget, NetworkFault};
 use crate::scenario::targets::{NodeView, World};
-use crate::scenario::{Fault, FaultOrigin, IfNone, PartitionShape};
-use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, Time};
+use crate::scenario::{Fault, FaultOrigin, IfNone, PartitionShape, ScheduledFault};
+use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, SpanRange, Time};
 
 /// How often a fault waiting for a role to be held looks again.
 const WAIT_POLL: Span = Span::millis(10);
@@ -44,8 +44,20 @@ impl<P: Protocol> Engine<'_, P> {
             if let Pair::Fault(k) = step.pair {
                 self.skipped_pairs.push(k);
             }
-        } else if let Some(after) = step.undo_after {
-            self.schedule_undo(&fault, &step, after);
+        } else {
+            if index < self.scripted {
+                self.fired.push(ScheduledFault {
+                    at: self.now,
+                    at_latest: self.now,
+                    fault: fault.clone(),
+                    origin: FaultOrigin::Scripted(String::new()),
+                    if_none: IfNone::Skip,
+                    undo_after: step.undo_after.map(SpanRange::exactly),
+                });
+            }
+            if let Some(after) = step.undo_after {
+                self.schedule_undo(&fault, &step, after);
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! Fault targets: which nodes a node fault aims at, named in a scenario as a node (`"n1"`),
 //! a role (`"leader"`, `"a-follower"`, `"all-but-leader"`), a set (`"majority"`,
 //! `"minority"`, Jepsen's `"primaries"`, `"minority-third"`, `"one"`, `"all"`), or a list
-//! to draw one of per seed (`["n1", "n2", "leader"]`).
+//! to draw one of per seed (`["n1", "n2", "leader"]`). Several named nodes at once are
+//! joined by `+` (`"n1+n3"`): what a set or role resolved to, as `simkv shrink` pins it.
 //!
 //! A target is resolved when its fault fires, against the run as it is then: `"leader"` is
 //! whoever leads at that instant. Random choices draw from the faults stream, so that a seed
@@ -127,8 +128,9 @@ impl Targets {
         match self {
             Targets::Nodes(nodes) if nodes.len() == 1 => quote(&nodes[0].to_string()),
             Targets::Nodes(nodes) => {
-                let names: Vec<String> = nodes.iter().map(|n| quote(&n.to_string())).collect();
-                format!("[{}]", names.join(", "))
+                // Several nodes at once (`"n1+n3"`); a list would read back as a draw.
+                let names: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+                quote(&names.join("+"))
             }
             Targets::Select(s) => quote(&s.name()),
             Targets::OneOf(choices) => {
@@ -372,6 +374,31 @@ impl Validator<'_> {
 
     fn target(&self, name: &NodeName, span: std::ops::Range<usize>) -> Checked<Targets> {
         let text = name.0.as_str();
+        if text.contains('+') {
+            // `"n1+n3"`: these nodes at once, as a selector resolved them in a run that
+            // `simkv shrink` pinned.
+            let mut nodes = Vec::new();
+            for part in text.split('+') {
+                if !(part.len() > 1
+                    && part.starts_with('n')
+                    && part[1..].bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return self.fail(
+                        span,
+                        format!(
+                            "`{}` is not a node name: `+` joins node names (\"n1+n3\")",
+                            part.escape_debug()
+                        ),
+                    );
+                }
+                let node = self.node(&Spanned::new(span.clone(), NodeName(part.into())))?;
+                if nodes.contains(&node) {
+                    return self.fail(span, format!("{part} is named twice"));
+                }
+                nodes.push(node);
+            }
+            return Ok(Targets::Nodes(nodes));
+        }
         if text.starts_with('n') && text[1..].bytes().all(|b| b.is_ascii_digit()) {
             return self
                 .node(&Spanned::new(span, name.clone()))
