@@ -229,3 +229,28 @@ fn another_version_warns_and_a_file_without_recording_still_says_it_differs() {
         stdout(&out)
     );
 }
+
+#[test]
+fn replay_json_says_whether_it_matches_and_where_a_perturbed_run_first_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, fingerprint) = save(dir.path());
+    let out = simkv(&["replay", &path, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(json["matches"], true);
+    assert_eq!(json["fingerprint_now"], fingerprint.as_str());
+    assert_eq!(json["fingerprint_recorded"], fingerprint.as_str());
+    assert_eq!(json["first_divergence"], Value::Null);
+    assert_eq!(json["seed"], 1);
+
+    let out = simkv_env(&["replay", &path, "--json"], &[("SIMKV_PERTURB", "1000")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(json["matches"], false);
+    assert_ne!(json["fingerprint_now"], json["fingerprint_recorded"]);
+    let d = &json["first_divergence"];
+    assert_eq!(d["event"], 1000, "{json:#}");
+    assert_eq!(d["exact"], true);
+    assert!(d["agreed_through"].as_u64().unwrap() < 1000);
+    assert!(d["recorded"]["kind"].is_string(), "{json:#}");
+}

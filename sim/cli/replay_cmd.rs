@@ -13,6 +13,10 @@ use std::path::PathBuf;
 pub struct ReplayArgs {
     /// The replay file (`simkv run --save-replay`, `simkv sweep --out`).
     pub file: PathBuf,
+    /// Print one JSON object (match, fingerprints, verdict, first differing event) instead
+    /// of the text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Records shown before the first differing event, for context.
@@ -54,14 +58,59 @@ pub fn replay(args: &ReplayArgs) -> Exit {
     } else {
         format!(" bugs {}", file.bugs.join(","))
     };
-    println!(
-        "replaying {name}: {} seed {} protocol {}{bugs}, {} events recorded",
-        file.source, file.seed, file.protocol, file.events
-    );
+    if !args.json {
+        println!(
+            "replaying {name}: {} seed {} protocol {}{bugs}, {} events recorded",
+            file.source, file.seed, file.protocol, file.events
+        );
+    }
     let result = runner::run(&scenario, RunOptions::recorded());
     let now = result.recording.as_ref().expect("recorded");
     let fingerprint = &result.report.fingerprint;
     let verdict = simkv_sim::replay::verdict_name(result.report.verdict);
+    if args.json {
+        let matches = *fingerprint == file.fingerprint;
+        let divergence = (!matches && !file.checkpoints.is_empty())
+            .then(|| first_divergence(&file.checkpoints, &records, now))
+            .flatten();
+        let record = |r: Option<simkv_sim::engine::recording::EventRecord>| {
+            r.map(|r| {
+                serde_json::json!({
+                    "time_us": r.time_us,
+                    "party": r.party.to_string(),
+                    "kind": r.kind.name(),
+                })
+            })
+        };
+        let divergence = divergence.map(|d| {
+            serde_json::json!({
+                "event": d.event,
+                "exact": d.exact,
+                "agreed_through": d.agreed,
+                "recorded": record(d.recorded),
+                "now": record(d.now),
+            })
+        });
+        let out = serde_json::json!({
+            "file": name,
+            "source": file.source,
+            "seed": file.seed,
+            "protocol": file.protocol,
+            "bugs": file.bugs,
+            "simkv_version_recorded": file.simkv_version,
+            "matches": matches,
+            "fingerprint_recorded": file.fingerprint,
+            "fingerprint_now": fingerprint,
+            "events_recorded": file.events,
+            "events_now": result.report.events,
+            "verdict_recorded": file.verdict,
+            "verdict_now": verdict,
+            "failed_checks_now": result.report.failed_promises(),
+            "first_divergence": divergence,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return if matches { Exit::Pass } else { Exit::Fail };
+    }
     if *fingerprint == file.fingerprint {
         println!("replayed: fingerprint {fingerprint} matches");
         let failed = result.report.failed_promises();

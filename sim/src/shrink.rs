@@ -6,7 +6,8 @@
 //! candidate at a time (delta debugging, Zeller and Hildebrandt, "Simplifying and Isolating
 //! Failure-Inducing Input", TSE 2002): a shorter duration and settle phase, a cap on the
 //! operations the clients invoke (`workload.max_ops`), fewer or narrower nemeses, the
-//! nemeses turned into the explicit `[[fault]]`s they drew, fewer faults (removed in halves,
+//! nemeses turned into the explicit `[[fault]]`s they drew (first, and best, pinned to what
+//! each fault did in the run: its time and the nodes its targets resolved to), fewer faults (removed in halves,
 //! then quarters, ..., then one by one), shorter `for`s, faults moved later, fewer clients,
 //! nodes and keys, a plainer network (no loss, duplication or reordering, narrower latency),
 //! exact clocks, the protocol's default parameters and a plainer workload. Each candidate is
@@ -375,13 +376,16 @@ impl Shrinker<'_> {
 
     /// One pass of every kind of shrink, in a fixed order.
     fn round(&mut self) {
+        // Pinned first: every later edit then leaves the other faults where they were.
+        self.pin_faults();
         self.shrink_duration();
         self.shrink_ops();
+        // Fewer clients before faults: one kept candidate can remove most operations, and
+        // each later run is cheaper.
+        self.shrink_clients();
         self.shrink_nemeses();
-        self.pin_faults();
         self.make_nemeses_explicit();
         self.shrink_faults();
-        self.shrink_clients();
         self.shrink_nodes();
         self.shrink_keys();
         self.plain_network();
