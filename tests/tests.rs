@@ -6,6 +6,7 @@ mod clients;
 mod compare;
 mod determinism;
 mod golden;
+mod hostile;
 mod leadership;
 mod primary;
 mod quorum;

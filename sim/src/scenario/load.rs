@@ -30,6 +30,9 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 const MAX_NODES: i64 = 64;
 
 const DEFAULT_SEED: u64 = 1;
+/// The largest seed, on the command line as in a file: TOML integers stop at 2^63 - 1, and
+/// a seed one command takes and the file refuses would make a run that cannot be saved.
+const MAX_SEED: u64 = i64::MAX as u64;
 const DEFAULT_MAX_EVENTS: u64 = 100_000_000;
 const DEFAULT_LIVENESS: Span = Span::secs(5);
 const DEFAULT_SETTLE: Span = Span::secs(5);
@@ -115,6 +118,13 @@ impl Validator<'_> {
         let name = self.one_line(&raw.name, "a name")?;
         let description = self.one_line(&raw.description, "a description")?;
         let seed = match (self.overrides.seed, &raw.seed) {
+            (Some(seed), _) if seed > MAX_SEED => {
+                let message = format!(
+                    "--seed {seed}: expected a seed from 0 to {MAX_SEED} (2^63 - 1, the \
+                     largest a scenario file's `seed` can hold), found {seed}"
+                );
+                return Err(LoadError::plain("--seed", message));
+            }
             (Some(seed), _) => seed,
             (None, Some(seed)) => self.int_in(seed, 0, None, "a seed")? as u64,
             (None, None) => DEFAULT_SEED,

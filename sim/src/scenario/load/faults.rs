@@ -134,7 +134,10 @@ impl Validator<'_> {
             None => DEFAULT_CLOCK_JUMP_MAX,
         };
         let clock_drift_max = match &raw.clock_drift_max {
-            Some(d) => self.int_in(d, 1, Some(999_999), "a largest drift in ppm")? as u64,
+            Some(d) => {
+                let most = Some(crate::scenario::validator::MAX_DRIFT_PPM);
+                self.int_in(d, 1, most, "a largest drift in ppm")? as u64
+            }
             None => DEFAULT_CLOCK_DRIFT_MAX,
         };
         let max_down = match &raw.max_down {

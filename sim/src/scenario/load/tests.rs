@@ -199,12 +199,20 @@ fn the_protocol_override_picks_which_params_table_applies() {
 #[test]
 fn command_line_overrides_apply_and_are_checked() {
     let o = Overrides {
-        seed: Some(u64::MAX),
+        seed: Some(i64::MAX as u64),
         bugs: vec!["stale-read".into(), "no-log-check".into()],
         ..Overrides::default()
     };
     let s = load(FULL, &o).unwrap();
-    assert_eq!(s.seed, u64::MAX);
+    assert_eq!(s.seed, i64::MAX as u64);
+    // Past what a file's `seed` can hold, --seed is refused as the file would be.
+    let big = Overrides {
+        seed: Some(1 << 63),
+        ..Overrides::default()
+    };
+    let e = fail(FULL, &big);
+    assert_eq!(e.file, "--seed");
+    assert!(e.message.contains("from 0 to 9223372036854775807"), "{e}");
     assert_eq!(s.cluster.bugs, ["no-log-check", "stale-read"]);
     let o = Overrides {
         protocol: Some("paxos".into()),
@@ -652,7 +660,12 @@ const IMPOSSIBLE: &[(&str, &str)] = &[
     ),
     (
         "[[clock]]\nnode = \"n1\"\ndrift_ppm = »2000000\n",
-        "from -1000000 to",
+        "from -500000 to",
+    ),
+    (
+        // A clock that stands still would trip the engine's assertion that clocks move.
+        "[[clock]]\nnode = \"n1\"\ndrift_ppm = »-1000000\n",
+        "from -500000 to 500000",
     ),
     ("[[clock]]\nnode = \"n1\"\noffset = »\"-\"\n", "found \"-\""),
     ("max_events = »0\n", "expected max_events of at least 1"),
