@@ -161,3 +161,76 @@ fn hostile_command_line_misuse_is_refused() {
     );
     bad(&["run", &big], &[]);
 }
+
+#[test]
+fn hostile_runaway_configurations_are_refused_at_load_with_a_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "");
+    for (set, needle) in [
+        ("cluster.params.primary.heartbeat=0ms", "at least 1ms"),
+        ("cluster.params.primary.heartbeat=1us", "at least 1ms"),
+        (
+            "nemesis={kinds=[\"crash\"],interval=\"1us\"}",
+            "nemesis interval",
+        ),
+        ("duration=9999999999m", "at most 86400s"),
+        ("workload.keys=1000000000", "from 1 to 1000000"),
+        ("workload.clients=100000", "from 1 to 10000"),
+        ("workload.clients=0", "0 would test nothing"),
+    ] {
+        bad(&["run", &path, "--set", set], &["--set", needle]);
+    }
+    // Rates that cannot finish within max_events are refused with the estimate.
+    let path = scenario(dir.path(), "[workload]\nclients = 10000\nthink = \"0ms\"\n");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"2s\"", "\"1000m\"");
+    let path = write(dir.path(), "s.toml", &text);
+    bad(
+        &["run", &path],
+        &[&format!("{path}:3:12"), "more than max_events"],
+    );
+}
+
+#[test]
+fn hostile_protocol_parameters_are_checked_by_the_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "");
+    let run = |protocol: &str, sets: &[&str], needles: &[&str]| {
+        let mut args = vec!["run", &path, "--protocol", protocol];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        bad(&args, needles);
+    };
+    run(
+        "majority",
+        &["cluster.params.majority.r=1", "cluster.params.majority.w=2"],
+        &["R + W = 3 must be more than N = 3"],
+    );
+    run(
+        "sloppy",
+        &["cluster.params.sloppy.n=5"],
+        &["at most the 3 nodes"],
+    );
+    run(
+        "sloppy",
+        &["cluster.params.sloppy.n=2", "cluster.params.sloppy.w=3"],
+        &["w at most N = 2"],
+    );
+    run(
+        "raft",
+        &["cluster.params.raft.heartbeat=500ms"],
+        &["longer than heartbeat"],
+    );
+    // A planted bug that breaks the arithmetic on purpose is still accepted.
+    let out = simkv(&[
+        "run",
+        &path,
+        "--protocol",
+        "majority",
+        "--bug",
+        "weak-quorum",
+    ]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+}

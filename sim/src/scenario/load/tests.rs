@@ -569,11 +569,11 @@ const IMPOSSIBLE: &[(&str, &str)] = &[
     ("[workload]\nkey_distribution = »{ zipf = 0 }\n", "above 0"),
     (
         "[workload]\nkeys = »0\n",
-        "expected a number of keys of at least 1",
+        "expected a number of keys from 1 to 1000000",
     ),
     (
         "[workload]\nclients = »-1\n",
-        "clients from 0 to 100000, found -1",
+        "(0 would test nothing) from 1 to 10000, found -1",
     ),
     (
         "[workload]\nrate = »0\n",
@@ -589,8 +589,8 @@ const IMPOSSIBLE: &[(&str, &str)] = &[
         "expected a number of operations in flight from 1 to 64, found 0",
     ),
     (
-        "[workload]\nclients = 5000\nin_flight = »64\n",
-        "at most 100000 clients x in_flight",
+        "[workload]\nclients = 500\nin_flight = »64\n",
+        "at most 10000 clients x in_flight",
     ),
     (
         "[workload]\nbackoff = »{ base = \"2s\", max = \"1s\" }\n",
