@@ -33,8 +33,8 @@ pub fn visible_line(text: &str) -> String {
     text.chars().map(visible).collect()
 }
 
-/// A message that may echo user input, made safe to print: hidden characters escaped as
-/// `\u{..}`, words longer than [`MAX_WORD_CHARS`] cut in the middle, the whole at most
+/// A message that may echo user input, made safe to print on one line: hidden characters
+/// (newlines too) escaped as `\u{..}`, words longer than [`MAX_WORD_CHARS`] cut in the middle, the whole at most
 /// [`MAX_MESSAGE_CHARS`].
 pub fn shown(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS + 64));
@@ -54,8 +54,14 @@ pub fn shown(message: &str) -> String {
         word.clear();
         match next {
             Some(c) => {
-                out.push(if c == '\n' || c == '\t' { c } else { ' ' });
-                total += 1;
+                // One line: a newline or another control is shown escaped.
+                let text = if is_hidden(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                };
+                total += text.chars().count();
+                out.push_str(&text);
             }
             None => break,
         }
@@ -134,6 +140,7 @@ mod tests {
     fn hidden_characters_are_escaped_and_long_words_cut() {
         assert_eq!(shown("key `a\u{202E}b`"), "key `a\\u{202e}b`");
         assert_eq!(shown("nul \0 here"), "nul \\u{0} here");
+        assert_eq!(shown("a\nb"), "a\\u{a}b");
         let long = format!("unknown field `{}`, expected x", "k".repeat(1_000_000));
         let s = shown(&long);
         assert!(s.len() < 200, "{s}");

@@ -100,7 +100,8 @@ fn error(line: usize, column: usize, message: impl Into<String>) -> HistoryError
     HistoryError {
         line,
         column,
-        message: message.into(),
+        // Echoes of the history are escaped and cut before they reach a terminal.
+        message: crate::shown::shown(&message.into()),
     }
 }
 

@@ -116,13 +116,14 @@ fn floor_boundary(text: &str, at: usize) -> usize {
 /// diagnostic's headline is one line, with what it echoes of the input escaped and cut
 /// ([`crate::shown`]) and no Rust type names.
 fn one_line(message: &str) -> String {
-    let message = crate::shown::shown(&crate::shown::without_type_names(message));
+    let message = crate::shown::without_type_names(message);
     let line = message
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
+    let line = crate::shown::shown(&line);
     if line.is_empty() {
         "invalid input (the parser gave no detail)".to_string()
     } else {
