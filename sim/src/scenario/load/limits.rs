@@ -41,9 +41,13 @@ pub(crate) fn estimate_events(s: &Scenario) -> (u128, String) {
     let ops = match w.arrival {
         Arrival::OpenLoop { rate_per_s } => u128::from(rate_per_s),
         Arrival::ClosedLoop { think } => {
-            let round_trip = 2 * mean(&s.network.client.latency).as_micros();
-            let think = (think.min.as_micros() + think.max.as_micros()) / 2;
-            let period = think + round_trip;
+            // Saturating: a think time or latency near 2^64 us must not overflow (the fuzz
+            // found it); such a client simply acts at most once.
+            let round_trip = mean(&s.network.client.latency)
+                .as_micros()
+                .saturating_mul(2);
+            let think = think.min.as_micros() / 2 + think.max.as_micros() / 2;
+            let period = think.saturating_add(round_trip);
             u128::from(w.clients) * u128::from(w.in_flight) * per_s(period)
         }
     };
@@ -60,7 +64,7 @@ pub(crate) fn estimate_events(s: &Scenario) -> (u128, String) {
 fn mean(latency: &Latency) -> Span {
     match *latency {
         Latency::Constant(c) | Latency::Exponential(c) | Latency::Normal(c, _) => c,
-        Latency::Uniform(min, max) => Span((min.as_micros() + max.as_micros()) / 2),
+        Latency::Uniform(min, max) => Span(min.as_micros() / 2 + max.as_micros() / 2),
     }
 }
 
