@@ -67,6 +67,8 @@ pub struct ProtocolInfo {
     /// Whether it serves multi-key transactions ([`Op::Txn`]), atomically; a protocol that
     /// does not is never sent one.
     pub transactions: bool,
+    /// Its own check of its parameters, run by the loader ([`crate::params::ParamCheck`]).
+    pub check_params: crate::params::ParamCheck,
 }
 
 /// A number a protocol reports about itself ([`Protocol::counters`]).

@@ -187,6 +187,80 @@ impl Params {
     }
 }
 
+/// What a protocol's own parameter check ([`ParamCheck`]) sees besides the parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamContext<'a> {
+    /// The cluster's size.
+    pub nodes: u16,
+    /// The planted bugs switched on: a bug may be what breaks a rule on purpose.
+    pub bugs: &'a [&'static str],
+}
+
+/// A parameter a protocol's check refused, and why: one line saying what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamProblem {
+    /// The parameter to point at.
+    pub param: &'static str,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+/// A protocol's check of its resolved parameters, against each other and the cluster
+/// (timers that can fire, timeouts longer than what they wait for, quorum arithmetic its
+/// promise needs). The loader runs it and locates a refusal at the parameter.
+pub type ParamCheck = fn(&Params, ParamContext<'_>) -> Result<(), ParamProblem>;
+
+/// The check of a protocol whose parameters need none.
+pub fn no_param_check(_: &Params, _: ParamContext<'_>) -> Result<(), ParamProblem> {
+    Ok(())
+}
+
+/// The shortest timer a protocol may arm over and over: a shorter one floods the run with
+/// events without modelling anything a real network would do.
+pub const MIN_TIMER: Span = Span::millis(1);
+
+/// A duration parameter as a span (the shortest of a range).
+pub fn span_of(params: &Params, name: &'static str) -> Span {
+    Span::from_value(params.value(name))
+}
+
+/// Refuses any of `names` (duration parameters) shorter than [`MIN_TIMER`].
+pub fn timers_at_least_min(params: &Params, names: &[&'static str]) -> Result<(), ParamProblem> {
+    for &name in names {
+        let span = span_of(params, name);
+        if span < MIN_TIMER {
+            return Err(ParamProblem {
+                param: name,
+                message: format!("expected a timer of at least {MIN_TIMER}, found {span}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `longer` unless it is longer than `shorter` (both duration parameters), saying
+/// `why`.
+pub fn longer_than(
+    params: &Params,
+    longer: &'static str,
+    shorter: &'static str,
+    why: &str,
+) -> Result<(), ParamProblem> {
+    let (l, s) = (span_of(params, longer), span_of(params, shorter));
+    if l > s {
+        return Ok(());
+    }
+    Err(ParamProblem {
+        param: longer,
+        message: format!("expected {longer} ({l}) longer than {shorter} ({s}): {why}"),
+    })
+}
+
+/// An integer parameter.
+pub fn int_of(params: &Params, name: &'static str) -> u64 {
+    u64::from_value(params.value(name))
+}
+
 /// A Rust type a parameter can have, and how its [`ParamValue`] reads as it.
 pub trait ParamType: Sized {
     /// The kind of text a scenario gives for it.

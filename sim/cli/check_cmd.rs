@@ -7,7 +7,7 @@
 //! cas-register) otherwise; `--model` overrides. `--init` is an EDN value: each register's (or
 //! each key's) value before the history, nil by default.
 //!
-//! `--timeout` applies to each file separately. With several files the exit code is the worst:
+//! `--timeout` applies to each file separately (default 30 seconds, [`DEFAULT_TIMEOUT`]). With several files the exit code is the worst:
 //! bad input (2) over not linearizable (1) over unknown (3) over linearizable (0), so that a
 //! definite violation is never hidden behind another file's budget running out.
 //!
@@ -136,6 +136,13 @@ fn exit_code(verdict: &Verdict) -> Exit {
     }
 }
 
+/// Each file's search gives up with "unknown" (exit 3) after this long unless `--timeout`
+/// says otherwise: a history whose search explodes ends in bounded time.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The values the search may make, in bytes: with the memo's 128 MiB, the check stays well
+/// under 1 GB of memory.
+const MAX_VALUE_BYTES: usize = 256 << 20;
+
 /// Options validated once for all files.
 struct Setup {
     model: Option<edn::EdnModel>,
@@ -154,7 +161,7 @@ impl Setup {
             ),
         };
         let deadline = match args.timeout_s {
-            None => None,
+            None => Some(DEFAULT_TIMEOUT),
             Some(s) => match Duration::try_from_secs_f64(s) {
                 Ok(d) if s > 0.0 => Some(d),
                 _ => {
@@ -181,6 +188,7 @@ impl Setup {
             init,
             budget: Budget {
                 deadline,
+                max_value_bytes: MAX_VALUE_BYTES,
                 ..Budget::default()
             },
         })
@@ -214,8 +222,7 @@ fn located(file: &Path, e: &HistoryError) -> String {
 }
 
 fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let text = crate::check_input::read_text(file)?;
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
     let prepared = match ext {
         "edn" => {
@@ -251,6 +258,7 @@ fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
     };
     // check_time covers the search (and shrinking), not reading or parsing the file.
     let outcome = lincheck::check_prepared(prepared, &setup.budget);
+    crate::check_input::refuse_empty(file, outcome.ops)?;
     Ok(Done { outcome })
 }
 

@@ -5,6 +5,7 @@
 //! (a checker's budget ran out). A panic is a bug whatever the input.
 
 mod check_cmd;
+mod check_input;
 mod compare_cmd;
 mod list_cmd;
 mod replay_cmd;
@@ -71,7 +72,7 @@ struct CheckCli {
     /// The register's initial value (default nil).
     #[arg(long)]
     init: Option<String>,
-    /// Give up with "unknown" (exit 3) after this many seconds of search.
+    /// Give up with "unknown" (exit 3) after this many seconds of search [default: 30].
     #[arg(long)]
     timeout: Option<f64>,
     /// Print one JSON object per file.

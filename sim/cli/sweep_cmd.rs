@@ -62,7 +62,11 @@ pub struct SweepArgs {
     json: bool,
     /// Seeds run at once, each on its own thread; the output is in seed order and the
     /// same whatever the number.
-    #[arg(long, default_value_t = 1)]
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     jobs: usize,
     /// Merge the summaries (DIR/summary*.json) of a sweep's shards into one, instead of
     /// running a scenario: `simkv sweep --merge d1 d2 d3`.

@@ -49,6 +49,7 @@ impl Protocol for Probe {
             bugs: &[],
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
+            check_params: simkv_protocols::params::no_param_check,
         }
     }
 
@@ -407,6 +408,7 @@ impl Protocol for Bomb {
             bugs: &[],
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
+            check_params: simkv_protocols::params::no_param_check,
         }
     }
 

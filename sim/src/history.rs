@@ -222,24 +222,30 @@ impl History {
     pub fn from_json(text: &str) -> Result<History, HistoryError> {
         let records: Vec<serde_json::Value> =
             serde_json::from_str(text).map_err(|e| HistoryError {
-                line: e.line(),
-                column: e.column(),
-                message: format!("expected a JSON array of history records: {e}"),
+                line: e.line().max(1),
+                // serde_json says column 0 at the start of a line (an empty file, a cut
+                // one); columns count from 1.
+                column: e.column().max(1),
+                message: format!(
+                    "expected a JSON array of history records: {}",
+                    crate::shown::shown(&strip_position(&e.to_string()))
+                ),
             })?;
+        let starts = element_starts(text);
         let mut history = History::default();
         for (i, raw) in records.into_iter().enumerate() {
-            // serde_json::Value loses positions; records are one per line in files simkv
-            // writes, so report the record's line as its ordinal plus the opening bracket.
-            let line = i + 2;
+            // serde_json::Value loses positions: each record is located by where its text
+            // starts in the array.
+            let (line, column) = line_column(text, starts.get(i).copied().unwrap_or(0));
             let record: Record = serde_json::from_value(raw).map_err(|e| HistoryError {
                 line,
-                column: 1,
-                message: format!("record {i}: {e}"),
+                column,
+                message: format!("record {i}: {}", crate::shown::shown(&e.to_string())),
             })?;
             let event = from_record(record).map_err(|message| HistoryError {
                 line,
-                column: 1,
-                message: format!("record {i}: {message}"),
+                column,
+                message: format!("record {i}: {}", crate::shown::shown(&message)),
             })?;
             history.events.push(event);
         }
@@ -264,6 +270,58 @@ impl History {
         }
         out
     }
+}
+
+/// serde_json's message without its own " at line L column C" (the error says where).
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The byte offset where each element of the top-level JSON array starts, in order.
+fn element_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut expect) = (0usize, false, false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if expect && !b.is_ascii_whitespace() && b != b']' {
+            starts.push(i);
+            expect = false;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                expect = depth == 1 && b == b'[';
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => expect = true,
+            _ => {}
+        }
+    }
+    starts
+}
+
+/// 1-based line and column (in characters) of byte `at` of `text`.
+pub fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
 }
 
 fn parse_node(name: &str) -> Result<NodeId, String> {

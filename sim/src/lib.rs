@@ -20,6 +20,7 @@ pub mod report;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
+pub mod shown;
 pub mod shrink;
 pub mod trace;
 pub mod workload;

@@ -307,6 +307,7 @@ impl Protocol for Majority {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            check_params,
         }
     }
 
@@ -480,5 +481,37 @@ impl Protocol for Majority {
 
     fn check_invariants(&self) -> Result<(), String> {
         self.check_node()
+    }
+}
+
+/// majority's own check of its parameters ([`crate::params::ParamCheck`]): its timers can
+/// fire, and its quorums intersect as linearizability needs (R + W > N, W > N/2, both at
+/// most N), unless the `weak-quorum` bug is on, which breaks that on purpose.
+fn check_params(
+    params: &crate::params::Params,
+    ctx: crate::params::ParamContext<'_>,
+) -> Result<(), crate::params::ParamProblem> {
+    use crate::params::{int_of, timers_at_least_min, ParamProblem};
+    timers_at_least_min(
+        params,
+        &[
+            "request_timeout",
+            "retry_backoff",
+            "phase_timeout",
+            "anti_entropy",
+            "forward_timeout",
+            "suspect_for",
+        ],
+    )?;
+    let weak = ctx.bugs.contains(&"weak-quorum");
+    let n = usize::from(ctx.nodes);
+    let (r, w) = (int_of(params, "r"), int_of(params, "w"));
+    let (_, w_used, invalid) = quorums(n, r, w, weak);
+    match invalid {
+        None => Ok(()),
+        Some(why) => Err(ParamProblem {
+            param: if w_used > n || w_used * 2 <= n { "w" } else { "r" },
+            message: format!("expected quorums that intersect on {n} nodes: {why}"),
+        }),
     }
 }

@@ -239,6 +239,7 @@ impl Protocol for Primary {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: false,
+            check_params,
         }
     }
 
@@ -384,4 +385,16 @@ impl Protocol for Primary {
     fn check_invariants(&self) -> Result<(), String> {
         self.check_node()
     }
+}
+
+/// primary's own check of its parameters ([`crate::params::ParamCheck`]): heartbeats can
+/// fire, and a peer is marked down only after missing more than one.
+fn check_params(
+    params: &crate::params::Params,
+    _: crate::params::ParamContext<'_>,
+) -> Result<(), crate::params::ParamProblem> {
+    use crate::params::{longer_than, timers_at_least_min};
+    timers_at_least_min(params, &["heartbeat", "failure_timeout"])?;
+    let why = "every peer would be marked down between two of its heartbeats";
+    longer_than(params, "failure_timeout", "heartbeat", why)
 }

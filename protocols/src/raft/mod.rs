@@ -643,6 +643,7 @@ impl Protocol for Raft {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
+            check_params,
         }
     }
 
@@ -822,4 +823,17 @@ impl Protocol for Raft {
     fn check_cluster(nodes: &[Option<&Self>], monotonic: &[Time]) -> Result<(), String> {
         invariants::check_cluster(nodes, monotonic)
     }
+}
+
+/// Raft's own check of its parameters ([`crate::params::ParamCheck`]): heartbeats can fire,
+/// and an election timeout outlasts a heartbeat (section 5.6: broadcastTime <<
+/// electionTimeout), or followers depose a working leader between two heartbeats.
+fn check_params(
+    params: &crate::params::Params,
+    _: crate::params::ParamContext<'_>,
+) -> Result<(), crate::params::ParamProblem> {
+    use crate::params::{longer_than, timers_at_least_min};
+    timers_at_least_min(params, &["heartbeat", "election_timeout"])?;
+    let why = "a follower would time out between two heartbeats of a working leader";
+    longer_than(params, "election_timeout", "heartbeat", why)
 }

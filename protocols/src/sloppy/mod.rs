@@ -220,6 +220,7 @@ impl Protocol for Sloppy {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            check_params,
         }
     }
 
@@ -402,4 +403,42 @@ impl Protocol for Sloppy {
     fn check_invariants(&self) -> Result<(), String> {
         self.check_node()
     }
+}
+
+/// sloppy's own check of its parameters ([`crate::params::ParamCheck`]): its timers can
+/// fire, N is at most the cluster, and R and W at most N (sloppy promises no intersection,
+/// so R + W <= N is its design, but a quorum larger than N is never met).
+fn check_params(
+    params: &crate::params::Params,
+    ctx: crate::params::ParamContext<'_>,
+) -> Result<(), crate::params::ParamProblem> {
+    use crate::params::{int_of, timers_at_least_min, ParamProblem};
+    timers_at_least_min(
+        params,
+        &[
+            "request_timeout",
+            "ack_timeout",
+            "handoff_interval",
+            "anti_entropy",
+        ],
+    )?;
+    let nodes = u64::from(ctx.nodes);
+    let n = int_of(params, "n");
+    if n > nodes {
+        return Err(ParamProblem {
+            param: "n",
+            message: format!("expected n (replicas per key) at most the {nodes} nodes, found {n}"),
+        });
+    }
+    let n = if n == 0 { nodes } else { n };
+    for q in ["r", "w"] {
+        let v = int_of(params, q);
+        if v > n {
+            return Err(ParamProblem {
+                param: q,
+                message: format!("expected {q} at most N = {n} replicas per key, found {v}"),
+            });
+        }
+    }
+    Ok(())
 }

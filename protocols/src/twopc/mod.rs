@@ -387,6 +387,7 @@ impl Protocol for TwoPc {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
+            check_params,
         }
     }
 
@@ -529,4 +530,13 @@ impl Protocol for TwoPc {
     fn check_invariants(&self) -> Result<(), String> {
         self.check_node()
     }
+}
+
+/// twopc's own check of its parameters ([`crate::params::ParamCheck`]): its timers can
+/// fire.
+fn check_params(
+    params: &crate::params::Params,
+    _: crate::params::ParamContext<'_>,
+) -> Result<(), crate::params::ParamProblem> {
+    crate::params::timers_at_least_min(params, &["vote_timeout", "resend", "retry_for"])
 }

@@ -86,7 +86,9 @@ fn expected_events(scenario: &Scenario) -> usize {
         Arrival::OpenLoop { rate_per_s } => rate_per_s.saturating_mul(seconds),
         Arrival::ClosedLoop { think } => {
             // A think time's mean plus a round trip of at least a fifth of a millisecond.
-            let cycle_us = (think.min.as_micros() + think.max.as_micros()) / 2 + 200;
+            // Saturating: a think time near 2^64 us overflowed here (found by tests/fuzz.rs).
+            let think_sum = think.min.as_micros().saturating_add(think.max.as_micros());
+            let cycle_us = think_sum / 2 + 200;
             let per_client = scenario.duration.as_micros() / cycle_us + 1;
             per_client.saturating_mul(u64::from(w.processes()))
         }

@@ -5,7 +5,8 @@
 //! comments, commas, `#_` discards and tagged literals (`#jepsen.history.Op{...}`,
 //! `#inst "..."`) are understood. Each operation map needs `:type` (`:invoke`, `:ok`, `:fail`,
 //! `:info`), `:f` and `:process`; `:value`, `:time`, `:index` and `:error` are optional and
-//! other keys are ignored. Operations of non-integer processes (`:nemesis`) are skipped.
+//! other keys are ignored. Operations of keyword processes (`:nemesis`) are skipped; any other
+//! non-integer `:process` (a string, a float, an integer past 2^63 - 1) is an error.
 //!
 //! The meaning follows Knossos so that verdicts agree with Jepsen's tooling: see
 //! [`prepare`]. The reader never panics: malformed input is a [`HistoryError`] with a line and
@@ -99,7 +100,8 @@ fn error(line: usize, column: usize, message: impl Into<String>) -> HistoryError
     HistoryError {
         line,
         column,
-        message: message.into(),
+        // Echoes of the history are escaped and cut before they reach a terminal.
+        message: crate::shown::shown(&message.into()),
     }
 }
 
@@ -158,7 +160,17 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
             return Err(at(format!("expected a non-negative :process, found {p}")))
         }
         Some(Edn::Nil) | None => return Err(at("the operation has no :process".to_string())),
-        Some(other) => Process::Other(other.to_string()),
+        // Knossos's rule: a keyword process (`:nemesis`) is not a client, and is not checked.
+        Some(Edn::Keyword(k)) => Process::Other(format!(":{k}")),
+        // Anything else would be dropped unread, and the check would judge what is left.
+        Some(other) => {
+            return Err(at(format!(
+                "expected :process to be a client number from 0 to {} or a keyword such as \
+                 :nemesis, found {}",
+                i64::MAX,
+                crate::shown::shown(&other.to_string())
+            )))
+        }
     };
     // Informational only: a :time that is not an integer (an #inst) is kept as absent.
     let int = |v: Option<Edn>| match v {

@@ -464,7 +464,7 @@ fn event_error(event: usize, message: String) -> HistoryError {
     HistoryError {
         line: event + 2,
         column: 1,
-        message,
+        message: crate::shown::shown(&message),
     }
 }
 

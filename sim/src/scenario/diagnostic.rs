@@ -71,6 +71,8 @@ impl LoadError {
 
 impl Snippet {
     fn new(line: &str, caret_at: usize, caret_len: usize) -> Snippet {
+        // Control characters shown one for one as visible ones, so the caret stays right.
+        let line = &crate::shown::visible_line(line);
         let chars: Vec<char> = line.chars().collect();
         let caret_at = caret_at.min(chars.len());
         let caret_len = caret_len.clamp(1, MAX_SHOWN_CHARS / 2);
@@ -111,14 +113,22 @@ fn floor_boundary(text: &str, at: usize) -> usize {
 }
 
 /// Parser messages sometimes span lines ("invalid table header\nexpected `]`"); a
-/// diagnostic's headline is one line.
+/// diagnostic's headline is one line, with what it echoes of the input escaped and cut
+/// ([`crate::shown`]) and no Rust type names.
 fn one_line(message: &str) -> String {
-    message
+    let message = crate::shown::without_type_names(message);
+    let line = message
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    let line = crate::shown::shown(&line);
+    if line.is_empty() {
+        "invalid input (the parser gave no detail)".to_string()
+    } else {
+        line
+    }
 }
 
 impl fmt::Display for LoadError {

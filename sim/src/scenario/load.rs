@@ -8,11 +8,13 @@ use super::overrides::{Overrides, Prepared};
 use super::raw::{ParamTable, RawChecks, RawCluster, RawScenario};
 use super::swarm;
 pub(crate) use super::validator::{list, Checked, Validator};
+use simkv_protocols::params::ParamContext;
 use simkv_protocols::{ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, ProtocolKind, Span};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
 mod faults;
+mod limits;
 mod network;
 mod workload;
 
@@ -30,7 +32,13 @@ const MAX_FILE_BYTES: u64 = 16 << 20;
 const MAX_NODES: i64 = 64;
 
 const DEFAULT_SEED: u64 = 1;
+/// The largest seed, on the command line as in a file: TOML integers stop at 2^63 - 1, and
+/// a seed one command takes and the file refuses would make a run that cannot be saved.
+const MAX_SEED: u64 = i64::MAX as u64;
 const DEFAULT_MAX_EVENTS: u64 = 100_000_000;
+/// The longest run, in virtual time: a day, far past any scenario's need, and short enough
+/// that the event estimate ([`limits`]) stays meaningful.
+const MAX_DURATION: Span = Span::secs(24 * 3600);
 const DEFAULT_LIVENESS: Span = Span::secs(5);
 const DEFAULT_SETTLE: Span = Span::secs(5);
 
@@ -115,11 +123,27 @@ impl Validator<'_> {
         let name = self.one_line(&raw.name, "a name")?;
         let description = self.one_line(&raw.description, "a description")?;
         let seed = match (self.overrides.seed, &raw.seed) {
+            (Some(seed), _) if seed > MAX_SEED => {
+                let message = format!(
+                    "--seed {seed}: expected a seed from 0 to {MAX_SEED} (2^63 - 1, the \
+                     largest a scenario file's `seed` can hold), found {seed}"
+                );
+                return Err(LoadError::plain("--seed", message));
+            }
             (Some(seed), _) => seed,
             (None, Some(seed)) => self.int_in(seed, 0, None, "a seed")? as u64,
             (None, None) => DEFAULT_SEED,
         };
+        let duration_span = raw.duration.span();
         self.duration = self.positive(&raw.duration, "a duration")?;
+        if self.duration > MAX_DURATION {
+            let message = format!(
+                "expected a duration of at most {} of virtual time, found {}",
+                super::explain::span_text(MAX_DURATION),
+                super::explain::span_text(self.duration)
+            );
+            return self.fail(raw.duration.span(), message);
+        }
         let max_events = match &raw.max_events {
             Some(m) => self.int_in(m, 1, None, "max_events")? as u64,
             None => DEFAULT_MAX_EVENTS,
@@ -134,7 +158,7 @@ impl Validator<'_> {
             nemeses.push(self.nemesis(n)?);
         }
         let checks = self.checks(raw.checks.unwrap_or_default())?;
-        Ok(Scenario {
+        let scenario = Scenario {
             name,
             description,
             source: source.to_string(),
@@ -149,7 +173,25 @@ impl Validator<'_> {
             nemeses,
             checks,
             swarm: Vec::new(),
-        })
+        };
+        self.finishes(&scenario, duration_span)?;
+        Ok(scenario)
+    }
+
+    /// Refuses a scenario whose rates imply more events than its `max_events`: it could
+    /// not finish, and would run for minutes before saying so.
+    fn finishes(&self, scenario: &Scenario, at: std::ops::Range<usize>) -> Checked<()> {
+        let (events, breakdown) = limits::estimate_events(scenario);
+        if events <= u128::from(scenario.max_events) {
+            return Ok(());
+        }
+        let message = format!(
+            "this scenario implies about {events} events ({breakdown}), more than max_events \
+             = {}: it could not finish; shorten the duration, lengthen timers, nemesis \
+             intervals or think times, use fewer clients, or raise max_events",
+            scenario.max_events
+        );
+        self.fail(at, message)
     }
 
     fn find_protocol(&self, name: &str) -> Option<(ProtocolKind, ProtocolInfo)> {
@@ -186,6 +228,7 @@ impl Validator<'_> {
         self.protocol = Some(info);
         let params = self.params(&raw.params, &info)?;
         let bugs = self.bugs(&raw.bugs, &info)?;
+        self.protocol_checks_params(raw, &info, &params, &bugs)?;
         Ok(Cluster {
             protocol: kind,
             nodes: self.nodes,
@@ -223,6 +266,41 @@ impl Validator<'_> {
             }
         }
         Ok(params)
+    }
+
+    /// The protocol's own check of its resolved parameters, located at the parameter it
+    /// refuses (or at the protocol's name when the default is at fault).
+    fn protocol_checks_params(
+        &self,
+        raw: &RawCluster,
+        info: &ProtocolInfo,
+        params: &Params,
+        bugs: &[&'static str],
+    ) -> Checked<()> {
+        let context = ParamContext {
+            nodes: self.nodes,
+            bugs,
+        };
+        let Err(problem) = (info.check_params)(params, context) else {
+            return Ok(());
+        };
+        let set = raw
+            .params
+            .iter()
+            .filter(|(protocol, _)| protocol.get_ref() == info.name)
+            .flat_map(|(_, table)| table.0.iter())
+            .find(|(name, _)| name.get_ref() == problem.param);
+        let message = format!(
+            "parameter `{}` of {}: {}",
+            problem.param, info.name, problem.message
+        );
+        match set {
+            Some((_, value)) => self.fail(value.span(), message),
+            None => self.fail(
+                raw.protocol.span(),
+                format!("{message} (`{}` is at its default)", problem.param),
+            ),
+        }
     }
 
     fn param_value(&self, spec: &ParamSpec, value: &Spanned<toml::Value>) -> Checked<ParamValue> {

@@ -178,7 +178,7 @@ pub(crate) struct RawMix {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNemesis {
     pub kinds: Spanned<Vec<Spanned<NemesisKind>>>,
-    pub interval: Option<DurRange>,
+    pub interval: Option<Spanned<DurRange>>,
     pub fault_duration: Option<Spanned<DurRange>>,
     pub start: Option<Spanned<Dur>>,
     pub stop: Option<Spanned<Dur>>,

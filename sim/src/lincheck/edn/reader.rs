@@ -118,7 +118,7 @@ impl Reader<'_> {
         HistoryError {
             line: self.line,
             column: self.column,
-            message: message.to_string(),
+            message: crate::shown::shown(message),
         }
     }
 
@@ -302,7 +302,7 @@ impl Reader<'_> {
             t if starts_number(t) => number(t).ok_or_else(|| HistoryError {
                 line,
                 column,
-                message: format!("expected a number, found {t:?}"),
+                message: crate::shown::shown(&format!("expected a number, found {t:?}")),
             })?,
             "" => return Err(self.error("expected a value")),
             t => Edn::Symbol(t.to_string()),

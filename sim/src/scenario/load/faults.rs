@@ -17,6 +17,8 @@ const DEFAULT_NEMESIS_FAULT: SpanRange = SpanRange {
     min: Span::secs(1),
     max: Span::secs(4),
 };
+/// The shortest time between a nemesis's faults, and the shortest fault it may draw.
+pub(crate) const MIN_NEMESIS_INTERVAL: Span = Span::millis(1);
 const DEFAULT_CLOCK_JUMP_MAX: Span = Span::secs(2);
 /// A clock-drift nemesis draws rates up to 20% fast or slow: a clock without NTP at its worst.
 const DEFAULT_CLOCK_DRIFT_MAX: u64 = 200_000;
@@ -121,9 +123,26 @@ impl Validator<'_> {
             }
             kinds.push(k);
         }
+        let interval = match &raw.interval {
+            Some(i) if i.get_ref().0.min < MIN_NEMESIS_INTERVAL => {
+                let message = format!(
+                    "expected a nemesis interval of at least {} (each draw is a fault and its \
+                     undo), found {}",
+                    span_text(MIN_NEMESIS_INTERVAL),
+                    span_text(i.get_ref().0.min)
+                );
+                return self.fail(i.span(), message);
+            }
+            Some(i) => i.get_ref().0,
+            None => DEFAULT_NEMESIS_INTERVAL,
+        };
         let duration = match &raw.fault_duration {
-            Some(d) if d.get_ref().0.min == Span::ZERO => {
-                return self.fail(d.span(), "expected every fault to last longer than 0s");
+            Some(d) if d.get_ref().0.min < MIN_NEMESIS_INTERVAL => {
+                let message = format!(
+                    "expected every fault to last at least {}",
+                    span_text(MIN_NEMESIS_INTERVAL)
+                );
+                return self.fail(d.span(), message);
             }
             Some(d) => d.get_ref().0,
             None => DEFAULT_NEMESIS_FAULT,
@@ -134,7 +153,10 @@ impl Validator<'_> {
             None => DEFAULT_CLOCK_JUMP_MAX,
         };
         let clock_drift_max = match &raw.clock_drift_max {
-            Some(d) => self.int_in(d, 1, Some(999_999), "a largest drift in ppm")? as u64,
+            Some(d) => {
+                let most = Some(crate::scenario::validator::MAX_DRIFT_PPM);
+                self.int_in(d, 1, most, "a largest drift in ppm")? as u64
+            }
             None => DEFAULT_CLOCK_DRIFT_MAX,
         };
         let max_down = match &raw.max_down {
@@ -143,7 +165,7 @@ impl Validator<'_> {
         };
         Ok(Nemesis {
             kinds,
-            interval: raw.interval.map_or(DEFAULT_NEMESIS_INTERVAL, |i| i.0),
+            interval,
             duration,
             start,
             stop,

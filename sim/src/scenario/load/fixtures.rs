@@ -71,6 +71,7 @@ pub(crate) fn protocols() -> Vec<(ProtocolKind, ProtocolInfo)> {
         bugs,
         roles,
         transactions: false,
+        check_params: simkv_protocols::params::no_param_check,
     };
     vec![
         (

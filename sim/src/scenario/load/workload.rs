@@ -10,8 +10,11 @@ use simkv_protocols::{Span, SpanRange};
 use std::ops::Range;
 use toml::Spanned;
 
-/// The most clients a workload may have.
-const MAX_CLIENTS: i64 = 100_000;
+/// The most clients a workload may have (and clients x in_flight): each is a history
+/// process the checkers search over.
+const MAX_CLIENTS: i64 = 10_000;
+/// The most keys a workload may draw from: a zipf table holds one weight per key.
+const MAX_KEYS: i64 = 1_000_000;
 /// The largest open-loop arrival rate, per virtual second.
 const MAX_RATE_PER_S: i64 = 10_000_000;
 /// The most operations one `txn` may hold.
@@ -43,11 +46,15 @@ const MAX_IN_FLIGHT: i64 = 64;
 impl Validator<'_> {
     pub(super) fn workload(&self, raw: RawWorkload) -> Checked<Workload> {
         let clients = match &raw.clients {
-            Some(c) => self.int_in(c, 0, Some(MAX_CLIENTS), "a number of clients")? as u32,
+            Some(c) => {
+                // With no client nothing is invoked, and every promise would hold vacuously.
+                let what = "a number of clients (0 would test nothing)";
+                self.int_in(c, 1, Some(MAX_CLIENTS), what)? as u32
+            }
             None => DEFAULT_CLIENTS,
         };
         let keys = match &raw.keys {
-            Some(k) => self.int_in(k, 1, None, "a number of keys")? as u64,
+            Some(k) => self.int_in(k, 1, Some(MAX_KEYS), "a number of keys")? as u64,
             None => DEFAULT_KEYS,
         };
         let arrival = match (raw.think, &raw.rate) {
