@@ -247,3 +247,27 @@ fn check_a_runs_written_history_agrees_with_the_run() {
         }
     }
 }
+
+/// A history of only `:txn` operations is checked as Elle does: the anomaly is named, with
+/// its cycle in words, and `--consistency-model` decides whether it fails (read skew is
+/// G-single: it rules out snapshot isolation, not read committed).
+#[test]
+fn check_txn_history_names_the_anomaly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "{:process 0 :type :invoke :f :txn :value [[:r :x nil] [:r :y nil]]}\n\
+                {:process 1 :type :invoke :f :txn :value [[:append :x 1] [:append :y 1]]}\n\
+                {:process 2 :type :invoke :f :txn :value [[:r :x nil]]}\n\
+                {:process 0 :type :ok :f :txn :value [[:r :x nil] [:r :y [1]]]}\n\
+                {:process 1 :type :ok :f :txn :value [[:append :x 1] [:append :y 1]]}\n\
+                {:process 2 :type :ok :f :txn :value [[:r :x [1]]]}\n";
+    let path = write(dir.path(), "skew.edn", text);
+    let o = simkv(&[&path]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("G-single (1 found)"), "{}", out(&o));
+    assert!(out(&o).contains("T0 read key :x = [] without T1's append of 1"));
+    let o = simkv(&[&path, "--consistency-model", "read-committed"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = simkv(&[&path, "--consistency-model", "serialisable"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("expected one of strict-serializable"));
+}

@@ -11,11 +11,16 @@
 //! bad input (2) over not linearizable (1) over unknown (3) over linearizable (0), so that a
 //! definite violation is never hidden behind another file's budget running out.
 //!
+//! `:txn` histories in EDN (Elle's list-append and rw-register) are checked as Elle does
+//! ([`maybe_check_txns`]) against `--consistency-model` (strict-serializable by default);
+//! `--model kv` sends them to the strict-serializability search instead.
+//!
 //! `--explain FILE.html` writes one self-contained page with a section per history; an
 //! existing file is replaced only with `--force`, and never one of the histories.
 
 use crate::Exit;
 use clap::builder::{EnumValueParser, TypedValueParser};
+use simkv_sim::elle;
 use simkv_sim::history::{History, HistoryError};
 use simkv_sim::lincheck::{self, edn, explain, Budget, CheckOutcome, Counterexample, Verdict};
 use std::ffi::OsStr;
@@ -91,6 +96,8 @@ pub struct CheckArgs {
     pub explain: Option<PathBuf>,
     /// Replace an existing `explain` file.
     pub force: bool,
+    /// The consistency model `:txn` histories are checked against (Elle's checker).
+    pub consistency_model: Option<String>,
 }
 
 /// Runs the command: results on stdout, errors on stderr; returns the exit code.
@@ -105,6 +112,10 @@ pub fn check_command(args: &CheckArgs) -> Exit {
     let mut worst = Exit::Pass;
     let mut pictures: Vec<explain::Section> = Vec::new();
     for file in &args.files {
+        if let Some(code) = maybe_check_txns(file, &setup, args.json) {
+            worst = worst.worst(code);
+            continue;
+        }
         let code = match check_file(file, &setup) {
             Ok(done) => {
                 report(file, &done, args.json);
@@ -146,6 +157,7 @@ const MAX_VALUE_BYTES: usize = 256 << 20;
 /// Options validated once for all files.
 struct Setup {
     model: Option<edn::EdnModel>,
+    consistency: elle::ConsistencyModel,
     init: Option<edn::Edn>,
     budget: Budget,
 }
@@ -153,6 +165,16 @@ struct Setup {
 impl Setup {
     fn new(args: &CheckArgs) -> Result<Setup, String> {
         let model = args.model.map(edn::EdnModel::from);
+        let consistency = match &args.consistency_model {
+            None => elle::ConsistencyModel::StrictSerializable,
+            Some(name) => elle::ConsistencyModel::parse(name).ok_or_else(|| {
+                let all: Vec<&str> = elle::ConsistencyModel::ALL.map(|m| m.name()).to_vec();
+                format!(
+                    "--consistency-model {name:?}: expected one of {}",
+                    all.join(", ")
+                )
+            })?,
+        };
         let init = match &args.init {
             None => None,
             Some(text) => Some(
@@ -185,6 +207,7 @@ impl Setup {
         }
         Ok(Setup {
             model,
+            consistency,
             init,
             budget: Budget {
                 deadline,
@@ -319,4 +342,68 @@ fn section(file: &Path, done: &Done) -> explain::Section {
         verdict: done.outcome.verdict.name().to_string(),
         counterexample: cx,
     }
+}
+
+/// A `.edn` history of only `:txn` operations, without `--model`, is checked as Elle does (see
+/// [`elle`]): the dependency graph, named anomalies, and the models they rule out; the
+/// check fails when `--consistency-model` (strict-serializable by default) is ruled out.
+/// `--model kv` keeps the strict-serializability search for such a history. `None` when the
+/// file is not such a history (or cannot be read: [`check_file`] says why).
+fn maybe_check_txns(file: &Path, setup: &Setup, json: bool) -> Option<Exit> {
+    if setup.model.is_some() || file.extension().and_then(|e| e.to_str()) != Some("edn") {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let history = edn::parse(&text).ok()?;
+    // Histories that mix single-key operations with txns (simkv's own runs written as EDN)
+    // stay with the search, which models both.
+    let client = |o: &&edn::EdnOp| matches!(o.process, edn::Process::Client(_));
+    if !elle::input::is_txn_history(&history)
+        || !history.ops.iter().filter(client).all(|o| o.f == "txn")
+    {
+        return None;
+    }
+    let started = std::time::Instant::now();
+    let txns = match elle::from_edn(&history) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("simkv check: {}", located(file, &e));
+            return Some(Exit::BadInput);
+        }
+    };
+    let report = elle::check(&txns, &elle::Limits::default());
+    // Wall time appears only in the human summary and the JSON's timing field.
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let failed = report.violates(setup.consistency);
+    let verdict = if failed { "violated" } else { "not ruled out" };
+    let model = setup.consistency.name();
+    if json {
+        let anomalies: Vec<serde_json::Value> = report
+            .anomalies
+            .iter()
+            .map(|g| serde_json::json!({"name": g.name, "count": g.count, "examples": g.examples}))
+            .collect();
+        let ruled_out: Vec<&str> = report.ruled_out().iter().map(|m| m.name()).collect();
+        let obj = serde_json::json!({
+            "file": file.display().to_string(),
+            "workload": report.workload.name(),
+            "txns": report.txns,
+            "consistency_model": model,
+            "verdict": if failed { "violated" } else { "ok" },
+            "anomalies": anomalies,
+            "ruled_out": ruled_out,
+            "notes": report.notes,
+            "check_ms": (ms * 1000.0).round() / 1000.0,
+        });
+        println!("{obj}");
+    } else {
+        println!(
+            "{}: {model} {verdict} ({}, {} txns, {ms:.1} ms)",
+            file.display(),
+            report.workload.name(),
+            report.txns
+        );
+        print!("{}", indent(&report.render()));
+    }
+    Some(if failed { Exit::Fail } else { Exit::Pass })
 }

@@ -84,6 +84,11 @@ struct CheckCli {
     /// Replace an existing --explain file.
     #[arg(long)]
     force: bool,
+    /// For `:txn` histories (checked as Elle does): the model whose violation fails the
+    /// check: strict-serializable (default), serializable, snapshot-isolation,
+    /// repeatable-read, read-committed or read-uncommitted.
+    #[arg(long, value_name = "MODEL")]
+    consistency_model: Option<String>,
 }
 
 /// What a command's exit code says: the same contract for every command.
@@ -163,6 +168,7 @@ fn main() -> ExitCode {
             json: c.json,
             explain: c.explain,
             force: c.force,
+            consistency_model: c.consistency_model,
         }),
         Command::List { what, dir } => list_cmd::list(what, &dir),
     };

@@ -9,6 +9,7 @@
 pub mod checks;
 pub mod clock;
 pub mod compare;
+pub mod elle;
 pub mod engine;
 pub mod faults;
 pub mod history;

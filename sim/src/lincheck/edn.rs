@@ -152,6 +152,9 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
     let f = match get("f") {
         Some(Edn::Keyword(f)) | Some(Edn::Symbol(f)) | Some(Edn::Str(f)) => f,
         Some(other) => return Err(at(format!("expected :f to be a keyword, found {other}"))),
+        // The Elle paper's example operations omit :f: a value that is a vector of
+        // micro-operations is a :txn.
+        None if looks_like_txn(get("value").as_ref()) => "txn".to_string(),
         None => return Err(at("the operation has no :f".to_string())),
     };
     let process = match get("process") {
@@ -192,6 +195,22 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
         index,
         error,
     })
+}
+
+/// Whether a `:value` is a vector of micro-operations, `[[:r k v] [:append k v] ...]`.
+fn looks_like_txn(value: Option<&Edn>) -> bool {
+    let Some(Edn::Vector(items) | Edn::List(items)) = value else {
+        return false;
+    };
+    !items.is_empty()
+        && items.iter().all(|item| match item {
+            Edn::Vector(x) | Edn::List(x) => {
+                x.len() == 3
+                    && matches!(&x[0], Edn::Keyword(f)
+                        if matches!(f.as_str(), "r" | "w" | "append" | "read" | "write"))
+            }
+            _ => false,
+        })
 }
 
 /// The model a history most likely means: `kv` when it has `:txn` operations, or when every
