@@ -47,6 +47,10 @@ pub struct RunResult {
     pub trace_error: Option<String>,
     /// The run's recording, if [`RunOptions::record`] asked for one.
     pub recording: Option<Recording>,
+    /// The side of each history event's operation (aligned with `history.events`).
+    pub sides: Vec<Side>,
+    /// At each moment the cluster was made whole: keys the replicas disagreed on.
+    pub conflicts_at_heal: Vec<(simkv_protocols::Time, usize)>,
 }
 
 /// Runs `scenario` with the protocol it names (validated by the loader).
@@ -121,6 +125,8 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         stores,
         trace_error: output.trace_error,
         recording: output.recording,
+        sides: output.sides,
+        conflicts_at_heal: output.conflicts_at_heal,
     }
 }
 
