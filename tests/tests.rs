@@ -12,6 +12,7 @@ mod quorum;
 mod raft;
 mod regressions;
 mod replay;
+mod report;
 mod shrink;
 mod sloppy;
 mod summary;

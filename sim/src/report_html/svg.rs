@@ -138,14 +138,15 @@ impl Scale {
         self.from + f.clamp(0.0, 1.0) * (self.to - self.from)
     }
 
-    /// Tick values: powers of ten (and 2, 5 between) on a log scale, else about `n` round
-    /// numbers.
+    /// Tick values: powers of ten on a log scale (and 2, 5 between when `n` > 0), else
+    /// about `n` round numbers.
     pub fn ticks(&self, n: usize) -> Vec<f64> {
         if self.log {
             let mut out = Vec::new();
             let mut p = 10f64.powf(self.lo.log10().floor());
+            let steps: &[f64] = if n > 0 { &[1.0, 2.0, 5.0] } else { &[1.0] };
             while p <= self.hi * 1.0001 {
-                for m in [1.0, 2.0, 5.0] {
+                for &m in steps {
                     let v = p * m;
                     if v >= self.lo * 0.9999 && v <= self.hi * 1.0001 {
                         out.push(v);
@@ -209,7 +210,8 @@ mod tests {
             log: true,
         };
         assert_eq!(l.at(10.0), 100.0);
-        assert_eq!(l.ticks(0), vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]);
+        assert_eq!(l.ticks(1), vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]);
+        assert_eq!(l.ticks(0), vec![1.0, 10.0, 100.0]);
     }
 
     #[test]
