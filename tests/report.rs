@@ -167,9 +167,10 @@ fn browser_check(dir: &Path, name: &str) {
     );
     let line = out
         .lines()
-        .find(|l| l.contains("PROBE figures="))
+        .find(|l| l.contains("<pre id=\"probe\">PROBE figures="))
         .unwrap_or_else(|| panic!("the probe did not run; stderr:\n{err}"));
     assert!(line.contains("bad=[]"), "{line}");
+    let line = line.split("<pre id=\"probe\">").nth(1).unwrap_or(line);
     let figures: usize = line
         .split("figures=")
         .nth(1)
