@@ -102,8 +102,9 @@ fn why(cx: &Counterexample) -> Option<String> {
         String::new()
     };
     Some(format!(
-        "Why: {} by {} cannot be linearized {before}: the key then holds {state}{should},          and no other order of the operations fits (the search tried them all) before {}          completed.",
-        blocked.op, blocked.process, blocked.process
+        "Why: {} by {} cannot be linearized {before}: the key then holds {state}{should}, \
+         and the search found no other order of these operations in which it fits.",
+        blocked.op, blocked.process
     ))
 }
 
