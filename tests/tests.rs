@@ -14,6 +14,7 @@ mod quorum;
 mod raft;
 mod regressions;
 mod replay;
+mod report;
 mod shrink;
 mod sloppy;
 mod summary;

@@ -9,6 +9,7 @@ mod check_input;
 mod compare_cmd;
 mod list_cmd;
 mod replay_cmd;
+mod report_cmd;
 mod run_cmd;
 mod scenario_args;
 mod shrink_cmd;
@@ -47,6 +48,8 @@ enum Command {
     Shrink(shrink_cmd::ShrinkArgs),
     /// Run one scenario with several protocols and print the CAP comparison table.
     Compare(compare_cmd::CompareArgs),
+    /// Run one scenario with several protocols over many seeds; write an HTML report.
+    Report(report_cmd::ReportArgs),
     /// Check histories for linearizability (Jepsen EDN or simkv JSON).
     Check(CheckCli),
     /// List protocols, planted bugs or scenarios, one per line, name first.
@@ -159,6 +162,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::replay(&args),
         Command::Sweep(args) => sweep_cmd::sweep(&args),
         Command::Compare(args) => compare_cmd::compare(&args),
+        Command::Report(args) => report_cmd::report(&args),
         Command::Shrink(args) => shrink_cmd::shrink(&args),
         Command::Check(c) => check_cmd::check_command(&check_cmd::CheckArgs {
             files: c.files,

@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// Print the resolved scenario (every default made explicit) before running.
     #[arg(long)]
     explain: bool,
+    /// Draw a space-time diagram of a window of the run (`10s..10.05s`) as an SVG file.
+    #[arg(long, num_args = 2, value_names = ["FROM..TO", "FILE.svg"])]
+    diagram: Vec<String>,
 }
 
 /// Runs the command; returns its exit code.
@@ -64,15 +67,35 @@ pub fn run(args: &RunArgs) -> Exit {
             return Exit::BadInput;
         }
     }
+    let diagram = match args.diagram.as_slice() {
+        [] => None,
+        [window, path] => match simkv_sim::report_html::Window::parse(window) {
+            Ok(w) if args.trace.is_none() => Some((w, PathBuf::from(path))),
+            Ok(_) => {
+                eprintln!("error: --diagram and --trace cannot be used together");
+                return Exit::BadInput;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::BadInput;
+            }
+        },
+        _ => {
+            eprintln!("error: --diagram takes FROM..TO and FILE.svg");
+            return Exit::BadInput;
+        }
+    };
+    let diagram_path = diagram.as_ref().map(|(_, p)| p.clone());
     if let Err(message) = distinct_outputs(&[
         ("--trace", &args.trace),
         ("--history", &args.history),
         ("--save-replay", &args.save_replay),
+        ("--diagram", &diagram_path),
     ]) {
         eprintln!("error: {message}");
         return Exit::BadInput;
     }
-    let outputs = [&args.trace, &args.history, &args.save_replay];
+    let outputs = [&args.trace, &args.history, &args.save_replay, &diagram_path];
     for output in outputs.into_iter().flatten() {
         if let Err(message) = check_output_path(output, &args.scenario.scenario, args.force) {
             eprintln!("error: {message}");
@@ -92,6 +115,13 @@ pub fn run(args: &RunArgs) -> Exit {
         },
         None => None,
     };
+    let (trace, captured) = match (&diagram, trace) {
+        (Some((window, _)), _) => {
+            let (trace, captured) = simkv_sim::report_html::DiagramTrace::new(*window);
+            (Some(trace), Some(captured))
+        }
+        (None, trace) => (trace, None),
+    };
     let replay = args.scenario.replay(scenario.seed);
     let record = args.save_replay.as_ref().map(|_| Record::default());
     let result = runner::run(
@@ -104,6 +134,13 @@ pub fn run(args: &RunArgs) -> Exit {
     );
     if let Some(e) = &result.trace_error {
         eprintln!("error: the trace is incomplete: {e}");
+    }
+    if let (Some((window, path)), Some(captured)) = (&diagram, &captured) {
+        let svg = simkv_sim::report_html::spacetime(&captured.lines(), &result.report, *window);
+        if let Err(e) = std::fs::write(path, svg) {
+            eprintln!("error: cannot write diagram {}: {e}", path.display());
+            return Exit::BadInput;
+        }
     }
     if let Some(path) = &args.history {
         if let Err(e) = write_history(path, &result.history) {

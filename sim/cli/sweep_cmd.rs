@@ -456,7 +456,7 @@ fn sweep_seeds(args: &SweepArgs) -> Result<Exit, String> {
 }
 
 /// Parses `N`, `A..B` or `A..=B` into an inclusive range.
-fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
     let bad = || format!("--seeds {text:?}: expected N, A..B or A..=B with A <= B");
     let number = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
     let (lo, hi) = if let Some((a, b)) = text.split_once("..=") {

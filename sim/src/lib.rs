@@ -18,6 +18,7 @@ pub mod network;
 pub mod queue;
 pub mod replay;
 pub mod report;
+pub mod report_html;
 pub mod rng;
 pub mod runner;
 pub mod scenario;

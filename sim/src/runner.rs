@@ -49,6 +49,10 @@ pub struct RunResult {
     pub recording: Option<Recording>,
     /// The scenario's faults as they fired, targets resolved ([`RunOutput::fired`]).
     pub fired: Vec<ScheduledFault>,
+    /// The side of each history event's operation (aligned with `history.events`).
+    pub sides: Vec<Side>,
+    /// At each moment the cluster was made whole: keys the replicas disagreed on.
+    pub conflicts_at_heal: Vec<(simkv_protocols::Time, usize)>,
 }
 
 /// Runs `scenario` with the protocol it names (validated by the loader).
@@ -124,6 +128,8 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         trace_error: output.trace_error,
         recording: output.recording,
         fired: output.fired,
+        sides: output.sides,
+        conflicts_at_heal: output.conflicts_at_heal,
     }
 }
 

@@ -28,12 +28,39 @@ use std::io::Write;
 pub struct Trace {
     out: Box<dyn Write>,
     error: Option<std::io::Error>,
+    /// Whether to trace each message sent (`send` lines), off by default so that `--trace`
+    /// files keep their shape; space-time diagrams ask for them ([`Trace::with_sends`]).
+    sends: bool,
 }
 
 impl Trace {
     /// A trace writing to `out` (buffer it: every event is a line).
     pub fn new(out: Box<dyn Write>) -> Trace {
-        Trace { out, error: None }
+        Trace {
+            out,
+            error: None,
+            sends: false,
+        }
+    }
+
+    /// Also traces every message a link accepts, when it was sent and when it will arrive:
+    /// `{"at":1900,"ev":"send","from":"n1","t":1200,"to":"n2"}` (and `"copy":true` for a
+    /// duplicate). Tracing never moves a run.
+    pub fn with_sends(mut self) -> Trace {
+        self.sends = true;
+        self
+    }
+
+    pub(crate) fn send(&mut self, t: Time, from: NodeId, to: NodeId, at: Time, copy: bool) {
+        if !self.sends {
+            return;
+        }
+        let mut line = json!({"ev": "send", "t": t.as_micros(), "from": from.to_string(),
+            "to": to.to_string(), "at": at.as_micros()});
+        if copy {
+            line["copy"] = Json::Bool(true);
+        }
+        self.line(line);
     }
 
     fn line(&mut self, value: Json) {

@@ -331,6 +331,12 @@ impl<P: Protocol> Nodes<P> {
                 }
             }
             Fate::Arrives(at, copy) => {
+                if let Some(trace) = bus.trace {
+                    trace.send(bus.now, from, to, at, false);
+                    if let Some(again) = copy {
+                        trace.send(bus.now, from, to, again, true);
+                    }
+                }
                 if let Some(again) = copy {
                     bus.stats.duplicated += 1;
                     bus.queue.push(

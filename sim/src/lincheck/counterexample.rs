@@ -18,7 +18,7 @@
 //! is not sound or makes the rest linearizable.
 
 use super::linearizable::{search, Deepest, Found, Meter};
-use super::model::{describe, parts, pending_form, sees, Interner, Kind, Sees, Val, ABSENT};
+use super::model::{describe, parts, pending_form, sees, step, Interner, Kind, Sees, Val, ABSENT};
 use super::{Naming, Operation, Prepared, PENDING};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -40,6 +40,11 @@ pub struct Counterexample {
     pub shrunk_from: usize,
     /// What call and return positions count: `event` (simkv) or `line` (EDN).
     pub position: &'static str,
+    /// The key's state after the linearized operations, which the blocked one does not fit
+    /// (what a read there should have seen), when the model could replay them. Not in the
+    /// JSON form, which stays as it was.
+    #[serde(skip)]
+    pub state_before_blocked: Option<String>,
 }
 
 /// One operation of a counterexample.
@@ -104,7 +109,17 @@ pub fn build(prepared: &mut Prepared, index: usize, meter: &Meter, steps: u64) -
             outcome: if o.ret == PENDING { "info" } else { "ok" },
         })
         .collect();
+    let mut state = Some(init);
+    for &i in &deepest.order {
+        state = state.and_then(|st| {
+            let o = &ops[i as usize];
+            step(&o.kind, st, &mut prepared.values)
+                .or_else(|| step(&pending_form(&o.kind), st, &mut prepared.values))
+        });
+    }
+    let state_before_blocked = state.map(|st| prepared.values.show(st));
     Counterexample {
+        state_before_blocked,
         key: part.key.clone(),
         ops: shown,
         linearized: deepest.order.iter().map(|&i| i as usize).collect(),

@@ -40,6 +40,10 @@ pub fn html(sections: &[Section]) -> String {
          .ok{color:#1a7f37}.bad{color:#cf222e}.unknown{color:#9a6700}\n\
          svg text{font-family:monospace;font-size:12px}\n\
          pre{background:#f6f8fa;padding:1em;overflow:auto}\n\
+         .why{background:#fff8c5;padding:.5em 1em;border-left:4px solid #bf8700}\n\
+         .zoom .cx{overflow:auto;border:1px solid #d0d7de}\n\
+         .zoom input.x2:checked~.cx svg{width:200%}\n\
+         .zoom input.x4:checked~.cx svg{width:400%}\n\
          </style></head><body>\n<h1>simkv check</h1>\n",
     );
     out.push_str(
@@ -48,7 +52,7 @@ pub fn html(sections: &[Section]) -> String {
          longest linearization the search found; the red bar is the operation that cannot be \
          linearized after them.</p>\n",
     );
-    for s in sections {
+    for (n, s) in sections.iter().enumerate() {
         let class = match s.verdict.as_str() {
             "linearizable" => "ok",
             "not-linearizable" => "bad",
@@ -61,12 +65,47 @@ pub fn html(sections: &[Section]) -> String {
             esc(&s.verdict)
         );
         if let Some(cx) = &s.counterexample {
+            if let Some(why) = why(cx) {
+                let _ = writeln!(out, "<p class=\"why\">{}</p>", esc(&why));
+            }
+            let _ = write!(
+                out,
+                "<div class=\"zoom\">zoom: <input type=\"radio\" name=\"z{n}\" id=\"z{n}a\" \
+                 class=\"x1\" checked><label for=\"z{n}a\">fit</label> <input type=\"radio\" \
+                 name=\"z{n}\" id=\"z{n}b\" class=\"x2\"><label for=\"z{n}b\">2x</label> \
+                 <input type=\"radio\" name=\"z{n}\" id=\"z{n}c\" class=\"x4\">\
+                 <label for=\"z{n}c\">4x</label>\n<div class=\"cx\">\n"
+            );
             out.push_str(&svg(cx));
+            out.push_str("</div></div>\n");
             let _ = writeln!(out, "<pre>{}</pre>", esc(&cx.render()));
         }
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// Why the blocked operation cannot fit, in a sentence.
+fn why(cx: &Counterexample) -> Option<String> {
+    let blocked = &cx.ops[cx.blocked?];
+    let n = cx.linearized.len();
+    let before = match n {
+        0 => "before any other operation".to_string(),
+        1 => "after the 1 operation linearized before it".to_string(),
+        n => format!("after the {n} operations linearized before it"),
+    };
+    let state = cx.state_before_blocked.as_deref()?;
+    let read = blocked.op.starts_with("read") || blocked.op.starts_with("get");
+    let should = if read {
+        ", which is what the read should have returned".to_string()
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "Why: {} by {} cannot be linearized {before}: the key then holds {state}{should}, \
+         and the search found no other order of these operations in which it fits.",
+        blocked.op, blocked.process
+    ))
 }
 
 /// The lanes, in order of first appearance in the counterexample.
@@ -84,13 +123,25 @@ fn svg(cx: &Counterexample) -> String {
     let cols = columns(cx);
     let lanes = lanes(cx);
     let last = cols.iter().copied().max().unwrap_or(0);
-    let width = LEFT_PX + (last + 2) * COL_PX;
+    let bars = LEFT_PX + (last + 2) * COL_PX;
+    // Wide enough for every label too (12px monospace: about 7.3px a character), so that
+    // the blocked operation's label is never clipped at the edge.
+    let labels = cx
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, o)| LEFT_PX + cols[2 * i] * COL_PX + 3 + (o.op.len() + 14) * 73 / 10)
+        .max()
+        .unwrap_or(0);
+    let width = bars.max(labels) + 8;
     let height = lanes.len() * LANE_PX + 30;
     let mut out = String::new();
+    // It fits the window (width 100% of its box, scaled by the viewBox) and zooms with the
+    // radio buttons above it.
     let _ = writeln!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" \
+         viewBox=\"0 0 {width} {height}\" preserveAspectRatio=\"xMinYMin meet\">"
     );
     for (i, lane) in lanes.iter().enumerate() {
         let y = 20 + i * LANE_PX;
@@ -111,7 +162,7 @@ fn svg(cx: &Counterexample) -> String {
         let x2 = if o.ret.is_some() {
             LEFT_PX + cols[2 * i + 1] * COL_PX
         } else {
-            width - 4
+            bars - 4
         };
         let order = cx.linearized.iter().position(|&x| x == i);
         let (fill, mark) = match (order, cx.blocked == Some(i)) {
@@ -171,6 +222,7 @@ mod tests {
             minimal: true,
             shrunk_from: 9,
             position: "event",
+            state_before_blocked: Some("b".into()),
         };
         let page = html(&[Section {
             title: "h.json".into(),
@@ -178,6 +230,8 @@ mod tests {
             counterexample: Some(cx),
         }]);
         assert!(page.contains("cannot fit: read a"));
+        assert!(page.contains("Why: read a by c3"), "{page}");
+        assert!(page.contains("width=\"100%\""));
         assert!(page.contains("write &lt;a&gt;"));
         assert!(page.contains("stroke-dasharray"));
         assert!(

@@ -93,6 +93,79 @@ pub fn staleness(history: &History) -> StalenessReport {
     report
 }
 
+/// PBS's two staleness measures of a history's reads, from one pass over it.
+///
+/// - k-staleness: per judged read, how many completed writes had definitely superseded what
+///   it returned (0: fresh), in key order then completion order. Reads that cannot be judged
+///   (a write of unknown outcome may have produced their value) or whose value nobody wrote
+///   are left out.
+/// - t-visibility: for each completed write `w` and each read of its key invoked `t` after
+///   `w` completed (`t` below the last edge), whether the read returned `w`'s value or one
+///   not definitely older (written by an operation that had not completed before `w` was
+///   invoked). Counts per bucket `[edges_us[i], edges_us[i + 1])` of `t`, in microseconds:
+///   (reads that saw `w` or newer, reads). Keys ever deleted, and reads that cannot be
+///   judged, are left out.
+pub fn pbs_measures(history: &History, edges_us: &[u64]) -> (Vec<usize>, Vec<(u64, u64)>) {
+    let keys = collect(history);
+    let mut behind = Vec::new();
+    for ops in keys.values() {
+        for (read, seen) in &ops.reads {
+            match judge_read(ops, read, seen) {
+                Seen::Fresh => behind.push(0),
+                Seen::Stale(n, _) => behind.push(n),
+                Seen::Unjudgeable | Seen::Unexplained => {}
+            }
+        }
+    }
+    (behind, t_visibility(&keys, edges_us))
+}
+
+fn t_visibility(keys: &BTreeMap<Key, KeyOps>, edges_us: &[u64]) -> Vec<(u64, u64)> {
+    let buckets = edges_us.len().saturating_sub(1);
+    let mut counts = vec![(0u64, 0u64); buckets];
+    let Some(&horizon) = edges_us.last() else {
+        return counts;
+    };
+    for ops in keys.values().filter(|ops| !ops.deleted) {
+        for (read, seen) in &ops.reads {
+            let Some(writers) = seen_writers(ops, seen) else {
+                continue;
+            };
+            let end = ops.writes.partition_point(|w| w.ret < read.call);
+            for w in ops.writes[..end].iter().rev() {
+                let t = read.call_time.since(w.ret_time).as_micros();
+                if t >= horizon {
+                    break;
+                }
+                let Some(b) = edges_us.windows(2).position(|e| t >= e[0] && t < e[1]) else {
+                    continue;
+                };
+                // Seen `w` or newer: some value seen was not written before `w` began.
+                let fresh = writers
+                    .iter()
+                    .any(|s| s.is_some_and(|s| s.call == w.call || s.ret > w.call));
+                counts[b].1 += 1;
+                counts[b].0 += u64::from(fresh);
+            }
+        }
+    }
+    counts
+}
+
+/// The writes whose values a read saw (`None`: it saw nothing, older than any write); `None`
+/// when a value's writer is unknown (of unknown outcome, or nobody).
+fn seen_writers(ops: &KeyOps, seen: &[Option<String>]) -> Option<Vec<Option<Span>>> {
+    seen.iter()
+        .map(|v| match v {
+            None => Some(None),
+            Some(v) => match ops.writer.get(v) {
+                Some(Some(w)) => Some(Some(*w)),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
 /// What a read's value says.
 enum Seen {
     /// Nothing can be said (a write of unknown outcome may have produced it).
