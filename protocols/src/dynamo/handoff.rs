@@ -93,10 +93,6 @@ impl Dynamo {
     pub(super) fn on_handoff_tick(&mut self, ctx: &mut Context<'_, Self>) {
         let hinted: BTreeSet<NodeId> = self.hints.keys().map(|(node, _)| *node).collect();
         for node in hinted {
-            if self.bugs.drop_failed_handback && self.handback_failed(node) {
-                self.drop_hints_for(ctx, node);
-                continue;
-            }
             if self.down.contains(&node) {
                 ctx.send(node, Message::Ping);
             } else {
@@ -165,32 +161,3 @@ impl Dynamo {
     }
 }
 
-impl Dynamo {
-    /// Whether `node` has not answered since the last hand-back attempt (the planted bug's
-    /// test): it was last heard more than one interval ago.
-    fn handback_failed(&self, node: NodeId) -> bool {
-        let last = self.heard.get(&node).map(|(_, last)| *last);
-        let oldest = self.hints.range((node, Key::MIN)..=(node, Key::MAX));
-        let stored = oldest.map(|(_, h)| h.stored_at).min();
-        match (last, stored) {
-            (_, None) => false,
-            (Some(last), Some(s)) if last >= s => false,
-            (_, Some(s)) => self.now.since(s) > self.handoff_interval,
-        }
-    }
-
-    /// The planted bug: forgets every hint for `node`, as if it had been handed back.
-    fn drop_hints_for(&mut self, ctx: &mut Context<'_, Self>, node: NodeId) {
-        let keys: Vec<(NodeId, Key)> = self
-            .hints
-            .range((node, Key::MIN)..=(node, Key::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in &keys {
-            self.hints.remove(k);
-        }
-        self.hints_delivered += keys.len() as u64;
-        self.persist(ctx);
-        ctx.note(|| format!("{} hints for {node} dropped: hand-back failed", keys.len()));
-    }
-}

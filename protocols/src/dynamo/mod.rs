@@ -150,8 +150,9 @@ crate::planted_bugs! {
                       its entries is ahead, so one of two concurrent writes is dropped";
         truncate_newest = "truncate-newest",
             "clock truncation removes the newest pairs, the writer's own included";
-        drop_failed_handback = "drop-hints-on-failed-handback",
-            "a hint whose node does not answer one hand-back attempt is dropped";
+        uncapped_quorum = "uncapped-request-quorum",
+            "a request's own quorum (the seed's ?quorum=) is not capped at the replicas, \
+                      so a request asking more than N waits for replies that never come";
         skip_pending_check = "join-skips-pending-check",
             "a NEW node joins without waiting for PENDING nodes or the first NEW node \
                       by hostname (join steps 2 and 3)";
@@ -423,6 +424,7 @@ impl Protocol for Dynamo {
         let (r, w) = match request.quorum {
             // Seed: "if quorum value provided is higher than replicas number, replicas
             // number is used as quorum".
+            Some(q) if self.bugs.uncapped_quorum => (usize::from(q), usize::from(q)),
             Some(q) => {
                 let q = usize::from(q).clamp(1, n);
                 (q, q)
@@ -436,8 +438,8 @@ impl Protocol for Dynamo {
         let pending = Pending {
             request: request.id,
             op: request.op,
-            r: r.min(targets.len()),
-            w: w.min(targets.len()),
+            r: if self.bugs.uncapped_quorum { r } else { r.min(targets.len()) },
+            w: if self.bugs.uncapped_quorum { w } else { w.min(targets.len()) },
             targets,
             extra,
             phase: Phase::Read,
