@@ -428,6 +428,10 @@ pub trait Protocol: Sized + 'static {
         true
     }
 
+    /// Whether [`Protocol::replicates`] may say no: replicas then agree when each key's
+    /// replicas do, not when every digest is equal.
+    const PARTITIONS_KEYS: bool = false;
+
     /// What this node counted about itself for the run's report (blocked transactions,
     /// elections, ...): measurement only, never read back by the protocol. Each counter is
     /// combined over the nodes running at the end as its [`Counter::combine`] says, in the

@@ -499,6 +499,8 @@ impl Protocol for Dynamo {
             .collect()
     }
 
+    const PARTITIONS_KEYS: bool = true;
+
     fn replicates(&self, key: Key) -> bool {
         self.replica_set(key).contains(&self.me)
     }
