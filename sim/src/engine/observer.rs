@@ -200,26 +200,6 @@ fn compute_sides<P: Protocol>(topology: &Topology, links: &Links, nodes: &Nodes<
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Side;
-
-    #[test]
-    fn sides_order_as_their_names_and_serialize_as_them() {
-        let all = [Side::Whole, Side::Majority, Side::Minority, Side::Down];
-        let mut by_side = all;
-        by_side.sort();
-        let mut by_name = all;
-        by_name.sort_by_key(|s| s.name());
-        assert_eq!(by_side, by_name);
-        for side in all {
-            let json = serde_json::to_string(&side).expect("serializes");
-            assert_eq!(json, format!("\"{}\"", side.name()));
-            assert_eq!(side.name(), format!("{side:?}").to_lowercase());
-        }
-    }
-}
-
 /// [`diverged_keys`] for a protocol whose ring gives each key its own replicas.
 fn diverged_replicas<P: Protocol>(nodes: &Nodes<P>) -> usize {
     let running: Vec<&P> = nodes.iter().filter_map(|n| n.state.as_ref()).collect();
@@ -239,4 +219,24 @@ fn diverged_replicas<P: Protocol>(nodes: &Nodes<P>) -> usize {
             owners.any(|(_, (s, b))| s.get(k) != s0.get(k) || b.get(k) != b0.get(k))
         })
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Side;
+
+    #[test]
+    fn sides_order_as_their_names_and_serialize_as_them() {
+        let all = [Side::Whole, Side::Majority, Side::Minority, Side::Down];
+        let mut by_side = all;
+        by_side.sort();
+        let mut by_name = all;
+        by_name.sort_by_key(|s| s.name());
+        assert_eq!(by_side, by_name);
+        for side in all {
+            let json = serde_json::to_string(&side).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", side.name()));
+            assert_eq!(side.name(), format!("{side:?}").to_lowercase());
+        }
+    }
 }
