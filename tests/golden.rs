@@ -95,16 +95,16 @@ const BUGS: &[(&str, &str, &str)] = &[
         "concurrent-as-descends",
         "scenarios/dynamo-join.toml",
     ),
-    (
-        "dynamo",
-        "join-skips-pending-check",
-        "scenarios/dynamo-join.toml",
-    ),
     ("dynamo", "truncate-newest", "scenarios/dynamo-quorum.toml"),
     (
         "dynamo",
         "uncapped-request-quorum",
         "scenarios/dynamo-quorum.toml",
+    ),
+    (
+        "dynamo",
+        "join-skips-pending-check",
+        "scenarios/dynamo-join.toml",
     ),
 ];
 
