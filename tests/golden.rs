@@ -90,6 +90,22 @@ const BUGS: &[(&str, &str, &str)] = &[
         "read-repair-writes-older",
         "scenarios/crash-restart.toml",
     ),
+    (
+        "dynamo",
+        "concurrent-as-descends",
+        "scenarios/dynamo-join.toml",
+    ),
+    ("dynamo", "truncate-newest", "scenarios/dynamo-quorum.toml"),
+    (
+        "dynamo",
+        "uncapped-request-quorum",
+        "scenarios/dynamo-quorum.toml",
+    ),
+    (
+        "dynamo",
+        "join-skips-pending-check",
+        "scenarios/dynamo-join.toml",
+    ),
 ];
 
 /// A `Write` that hashes what it is given and keeps nothing.

@@ -422,6 +422,18 @@ pub trait Protocol: Sized + 'static {
         BTreeMap::new()
     }
 
+    /// Whether this node is, in its own view, a replica of `key`: the checks judge a
+    /// replica's store only for the keys it replicates (a ring partitions the keys, Dynamo
+    /// section 4.2). Every node replicates every key by default.
+    fn replicates(&self, key: Key) -> bool {
+        let _ = key;
+        true
+    }
+
+    /// Whether [`Protocol::replicates`] may say no: replicas then agree when each key's
+    /// replicas do, not when every digest is equal.
+    const PARTITIONS_KEYS: bool = false;
+
     /// What this node counted about itself for the run's report (blocked transactions,
     /// elections, ...): measurement only, never read back by the protocol. Each counter is
     /// combined over the nodes running at the end as its [`Counter::combine`] says, in the

@@ -32,6 +32,7 @@ protocol_table! {
     Raft = raft::Raft,
     Majority = majority::Majority,
     Sloppy = sloppy::Sloppy,
+    Dynamo = dynamo::Dynamo,
 }
 
 pub use bugs::BugSet;

@@ -20,6 +20,9 @@ fn convergence(replicas: &[FinalReplica]) -> (Verdict, String) {
     let Some(first) = running.first() else {
         return (Verdict::Skipped, "no node was running at the end".into());
     };
+    if running.iter().any(|r| !r.foreign.is_empty()) {
+        return convergence_per_key(&running);
+    }
     let diverged: Vec<&&FinalReplica> = running
         .iter()
         .filter(|r| r.digest != first.digest)
@@ -74,4 +77,49 @@ fn convergence(replicas: &[FinalReplica]) -> (Verdict, String) {
         }
     }
     (Verdict::Fail, lines.join("\n"))
+}
+
+/// Convergence when a ring partitions the keys: each key's running replicas (the nodes that
+/// replicate it, in their own view) end with the same value and the same siblings.
+fn convergence_per_key(running: &[&FinalReplica]) -> (Verdict, String) {
+    let mut keys: Vec<Key> = running
+        .iter()
+        .flat_map(|r| r.store.keys().chain(r.siblings.keys()).chain(r.foreign.iter()))
+        .copied()
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let show = |v: Option<&Value>| v.map_or("absent".to_string(), |v| v.clone());
+    let mut judged = 0;
+    let mut differing: Vec<String> = Vec::new();
+    for k in keys {
+        let owners: Vec<&&FinalReplica> =
+            running.iter().filter(|r| !r.foreign.contains(&k)).collect();
+        let Some(first) = owners.first() else {
+            continue;
+        };
+        judged += 1;
+        let state = |r: &FinalReplica| (r.store.get(&k).cloned(), r.siblings.get(&k).cloned());
+        let want = state(first);
+        for other in owners.iter().skip(1).filter(|o| state(o) != want) {
+            differing.push(format!(
+                "k{k}: {}={} {}={}",
+                first.node,
+                show(first.store.get(&k)),
+                other.node,
+                show(other.store.get(&k))
+            ));
+        }
+    }
+    if differing.is_empty() {
+        let detail = format!("every key's replicas hold the same state ({judged} keys)");
+        return (Verdict::Pass, detail);
+    }
+    let shown: Vec<String> = differing.iter().take(5).cloned().collect();
+    let detail = format!(
+        "{} key replicas differ from their first replica\n{}",
+        differing.len(),
+        shown.join("\n")
+    );
+    (Verdict::Fail, detail)
 }

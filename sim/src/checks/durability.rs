@@ -61,7 +61,7 @@ fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, String,
     // The same loss seen on every replica is one loss.
     let mut distinct: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for replica in replicas.iter().filter(|r| r.digest.is_some()) {
-        for (key, writes) in &by_key {
+        for (key, writes) in by_key.iter().filter(|(k, _)| !replica.foreign.contains(k)) {
             let found = match replica.siblings.get(key) {
                 Some(versions) => judge_siblings(*key, writes, versions),
                 None => judge_key(*key, writes, replica.store.get(key)),
@@ -238,6 +238,7 @@ mod tests {
             digest: Some(0),
             store: BTreeMap::new(),
             siblings: BTreeMap::new(),
+            foreign: Default::default(),
         };
         if let Some(v) = value {
             r.store.insert(1, v.to_string());

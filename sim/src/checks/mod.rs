@@ -220,6 +220,10 @@ pub struct FinalReplica {
     /// The keys it holds concurrent versions of, with all of them (see
     /// [`simkv_protocols::Protocol::siblings`]); these override `store`'s one value.
     pub siblings: BTreeMap<Key, Vec<Option<Value>>>,
+    /// The keys of the run (written by a client or held by a node) that this node does not
+    /// replicate ([`simkv_protocols::Protocol::replicates`]: a ring partitions the keys);
+    /// the checks judge its store only on the others. Empty when it replicates every key.
+    pub foreign: std::collections::BTreeSet<Key>,
 }
 
 impl FinalReplica {
@@ -230,8 +234,28 @@ impl FinalReplica {
             digest: state.as_ref().map(P::digest),
             store: state.as_ref().map(P::store).unwrap_or_default(),
             siblings: state.as_ref().map(P::siblings).unwrap_or_default(),
+            foreign: std::collections::BTreeSet::new(),
         };
-        output.nodes.iter().enumerate().map(replica).collect()
+        let mut all: Vec<FinalReplica> = output.nodes.iter().enumerate().map(replica).collect();
+        let mut keys: std::collections::BTreeSet<Key> = output
+            .history
+            .events
+            .iter()
+            .flat_map(|e| e.op.keys())
+            .collect();
+        for r in &all {
+            keys.extend(r.store.keys().chain(r.siblings.keys()).copied());
+        }
+        for (r, state) in all.iter_mut().zip(&output.nodes) {
+            if let Some(state) = state {
+                r.foreign = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| !state.replicates(*k))
+                    .collect();
+            }
+        }
+        all
     }
 }
 

@@ -136,6 +136,12 @@ impl Observer {
         if self.converged_at.is_some() {
             return;
         }
+        if P::PARTITIONS_KEYS {
+            if diverged_keys(nodes) == 0 {
+                self.converged_at = Some(now);
+            }
+            return;
+        }
         let mut digests = nodes.iter().filter_map(|n| n.state.as_ref().map(P::digest));
         let Some(first) = digests.next() else {
             return;
@@ -147,8 +153,12 @@ impl Observer {
 }
 
 /// Keys on which the running replicas disagree (measured when the cluster is made whole:
-/// how much a partition let the sides drift apart).
+/// how much a partition let the sides drift apart). With a ring ([`Protocol::PARTITIONS_KEYS`])
+/// only each key's replicas are compared, value and siblings.
 fn diverged_keys<P: Protocol>(nodes: &Nodes<P>) -> usize {
+    if P::PARTITIONS_KEYS {
+        return diverged_replicas(nodes);
+    }
     let stores: Vec<_> = nodes
         .iter()
         .filter_map(|n| n.state.as_ref().map(P::store))
@@ -188,6 +198,27 @@ fn compute_sides<P: Protocol>(topology: &Topology, links: &Links, nodes: &Nodes<
             }
         })
         .collect()
+}
+
+/// [`diverged_keys`] for a protocol whose ring gives each key its own replicas.
+fn diverged_replicas<P: Protocol>(nodes: &Nodes<P>) -> usize {
+    let running: Vec<&P> = nodes.iter().filter_map(|n| n.state.as_ref()).collect();
+    let states: Vec<_> = running.iter().map(|p| (p.store(), p.siblings())).collect();
+    let mut keys: Vec<_> = states.iter().flat_map(|(s, _)| s.keys().copied()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| {
+            let mut owners = running
+                .iter()
+                .zip(&states)
+                .filter(|(p, _)| p.replicates(*k));
+            let Some((_, (s0, b0))) = owners.next() else {
+                return false;
+            };
+            owners.any(|(_, (s, b))| s.get(k) != s0.get(k) || b.get(k) != b0.get(k))
+        })
+        .count()
 }
 
 #[cfg(test)]

@@ -1,0 +1,397 @@
+//! The coordinator (module doc, "Replicas, quorums" and "Dynamo writes"): a request's targets
+//! from the preference list, its read of R replicas, a get's answer, a write's new version
+//! sent to every target, acknowledgement checks that mark silent targets down, and deadlines.
+
+use super::versions::{Versioned, Versions};
+use super::versions::truncate;
+use super::{op_result_unavailable, Dynamo, Member, Message, Timer};
+use crate::contract::Context;
+use crate::ids::{NodeId, RequestId};
+use crate::kv::{self, Key, Op, OpResult, Value};
+use crate::quorum::{Entry, Version};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    Read,
+    Write,
+    /// Answered a get; waiting for late replies to repair.
+    Repair,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Pending {
+    pub(super) request: RequestId,
+    pub(super) op: Op,
+    pub(super) r: usize,
+    pub(super) w: usize,
+    /// Each target and the nodes it stands in for.
+    pub(super) targets: Vec<(NodeId, Vec<NodeId>)>,
+    /// PENDING nodes that also take a write, counting toward no quorum.
+    pub(super) extra: Vec<NodeId>,
+    pub(super) phase: Phase,
+    pub(super) replies: BTreeMap<NodeId, Versions>,
+    pub(super) acks: BTreeSet<NodeId>,
+    /// A get's merged read (to repair with), or a write's one new version.
+    pub(super) versions: Versions,
+    pub(super) result: Option<OpResult>,
+    pub(super) answered: bool,
+    /// Whether silent targets were asked a second time.
+    pub(super) retried: bool,
+}
+
+impl Dynamo {
+    pub(super) fn up(&self, node: NodeId) -> bool {
+        node == self.me || !self.down.contains(&node)
+    }
+
+    /// The targets of `key` (section 4.6): the first N members up of its preference list in
+    /// the READY ring, stand-ins further along carrying hints for the skipped ones; and the
+    /// PENDING nodes among the first N of the ring with them, which take writes too.
+    pub(super) fn plan(&self, key: Key) -> (Vec<(NodeId, Vec<NodeId>)>, Vec<NodeId>) {
+        let pref = self.read_ring.preference(key);
+        let (top, rest) = pref.split_at(self.replicas().min(pref.len()));
+        let mut targets: Vec<(NodeId, Vec<NodeId>)> = Vec::new();
+        let mut skipped = Vec::new();
+        for &node in top {
+            if self.up(node) {
+                targets.push((node, Vec::new()));
+            } else {
+                skipped.push(node);
+            }
+        }
+        let mut skipped = skipped.into_iter();
+        for &node in rest.iter().filter(|n| self.up(**n)) {
+            match skipped.next() {
+                Some(s) => targets.push((node, vec![s])),
+                None => break,
+            }
+        }
+        let leftover: Vec<NodeId> = skipped.collect();
+        if !leftover.is_empty() {
+            match targets.first_mut() {
+                Some((_, hints)) => hints.extend(leftover),
+                None => targets.push((self.me, leftover)),
+            }
+        }
+        let mut with_pending = self.write_ring.preference(key);
+        with_pending.truncate(self.n);
+        let extra = with_pending
+            .into_iter()
+            .filter(|x| self.members.get(x) == Some(&Member::Pending))
+            .filter(|x| !targets.iter().any(|(t, _)| t == x))
+            .collect();
+        (targets, extra)
+    }
+
+    pub(super) fn send_or_serve(&mut self, ctx: &mut Context<'_, Self>, to: NodeId, msg: Message) {
+        if to == self.me {
+            if let Some(reply) = self.serve(ctx, msg) {
+                let me = self.me;
+                self.on_reply(ctx, me, reply);
+            }
+        } else {
+            ctx.send(to, msg);
+        }
+    }
+
+    pub(super) fn begin(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let p = &self.pending[&op];
+        let key = p.op.key();
+        // Remote fetches first: serving our own replica inline may already decide.
+        let mut targets: Vec<NodeId> = p.targets.iter().map(|(t, _)| *t).collect();
+        targets.sort_by_key(|t| *t == self.me);
+        for t in targets {
+            self.send_or_serve(ctx, t, Message::Fetch { op, key });
+        }
+        ctx.set_timer(Timer::AckCheck(op), self.ack_timeout);
+    }
+
+    pub(super) fn on_reply(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        match msg {
+            Message::Fetched { op, versions } => {
+                for v in versions.iter() {
+                    self.observe(v.entry.version);
+                }
+                let Some(p) = self.pending.get_mut(&op) else {
+                    return;
+                };
+                if p.targets.iter().any(|(t, _)| *t == from) && p.phase != Phase::Write {
+                    p.replies.insert(from, versions);
+                    self.progress(ctx, op);
+                }
+            }
+            Message::Stored { op } => {
+                let Some(p) = self.pending.get_mut(&op) else {
+                    return;
+                };
+                // A PENDING node's acknowledgement counts toward no quorum.
+                if p.phase == Phase::Write && p.targets.iter().any(|(t, _)| *t == from) {
+                    p.acks.insert(from);
+                    self.progress(ctx, op);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The intact versions read, merged by the conflict rule, once R usable replies (no
+    /// corrupt copy in them) are in and every corrupt copy read is covered by an intact
+    /// version (see [`Versions::covers`]): empty when the key is absent everywhere read.
+    pub(super) fn read_outcome(p: &Pending, cmp: super::Compare) -> Option<Versions> {
+        let usable = p
+            .replies
+            .values()
+            .filter(|vs| vs.iter().all(|v| v.entry.intact()))
+            .count();
+        if usable < p.r {
+            return None;
+        }
+        let read = || p.replies.values().flat_map(Versions::iter);
+        let mut merged = Versions::default();
+        for v in read() {
+            merged.take(v.clone(), cmp);
+        }
+        let covered = read()
+            .filter(|v| !v.entry.intact())
+            .all(|c| merged.covers(c));
+        covered.then_some(merged)
+    }
+
+    pub(super) fn progress(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.get(&op) else {
+            return;
+        };
+        match p.phase {
+            Phase::Read => {
+                let Some(read) = Self::read_outcome(p, self.cmp) else {
+                    return;
+                };
+                if p.op.is_write() {
+                    self.start_write(ctx, op, read);
+                } else {
+                    self.answer_get(ctx, op, read);
+                }
+            }
+            Phase::Write => {
+                if !p.answered && p.acks.len() >= p.w {
+                    let request = p.request;
+                    let result = p.result.clone().expect("a write's result");
+                    let p = self.pending.get_mut(&op).expect("pending");
+                    p.answered = true;
+                    ctx.reply(request, result);
+                    ctx.cancel_timer(Timer::Deadline(op));
+                }
+                let p = &self.pending[&op];
+                if p.answered && p.acks.len() == p.targets.len() {
+                    self.pending.remove(&op);
+                    ctx.cancel_timer(Timer::AckCheck(op));
+                }
+            }
+            Phase::Repair => self.maybe_finish_read(ctx, op),
+        }
+    }
+
+    /// Answers a get from the merged `read`: its concurrent values when it holds two or
+    /// more (Dynamo section 4.4), else its newest value; then waits to repair.
+    pub(super) fn answer_get(&mut self, ctx: &mut Context<'_, Self>, op: u64, read: Versions) {
+        let p = self.pending.get_mut(&op).expect("pending");
+        let result = match read.sibling_values() {
+            Some(values) => OpResult::Siblings { values },
+            None => {
+                let mut value = read.newest().and_then(|v| v.entry.value.clone());
+                kv::apply_to_value(&mut value, &p.op)
+            }
+        };
+        p.phase = Phase::Repair;
+        p.answered = true;
+        p.versions = read;
+        ctx.reply(p.request, result);
+        ctx.cancel_timer(Timer::Deadline(op));
+        self.maybe_finish_read(ctx, op);
+    }
+
+    /// Applies a write to the newest version it knows and sends the result, under a new
+    /// version superseding every version it knows, to every target.
+    pub(super) fn start_write(&mut self, ctx: &mut Context<'_, Self>, op: u64, read: Versions) {
+        let p = &self.pending[&op];
+        let key = p.op.key();
+        let known = self.context(key, read);
+        let mut value = reconcile(&known, &p.op);
+        let result = kv::apply_to_value(&mut value, &p.op);
+        let targets = p.targets.clone();
+        let extra = p.extra.clone();
+        let new = self.next_version(&known, value);
+        let p = self.pending.get_mut(&op).expect("pending");
+        p.phase = Phase::Write;
+        p.retried = false;
+        p.versions = Versions::one(new.clone());
+        p.result = Some(result);
+        // The counter, and this node's newest write of the key, must be durable before the
+        // version is seen anywhere.
+        self.own.insert(key, new.clone());
+        self.persist(ctx);
+        for (t, hints) in targets {
+            let msg = Message::Store {
+                op,
+                key,
+                entry: new.clone(),
+                hints,
+                repair: false,
+            };
+            self.send_or_serve(ctx, t, msg);
+        }
+        for t in extra {
+            let msg = Message::Store {
+                op,
+                key,
+                entry: new.clone(),
+                hints: Vec::new(),
+                repair: true,
+            };
+            self.send_or_serve(ctx, t, msg);
+        }
+        ctx.set_timer(Timer::AckCheck(op), self.ack_timeout);
+    }
+
+    /// The versions a write supersedes, its context: those `read`, the intact ones this
+    /// coordinator's own replica holds, and its own last write of the key (our clients send
+    /// no context; see the module doc).
+    pub(super) fn context(&self, key: Key, read: Versions) -> Versions {
+        let mut known = read;
+        for v in self.entries.get(&key).into_iter().flat_map(Versions::iter) {
+            known.take(v.clone(), self.cmp);
+        }
+        // A clock's entry for this node claims every earlier write this node made of the key:
+        // a coordinator that is no replica of the key must still know its last write of it,
+        // or its next write's clock would claim to supersede a write it never saw.
+        if let Some(mine) = self.own.get(&key) {
+            known.take(mine.clone(), self.cmp);
+        }
+        known
+    }
+
+    /// A new write's version (section 4.4): the next counter, and a clock descending from
+    /// every version of its context, with this node's entry set to the counter, truncated
+    /// to `clock_max` pairs. The counter exceeds every one this node has seen, so the clock
+    /// is new.
+    pub(super) fn next_version(&mut self, known: &Versions, value: Option<Value>) -> Versioned {
+        self.counter += 1;
+        let version = Version {
+            counter: self.counter,
+            node: self.me,
+        };
+        let mut clock = known.clock_join();
+        clock.insert(self.me, self.counter);
+        truncate(&mut clock, self.clock_max, self.me, self.bugs.truncate_newest);
+        Versioned {
+            entry: Entry::new(version, value),
+            clock,
+        }
+    }
+
+    pub(super) fn on_ack_check(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.get(&op) else {
+            return;
+        };
+        let silent: Vec<(NodeId, Vec<NodeId>)> = p
+            .targets
+            .iter()
+            .filter(|(t, _)| match p.phase {
+                Phase::Write => !p.acks.contains(t),
+                _ => !p.replies.contains_key(t),
+            })
+            .cloned()
+            .collect();
+        // A lossy link loses one message now and then: before a silent target is marked
+        // down, it is asked once more (the request's fetch or store resent).
+        if !p.retried && !silent.is_empty() && p.phase != Phase::Repair {
+            let key = p.op.key();
+            let resend: Vec<(NodeId, Message)> = silent
+                .iter()
+                .map(|(t, hints)| {
+                    let msg = match p.phase {
+                        Phase::Write => Message::Store {
+                            op,
+                            key,
+                            entry: p.versions.newest().cloned().expect("a write's version"),
+                            hints: hints.clone(),
+                            repair: false,
+                        },
+                        _ => Message::Fetch { op, key },
+                    };
+                    (*t, msg)
+                })
+                .collect();
+            self.pending.get_mut(&op).expect("pending").retried = true;
+            for (t, msg) in resend {
+                self.send_or_serve(ctx, t, msg);
+            }
+            ctx.set_timer(Timer::AckCheck(op), self.ack_timeout);
+            return;
+        }
+        for (t, _) in &silent {
+            if *t != self.me && self.down.insert(*t) {
+                ctx.note(|| format!("{t} missed an ack: down"));
+            }
+        }
+        match p.phase {
+            Phase::Write => {
+                // The coordinator stands in for every silent target.
+                let key = p.op.key();
+                let written = p.versions.clone();
+                let answered = p.answered;
+                let mut changed = false;
+                for (t, carried) in silent {
+                    for node in std::iter::once(t).chain(carried) {
+                        for v in written.iter() {
+                            changed |= self.add_hint(node, key, v);
+                        }
+                    }
+                }
+                if changed {
+                    self.persist(ctx);
+                }
+                if answered {
+                    self.pending.remove(&op);
+                }
+            }
+            Phase::Repair => self.read_repair(ctx, op),
+            Phase::Read => {}
+        }
+    }
+
+    pub(super) fn on_deadline(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.get(&op) else {
+            return;
+        };
+        if p.answered {
+            return;
+        }
+        let p = self.pending.remove(&op).expect("pending");
+        ctx.cancel_timer(Timer::AckCheck(op));
+        if p.op.is_write() {
+            ctx.note(|| format!("{}: no write quorum in time; silent", p.request));
+        } else {
+            ctx.note(|| format!("{}: no read quorum in time; unavailable", p.request));
+            ctx.reply(p.request, op_result_unavailable());
+        }
+    }
+}
+
+/// The value a write reconciles its context to before applying its operation: the newest
+/// sibling; for an append, the live siblings concatenated in sorted order (section 4.4's
+/// shopping cart: a merge loses no added item), so that no acknowledged append vanishes.
+fn reconcile(known: &Versions, op: &Op) -> Option<Value> {
+    let newest = known.newest().and_then(|v| v.entry.value.clone());
+    if !matches!(op, Op::Append { .. }) || known.len() < 2 {
+        return newest;
+    }
+    let mut live: Vec<&Value> = known.iter().filter_map(|v| v.entry.value.as_ref()).collect();
+    live.sort();
+    live.dedup();
+    if live.is_empty() {
+        return None;
+    }
+    Some(live.into_iter().map(String::as_str).collect())
+}

@@ -1,0 +1,53 @@
+//! The invariants the engine checks after every handler (module doc, "Promises and checked
+//! invariants"): no key's versions went back, the hint ledger balances, no hint outlives its
+//! node's recovery by [`HANDOFF_DEADLINE`], and the pending table is bounded.
+
+use super::{Dynamo, Member, HANDOFF_DEADLINE, PENDING_MAX};
+
+impl Dynamo {
+    /// The node's own invariants.
+    pub(super) fn check_node(&self) -> Result<(), String> {
+        if let Some(v) = &self.violation {
+            return Err(v.clone());
+        }
+        let ledger = self.hints_stored - self.hints_delivered.min(self.hints_stored);
+        if self.hints.len() as u64 != ledger {
+            return Err(format!(
+                "{} hints stored and {} handed back, but {} held: hints lost",
+                self.hints_stored,
+                self.hints_delivered,
+                self.hints.len()
+            ));
+        }
+        for ((node, key), hint) in &self.hints {
+            if let Some(&(since, last)) = self.heard.get(node) {
+                let start = since.max(hint.stored_at);
+                if last.since(start) > HANDOFF_DEADLINE {
+                    return Err(format!(
+                        "hint for {node} k{key} still held {} after {node} answered again",
+                        crate::time::format_micros(last.since(start).as_micros())
+                    ));
+                }
+            }
+        }
+        if self.pending.len() > PENDING_MAX {
+            return Err(format!("{} requests pending", self.pending.len()));
+        }
+        Ok(())
+    }
+}
+
+/// The cluster's invariant (what join steps 2 and 3 are for): at most one node is PENDING
+/// in its own view at any time.
+pub(super) fn check_cluster(nodes: &[Option<&Dynamo>]) -> Result<(), String> {
+    let pending: Vec<String> = nodes
+        .iter()
+        .flatten()
+        .filter(|n| n.state() == Some(Member::Pending))
+        .map(|n| n.me.to_string())
+        .collect();
+    if pending.len() > 1 {
+        return Err(format!("{} PENDING at once: joins not serialized", pending.join(" and ")));
+    }
+    Ok(())
+}

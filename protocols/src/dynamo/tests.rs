@@ -1,0 +1,121 @@
+//! dynamo's unit tests, on the shared hand-driven cluster (`testkit::Cluster`), each citing
+//! the paper's section (DeCandia et al. 2007) or the seed's join step it checks.
+
+use super::*;
+use crate::params::{ParamValue, Params};
+use crate::testkit::{configs, get, n, put, req, Cluster};
+
+type Harness = Cluster<Dynamo>;
+
+/// Submits `op` at node `i`, delivers until quiet, and returns the reply.
+fn ask(h: &mut Harness, i: u16, op: crate::kv::Op) -> OpResult {
+    let id = h.submit_next(i, op);
+    for _ in 0..10 {
+        h.deliver_all();
+    }
+    h.reply(id).cloned().expect("an answer")
+}
+
+fn harness(count: u16, set: &[(&'static str, ParamValue)], bugs: &[&'static str]) -> Harness {
+    let mut params = Params::defaults(Dynamo::info().params);
+    for (name, value) in set {
+        params.set(name, value.clone());
+    }
+    Cluster::boot_all(configs(count, &params, bugs), |_| {}).unchecked()
+}
+
+/// Section 4.3: a preference list holds distinct physical nodes, every member once, and
+/// virtual nodes spread the keys over all of them.
+#[test]
+fn preference_lists_hold_distinct_physical_nodes() {
+    let ring = Ring::new((0..5).map(n), 8);
+    let mut first = BTreeSet::new();
+    for key in 0..200 {
+        let pref = ring.preference(key);
+        let distinct: BTreeSet<NodeId> = pref.iter().copied().collect();
+        assert_eq!(pref.len(), 5);
+        assert_eq!(distinct.len(), 5);
+        first.insert(pref[0]);
+    }
+    assert_eq!(first.len(), 5, "every node owns some range");
+}
+
+/// Section 4.4: concurrent clocks are siblings, a descendant supersedes; the planted bug
+/// calls concurrent clocks descending.
+#[test]
+fn vector_clocks_keep_concurrent_versions_as_siblings() {
+    let a: Clock = [(n(0), 2), (n(1), 1)].into_iter().collect();
+    let b: Clock = [(n(0), 1), (n(1), 2)].into_iter().collect();
+    let c: Clock = [(n(0), 2), (n(1), 2)].into_iter().collect();
+    assert!(!descends(&a, &b) && !descends(&b, &a));
+    assert!(descends(&c, &a) && descends(&c, &b));
+    let buggy = Compare {
+        concurrent_as_descends: true,
+    };
+    assert!(buggy.descends(&a, &b), "the bug: concurrent looks descending");
+}
+
+/// Section 4.4: truncation removes the oldest pair and never the writer's; the planted bug
+/// removes the newest.
+#[test]
+fn truncation_removes_the_oldest_pair() {
+    let full: Clock = [(n(0), 5), (n(1), 1), (n(2), 9)].into_iter().collect();
+    let mut ok = full.clone();
+    truncate(&mut ok, 2, n(2), false);
+    assert_eq!(ok.keys().copied().collect::<Vec<_>>(), vec![n(0), n(2)]);
+    let mut bad = full;
+    truncate(&mut bad, 2, n(2), true);
+    assert!(!bad.contains_key(&n(2)), "the bug drops the writer's own pair");
+}
+
+/// Seed, coordinator steps 1-3 and "if quorum value provided is higher then replicas
+/// number, replicas number is used": a write asking quorum 9 of N = 3 is answered once the
+/// three replicas acknowledge, and a get returns it.
+#[test]
+fn a_request_quorum_above_n_is_capped_at_n() {
+    let mut h = harness(5, &[], &[]);
+    let id = req(1, 1);
+    h.run(0, |node, ctx| {
+        let op = put(7, "a");
+        node.on_request(ctx, Request { id, op, quorum: Some(9) })
+    });
+    for _ in 0..10 {
+        h.deliver_all();
+    }
+    assert!(h.reply(id).is_some(), "answered at quorum N = 3");
+    let holders = (0..5).filter(|i| h.value(*i, 7).as_deref() == Some("a")).count();
+    assert_eq!(holders, 3, "N = 3 replicas hold it");
+    let read = ask(&mut h, 3, get(7));
+    assert_eq!(read, OpResult::Ok { value: Some("a".into()) });
+}
+
+/// Seed join steps 1-6: three nodes start in the ring, n4 and n5 join one at a time (the
+/// first NEW by hostname first), each PENDING then READY, and take the keys they now own.
+#[test]
+fn joins_go_new_pending_ready_one_at_a_time() {
+    let set = [("initial", ParamValue::Int(3))];
+    let mut h = harness(5, &set, &[]);
+    for k in 0..30 {
+        let _ = ask(&mut h, 0, put(k, "v"));
+    }
+    for step in 0..200 {
+        for i in [3, 4] {
+            h.timer(i, Timer::Join);
+        }
+        h.deliver_all();
+        h.check_cluster().expect("at most one PENDING node");
+        let ready = |i: u16| h.node(i).state() == Some(Member::Ready);
+        if ready(3) && ready(4) {
+            assert!(step > 0);
+            break;
+        }
+    }
+    for i in 0..5 {
+        assert_eq!(h.node(i).members.len(), 5, "n{} sees every member", i + 1);
+    }
+    let owned = (0..30).filter(|k| h.node(3).replicates(*k)).count();
+    assert!(owned > 0);
+    for k in (0..30).filter(|k| h.node(3).replicates(*k)) {
+        assert_eq!(h.value(3, k).as_deref(), Some("v"), "n4 copied k{k}");
+    }
+}
