@@ -295,6 +295,7 @@ impl Protocol for Dynamo {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            check_params,
         }
     }
 
@@ -539,4 +540,28 @@ impl Protocol for Dynamo {
     fn check_cluster(nodes: &[Option<&Self>], _monotonic: &[Time]) -> Result<(), String> {
         invariants::check_cluster(nodes)
     }
+}
+
+/// dynamo's own check of its parameters ([`crate::params::ParamCheck`]): its timers can fire,
+/// and a ring has at least one token per member and a clock at least one pair. N, R and W
+/// larger than the ring are capped, as the seed caps `?quorum=`, so they are not refused.
+fn check_params(
+    params: &crate::params::Params,
+    _ctx: crate::params::ParamContext<'_>,
+) -> Result<(), crate::params::ParamProblem> {
+    use crate::params::{int_of, timers_at_least_min, ParamProblem};
+    timers_at_least_min(
+        params,
+        &["request_timeout", "ack_timeout", "handoff_interval", "anti_entropy"],
+    )?;
+    for (name, what) in [("tokens", "tokens per member"), ("clock_max", "clock pairs")] {
+        let v = int_of(params, name);
+        if v == 0 {
+            return Err(ParamProblem {
+                param: name,
+                message: format!("expected at least 1 {what}, found 0"),
+            });
+        }
+    }
+    Ok(())
 }
