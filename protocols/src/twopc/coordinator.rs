@@ -58,6 +58,8 @@ impl TwoPc {
             writes,
             yes: BTreeSet::from([self.me]),
             sent_at: now,
+            waits_at: BTreeSet::new(),
+            extended: false,
         };
         self.active.insert(txn, active);
         ctx.set_timer(Timer::Votes(txn), self.vote_timeout);

@@ -61,6 +61,13 @@ pub enum Message {
         /// Yes: prepared, persisted and locked.
         yes: bool,
     },
+    /// "Your Prepare waits here for a younger transaction's lock" (participant to
+    /// coordinator, wait-die): the voter is up and its vote will come once the younger
+    /// transaction is decided, so the coordinator may wait longer than `vote_timeout`.
+    Waits {
+        /// The transaction waiting.
+        txn: TxnId,
+    },
     /// Phase 2: the transaction committed (coordinator, or a peer that learned it).
     Commit {
         /// The transaction.

@@ -159,13 +159,15 @@
 //! refused ([`OpResult::Unavailable`](crate::kv::OpResult::Unavailable), which it keeps: see
 //! "Refusing a write"). Under contention, wait-die aborts the younger of two conflicting
 //! transactions and the coordinator retries it after a random back-off; `retry_for` bounds
-//! how long. Two consequences bound the promise under contention. An older transaction
-//! that waits behind a younger one waits for the younger's whole round (its Prepare, a no
-//! vote, its Abort reaching every participant) before its own votes can come back: about
-//! three round trips, so `vote_timeout` must outlast three round trips, not one, where keys
-//! are contended, or the older aborts for missing votes and, after `retry_for`, is refused
-//! (`scenarios/contention/hot-key.toml` with two clients on 1-40ms links: every seed of
-//! 1..=5 refused writes at 100ms, none at 250ms with a `retry_for` of 1s). And one key
+//! how long. An older transaction that waits behind a younger one waits for the younger's
+//! whole round (its Prepare, a no vote, its Abort reaching every participant) before its own
+//! vote can come back: about three round trips, longer than `vote_timeout` is meant to
+//! cover. So a participant that queues a Prepare tells its coordinator
+//! ([`Message::Waits`]), and a coordinator whose only missing voters are waiting ones waits
+//! up to [`WAIT_VOTES`] vote timeouts before it aborts, and then aborts as for a no vote, not
+//! as for a node down (which would lead to a refusal): `scenarios/contention/hot-key.toml`
+//! with two clients on 1-40ms links refused writes on every seed of 1..=10 before, on none
+//! after. One key
 //! commits one transaction at a time, each holding the key about two round trips at every
 //! replica: clients that keep more writes of one key in flight than the client timeout
 //! divided by that serve themselves a queue longer than their timeout (hot-key.toml's ten
@@ -203,6 +205,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// to vote down a late Prepare of a transaction it knows aborted. Older ones are forgotten:
 /// the coordinator still answers for them.
 pub const LEARNED_MAX: usize = 4_096;
+
+/// How many vote timeouts a coordinator waits for votes when every missing voter said its
+/// Prepare waits for a younger transaction ([`Message::Waits`]), and a participant keeps such
+/// a Prepare queued: the younger one's round (its Prepare, a no vote, its Abort reaching the
+/// participant) and then the vote's way back take about three round trips.
+pub const WAIT_VOTES: u64 = 3;
 
 crate::protocol_params! {
     /// twopc's parameters, as a scenario's `[cluster.params.twopc]` sets them.
@@ -266,6 +274,10 @@ struct Active {
     yes: BTreeSet<NodeId>,
     /// When Prepare was last sent.
     sent_at: Time,
+    /// Participants that said the Prepare waits there for a younger transaction.
+    waits_at: BTreeSet<NodeId>,
+    /// Whether the vote deadline was already extended for them.
+    extended: bool,
 }
 
 /// A Prepare waiting for a lock held by a younger transaction (wait-die).
@@ -446,6 +458,11 @@ impl Protocol for TwoPc {
                 writes,
             } => self.on_prepare(ctx, from, txn, started, writes),
             Message::Vote { txn, yes } => self.on_vote(ctx, from, txn, yes),
+            Message::Waits { txn } => {
+                if let Some(active) = self.active.get_mut(&txn) {
+                    active.waits_at.insert(from);
+                }
+            }
             Message::Commit { txn } => self.on_decision(ctx, from, txn, true),
             Message::Abort { txn } => self.on_decision(ctx, from, txn, false),
             Message::Ack { txn } => self.on_ack(from, txn),
@@ -457,8 +474,22 @@ impl Protocol for TwoPc {
         match timer {
             Timer::Tick => self.on_tick(ctx),
             Timer::Votes(txn) => {
+                let nodes = &self.nodes;
                 if let Some(active) = self.active.get_mut(&txn) {
-                    active.waiting.votes_missed = true;
+                    // Missing votes from nodes that all said they wait for a younger
+                    // transaction: contention, not a node down or cut off.
+                    let waits = nodes
+                        .iter()
+                        .filter(|n| !active.yes.contains(n))
+                        .all(|n| active.waits_at.contains(n));
+                    if waits && !active.extended {
+                        active.extended = true;
+                        let more = Span(self.vote_timeout.as_micros() * (WAIT_VOTES - 1));
+                        ctx.note(|| format!("{txn}: votes wait for younger transactions"));
+                        ctx.set_timer(Timer::Votes(txn), more);
+                        return;
+                    }
+                    active.waiting.votes_missed = !waits;
                     ctx.note(|| format!("{txn}: votes missing after the vote timeout"));
                     self.decide(ctx, txn, false);
                 }

@@ -2,11 +2,11 @@
 //! its prepared record are durable, waits for a younger transaction's lock or votes no
 //! (wait-die); phase 2 applies or releases, persists and acks, and remembers the outcome.
 
-use super::{Conflict, Message, Prepared, Queued, TwoPc, TxnId, Write, LEARNED_MAX};
+use super::{Conflict, Message, Prepared, Queued, TwoPc, TxnId, Write, LEARNED_MAX, WAIT_VOTES};
 use crate::contract::Context;
 use crate::ids::NodeId;
 use crate::kv::Key;
-use crate::time::Time;
+use crate::time::{Span, Time};
 
 impl TwoPc {
     /// A participant's phase 1: lock, persist, vote yes; wait for an older transaction's
@@ -29,6 +29,8 @@ impl TwoPc {
             return;
         }
         if self.queued.contains_key(&txn) {
+            // A re-send while it waits: say so again (the first notice may be lost).
+            ctx.send(from, Message::Waits { txn });
             return;
         }
         let conflict = if self.learned.contains_key(&txn) {
@@ -50,6 +52,7 @@ impl TwoPc {
                     arrived,
                 };
                 self.queued.insert(txn, queued);
+                ctx.send(from, Message::Waits { txn });
             }
             None => self.vote_yes(ctx, txn, started, writes),
         }
@@ -195,13 +198,15 @@ impl TwoPc {
         ctx.note(|| format!("{txn}: unblocked after {blocked} ({us} us, {queries} queries)"));
     }
 
-    /// Votes down Prepares that waited `vote_timeout`: their coordinators have given up.
+    /// Votes down Prepares that waited [`WAIT_VOTES`] vote timeouts: their coordinators have
+    /// given up.
     pub(super) fn expire_queued(&mut self, ctx: &mut Context<'_, Self>) {
         let now = ctx.now();
+        let limit = Span(self.vote_timeout.as_micros() * WAIT_VOTES);
         let expired: Vec<TxnId> = self
             .queued
             .iter()
-            .filter(|(_, q)| now.since(q.arrived) >= self.vote_timeout)
+            .filter(|(_, q)| now.since(q.arrived) >= limit)
             .map(|(t, _)| *t)
             .collect();
         for txn in expired {

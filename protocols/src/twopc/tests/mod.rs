@@ -40,6 +40,7 @@ impl Cluster<TwoPc> {
             Message::Abort { .. } => "abort",
             Message::Ack { .. } => "ack",
             Message::QueryOutcome { .. } => "query",
+            Message::Waits { .. } => "waits",
         })
     }
 }
