@@ -127,27 +127,6 @@ fn backoff_none_retries_at_once_as_before_and_burns_its_retries() {
     );
 }
 
-/// Fingerprints pinned before backoff, in_flight and placement existed (the golden table of
-/// commit 754f561): with `backoff = "none"` and clients outside, a run is the same run.
-/// Majority's runs moved with its distinguished proposer, and raft's with restarted voters
-/// that refuse votes for an election timeout: they are no longer comparable.
-#[test]
-fn backoff_none_and_outside_clients_reproduce_the_old_runs() {
-    let old = [("scenarios/partition.toml", "twopc", 1, "2b26237524454e5c")];
-    let sets = [
-        "workload.backoff=none",
-        "workload.placement=outside",
-        "cluster.params.raft.pre_vote=false",
-    ];
-    for (path, protocol, seed, fingerprint) in old {
-        let report = run_with(path, protocol, seed, &sets).report;
-        assert_eq!(
-            report.fingerprint, fingerprint,
-            "{path} {protocol} seed {seed}"
-        );
-    }
-}
-
 #[test]
 fn the_same_seed_gives_the_same_run_with_each_feature() {
     let features: [&[&str]; 4] = [
