@@ -80,6 +80,20 @@ pub struct SideCounts {
     pub ok: u64,
 }
 
+/// A check's status word in the text report. A promised check passes or fails; a measured
+/// check (a promise the protocol does not make) only says whether it saw a violation, so a
+/// reader never takes a measurement for a failure.
+fn check_status(promised: bool, verdict: Verdict) -> &'static str {
+    match (promised, verdict) {
+        (true, Verdict::Pass) => "pass",
+        (true, Verdict::Fail) => "fail",
+        (_, Verdict::Unknown) => "unknown",
+        (false, Verdict::Pass) => "clean",
+        (false, Verdict::Fail) => "seen",
+        (_, Verdict::Skipped) => "skipped",
+    }
+}
+
 /// What a run measured beyond its verdicts: the CAP table's numbers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Measures {
@@ -275,8 +289,22 @@ impl RunReport {
                 n.clock_skew_us
             );
         }
+        let seen = self
+            .checks
+            .iter()
+            .filter(|c| !c.promised && c.verdict == Verdict::Fail)
+            .count();
+        let kept = if seen == 0 {
+            "every promise kept".to_string()
+        } else {
+            format!(
+                "every promise kept ({seen} measured check{} saw what {} does not promise)",
+                if seen == 1 { "" } else { "s" },
+                self.protocol
+            )
+        };
         let verdict = match self.verdict {
-            RunVerdict::Kept => "every promise kept",
+            RunVerdict::Kept => kept.as_str(),
             RunVerdict::Broken => "a promise was BROKEN",
             RunVerdict::Unknown => "unknown: a promised check ran out of budget",
         };
@@ -292,7 +320,7 @@ impl RunReport {
         let _ = writeln!(w, "\nchecks:");
         for c in &self.checks {
             let promised = if c.promised { "promised" } else { "measured" };
-            let verdict = format!("{:?}", c.verdict).to_lowercase();
+            let verdict = check_status(c.promised, c.verdict);
             let mut lines = c.detail.lines();
             let first = lines.next().unwrap_or("");
             let _ = writeln!(w, "  {:<16} {promised:<9} {verdict:<8} {first}", c.name);

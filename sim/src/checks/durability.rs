@@ -89,10 +89,10 @@ fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, String,
     problems.dedup();
     let shown: Vec<String> = problems.iter().take(8).cloned().collect();
     let more = problems.len().saturating_sub(shown.len());
+    // The headline counts writes, as the CAP table does; the lines below name each replica.
     let mut detail = format!(
-        "{} lost or corrupted ({} acknowledged writes)\n",
-        problems.len(),
-        acked
+        "{lost} of {acked} acknowledged writes lost or corrupted ({} replica copies)\n",
+        problems.len()
     );
     detail.push_str(&shown.join("\n"));
     if more > 0 {
