@@ -46,6 +46,9 @@ fn compare_transactions_runs_the_protocols_that_serve_them() {
         rows.iter().all(|r| r.contains("| kept: linearizable")),
         "{table}"
     );
+    // Elle's column: both protocols serve txns, and correct ones show no anomaly.
+    assert!(table.contains("| txn anomalies (Elle) |"), "{table}");
+    assert!(rows.iter().all(|r| r.contains("| none in ")), "{table}");
     let committed =
         std::fs::read_to_string(crate::util::root().join("reports/cap-transactions.md"))
             .expect("reports/cap-transactions.md is committed");

@@ -51,6 +51,15 @@ fn promises(report: &RunReport) -> String {
     }
 }
 
+/// What Elle named in a run's transactions, as a table cell with its trailing separator.
+fn anomalies(report: &RunReport) -> String {
+    match &report.measures.txn_anomalies {
+        None => " no txns served |".to_string(),
+        Some(t) if t.anomalies.is_empty() => format!(" none in {} txns |", t.txns),
+        Some(t) => format!(" {} in {} txns |", t.anomalies.join(", "), t.txns),
+    }
+}
+
 /// The table, as Markdown, with a header naming the scenario and the seed.
 pub fn render_markdown(reports: &[RunReport]) -> String {
     let mut out = String::new();
@@ -65,8 +74,17 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
             first.seed, first.nodes_count, first.clients
         );
     }
-    out.push_str("| protocol | majority side | minority side | down node | no fault | stale reads | lost acked writes | keys diverged at heal | converged after stop | p50 | p99 | msgs/op | promises |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    // Transactions get a column of their own when some protocol ran any: what Elle's
+    // checker named in them.
+    let txns = reports.iter().any(|r| r.measures.txn_anomalies.is_some());
+    out.push_str("| protocol | majority side | minority side | down node | no fault | stale reads | lost acked writes | keys diverged at heal | converged after stop | p50 | p99 | msgs/op |");
+    out.push_str(if txns {
+        " txn anomalies (Elle) | promises |\n"
+    } else {
+        " promises |\n"
+    });
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    out.push_str(if txns { "---|---|\n" } else { "---|\n" });
     for r in reports {
         let m = &r.measures;
         let side = |side: Side| percent(m.by_side.get(&side));
@@ -75,7 +93,7 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
             .map_or("never".to_string(), |ms| format!("{ms:.1}ms"));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:.2}ms | {:.2}ms | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {:.2}ms | {:.2}ms | {:.2} |{} {} |",
             r.protocol,
             side(Side::Majority),
             side(Side::Minority),
@@ -89,6 +107,7 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
             r.latency_ms.p50,
             r.latency_ms.p99,
             m.messages_per_op,
+            if txns { anomalies(r) } else { String::new() },
             promises(r),
         );
     }

@@ -115,6 +115,9 @@ pub struct Measures {
     /// Gets answered with concurrent versions (siblings, Dynamo section 4.4) for the client
     /// to reconcile; 0 for protocols that keep one value per key.
     pub sibling_reads: u64,
+    /// What Elle's checker saw in the run's transactions, when there were any it could read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txn_anomalies: Option<crate::checks::TxnAnomalies>,
     /// What the protocol counted about itself, over the nodes running at the end
     /// ([`simkv_protocols::Protocol::counters`]), in the protocol's order.
     pub protocol_counters: Vec<ProtocolCounter>,

@@ -176,6 +176,7 @@ fn measures<P: Protocol>(output: &RunOutput<P>, measured: Measured, invoked: u64
         converged_after_stop_ms: output.converged_after_stop.map(|s| s.as_millis_f64()),
         messages_per_op: output.stats.sent as f64 / invoked.max(1) as f64,
         sibling_reads: measured.sibling_reads,
+        txn_anomalies: measured.txn_anomalies,
         protocol_counters: combine_counters(output.nodes.iter().flatten().map(P::counters)),
     }
 }

@@ -82,7 +82,9 @@ impl OpGenerator {
             })
             .collect();
         if txn_mix.is_empty() {
-            txn_mix = vec![(OpKind::Get, 1), (OpKind::Put, 2)];
+            // List-append by default: a read shows the order of every append before it, which
+            // gives Elle's checker the full version order (Kingsbury & Alvaro, section 4).
+            txn_mix = vec![(OpKind::Get, 1), (OpKind::Append, 2)];
         }
         OpGenerator {
             uses_last_seen: workload.mix.iter().any(|(k, _)| *k == OpKind::Cas),

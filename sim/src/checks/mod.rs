@@ -169,7 +169,7 @@ impl Judgement {
 }
 
 /// The report's measures that checks count (each counted by one check, zero elsewhere).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Measured {
     /// Acknowledged writes found lost (durability).
     pub lost_acknowledged_writes: u64,
@@ -179,6 +179,19 @@ pub struct Measured {
     pub stale_reads: u64,
     /// Gets answered with concurrent versions (staleness).
     pub sibling_reads: u64,
+    /// What Elle's checker saw in the run's transactions (linearizability), when it had
+    /// transactions it could read.
+    pub txn_anomalies: Option<TxnAnomalies>,
+}
+
+/// Elle's finding on a run's transactions: how many it read and the anomalies it named.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TxnAnomalies {
+    /// Transactions read (single-key operations count as one-operation transactions).
+    pub txns: u64,
+    /// Anomalies found, each as `name xcount` (`G2-item x3`), in Elle's order; empty when
+    /// it found none.
+    pub anomalies: Vec<String>,
 }
 
 impl Measured {
@@ -190,6 +203,7 @@ impl Measured {
             reads: self.reads + other.reads,
             stale_reads: self.stale_reads + other.stale_reads,
             sibling_reads: self.sibling_reads + other.sibling_reads,
+            txn_anomalies: self.txn_anomalies.or(other.txn_anomalies),
         }
     }
 }
@@ -325,7 +339,7 @@ pub fn judge_all(run: &RunView, promises: &[Promise]) -> (Vec<CheckResult>, Meas
         .filter(|check| check.promised.made_for(run.scenario))
         .map(|check| {
             let found = (check.judge)(run);
-            measured = measured.plus(found.measured);
+            measured = std::mem::take(&mut measured).plus(found.measured);
             CheckResult {
                 name: check.name,
                 promised: check.promised.by(promises),
