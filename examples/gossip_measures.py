@@ -7,8 +7,8 @@ Detection: an N-node cluster, a client idle but for one get a second; n3 crashes
 good. Per seed: first suspicion of n3, first death (confirm), and the time every live member
 holds n3 dead; median and p99 (nearest rank) over seeds, in ms and protocol periods (100ms).
 False positives: 5 nodes, no crash, 20s, network loss L; a false death is a live member
-declared dead (a "nX Dead" note while nX runs), a false suspicion likewise; per member per
-1000 protocol periods, with k = 3 (indirect probes) and k = 0 (none).
+declared dead (a distinct "nX Dead at incarnation i" episode while nX runs), a false
+suspicion likewise; per member per 1000 protocol periods, with k = 3 (indirect probes) and k = 0 (none).
 Load: membership messages (ping, ack, ping-req, indirect, gossip, push-pull) delivered or
 dropped, per member per protocol period, in the loss-free detection runs before the crash.
 """
@@ -87,11 +87,11 @@ def false_positives(drop, k):
         ev = run(5, drop, seed, False, ["--set", f"cluster.params.gossip.indirect_checks={k}"])
         end = max(e["t"] for e in ev)
         periods += 5 * end / 1000 / PERIOD_MS
-        for e in ev:
-            if e["ev"] == "note" and " Dead at" in e["note"]:
-                deaths += 1
-            if e["ev"] == "note" and " Suspect at" in e["note"]:
-                suspicions += 1
+        # Each distinct "nX Suspect/Dead at incarnation i" is one episode, however many
+        # members note it.
+        notes = {e["note"] for e in ev if e["ev"] == "note"}
+        deaths += sum(1 for t in notes if " Dead at" in t)
+        suspicions += sum(1 for t in notes if " Suspect at" in t)
     return deaths / periods * 1000, suspicions / periods * 1000
 
 
