@@ -404,7 +404,10 @@ impl Protocol for Gossip {
             ctx.note(|| format!("ignored operator command {command}"));
             return;
         };
-        let stamp = self.store.get(&key).map_or((0, self.me), |c| c.stamp);
+        // The copy keeps its stamp; a tricked absent key takes the newest event's, so that
+        // the trick is a wrong value, not an old one.
+        let known = self.invalidated.get(&key).copied().unwrap_or((0, self.me));
+        let stamp = self.store.get(&key).map_or(known, |c| c.stamp);
         let copy = Copy {
             value: Some(value),
             stamp,

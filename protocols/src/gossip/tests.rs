@@ -183,3 +183,21 @@ fn a_cached_copy_survives_invalidation_only_with_the_bug() {
         assert_eq!(h.node(1).check_invariants().is_err(), stale);
     }
 }
+
+/// The demo's trick-value overwrites a node's copy behind the protocol's back: a wrong value,
+/// never one older than an event the node has seen (its stamp is the newest event's).
+#[test]
+fn a_tricked_absent_key_is_not_a_stale_copy() {
+    let mut h = harness(2, &[]);
+    h.request(0, put(1, "a"));
+    h.timer(0, Timer::Gossip);
+    h.deliver_all();
+    assert_eq!(h.value(1, 1), None);
+    let trick = crate::contract::Operator::TrickValue {
+        key: 1,
+        value: "tricked".into(),
+    };
+    h.run(1, |node, ctx| node.on_operator(ctx, trick));
+    assert_eq!(h.value(1, 1), Some("tricked".into()));
+    assert!(h.node(1).check_invariants().is_ok());
+}
