@@ -106,6 +106,22 @@ const BUGS: &[(&str, &str, &str)] = &[
         "join-skips-pending-check",
         "scenarios/dynamo-join.toml",
     ),
+    (
+        "gossip",
+        "no-indirect-probes",
+        "scenarios/gossip-churn.toml",
+    ),
+    (
+        "gossip",
+        "incarnation-not-bumped",
+        "scenarios/gossip-churn.toml",
+    ),
+    ("gossip", "events-unordered", "scenarios/flaky-network.toml"),
+    (
+        "gossip",
+        "stale-cache-answers",
+        "scenarios/flaky-network.toml",
+    ),
 ];
 
 /// A `Write` that hashes what it is given and keeps nothing.

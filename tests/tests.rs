@@ -8,6 +8,7 @@ mod determinism;
 mod dynamo;
 mod fuzz;
 mod golden;
+mod gossip;
 mod hostile;
 mod leadership;
 mod primary;

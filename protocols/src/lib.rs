@@ -33,6 +33,7 @@ protocol_table! {
     Majority = majority::Majority,
     Sloppy = sloppy::Sloppy,
     Dynamo = dynamo::Dynamo,
+    Gossip = gossip::Gossip,
 }
 
 pub use bugs::BugSet;
