@@ -38,6 +38,11 @@ impl Protocol for Probe {
     type Message = Ping;
     type Timer = Tick;
     type Durable = u64;
+    type Record = u64;
+
+    fn recover(durable: &mut Option<u64>, record: &u64) {
+        *durable = Some(*record);
+    }
     type Role = Replica;
 
     fn info() -> ProtocolInfo {
@@ -77,7 +82,8 @@ impl Protocol for Probe {
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Ping) {
         assert_ne!(from, self.me);
         self.pings += 1;
-        ctx.persist(self.pings);
+        ctx.write(self.pings);
+        ctx.sync();
         ctx.note(|| format!("ping {} from {from}", msg.0));
     }
 
@@ -397,6 +403,7 @@ impl Protocol for Bomb {
     type Message = Ping;
     type Timer = Tick;
     type Durable = u64;
+    type Record = ();
     type Role = Replica;
 
     fn info() -> ProtocolInfo {

@@ -139,7 +139,12 @@ impl Majority {
             return nack;
         }
         self.install(key, record, slot.promised.max(v), false);
-        self.persist(ctx);
+        if self.bugs.ack_before_sync {
+            // The planted bug: written, not synced; the next persist's sync covers it.
+            self.write_changes(ctx);
+        } else {
+            self.persist(ctx);
+        }
         accepted
     }
 
