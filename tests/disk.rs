@@ -26,11 +26,15 @@ fn disk_faults_are_applied_and_recorded() {
     let report = run_report(DISK_FAULTS, "twopc", 1, &["ack-before-sync"]);
     let faults: Vec<&str> = report.faults.iter().map(|f| f.action.as_str()).collect();
     assert!(
-        faults.iter().any(|f| f.starts_with("disk n4 corrupt (record")),
+        faults
+            .iter()
+            .any(|f| f.starts_with("disk n4 corrupt (record")),
         "{faults:?}"
     );
     assert!(
-        faults.iter().any(|f| f.starts_with("disk n1 lose-unsynced")),
+        faults
+            .iter()
+            .any(|f| f.starts_with("disk n1 lose-unsynced")),
         "{faults:?}"
     );
 }
@@ -46,7 +50,11 @@ fn bad_input_disk_faults_say_where_and_what_was_expected() {
             "11:31",
             "expected a disk fault, one of `lose-unsynced`",
         ),
-        ("disk = { node = \"n7\", fault = \"corrupt\" }", "11:17", "n7"),
+        (
+            "disk = { node = \"n7\", fault = \"corrupt\" }",
+            "11:17",
+            "n7",
+        ),
         ("disk = { node = \"n2\" }", "11:8", "fault"),
     ];
     for (i, (action, at, needle)) in cases.into_iter().enumerate() {

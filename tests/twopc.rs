@@ -93,6 +93,22 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             // Two txns each read the key the other writes; with reads neither locked nor
             // version-checked both commit (write skew), which only the check of the keys
             // joined by txns sees.
+            // Storage faults (issue 15): n4's corrupted record is read back as garbage
+            // values, which n4 then serves.
+            Caught {
+                bug: "no-checksum",
+                path: "scenarios/disk-faults.toml",
+                seeds: 1,
+                check: CheckName::Linearizability,
+            },
+            // A participant's vote, acknowledged before its sync, is lost with the unsynced
+            // writes of n1's crash: the commit never reaches that replica, whose reads miss it.
+            Caught {
+                bug: "ack-before-sync",
+                path: "scenarios/disk-faults.toml",
+                seeds: 1,
+                check: CheckName::Linearizability,
+            },
             Caught {
                 bug: "lock-only-written-keys",
                 path: "scenarios/transactions.toml",

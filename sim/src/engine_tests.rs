@@ -14,7 +14,7 @@ use serde::Serialize;
 use simkv_protocols::roles::Replica;
 use simkv_protocols::RoleKind;
 use simkv_protocols::{
-    kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Request, SpanRange, Value,
+    kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Read, Request, SpanRange, Value,
 };
 use std::collections::BTreeMap;
 
@@ -40,8 +40,14 @@ impl Protocol for Probe {
     type Durable = u64;
     type Record = u64;
 
-    fn recover(durable: &mut Option<u64>, record: &u64) {
-        *durable = Some(*record);
+    fn recover(durable: &mut Option<u64>, record: Read<'_, u64>, _: &NodeConfig) -> bool {
+        match record {
+            Read::Intact(pings) => {
+                *durable = Some(*pings);
+                true
+            }
+            Read::Corrupt { .. } => false,
+        }
     }
     type Role = Replica;
 

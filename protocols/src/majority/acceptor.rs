@@ -139,12 +139,7 @@ impl Majority {
             return nack;
         }
         self.install(key, record, slot.promised.max(v), false);
-        if self.bugs.ack_before_sync {
-            // The planted bug: written, not synced; the next persist's sync covers it.
-            self.write_changes(ctx);
-        } else {
-            self.persist(ctx);
-        }
+        self.persist(ctx);
         accepted
     }
 

@@ -130,12 +130,6 @@ impl Majority {
     /// Writes the slots changed since the last persist and the counter's mark to the log,
     /// and syncs it: O(changes), with a snapshot now and then to keep the log short.
     pub(super) fn persist(&mut self, ctx: &mut Context<'_, Self>) {
-        self.write_changes(ctx);
-        ctx.sync();
-    }
-
-    /// Writes the changes without a sync: durable only once a later sync covers them.
-    pub(super) fn write_changes(&mut self, ctx: &mut Context<'_, Self>) {
         if self
             .compaction
             .note(self.slots.len_changed(), self.slots.len())
@@ -157,6 +151,7 @@ impl Majority {
         self.shadow = shadow;
             ctx.write(record);
         }
+        ctx.sync();
     }
 
     pub(super) fn next_ballot(&mut self, ctx: &mut Context<'_, Self>) -> Version {

@@ -183,9 +183,6 @@ crate::planted_bugs! {
         skip_write_back = "skip-read-write-back",
             "a get answers the highest version it queried without writing it back to \
                       a quorum, so a later get may read an older value";
-        ack_before_sync = "ack-before-sync",
-            "an acceptor answers an accept before the accepted value is synced (it syncs \
-                      with its next write): a crash that loses unsynced writes forgets it";
         weak_quorum = "weak-quorum",
             "the read quorum is N - W, so R + W <= N and read quorums miss writes";
         no_tiebreak = "version-without-node-tiebreak",

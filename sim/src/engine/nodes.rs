@@ -14,9 +14,7 @@ use crate::clock::NodeClock;
 use crate::network::{stretched, Fate};
 use crate::rng::{Stream, Streams};
 use crate::scenario::Scenario;
-use simkv_protocols::{
-    Context, Effect, NodeConfig, NodeId, Protocol, Read, Request, Span, Time,
-};
+use simkv_protocols::{Context, Effect, NodeConfig, NodeId, Protocol, Read, Request, Span, Time};
 use std::ops::{Index, IndexMut};
 
 /// One node as the engine holds it.
@@ -124,7 +122,10 @@ impl<R> Disk<R> {
             if self.snapshot.is_some_and(|at| at >= self.records.len()) {
                 self.snapshot = None;
             }
-            notes.push(format!("lost {} of {unsynced} unsynced writes", unsynced - keep));
+            notes.push(format!(
+                "lost {} of {unsynced} unsynced writes",
+                unsynced - keep
+            ));
         }
         if self.on_crash.torn && self.records.len() > self.synced {
             if let Some(last) = self.records.last_mut() {

@@ -152,10 +152,6 @@ mod tests {
             "n9",
         );
         fails_at(r#"disk = { node = "n2" }"#, "{ node", "fault");
-        fails_at(
-            r#"disk = { node = "n2", fault = 3 }"#,
-            "3 }",
-            "string",
-        );
+        fails_at(r#"disk = { node = "n2", fault = 3 }"#, "3 }", "string");
     }
 }
