@@ -94,11 +94,11 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             // version-checked both commit (write skew), which only the check of the keys
             // joined by txns sees.
             // Storage faults (issue 15): n4's corrupted record is read back as garbage
-            // values, which n4 then serves.
+            // values, which n4 then serves (seed 2; on seed 1 the record drawn held no value).
             Caught {
                 bug: "no-checksum",
                 path: "scenarios/disk-faults.toml",
-                seeds: 1,
+                seeds: 2,
                 check: CheckName::Linearizability,
             },
             // A participant's vote, acknowledged before its sync, is lost with the unsynced
@@ -106,7 +106,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "ack-before-sync",
                 path: "scenarios/disk-faults.toml",
-                seeds: 1,
+                seeds: 2,
                 check: CheckName::Linearizability,
             },
             Caught {
