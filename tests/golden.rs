@@ -45,11 +45,14 @@ const BUGS: &[(&str, &str, &str)] = &[
         "coordinator-forgets-decision",
         "scenarios/twopc-blocking.toml",
     ),
+    ("twopc", "no-checksum", "scenarios/disk-faults.toml"),
+    ("twopc", "ack-before-sync", "scenarios/disk-faults.toml"),
     (
         "twopc",
         "lock-only-written-keys",
         "scenarios/transactions.toml",
     ),
+    ("raft", "no-checksum", "scenarios/disk-faults.toml"),
     (
         "raft",
         "vote-without-log-check",

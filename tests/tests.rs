@@ -5,6 +5,7 @@ mod check;
 mod clients;
 mod compare;
 mod determinism;
+mod disk;
 mod dynamo;
 mod fuzz;
 mod golden;

@@ -188,6 +188,22 @@ impl std::fmt::Display for Operator {
     }
 }
 
+/// A record of a node's log as a recovery reads it back.
+#[derive(Clone, Copy, Debug)]
+pub enum Read<'a, R> {
+    /// As it was written.
+    Intact(&'a R),
+    /// Damaged on the disk (a bit flipped, or torn by a crash in the middle of the write):
+    /// its checksum fails. `written` is what was written and `flip` the damage, for a planted
+    /// bug that reads the record without checking ("no checksum"), as garbage.
+    Corrupt {
+        /// The record as written.
+        written: &'a R,
+        /// Which bits flipped (nonzero), drawn by the engine.
+        flip: u64,
+    },
+}
+
 /// The engine's seeded random stream for one node. Protocols draw through [`Context`].
 pub trait Entropy {
     /// The next 64 random bits.
@@ -219,8 +235,18 @@ pub enum Effect<P: Protocol> {
         /// Which timer.
         timer: P::Timer,
     },
-    /// Replace this node's durable state. It survives a crash; everything else is lost.
-    Persist(P::Durable),
+    /// Append `record` to this node's log on its simulated disk (see [`Protocol::Record`]).
+    /// It survives a crash once synced; everything else is lost.
+    Write {
+        /// The record appended.
+        record: P::Record,
+        /// Whether the record alone rebuilds the durable state (a compacting snapshot): once
+        /// it is synced, the engine drops every record before it.
+        snapshot: bool,
+    },
+    /// Make every record written so far durable before any later effect of this handler
+    /// takes place (fsync; the etcd raft rule).
+    Sync,
     /// Answer a client request. Each request is answered at most once.
     Reply {
         /// The request answered.
@@ -299,9 +325,29 @@ impl<'a, P: Protocol> Context<'a, P> {
         self.effects.push(Effect::CancelTimer { timer });
     }
 
-    /// Makes `state` this node's durable state, before any later effect of this handler.
-    pub fn persist(&mut self, state: P::Durable) {
-        self.effects.push(Effect::Persist(state));
+    /// Appends `record` to this node's log (see [`Protocol::Record`]); it is durable once
+    /// synced.
+    pub fn write(&mut self, record: P::Record) {
+        self.effects.push(Effect::Write {
+            record,
+            snapshot: false,
+        });
+    }
+
+    /// Appends a record that alone rebuilds the durable state, [`Protocol::recover`] folding
+    /// it from nothing: once it is synced, the log drops every record before it. A protocol
+    /// writes one now and then so that its log stays about the size of its state.
+    pub fn write_snapshot(&mut self, record: P::Record) {
+        self.effects.push(Effect::Write {
+            record,
+            snapshot: true,
+        });
+    }
+
+    /// Makes every record written so far durable before any later effect of this handler:
+    /// a send or reply emitted after the sync leaves only once the disk has it.
+    pub fn sync(&mut self) {
+        self.effects.push(Effect::Sync);
     }
 
     /// Answers a client request.
@@ -336,8 +382,9 @@ impl<'a, P: Protocol> Context<'a, P> {
 /// The engine, and nothing else, calls these methods, one at a time, never concurrently:
 ///
 /// 1. [`Protocol::start`] once when the node boots, with `durable = None`; and again after
-///    every crash, with what the node last persisted (`Some`, or `None` if it never did).
-///    Everything not persisted is gone: timers, in-flight requests, volatile state.
+///    every crash, with the fold ([`Protocol::recover`]) of the records that survived on its
+///    log (`None` if none did). Everything not written is gone: timers, in-flight requests,
+///    volatile state.
 /// 2. Then, in virtual-time order, [`Protocol::on_message`] for each delivered message,
 ///    [`Protocol::on_timer`] for each armed timer that fires, [`Protocol::on_request`] for
 ///    each client request that reaches this node (the node coordinates it, as every seed
@@ -346,9 +393,22 @@ impl<'a, P: Protocol> Context<'a, P> {
 ///    nodes' [`Protocol::store`]s and digests.
 ///
 /// A handler acts only through its [`Context`]: effects are applied in emission order after
-/// the handler returns. Persisted state is durable before any later effect of the same
-/// handler takes place (the etcd raft rule): emit `persist` *before* the `send` or `reply`
-/// that relies on it. A crash only ever happens between handlers.
+/// the handler returns. Records written and then synced ([`Context::write`],
+/// [`Context::sync`]) are durable before any later effect of the same handler takes place
+/// (the etcd raft rule): emit `write` and `sync` *before* the `send` or `reply` that relies
+/// on them. A crash only ever happens between handlers.
+///
+/// # Storage
+///
+/// Each node has a simulated disk holding an append-only log of [`Protocol::Record`]s. A
+/// record is the durable *change* a handler made (a key's new value, a vote, entries
+/// appended), so persisting costs O(what changed), never O(state). After a crash the engine
+/// hands the surviving records, in write order, to [`Protocol::recover`], which folds them
+/// into a [`Protocol::Durable`] for `start`. So that the log stays about the size of the
+/// state, a protocol now and then writes a record that rebuilds everything on its own
+/// ([`Context::write_snapshot`]): once it is synced the engine drops the records before it
+/// (amortised O(change) still, when snapshots are at least as far apart, in records, as the
+/// state is large).
 ///
 /// A handler must never read a clock, a file, a socket or entropy of its own; time comes
 /// from [`Context::now`] and randomness from [`Context::random_below`]. Stale, duplicate or
@@ -359,8 +419,11 @@ pub trait Protocol: Sized + 'static {
     type Message: Clone + Debug + Hash + Serialize;
     /// The timers a node may arm; arming an armed timer re-arms it.
     type Timer: Clone + Debug + Hash + Eq + Serialize;
-    /// What survives a crash.
+    /// What survives a crash, as [`Protocol::start`] receives it: the fold of the log.
     type Durable: Clone + Debug;
+    /// One record of the node's log on its disk: a change to the durable state, or a
+    /// snapshot of all of it (see "Storage" above).
+    type Record: Clone + Debug;
     /// The roles a node may hold (see [`roles!`](crate::roles!)); leaderless protocols use
     /// [`Replica`](crate::roles::Replica).
     type Role: RoleKind;
@@ -376,6 +439,22 @@ pub trait Protocol: Sized + 'static {
     fn promises(params: &Params) -> Vec<Promise> {
         let _ = params;
         Self::info().promises.to_vec()
+    }
+
+    /// Folds one record read back from the log after a crash into the durable state rebuilt
+    /// so far (`None` before the first record). The engine calls it for every surviving
+    /// record in write order while it returns `true`, then [`Protocol::start`] with the
+    /// result. A damaged record ([`Read::Corrupt`]: a flipped bit, a torn write) fails its
+    /// checksum: the protocol decides what its loss means, and returns `false` to read no
+    /// further (every protocol here keeps the intact prefix: the state of an earlier sync).
+    /// A protocol that never writes keeps the default, which is never called.
+    fn recover(
+        durable: &mut Option<Self::Durable>,
+        record: Read<'_, Self::Record>,
+        config: &NodeConfig,
+    ) -> bool {
+        let _ = (durable, record, config);
+        unreachable!("a protocol that writes records folds them in `recover`")
     }
 
     /// Boots (or reboots, with `durable`) one node.

@@ -21,6 +21,7 @@ pub mod reserve;
 pub mod roles;
 pub mod table;
 pub mod time;
+pub mod tracked;
 
 #[cfg(test)]
 mod testkit;
@@ -39,7 +40,7 @@ protocol_table! {
 pub use bugs::BugSet;
 pub use contract::{
     BugSpec, Combine, Context, Counter, Effect, Entropy, NodeConfig, Operator, Promise, Protocol,
-    ProtocolInfo, Request,
+    ProtocolInfo, Read, Request,
 };
 pub use ids::{ClientId, NodeId, RequestId};
 pub use kv::{Key, Op, OpResult, Value};

@@ -84,7 +84,7 @@ pub(crate) type Wire<P> = (NodeId, NodeId, <P as Protocol>::Message);
 pub(crate) enum Observed<P: Protocol> {
     /// A message sent.
     Send(P::Message),
-    /// The node replaced its durable state.
+    /// The node synced what it wrote to its log.
     Persist,
     /// A client's answer.
     Reply,
@@ -223,10 +223,17 @@ impl<P: Protocol> Cluster<P> {
                     self.inflight.push((from, to, msg.clone()));
                     Observed::Send(msg)
                 }
-                Effect::Persist(d) => {
-                    self.durable[from.index()] = Some(d);
-                    Observed::Persist
+                Effect::Write { record, .. } => {
+                    // The log, folded as a restart would fold it: what a restart starts from.
+                    let config = &self.configs[from.index()];
+                    P::recover(
+                        &mut self.durable[from.index()],
+                        crate::contract::Read::Intact(&record),
+                        config,
+                    );
+                    continue;
                 }
+                Effect::Sync => Observed::Persist,
                 Effect::Reply { request, result } => {
                     self.replies.push((request, result));
                     Observed::Reply

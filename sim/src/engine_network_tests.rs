@@ -63,6 +63,7 @@ impl Protocol for Stamp {
     type Timer = Tick;
     type Role = simkv_protocols::roles::Replica;
     type Durable = ();
+    type Record = ();
 
     fn info() -> ProtocolInfo {
         ProtocolInfo {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use simkv_protocols::roles::Replica;
 use simkv_protocols::RoleKind;
 use simkv_protocols::{
-    kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Request, SpanRange, Value,
+    kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Read, Request, SpanRange, Value,
 };
 use std::collections::BTreeMap;
 
@@ -38,6 +38,17 @@ impl Protocol for Probe {
     type Message = Ping;
     type Timer = Tick;
     type Durable = u64;
+    type Record = u64;
+
+    fn recover(durable: &mut Option<u64>, record: Read<'_, u64>, _: &NodeConfig) -> bool {
+        match record {
+            Read::Intact(pings) => {
+                *durable = Some(*pings);
+                true
+            }
+            Read::Corrupt { .. } => false,
+        }
+    }
     type Role = Replica;
 
     fn info() -> ProtocolInfo {
@@ -77,7 +88,8 @@ impl Protocol for Probe {
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Ping) {
         assert_ne!(from, self.me);
         self.pings += 1;
-        ctx.persist(self.pings);
+        ctx.write(self.pings);
+        ctx.sync();
         ctx.note(|| format!("ping {} from {from}", msg.0));
     }
 
@@ -397,6 +409,7 @@ impl Protocol for Bomb {
     type Message = Ping;
     type Timer = Tick;
     type Durable = u64;
+    type Record = ();
     type Role = Replica;
 
     fn info() -> ProtocolInfo {

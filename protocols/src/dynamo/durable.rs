@@ -7,6 +7,7 @@ use super::{Dynamo, Member};
 use crate::contract::Context;
 use crate::ids::NodeId;
 use crate::kv::Key;
+use crate::tracked::{replay, Changes};
 use std::collections::BTreeMap;
 
 /// What survives a crash.
@@ -30,17 +31,108 @@ pub struct DynamoDurable {
     pub milestones: (u64, u64, u64),
 }
 
+/// One record of a node's log (see the contract's "Storage"): what changed since the last
+/// record, or the whole durable state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DynamoRecord {
+    /// The whole durable state: recovery starts over from it.
+    Snapshot(DynamoDurable),
+    /// The changed keys of each map (`None`: removed), and the counters as they are now.
+    Changes {
+        /// Changed `entries`.
+        entries: Changes<Key, Versions>,
+        /// Changed `hints`.
+        hints: Changes<(NodeId, Key), Hint>,
+        /// Changed `own`.
+        own: Changes<Key, Versioned>,
+        /// Changed `members`.
+        members: Changes<NodeId, Member>,
+        /// `counter` as it is now.
+        counter: u64,
+        /// `hints_stored` as it is now.
+        hints_stored: u64,
+        /// `hints_delivered` as it is now.
+        hints_delivered: u64,
+        /// `milestones` as it is now.
+        milestones: (u64, u64, u64),
+    },
+}
+
+impl DynamoRecord {
+    /// Folds this record into the state recovered so far.
+    pub(super) fn replay(&self, durable: &mut Option<DynamoDurable>) {
+        match self {
+            DynamoRecord::Snapshot(d) => *durable = Some(d.clone()),
+            DynamoRecord::Changes { entries, hints, own, members, counter, hints_stored, hints_delivered, milestones } => {
+                let d = durable.get_or_insert_with(|| DynamoDurable {
+                    entries: BTreeMap::new(),
+                    hints: BTreeMap::new(),
+                    own: BTreeMap::new(),
+                    members: BTreeMap::new(),
+                    counter: Default::default(),
+                    hints_stored: Default::default(),
+                    hints_delivered: Default::default(),
+                    milestones: Default::default(),
+                });
+                replay(&mut d.entries, entries);
+                replay(&mut d.hints, hints);
+                replay(&mut d.own, own);
+                replay(&mut d.members, members);
+                d.counter = *counter;
+                d.hints_stored = *hints_stored;
+                d.hints_delivered = *hints_delivered;
+                d.milestones = *milestones;
+            }
+        }
+    }
+}
+
 impl Dynamo {
-    pub(super) fn persist(&self, ctx: &mut Context<'_, Self>) {
-        ctx.persist(DynamoDurable {
-            entries: self.entries.clone(),
-            hints: self.hints.clone(),
+    fn durable_now(&self) -> DynamoDurable {
+        DynamoDurable {
+            entries: BTreeMap::clone(&self.entries),
+            hints: BTreeMap::clone(&self.hints),
+            own: BTreeMap::clone(&self.own),
+            members: BTreeMap::clone(&self.members),
             counter: self.counter,
             hints_stored: self.hints_stored,
             hints_delivered: self.hints_delivered,
-            own: self.own.clone(),
-            members: self.members.clone(),
             milestones: self.milestones,
-        });
+        }
+    }
+
+    /// Writes what changed since the last persist to the log and syncs it: O(changes), with
+    /// a snapshot now and then to keep the log short.
+    pub(super) fn persist(&mut self, ctx: &mut Context<'_, Self>) {
+        let (size, changed) = (self.entries.len() + self.hints.len() + self.own.len() + self.members.len(), self.entries.len_changed() + self.hints.len_changed() + self.own.len_changed() + self.members.len_changed());
+        let snapshot = self.compaction.note(changed, size);
+        let record = if snapshot {
+            self.compaction.reset();
+            self.entries.mark_written();
+            self.hints.mark_written();
+            self.own.mark_written();
+            self.members.mark_written();
+            DynamoRecord::Snapshot(self.durable_now())
+        } else {
+            DynamoRecord::Changes {
+                entries: self.entries.take_changes(),
+                hints: self.hints.take_changes(),
+                own: self.own.take_changes(),
+                members: self.members.take_changes(),
+                counter: self.counter,
+                hints_stored: self.hints_stored,
+                hints_delivered: self.hints_delivered,
+                milestones: self.milestones,
+            }
+        };
+        let mut shadow = std::mem::take(&mut self.shadow);
+        shadow.check(&record, DynamoRecord::replay, || self.durable_now());
+        self.shadow = shadow;
+        if snapshot {
+            ctx.write_snapshot(record);
+        } else {
+            ctx.write(record);
+        }
+        ctx.sync();
     }
 }

@@ -90,12 +90,14 @@ mod tests;
 mod versions;
 
 pub use crate::quorum::PENDING_MAX;
-pub use durable::DynamoDurable;
+pub use durable::{DynamoDurable, DynamoRecord};
+use crate::tracked::{Compaction, Shadow, Tracked};
 pub use handoff::{Hint, CONTACT_GAP, HANDOFF_BATCH, HANDOFF_DEADLINE};
 pub use messages::{Message, Timer};
 pub use ring::{key_position, Member, Ring};
 pub use versions::{descends, truncate, Clock, Compare, Versioned, Versions};
 
+use crate::contract::Read;
 use crate::contract::{Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
 use crate::contract::Request;
 use crate::ids::NodeId;
@@ -184,16 +186,20 @@ pub struct Dynamo {
     join_wait: SpanRange,
     bugs: Bugs,
     cmp: Compare,
-    entries: BTreeMap<Key, Versions>,
-    hints: BTreeMap<(NodeId, Key), Hint>,
+    entries: Tracked<Key, Versions>,
+    hints: Tracked<(NodeId, Key), Hint>,
     counter: u64,
     hints_stored: u64,
     hints_delivered: u64,
+    /// When the next record is a snapshot.
+    compaction: Compaction,
+    /// The log's fold, checked in debug builds.
+    shadow: Shadow<DynamoDurable>,
     /// The newest version this node wrote of each key, as a coordinator (part of every
     /// later write's context of the key).
-    own: BTreeMap<Key, Versioned>,
+    own: Tracked<Key, Versioned>,
     /// This node's view of the ring's members.
-    members: BTreeMap<NodeId, Member>,
+    members: Tracked<NodeId, Member>,
     /// The READY members' ring: replicas, quorums, reads.
     read_ring: Ring,
     /// READY and PENDING members' ring: where writes also go.
@@ -277,6 +283,24 @@ impl Protocol for Dynamo {
     type Message = Message;
     type Timer = Timer;
     type Durable = DynamoDurable;
+    type Record = DynamoRecord;
+
+    /// A record whose checksum fails ends the recovery: the node keeps the state of its
+    /// last intact record (an earlier sync); what it lost, other replicas hold, and
+    /// anti-entropy brings back.
+    fn recover(
+        durable: &mut Option<DynamoDurable>,
+        record: Read<'_, DynamoRecord>,
+        _: &NodeConfig,
+    ) -> bool {
+        match record {
+            Read::Intact(r) => {
+                r.replay(durable);
+                true
+            }
+            Read::Corrupt { .. } => false,
+        }
+    }
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {
@@ -338,12 +362,14 @@ impl Protocol for Dynamo {
             cmp: Compare {
                 concurrent_as_descends: bugs.concurrent_as_descends,
             },
-            entries: BTreeMap::new(),
-            hints: BTreeMap::new(),
+            entries: Tracked::default(),
+            hints: Tracked::default(),
             counter: 0,
             hints_stored: 0,
             hints_delivered: 0,
-            own: BTreeMap::new(),
+            compaction: Compaction::default(),
+            shadow: Shadow::new(durable),
+            own: Tracked::default(),
             members: config.nodes[..initial]
                 .iter()
                 .map(|x| (*x, Member::Ready))
@@ -364,13 +390,13 @@ impl Protocol for Dynamo {
             violation: None,
         };
         if let Some(d) = durable {
-            node.entries = d.entries.clone();
+            node.entries = Tracked::new(d.entries.clone());
             node.counter = d.counter;
             node.hints_stored = d.hints_stored;
             node.hints_delivered = d.hints_delivered;
-            node.hints = d.hints.clone();
-            node.members = d.members.clone();
-            node.own = d.own.clone();
+            node.hints = Tracked::new(d.hints.clone());
+            node.members = Tracked::new(d.members.clone());
+            node.own = Tracked::new(d.own.clone());
             node.milestones = d.milestones;
             let held = node.entries.values().flat_map(Versions::iter);
             let top = held.map(|v| v.entry.version.counter).max();

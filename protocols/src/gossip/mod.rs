@@ -282,6 +282,7 @@ impl Protocol for Gossip {
     type Message = Message;
     type Timer = Timer;
     type Durable = ();
+    type Record = ();
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {

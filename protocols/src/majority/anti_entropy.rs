@@ -68,7 +68,7 @@ impl Majority {
                     self.persist(ctx);
                     ctx.note(|| format!("anti-entropy with {from}: {changed} entries taken"));
                 }
-                if reply {
+                if reply && !self.damaged {
                     let records = self.records_in(&buckets);
                     ctx.send(
                         from,

@@ -7,6 +7,7 @@ use crate::contract::Context;
 use crate::ids::{ClientId, RequestId};
 use crate::kv::{Key, Value};
 use crate::quorum::{Entry, Version};
+use crate::tracked::{replay, Changes};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -75,14 +76,82 @@ pub struct MajorityDurable {
     pub slots: BTreeMap<Key, Rc<Slot>>,
     /// No ballot this node ever issued has a greater counter.
     pub counter_reserved: u64,
+    /// Whether a recovery met a record whose checksum failed: the node kept what its log
+    /// held before it, cannot know which promises and values it lost, and so answers no
+    /// acceptor message and no client; anti-entropy brings its values back.
+    pub damaged: bool,
+}
+
+/// One record of a node's log (see the contract's "Storage"): the slots changed since the
+/// last record, or the whole durable state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MajorityRecord {
+    /// The whole durable state: recovery starts over from it.
+    Snapshot(MajorityDurable),
+    /// The changed slots (`None`: removed) and the counter's mark as it is now.
+    Changes {
+        /// Changed slots, shared with the live node's.
+        slots: Changes<Key, Rc<Slot>>,
+        /// The counter's reserved mark.
+        counter_reserved: u64,
+    },
+}
+
+impl MajorityRecord {
+    /// Folds this record into the state recovered so far.
+    pub(super) fn replay(&self, durable: &mut Option<MajorityDurable>) {
+        match self {
+            MajorityRecord::Snapshot(d) => *durable = Some(d.clone()),
+            MajorityRecord::Changes {
+                slots,
+                counter_reserved,
+            } => {
+                let d = durable.get_or_insert_with(|| MajorityDurable {
+                    slots: BTreeMap::new(),
+                    counter_reserved: 0,
+                    damaged: false,
+                });
+                replay(&mut d.slots, slots);
+                d.counter_reserved = *counter_reserved;
+            }
+        }
+    }
 }
 
 impl Majority {
-    pub(super) fn persist(&self, ctx: &mut Context<'_, Self>) {
-        ctx.persist(MajorityDurable {
-            slots: self.slots.clone(),
+    fn durable_now(&self) -> MajorityDurable {
+        MajorityDurable {
+            slots: BTreeMap::clone(&self.slots),
             counter_reserved: self.counter.reserved(),
-        });
+            damaged: self.damaged,
+        }
+    }
+
+    /// Writes the slots changed since the last persist and the counter's mark to the log,
+    /// and syncs it: O(changes), with a snapshot now and then to keep the log short.
+    pub(super) fn persist(&mut self, ctx: &mut Context<'_, Self>) {
+        if self
+            .compaction
+            .note(self.slots.len_changed(), self.slots.len())
+        {
+            self.compaction.reset();
+            self.slots.mark_written();
+            let record = MajorityRecord::Snapshot(self.durable_now());
+            let mut shadow = std::mem::take(&mut self.shadow);
+        shadow.check(&record, MajorityRecord::replay, || self.durable_now());
+        self.shadow = shadow;
+            ctx.write_snapshot(record);
+        } else {
+            let record = MajorityRecord::Changes {
+                slots: self.slots.take_changes(),
+                counter_reserved: self.counter.reserved(),
+            };
+            let mut shadow = std::mem::take(&mut self.shadow);
+        shadow.check(&record, MajorityRecord::replay, || self.durable_now());
+        self.shadow = shadow;
+            ctx.write(record);
+        }
+        ctx.sync();
     }
 
     pub(super) fn next_ballot(&mut self, ctx: &mut Context<'_, Self>) -> Version {

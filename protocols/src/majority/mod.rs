@@ -125,9 +125,11 @@ mod tests;
 
 pub use crate::quorum::PENDING_MAX;
 pub use crate::reserve::COUNTER_RESERVE_CHUNK;
-pub use durable::{Applied, MajorityDurable, Outcome, Record, Slot};
+pub use durable::{Applied, MajorityDurable, MajorityRecord, Outcome, Record, Slot};
+use crate::tracked::{Compaction, Shadow, Tracked};
 pub use messages::{Message, Timer};
 
+use crate::contract::Read;
 use crate::contract::{
     Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
@@ -218,7 +220,13 @@ pub struct Majority {
     retry_backoff: SpanRange,
     anti_entropy: Span,
     bugs: Bugs,
-    slots: BTreeMap<Key, Rc<Slot>>,
+    slots: Tracked<Key, Rc<Slot>>,
+    /// When the next record is a snapshot.
+    compaction: Compaction,
+    /// Recovered from a log with a corrupt record (see [`MajorityDurable::damaged`]).
+    damaged: bool,
+    /// The log's fold, checked in debug builds.
+    shadow: Shadow<MajorityDurable>,
     /// The Lamport counter of ballots and its persisted high-water mark.
     counter: Reservation,
     next_op: u64,
@@ -290,6 +298,7 @@ impl Protocol for Majority {
     type Message = Message;
     type Timer = Timer;
     type Durable = MajorityDurable;
+    type Record = MajorityRecord;
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {
@@ -308,6 +317,31 @@ impl Protocol for Majority {
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
             check_params,
+        }
+    }
+
+    /// A record whose checksum fails ends the recovery: the node keeps the state of its
+    /// last intact record (an earlier sync) and is damaged: it may have lost promises, so it
+    /// answers no acceptor message and no client (a quorum of the others still serves).
+    fn recover(
+        durable: &mut Option<MajorityDurable>,
+        record: Read<'_, MajorityRecord>,
+        _: &NodeConfig,
+    ) -> bool {
+        match record {
+            Read::Intact(r) => {
+                r.replay(durable);
+                true
+            }
+            Read::Corrupt { .. } => {
+                let d = durable.get_or_insert_with(|| MajorityDurable {
+                    slots: BTreeMap::new(),
+                    counter_reserved: 0,
+                    damaged: false,
+                });
+                d.damaged = true;
+                false
+            }
         }
     }
 
@@ -339,7 +373,10 @@ impl Protocol for Majority {
             // A zero interval would re-fire at the same instant forever.
             anti_entropy: Span(params.anti_entropy.as_micros().max(1)),
             bugs,
-            slots,
+            slots: Tracked::new(slots),
+            compaction: Compaction::default(),
+            damaged: durable.is_some_and(|d| d.damaged),
+            shadow: Shadow::new(durable),
             counter: Reservation::resume(reserved),
             next_op: 0,
             pending: BTreeMap::new(),
@@ -367,6 +404,12 @@ impl Protocol for Majority {
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        if self.damaged && !matches!(msg, Message::Entries { .. }) {
+            // It may have lost promises: it answers no acceptor, coordinates nothing and
+            // hands its (stale) entries to nobody; only the entries peers send back to its
+            // own digests repair it.
+            return;
+        }
         // Whatever it says, `from` is reachable again.
         self.suspects.remove(&from);
         match msg {
@@ -420,8 +463,9 @@ impl Protocol for Majority {
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
-        // Invalid quorums refuse every request everywhere: nothing was ever written.
-        if self.invalid.is_some() {
+        // Invalid quorums refuse every request everywhere: nothing was ever written. A
+        // damaged node refuses too: it may have lost promises.
+        if self.invalid.is_some() || self.damaged {
             ctx.reply(request.id, OpResult::Unavailable { hint: None });
             return;
         }

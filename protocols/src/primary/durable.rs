@@ -31,8 +31,11 @@ impl Primary {
     }
 
     fn persist_reservation(&self, ctx: &mut Context<'_, Self>) {
-        ctx.persist(PrimaryDurable {
+        // The whole durable state is this one mark: each record is a snapshot, and the log
+        // keeps only the latest.
+        ctx.write_snapshot(PrimaryDurable {
             counter_reserved: self.counter.reserved(),
         });
+        ctx.sync();
     }
 }

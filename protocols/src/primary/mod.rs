@@ -101,6 +101,7 @@ pub use durable::PrimaryDurable;
 pub use messages::{Message, Timer};
 pub use store::Entry;
 
+use crate::contract::Read;
 use crate::contract::{Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
 use crate::ids::NodeId;
 use crate::reserve::Reservation;
@@ -225,6 +226,7 @@ impl Protocol for Primary {
     type Message = Message;
     type Timer = Timer;
     type Durable = PrimaryDurable;
+    type Record = PrimaryDurable;
     type Role = Role;
 
     fn info() -> ProtocolInfo {
@@ -240,6 +242,22 @@ impl Protocol for Primary {
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: false,
             check_params,
+        }
+    }
+
+    /// A mark whose checksum fails is no mark: the node keeps the one before it, if the
+    /// disk still holds one (each mark is a snapshot, so usually none).
+    fn recover(
+        durable: &mut Option<PrimaryDurable>,
+        record: Read<'_, PrimaryDurable>,
+        _: &NodeConfig,
+    ) -> bool {
+        match record {
+            Read::Intact(r) => {
+                *durable = Some(*r);
+                true
+            }
+            Read::Corrupt { .. } => false,
         }
     }
 

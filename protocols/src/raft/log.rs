@@ -89,6 +89,21 @@ pub struct Log {
     last: u64,
     /// The membership entries past the snapshot, by index, ascending.
     configs: Vec<(u64, Rc<Vec<NodeId>>)>,
+    /// The first index whose entry the node's disk may not hold as it is here (appended or
+    /// truncated since the last record; see [`Log::take_unwritten`]).
+    unwritten_from: u64,
+    /// Whether the log was compacted since the last record: the next is a snapshot.
+    compacted: bool,
+}
+
+/// Logs are equal when they hold the same snapshot and the same entries (their chains
+/// agree), however their chunks are laid out.
+impl PartialEq for Log {
+    fn eq(&self, other: &Log) -> bool {
+        self.snapshot == other.snapshot
+            && self.last == other.last
+            && (self.base() + 1..=self.last).all(|i| self.chain_at(i) == other.chain_at(i))
+    }
 }
 
 impl Log {
@@ -97,9 +112,51 @@ impl Log {
         Log {
             last: snapshot.last_index,
             start: snapshot.last_index + 1,
+            unwritten_from: snapshot.last_index + 1,
+            compacted: true,
             snapshot,
             chunks: Vec::new(),
             configs: Vec::new(),
+        }
+    }
+
+    /// Whether the log was compacted (or made anew) since the last record: the next record
+    /// must carry the whole log.
+    pub fn compacted(&self) -> bool {
+        self.compacted
+    }
+
+    /// How many entries the disk does not hold yet.
+    pub fn unwritten_len(&self) -> u64 {
+        (self.last + 1).saturating_sub(self.unwritten_from)
+    }
+
+    /// The entries the disk does not hold yet: the first index from which they replace what
+    /// it holds, and the entries from there to the end. The log counts as written after.
+    pub fn take_unwritten(&mut self) -> (u64, Vec<Rc<LogEntry>>) {
+        let from = self.unwritten_from;
+        let entries = (from..=self.last)
+            .filter_map(|i| self.entry(i).cloned())
+            .collect();
+        self.mark_written();
+        (from, entries)
+    }
+
+    /// The whole log was written (a snapshot record).
+    pub fn mark_written(&mut self) {
+        self.unwritten_from = self.last + 1;
+        self.compacted = false;
+    }
+
+    /// Replays a record's entries, as a recovery folds the log: every entry from `from` on
+    /// is replaced by `entries`.
+    pub fn replay(&mut self, from: u64, entries: &[Rc<LogEntry>]) {
+        if from <= self.last {
+            self.truncate_from(from);
+        }
+        debug_assert_eq!(from, self.last + 1, "a record's entries follow the log");
+        for e in entries {
+            self.push(Rc::clone(e));
         }
     }
 
@@ -216,6 +273,7 @@ impl Log {
         }
         self.configs.retain(|(i, _)| *i < index);
         self.last = index - 1;
+        self.unwritten_from = self.unwritten_from.min(index);
     }
 
     /// Replaces the prefix through `snapshot.last_index` by `snapshot` (section 7). If the
@@ -229,6 +287,7 @@ impl Log {
             *self = Log::new(snapshot);
             return;
         }
+        self.compacted = true;
         // Whole chunks at or below the new base are dropped; a partial one stays.
         let drop = ((base + 1 - self.start) as usize) / CHUNK;
         self.chunks.drain(..drop);

@@ -118,6 +118,7 @@ mod replication;
 #[cfg(test)]
 mod tests;
 
+use crate::contract::Read;
 use crate::contract::{
     Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
@@ -125,7 +126,8 @@ use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, Op, OpResult, Value};
 use crate::{BugSet, ParamSet};
 use crate::time::{Span, SpanRange, Time};
-use log::{Entries, Log};
+use crate::tracked::{Compaction, Shadow};
+use log::{Command, Entries, Log, LogEntry};
 use serde::Serialize;
 use snapshot::{SharedSnapshot, Snapshot};
 use state_machine::{Applied, StateMachine};
@@ -164,6 +166,9 @@ crate::protocol_params! {
 crate::planted_bugs! {
     /// Raft's planted bugs.
     pub(crate) struct Bugs {
+        no_checksum = "no-checksum",
+            "recovery reads the log without checking records' checksums: a corrupt record's \
+                      entries are applied with garbage values";
         vote_without_log_check = "vote-without-log-check",
             "votes are granted without the up-to-date-log check (section 5.4.1)";
         commit_previous_term = "commit-previous-term",
@@ -287,7 +292,7 @@ pub enum Timer {
 
 /// What survives a crash: persisted before any message or reply that depends on it
 /// (module doc, "What must be durable first").
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RaftDurable {
     /// The latest term this node has seen.
     pub current_term: u64,
@@ -298,6 +303,82 @@ pub struct RaftDurable {
     /// Every term this node led, ascending: not read by the protocol, it is the witness
     /// election safety is checked against, and must outlive crashes to be one.
     pub led_terms: Rc<Vec<u64>>,
+}
+
+/// One record of a node's log on its disk (see the contract's "Storage"): the term, vote and
+/// log entries changed since the last record, or the whole durable state (after the log was
+/// compacted, and now and then to keep the disk's log short). Entries are shared with the
+/// live log, so a record costs O(entries appended).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RaftRecord {
+    /// The whole durable state: recovery starts over from it.
+    Snapshot(RaftDurable),
+    /// What changed.
+    Changes {
+        /// The current term.
+        current_term: u64,
+        /// The vote in it.
+        voted_for: Option<NodeId>,
+        /// The terms led (shared).
+        led_terms: Rc<Vec<u64>>,
+        /// The first index `entries` replace the log from.
+        from: u64,
+        /// The entries from `from` on.
+        entries: Vec<Rc<LogEntry>>,
+    },
+}
+
+impl RaftRecord {
+    /// The record as a read that skips the checksum sees it after `flip` damaged it: the
+    /// values its entries write are garbage (the `no-checksum` planted bug).
+    fn garbled(&self, flip: u64) -> RaftRecord {
+        let mut record = self.clone();
+        if let RaftRecord::Changes { entries, .. } = &mut record {
+            for e in entries.iter_mut() {
+                let mut entry = LogEntry::clone(e);
+                if let Command::Client { op, .. } = &mut entry.command {
+                    garble(op, flip);
+                }
+                *e = Rc::new(entry);
+            }
+        }
+        record
+    }
+
+    /// Folds this record into the state recovered so far.
+    fn replay(&self, durable: &mut Option<RaftDurable>) {
+        match self {
+            RaftRecord::Snapshot(d) => *durable = Some(d.clone()),
+            RaftRecord::Changes {
+                current_term,
+                voted_for,
+                led_terms,
+                from,
+                entries,
+            } => {
+                let d = durable
+                    .as_mut()
+                    .expect("a node's first record is a snapshot");
+                d.current_term = *current_term;
+                d.voted_for = *voted_for;
+                d.led_terms = Rc::clone(led_terms);
+                d.log.replay(*from, entries);
+            }
+        }
+    }
+}
+
+/// Replaces the values `op` writes by garbage.
+fn garble(op: &mut Op, flip: u64) {
+    let junk = format!("garbled-{flip:x}");
+    match op {
+        Op::Put { value, .. } | Op::Update { value, .. } | Op::Append { value, .. } => {
+            value.clone_from(&junk)
+        }
+        Op::Cas { new, .. } => new.clone_from(&junk),
+        Op::Txn { ops } => ops.iter_mut().for_each(|o| garble(o, flip)),
+        _ => {}
+    }
 }
 
 crate::roles! {
@@ -396,6 +477,10 @@ pub struct Raft {
     led_terms: Rc<Vec<u64>>,
     /// Persistent state changed since the last persist.
     dirty: bool,
+    /// When the next record is a snapshot.
+    compaction: Compaction,
+    /// The log's fold, checked in debug builds.
+    shadow: Shadow<RaftDurable>,
     // Volatile state.
     role: Role,
     leader_hint: Option<NodeId>,
@@ -483,13 +568,41 @@ impl Raft {
         }
     }
 
-    /// Persists the durable state if it changed: before any send or reply, and at the end of
-    /// every handler.
+    /// Writes what changed of the durable state to the disk's log and syncs, if anything
+    /// did: before any send or reply, and at the end of every handler. O(entries appended),
+    /// with a snapshot record after each compaction of the log, and now and then.
     fn flush(&mut self, ctx: &mut Context<'_, Self>) {
-        if self.dirty {
-            self.dirty = false;
-            ctx.persist(self.durable());
+        if !self.dirty {
+            return;
         }
+        self.dirty = false;
+        let unwritten = self.log.unwritten_len() as usize;
+        let due = self.compaction.note(unwritten, self.log.len() as usize);
+        let snapshot = due || self.log.compacted();
+        let record = if snapshot {
+            self.compaction.reset();
+            self.log.mark_written();
+            RaftRecord::Snapshot(self.durable())
+        } else {
+            let durable = self.durable();
+            let (from, entries) = self.log.take_unwritten();
+            RaftRecord::Changes {
+                current_term: durable.current_term,
+                voted_for: durable.voted_for,
+                led_terms: durable.led_terms,
+                from,
+                entries,
+            }
+        };
+        let mut shadow = std::mem::take(&mut self.shadow);
+        shadow.check(&record, RaftRecord::replay, || self.durable());
+        self.shadow = shadow;
+        if snapshot {
+            ctx.write_snapshot(record);
+        } else {
+            ctx.write(record);
+        }
+        ctx.sync();
     }
 
     /// Sends `msg`, after persisting whatever it may depend on.
@@ -625,6 +738,28 @@ impl Protocol for Raft {
     type Message = Message;
     type Timer = Timer;
     type Durable = RaftDurable;
+    type Record = RaftRecord;
+
+    /// A record whose checksum fails ends the recovery: the node keeps its log as the last
+    /// intact record left it and drops the tail (the term, vote and entries written since).
+    /// It must never have acknowledged what it drops unless a majority still holds it
+    /// (section 5.4): with syncs before every acknowledgement a leader re-sends the entries;
+    /// a lost vote can let it vote twice in a term, which the election-safety check sees.
+    /// With `no-checksum` it applies the garbage instead.
+    fn recover(
+        durable: &mut Option<RaftDurable>,
+        record: Read<'_, RaftRecord>,
+        config: &NodeConfig,
+    ) -> bool {
+        match record {
+            Read::Intact(r) => r.replay(durable),
+            Read::Corrupt { written, flip } if Bugs::from_config(config).no_checksum => {
+                written.garbled(flip).replay(durable)
+            }
+            Read::Corrupt { .. } => return false,
+        }
+        true
+    }
     type Role = Role;
 
     fn info() -> ProtocolInfo {
@@ -695,6 +830,8 @@ impl Protocol for Raft {
             log,
             led_terms,
             dirty: false,
+            compaction: Compaction::default(),
+            shadow: Shadow::new(durable),
             role: Role::Follower,
             leader_hint: None,
             commit_index: commit,

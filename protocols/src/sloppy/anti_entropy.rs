@@ -81,11 +81,12 @@ impl Sloppy {
     /// intact copy anywhere can repair them. Whether any was dropped.
     pub(super) fn drop_unwritten(&mut self) -> bool {
         let mut dropped = false;
-        self.entries.retain(|_, vs| {
+        self.entries.retain_changed(|_, vs| {
             let before = vs.len();
             vs.0.retain(|v| v.entry.intact() || v.entry.version != Version::default());
-            dropped |= vs.len() != before;
-            !vs.is_empty()
+            let changed = vs.len() != before;
+            dropped |= changed;
+            (!vs.is_empty(), changed)
         });
         dropped
     }

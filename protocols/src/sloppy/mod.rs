@@ -99,11 +99,13 @@ mod tests;
 mod versions;
 
 pub use crate::quorum::PENDING_MAX;
-pub use durable::SloppyDurable;
+pub use durable::{SloppyDurable, SloppyRecord};
+use crate::tracked::{Compaction, Shadow, Tracked};
 pub use handoff::{Hint, CONTACT_GAP, HANDOFF_BATCH, HANDOFF_DEADLINE};
 pub use messages::{Message, Timer};
 pub use versions::{descends, Clock, Versioned, Versions};
 
+use crate::contract::Read;
 use crate::contract::{
     Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
@@ -176,11 +178,15 @@ pub struct Sloppy {
     /// Keep concurrent versions (Dynamo section 4.4) instead of the last writer's.
     siblings: bool,
     bugs: Bugs,
-    entries: BTreeMap<Key, Versions>,
-    hints: BTreeMap<(NodeId, Key), Hint>,
+    entries: Tracked<Key, Versions>,
+    hints: Tracked<(NodeId, Key), Hint>,
     counter: u64,
     hints_stored: u64,
     hints_delivered: u64,
+    /// When the next record is a snapshot.
+    compaction: Compaction,
+    /// The log's fold, checked in debug builds.
+    shadow: Shadow<SloppyDurable>,
     down: BTreeSet<NodeId>,
     /// Per peer, the first and last message of its current unbroken run of messages.
     heard: BTreeMap<NodeId, (Time, Time)>,
@@ -207,6 +213,24 @@ impl Protocol for Sloppy {
     type Message = Message;
     type Timer = Timer;
     type Durable = SloppyDurable;
+    type Record = SloppyRecord;
+
+    /// A record whose checksum fails ends the recovery: the node keeps the state of its
+    /// last intact record (an earlier sync); what it lost, other replicas hold, and
+    /// anti-entropy brings back.
+    fn recover(
+        durable: &mut Option<SloppyDurable>,
+        record: Read<'_, SloppyRecord>,
+        _: &NodeConfig,
+    ) -> bool {
+        match record {
+            Read::Intact(r) => {
+                r.replay(durable);
+                true
+            }
+            Read::Corrupt { .. } => false,
+        }
+    }
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {
@@ -251,11 +275,13 @@ impl Protocol for Sloppy {
             anti_entropy: Span(params.anti_entropy.as_micros().max(1)),
             siblings: params.siblings,
             bugs,
-            entries: BTreeMap::new(),
-            hints: BTreeMap::new(),
+            entries: Tracked::default(),
+            hints: Tracked::default(),
             counter: 0,
             hints_stored: 0,
             hints_delivered: 0,
+            compaction: Compaction::default(),
+            shadow: Shadow::new(durable),
             down: BTreeSet::new(),
             heard: BTreeMap::new(),
             now: ctx.now(),
@@ -265,12 +291,12 @@ impl Protocol for Sloppy {
             violation: None,
         };
         if let Some(d) = durable {
-            node.entries = d.entries.clone();
+            node.entries = Tracked::new(d.entries.clone());
             node.counter = d.counter;
             node.hints_stored = d.hints_stored;
             node.hints_delivered = d.hints_delivered;
             if !bugs.drop_hints {
-                node.hints = d.hints.clone();
+                node.hints = Tracked::new(d.hints.clone());
             }
             let held = node.entries.values().flat_map(Versions::iter);
             let top = held.map(|v| v.entry.version.counter).max();

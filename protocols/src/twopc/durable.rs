@@ -7,6 +7,7 @@ use crate::contract::Context;
 use crate::ids::{ClientId, NodeId};
 use crate::kv::{Key, OpResult, Value};
 use crate::time::Time;
+use crate::tracked::{replay, Changes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -88,12 +89,85 @@ pub struct TwoPcDurable {
     pub refused: BTreeMap<ClientId, u64>,
     /// The blocking counters, carried across restarts.
     pub stats: BlockingStats,
+    /// Whether a recovery met a record whose checksum failed: the node kept what its log
+    /// held before it, cannot know what it lost, and so refuses to vote yes or answer.
+    pub damaged: bool,
+}
+
+/// One record of a node's log (see the contract's "Storage"): what changed since the last
+/// record, or the whole durable state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TwoPcRecord {
+    /// The whole durable state: recovery starts over from it.
+    Snapshot(TwoPcDurable),
+    /// The changed keys, prepared records, decisions and fences (`None`: removed), and the
+    /// counters as they are now.
+    Changes {
+        /// Changed replica keys.
+        entries: Changes<Key, Entry>,
+        /// Changed prepared records.
+        prepared: Changes<TxnId, Prepared>,
+        /// Changed decisions.
+        decisions: Changes<TxnId, Decision>,
+        /// Changed fences.
+        refused: Changes<ClientId, u64>,
+        /// The next transaction number.
+        next_txn: u64,
+        /// The blocking counters.
+        stats: BlockingStats,
+    },
+}
+
+impl TwoPcRecord {
+    /// The record as a read that skips the checksum sees it after `flip` damaged it: the
+    /// values it carries are garbage (the `no-checksum` planted bug).
+    pub(super) fn garbled(&self, flip: u64) -> TwoPcRecord {
+        let junk = Some(format!("garbled-{flip:x}"));
+        let mut record = self.clone();
+        match &mut record {
+            TwoPcRecord::Snapshot(d) => {
+                for e in d.entries.values_mut() {
+                    e.value.clone_from(&junk);
+                }
+            }
+            TwoPcRecord::Changes { entries, .. } => {
+                for e in entries.iter_mut().filter_map(|(_, e)| e.as_mut()) {
+                    e.value.clone_from(&junk);
+                }
+            }
+        }
+        record
+    }
+
+    /// Folds this record into the state recovered so far.
+    pub(super) fn replay(&self, durable: &mut Option<TwoPcDurable>) {
+        match self {
+            TwoPcRecord::Snapshot(d) => *durable = Some(d.clone()),
+            TwoPcRecord::Changes {
+                entries,
+                prepared,
+                decisions,
+                refused,
+                next_txn,
+                stats,
+            } => {
+                let d = durable.get_or_insert_with(TwoPcDurable::default);
+                replay(&mut d.entries, entries);
+                replay(&mut d.prepared, prepared);
+                replay(&mut d.decisions, decisions);
+                replay(&mut d.refused, refused);
+                d.next_txn = *next_txn;
+                d.stats = *stats;
+            }
+        }
+    }
 }
 
 impl TwoPc {
-    /// Persists the durable state; the planted bugs leave out what they forget.
-    pub(super) fn persist(&self, ctx: &mut Context<'_, Self>) {
-        let mut prepared = self.prepared.clone();
+    /// The durable state as a crash now should leave it; the planted bugs leave out what they
+    /// forget.
+    fn durable_now(&self) -> TwoPcDurable {
+        let mut prepared = BTreeMap::clone(&self.prepared);
         if self.bugs.vote_not_persisted {
             // The participant's votes are lost; the coordinator's own record is not a vote.
             prepared.retain(|t, _| t.coordinator == self.me);
@@ -101,16 +175,70 @@ impl TwoPc {
         let decisions = if self.bugs.coordinator_forgets_decision {
             BTreeMap::new()
         } else {
-            self.decisions.clone()
+            BTreeMap::clone(&self.decisions)
         };
-        ctx.persist(TwoPcDurable {
-            entries: self.entries.clone(),
+        TwoPcDurable {
+            entries: BTreeMap::clone(&self.entries),
             prepared,
             decisions,
             next_txn: self.next_txn,
-            refused: self.refused.clone(),
+            refused: BTreeMap::clone(&self.refused),
             stats: self.stats,
-        });
+            damaged: self.damaged,
+        }
+    }
+
+    /// Writes what changed since the last persist to the log and syncs it: O(changes), with
+    /// a snapshot now and then to keep the log short.
+    pub(super) fn persist(&mut self, ctx: &mut Context<'_, Self>) {
+        self.write_changes(ctx);
+        ctx.sync();
+    }
+
+    /// Writes what changed since the last persist to the log, without a sync: durable only
+    /// once some later sync covers it.
+    pub(super) fn write_changes(&mut self, ctx: &mut Context<'_, Self>) {
+        let size = self.entries.len() + self.prepared.len() + self.decisions.len();
+        let changes = self.entries.len_changed()
+            + self.prepared.len_changed()
+            + self.decisions.len_changed()
+            + self.refused.len_changed();
+        let record = if self.compaction.note(changes, size) {
+            self.compaction.reset();
+            self.entries.mark_written();
+            self.prepared.mark_written();
+            self.decisions.mark_written();
+            self.refused.mark_written();
+            TwoPcRecord::Snapshot(self.durable_now())
+        } else {
+            let mut prepared = self.prepared.take_changes();
+            if self.bugs.vote_not_persisted {
+                for (t, p) in &mut prepared {
+                    if t.coordinator != self.me {
+                        *p = None;
+                    }
+                }
+            }
+            let mut decisions = self.decisions.take_changes();
+            if self.bugs.coordinator_forgets_decision {
+                decisions.clear();
+            }
+            TwoPcRecord::Changes {
+                entries: self.entries.take_changes(),
+                prepared,
+                decisions,
+                refused: self.refused.take_changes(),
+                next_txn: self.next_txn,
+                stats: self.stats,
+            }
+        };
+        let mut shadow = std::mem::take(&mut self.shadow);
+        shadow.check(&record, TwoPcRecord::replay, || self.durable_now());
+        self.shadow = shadow;
+        match record {
+            TwoPcRecord::Snapshot(_) => ctx.write_snapshot(record),
+            TwoPcRecord::Changes { .. } => ctx.write(record),
+        }
     }
 
     /// Applies committed `writes` to the replica, recording each request's answer.

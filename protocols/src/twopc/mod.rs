@@ -188,11 +188,12 @@ mod recovery;
 #[cfg(test)]
 mod tests;
 
-pub use durable::{BlockingStats, Decision, Entry, Prepared, TwoPcDurable};
+pub use durable::{BlockingStats, Decision, Entry, Prepared, TwoPcDurable, TwoPcRecord};
+use crate::tracked::{Compaction, Shadow, Tracked};
 pub use messages::{Message, Timer, TxnId, Write};
 
 use crate::contract::{
-    Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
+    Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Read, Request,
 };
 use crate::digest::StableHasher;
 use crate::ids::{ClientId, NodeId, RequestId};
@@ -242,6 +243,13 @@ crate::planted_bugs! {
         coordinator_forgets_decision = "coordinator-forgets-decision",
             "the coordinator does not log its decision: restarted, it presumes abort \
                       for a transaction it committed";
+        no_checksum = "no-checksum",
+            "recovery reads the log without checking records' checksums: a corrupt record \
+                      is applied as garbage values";
+        ack_before_sync = "ack-before-sync",
+            "a participant votes yes before its prepared record is synced (it syncs \
+                      with its next write): a crash that loses unsynced writes forgets the \
+                      vote";
         lock_only_written_keys = "lock-only-written-keys",
             "a transaction's keys it only reads are left out of its writes, so no \
                       participant locks or version-checks them: concurrent transactions can \
@@ -330,14 +338,20 @@ pub struct TwoPc {
     retry_for: Span,
     cooperative_termination: bool,
     bugs: Bugs,
-    entries: BTreeMap<Key, Entry>,
-    prepared: BTreeMap<TxnId, Prepared>,
-    decisions: BTreeMap<TxnId, Decision>,
+    entries: Tracked<Key, Entry>,
+    prepared: Tracked<TxnId, Prepared>,
+    decisions: Tracked<TxnId, Decision>,
     next_txn: u64,
     /// Per client, the sequence number of the newest write request this node refused: it
     /// votes no on every transaction writing for that request or an older one of the client.
-    refused: BTreeMap<ClientId, u64>,
+    refused: Tracked<ClientId, u64>,
     stats: BlockingStats,
+    /// When the next record is a snapshot.
+    compaction: Compaction,
+    /// Recovered from a log with a corrupt record (see [`TwoPcDurable::damaged`]).
+    damaged: bool,
+    /// The log's fold, checked in debug builds.
+    shadow: Shadow<TwoPcDurable>,
     /// Which transaction holds each locked key.
     locks: BTreeMap<Key, TxnId>,
     active: BTreeMap<TxnId, Active>,
@@ -378,6 +392,7 @@ impl Protocol for TwoPc {
     type Message = Message;
     type Timer = Timer;
     type Durable = TwoPcDurable;
+    type Record = TwoPcRecord;
     type Role = Role;
 
     fn info() -> ProtocolInfo {
@@ -403,11 +418,33 @@ impl Protocol for TwoPc {
         }
     }
 
+    /// A record whose checksum fails ends the recovery: the node keeps the state of its
+    /// last intact record (an earlier sync) and is damaged, refusing to vote yes or answer
+    /// from what it may have lost. With `no-checksum` it applies the garbage instead.
+    fn recover(
+        durable: &mut Option<TwoPcDurable>,
+        record: Read<'_, TwoPcRecord>,
+        config: &NodeConfig,
+    ) -> bool {
+        match record {
+            Read::Intact(r) => r.replay(durable),
+            Read::Corrupt { written, flip } if Bugs::from_config(config).no_checksum => {
+                written.garbled(flip).replay(durable)
+            }
+            Read::Corrupt { .. } => {
+                durable.get_or_insert_with(TwoPcDurable::default).damaged = true;
+                return false;
+            }
+        }
+        true
+    }
+
     fn start(
         ctx: &mut Context<'_, Self>,
         config: &NodeConfig,
         durable: Option<&TwoPcDurable>,
     ) -> Self {
+        let shadow = Shadow::new(durable);
         let d = durable.cloned().unwrap_or_default();
         let params = Params::from_params(&config.params);
         let mut locks = BTreeMap::new();
@@ -425,12 +462,15 @@ impl Protocol for TwoPc {
             retry_for: params.retry_for,
             cooperative_termination: params.cooperative_termination,
             bugs: Bugs::from_config(config),
-            entries: d.entries,
-            prepared: d.prepared,
-            decisions: d.decisions,
+            entries: Tracked::new(d.entries),
+            prepared: Tracked::new(d.prepared),
+            decisions: Tracked::new(d.decisions),
             next_txn: d.next_txn,
-            refused: d.refused,
+            refused: Tracked::new(d.refused),
             stats: d.stats,
+            compaction: Compaction::default(),
+            damaged: d.damaged,
+            shadow,
             locks,
             active: BTreeMap::new(),
             queued: BTreeMap::new(),
@@ -449,6 +489,13 @@ impl Protocol for TwoPc {
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
         if !self.nodes.contains(&from) || from == self.me {
             ctx.note(|| format!("ignored a message from {from}, not a peer"));
+            return;
+        }
+        if self.damaged {
+            // Its log lost records it cannot name: it votes no, and takes part in nothing.
+            if let Message::Prepare { txn, .. } = msg {
+                ctx.send(from, Message::Vote { txn, yes: false });
+            }
             return;
         }
         match msg {
@@ -471,6 +518,9 @@ impl Protocol for TwoPc {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        if self.damaged {
+            return;
+        }
         match timer {
             Timer::Tick => self.on_tick(ctx),
             Timer::Votes(txn) => {
@@ -503,6 +553,11 @@ impl Protocol for TwoPc {
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        if self.damaged {
+            ctx.note(|| "refused: this node's log is damaged".to_string());
+            ctx.reply(request.id, OpResult::Unavailable { hint: None });
+            return;
+        }
         let waiting = Waiting {
             request,
             since: ctx.now(),

@@ -76,8 +76,13 @@ impl TwoPc {
             queries: 0,
         };
         self.prepared.insert(txn, prepared);
-        // The vote and its lock are durable before the vote leaves.
-        self.persist(ctx);
+        if self.bugs.ack_before_sync {
+            // The planted bug: written, not synced; the next persist's sync covers it.
+            self.write_changes(ctx);
+        } else {
+            // The vote and its lock are durable before the vote leaves.
+            self.persist(ctx);
+        }
         ctx.send(txn.coordinator, Message::Vote { txn, yes: true });
         if self.bugs.release_lock_before_decision {
             let writes = self.prepared[&txn].writes.clone();

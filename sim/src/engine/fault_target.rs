@@ -6,7 +6,7 @@ use super::nodes::NodeSlot;
 use super::Engine;
 use crate::faults::{Pair, TimelineFault};
 use crate::scenario::explain::span_text;
-use crate::scenario::fault_kinds::{Applied, DriftRate, FaultTarget, NetworkFault};
+use crate::scenario::fault_kinds::{Applied, DiskFaultKind, DriftRate, FaultTarget, NetworkFault};
 use crate::scenario::targets::{NodeView, World};
 use crate::scenario::{Fault, FaultOrigin, IfNone, PartitionShape, ScheduledFault};
 use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, SpanRange, Time};
@@ -218,10 +218,41 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         slot.paused = false;
         slot.held.clear();
         slot.timers.clear();
+        let disk = slot.disk.crash(&mut self.streams.faults);
         if let Some(roles) = &mut self.nodes.roles {
             roles.sample(self.now, node, None, &mut self.trace);
         }
-        format!("crash {node}")
+        match disk {
+            Some(what) => format!("crash {node} ({what})"),
+            None => format!("crash {node}"),
+        }
+    }
+
+    fn disk(&mut self, node: NodeId, fault: DiskFaultKind) -> String {
+        let disk = &mut self.nodes[node.index()].disk;
+        let name = fault.name();
+        match fault {
+            DiskFaultKind::Corrupt => match disk.corrupt(&mut self.streams.faults) {
+                Some(i) => format!("disk {node} {name} (record {} of {})", i + 1, disk.len()),
+                None => format!("disk {node} {name} (ignored: nothing written)"),
+            },
+            DiskFaultKind::LoseUnsynced => {
+                disk.on_crash.lose = Some(true);
+                format!("disk {node} {name}")
+            }
+            DiskFaultKind::LoseSomeUnsynced => {
+                disk.on_crash.lose = Some(false);
+                format!("disk {node} {name}")
+            }
+            DiskFaultKind::TornWrite => {
+                disk.on_crash.torn = true;
+                format!("disk {node} {name}")
+            }
+            DiskFaultKind::Healthy => {
+                disk.on_crash = Default::default();
+                format!("disk {node} {name}")
+            }
+        }
     }
 
     fn restart(&mut self, node: NodeId) -> String {
@@ -229,7 +260,7 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
             return format!("restart {node} (ignored: running)");
         }
         self.start_node(node);
-        let from = if self.nodes[node.index()].durable.is_some() {
+        let from = if !self.nodes[node.index()].disk.is_empty() {
             "from its durable state"
         } else {
             "with nothing persisted"

@@ -14,13 +14,14 @@ use crate::clock::NodeClock;
 use crate::network::{stretched, Fate};
 use crate::rng::{Stream, Streams};
 use crate::scenario::Scenario;
-use simkv_protocols::{Context, Effect, NodeConfig, NodeId, Protocol, Request, Span, Time};
+use simkv_protocols::{Context, Effect, NodeConfig, NodeId, Protocol, Read, Request, Span, Time};
 use std::ops::{Index, IndexMut};
 
 /// One node as the engine holds it.
 pub(crate) struct NodeSlot<P: Protocol> {
     pub(super) state: Option<P>,
-    pub(super) durable: Option<P::Durable>,
+    /// Its simulated disk: the log of records it wrote.
+    pub(super) disk: Disk<P::Record>,
     pub(super) config: NodeConfig,
     /// Bumped by each crash, so that timers armed before it never fire after it.
     pub(super) epoch: u32,
@@ -36,6 +37,133 @@ pub(crate) struct NodeSlot<P: Protocol> {
     pub(super) next_generation: u64,
     pub(super) clock: NodeClock,
     pub(super) stream: Stream,
+}
+
+/// A node's simulated disk: an append-only log of the records it wrote, of which a prefix
+/// is synced. A write or a sync takes no time: a handler's effects after a sync see it done.
+/// Storage faults (`fault_kinds/disk.rs`) damage it: a crash may lose the unsynced suffix
+/// (all of it, or a random part) or tear the last unsynced write, and a record may be
+/// corrupted in place; a recovery reads a damaged record as [`Read::Corrupt`].
+pub(crate) struct Disk<R> {
+    /// Each record with its damage: the bits flipped, 0 when intact.
+    records: Vec<(R, u64)>,
+    /// How many records, from the first, a sync made durable.
+    synced: usize,
+    /// The latest snapshot record not yet synced: a sync past it drops the records before it.
+    snapshot: Option<usize>,
+    /// What a crash does to the unsynced suffix.
+    pub(super) on_crash: OnCrash,
+}
+
+/// What a crash does to a disk's unsynced writes (a `disk` fault sets it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OnCrash {
+    /// Lose every unsynced write (`Some(true)`), a random suffix of them (`Some(false)`), or
+    /// none (`None`: the page cache made it to the platter).
+    pub lose: Option<bool>,
+    /// Tear the last unsynced write that survives: it reads back corrupt.
+    pub torn: bool,
+}
+
+impl<R> Default for Disk<R> {
+    fn default() -> Self {
+        Disk {
+            records: Vec::new(),
+            synced: 0,
+            snapshot: None,
+            on_crash: OnCrash::default(),
+        }
+    }
+}
+
+impl<R> Disk<R> {
+    /// Appends `record`; a `snapshot` record rebuilds the state on its own.
+    fn write(&mut self, record: R, snapshot: bool) {
+        if snapshot {
+            self.snapshot = Some(self.records.len());
+        }
+        self.records.push((record, 0));
+    }
+
+    /// Makes every record written durable, and drops what a synced snapshot made useless.
+    fn sync(&mut self) {
+        self.synced = self.records.len();
+        if let Some(at) = self.snapshot.take() {
+            self.records.drain(..at);
+            self.synced -= at;
+        }
+    }
+
+    /// Whether the node ever wrote anything that is still on the disk.
+    pub(super) fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// How many records the disk holds.
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// What a crash does to the unsynced suffix, as [`Disk::on_crash`] says, drawing from
+    /// `rng`; a note of what it did, if anything.
+    pub(super) fn crash(&mut self, rng: &mut Stream) -> Option<String> {
+        let unsynced = self.records.len() - self.synced;
+        if unsynced == 0 {
+            return None;
+        }
+        let mut notes = Vec::new();
+        if let Some(all) = self.on_crash.lose {
+            let keep = if all {
+                0
+            } else {
+                rng.below(unsynced as u64 + 1) as usize
+            };
+            self.records.truncate(self.synced + keep);
+            if self.snapshot.is_some_and(|at| at >= self.records.len()) {
+                self.snapshot = None;
+            }
+            notes.push(format!(
+                "lost {} of {unsynced} unsynced writes",
+                unsynced - keep
+            ));
+        }
+        if self.on_crash.torn && self.records.len() > self.synced {
+            if let Some(last) = self.records.last_mut() {
+                last.1 = rng.next_u64() | 1;
+                notes.push("tore the last write".to_string());
+            }
+        }
+        (!notes.is_empty()).then(|| notes.join(", "))
+    }
+
+    /// Flips bits of a record drawn from `rng`: its index, if the disk holds any.
+    pub(super) fn corrupt(&mut self, rng: &mut Stream) -> Option<usize> {
+        if self.records.is_empty() {
+            return None;
+        }
+        let i = rng.below(self.records.len() as u64) as usize;
+        self.records[i].1 = rng.next_u64() | 1;
+        Some(i)
+    }
+
+    /// What a restart reads back: the records folded in write order while the protocol
+    /// reads on (`None`: no record).
+    fn recover<P: Protocol<Record = R>>(&self, config: &NodeConfig) -> Option<P::Durable> {
+        let mut durable = None;
+        for (record, flip) in &self.records {
+            let read = match *flip {
+                0 => Read::Intact(record),
+                flip => Read::Corrupt {
+                    written: record,
+                    flip,
+                },
+            };
+            if !P::recover(&mut durable, read, config) {
+                break;
+            }
+        }
+        durable
+    }
 }
 
 /// Where a node stands with respect to faults.
@@ -97,7 +225,7 @@ impl<P: Protocol> Nodes<P> {
             .iter()
             .map(|id| NodeSlot {
                 state: None,
-                durable: None,
+                disk: Disk::default(),
                 config: NodeConfig {
                     id: *id,
                     nodes: node_ids.clone(),
@@ -161,8 +289,9 @@ impl<P: Protocol> Nodes<P> {
         let slot = &mut self.slots[node.index()];
         let local = (slot.clock.local(bus.now), slot.clock.monotonic(bus.now));
         let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
-        let (config, durable) = (&slot.config, slot.durable.as_ref());
-        match contain(|| P::start(&mut ctx, config, durable)) {
+        let config = &slot.config;
+        let disk = &slot.disk;
+        match contain(|| P::start(&mut ctx, config, disk.recover::<P>(config).as_ref())) {
             Ok(state) => slot.state = Some(state),
             Err(why) => {
                 self.violation = Some((bus.now, format!("{node}: start {why}")));
@@ -275,7 +404,10 @@ impl<P: Protocol> Nodes<P> {
             Effect::CancelTimer { timer } => {
                 self.slots[node.index()].timers.retain(|(t, _)| *t != timer);
             }
-            Effect::Persist(durable) => self.slots[node.index()].durable = Some(durable),
+            Effect::Write { record, snapshot } => {
+                self.slots[node.index()].disk.write(record, snapshot)
+            }
+            Effect::Sync => self.slots[node.index()].disk.sync(),
             Effect::Reply { request, result } => {
                 let slot = &self.slots[node.index()];
                 let frozen = |n: NodeId| self.slots[n.index()].frozen;

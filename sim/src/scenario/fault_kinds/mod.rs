@@ -14,6 +14,7 @@
 mod clock_drift;
 mod clock_jump;
 mod crash;
+mod disk;
 mod freeze;
 mod network;
 mod operator;
@@ -25,6 +26,7 @@ mod table;
 pub use clock_drift::{ClockDrift, DriftRate};
 pub use clock_jump::ClockJump;
 pub use crash::{Crash, Restart};
+pub use disk::{DiskFault, DiskFaultKind, DISK_FAULTS};
 pub use freeze::{Freeze, Unfreeze};
 pub(crate) use network::link_change;
 pub use network::{LinkChange, NetworkFault, NetworkScope};
@@ -165,6 +167,8 @@ pub(crate) trait FaultTarget {
     fn network(&mut self, fault: &NetworkFault);
     /// Makes `node` `factor` times slower from now on (1: its normal speed).
     fn set_slow(&mut self, node: NodeId, factor: u32) -> String;
+    /// Damages `node`'s disk now, or changes what its crashes do to unsynced writes.
+    fn disk(&mut self, node: NodeId, fault: DiskFaultKind) -> String;
 }
 
 table::fault_kinds! {
@@ -200,6 +204,8 @@ table::fault_kinds! {
     slow => Slow(Slow), nemesis "slow";
     /// Undo a slow.
     unslow => Unslow(Unslow);
+    /// A storage fault: crashes lose or tear unsynced writes, or a record is corrupted now.
+    disk => Disk(DiskFault);
 }
 
 impl NemesisKind {
