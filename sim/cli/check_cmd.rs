@@ -1,5 +1,13 @@
 //! `simkv check HISTORY... [--model register|kv] [--init VALUE] [--timeout SECONDS] [--json]
-//! [--explain FILE.html]`: decides whether histories are linearizable.
+//! [--explain FILE.html] [--all-keys] [--no-shrink | --shrink-timeout SECONDS]`: decides
+//! whether histories are linearizable.
+//!
+//! Keys are searched fairly (see [`lincheck::check_prepared`]) and the first violated key
+//! ends the check unless `--all-keys`; the output names the keys decided and those left
+//! unknown. The decision's time (`check_ms`) and the shrinking's (`shrink_ms`) are reported
+//! apart; shrinking has its own budget (`--shrink-timeout`, default four times the decision's
+//! time, at least 0.2 s) and a budget-exhausted shrink keeps the smallest counterexample
+//! found so far.
 //!
 //! Formats go by extension: `.edn` is Jepsen's EDN, `.json` simkv's own history. simkv JSON is
 //! always checked with the strict kv model. For EDN the model is `kv` when every client
@@ -22,7 +30,9 @@ use crate::Exit;
 use clap::builder::{EnumValueParser, TypedValueParser};
 use simkv_sim::elle;
 use simkv_sim::history::{History, HistoryError};
-use simkv_sim::lincheck::{self, edn, explain, Budget, CheckOutcome, Counterexample, Verdict};
+use simkv_sim::lincheck::{
+    self, edn, explain, Budget, CheckOutcome, Counterexample, Shrink, Verdict,
+};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,6 +108,12 @@ pub struct CheckArgs {
     pub force: bool,
     /// The consistency model `:txn` histories are checked against (Elle's checker).
     pub consistency_model: Option<String>,
+    /// Search every key even after one is found violated.
+    pub all_keys: bool,
+    /// Do not shrink the counterexample.
+    pub no_shrink: bool,
+    /// Shrinking's own time limit, in seconds.
+    pub shrink_timeout_s: Option<f64>,
 }
 
 /// Runs the command: results on stdout, errors on stderr; returns the exit code.
@@ -150,8 +166,8 @@ fn exit_code(verdict: &Verdict) -> Exit {
 /// Each file's search gives up with "unknown" (exit 3) after this long unless `--timeout`
 /// says otherwise: a history whose search explodes ends in bounded time.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The values the search may make, in bytes: with the memo's 128 MiB, the check stays well
-/// under 1 GB of memory.
+/// The values each key's search may make, in bytes: with the memo's 128 MiB, a key's search
+/// stays well under 1 GB of memory.
 const MAX_VALUE_BYTES: usize = 256 << 20;
 
 /// Options validated once for all files.
@@ -193,6 +209,18 @@ impl Setup {
                 }
             },
         };
+        let shrink = match (args.no_shrink, args.shrink_timeout_s) {
+            (true, _) => Shrink::Off,
+            (false, None) => Shrink::Default,
+            (false, Some(s)) => match Duration::try_from_secs_f64(s) {
+                Ok(d) if s > 0.0 => Shrink::Timeout(d),
+                _ => {
+                    return Err(format!(
+                        "--shrink-timeout {s}: expected a positive number of seconds"
+                    ))
+                }
+            },
+        };
         if let Some(out) = &args.explain {
             if let Some(f) = args.files.iter().find(|f| same_file(f, out)) {
                 let msg = format!("--explain {}: that is a history being checked", f.display());
@@ -212,6 +240,8 @@ impl Setup {
             budget: Budget {
                 deadline,
                 max_value_bytes: MAX_VALUE_BYTES,
+                all_keys: args.all_keys,
+                shrink,
                 ..Budget::default()
             },
         })
@@ -288,6 +318,8 @@ fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
 fn report(file: &Path, done: &Done, json: bool) {
     let out = &done.outcome;
     let ms = out.check_time.as_secs_f64() * 1000.0;
+    let shrink_ms = out.shrink_time.as_secs_f64() * 1000.0;
+    let unknown = out.keys_with("unknown");
     if json {
         let cx = match &out.verdict {
             Verdict::NotLinearizable(cx) => serde_json::to_value(cx).unwrap_or_default(),
@@ -300,6 +332,10 @@ fn report(file: &Path, done: &Done, json: bool) {
             "keys": out.keys.len(),
             "verdict": out.verdict.name(),
             "check_ms": (ms * 1000.0).round() / 1000.0,
+            "shrink_ms": (shrink_ms * 1000.0).round() / 1000.0,
+            "violated_keys": out.keys_with("not-linearizable"),
+            "decided_keys": out.keys.iter().filter(|k| k.verdict != "unknown").count(),
+            "unknown_keys": unknown,
             "counterexample": cx,
         });
         if let Verdict::Unknown(why) = &out.verdict {
@@ -318,14 +354,41 @@ fn report(file: &Path, done: &Done, json: bool) {
         ),
     };
     let facts = format!("model {}, {} ops, {keys}, {ms:.1} ms", out.model, out.ops);
+    // Which keys were decided, when some were not.
+    let undecided = if unknown.is_empty() {
+        String::new()
+    } else {
+        let decided = out.keys.len() - unknown.len();
+        format!(
+            "  {decided} keys decided; {} unknown: {}\n",
+            unknown.len(),
+            shown_keys(&unknown)
+        )
+    };
     match &out.verdict {
         Verdict::Linearizable => println!("{}: linearizable ({facts})", file.display()),
-        Verdict::Unknown(why) => println!("{}: unknown: {why} ({facts})", file.display()),
+        Verdict::Unknown(why) => {
+            println!("{}: unknown: {why} ({facts})", file.display());
+            print!("{undecided}");
+        }
         Verdict::NotLinearizable(cx) => {
-            println!("{}: NOT linearizable ({facts})", file.display());
+            println!(
+                "{}: NOT linearizable ({facts}; shrinking {shrink_ms:.1} ms)",
+                file.display()
+            );
+            print!("{undecided}");
             print!("{}", indent(&cx.render()));
         }
     }
+}
+
+/// At most the first 20 keys, and how many more.
+fn shown_keys(keys: &[&str]) -> String {
+    let mut shown = keys.iter().take(20).copied().collect::<Vec<_>>().join(", ");
+    if keys.len() > 20 {
+        shown.push_str(&format!(" and {} more", keys.len() - 20));
+    }
+    shown
 }
 
 fn indent(text: &str) -> String {

@@ -105,6 +105,13 @@ fn error(line: usize, column: usize, message: impl Into<String>) -> HistoryError
     }
 }
 
+/// Reads and parses an EDN history file. Errors name the line and column; an unreadable
+/// file or one that is not UTF-8 is an error at its start or at the first bad byte.
+pub fn read_file(path: &std::path::Path) -> Result<EdnHistory, HistoryError> {
+    let text = std::fs::read_to_string(path).map_err(|e| error(1, 1, e.to_string()))?;
+    parse(&text)
+}
+
 /// Parses an EDN history.
 pub fn parse(text: &str) -> Result<EdnHistory, HistoryError> {
     let records = reader::records(text)?;
