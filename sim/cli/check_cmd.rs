@@ -128,11 +128,24 @@ pub fn check_command(args: &CheckArgs) -> Exit {
     let mut worst = Exit::Pass;
     let mut pictures: Vec<explain::Section> = Vec::new();
     for file in &args.files {
-        if let Some(code) = maybe_check_txns(file, &setup, args.json) {
+        // An EDN file is read and parsed once, for both checkers.
+        let parsed = match read_edn(file) {
+            Some(Ok(history)) => Some(history),
+            Some(Err(msg)) => {
+                eprintln!("simkv check: {msg}");
+                worst = worst.worst(Exit::BadInput);
+                continue;
+            }
+            None => None,
+        };
+        if let Some(code) = parsed
+            .as_ref()
+            .and_then(|h| maybe_check_txns(file, h, &setup, args.json))
+        {
             worst = worst.worst(code);
             continue;
         }
-        let code = match check_file(file, &setup) {
+        let code = match check_file(file, parsed, &setup) {
             Ok(done) => {
                 report(file, &done, args.json);
                 let code = exit_code(&done.outcome.verdict);
@@ -274,16 +287,24 @@ fn located(file: &Path, e: &HistoryError) -> String {
     format!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message)
 }
 
-fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
-    let text = crate::check_input::read_text(file)?;
+/// A `.edn` file read and parsed (`None` for other files).
+fn read_edn(file: &Path) -> Option<Result<edn::EdnHistory, String>> {
+    if file.extension().and_then(|e| e.to_str()) != Some("edn") {
+        return None;
+    }
+    let parse = |text: String| edn::parse(&text).map_err(|e| located(file, &e));
+    Some(crate::check_input::read_text(file).and_then(parse))
+}
+
+fn check_file(file: &Path, parsed: Option<edn::EdnHistory>, setup: &Setup) -> Result<Done, String> {
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let prepared = match ext {
-        "edn" => {
-            let history = edn::parse(&text).map_err(|e| located(file, &e))?;
+    let prepared = match (ext, parsed) {
+        ("edn", Some(history)) => {
             let model = setup.model.unwrap_or_else(|| edn::guess_model(&history));
             edn::prepare(&history, model, setup.init.as_ref()).map_err(|e| located(file, &e))?
         }
-        "json" => {
+        ("json", _) => {
+            let text = crate::check_input::read_text(file)?;
             if setup.model == Some(edn::EdnModel::Register) {
                 return Err(format!(
                     "{}: simkv JSON histories are checked with the kv model",
@@ -291,6 +312,7 @@ fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
                 ));
             }
             let history = History::from_json(&text).map_err(|e| located(file, &e))?;
+            drop(text);
             let mut prepared = lincheck::prepare_simkv(&history).map_err(|e| located(file, &e))?;
             if let Some(init) = &setup.init {
                 prepared.init = match init {
@@ -412,22 +434,25 @@ fn section(file: &Path, done: &Done) -> explain::Section {
 /// check fails when `--consistency-model` (strict-serializable by default) is ruled out.
 /// `--model kv` keeps the strict-serializability search for such a history. `None` when the
 /// file is not such a history (or cannot be read: [`check_file`] says why).
-fn maybe_check_txns(file: &Path, setup: &Setup, json: bool) -> Option<Exit> {
-    if setup.model.is_some() || file.extension().and_then(|e| e.to_str()) != Some("edn") {
+fn maybe_check_txns(
+    file: &Path,
+    history: &edn::EdnHistory,
+    setup: &Setup,
+    json: bool,
+) -> Option<Exit> {
+    if setup.model.is_some() {
         return None;
     }
-    let text = std::fs::read_to_string(file).ok()?;
-    let history = edn::parse(&text).ok()?;
     // Histories that mix single-key operations with txns (simkv's own runs written as EDN)
     // stay with the search, which models both.
     let client = |o: &&edn::EdnOp| matches!(o.process, edn::Process::Client(_));
-    if !elle::input::is_txn_history(&history)
+    if !elle::input::is_txn_history(history)
         || !history.ops.iter().filter(client).all(|o| o.f == "txn")
     {
         return None;
     }
     let started = std::time::Instant::now();
-    let txns = match elle::from_edn(&history) {
+    let txns = match elle::from_edn(history) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("simkv check: {}", located(file, &e));
