@@ -68,6 +68,10 @@ pub struct Budget {
     pub all_keys: bool,
     /// How much shrinking the counterexample may cost.
     pub shrink: Shrink,
+    /// Report the lowest violated key, as a sequential search would: once a key is found
+    /// violated, the keys before it are still searched (those after it are not). Runs' own
+    /// checks set it, so that their reports name the same key whatever the scheduling.
+    pub lowest_key: bool,
 }
 
 /// Shrinking's own budget (see [`counterexample::build`]).
@@ -99,6 +103,7 @@ impl Default for Budget {
             max_value_bytes: 1 << 30,
             all_keys: false,
             shrink: Shrink::Default,
+            lowest_key: false,
         }
     }
 }
@@ -594,6 +599,8 @@ struct KeyState {
     zones_failed: bool,
     /// Bytes of values its searches made, over all rounds.
     value_bytes: usize,
+    /// Steps of its last search (what shrinking's allowance is scaled by).
+    last_steps: u64,
 }
 
 /// Decides a prepared history, key by key (zones, else the search), fairly: every key first
@@ -634,12 +641,14 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
                 },
                 zones_failed: zones == Some(false),
                 value_bytes: 0,
+                last_steps: 0,
             }
         })
         .collect();
     let (failing, global) = search_rounds(&mut prepared, &mut states, &mut meter, budget);
     let mut unknown: Option<String> = None;
     let mut keys = Vec::with_capacity(states.len());
+    let failing_steps = failing.map_or(0, |i| states[i].last_steps);
     for state in states {
         let mut stats = state.stats;
         stats.verdict = match &state.found {
@@ -661,7 +670,7 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
     let check_time = start.elapsed();
     let verdict = match (failing, unknown) {
         (Some(i), _) => {
-            let shrink = counterexample::ShrinkLimits::new(budget, check_time, keys[i].steps);
+            let shrink = counterexample::ShrinkLimits::new(budget, check_time, failing_steps);
             let mut cx = counterexample::build(&mut prepared, i, &meter, &shrink);
             cx.shrunk_from = counts[i];
             Verdict::NotLinearizable(Box::new(cx))
@@ -695,6 +704,10 @@ fn search_rounds(
             if state.found.is_some() {
                 continue;
             }
+            if failing.is_some_and(|f| i > f) {
+                // Only `lowest_key` gets here: keys after the violated one are not needed.
+                break;
+            }
             if let Some(why) = meter.exhausted(&prepared.values) {
                 return (failing, Some(why));
             }
@@ -709,6 +722,7 @@ fn search_rounds(
             state.value_bytes += prepared.values.bytes().saturating_sub(before);
             state.stats.method = Method::Search;
             state.stats.steps += s.steps;
+            state.last_steps = s.steps;
             state.stats.memo_entries = state.stats.memo_entries.max(s.memo_entries);
             match found {
                 Found::GaveUp(why) => {
@@ -728,6 +742,10 @@ fn search_rounds(
                 found => state.found = Some(found),
             }
             if state.found == Some(Found::Violation) {
+                if budget.lowest_key && !budget.all_keys {
+                    failing = Some(failing.map_or(i, |f| f.min(i)));
+                    continue;
+                }
                 failing.get_or_insert(i);
                 if !budget.all_keys {
                     return (failing, None);
