@@ -704,7 +704,7 @@ fn search_rounds(
             if state.found.is_some() {
                 continue;
             }
-            if failing.is_some_and(|f| i > f) {
+            if !budget.all_keys && failing.is_some_and(|f| i > f) {
                 // Only `lowest_key` gets here: keys after the violated one are not needed.
                 break;
             }
