@@ -1,5 +1,13 @@
 //! `simkv check HISTORY... [--model register|kv] [--init VALUE] [--timeout SECONDS] [--json]
-//! [--explain FILE.html]`: decides whether histories are linearizable.
+//! [--explain FILE.html] [--all-keys] [--no-shrink | --shrink-timeout SECONDS]`: decides
+//! whether histories are linearizable.
+//!
+//! Keys are searched fairly (see [`lincheck::check_prepared`]) and the first violated key
+//! ends the check unless `--all-keys`; the output names the keys decided and those left
+//! unknown. The decision's time (`check_ms`) and the shrinking's (`shrink_ms`) are reported
+//! apart; shrinking has its own budget (`--shrink-timeout`, default four times the decision's
+//! time, at least 0.2 s) and a budget-exhausted shrink keeps the smallest counterexample
+//! found so far.
 //!
 //! Formats go by extension: `.edn` is Jepsen's EDN, `.json` simkv's own history. simkv JSON is
 //! always checked with the strict kv model. For EDN the model is `kv` when every client
@@ -22,7 +30,9 @@ use crate::Exit;
 use clap::builder::{EnumValueParser, TypedValueParser};
 use simkv_sim::elle;
 use simkv_sim::history::{History, HistoryError};
-use simkv_sim::lincheck::{self, edn, explain, Budget, CheckOutcome, Counterexample, Verdict};
+use simkv_sim::lincheck::{
+    self, edn, explain, Budget, CheckOutcome, Counterexample, Shrink, Verdict,
+};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,6 +108,12 @@ pub struct CheckArgs {
     pub force: bool,
     /// The consistency model `:txn` histories are checked against (Elle's checker).
     pub consistency_model: Option<String>,
+    /// Search every key even after one is found violated.
+    pub all_keys: bool,
+    /// Do not shrink the counterexample.
+    pub no_shrink: bool,
+    /// Shrinking's own time limit, in seconds.
+    pub shrink_timeout_s: Option<f64>,
 }
 
 /// Runs the command: results on stdout, errors on stderr; returns the exit code.
@@ -112,11 +128,24 @@ pub fn check_command(args: &CheckArgs) -> Exit {
     let mut worst = Exit::Pass;
     let mut pictures: Vec<explain::Section> = Vec::new();
     for file in &args.files {
-        if let Some(code) = maybe_check_txns(file, &setup, args.json) {
+        // An EDN file is read and parsed once, for both checkers.
+        let parsed = match read_edn(file) {
+            Some(Ok(history)) => Some(history),
+            Some(Err(msg)) => {
+                eprintln!("simkv check: {msg}");
+                worst = worst.worst(Exit::BadInput);
+                continue;
+            }
+            None => None,
+        };
+        if let Some(code) = parsed
+            .as_ref()
+            .and_then(|h| maybe_check_txns(file, h, &setup, args.json))
+        {
             worst = worst.worst(code);
             continue;
         }
-        let code = match check_file(file, &setup) {
+        let code = match check_file(file, parsed, &setup) {
             Ok(done) => {
                 report(file, &done, args.json);
                 let code = exit_code(&done.outcome.verdict);
@@ -150,8 +179,8 @@ fn exit_code(verdict: &Verdict) -> Exit {
 /// Each file's search gives up with "unknown" (exit 3) after this long unless `--timeout`
 /// says otherwise: a history whose search explodes ends in bounded time.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The values the search may make, in bytes: with the memo's 128 MiB, the check stays well
-/// under 1 GB of memory.
+/// The values each key's search may make, in bytes: with the memo's 128 MiB, a key's search
+/// stays well under 1 GB of memory.
 const MAX_VALUE_BYTES: usize = 256 << 20;
 
 /// Options validated once for all files.
@@ -193,6 +222,18 @@ impl Setup {
                 }
             },
         };
+        let shrink = match (args.no_shrink, args.shrink_timeout_s) {
+            (true, _) => Shrink::Off,
+            (false, None) => Shrink::Default,
+            (false, Some(s)) => match Duration::try_from_secs_f64(s) {
+                Ok(d) if s > 0.0 => Shrink::Timeout(d),
+                _ => {
+                    return Err(format!(
+                        "--shrink-timeout {s}: expected a positive number of seconds"
+                    ))
+                }
+            },
+        };
         if let Some(out) = &args.explain {
             if let Some(f) = args.files.iter().find(|f| same_file(f, out)) {
                 let msg = format!("--explain {}: that is a history being checked", f.display());
@@ -212,6 +253,8 @@ impl Setup {
             budget: Budget {
                 deadline,
                 max_value_bytes: MAX_VALUE_BYTES,
+                all_keys: args.all_keys,
+                shrink,
                 ..Budget::default()
             },
         })
@@ -244,16 +287,24 @@ fn located(file: &Path, e: &HistoryError) -> String {
     format!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message)
 }
 
-fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
-    let text = crate::check_input::read_text(file)?;
+/// A `.edn` file read and parsed (`None` for other files).
+fn read_edn(file: &Path) -> Option<Result<edn::EdnHistory, String>> {
+    if file.extension().and_then(|e| e.to_str()) != Some("edn") {
+        return None;
+    }
+    let parse = |text: String| edn::parse(&text).map_err(|e| located(file, &e));
+    Some(crate::check_input::read_text(file).and_then(parse))
+}
+
+fn check_file(file: &Path, parsed: Option<edn::EdnHistory>, setup: &Setup) -> Result<Done, String> {
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let prepared = match ext {
-        "edn" => {
-            let history = edn::parse(&text).map_err(|e| located(file, &e))?;
+    let prepared = match (ext, parsed) {
+        ("edn", Some(history)) => {
             let model = setup.model.unwrap_or_else(|| edn::guess_model(&history));
             edn::prepare(&history, model, setup.init.as_ref()).map_err(|e| located(file, &e))?
         }
-        "json" => {
+        ("json", _) => {
+            let text = crate::check_input::read_text(file)?;
             if setup.model == Some(edn::EdnModel::Register) {
                 return Err(format!(
                     "{}: simkv JSON histories are checked with the kv model",
@@ -261,6 +312,7 @@ fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
                 ));
             }
             let history = History::from_json(&text).map_err(|e| located(file, &e))?;
+            drop(text);
             let mut prepared = lincheck::prepare_simkv(&history).map_err(|e| located(file, &e))?;
             if let Some(init) = &setup.init {
                 prepared.init = match init {
@@ -288,6 +340,8 @@ fn check_file(file: &Path, setup: &Setup) -> Result<Done, String> {
 fn report(file: &Path, done: &Done, json: bool) {
     let out = &done.outcome;
     let ms = out.check_time.as_secs_f64() * 1000.0;
+    let shrink_ms = out.shrink_time.as_secs_f64() * 1000.0;
+    let unknown = out.keys_with("unknown");
     if json {
         let cx = match &out.verdict {
             Verdict::NotLinearizable(cx) => serde_json::to_value(cx).unwrap_or_default(),
@@ -300,6 +354,10 @@ fn report(file: &Path, done: &Done, json: bool) {
             "keys": out.keys.len(),
             "verdict": out.verdict.name(),
             "check_ms": (ms * 1000.0).round() / 1000.0,
+            "shrink_ms": (shrink_ms * 1000.0).round() / 1000.0,
+            "violated_keys": out.keys_with("not-linearizable"),
+            "decided_keys": out.keys.iter().filter(|k| k.verdict != "unknown").count(),
+            "unknown_keys": unknown,
             "counterexample": cx,
         });
         if let Verdict::Unknown(why) = &out.verdict {
@@ -318,14 +376,41 @@ fn report(file: &Path, done: &Done, json: bool) {
         ),
     };
     let facts = format!("model {}, {} ops, {keys}, {ms:.1} ms", out.model, out.ops);
+    // Which keys were decided, when some were not.
+    let undecided = if unknown.is_empty() {
+        String::new()
+    } else {
+        let decided = out.keys.len() - unknown.len();
+        format!(
+            "  {decided} keys decided; {} unknown: {}\n",
+            unknown.len(),
+            shown_keys(&unknown)
+        )
+    };
     match &out.verdict {
         Verdict::Linearizable => println!("{}: linearizable ({facts})", file.display()),
-        Verdict::Unknown(why) => println!("{}: unknown: {why} ({facts})", file.display()),
+        Verdict::Unknown(why) => {
+            println!("{}: unknown: {why} ({facts})", file.display());
+            print!("{undecided}");
+        }
         Verdict::NotLinearizable(cx) => {
-            println!("{}: NOT linearizable ({facts})", file.display());
+            println!(
+                "{}: NOT linearizable ({facts}; shrinking {shrink_ms:.1} ms)",
+                file.display()
+            );
+            print!("{undecided}");
             print!("{}", indent(&cx.render()));
         }
     }
+}
+
+/// At most the first 20 keys, and how many more.
+fn shown_keys(keys: &[&str]) -> String {
+    let mut shown = keys.iter().take(20).copied().collect::<Vec<_>>().join(", ");
+    if keys.len() > 20 {
+        shown.push_str(&format!(" and {} more", keys.len() - 20));
+    }
+    shown
 }
 
 fn indent(text: &str) -> String {
@@ -349,22 +434,25 @@ fn section(file: &Path, done: &Done) -> explain::Section {
 /// check fails when `--consistency-model` (strict-serializable by default) is ruled out.
 /// `--model kv` keeps the strict-serializability search for such a history. `None` when the
 /// file is not such a history (or cannot be read: [`check_file`] says why).
-fn maybe_check_txns(file: &Path, setup: &Setup, json: bool) -> Option<Exit> {
-    if setup.model.is_some() || file.extension().and_then(|e| e.to_str()) != Some("edn") {
+fn maybe_check_txns(
+    file: &Path,
+    history: &edn::EdnHistory,
+    setup: &Setup,
+    json: bool,
+) -> Option<Exit> {
+    if setup.model.is_some() {
         return None;
     }
-    let text = std::fs::read_to_string(file).ok()?;
-    let history = edn::parse(&text).ok()?;
     // Histories that mix single-key operations with txns (simkv's own runs written as EDN)
     // stay with the search, which models both.
     let client = |o: &&edn::EdnOp| matches!(o.process, edn::Process::Client(_));
-    if !elle::input::is_txn_history(&history)
+    if !elle::input::is_txn_history(history)
         || !history.ops.iter().filter(client).all(|o| o.f == "txn")
     {
         return None;
     }
     let started = std::time::Instant::now();
-    let txns = match elle::from_edn(&history) {
+    let txns = match elle::from_edn(history) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("simkv check: {}", located(file, &e));

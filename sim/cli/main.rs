@@ -92,6 +92,17 @@ struct CheckCli {
     /// repeatable-read, read-committed or read-uncommitted.
     #[arg(long, value_name = "MODEL")]
     consistency_model: Option<String>,
+    /// Search every key even after one is found violated (default: the first violated key
+    /// ends the check; keys not yet decided are reported as unknown).
+    #[arg(long)]
+    all_keys: bool,
+    /// Give the counterexample as found, unshrunk.
+    #[arg(long, conflicts_with = "shrink_timeout")]
+    no_shrink: bool,
+    /// Stop shrinking after this many seconds and keep the smallest counterexample found so
+    /// far [default: 4 times the decision's time, at least 0.2].
+    #[arg(long, value_name = "SECONDS")]
+    shrink_timeout: Option<f64>,
 }
 
 /// What a command's exit code says: the same contract for every command.
@@ -173,6 +184,9 @@ fn main() -> ExitCode {
             explain: c.explain,
             force: c.force,
             consistency_model: c.consistency_model,
+            all_keys: c.all_keys,
+            no_shrink: c.no_shrink,
+            shrink_timeout_s: c.shrink_timeout,
         }),
         Command::List { what, dir } => list_cmd::list(what, &dir),
     };

@@ -219,8 +219,12 @@ impl History {
     }
 
     /// Reads simkv's JSON history format.
+    ///
+    /// Streaming: the whole text is first checked to be a JSON array (without building
+    /// anything), then each record is read straight from its text into an event, so that
+    /// memory is the text and the events, not a tree of every record.
     pub fn from_json(text: &str) -> Result<History, HistoryError> {
-        let records: Vec<serde_json::Value> =
+        let records: Vec<serde::de::IgnoredAny> =
             serde_json::from_str(text).map_err(|e| HistoryError {
                 line: e.line().max(1),
                 // serde_json says column 0 at the start of a line (an empty file, a cut
@@ -233,19 +237,31 @@ impl History {
             })?;
         let starts = element_starts(text);
         let mut history = History::default();
-        for (i, raw) in records.into_iter().enumerate() {
-            // serde_json::Value loses positions: each record is located by where its text
-            // starts in the array.
-            let (line, column) = line_column(text, starts.get(i).copied().unwrap_or(0));
-            let record: Record = serde_json::from_value(raw).map_err(|e| HistoryError {
-                line,
-                column,
-                message: format!("record {i}: {}", crate::shown::shown(&e.to_string())),
+        history.events.reserve(records.len());
+        for i in 0..records.len() {
+            // Each record is located by where its text starts in the array (computed only
+            // for an error: from the text's start, it costs the text's length).
+            let start = starts.get(i).copied().unwrap_or(0);
+            let at = || line_column(text, start);
+            let mut de = serde_json::Deserializer::from_str(&text[start..]);
+            let record = Record::deserialize(&mut de).map_err(|e| {
+                let (line, column) = at();
+                HistoryError {
+                    line,
+                    column,
+                    message: format!(
+                        "record {i}: {}",
+                        crate::shown::shown(&strip_position(&e.to_string()))
+                    ),
+                }
             })?;
-            let event = from_record(record).map_err(|message| HistoryError {
-                line,
-                column,
-                message: format!("record {i}: {}", crate::shown::shown(&message)),
+            let event = from_record(record).map_err(|message| {
+                let (line, column) = at();
+                HistoryError {
+                    line,
+                    column,
+                    message: format!("record {i}: {}", crate::shown::shown(&message)),
+                }
             })?;
             history.events.push(event);
         }

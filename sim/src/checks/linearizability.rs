@@ -19,6 +19,8 @@ fn run_budget() -> Budget {
         max_steps: 1 << 26,
         max_memo_entries: 1 << 20,
         max_value_bytes: 256 << 20,
+        lowest_key: true,
+        ..Budget::default()
     }
 }
 

@@ -19,9 +19,10 @@
 
 use super::linearizable::{search, Deepest, Found, Meter};
 use super::model::{describe, parts, pending_form, sees, step, Interner, Kind, Sees, Val, ABSENT};
-use super::{Naming, Operation, Prepared, PENDING};
+use super::{Budget, Naming, Operation, Prepared, Shrink, PENDING};
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 /// A set of operations on one key that cannot be linearized.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,6 +39,9 @@ pub struct Counterexample {
     pub minimal: bool,
     /// How many operations the key had before shrinking.
     pub shrunk_from: usize,
+    /// Whether shrinking was tried (false with `--no-shrink`). Not in the JSON form.
+    #[serde(skip)]
+    pub shrunk: bool,
     /// What call and return positions count: `event` (simkv) or `line` (EDN).
     pub position: &'static str,
     /// The key's state after the linearized operations, which the blocked one does not fit
@@ -62,34 +66,96 @@ pub struct CounterOp {
     pub outcome: &'static str,
 }
 
+/// How much shrinking may cost: steps, and wall time when a user's check allows it.
+#[derive(Clone, Copy, Debug)]
+pub struct ShrinkLimits {
+    /// Whether to shrink at all.
+    pub enabled: bool,
+    /// Steps over all of shrinking's searches.
+    pub steps: u64,
+    /// Wall-clock time, when allowed.
+    pub time: Option<Duration>,
+    /// Bytes of values its searches may make.
+    pub value_bytes: usize,
+}
+
+impl ShrinkLimits {
+    /// The limits `budget.shrink` sets, for a key whose failing search took `steps` and a
+    /// decision that took `decided_in`.
+    pub fn new(budget: &Budget, decided_in: Duration, steps: u64) -> ShrinkLimits {
+        let steps = steps.saturating_mul(10).max(4_000_000);
+        let default_time = || {
+            budget
+                .deadline
+                .map(|_| (decided_in * super::SHRINK_TIME_FACTOR).max(super::SHRINK_TIME_FLOOR))
+        };
+        match budget.shrink {
+            Shrink::Off => ShrinkLimits {
+                enabled: false,
+                steps: 0,
+                time: None,
+                value_bytes: 0,
+            },
+            Shrink::Default => ShrinkLimits {
+                enabled: true,
+                steps,
+                time: default_time(),
+                value_bytes: budget.max_value_bytes,
+            },
+            Shrink::Timeout(t) => ShrinkLimits {
+                enabled: true,
+                steps,
+                time: Some(t),
+                value_bytes: budget.max_value_bytes,
+            },
+        }
+    }
+}
+
+/// Counterexamples up to this many operations get the longest linearization traced (a copy
+/// of the stack per new depth: quadratic in the key).
+const MAX_TRACED_OPS: usize = 5_000;
+
 /// Shrinks partition `index` of a history known to fail and describes what is left.
 ///
-/// Shrinking draws on its own allowance of steps (ten times what the failing search took, at
-/// least a few million) under the check's deadline; when that runs out the counterexample is
-/// the smallest set reached so far, marked not minimal.
-pub fn build(prepared: &mut Prepared, index: usize, meter: &Meter, steps: u64) -> Counterexample {
+/// Shrinking draws on its own allowance (`limits`: steps, and wall time for a user's check;
+/// the check's own deadline does not apply, so a decision that used most of it still gets
+/// shrunk); when that runs out the counterexample is the smallest failing set reached so far,
+/// marked not minimal. With shrinking off it is the key's whole history.
+pub fn build(
+    prepared: &mut Prepared,
+    index: usize,
+    meter: &Meter,
+    limits: &ShrinkLimits,
+) -> Counterexample {
     let part = &prepared.partitions[index];
-    let mut shrink_meter = meter.extended(steps.saturating_mul(10).max(4_000_000));
+    let deadline = limits.time.map(|t| Instant::now() + t);
+    let mut shrink_meter = meter
+        .extended(limits.steps)
+        .with_deadline(deadline)
+        .with_value_allowance(prepared.values.bytes(), limits.value_bytes);
     let init = part.initial_state(prepared.init, &mut prepared.values);
     let values = &mut prepared.values;
-    let mut shrinker = Shrinker {
-        init,
-        values,
-        meter: &mut shrink_meter,
-        complete: true,
+    let (ops, minimal) = if limits.enabled {
+        shrink_ops(part.ops.clone(), init, values, &mut shrink_meter)
+    } else {
+        (part.ops.clone(), false)
     };
-    let ops = shrinker.shrink(part.ops.clone());
-    let minimal = shrinker.complete;
     let mut deepest = Deepest::default();
-    let mut trace_meter = meter.extended(1_000_000);
-    let (found, _) = search(
-        &ops,
-        init,
-        &mut prepared.values,
-        &mut trace_meter,
-        Some(&mut deepest),
-    );
-    debug_assert!(found != Found::Linearizable, "shrinking kept a failing set");
+    if ops.len() <= MAX_TRACED_OPS {
+        let mut trace_meter = meter
+            .extended(1_000_000)
+            .with_deadline(deadline)
+            .with_value_allowance(prepared.values.bytes(), limits.value_bytes);
+        let (found, _) = search(
+            &ops,
+            init,
+            &mut prepared.values,
+            &mut trace_meter,
+            Some(&mut deepest),
+        );
+        debug_assert!(found != Found::Linearizable, "shrinking kept a failing set");
+    }
     let naming = prepared.naming;
     let lines = &prepared.lines;
     let at = |pos: u64| match naming {
@@ -125,12 +191,31 @@ pub fn build(prepared: &mut Prepared, index: usize, meter: &Meter, steps: u64) -
         linearized: deepest.order.iter().map(|&i| i as usize).collect(),
         blocked: deepest.blocked.map(|i| i as usize),
         minimal,
+        shrunk: limits.enabled,
         shrunk_from: part.ops.len(),
         position: match naming {
             Naming::Simkv => "event",
             Naming::Jepsen => "line",
         },
     }
+}
+
+/// Shrinks failing `ops` (from `init`) within `meter`: the smallest failing set found, and
+/// whether shrinking finished (it is then 1-minimal).
+pub(crate) fn shrink_ops(
+    ops: Vec<Operation>,
+    init: Val,
+    values: &mut Interner,
+    meter: &mut Meter,
+) -> (Vec<Operation>, bool) {
+    let mut shrinker = Shrinker {
+        init,
+        values,
+        meter,
+        complete: true,
+    };
+    let ops = shrinker.shrink(ops);
+    (ops, shrinker.complete)
 }
 
 struct Shrinker<'a> {
@@ -143,6 +228,12 @@ struct Shrinker<'a> {
 
 impl Shrinker<'_> {
     fn fails(&mut self, ops: &[Operation]) -> bool {
+        // The search looks at the budget only every few thousand steps, which a small
+        // history never reaches: look before each one too, so the budget bounds shrinking.
+        if !self.complete || self.meter.exhausted(self.values).is_some() {
+            self.complete = false;
+            return false;
+        }
         match search(ops, self.init, self.values, self.meter, None).0 {
             Found::Violation => true,
             Found::Linearizable => false,
@@ -180,9 +271,11 @@ impl Shrinker<'_> {
                 break;
             }
         }
+        // `hi` only moves on a failing prefix, so prefix(cuts[hi]) fails even when the budget
+        // ran out: the smallest failing prefix found so far.
         match cuts.get(hi) {
-            Some(&cut) if self.complete => prefix(&ops, cut),
-            _ => ops,
+            Some(&cut) => prefix(&ops, cut),
+            None => ops,
         }
     }
 
@@ -290,6 +383,8 @@ impl Counterexample {
         };
         let size = if self.minimal {
             "minimal"
+        } else if !self.shrunk {
+            "not shrunk"
         } else {
             "shrinking stopped by the budget"
         };

@@ -105,13 +105,20 @@ fn error(line: usize, column: usize, message: impl Into<String>) -> HistoryError
     }
 }
 
+/// Reads and parses an EDN history file. Errors name the line and column; an unreadable
+/// file or one that is not UTF-8 is an error at its start or at the first bad byte.
+pub fn read_file(path: &std::path::Path) -> Result<EdnHistory, HistoryError> {
+    let text = std::fs::read_to_string(path).map_err(|e| error(1, 1, e.to_string()))?;
+    parse(&text)
+}
+
 /// Parses an EDN history.
 pub fn parse(text: &str) -> Result<EdnHistory, HistoryError> {
-    let records = reader::records(text)?;
-    let ops = records
-        .into_iter()
-        .map(|(line, column, edn)| to_op(line, column, edn))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut ops = Vec::new();
+    reader::records(text, |line, column, edn| {
+        ops.push(to_op(line, column, edn)?);
+        Ok(())
+    })?;
     Ok(EdnHistory { ops })
 }
 
@@ -120,7 +127,7 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
     while let Edn::Tagged(_, inner) = edn {
         edn = *inner;
     }
-    let Edn::Map(entries) = edn else {
+    let Edn::Map(mut entries) = edn else {
         return Err(error(
             line,
             column,
@@ -128,12 +135,14 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
         ));
     };
     let at = |msg: String| error(line, column, msg);
-    let get = |key: &str| {
+    // Each field is taken out of the record (no copy); each is asked for once.
+    let mut get = |key: &str| {
         entries
             .iter()
             .position(|(k, _)| matches!(k, Edn::Keyword(n) if n == key))
-            .map(|i| entries[i].1.clone())
+            .map(|i| std::mem::replace(&mut entries[i].1, Edn::Nil))
     };
+    let value = get("value");
     let kind = match get("type") {
         Some(Edn::Keyword(t)) => match t.as_str() {
             "invoke" => OpType::Invoke,
@@ -154,7 +163,7 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
         Some(other) => return Err(at(format!("expected :f to be a keyword, found {other}"))),
         // The Elle paper's example operations omit :f: a value that is a vector of
         // micro-operations is a :txn.
-        None if looks_like_txn(get("value").as_ref()) => "txn".to_string(),
+        None if looks_like_txn(value.as_ref()) => "txn".to_string(),
         None => return Err(at("the operation has no :f".to_string())),
     };
     let process = match get("process") {
@@ -182,7 +191,7 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
     };
     let time = int(get("time"));
     let index = int(get("index"));
-    let value = get("value").unwrap_or(Edn::Nil);
+    let value = value.unwrap_or(Edn::Nil);
     let error = get("error");
     Ok(EdnOp {
         line,

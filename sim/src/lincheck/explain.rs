@@ -220,6 +220,7 @@ mod tests {
             linearized: vec![0, 1],
             blocked: Some(2),
             minimal: true,
+            shrunk: true,
             shrunk_from: 9,
             position: "event",
             state_before_blocked: Some("b".into()),

@@ -35,10 +35,14 @@ pub enum Found {
 pub struct Meter {
     deadline: Option<Instant>,
     max_steps: u64,
+    /// Where the current slice of steps ends (see [`Meter::slice`]); `u64::MAX` for none.
+    slice_end: u64,
     /// The memo's entry limit per search.
     pub max_memo_entries: usize,
     /// The most bytes of values the interner may hold.
-    max_value_bytes: usize,
+    value_limit: usize,
+    /// The budget's value bytes, as the reason for giving up names it.
+    value_budget: usize,
     /// Steps taken so far.
     pub steps: u64,
 }
@@ -49,8 +53,10 @@ impl Meter {
         Meter {
             deadline: budget.deadline.map(|d| Instant::now() + d),
             max_steps: budget.max_steps,
+            slice_end: u64::MAX,
             max_memo_entries: budget.max_memo_entries.max(1024),
-            max_value_bytes: budget.max_value_bytes,
+            value_limit: budget.max_value_bytes,
+            value_budget: budget.max_value_bytes,
             steps: 0,
         }
     }
@@ -58,22 +64,59 @@ impl Meter {
     /// A meter allowing `steps` more steps than this one has taken, with the same deadline.
     pub fn extended(&self, steps: u64) -> Meter {
         Meter {
-            deadline: self.deadline,
             max_steps: self.steps.saturating_add(steps),
-            max_memo_entries: self.max_memo_entries,
-            max_value_bytes: self.max_value_bytes,
-            steps: self.steps,
+            slice_end: u64::MAX,
+            ..*self
         }
+    }
+
+    /// The same meter with another deadline (shrinking's own).
+    pub fn with_deadline(self, deadline: Option<Instant>) -> Meter {
+        Meter { deadline, ..self }
+    }
+
+    /// A meter for one key's slice: at most `steps` more steps (and the shared limits), and
+    /// values past `base` bytes up to `allowance` more (the key's own memory allowance).
+    pub fn slice(&self, steps: u64, base: usize, allowance: usize) -> Meter {
+        Meter {
+            slice_end: self.steps.saturating_add(steps),
+            value_limit: base.saturating_add(allowance),
+            ..*self
+        }
+    }
+
+    /// Values past `base` bytes up to `allowance` more.
+    pub fn with_value_allowance(self, base: usize, allowance: usize) -> Meter {
+        Meter {
+            value_limit: base.saturating_add(allowance),
+            ..self
+        }
+    }
+
+    /// No limit on the values' bytes (each key's is set by [`Meter::slice`]).
+    pub fn without_value_limit(self) -> Meter {
+        Meter {
+            value_limit: usize::MAX,
+            ..self
+        }
+    }
+
+    /// Whether this slice's steps are spent (not the budget's).
+    pub fn slice_spent(&self) -> bool {
+        self.steps >= self.slice_end && self.steps < self.max_steps
     }
 
     /// Whether the budget is spent; checked every few thousand steps because reading the
     /// clock costs more than a step.
-    fn exhausted(&self, values: &Interner) -> Option<String> {
+    pub fn exhausted(&self, values: &Interner) -> Option<String> {
         if self.steps >= self.max_steps {
             return Some(format!("step budget of {} exhausted", self.max_steps));
         }
-        if values.bytes() > self.max_value_bytes {
-            let limit = self.max_value_bytes;
+        if self.steps >= self.slice_end {
+            return Some("slice spent".to_string());
+        }
+        if values.bytes() > self.value_limit {
+            let limit = self.value_budget;
             return Some(format!("value memory budget of {limit} bytes exhausted"));
         }
         match self.deadline {

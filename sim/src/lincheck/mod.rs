@@ -23,6 +23,7 @@
 pub mod counterexample;
 pub mod edn;
 pub mod explain;
+pub mod gen;
 pub mod linearizable;
 pub mod model;
 mod prune;
@@ -62,17 +63,47 @@ pub struct Budget {
     /// search makes (the result of each append of unknown outcome, one per state reached),
     /// which grow with the search on append-heavy histories.
     pub max_value_bytes: usize,
+    /// Search every key even after one is found violated (`--all-keys`); by default the
+    /// first violated key ends the check and keys not yet decided are left unknown.
+    pub all_keys: bool,
+    /// How much shrinking the counterexample may cost.
+    pub shrink: Shrink,
+    /// Report the lowest violated key, as a sequential search would: once a key is found
+    /// violated, the keys before it are still searched (those after it are not). Runs' own
+    /// checks set it, so that their reports name the same key whatever the scheduling.
+    pub lowest_key: bool,
 }
+
+/// Shrinking's own budget (see [`counterexample::build`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shrink {
+    /// No shrinking: the counterexample is the violated key's whole history (`--no-shrink`).
+    Off,
+    /// Steps only: ten times what the failing search took, at least a few million; and, when
+    /// the budget has a deadline (a user's check, never one inside a run), at most
+    /// [`SHRINK_TIME_FACTOR`] times the decision's wall time, at least [`SHRINK_TIME_FLOOR`].
+    Default,
+    /// At most this much wall-clock time (`--shrink-timeout`), and the steps of `Default`.
+    Timeout(Duration),
+}
+
+/// The default shrink deadline is this many times the decision's time...
+pub const SHRINK_TIME_FACTOR: u32 = 4;
+/// ... but never less than this.
+pub const SHRINK_TIME_FLOOR: Duration = Duration::from_millis(200);
 
 impl Default for Budget {
     /// No deadline, 2^32 steps (minutes of work), 2^22 memo entries (at most 128 MiB),
-    /// 1 GiB of values made by the search.
+    /// 1 GiB of values made by each key's search, stop at the first violated key, shrink.
     fn default() -> Self {
         Budget {
             deadline: None,
             max_steps: 1 << 32,
             max_memo_entries: 1 << 22,
             max_value_bytes: 1 << 30,
+            all_keys: false,
+            shrink: Shrink::Default,
+            lowest_key: false,
         }
     }
 }
@@ -137,9 +168,22 @@ pub struct CheckOutcome {
     pub ops: usize,
     /// Per key, in the order keys are listed (numeric keys ascending, else first appearance).
     pub keys: Vec<KeyStats>,
-    /// Wall time of the check proper (preparing, searching, shrinking; not parsing). For
+    /// Wall time of the decision (pruning, zones, searching; not parsing, not shrinking). For
     /// reports' timing fields only: it never decides anything.
     pub check_time: Duration,
+    /// Wall time spent shrinking the counterexample (zero when there is none).
+    pub shrink_time: Duration,
+}
+
+impl CheckOutcome {
+    /// The keys (partitions) whose verdict is `verdict`, in order.
+    pub fn keys_with(&self, verdict: &str) -> Vec<&str> {
+        self.keys
+            .iter()
+            .filter(|k| k.verdict == verdict)
+            .map(|k| k.key.as_str())
+            .collect()
+    }
 }
 
 /// Marks an operation whose outcome is unknown: no return, it may take effect at any time
@@ -226,7 +270,7 @@ pub fn check_simkv_history(history: &History, budget: &Budget) -> CheckOutcome {
     match prepare_simkv(history) {
         Ok(prepared) => {
             let mut outcome = check_prepared(prepared, budget);
-            outcome.check_time = start.elapsed();
+            outcome.check_time = start.elapsed() - outcome.shrink_time;
             outcome
         }
         Err(e) => CheckOutcome {
@@ -235,6 +279,7 @@ pub fn check_simkv_history(history: &History, budget: &Budget) -> CheckOutcome {
             ops: 0,
             keys: Vec::new(),
             check_time: start.elapsed(),
+            shrink_time: Duration::ZERO,
         },
     }
 }
@@ -541,42 +586,92 @@ fn compile_simkv(
     Some(compound.register(values))
 }
 
-/// Decides a prepared history: each key by zones or search, the first failing key shrunk to a
-/// minimal counterexample.
+/// The first slice of search steps each undecided key gets (see [`check_prepared`]); each
+/// round doubles it.
+pub const FIRST_SLICE: u64 = 1 << 16;
+
+/// One key's progress through the rounds of [`check_prepared`].
+struct KeyState {
+    /// Its answer so far: `None` while undecided.
+    found: Option<Found>,
+    stats: KeyStats,
+    /// Whether the zones test found a violation (the search only confirms it).
+    zones_failed: bool,
+    /// Bytes of values its searches made, over all rounds.
+    value_bytes: usize,
+    /// Steps of its last search (what shrinking's allowance is scaled by).
+    last_steps: u64,
+}
+
+/// Decides a prepared history, key by key (zones, else the search), fairly: every key first
+/// gets the zones test, then the undecided ones are searched in rounds, each key in turn
+/// getting a fresh search of [`FIRST_SLICE`] steps, doubled every round (redoing a key's work
+/// costs at most twice what its last round did). So a key that needs `S` steps is decided
+/// after about `2 S` steps per other undecided key, however hard those are: an intractable key
+/// cannot starve a violated one. The first violated key found ends the check unless
+/// `budget.all_keys`; keys left undecided are `unknown` in [`CheckOutcome::keys`]. Each key
+/// has its own allowance of values made (`budget.max_value_bytes`) and memo
+/// (`budget.max_memo_entries`); a key that exhausts its allowance is unknown and the others go
+/// on. Steps and the deadline are shared. The violated key is then shrunk (see
+/// [`counterexample::build`]) under `budget.shrink`.
 pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
     let start = Instant::now();
-    let mut meter = Meter::new(budget);
-    let mut keys = Vec::with_capacity(prepared.partitions.len());
-    let mut failing: Option<usize> = None;
-    let mut unknown: Option<String> = None;
+    let mut meter = Meter::new(budget).without_value_limit();
     // Counts as the history has them, before pruning what cannot matter.
     let counts: Vec<usize> = prepared.partitions.iter().map(|p| p.ops.len()).collect();
     for part in prepared.partitions.iter_mut() {
         prune::drop_unseen_pending(&mut part.ops, &prepared.values);
     }
-    for (i, part) in prepared.partitions.iter().enumerate() {
-        let init = part.initial_state(prepared.init, &mut prepared.values);
-        let (found, stats) = decide(part, init, &mut prepared.values, &mut meter);
-        let verdict = match &found {
-            Found::Linearizable => "linearizable",
-            Found::Violation => {
-                failing.get_or_insert(i);
-                "not-linearizable"
+    let mut states: Vec<KeyState> = prepared
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let init = part.initial_state(prepared.init, &mut prepared.values);
+            let zones = zones::check(&part.ops, init);
+            KeyState {
+                found: (zones == Some(true)).then_some(Found::Linearizable),
+                stats: KeyStats {
+                    key: part.key.clone(),
+                    ops: counts[i],
+                    method: Method::Zones,
+                    verdict: "unknown",
+                    steps: 0,
+                    memo_entries: 0,
+                },
+                zones_failed: zones == Some(false),
+                value_bytes: 0,
+                last_steps: 0,
             }
-            Found::GaveUp(why) => {
-                unknown.get_or_insert_with(|| format!("key {}: {why}", part.key));
+        })
+        .collect();
+    let (failing, global) = search_rounds(&mut prepared, &mut states, &mut meter, budget);
+    let mut unknown: Option<String> = None;
+    let mut keys = Vec::with_capacity(states.len());
+    let failing_steps = failing.map_or(0, |i| states[i].last_steps);
+    for state in states {
+        let mut stats = state.stats;
+        stats.verdict = match &state.found {
+            Some(Found::Linearizable) => "linearizable",
+            Some(Found::Violation) => "not-linearizable",
+            Some(Found::GaveUp(why)) => {
+                unknown.get_or_insert_with(|| format!("key {}: {why}", stats.key));
+                "unknown"
+            }
+            None => {
+                if let Some(why) = &global {
+                    unknown.get_or_insert_with(|| format!("key {}: {why}", stats.key));
+                }
                 "unknown"
             }
         };
-        keys.push(KeyStats {
-            verdict,
-            ops: counts[i],
-            ..stats
-        });
+        keys.push(stats);
     }
+    let check_time = start.elapsed();
     let verdict = match (failing, unknown) {
         (Some(i), _) => {
-            let mut cx = counterexample::build(&mut prepared, i, &meter, keys[i].steps);
+            let shrink = counterexample::ShrinkLimits::new(budget, check_time, failing_steps);
+            let mut cx = counterexample::build(&mut prepared, i, &meter, &shrink);
             cx.shrunk_from = counts[i];
             Verdict::NotLinearizable(Box::new(cx))
         }
@@ -588,38 +683,78 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
         model: prepared.model.clone(),
         ops: counts.iter().sum(),
         keys,
-        check_time: start.elapsed(),
+        check_time,
+        shrink_time: start.elapsed() - check_time,
     }
 }
 
-/// Decides one partition: zones when it applies and passes, else the search (which also
-/// confirms a zones violation, so that every "not linearizable" rests on the search).
-fn decide(
-    part: &Partition,
-    init: Val,
-    values: &mut Interner,
+/// The rounds of [`check_prepared`]: the first violated key's index (the lowest, when several
+/// are found in one round), and why the shared budget ran out, if it did.
+fn search_rounds(
+    prepared: &mut Prepared,
+    states: &mut [KeyState],
     meter: &mut Meter,
-) -> (Found, KeyStats) {
-    let mut stats = KeyStats {
-        key: part.key.clone(),
-        ops: part.ops.len(),
-        method: Method::Zones,
-        verdict: "",
-        steps: 0,
-        memo_entries: 0,
-    };
-    let zones = zones::check(&part.ops, init);
-    if zones == Some(true) {
-        return (Found::Linearizable, stats);
+    budget: &Budget,
+) -> (Option<usize>, Option<String>) {
+    let mut slice = FIRST_SLICE;
+    let mut failing: Option<usize> = None;
+    loop {
+        let mut undecided = 0;
+        for (i, state) in states.iter_mut().enumerate() {
+            if state.found.is_some() {
+                continue;
+            }
+            if !budget.all_keys && failing.is_some_and(|f| i > f) {
+                // Only `lowest_key` gets here: keys after the violated one are not needed.
+                break;
+            }
+            if let Some(why) = meter.exhausted(&prepared.values) {
+                return (failing, Some(why));
+            }
+            let part = &prepared.partitions[i];
+            let init = part.initial_state(prepared.init, &mut prepared.values);
+            let allowance = budget.max_value_bytes.saturating_sub(state.value_bytes);
+            let mut key_meter = meter.slice(slice, prepared.values.bytes(), allowance);
+            let before = prepared.values.bytes();
+            let (found, s) =
+                linearizable::search(&part.ops, init, &mut prepared.values, &mut key_meter, None);
+            meter.steps = key_meter.steps;
+            state.value_bytes += prepared.values.bytes().saturating_sub(before);
+            state.stats.method = Method::Search;
+            state.stats.steps += s.steps;
+            state.last_steps = s.steps;
+            state.stats.memo_entries = state.stats.memo_entries.max(s.memo_entries);
+            match found {
+                Found::GaveUp(why) => {
+                    if state.zones_failed {
+                        // The zones theorem already decided it; the search only confirms.
+                        state.found = Some(Found::Violation);
+                    } else if key_meter.slice_spent() {
+                        // Only its slice ran out: another round.
+                        undecided += 1;
+                    } else if meter.exhausted(&prepared.values).is_some() {
+                        // The shared budget ran out: every undecided key is unknown for that.
+                        undecided += 1;
+                    } else {
+                        state.found = Some(Found::GaveUp(why));
+                    }
+                }
+                found => state.found = Some(found),
+            }
+            if state.found == Some(Found::Violation) {
+                if budget.lowest_key && !budget.all_keys {
+                    failing = Some(failing.map_or(i, |f| f.min(i)));
+                    continue;
+                }
+                failing.get_or_insert(i);
+                if !budget.all_keys {
+                    return (failing, None);
+                }
+            }
+        }
+        if undecided == 0 {
+            return (failing, None);
+        }
+        slice = slice.saturating_mul(2);
     }
-    let before = meter.steps;
-    let (mut found, s) = linearizable::search(&part.ops, init, values, meter, None);
-    if zones == Some(false) && matches!(found, Found::GaveUp(_)) {
-        // The zones theorem already decided it; the search was only to confirm.
-        found = Found::Violation;
-    }
-    stats.method = Method::Search;
-    stats.steps = meter.steps - before;
-    stats.memo_entries = s.memo_entries;
-    (found, stats)
 }

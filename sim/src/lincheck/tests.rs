@@ -1131,3 +1131,127 @@ proptest! {
         prop_assert_eq!(fast == Verdict::Linearizable, slow, "{}", h.render());
     }
 }
+
+/// Issue 16: a violated key beside two intractable ones is decided "not linearizable" and
+/// named, however the keys are ordered (the intractable ones sort first); the keys not
+/// decided are named unknown. Steps only, so the answer is the same on every machine.
+#[test]
+fn an_intractable_key_does_not_hide_a_violated_one() {
+    let history = gen::multi_key_append();
+    let budget = Budget {
+        max_steps: 1 << 26,
+        ..Budget::default()
+    };
+    let out = check_simkv_history(&history, &budget);
+    let Verdict::NotLinearizable(cx) = &out.verdict else {
+        panic!("expected a violation, got {:?}", out.verdict);
+    };
+    assert_eq!(cx.key, gen::VIOLATED_KEY.to_string());
+    assert_eq!(out.keys_with("not-linearizable"), vec!["7"]);
+    let unknown = out.keys_with("unknown");
+    assert!(
+        unknown.contains(&"1") && unknown.contains(&"2"),
+        "{unknown:?}"
+    );
+    // The search stopped at key 7: keys after it were not searched.
+    assert!(
+        unknown.contains(&"8") && unknown.contains(&"9"),
+        "{unknown:?}"
+    );
+    assert_eq!(out.keys.len(), 10);
+}
+
+/// With `all_keys` every tractable key is decided; the intractable ones stay unknown once the
+/// shared step budget is spent, and the verdict is still the violation.
+#[test]
+fn all_keys_decides_every_tractable_key() {
+    let history = gen::multi_key_append();
+    let budget = Budget {
+        max_steps: 1 << 23,
+        all_keys: true,
+        ..Budget::default()
+    };
+    let out = check_simkv_history(&history, &budget);
+    assert!(matches!(out.verdict, Verdict::NotLinearizable(_)));
+    assert_eq!(out.keys_with("unknown"), vec!["1", "2"]);
+    assert_eq!(out.keys_with("not-linearizable"), vec!["7"]);
+    assert_eq!(out.keys_with("linearizable").len(), 7);
+}
+
+/// Each key has its own value memory: a key that exhausts it is unknown, the others go on.
+#[test]
+fn a_key_out_of_memory_leaves_the_others_decided() {
+    let history = gen::multi_key_append();
+    let budget = Budget {
+        max_steps: 1 << 26,
+        max_value_bytes: 1 << 20,
+        all_keys: true,
+        ..Budget::default()
+    };
+    let out = check_simkv_history(&history, &budget);
+    assert!(matches!(out.verdict, Verdict::NotLinearizable(_)));
+    assert_eq!(out.keys_with("unknown"), vec!["1", "2"]);
+    assert_eq!(out.keys_with("linearizable").len(), 7);
+}
+
+/// A shrink whose budget runs out returns the smallest set found so far, and it still fails.
+#[test]
+fn a_shrink_out_of_budget_still_returns_a_failing_set() {
+    let mut vals = Interner::default();
+    let mut ops = Vec::new();
+    for i in 0..200u32 {
+        let x = v(&mut vals, i + 1);
+        let at = u64::from(i) * 4;
+        ops.push(op(0, at, at + 1, Kind::Write(x)));
+        ops.push(op(1, at + 2, at + 3, Kind::Read(x)));
+    }
+    let stale = v(&mut vals, 3);
+    ops.push(op(2, 1000, 1001, Kind::Read(stale)));
+    ops.sort_by_key(|o| o.call);
+    for max_steps in [0, 2_000, 20_000, 200_000] {
+        let mut meter = Meter::new(&Budget {
+            max_steps,
+            ..Budget::default()
+        });
+        let (shrunk, complete) =
+            counterexample::shrink_ops(ops.clone(), ABSENT, &mut vals, &mut meter);
+        assert!(!shrunk.is_empty() && shrunk.len() <= ops.len());
+        assert_eq!(decide(&shrunk, &mut vals), Found::Violation, "{max_steps}");
+        if max_steps == 0 {
+            assert!(!complete);
+            assert_eq!(shrunk.len(), ops.len());
+        }
+    }
+    // A tiny budget still made progress: the prefix cut alone drops the tail.
+    let mut meter = Meter::new(&Budget {
+        max_steps: 20_000,
+        ..Budget::default()
+    });
+    let (shrunk, _) = counterexample::shrink_ops(ops.clone(), ABSENT, &mut vals, &mut meter);
+    assert!(shrunk.len() < ops.len(), "{}", shrunk.len());
+}
+
+/// `Shrink::Off` gives the key's whole history, marked not shrunk; a zero shrink deadline
+/// gives a failing set too.
+#[test]
+fn no_shrink_and_a_zero_shrink_timeout_still_give_a_counterexample() {
+    let history = gen::multi_key_append();
+    for shrink in [Shrink::Off, Shrink::Timeout(Duration::ZERO)] {
+        let budget = Budget {
+            max_steps: 1 << 26,
+            shrink,
+            ..Budget::default()
+        };
+        let out = check_simkv_history(&history, &budget);
+        let Verdict::NotLinearizable(cx) = &out.verdict else {
+            panic!("expected a violation, got {:?}", out.verdict);
+        };
+        assert!(!cx.minimal);
+        assert_eq!(cx.ops.len(), cx.shrunk_from, "{shrink:?}");
+        let text = cx.render();
+        match shrink {
+            Shrink::Off => assert!(text.contains("not shrunk"), "{text}"),
+            _ => assert!(text.contains("stopped by the budget"), "{text}"),
+        }
+    }
+}

@@ -261,6 +261,8 @@ fn report_budget() -> Budget {
         max_steps: 1 << 24,
         max_memo_entries: 1 << 20,
         max_value_bytes: 64 << 20,
+        lowest_key: true,
+        ..Budget::default()
     }
 }
 

@@ -70,8 +70,12 @@ pub fn parse_value(text: &str) -> Result<Edn, HistoryError> {
 }
 
 /// Reads a history's records: the elements of one top-level vector or list, or each
-/// top-level value, with the line and column where each begins.
-pub(super) fn records(text: &str) -> Result<Vec<(usize, usize, Edn)>, HistoryError> {
+/// top-level value, handing each to `each` with the line and column where it begins, as it
+/// is read (streaming: no record outlives its turn unless `each` keeps it).
+pub(super) fn records(
+    text: &str,
+    mut each: impl FnMut(usize, usize, Edn) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
     let mut r = Reader {
         text,
         at: 0,
@@ -79,7 +83,6 @@ pub(super) fn records(text: &str) -> Result<Vec<(usize, usize, Edn)>, HistoryErr
         column: 1,
         depth: 0,
     };
-    let mut out = Vec::new();
     r.skip_space()?;
     let close = match r.peek() {
         Some('[') => Some(']'),
@@ -97,20 +100,24 @@ pub(super) fn records(text: &str) -> Result<Vec<(usize, usize, Edn)>, HistoryErr
                     r.bump();
                     break;
                 }
-                Some(_) => out.push(r.positioned()?),
+                Some(_) => {
+                    let (line, column, edn) = r.positioned()?;
+                    each(line, column, edn)?;
+                }
             }
         }
         r.skip_space()?;
         if r.peek().is_some() {
             return Err(r.error("expected the end of the file after the history's collection"));
         }
-        return Ok(out);
+        return Ok(());
     }
     while r.peek().is_some() {
-        out.push(r.positioned()?);
+        let (line, column, edn) = r.positioned()?;
+        each(line, column, edn)?;
         r.skip_space()?;
     }
-    Ok(out)
+    Ok(())
 }
 
 impl Reader<'_> {
@@ -123,7 +130,11 @@ impl Reader<'_> {
     }
 
     fn peek(&self) -> Option<char> {
-        self.text[self.at..].chars().next()
+        // ASCII without decoding: almost every byte of a history.
+        match *self.text.as_bytes().get(self.at)? {
+            b if b < 0x80 => Some(char::from(b)),
+            _ => self.text[self.at..].chars().next(),
+        }
     }
 
     fn peek2(&self) -> Option<char> {
