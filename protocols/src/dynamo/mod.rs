@@ -301,6 +301,7 @@ impl Protocol for Dynamo {
             Read::Corrupt { .. } => false,
         }
     }
+
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {

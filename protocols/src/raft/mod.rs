@@ -760,6 +760,7 @@ impl Protocol for Raft {
         }
         true
     }
+
     type Role = Role;
 
     fn info() -> ProtocolInfo {

@@ -231,6 +231,7 @@ impl Protocol for Sloppy {
             Read::Corrupt { .. } => false,
         }
     }
+
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {
