@@ -188,6 +188,17 @@ impl std::fmt::Display for Operator {
     }
 }
 
+/// A record of a node's log: what folding it does to the durable state recovered so far.
+pub trait Replay<D> {
+    /// Folds this record into `durable` (`None` before the first record).
+    fn replay(&self, durable: &mut Option<D>);
+}
+
+/// A protocol that never writes has no records to fold.
+impl<D> Replay<D> for () {
+    fn replay(&self, _: &mut Option<D>) {}
+}
+
 /// A record of a node's log as a recovery reads it back.
 #[derive(Clone, Copy, Debug)]
 pub enum Read<'a, R> {
@@ -423,7 +434,7 @@ pub trait Protocol: Sized + 'static {
     type Durable: Clone + Debug;
     /// One record of the node's log on its disk: a change to the durable state, or a
     /// snapshot of all of it (see "Storage" above).
-    type Record: Clone + Debug;
+    type Record: Clone + Debug + Replay<Self::Durable>;
     /// The roles a node may hold (see [`roles!`](crate::roles!)); leaderless protocols use
     /// [`Replica`](crate::roles::Replica).
     type Role: RoleKind;
@@ -447,14 +458,20 @@ pub trait Protocol: Sized + 'static {
     /// result. A damaged record ([`Read::Corrupt`]: a flipped bit, a torn write) fails its
     /// checksum: the protocol decides what its loss means, and returns `false` to read no
     /// further (every protocol here keeps the intact prefix: the state of an earlier sync).
-    /// A protocol that never writes keeps the default, which is never called.
+    /// The default folds intact records ([`Replay`]) and stops at the first damaged one.
     fn recover(
         durable: &mut Option<Self::Durable>,
         record: Read<'_, Self::Record>,
         config: &NodeConfig,
     ) -> bool {
-        let _ = (durable, record, config);
-        unreachable!("a protocol that writes records folds them in `recover`")
+        let _ = config;
+        match record {
+            Read::Intact(r) => {
+                r.replay(durable);
+                true
+            }
+            Read::Corrupt { .. } => false,
+        }
     }
 
     /// Boots (or reboots, with `durable`) one node.

@@ -40,7 +40,7 @@ protocol_table! {
 pub use bugs::BugSet;
 pub use contract::{
     BugSpec, Combine, Context, Counter, Effect, Entropy, NodeConfig, Operator, Promise, Protocol,
-    ProtocolInfo, Read, Request,
+    ProtocolInfo, Read, Replay, Request,
 };
 pub use ids::{ClientId, NodeId, RequestId};
 pub use kv::{Key, Op, OpResult, Value};

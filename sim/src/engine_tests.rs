@@ -14,7 +14,7 @@ use serde::Serialize;
 use simkv_protocols::roles::Replica;
 use simkv_protocols::RoleKind;
 use simkv_protocols::{
-    kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Read, Request, SpanRange, Value,
+    kv, Key, NodeConfig, OpResult, Params, ProtocolInfo, Request, SpanRange, Value,
 };
 use std::collections::BTreeMap;
 
@@ -34,21 +34,21 @@ struct Ping(u64);
 #[derive(Clone, Debug, Hash, PartialEq, Eq, Serialize)]
 struct Tick;
 
+/// The probe's one record: its ping count, which replaces the count recovered before it.
+#[derive(Clone, Debug)]
+struct Pings(u64);
+
+impl simkv_protocols::Replay<u64> for Pings {
+    fn replay(&self, durable: &mut Option<u64>) {
+        *durable = Some(self.0);
+    }
+}
+
 impl Protocol for Probe {
     type Message = Ping;
     type Timer = Tick;
     type Durable = u64;
-    type Record = u64;
-
-    fn recover(durable: &mut Option<u64>, record: Read<'_, u64>, _: &NodeConfig) -> bool {
-        match record {
-            Read::Intact(pings) => {
-                *durable = Some(*pings);
-                true
-            }
-            Read::Corrupt { .. } => false,
-        }
-    }
+    type Record = Pings;
     type Role = Replica;
 
     fn info() -> ProtocolInfo {
@@ -88,7 +88,7 @@ impl Protocol for Probe {
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Ping) {
         assert_ne!(from, self.me);
         self.pings += 1;
-        ctx.write(self.pings);
+        ctx.write(Pings(self.pings));
         ctx.sync();
         ctx.note(|| format!("ping {} from {from}", msg.0));
     }

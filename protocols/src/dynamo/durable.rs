@@ -1,6 +1,7 @@
 //! What survives a crash: the replica's versions, the hints it holds, the version counter, and
 //! the hint ledger the invariants check. Persisted before any message that reveals a change.
 
+use crate::Replay;
 use super::handoff::Hint;
 use super::versions::{Versioned, Versions};
 use super::{Dynamo, Member};
@@ -58,9 +59,9 @@ pub enum DynamoRecord {
     },
 }
 
-impl DynamoRecord {
+impl Replay<DynamoDurable> for DynamoRecord {
     /// Folds this record into the state recovered so far.
-    pub(super) fn replay(&self, durable: &mut Option<DynamoDurable>) {
+    fn replay(&self, durable: &mut Option<DynamoDurable>) {
         match self {
             DynamoRecord::Snapshot(d) => *durable = Some(d.clone()),
             DynamoRecord::Changes { entries, hints, own, members, counter, hints_stored, hints_delivered, milestones } => {

@@ -97,7 +97,6 @@ pub use messages::{Message, Timer};
 pub use ring::{key_position, Member, Ring};
 pub use versions::{descends, truncate, Clock, Compare, Versioned, Versions};
 
-use crate::contract::Read;
 use crate::contract::{Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
 use crate::contract::Request;
 use crate::ids::NodeId;
@@ -288,20 +287,6 @@ impl Protocol for Dynamo {
     /// A record whose checksum fails ends the recovery: the node keeps the state of its
     /// last intact record (an earlier sync); what it lost, other replicas hold, and
     /// anti-entropy brings back.
-    fn recover(
-        durable: &mut Option<DynamoDurable>,
-        record: Read<'_, DynamoRecord>,
-        _: &NodeConfig,
-    ) -> bool {
-        match record {
-            Read::Intact(r) => {
-                r.replay(durable);
-                true
-            }
-            Read::Corrupt { .. } => false,
-        }
-    }
-
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {

@@ -2,6 +2,7 @@
 //! with the client sessions of the chain of values that led to it), and the counter's
 //! reserved mark, persisted before any reply that reveals them.
 
+use crate::Replay;
 use super::Majority;
 use crate::contract::Context;
 use crate::ids::{ClientId, RequestId};
@@ -97,9 +98,9 @@ pub enum MajorityRecord {
     },
 }
 
-impl MajorityRecord {
+impl Replay<MajorityDurable> for MajorityRecord {
     /// Folds this record into the state recovered so far.
-    pub(super) fn replay(&self, durable: &mut Option<MajorityDurable>) {
+    fn replay(&self, durable: &mut Option<MajorityDurable>) {
         match self {
             MajorityRecord::Snapshot(d) => *durable = Some(d.clone()),
             MajorityRecord::Changes {

@@ -126,6 +126,7 @@ mod tests;
 pub use crate::quorum::PENDING_MAX;
 pub use crate::reserve::COUNTER_RESERVE_CHUNK;
 pub use durable::{Applied, MajorityDurable, MajorityRecord, Outcome, Record, Slot};
+use crate::Replay;
 use crate::tracked::{Compaction, Shadow, Tracked};
 pub use messages::{Message, Timer};
 

@@ -2,6 +2,7 @@
 //! survives a crash"), and the reservation that keeps a restarted node from issuing a version
 //! twice.
 
+use crate::Replay;
 use super::Primary;
 use crate::contract::Context;
 use crate::quorum::Version;
@@ -37,5 +38,12 @@ impl Primary {
             counter_reserved: self.counter.reserved(),
         });
         ctx.sync();
+    }
+}
+
+/// Each record is the whole mark: the latest intact one is what survives.
+impl Replay<PrimaryDurable> for PrimaryDurable {
+    fn replay(&self, durable: &mut Option<PrimaryDurable>) {
+        *durable = Some(*self);
     }
 }

@@ -101,7 +101,6 @@ pub use durable::PrimaryDurable;
 pub use messages::{Message, Timer};
 pub use store::Entry;
 
-use crate::contract::Read;
 use crate::contract::{Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
 use crate::ids::NodeId;
 use crate::reserve::Reservation;
@@ -247,20 +246,6 @@ impl Protocol for Primary {
 
     /// A mark whose checksum fails is no mark: the node keeps the one before it, if the
     /// disk still holds one (each mark is a snapshot, so usually none).
-    fn recover(
-        durable: &mut Option<PrimaryDurable>,
-        record: Read<'_, PrimaryDurable>,
-        _: &NodeConfig,
-    ) -> bool {
-        match record {
-            Read::Intact(r) => {
-                *durable = Some(*r);
-                true
-            }
-            Read::Corrupt { .. } => false,
-        }
-    }
-
     fn start(
         ctx: &mut Context<'_, Self>,
         config: &NodeConfig,

@@ -118,6 +118,7 @@ mod replication;
 #[cfg(test)]
 mod tests;
 
+use crate::Replay;
 use crate::contract::Read;
 use crate::contract::{
     Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
@@ -344,7 +345,9 @@ impl RaftRecord {
         }
         record
     }
+}
 
+impl Replay<RaftDurable> for RaftRecord {
     /// Folds this record into the state recovered so far.
     fn replay(&self, durable: &mut Option<RaftDurable>) {
         match self {

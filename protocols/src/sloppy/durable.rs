@@ -1,6 +1,7 @@
 //! What survives a crash: the replica's versions, the hints it holds, the version counter, and
 //! the hint ledger the invariants check. Persisted before any message that reveals a change.
 
+use crate::Replay;
 use super::handoff::Hint;
 use super::versions::Versions;
 use super::Sloppy;
@@ -46,9 +47,9 @@ pub enum SloppyRecord {
     },
 }
 
-impl SloppyRecord {
+impl Replay<SloppyDurable> for SloppyRecord {
     /// Folds this record into the state recovered so far.
-    pub(super) fn replay(&self, durable: &mut Option<SloppyDurable>) {
+    fn replay(&self, durable: &mut Option<SloppyDurable>) {
         match self {
             SloppyRecord::Snapshot(d) => *durable = Some(d.clone()),
             SloppyRecord::Changes { entries, hints, counter, hints_stored, hints_delivered } => {

@@ -105,7 +105,6 @@ pub use handoff::{Hint, CONTACT_GAP, HANDOFF_BATCH, HANDOFF_DEADLINE};
 pub use messages::{Message, Timer};
 pub use versions::{descends, Clock, Versioned, Versions};
 
-use crate::contract::Read;
 use crate::contract::{
     Context, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
@@ -218,20 +217,6 @@ impl Protocol for Sloppy {
     /// A record whose checksum fails ends the recovery: the node keeps the state of its
     /// last intact record (an earlier sync); what it lost, other replicas hold, and
     /// anti-entropy brings back.
-    fn recover(
-        durable: &mut Option<SloppyDurable>,
-        record: Read<'_, SloppyRecord>,
-        _: &NodeConfig,
-    ) -> bool {
-        match record {
-            Read::Intact(r) => {
-                r.replay(durable);
-                true
-            }
-            Read::Corrupt { .. } => false,
-        }
-    }
-
     type Role = crate::roles::Replica;
 
     fn info() -> ProtocolInfo {

@@ -2,6 +2,7 @@
 //! prepared records, the coordinator's decision log, and the counters; how a node persists
 //! them (where the planted bugs forget part) and applies a commit to the replica.
 
+use crate::Replay;
 use super::{TwoPc, TxnId, Write};
 use crate::contract::Context;
 use crate::ids::{ClientId, NodeId};
@@ -138,9 +139,11 @@ impl TwoPcRecord {
         }
         record
     }
+}
 
+impl Replay<TwoPcDurable> for TwoPcRecord {
     /// Folds this record into the state recovered so far.
-    pub(super) fn replay(&self, durable: &mut Option<TwoPcDurable>) {
+    fn replay(&self, durable: &mut Option<TwoPcDurable>) {
         match self {
             TwoPcRecord::Snapshot(d) => *durable = Some(d.clone()),
             TwoPcRecord::Changes {

@@ -189,6 +189,7 @@ mod recovery;
 mod tests;
 
 pub use durable::{BlockingStats, Decision, Entry, Prepared, TwoPcDurable, TwoPcRecord};
+use crate::Replay;
 use crate::tracked::{Compaction, Shadow, Tracked};
 pub use messages::{Message, Timer, TxnId, Write};
 
