@@ -255,8 +255,10 @@ pub enum Effect<P: Protocol> {
         /// it is synced, the engine drops every record before it.
         snapshot: bool,
     },
-    /// Make every record written so far durable before any later effect of this handler
-    /// takes place (fsync; the etcd raft rule).
+    /// Make every record written so far durable (fsync). The sends and replies this handler
+    /// emits after it leave only once it completes (the etcd raft rule), which takes the
+    /// time `[disk] sync` draws; a crash before then loses them and whatever the disk's
+    /// crash mode loses of the unsynced records. Other effects take place at once.
     Sync,
     /// Answer a client request. Each request is answered at most once.
     Reply {
@@ -355,8 +357,8 @@ impl<'a, P: Protocol> Context<'a, P> {
         });
     }
 
-    /// Makes every record written so far durable before any later effect of this handler:
-    /// a send or reply emitted after the sync leaves only once the disk has it.
+    /// Makes every record written so far durable: a send or reply emitted after the sync
+    /// leaves only once the disk has it (see [`Effect::Sync`]).
     pub fn sync(&mut self) {
         self.effects.push(Effect::Sync);
     }

@@ -406,6 +406,14 @@ impl<'s, P: Protocol> Engine<'s, P> {
                     .on_timer(&mut bus!(self), node, epoch, generation, timer);
                 self.on_halt(node, halt);
             }
+            Event::Synced {
+                node,
+                epoch,
+                mark,
+                after,
+            } => self
+                .nodes
+                .on_synced(&mut bus!(self), node, epoch, mark, after),
             Event::ClientWake { client } => {
                 let sides = self.observer.sides();
                 self.clients

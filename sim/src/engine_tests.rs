@@ -183,6 +183,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             liveness_mode: crate::scenario::LivenessMode::Heal,
             stated: crate::scenario::StatedChecks::default(),
         },
+        disk: crate::scenario::DiskSettings::default(),
         swarm: Vec::new(),
     }
 }
@@ -460,3 +461,6 @@ fn a_panicking_handler_ends_the_run_as_a_broken_invariant() {
 
 #[path = "engine_nemesis_tests.rs"]
 mod nemeses;
+
+#[path = "engine_disk_tests.rs"]
+mod disk;

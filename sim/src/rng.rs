@@ -9,13 +9,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use simkv_protocols::Entropy;
 
-/// Stream ids. Nodes take `NODE_BASE + index`.
+/// Stream ids. Nodes take `NODE_BASE + index`, their disks `DISK_BASE + index`.
 const NETWORK: u64 = 1;
 const FAULTS: u64 = 2;
 const WORKLOAD: u64 = 3;
 const CLOCKS: u64 = 4;
 const SWARM: u64 = 5;
 const NODE_BASE: u64 = 1 << 32;
+/// Each node's disk takes `DISK_BASE + index`.
+const DISK_BASE: u64 = 2 << 32;
 
 /// One seeded random stream.
 #[derive(Clone, Debug)]
@@ -98,6 +100,8 @@ pub struct Streams {
     pub clocks: Stream,
     /// Each node's own stream: its timer delays and what it draws through its context.
     pub nodes: Vec<Stream>,
+    /// Each node's disk: how long each of its syncs takes.
+    pub disks: Vec<Stream>,
 }
 
 /// The stream a `[swarm]` draws the seed's world from, apart from the run's own streams so
@@ -116,6 +120,9 @@ impl Streams {
             clocks: Stream::new(seed, CLOCKS),
             nodes: (0..nodes as u64)
                 .map(|i| Stream::new(seed, NODE_BASE + i))
+                .collect(),
+            disks: (0..nodes as u64)
+                .map(|i| Stream::new(seed, DISK_BASE + i))
                 .collect(),
         }
     }

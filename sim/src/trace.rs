@@ -150,6 +150,10 @@ pub(crate) fn event_json<P: Protocol>(t: Time, event: &Event<P>) -> Option<Json>
         }
         Event::ClientRetry { request, attempt } => json!({"ev": "client-retry", "t": t,
             "request": request.to_string(), "attempt": attempt}),
+        Event::Synced {
+            node, mark, after, ..
+        } => json!({"ev": "synced", "t": t,
+            "node": node.to_string(), "mark": mark, "released": after.len()}),
         Event::Arrival => json!({"ev": "arrival", "t": t}),
         // The fault's effect is traced by `fault` when applied.
         Event::Fault { .. } => return None,

@@ -2,7 +2,7 @@
 //! hashes and the trace writes. Plain data, so that the trace can read events without
 //! knowing the engine.
 
-use simkv_protocols::{ClientId, NodeId, OpResult, Protocol, Request, RequestId};
+use simkv_protocols::{ClientId, Effect, NodeId, OpResult, Protocol, Request, RequestId};
 
 /// Something that happens at a virtual time.
 #[derive(Debug)]
@@ -28,6 +28,14 @@ pub(crate) enum Event<P: Protocol> {
         epoch: u32,
         generation: u64,
         timer: P::Timer,
+    },
+    /// A sync that `node` began in its `epoch` completes: its records before `mark` are
+    /// durable, and the sends and replies its handler emitted `after` it leave.
+    Synced {
+        node: NodeId,
+        epoch: u32,
+        mark: u64,
+        after: Vec<Effect<P>>,
     },
     /// A closed-loop client invokes its next operation.
     ClientWake { client: ClientId },

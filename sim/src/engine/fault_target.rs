@@ -249,7 +249,7 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
                 format!("disk {node} {name}")
             }
             DiskFaultKind::Healthy => {
-                disk.on_crash = Default::default();
+                disk.on_crash = disk.configured;
                 format!("disk {node} {name}")
             }
         }

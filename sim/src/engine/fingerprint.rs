@@ -58,6 +58,11 @@ pub(super) fn write_event<P: Protocol>(h: &mut StableHasher, at: Time, event: &E
             request.hash(h);
             h.write_u32(*attempt);
         }
+        Event::Synced { node, mark, .. } => {
+            h.write_u8(12);
+            h.write_u16(node.0);
+            h.write_u64(*mark);
+        }
         Event::Arrival => h.write_u8(7),
         Event::Fault { index } => {
             h.write_u8(8);

@@ -13,8 +13,11 @@ use super::roles::RoleLog;
 use crate::clock::NodeClock;
 use crate::network::{stretched, Fate};
 use crate::rng::{Stream, Streams};
+use crate::scenario::fault_kinds::DiskFaultKind;
 use crate::scenario::Scenario;
-use simkv_protocols::{Context, Effect, NodeConfig, NodeId, Protocol, Read, Request, Span, Time};
+use simkv_protocols::{
+    Context, Effect, NodeConfig, NodeId, Protocol, Read, Request, Span, SpanRange, Time,
+};
 use std::ops::{Index, IndexMut};
 
 /// One node as the engine holds it.
@@ -37,22 +40,36 @@ pub(crate) struct NodeSlot<P: Protocol> {
     pub(super) next_generation: u64,
     pub(super) clock: NodeClock,
     pub(super) stream: Stream,
+    /// How long each sync takes (`[disk] sync`).
+    sync_latency: SpanRange,
+    /// The disk's own stream, which draws each sync's latency.
+    disk_stream: Stream,
 }
 
 /// A node's simulated disk: an append-only log of the records it wrote, of which a prefix
-/// is synced. A write or a sync takes no time: a handler's effects after a sync see it done.
+/// is synced. A write takes no time; a sync takes what `[disk] sync` draws (none by
+/// default: a handler's effects after a sync then see it done). While a sync is under way,
+/// the sends and replies its handler emitted after it wait for it (`Event::Synced`), and
+/// a crash before it completes loses what it was to make durable.
 /// Storage faults (`fault_kinds/disk.rs`) damage it: a crash may lose the unsynced suffix
 /// (all of it, or a random part) or tear the last unsynced write, and a record may be
 /// corrupted in place; a recovery reads a damaged record as [`Read::Corrupt`].
 pub(crate) struct Disk<R> {
     /// Each record with its damage: the bits flipped, 0 when intact.
     records: Vec<(R, u64)>,
+    /// How many records were dropped from the front (by a synced snapshot) since the node
+    /// first wrote: a record's mark (see [`Disk::mark`]) is `dropped` + its index.
+    dropped: u64,
     /// How many records, from the first, a sync made durable.
     synced: usize,
     /// The latest snapshot record not yet synced: a sync past it drops the records before it.
     snapshot: Option<usize>,
+    /// When the latest sync under way completes: syncs complete in the order they began.
+    busy_until: Time,
     /// What a crash does to the unsynced suffix.
     pub(super) on_crash: OnCrash,
+    /// What `[disk] crash` says it does, which a `healthy` disk fault brings back.
+    pub(super) configured: OnCrash,
 }
 
 /// What a crash does to a disk's unsynced writes (a `disk` fault sets it).
@@ -65,18 +82,41 @@ pub(crate) struct OnCrash {
     pub torn: bool,
 }
 
-impl<R> Default for Disk<R> {
-    fn default() -> Self {
-        Disk {
-            records: Vec::new(),
-            synced: 0,
-            snapshot: None,
-            on_crash: OnCrash::default(),
+impl OnCrash {
+    /// What `[disk] crash = mode` makes a crash do.
+    pub(crate) fn configured(mode: DiskFaultKind) -> OnCrash {
+        match mode {
+            DiskFaultKind::LoseUnsynced => OnCrash {
+                lose: Some(true),
+                torn: false,
+            },
+            DiskFaultKind::LoseSomeUnsynced => OnCrash {
+                lose: Some(false),
+                torn: false,
+            },
+            DiskFaultKind::TornWrite => OnCrash {
+                lose: None,
+                torn: true,
+            },
+            DiskFaultKind::Healthy | DiskFaultKind::Corrupt => OnCrash::default(),
         }
     }
 }
 
 impl<R> Disk<R> {
+    /// An empty disk whose crashes do what `configured` says.
+    fn new(configured: OnCrash) -> Self {
+        Disk {
+            records: Vec::new(),
+            dropped: 0,
+            synced: 0,
+            snapshot: None,
+            busy_until: Time::ZERO,
+            on_crash: configured,
+            configured,
+        }
+    }
+
     /// Appends `record`; a `snapshot` record rebuilds the state on its own.
     fn write(&mut self, record: R, snapshot: bool) {
         if snapshot {
@@ -85,11 +125,26 @@ impl<R> Disk<R> {
         self.records.push((record, 0));
     }
 
-    /// Makes every record written durable, and drops what a synced snapshot made useless.
-    fn sync(&mut self) {
-        self.synced = self.records.len();
-        if let Some(at) = self.snapshot.take() {
+    /// Where the log ends now: a sync begun now makes durable the records before this mark.
+    fn mark(&self) -> u64 {
+        self.dropped + self.records.len() as u64
+    }
+
+    /// When a sync begun at `now`, taking `latency`, completes: after every sync under way.
+    fn begin_sync(&mut self, now: Time, latency: Span) -> Time {
+        self.busy_until = self.busy_until.max(now + latency);
+        self.busy_until
+    }
+
+    /// Makes every record before `mark` durable, and drops what a synced snapshot made
+    /// useless.
+    fn sync(&mut self, mark: u64) {
+        let upto = (mark.saturating_sub(self.dropped) as usize).min(self.records.len());
+        self.synced = self.synced.max(upto);
+        if let Some(at) = self.snapshot.filter(|at| *at < self.synced) {
+            self.snapshot = None;
             self.records.drain(..at);
+            self.dropped += at as u64;
             self.synced -= at;
         }
     }
@@ -107,6 +162,8 @@ impl<R> Disk<R> {
     /// What a crash does to the unsynced suffix, as [`Disk::on_crash`] says, drawing from
     /// `rng`; a note of what it did, if anything.
     pub(super) fn crash(&mut self, rng: &mut Stream) -> Option<String> {
+        // Syncs under way never complete: the restarted node's first sync waits for none.
+        self.busy_until = Time::ZERO;
         let unsynced = self.records.len() - self.synced;
         if unsynced == 0 {
             return None;
@@ -225,7 +282,7 @@ impl<P: Protocol> Nodes<P> {
             .iter()
             .map(|id| NodeSlot {
                 state: None,
-                disk: Disk::default(),
+                disk: Disk::new(OnCrash::configured(scenario.disk.crash)),
                 config: NodeConfig {
                     id: *id,
                     nodes: node_ids.clone(),
@@ -246,6 +303,8 @@ impl<P: Protocol> Nodes<P> {
                     .map(|c| NodeClock::new(c.offset_us, c.drift_ppm))
                     .unwrap_or_default(),
                 stream: streams.nodes[id.index()].clone(),
+                sync_latency: scenario.disk.sync,
+                disk_stream: streams.disks[id.index()].clone(),
             })
             .collect();
         Nodes {
@@ -361,17 +420,81 @@ impl<P: Protocol> Nodes<P> {
             }
         }
         let mut halt = Halt::No;
+        // A sync that takes time: when it completes, the mark it makes durable, and the
+        // sends and replies emitted after it, which leave only then (etcd/raft's
+        // `msgsAfterAppend`: what is sent after a sync must not overtake it).
+        let mut syncing: Option<(Time, u64, Vec<Effect<P>>)> = None;
         for effect in effects.drain(..) {
-            if let Effect::Halt = effect {
-                // The node stopped itself: what it emitted after this never happens.
-                halt = Halt::Yes;
-                break;
+            match effect {
+                Effect::Halt => {
+                    // The node stopped itself: what it emitted after this never happens.
+                    halt = Halt::Yes;
+                    break;
+                }
+                Effect::Sync if self.slots[node.index()].sync_latency.max > Span::ZERO => {
+                    if let Some(done) = syncing.take() {
+                        self.push_synced(bus, node, done);
+                    }
+                    let slot = &mut self.slots[node.index()];
+                    let (min, max) = (slot.sync_latency.min, slot.sync_latency.max);
+                    let latency = Span(slot.disk_stream.between(min.as_micros(), max.as_micros()));
+                    let latency = stretched(latency, u64::from(slot.slow));
+                    let at = slot.disk.begin_sync(bus.now, latency);
+                    syncing = Some((at, slot.disk.mark(), Vec::new()));
+                }
+                Effect::Send { .. } | Effect::Reply { .. } if syncing.is_some() => {
+                    if let Some((_, _, after)) = &mut syncing {
+                        after.push(effect);
+                    }
+                }
+                effect => self.apply_effect(bus, node, effect),
             }
-            self.apply_effect(bus, node, effect);
+        }
+        if let (Some(done), Halt::No) = (syncing, halt) {
+            self.push_synced(bus, node, done);
         }
         effects.clear();
         self.effects = effects;
         halt
+    }
+
+    /// Queues the completion of a sync that takes time.
+    fn push_synced(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        node: NodeId,
+        (at, mark, after): (Time, u64, Vec<Effect<P>>),
+    ) {
+        let epoch = self.slots[node.index()].epoch;
+        bus.queue.push(
+            at,
+            Event::Synced {
+                node,
+                epoch,
+                mark,
+                after,
+            },
+        );
+    }
+
+    /// A sync completes, unless its node crashed since it began: what it covered is
+    /// durable, and what waited for it leaves now (a frozen node's sends are lost as any).
+    pub(super) fn on_synced(
+        &mut self,
+        bus: &mut Bus<'_, P>,
+        node: NodeId,
+        epoch: u32,
+        mark: u64,
+        after: Vec<Effect<P>>,
+    ) {
+        let slot = &mut self.slots[node.index()];
+        if slot.epoch != epoch || slot.state.is_none() {
+            return;
+        }
+        slot.disk.sync(mark);
+        for effect in after {
+            self.apply_effect(bus, node, effect);
+        }
     }
 
     fn apply_effect(&mut self, bus: &mut Bus<'_, P>, node: NodeId, effect: Effect<P>) {
@@ -407,7 +530,10 @@ impl<P: Protocol> Nodes<P> {
             Effect::Write { record, snapshot } => {
                 self.slots[node.index()].disk.write(record, snapshot)
             }
-            Effect::Sync => self.slots[node.index()].disk.sync(),
+            Effect::Sync => {
+                let disk = &mut self.slots[node.index()].disk;
+                disk.sync(disk.mark());
+            }
             Effect::Reply { request, result } => {
                 let slot = &self.slots[node.index()];
                 let frozen = |n: NodeId| self.slots[n.index()].frozen;

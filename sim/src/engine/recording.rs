@@ -75,6 +75,7 @@ event_kinds! {
     WorkloadEnd = 9,
     WorkloadStop = 10,
     ClientRetry = 11,
+    Synced = 12,
 }
 
 impl EventKind {
@@ -239,6 +240,7 @@ fn describe<P: Protocol>(event: &Event<P>) -> (EventKind, Party) {
         Event::Request { to, .. } => (EventKind::Request, Party::Node(*to)),
         Event::Reply { from, .. } => (EventKind::Reply, Party::Node(*from)),
         Event::Timer { node, .. } => (EventKind::Timer, Party::Node(*node)),
+        Event::Synced { node, .. } => (EventKind::Synced, Party::Node(*node)),
         Event::ClientWake { client } => (EventKind::ClientWake, Party::Client(*client)),
         Event::ClientTimeout { client } => (EventKind::ClientTimeout, Party::Client(*client)),
         Event::ClientRetry { request, .. } => {

@@ -37,6 +37,7 @@ impl Scenario {
         self.explain_workload(&mut out);
         self.explain_faults(&mut out);
         self.explain_nemesis(&mut out);
+        self.explain_disk(&mut out);
         let checks = &self.checks;
         out.push_str("\n[checks]\n");
         let _ = writeln!(out, "liveness = {}", quoted_span(checks.liveness));
@@ -96,6 +97,16 @@ impl Scenario {
             let _ = writeln!(out, "to = {}", node(link.to));
             behaviour(out, &link.behaviour);
         }
+    }
+
+    fn explain_disk(&self, out: &mut String) {
+        let crash = super::load::CRASH_MODES
+            .iter()
+            .find(|(_, mode)| *mode == self.disk.crash)
+            .map_or("keep-unsynced", |(name, _)| *name);
+        out.push_str("\n[disk]\n");
+        let _ = writeln!(out, "crash = {}", quote(crash));
+        let _ = writeln!(out, "sync = {}", quote(&range_text(self.disk.sync)));
     }
 
     fn explain_clocks(&self, out: &mut String) {
@@ -404,6 +415,7 @@ mod explain_tests {
             "[workload]",
             "[[fault]]",
             "[nemesis]",
+            "[disk]",
             "[checks]",
         ] {
             assert!(text.contains(section), "{section} missing from\n{text}");

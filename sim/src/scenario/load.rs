@@ -16,6 +16,7 @@ use toml::Spanned;
 mod faults;
 mod limits;
 mod network;
+pub(crate) use network::CRASH_MODES;
 mod workload;
 
 #[cfg(test)]
@@ -158,6 +159,7 @@ impl Validator<'_> {
             nemeses.push(self.nemesis(n)?);
         }
         let checks = self.checks(raw.checks.unwrap_or_default())?;
+        let disk = self.disk(raw.disk.unwrap_or_default())?;
         let scenario = Scenario {
             name,
             description,
@@ -172,6 +174,7 @@ impl Validator<'_> {
             faults,
             nemeses,
             checks,
+            disk,
             swarm: Vec::new(),
         };
         self.finishes(&scenario, duration_span)?;

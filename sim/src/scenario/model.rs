@@ -36,6 +36,8 @@ pub struct Scenario {
     pub nemeses: Vec<Nemesis>,
     /// What the run checks after the faults.
     pub checks: Checks,
+    /// Every node's disk: what a crash does to unsynced writes, how long a sync takes.
+    pub disk: DiskSettings,
     /// The `[swarm]` draws made for this seed, as the `--set` entries they became (empty
     /// without a `[swarm]`).
     pub swarm: Vec<String>,
@@ -383,6 +385,29 @@ impl LivenessMode {
         match self {
             LivenessMode::Heal => "heal",
             LivenessMode::Vopr => "vopr",
+        }
+    }
+}
+
+/// `[disk]`: how every node's simulated disk behaves until a `disk` fault changes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskSettings {
+    /// What a crash does to the writes not yet synced: `Healthy` keeps them (spelled
+    /// `keep-unsynced`), or `LoseUnsynced`, `LoseSomeUnsynced`, `TornWrite`; never
+    /// `Corrupt`, which is an action, not a way of crashing. A `healthy` disk fault brings
+    /// this back.
+    pub crash: super::fault_kinds::DiskFaultKind,
+    /// How long a sync takes, drawn per sync from the node's disk stream: the sends and
+    /// replies a handler emits after a sync leave when it completes, and a crash before
+    /// then loses what it was to make durable. Zero (the default): a sync completes at once.
+    pub sync: SpanRange,
+}
+
+impl Default for DiskSettings {
+    fn default() -> Self {
+        DiskSettings {
+            crash: super::fault_kinds::DiskFaultKind::Healthy,
+            sync: SpanRange::exactly(Span::ZERO),
         }
     }
 }

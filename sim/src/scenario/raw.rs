@@ -32,6 +32,7 @@ pub(crate) struct RawScenario {
     /// `[nemesis]` (one table) or `[[nemesis]]` (any number).
     #[serde(default, rename = "nemesis")]
     pub nemeses: RawNemeses,
+    pub disk: Option<RawDisk>,
     pub checks: Option<RawChecks>,
     /// `[swarm]`, already drawn (see `swarm.rs`): read here so that its mistakes are
     /// located like any other.
@@ -83,6 +84,14 @@ pub(crate) struct RawLink {
     pub reorder_delay: Option<DurRange>,
     #[serde(default)]
     pub both_ways: bool,
+}
+
+/// `[disk]`: every node's disk.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDisk {
+    pub crash: Option<Spanned<String>>,
+    pub sync: Option<Spanned<DurRange>>,
 }
 
 /// `[[clock]]`.

@@ -7,13 +7,16 @@
 //!   reads back corrupt;
 //! - `corrupt`: now, a bit flip in one record drawn from those on the disk, which a
 //!   checksum detects (the protocol's recovery sees [`Read::Corrupt`](simkv_protocols::Read));
-//! - `healthy`: crashes keep unsynced writes again (the page cache reached the platter).
+//! - `healthy`: crashes do again what `[disk] crash` says (by default they keep unsynced
+//!   writes: the page cache reached the platter).
+//!
+//! A nemesis draws one of the first four on a random node, undone by `healthy`.
 //!
 //! A protocol that syncs before every acknowledgement loses nothing it acknowledged to
 //! the first two; the third damages synced data, and each protocol's recovery says what it
 //! makes of it (README, "Storage faults").
 
-use super::{Applied, FaultKind, FaultTarget};
+use super::{Applied, Draw, Fault, FaultKind, FaultTarget, NemesisDraw};
 use crate::scenario::explain::node;
 use crate::scenario::validator::{list, Checked, Validator};
 use crate::scenario::values::NodeName;
@@ -32,7 +35,7 @@ pub enum DiskFaultKind {
     TornWrite,
     /// A bit flip in one record now.
     Corrupt,
-    /// Crashes keep unsynced writes (the default).
+    /// Crashes do what `[disk] crash` says again (keep unsynced writes, by default).
     Healthy,
 }
 
@@ -105,6 +108,25 @@ impl FaultKind for DiskFault {
             fault: DiskFaultKind::Healthy,
         };
         (self.fault != DiskFaultKind::Corrupt).then(|| healthy.into())
+    }
+}
+
+impl NemesisDraw for DiskFault {
+    fn draw(d: &mut Draw<'_>) -> (Fault, Fault) {
+        const DRAWN: [DiskFaultKind; 4] = [
+            DiskFaultKind::LoseUnsynced,
+            DiskFaultKind::LoseSomeUnsynced,
+            DiskFaultKind::TornWrite,
+            DiskFaultKind::Corrupt,
+        ];
+        let fault = DRAWN[d.rng.below(DRAWN.len() as u64) as usize];
+        let node = d.node;
+        let healthy = DiskFaultKind::Healthy;
+        let undo = DiskFault {
+            node,
+            fault: healthy,
+        };
+        (DiskFault { node, fault }.into(), undo.into())
     }
 }
 

@@ -205,7 +205,7 @@ table::fault_kinds! {
     /// Undo a slow.
     unslow => Unslow(Unslow);
     /// A storage fault: crashes lose or tear unsynced writes, or a record is corrupted now.
-    disk => Disk(DiskFault);
+    disk => Disk(DiskFault), nemesis "disk";
 }
 
 impl NemesisKind {

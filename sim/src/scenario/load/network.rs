@@ -1,10 +1,27 @@
-//! `[network]` and `[[clock]]`: how messages travel, link by link, and how each clock runs.
+//! `[network]`, `[[clock]]` and `[disk]`: how messages travel, link by link, how each
+//! clock runs, and how each disk keeps what it is given.
 
 use super::{Checked, Validator};
+use crate::scenario::explain::span_text;
 use crate::scenario::fault_kinds::link_change;
-use crate::scenario::model::{ClockSetting, Latency, LinkBehaviour, LinkOverride, Network};
-use crate::scenario::raw::{RawClock, RawNetwork};
+use crate::scenario::fault_kinds::DiskFaultKind;
+use crate::scenario::model::{
+    ClockSetting, DiskSettings, Latency, LinkBehaviour, LinkOverride, Network,
+};
+use crate::scenario::raw::{RawClock, RawDisk, RawNetwork};
+use crate::scenario::validator::list;
 use simkv_protocols::{Span, SpanRange};
+
+/// The longest sync `[disk]` may ask for: slower than any disk that still answers.
+const MAX_SYNC: Span = Span::secs(10);
+
+/// What `[disk] crash` may say, as scenarios spell it.
+pub(crate) const CRASH_MODES: [(&str, DiskFaultKind); 4] = [
+    ("keep-unsynced", DiskFaultKind::Healthy),
+    ("lose-unsynced", DiskFaultKind::LoseUnsynced),
+    ("lose-some-unsynced", DiskFaultKind::LoseSomeUnsynced),
+    ("torn-write", DiskFaultKind::TornWrite),
+];
 
 /// A link the `[network]` table leaves unspecified.
 const DEFAULT_LINK: LinkBehaviour = LinkBehaviour {
@@ -82,5 +99,34 @@ impl Validator<'_> {
             });
         }
         Ok(clocks)
+    }
+
+    pub(super) fn disk(&self, raw: RawDisk) -> Checked<DiskSettings> {
+        let mut disk = DiskSettings::default();
+        if let Some(crash) = &raw.crash {
+            let name = crash.get_ref();
+            let Some((_, mode)) = CRASH_MODES.iter().find(|(n, _)| n == name) else {
+                let names = list(CRASH_MODES.iter().map(|(n, _)| *n));
+                let message = format!(
+                    "expected what a crash does to unsynced writes, one of {names}, found \
+                     {name:?}"
+                );
+                return self.fail(crash.span(), message);
+            };
+            disk.crash = *mode;
+        }
+        if let Some(sync) = &raw.sync {
+            let range = sync.get_ref().0;
+            if range.max > MAX_SYNC {
+                let message = format!(
+                    "expected a sync latency of at most {}, found {}",
+                    span_text(MAX_SYNC),
+                    span_text(range.max)
+                );
+                return self.fail(sync.span(), message);
+            }
+            disk.sync = range;
+        }
+        Ok(disk)
     }
 }

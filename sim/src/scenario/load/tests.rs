@@ -365,7 +365,7 @@ fn unknown_fields_are_located_at_their_key() {
         e.to_string(),
         "error: unknown field `colour`, expected one of `name`, `description`, `seed`, \
          `duration`, `max_events`, `cluster`, `network`, `clock`, `workload`, `fault`, \
-         `nemesis`, `checks`, `swarm`\n --> s.toml:1:1\n  |\n1 | colour = \"red\"\n  | ^^^^^^"
+         `nemesis`, `disk`, `checks`, `swarm`\n --> s.toml:1:1\n  |\n1 | colour = \"red\"\n  | ^^^^^^"
     );
     fails_at(
         &with("[workload]\nclinets = 3\n"),
