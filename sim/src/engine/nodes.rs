@@ -49,8 +49,9 @@ pub(crate) struct NodeSlot<P: Protocol> {
 /// A node's simulated disk: an append-only log of the records it wrote, of which a prefix
 /// is synced. A write takes no time; a sync takes what `[disk] sync` draws (none by
 /// default: a handler's effects after a sync then see it done). While a sync is under way,
-/// the sends and replies its handler emitted after it wait for it (`Event::Synced`), and
-/// a crash before it completes loses what it was to make durable.
+/// every send and reply the node emits after it began waits for it (`Event::Synced`): those
+/// of the handler that asked for it, and those of later handlers, as from a server whose
+/// fsync blocks its loop. A crash before it completes loses what it was to make durable.
 /// Storage faults (`fault_kinds/disk.rs`) damage it: a crash may lose the unsynced suffix
 /// (all of it, or a random part) or tear the last unsynced write, and a record may be
 /// corrupted in place; a recovery reads a damaged record as [`Read::Corrupt`].
@@ -65,7 +66,9 @@ pub(crate) struct Disk<R> {
     /// The latest snapshot record not yet synced: a sync past it drops the records before it.
     snapshot: Option<usize>,
     /// When the latest sync under way completes: syncs complete in the order they began.
-    busy_until: Time,
+    pub(super) busy_until: Time,
+    /// The mark the latest sync begun makes durable.
+    pub(super) pending: u64,
     /// What a crash does to the unsynced suffix.
     pub(super) on_crash: OnCrash,
     /// What `[disk] crash` says it does, which a `healthy` disk fault brings back.
@@ -112,6 +115,7 @@ impl<R> Disk<R> {
             synced: 0,
             snapshot: None,
             busy_until: Time::ZERO,
+            pending: 0,
             on_crash: configured,
             configured,
         }
@@ -133,6 +137,7 @@ impl<R> Disk<R> {
     /// When a sync begun at `now`, taking `latency`, completes: after every sync under way.
     fn begin_sync(&mut self, now: Time, latency: Span) -> Time {
         self.busy_until = self.busy_until.max(now + latency);
+        self.pending = self.mark();
         self.busy_until
     }
 
@@ -446,6 +451,15 @@ impl<P: Protocol> Nodes<P> {
                     if let Some((_, _, after)) = &mut syncing {
                         after.push(effect);
                     }
+                }
+                // A sync an earlier handler began is still under way: what the node sends
+                // now leaves after it too, as from a server whose fsync blocks its loop (a
+                // raft leader's heartbeat must not carry entries it has not made durable).
+                Effect::Send { .. } | Effect::Reply { .. }
+                    if self.slots[node.index()].disk.busy_until > bus.now =>
+                {
+                    let disk = &self.slots[node.index()].disk;
+                    syncing = Some((disk.busy_until, disk.pending, vec![effect]));
                 }
                 effect => self.apply_effect(bus, node, effect),
             }

@@ -10,7 +10,8 @@
 //! - `healthy`: crashes do again what `[disk] crash` says (by default they keep unsynced
 //!   writes: the page cache reached the platter).
 //!
-//! A nemesis draws one of the first four on a random node, undone by `healthy`.
+//! A nemesis draws one of the first three on a random node, undone by `healthy` (see
+//! [`DiskFault`]'s `NemesisDraw` for why not `corrupt`).
 //!
 //! A protocol that syncs before every acknowledgement loses nothing it acknowledged to
 //! the first two; the third damages synced data, and each protocol's recovery says what it
@@ -113,11 +114,15 @@ impl FaultKind for DiskFault {
 
 impl NemesisDraw for DiskFault {
     fn draw(d: &mut Draw<'_>) -> (Fault, Fault) {
-        const DRAWN: [DiskFaultKind; 4] = [
+        // Not `corrupt`: a bit flip in synced data is amnesia, which no quorum protocol
+        // here survives in general (a replica that acknowledged an entry and lost it can
+        // join a majority that lacks it: Alagappan et al., "Protocol-Aware Recovery for
+        // Consensus-Based Storage", FAST 2018), so a nemesis drawing it would report
+        // correct protocols. Scripted `corrupt` faults (disk-faults.toml) show what it does.
+        const DRAWN: [DiskFaultKind; 3] = [
             DiskFaultKind::LoseUnsynced,
             DiskFaultKind::LoseSomeUnsynced,
             DiskFaultKind::TornWrite,
-            DiskFaultKind::Corrupt,
         ];
         let fault = DRAWN[d.rng.below(DRAWN.len() as u64) as usize];
         let node = d.node;
