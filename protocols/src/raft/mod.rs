@@ -185,6 +185,11 @@ crate::planted_bugs! {
                       clock drift";
         apply_retries_twice = "apply-retries-twice",
             "no client sessions: a retried request is applied again";
+        ack_before_sync = "ack-before-sync",
+            "messages and answers leave before the log and vote they depend on are synced \
+                      (only at the handler's end): a follower acknowledges entries, and a \
+                      node grants a vote, that a crash may still take back (section 5.1's \
+                      'updated on stable storage before responding to RPCs')";
     }
 }
 
@@ -608,15 +613,21 @@ impl Raft {
         ctx.sync();
     }
 
-    /// Sends `msg`, after persisting whatever it may depend on.
+    /// Sends `msg`, after persisting whatever it may depend on (with `ack-before-sync`,
+    /// before: the handler's closing flush syncs it later).
     fn send(&mut self, ctx: &mut Context<'_, Self>, to: NodeId, msg: Message) {
-        self.flush(ctx);
+        if !self.bugs.ack_before_sync {
+            self.flush(ctx);
+        }
         ctx.send(to, msg);
     }
 
-    /// Answers a client, after persisting whatever the answer may depend on.
+    /// Answers a client, after persisting whatever the answer may depend on (with
+    /// `ack-before-sync`, before).
     fn reply(&mut self, ctx: &mut Context<'_, Self>, id: RequestId, result: OpResult) {
-        self.flush(ctx);
+        if !self.bugs.ack_before_sync {
+            self.flush(ctx);
+        }
         ctx.reply(id, result);
     }
 
