@@ -36,8 +36,9 @@
 //! by hand (GET, then PUT with the clock). Clocks are truncated to `clock_max` pairs, the
 //! oldest going first (section 4.4); truncation can only make a write look concurrent with
 //! what it read (siblings), never make it supersede more. Read-modify-writes apply to the
-//! newest sibling; an append first reconciles siblings by concatenating them in sorted
-//! order, as a shopping cart merges (section 4.4), so that no acknowledged append vanishes.
+//! newest sibling; an append first reconciles siblings into their union (the prefix they
+//! share once, then each one's own items, in sorted order), as a shopping cart merges
+//! (section 4.4), so that no acknowledged append vanishes.
 //!
 //! # Joins and leaves (the seed's join protocol)
 //!
