@@ -130,6 +130,7 @@ pub fn run(args: &RunArgs) -> Exit {
             trace,
             replay,
             record,
+            sample_divergence: None,
         },
     );
     if let Some(e) = &result.trace_error {

@@ -105,6 +105,9 @@ pub struct RunOutput<P: Protocol> {
     pub sides: Vec<Side>,
     /// At each moment the cluster was made whole: keys the replicas disagreed on.
     pub conflicts_at_heal: Vec<(Time, usize)>,
+    /// Keys the running replicas disagreed on, at each sampling instant, when sampled
+    /// ([`Engine::sample_divergence`]); empty otherwise.
+    pub divergence: Vec<(Time, usize)>,
     /// Every change of a node's role or term, in time order, when they were sampled (a
     /// stated leadership check needs them, or the run was traced); empty otherwise.
     pub roles: Vec<RoleChange>,
@@ -158,6 +161,9 @@ pub struct Engine<'s, P: Protocol> {
     end: Time,
     stopped: bool,
     hit_event_limit: bool,
+    /// Keys the replicas disagree on, sampled every so often when asked
+    /// ([`Engine::sample_divergence`]).
+    divergence: Option<DivergenceSampler>,
 }
 
 /// What one step did, for tests that watch the engine keep its guarantees.
@@ -186,6 +192,13 @@ macro_rules! bus {
             trace: &mut $engine.trace,
         }
     };
+}
+
+/// Divergence sampled at a fixed interval ([`Engine::sample_divergence`]).
+struct DivergenceSampler {
+    every: Span,
+    next: Time,
+    samples: Vec<(Time, usize)>,
 }
 
 impl<'s, P: Protocol> Engine<'s, P> {
@@ -227,7 +240,20 @@ impl<'s, P: Protocol> Engine<'s, P> {
             end: Time(u64::MAX),
             stopped: false,
             hit_event_limit: false,
+            divergence: None,
         }
+    }
+
+    /// Samples, every `every` of virtual time, how many keys the running replicas disagree
+    /// on (for reports' convergence figure). Observation only: the run is the same.
+    pub fn sample_divergence(mut self, every: Span) -> Self {
+        assert!(every > Span::ZERO, "a sampling interval is positive");
+        self.divergence = Some(DivergenceSampler {
+            every,
+            next: Time::ZERO,
+            samples: Vec::new(),
+        });
+        self
     }
 
     /// Records the run: checkpoints and per-event records for replay files
@@ -304,6 +330,17 @@ impl<'s, P: Protocol> Engine<'s, P> {
         if !self.clients.open && self.nodes.handled.is_some() {
             self.observer.maybe_note_convergence(self.now, &self.nodes);
         }
+        if let Some(d) = &mut self.divergence {
+            // Each due sample takes the state after the last event before it: nothing
+            // changed between, so a quiet stretch repeats its value.
+            if self.now >= d.next {
+                let diverged = observer::diverged_keys(&self.nodes);
+                while self.now >= d.next {
+                    d.samples.push((d.next, diverged));
+                    d.next += d.every;
+                }
+            }
+        }
         Some(Step {
             at,
             handled: self.nodes.handled,
@@ -361,6 +398,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             trace_error,
             sides: clients.sides,
             conflicts_at_heal: self.observer.conflicts_at_heal,
+            divergence: self.divergence.map(|d| d.samples).unwrap_or_default(),
             roles: self
                 .nodes
                 .roles

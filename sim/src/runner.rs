@@ -22,6 +22,9 @@ pub struct RunOptions {
     /// Record checkpoints and per-event records (for a replay file); off by default, and the
     /// run is the same either way.
     pub record: Option<Record>,
+    /// Sample the keys the replicas disagree on at this interval ([`RunResult::divergence`]);
+    /// the run is the same either way.
+    pub sample_divergence: Option<simkv_protocols::Span>,
 }
 
 impl RunOptions {
@@ -53,6 +56,9 @@ pub struct RunResult {
     pub sides: Vec<Side>,
     /// At each moment the cluster was made whole: keys the replicas disagreed on.
     pub conflicts_at_heal: Vec<(simkv_protocols::Time, usize)>,
+    /// Keys the running replicas disagreed on at each sampling instant, when
+    /// [`RunOptions::sample_divergence`] asked; empty otherwise.
+    pub divergence: Vec<(simkv_protocols::Time, usize)>,
 }
 
 /// Runs `scenario` with the protocol it names (validated by the loader).
@@ -74,6 +80,9 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
     let mut engine = Engine::<P>::new(scenario, options.trace);
     if let Some(record) = options.record {
         engine = engine.record(record);
+    }
+    if let Some(every) = options.sample_divergence {
+        engine = engine.sample_divergence(every);
     }
     let output = engine.run();
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -130,6 +139,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         fired: output.fired,
         sides: output.sides,
         conflicts_at_heal: output.conflicts_at_heal,
+        divergence: output.divergence,
     }
 }
 

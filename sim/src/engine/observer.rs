@@ -155,7 +155,7 @@ impl Observer {
 /// Keys on which the running replicas disagree (measured when the cluster is made whole:
 /// how much a partition let the sides drift apart). With a ring ([`Protocol::PARTITIONS_KEYS`])
 /// only each key's replicas are compared, value and siblings.
-fn diverged_keys<P: Protocol>(nodes: &Nodes<P>) -> usize {
+pub(super) fn diverged_keys<P: Protocol>(nodes: &Nodes<P>) -> usize {
     if P::PARTITIONS_KEYS {
         return diverged_replicas(nodes);
     }

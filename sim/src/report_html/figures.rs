@@ -260,6 +260,70 @@ pub fn availability(by_protocol: &[Vec<&RunData>]) -> String {
     svg.finish()
 }
 
+/// Convergence over time: how many keys the running replicas disagree on, sampled every
+/// [`BIN_MS`], mean over the seeds, one panel per protocol with the faults shaded (the
+/// first seed's): divergence grows while a partition cuts replicas off from the writes
+/// (or lets each side take its own) and falls as the protocol repairs it after the heal.
+pub fn convergence(by_protocol: &[Vec<&RunData>]) -> String {
+    let h = GAP + by_protocol.len() as f64 * (PANEL_H + GAP) + 10.0;
+    let mut svg = Svg::new(W, h, "keys the replicas disagree on, mean over seeds");
+    let means: Vec<Vec<f64>> = by_protocol
+        .iter()
+        .map(|runs| {
+            let bins = runs.iter().map(|r| r.diverged.len()).max().unwrap_or(0);
+            let mut sum = vec![0.0; bins];
+            for r in runs {
+                for (b, n) in r.diverged.iter().enumerate() {
+                    sum[b] += f64::from(*n);
+                }
+            }
+            let n = runs.len().max(1) as f64;
+            sum.into_iter().map(|s| s / n).collect()
+        })
+        .collect();
+    let max = means.iter().flatten().copied().fold(1.0, f64::max);
+    for (i, runs) in by_protocol.iter().enumerate() {
+        let Some(first) = runs.first() else { continue };
+        let top = GAP + i as f64 * (PANEL_H + GAP);
+        let end_s = first.report.virtual_time_ms / 1000.0;
+        let x = Scale {
+            lo: 0.0,
+            hi: end_s,
+            from: LEFT,
+            to: W - RIGHT,
+            log: false,
+        };
+        let y = Scale {
+            lo: 0.0,
+            hi: max * 1.05,
+            from: top + PANEL_H,
+            to: top,
+            log: false,
+        };
+        svg.text(
+            LEFT,
+            top - 6.0,
+            "start",
+            "font-weight=\"bold\"",
+            &first.protocol,
+        );
+        bands(&mut svg, &first.report.faults, &x, top, PANEL_H, true);
+        y_axis(&mut svg, &y, 4, " keys");
+        x_axis(&mut svg, &x, top + PANEL_H, "s");
+        let bin_s = BIN_MS as f64 / 1000.0;
+        let points: Vec<(f64, f64)> = means[i]
+            .iter()
+            .enumerate()
+            .map(|(b, v)| (x.at((b as f64 * bin_s).min(end_s)), y.at(*v)))
+            .collect();
+        svg.polyline(
+            &points,
+            &format!("stroke=\"{}\" stroke-width=\"1.5\"", colour(i)),
+        );
+    }
+    svg.finish()
+}
+
 /// PBS's t-visibility: the probability that a read invoked t after a write completed saw
 /// it or newer, per protocol, pooled over the seeds.
 pub fn t_visibility(by_protocol: &[Vec<&RunData>]) -> String {

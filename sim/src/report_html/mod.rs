@@ -107,6 +107,8 @@ pub struct RunData {
     pub tvis: Vec<(u64, u64)>,
     /// Reads per bucket of [`K_BUCKETS`].
     pub kstale: Vec<u64>,
+    /// Keys the running replicas disagreed on, sampled at the start of each [`BIN_MS`] bin.
+    pub diverged: Vec<u32>,
     /// The first seed's details: single operations, the space-time diagram, a counterexample.
     pub detail: Option<Detail>,
 }
@@ -156,7 +158,10 @@ pub fn run_one(
     };
     let scenario = scenario::load_file(path, &overrides)?;
     let window = diagram_window(first_fault_us(&scenario));
-    let mut options = RunOptions::default();
+    let mut options = RunOptions {
+        sample_divergence: Some(simkv_protocols::Span::millis(BIN_MS)),
+        ..RunOptions::default()
+    };
     let captured = if detail {
         let (trace, captured) = DiagramTrace::new(window);
         options.trace = Some(trace);
@@ -185,6 +190,11 @@ pub fn run_one(
         counterexample: counterexample(&result.report, history),
         event_times_us: history.events.iter().map(|e| e.time.as_micros()).collect(),
     });
+    let diverged = result
+        .divergence
+        .iter()
+        .map(|(_, keys)| u32::try_from(*keys).unwrap_or(u32::MAX))
+        .collect();
     Ok(RunData {
         protocol: result.report.protocol.clone(),
         seed,
@@ -192,6 +202,7 @@ pub fn run_one(
         rate,
         tvis,
         kstale,
+        diverged,
         detail,
     })
 }

@@ -312,6 +312,7 @@ pub fn build(plan: &Plan, runs: &[RunData]) -> BTreeMap<String, String> {
     let availability = figures::availability(&by_protocol);
     let tvis = figures::t_visibility(&by_protocol);
     let kstale = figures::k_staleness(&by_protocol);
+    let convergence = figures::convergence(&by_protocol);
     let mut links = BTreeMap::new();
     for r in &first {
         let Some(d) = &r.detail else { continue };
@@ -385,10 +386,16 @@ pub fn build(plan: &Plan, runs: &[RunData]) -> BTreeMap<String, String> {
         "k-staleness, pooled over the seeds: how many completed writes \
         each read was behind (0: fresh).",
     );
-    html.push_str(
-        "<h2>Convergence</h2>\n<p>The engine measures divergence at the moments the \
-        cluster is made whole and the time replicas take to agree once clients stop (the \
-        table's two columns), not divergence over time.</p>\n",
+    html.push_str("<h2>Convergence</h2>\n");
+    figure(
+        &mut html,
+        &convergence,
+        "Keys the running replicas disagree on, sampled every half second, mean over the \
+        seeds; faults shaded. Any difference counts: replicas cut off from the side that \
+        takes writes lag behind it (raft, majority, primary), the sides of a leaderless store \
+        take different writes (sloppy, dynamo), and a protocol that takes no write without \
+        every node stays level (twopc). The fall after the heal is the repair; the table's \
+        two columns give divergence at the heal and the time to agree once clients stop.",
     );
     let window = diagram_window(first.first().and_then(|r| {
         r.report
@@ -420,6 +427,7 @@ pub fn build(plan: &Plan, runs: &[RunData]) -> BTreeMap<String, String> {
     files.insert("availability.svg".into(), availability);
     files.insert("t-visibility.svg".into(), tvis);
     files.insert("k-staleness.svg".into(), kstale);
+    files.insert("convergence.svg".into(), convergence);
     files.insert("summary.md".into(), summary);
     files
 }
