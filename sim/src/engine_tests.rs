@@ -464,3 +464,30 @@ mod nemeses;
 
 #[path = "engine_disk_tests.rs"]
 mod disk;
+
+#[test]
+fn sampling_divergence_observes_without_changing_the_run() {
+    let s = scenario(
+        3,
+        vec![
+            fault(300, crate::scenario::fault_kinds::Isolate(NodeId(2).into())),
+            fault(900, crate::scenario::fault_kinds::Heal),
+        ],
+    );
+    let plain = Engine::<Probe>::new(&s, None).run();
+    let sampled = Engine::<Probe>::new(&s, None)
+        .sample_divergence(Span::millis(100))
+        .run();
+    assert_eq!(plain.fingerprint, sampled.fingerprint);
+    assert!(plain.divergence.is_empty());
+    let times: Vec<u64> = sampled
+        .divergence
+        .iter()
+        .map(|(t, _)| t.as_micros())
+        .collect();
+    let expected: Vec<u64> = (0..times.len() as u64).map(|i| i * 100_000).collect();
+    assert_eq!(times, expected, "one sample every 100 ms from 0");
+    assert!(sampled.end.as_micros() < times.len() as u64 * 100_000 + 100_000);
+    // The probe's stores take each client's writes where they land: replicas disagree.
+    assert!(sampled.divergence.iter().any(|(_, keys)| *keys > 0));
+}
