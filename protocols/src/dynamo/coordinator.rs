@@ -212,13 +212,18 @@ impl Dynamo {
     }
 
     /// Applies a write to the newest version it knows and sends the result, under a new
-    /// version superseding every version it knows, to every target.
+    /// version superseding every version it knows, to every target; a write that changes
+    /// nothing is answered from its read instead, and writes nothing.
     pub(super) fn start_write(&mut self, ctx: &mut Context<'_, Self>, op: u64, read: Versions) {
         let p = &self.pending[&op];
         let key = p.op.key();
-        let known = self.context(key, read);
+        let known = self.context(key, read.clone());
         let mut value = reconcile(&known, &p.op);
         let result = kv::apply_to_value(&mut value, &p.op);
+        if writes_nothing(&result) {
+            self.answer_unwritten(ctx, op, read, result);
+            return;
+        }
         let targets = p.targets.clone();
         let extra = p.extra.clone();
         let new = self.next_version(&known, value);
@@ -252,6 +257,25 @@ impl Dynamo {
             self.send_or_serve(ctx, t, msg);
         }
         ctx.set_timer(Timer::AckCheck(op), self.ack_timeout);
+    }
+
+    /// Answers a write that changes nothing (see [`writes_nothing`]) as a get is answered:
+    /// at once from its read, which then repairs the replicas that lack some of it. No
+    /// version is written, so no sibling it read is superseded.
+    fn answer_unwritten(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        op: u64,
+        read: Versions,
+        result: OpResult,
+    ) {
+        let p = self.pending.get_mut(&op).expect("pending");
+        p.phase = Phase::Repair;
+        p.answered = true;
+        p.versions = read;
+        ctx.reply(p.request, result);
+        ctx.cancel_timer(Timer::Deadline(op));
+        self.maybe_finish_read(ctx, op);
     }
 
     /// The versions a write supersedes, its context: those `read`, the intact ones this
@@ -377,6 +401,20 @@ impl Dynamo {
             ctx.reply(p.request, op_result_unavailable());
         }
     }
+}
+
+/// Whether a write's result says it changed nothing: a cas that found another value than
+/// it expected, an update or a delete of an absent key. Such an operation writes no version
+/// (section 4.4: a put creates one; a conditional write whose condition failed is no put).
+/// Writing the value it read back, under a clock covering every sibling it read, would
+/// supersede the siblings that are not the newest: an acknowledged put concurrent with the
+/// newest sibling vanished behind a failed cas that reported changing nothing
+/// (`swarm.toml` seed 24, and a delete's tombstone on seed 29).
+fn writes_nothing(result: &OpResult) -> bool {
+    matches!(
+        result,
+        OpResult::PreconditionFailed { .. } | OpResult::NotFound
+    )
 }
 
 /// The value a write reconciles its context to before applying its operation: the newest

@@ -36,9 +36,11 @@
 //! by hand (GET, then PUT with the clock). Clocks are truncated to `clock_max` pairs, the
 //! oldest going first (section 4.4); truncation can only make a write look concurrent with
 //! what it read (siblings), never make it supersede more. Read-modify-writes apply to the
-//! newest sibling; an append first reconciles siblings into their union (the prefix they
-//! share once, then each one's own items, in sorted order), as a shopping cart merges
-//! (section 4.4), so that no acknowledged append vanishes.
+//! newest sibling, and one that changes nothing (a cas whose expected value differs, an
+//! update or delete of an absent key) writes no version: it is answered from its read, as
+//! a get, and supersedes no sibling. An append first reconciles siblings into their union
+//! (the prefix they share once, then each one's own items, in sorted order), as a shopping
+//! cart merges (section 4.4), so that no acknowledged append vanishes.
 //!
 //! # Joins and leaves (the seed's join protocol)
 //!

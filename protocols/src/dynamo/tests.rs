@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::params::{ParamValue, Params};
-use crate::testkit::{configs, get, n, put, req, Cluster};
+use crate::testkit::{configs, get, n, ok, put, req, Cluster};
 
 type Harness = Cluster<Dynamo>;
 
@@ -117,5 +117,64 @@ fn joins_go_new_pending_ready_one_at_a_time() {
     assert!(owned > 0);
     for k in (0..30).filter(|k| h.node(3).replicates(*k)) {
         assert_eq!(h.value(3, k).as_deref(), Some("v"), "n4 copied k{k}");
+    }
+}
+
+/// Two puts at n1 and n2 whose reads both find the key absent: concurrent versions, which
+/// every replica keeps as siblings (section 4.4).
+fn siblings_of_two_puts(h: &mut Harness, key: Key) {
+    let _ = h.submit_next(0, put(key, "a"));
+    let _ = h.submit_next(1, put(key, "b"));
+    // Every read before any write: each coordinator's context is empty.
+    let reads = |w: &crate::testkit::Wire<Dynamo>| {
+        matches!(w.2, Message::Fetch { .. } | Message::Fetched { .. })
+    };
+    h.deliver_where(reads);
+    for _ in 0..10 {
+        h.deliver_all();
+    }
+    let both = OpResult::Siblings {
+        values: vec![Some("a".into()), Some("b".into())],
+    };
+    assert_eq!(ask(h, 2, get(key)), both, "two concurrent puts are siblings");
+}
+
+/// Section 4.4: a put creates a version; a cas whose expected value is not the newest
+/// sibling's changes nothing, so it writes no version, and the siblings it read stay. (It
+/// wrote the newest sibling's value back under a clock covering both, and the older
+/// sibling, an acknowledged put, vanished: `swarm.toml` seed 24.) A cas that matches does
+/// write, and its version supersedes every sibling it read.
+#[test]
+fn a_failed_cas_supersedes_no_sibling() {
+    let mut h = harness(3, &[], &[]);
+    siblings_of_two_puts(&mut h, 7);
+    let both = OpResult::Siblings {
+        values: vec![Some("a".into()), Some("b".into())],
+    };
+    let cas = |expected: &str, new: &str| crate::kv::Op::Cas {
+        key: 7,
+        expected: expected.into(),
+        new: new.into(),
+    };
+    let failed = ask(&mut h, 0, cas("zz", "c"));
+    let OpResult::PreconditionFailed { current: Some(newest) } = failed else {
+        panic!("a cas expecting zz fails, found {failed:?}");
+    };
+    assert_eq!(ask(&mut h, 1, get(7)), both, "the failed cas kept both siblings");
+    for i in 0..3 {
+        assert_eq!(h.node(i).entries[&7].len(), 2, "n{} holds both", i + 1);
+    }
+    assert_eq!(ask(&mut h, 2, cas(&newest, "c")), ok("c"));
+    assert_eq!(ask(&mut h, 0, get(7)), ok("c"), "a cas that writes reconciles");
+}
+
+/// Section 4.4, a delete is a put of a tombstone: one of an absent key changes nothing
+/// and writes none, so a concurrent put's sibling is not deleted by it.
+#[test]
+fn a_delete_of_an_absent_key_writes_no_tombstone() {
+    let mut h = harness(3, &[], &[]);
+    assert_eq!(ask(&mut h, 0, crate::kv::Op::Delete { key: 9 }), OpResult::NotFound);
+    for i in 0..3 {
+        assert!(!h.node(i).entries.contains_key(&9), "n{} wrote nothing", i + 1);
     }
 }
