@@ -3,14 +3,19 @@
 use super::intervals::{intervals, parts, Interval, Status};
 use super::{FinalReplica, Judgement, Measured, Promised, RunView, Verdict};
 use crate::history::History;
-use simkv_protocols::{Key, Op, OpResult, Promise, Time, Value};
+use simkv_protocols::{Key, Op, OpResult, Promise, Span, Time, Value};
 use std::collections::BTreeMap;
 
 pub(super) const PROMISED: Promised = Promised::If(Promise::DurableAcknowledgedWrites);
 
 /// Judges the final replicas against the history's writes; counts the writes lost.
 pub(super) fn judge(run: &RunView) -> Judgement {
-    let (verdict, detail, lost) = durability(run.history, run.replicas);
+    let workload = &run.scenario.workload;
+    let retried = Retries {
+        count: workload.retries,
+        timeout: workload.timeout,
+    };
+    let (verdict, detail, lost) = durability(run.history, run.replicas, retried);
     Judgement {
         verdict,
         detail,
@@ -39,6 +44,47 @@ fn failed(i: &Interval) -> bool {
     matches!(i.status, Status::Fail(_))
 }
 
+/// How the clients retried: `count` times at most, each attempt after the last one's
+/// `timeout` (or a refusal).
+#[derive(Clone, Copy, Debug)]
+struct Retries {
+    count: u32,
+    timeout: Span,
+}
+
+impl Retries {
+    /// `i` as this check reads it: an operation one of whose attempts may have timed out is
+    /// bounded by its invocation only, as one that completed `info`.
+    ///
+    /// A client re-sends an operation whose attempt timed out (the same request id, to a
+    /// node of its choice) and records one completion, from whichever attempt answers
+    /// first. The attempt that timed out is not withdrawn: it may still be on its way, and
+    /// a store without client sessions (dynamo: every coordinator reads, then writes with
+    /// what it read as the context) applies it when it arrives, after the completion the
+    /// history shows, as a Jepsen history would record it: an attempt that timed out is an
+    /// `info` operation. The history keeps no attempts, but an attempt times out only
+    /// `timeout` after it was sent, no earlier than the invocation, so an operation that
+    /// completed sooner than that had one attempt, or attempts that were refused (which
+    /// promise they did not apply), and its completion still bounds it. (`swarm.toml`
+    /// seed 17, dynamo: a put's first attempt answered and completed it; its retry, held
+    /// up at another coordinator, read a put acknowledged after that completion and
+    /// superseded it, by the context rule dynamo promises.)
+    fn bound<'h>(self, mut i: Interval<'h>) -> Interval<'h> {
+        let Some(end) = i.completed else {
+            return i;
+        };
+        if self.count == 0 || end.since(i.invoked) < self.timeout {
+            return i;
+        }
+        i.completed = None;
+        if failed(&i) {
+            // A refusal ended it, but an earlier attempt may have timed out unrefused.
+            i.status = Status::Unknown;
+        }
+        i
+    }
+}
+
 /// Durability of acknowledged writes, judged on each running replica's final store.
 ///
 /// A txn counts as its parts, each judged on its own key like a single-key operation.
@@ -49,10 +95,16 @@ fn failed(i: &Interval) -> bool {
 /// delete is lost if k ends holding a value written before the delete was invoked. A final
 /// value that no operation wrote is corruption. Appends are judged by their tokens: each
 /// acknowledged append must appear in the final value unless a put, update, cas or delete
-/// of the key could have come after it.
-fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, String, usize) {
+/// of the key could have come after it. An operation one of whose attempts may have timed
+/// out is bounded by its invocation only ([`Retries::bound`]).
+fn durability(
+    history: &History,
+    replicas: &[FinalReplica],
+    retried: Retries,
+) -> (Verdict, String, usize) {
     let mut by_key: BTreeMap<Key, Vec<Interval>> = BTreeMap::new();
-    for i in intervals(history).iter().flat_map(parts) {
+    let bounded = intervals(history).into_iter().map(|i| retried.bound(i));
+    for i in bounded.flat_map(|i| parts(&i)) {
         if i.op.is_write() {
             by_key.entry(i.op.key()).or_default().push(i);
         }
@@ -232,6 +284,12 @@ mod tests {
         h
     }
 
+    /// Clients that never retry: every completion bounds its operation.
+    const ONCE: Retries = Retries {
+        count: 0,
+        timeout: Span::millis(40),
+    };
+
     fn replica(value: Option<&str>, siblings: &[Option<&str>]) -> FinalReplica {
         let mut r = FinalReplica {
             node: NodeId(0),
@@ -253,15 +311,15 @@ mod tests {
     #[test]
     fn a_write_replaced_by_an_older_one_is_lost() {
         let h = two_puts();
-        assert_eq!(durability(&h, &[replica(Some("b"), &[])]).0, Verdict::Pass);
-        let (verdict, detail, lost) = durability(&h, &[replica(Some("a"), &[])]);
+        assert_eq!(durability(&h, &[replica(Some("b"), &[])], ONCE).0, Verdict::Pass);
+        let (verdict, detail, lost) = durability(&h, &[replica(Some("a"), &[])], ONCE);
         assert_eq!(verdict, Verdict::Fail);
         assert!(
             detail.contains("acknowledged b lost to older a"),
             "{detail}"
         );
         assert_eq!(lost, 1);
-        let (verdict, detail, _) = durability(&h, &[replica(Some("zz"), &[])]);
+        let (verdict, detail, _) = durability(&h, &[replica(Some("zz"), &[])], ONCE);
         assert_eq!(verdict, Verdict::Fail);
         assert!(detail.contains("which no operation wrote"), "{detail}");
     }
@@ -272,13 +330,13 @@ mod tests {
     fn siblings_keep_a_write_if_any_of_them_does() {
         let h = two_puts();
         let both = replica(Some("a"), &[Some("a"), Some("b")]);
-        assert_eq!(durability(&h, &[both]).0, Verdict::Pass);
+        assert_eq!(durability(&h, &[both], ONCE).0, Verdict::Pass);
         let older_only = replica(Some("a"), &[None, Some("a")]);
-        let (verdict, detail, _) = durability(&h, &[older_only]);
+        let (verdict, detail, _) = durability(&h, &[older_only], ONCE);
         assert_eq!(verdict, Verdict::Fail, "{detail}");
         assert!(detail.contains("acknowledged b lost"), "{detail}");
         let invented = replica(Some("b"), &[Some("b"), Some("zz")]);
-        let (verdict, detail, _) = durability(&h, &[invented]);
+        let (verdict, detail, _) = durability(&h, &[invented], ONCE);
         assert_eq!(verdict, Verdict::Fail);
         assert!(detail.contains("zz, which no operation wrote"), "{detail}");
     }
@@ -303,12 +361,40 @@ mod tests {
         };
         h.push(Time(30), c1, n, txn.clone(), None);
         h.push(Time(40), c1, n, txn, Some(Outcome::Ok(committed)));
-        assert_eq!(durability(&h, &[replica(Some("t"), &[])]).0, Verdict::Pass);
-        let (verdict, detail, _) = durability(&h, &[replica(Some("a"), &[])]);
+        assert_eq!(durability(&h, &[replica(Some("t"), &[])], ONCE).0, Verdict::Pass);
+        let (verdict, detail, _) = durability(&h, &[replica(Some("a"), &[])], ONCE);
         assert_eq!(verdict, Verdict::Fail);
         assert!(
             detail.contains("acknowledged t lost to older a"),
             "{detail}"
         );
+    }
+
+    /// A put that ran longer than the clients' timeout may have had an attempt time out and
+    /// apply after its completion: a put acknowledged after that completion and superseded
+    /// by it is not lost. Unless clients never retry, or the put completed sooner.
+    #[test]
+    fn a_retried_write_may_take_effect_after_its_completion() {
+        let mut h = History::default();
+        let (c0, c1, n) = (ClientId(0), ClientId(1), NodeId(0));
+        h.push(Time(10_000), c0, n, put(1, "a"), None);
+        h.push(Time(60_000), c0, n, put(1, "a"), Some(ok("a")));
+        h.push(Time(70_000), c1, n, put(1, "b"), None);
+        h.push(Time(80_000), c1, n, put(1, "b"), Some(ok("b")));
+        let retries = Retries {
+            count: 3,
+            ..ONCE
+        };
+        let a = || [replica(Some("a"), &[])];
+        assert_eq!(durability(&h, &a(), retries).0, Verdict::Pass);
+        let (verdict, detail, _) = durability(&h, &a(), ONCE);
+        assert_eq!(verdict, Verdict::Fail, "no retries: a completed before b");
+        assert!(detail.contains("acknowledged b lost to older a"), "{detail}");
+        let slow = Retries {
+            timeout: Span::millis(60),
+            ..retries
+        };
+        let (verdict, _, _) = durability(&h, &a(), slow);
+        assert_eq!(verdict, Verdict::Fail, "a completed within its first attempt");
     }
 }
