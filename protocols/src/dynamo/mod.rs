@@ -169,8 +169,10 @@ crate::planted_bugs! {
 ///
 /// As [`Protocol`] says. On start it arms [`Timer::Handoff`] and [`Timer::AntiEntropy`],
 /// which re-arm themselves, and, on a node that is to join or leave, [`Timer::Join`] or
-/// [`Timer::Leave`]. It persists every change of entries, hints or members before the
-/// message that reveals it; as a coordinator it serves its own replica inline.
+/// [`Timer::Leave`]. It persists its incarnation at start, and every change of entries,
+/// hints or members before the message that reveals it; as a coordinator it serves its own
+/// replica inline, and numbers its requests within its incarnation, so that a reply to an
+/// earlier incarnation's request is never taken for one of this incarnation's.
 #[derive(Debug)]
 pub struct Dynamo {
     me: NodeId,
@@ -219,6 +221,9 @@ pub struct Dynamo {
     /// Per peer, the first and last message of its current unbroken run of messages.
     heard: BTreeMap<NodeId, (Time, Time)>,
     now: Time,
+    /// How many times this node has started (durable).
+    incarnation: u64,
+    /// The last request number used: the incarnation in the upper 32 bits.
     next_op: u64,
     pending: BTreeMap<u64, Pending>,
     rotation: Rotation,
@@ -373,6 +378,7 @@ impl Protocol for Dynamo {
             down: BTreeSet::new(),
             heard: BTreeMap::new(),
             now: ctx.now(),
+            incarnation: 0,
             next_op: 0,
             pending: BTreeMap::new(),
             rotation: Rotation::default(),
@@ -392,6 +398,7 @@ impl Protocol for Dynamo {
             node.counter = node.counter.max(top.unwrap_or(0));
         }
         node.rebuild_rings();
+        node.start_incarnation(ctx, durable.map_or(0, |d| d.incarnation));
         ctx.set_timer(Timer::Handoff, node.handoff_interval);
         ctx.set_timer(Timer::AntiEntropy, node.anti_entropy);
         node.arm_membership(ctx, &params);
@@ -451,6 +458,7 @@ impl Protocol for Dynamo {
         let (targets, extra) = self.plan(key);
         self.next_op += 1;
         let op = self.next_op;
+        debug_assert!(op >> 32 == self.incarnation, "request numbers overflowed");
         let pending = Pending {
             request: request.id,
             op: request.op,

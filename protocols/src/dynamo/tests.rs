@@ -178,3 +178,31 @@ fn a_delete_of_an_absent_key_writes_no_tombstone() {
         assert!(!h.node(i).entries.contains_key(&9), "n{} wrote nothing", i + 1);
     }
 }
+
+/// Section 4.5's coordinator waits for R replies to its request; after a restart it must
+/// not take a reply to a request of its earlier incarnation for one of its own. n1 reads
+/// k1, restarts, and coordinates an append to k2; the replies to the read, holding k1's
+/// value, arrive first. (With request numbers that began again at 1 after a restart, they
+/// were the append's read: it answered "xb;", and its clock covered k1's; `swarm.toml`
+/// seed 173 lost 125 appends so.)
+#[test]
+fn a_reply_to_an_earlier_incarnation_is_not_taken_for_a_request_of_this_one() {
+    let mut h = harness(3, &[], &[]);
+    assert_eq!(ask(&mut h, 1, put(1, "x")), ok("x"));
+    let _ = h.submit_next(0, get(1));
+    h.restart(0);
+    assert_eq!(h.node(0).incarnation, 2, "the restart began incarnation 2");
+    // The read's fetches reach n2 and n3, which answer with k1's version.
+    let old_fetches = |w: &crate::testkit::Wire<Dynamo>| {
+        w.0 == n(0) && matches!(w.2, Message::Fetch { .. })
+    };
+    h.deliver_where(old_fetches);
+    let id = h.submit_next(0, crate::testkit::append(2, "b;"));
+    for _ in 0..10 {
+        h.deliver_all();
+    }
+    assert_eq!(h.reply(id), Some(&ok("b;")), "k1's value is no part of k2's read");
+    for i in 0..3 {
+        assert_eq!(h.value(i, 2).as_deref(), Some("b;"), "n{} holds k2", i + 1);
+    }
+}
