@@ -38,9 +38,9 @@
 //! what it read (siblings), never make it supersede more. Read-modify-writes apply to the
 //! newest sibling, and one that changes nothing (a cas whose expected value differs, an
 //! update or delete of an absent key) writes no version: it is answered from its read, as
-//! a get, and supersedes no sibling. An append first reconciles siblings into their union
-//! (the prefix they share once, then each one's own items, in sorted order), as a shopping
-//! cart merges (section 4.4), so that no acknowledged append vanishes.
+//! a get, and supersedes no sibling. An append first reconciles siblings into the union of
+//! their items (each item once: the first sibling's, then the items each other one adds),
+//! as a shopping cart merges (section 4.4), so that no acknowledged append vanishes.
 //!
 //! # Joins and leaves (the seed's join protocol)
 //!
