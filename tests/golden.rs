@@ -165,6 +165,7 @@ fn line(path: &str, protocol: &str, seed: u64, bugs: &[&str]) -> Option<String> 
         trace: (seed == 1).then(|| simkv_sim::trace::Trace::new(Box::new(sink.clone()))),
         replay: String::new(),
         record: None,
+        sample_divergence: None,
     };
     let result = simkv_sim::runner::run(&scenario, options);
     let trace = match seed {

@@ -157,6 +157,7 @@ fn run_traced(path: &str, seed: u64) -> (RunReport, Vec<u8>) {
         trace: Some(Trace::new(Box::new(sink.clone()))),
         replay: String::new(),
         record: None,
+        sample_divergence: None,
     };
     let report = runner::run(&scenario, options).report;
     let trace = sink.0.borrow().clone();
