@@ -140,7 +140,9 @@
 //! [`TwoPcDurable`]: the committed replica (values with versions), the prepared records (the
 //! yes votes and the locks they hold), the coordinator's decision log, the next transaction
 //! number (persisted with the coordinator's own prepared record, so before any Prepare carrying
-//! it is sent: ids are never reused), and the blocking counters (measurement only).
+//! it is sent: ids are never reused), and the blocking counters (measurement only). A log
+//! with a record whose checksum fails is read on past it, and the node rebuilds from its
+//! peers before it takes part again (`rebuild.rs`, with the one loss it cannot survive).
 //!
 //! # Promises
 //!
