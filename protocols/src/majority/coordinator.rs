@@ -69,6 +69,10 @@ impl Pending {
 impl Majority {
     /// Starts (or restarts, after a refusal) phase 1 of request `id`.
     pub(super) fn begin(&mut self, ctx: &mut Context<'_, Self>, id: u64) {
+        if self.damaged {
+            // Its acceptor may have lost promises and values: it runs no phase.
+            return self.route_damaged(ctx, id);
+        }
         self.release_joined(id);
         let Some(p) = self.pending.get_mut(&id) else {
             return;

@@ -405,11 +405,16 @@ impl Protocol for Majority {
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
-        if self.damaged && !matches!(msg, Message::Entries { .. }) {
-            // It may have lost promises: it answers no acceptor, coordinates nothing and
-            // hands its (stale) entries to nobody; only the entries peers send back to its
-            // own digests repair it.
-            return;
+        let for_a_damaged_node = matches!(
+            msg,
+            Message::Entries { .. } | Message::ForwardAck { .. } | Message::ForwardDone { .. }
+        );
+        if self.damaged && !for_a_damaged_node {
+            // It may have lost promises and accepted values: it answers no acceptor, runs no
+            // proposal and hands its (stale) entries to nobody; only the entries peers send
+            // back to its own digests repair it. It still hears how the writes it forwarded
+            // went (see `on_request`).
+            return ctx.note(|| format!("damaged: ignored a message of {from}"));
         }
         // Whatever it says, `from` is reachable again.
         self.suspects.remove(&from);
@@ -464,10 +469,20 @@ impl Protocol for Majority {
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
-        // Invalid quorums refuse every request everywhere: nothing was ever written. A
-        // damaged node refuses too: it may have lost promises.
-        if self.invalid.is_some() || self.damaged {
+        // Invalid quorums refuse every request everywhere: nothing was ever written.
+        if self.invalid.is_some() {
             ctx.reply(request.id, OpResult::Unavailable { hint: None });
+            return;
+        }
+        // A damaged node coordinates nothing (its own acceptor may have lost promises and
+        // values, see `recover`). A get it refuses: a read changes nothing. A write it
+        // forwards to a healthy proposer and never refuses: the request may be the retry of
+        // an attempt elsewhere that a quorum accepted, and "unavailable" would promise it
+        // never takes effect (disk-faults.toml seeds 32, 52, 70 and 83 broke linearizability
+        // that way: an append applied, then refused here, recorded as failed).
+        if self.damaged && !request.op.is_write() {
+            let hint = self.healthy_proposer_of(request.op.key(), ctx.now());
+            ctx.reply(request.id, OpResult::Unavailable { hint });
             return;
         }
         if quorum::refuse_when_full(ctx, self.pending.len(), &request) {

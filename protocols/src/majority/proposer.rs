@@ -33,6 +33,16 @@ impl Majority {
             .unwrap_or(self.me)
     }
 
+    /// The first proposer of `key` other than this node that it does not suspect: where a
+    /// damaged node, which runs no proposal, sends a write.
+    pub(super) fn healthy_proposer_of(&self, key: Key, now: Time) -> Option<NodeId> {
+        let n = self.nodes.len() as u64;
+        let first = key % n;
+        (0..n)
+            .map(|i| self.nodes[((first + i) % n) as usize])
+            .find(|node| *node != self.me && !self.suspected(*node, now))
+    }
+
     fn suspected(&self, node: NodeId, now: Time) -> bool {
         self.suspects.get(&node).is_some_and(|until| now < *until)
     }
@@ -67,6 +77,9 @@ impl Majority {
             return;
         };
         let key = p.op.key();
+        if self.damaged {
+            return self.route_damaged(ctx, op);
+        }
         let forward = self.distinguished && p.op.is_write() && p.origin.is_none();
         let proposer = self.proposer_of(key, ctx.now());
         if forward && proposer != self.me {
@@ -85,6 +98,32 @@ impl Majority {
         } else {
             self.begin(ctx, op);
         }
+    }
+
+    /// Routes write `op` from a damaged node, which runs no proposal: to the first healthy
+    /// proposer of its key it does not suspect, whatever `distinguished_proposer` says; with
+    /// none left, it stays silent until its deadline (never "unavailable", see
+    /// `on_request`).
+    pub(super) fn route_damaged(&mut self, ctx: &mut Context<'_, Self>, op: u64) {
+        let Some(p) = self.pending.get(&op) else {
+            return;
+        };
+        debug_assert!(p.op.is_write() && p.origin.is_none(), "only its clients' writes");
+        let key = p.op.key();
+        let Some(proposer) = self.healthy_proposer_of(key, ctx.now()) else {
+            self.pending.get_mut(&op).expect("pending").phase = Phase::Queued;
+            return ctx.note(|| format!("op {op}: damaged and every proposer suspected; silent"));
+        };
+        let p = self.pending.get_mut(&op).expect("pending");
+        p.phase = Phase::Forwarded(proposer);
+        let msg = Message::Forward {
+            op,
+            request: p.request,
+            operation: p.op.clone(),
+        };
+        ctx.note(|| format!("op {op}: damaged, forwarded to k{key}'s proposer {proposer}"));
+        ctx.send(proposer, msg);
+        ctx.set_timer(Timer::Retry(op), self.forward_timeout);
     }
 
     /// A forwarded write was not acknowledged in time: suspect its proposer, try the next.

@@ -420,3 +420,86 @@ fn abd_a_read_resends_its_write_back_to_replicas_whose_accepted_was_lost() {
     h.deliver_all();
     assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
 }
+
+/// Node `i` restarts from a log whose record after `kept` (the state of an earlier sync)
+/// fails its checksum, as `disk-faults.toml`'s corrupt fault leaves it: it is damaged.
+fn restart_damaged(h: &mut Harness, i: u16, kept: Option<MajorityDurable>) {
+    h.crash(i);
+    h.durable[usize::from(i)] = kept;
+    let lost = MajorityRecord::Changes {
+        slots: Vec::new(),
+        counter_reserved: 0,
+    };
+    let read = Read::Corrupt {
+        written: &lost,
+        flip: 1,
+    };
+    let config = h.configs[usize::from(i)].clone();
+    assert!(!Majority::recover(&mut h.durable[usize::from(i)], read, &config));
+    h.recover(i);
+    assert!(h.nodes[usize::from(i)].damaged);
+}
+
+#[test]
+fn abd_crash_recovery_a_replica_that_lost_its_log_answers_no_acceptor_message() {
+    // ABD (section 3) assumes a replica keeps what it acknowledged; one whose log lost
+    // records may have forgotten a value a write quorum counted, or a promise. Were it to
+    // answer, a quorum through it could miss that write: it stays out of every quorum.
+    let mut h = harness(5, &[]);
+    let before = h.durable[3].clone();
+    h.submit(0, req(0, 1), put(1, "a"));
+    h.deliver_all();
+    assert_eq!(h.reply(req(0, 1)), Some(&ok("a")));
+    restart_damaged(&mut h, 3, before);
+    assert_eq!(h.value(3, 1), None, "the corrupt record held the write");
+    h.sent.clear();
+    h.submit(1, req(1, 1), put(1, "b"));
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("b")));
+    h.submit(2, req(2, 1), get(1));
+    h.deliver_all();
+    assert_eq!(h.reply(req(2, 1)), Some(&ok("b")));
+    let answered = h.sent.iter().filter(|(from, _, m)| {
+        *from == n(3)
+            && matches!(
+                m,
+                Message::Promise { .. }
+                    | Message::Accepted { .. }
+                    | Message::QueryReply { .. }
+                    | Message::Nack { .. }
+            )
+    });
+    assert_eq!(answered.count(), 0, "a damaged acceptor answers nothing");
+}
+
+#[test]
+fn abd_crash_recovery_a_damaged_replica_forwards_a_retried_write_and_never_refuses_it() {
+    // disk-faults.toml seeds 32, 52, 70, 83: a client's append was applied by a quorum but
+    // its answer lost; the retry reached a damaged node, which answered "unavailable" (never
+    // applied), and the history showed the append both failed and read. A damaged node
+    // refuses gets (a read changes nothing) and hands writes to a healthy proposer.
+    let mut h = harness(5, &[]);
+    let before = h.durable[3].clone();
+    h.submit(0, req(0, 1), put(1, ""));
+    h.deliver_all();
+    restart_damaged(&mut h, 3, before);
+    // The first try is chosen, but every answer to the client is lost.
+    h.submit(0, req(4, 9), append(1, "x;"));
+    h.deliver_all();
+    h.replies.clear();
+    // The client retries the same request at the damaged n4.
+    h.submit(3, req(4, 9), append(1, "x;"));
+    h.deliver_all();
+    let answers: Vec<&OpResult> = h
+        .replies
+        .iter()
+        .filter(|(id, _)| *id == req(4, 9))
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(answers, [&ok("x;")], "answered once, as applied, and applied once");
+    assert_eq!(h.value(0, 1).as_deref(), Some("x;"));
+    h.submit(3, req(5, 1), get(1));
+    let refused = h.reply(req(5, 1)).expect("a get is refused at once");
+    assert!(!refused.is_applied());
+    assert!(refused.hint().is_some_and(|n| n != NodeId(3)), "{refused:?}");
+}

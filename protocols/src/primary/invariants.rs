@@ -16,7 +16,8 @@ impl Primary {
         }
         // Our own versions from before a crash come back through resync: one past the mark
         // we restarted from means this node may issue it again.
-        if self.installed_own_counter_max > self.counter.reserved() {
+        // While it relearns a damaged mark it issues nothing; its mark is untrusted until then.
+        if self.relearning.is_none() && self.installed_own_counter_max > self.counter.reserved() {
             return Err(format!(
                 "own version counter {} past the reserved mark {}: versions may be reused",
                 self.installed_own_counter_max,

@@ -43,6 +43,15 @@ pub enum Message {
         /// Every entry the sender holds, in key order.
         entries: Vec<(Key, Entry)>,
     },
+    /// "How far did my counter go?": sent by a node whose counter mark was lost to a
+    /// corrupt record, to every peer until each has answered, before it writes again.
+    CounterQuery,
+    /// The answer: the highest counter of the asker's the sender knows (its Lamport
+    /// counter, past every version it holds, and the asker's incarnation as it knows it).
+    CounterReply {
+        /// That counter.
+        known: u64,
+    },
 }
 
 /// The timers a primary node arms.

@@ -101,14 +101,15 @@ pub use durable::PrimaryDurable;
 pub use messages::{Message, Timer};
 pub use store::Entry;
 
-use crate::contract::{Context, NodeConfig, Promise, Protocol, ProtocolInfo, Request};
+use crate::contract::{Context, NodeConfig, Promise, Protocol, ProtocolInfo, Read, Request};
+use crate::Replay;
 use crate::ids::NodeId;
 use crate::reserve::Reservation;
 use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::{BugSet, ParamSet};
 use crate::time::{Span, Time};
 use anti_entropy::Inbound;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 crate::protocol_params! {
     /// primary's parameters, as a scenario's `[cluster.params.primary]` sets them.
@@ -214,6 +215,9 @@ pub struct Primary {
     /// only until the first has.
     restarted: bool,
     peers: BTreeMap<NodeId, PeerState>,
+    /// Recovered with a damaged counter mark: the peers that have not yet said how far this
+    /// node's counter went. It issues no version (refuses writes) until all have.
+    relearning: Option<BTreeSet<NodeId>>,
 }
 
 /// Whether `op`, answered `result` by the store's specification, changed the key's state.
@@ -245,7 +249,30 @@ impl Protocol for Primary {
     }
 
     /// A mark whose checksum fails is no mark: the node keeps the one before it, if the
-    /// disk still holds one (each mark is a snapshot, so usually none).
+    /// disk still holds one (each mark is a snapshot, so usually none), and is damaged: the
+    /// mark it lost may have been higher, so it must not issue versions from what it kept
+    /// (disk-faults.toml seed 23 reused versions so) until its peers say how far it went.
+    fn recover(
+        durable: &mut Option<PrimaryDurable>,
+        record: Read<'_, PrimaryDurable>,
+        _: &NodeConfig,
+    ) -> bool {
+        match record {
+            Read::Intact(r) => {
+                r.replay(durable);
+                true
+            }
+            Read::Corrupt { .. } => {
+                let kept = durable.map_or(0, |d| d.counter_reserved);
+                *durable = Some(PrimaryDurable {
+                    counter_reserved: kept,
+                    damaged: true,
+                });
+                false
+            }
+        }
+    }
+
     fn start(
         ctx: &mut Context<'_, Self>,
         config: &NodeConfig,
@@ -270,6 +297,9 @@ impl Protocol for Primary {
         let peers: BTreeMap<NodeId, PeerState> =
             config.peers().map(|p| (p, peer.clone())).collect();
         let params = Params::from_params(&config.params);
+        // A damaged mark (see `recover`): relearn it from every peer before writing.
+        let damaged = durable.is_some_and(|d| d.damaged) && !bugs.volatile_counter;
+        let relearning = damaged.then(|| peers.keys().copied().collect::<BTreeSet<NodeId>>());
         let mut node = Primary {
             me: config.id,
             // A zero interval would re-fire at the same instant forever.
@@ -289,9 +319,16 @@ impl Protocol for Primary {
             resync_skipped: bugs.skip_resync && durable.is_some(),
             restarted: durable.is_some(),
             peers,
+            relearning,
         };
         node.reserve_counter(ctx);
         node.incarnation = node.counter.reserved();
+        if node.relearning.as_ref().is_some_and(|w| w.is_empty()) {
+            node.finish_relearning(ctx);
+        } else if node.relearning.is_some() {
+            ctx.note(|| "damaged counter mark: relearning it from every peer".to_string());
+            node.maybe_query_counter(ctx);
+        }
         if node.resync_skipped {
             ctx.note(|| "restarted; skipping resync".to_string());
         }
@@ -326,6 +363,11 @@ impl Protocol for Primary {
                 sent,
                 entries,
             } => self.on_sync_state(ctx, from, (incarnation, sent), entries),
+            Message::CounterQuery => {
+                let known = self.counter_known_of(from);
+                ctx.send(from, Message::CounterReply { known });
+            }
+            Message::CounterReply { known } => self.on_counter_reply(ctx, from, known),
         }
     }
 
@@ -342,6 +384,7 @@ impl Protocol for Primary {
                 }
                 self.maybe_mark_down(ctx);
                 self.maybe_pull(ctx);
+                self.maybe_query_counter(ctx);
                 ctx.set_timer(Timer::Heartbeat, self.heartbeat);
             }
         }
@@ -352,6 +395,11 @@ impl Protocol for Primary {
             id: request, op, ..
         } = request;
         let key = op.key();
+        if self.relearning.is_some() && op.is_write() {
+            // Not applied, and never will be: it may not issue a version yet.
+            ctx.note(|| format!("{request}: relearning the counter; unavailable"));
+            return ctx.reply(request, OpResult::Unavailable { hint: None });
+        }
         let mut value = self.entries.get(&key).and_then(|e| e.value.clone());
         let result = kv::apply_to_value(&mut value, &op);
         if wrote(&op, &result) {

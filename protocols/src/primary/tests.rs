@@ -267,7 +267,8 @@ fn a_restarted_node_issues_versions_past_its_pre_crash_ones() {
     assert_eq!(
         h.durable[0],
         Some(PrimaryDurable {
-            counter_reserved: reserved
+            counter_reserved: reserved,
+            damaged: false,
         })
     );
     h.deliver_all();
@@ -277,7 +278,8 @@ fn a_restarted_node_issues_versions_past_its_pre_crash_ones() {
     assert_eq!(
         h.durable[0],
         Some(PrimaryDurable {
-            counter_reserved: next
+            counter_reserved: next,
+            damaged: false,
         })
     );
     // A write before the resync answers arrive: it must still order after the crash.
@@ -309,6 +311,67 @@ fn with_volatile_counter_a_restarted_node_reuses_a_version_and_replicas_diverge(
     // Equal versions are never replaced, whatever anti-entropy pushes.
     assert_eq!(h.values(1), [Some("b"), Some("a"), Some("a")]);
     assert!(!h.converged());
+}
+
+/// Node `i` restarts from a log whose only record, its counter mark, fails its checksum.
+fn restart_with_corrupt_mark(h: &mut Harness, i: u16) {
+    h.crash(i);
+    let lost = h.durable[usize::from(i)].expect("a mark was written");
+    h.durable[usize::from(i)] = None;
+    let read = crate::contract::Read::Corrupt {
+        written: &lost,
+        flip: 1,
+    };
+    let config = h.configs[usize::from(i)].clone();
+    assert!(!Primary::recover(&mut h.durable[usize::from(i)], read, &config));
+    h.recover(i);
+}
+
+#[test]
+fn a_node_whose_mark_is_corrupt_relearns_its_counter_from_every_peer_before_writing() {
+    // disk-faults.toml seed 23: the corrupt mark read as none, the node restarted its counter
+    // at 0 and reused (1, n1) for another value, which every replica holding the old one
+    // refused forever (as volatile-counter does on purpose).
+    let mut h = Harness::new(3, &[]);
+    h.request(0, put(1, "a")); // (1, n1), incarnation 1000
+    h.deliver_all();
+    let old_incarnation = h.nodes[0].incarnation;
+    restart_with_corrupt_mark(&mut h, 0);
+    assert!(h.durable[0].is_some_and(|d| d.damaged), "still damaged if it crashes now");
+    // Before its peers answer it issues no version: a write is refused, never applied.
+    assert_eq!(
+        h.request(0, put(1, "b")),
+        OpResult::Unavailable { hint: None }
+    );
+    h.deliver_all();
+    assert!(h.nodes[0].relearning.is_none());
+    assert!(h.durable[0].is_some_and(|d| !d.damaged));
+    assert!(h.nodes[0].incarnation > old_incarnation, "a fresh incarnation");
+    h.request(0, put(1, "b"));
+    let v = h.nodes[0].entries[&1].version;
+    assert!(v.counter > 1, "past the version it issued before: {v:?}");
+    h.deliver_all();
+    for _ in 0..3 {
+        h.round();
+    }
+    assert_eq!(h.values(1), [Some("b"); 3]);
+    assert!(h.converged());
+}
+
+#[test]
+fn a_node_relearning_its_counter_asks_again_until_every_peer_has_answered() {
+    let mut h = Harness::new(3, &[]);
+    h.request(1, put(1, "a"));
+    h.deliver_all();
+    restart_with_corrupt_mark(&mut h, 0);
+    // n3's answer is lost: n1 keeps refusing writes, and asks n3 again on its heartbeat.
+    h.drop_where(|(_, to, m)| *to == n(2) && matches!(m, Message::CounterQuery));
+    h.deliver_all();
+    assert_eq!(h.nodes[0].relearning, Some(BTreeSet::from([n(2)])));
+    assert!(!h.request(0, put(2, "x")).is_applied());
+    h.round();
+    assert!(h.nodes[0].relearning.is_none());
+    assert!(h.request(0, put(2, "x")).is_applied());
 }
 
 // Anti-entropy (module doc, "Failure detection and repair", 3): forwards are numbered per

@@ -91,8 +91,17 @@ pub struct TwoPcDurable {
     /// The blocking counters, carried across restarts.
     pub stats: BlockingStats,
     /// Whether a recovery met a record whose checksum failed: the node kept what its log
-    /// held before it, cannot know what it lost, and so refuses to vote yes or answer.
+    /// held before it, cannot know what it lost, and rebuilds from its peers before it votes
+    /// yes or answers again (`rebuild.rs`); it stays set until the rebuild is logged.
     pub damaged: bool,
+    /// This node's own transactions numbered below this may have had their decision in
+    /// records a damaged log lost: one without a decision record is never presumed aborted
+    /// (0: none).
+    pub outcomes_lost_below: u64,
+    /// This node's own transactions whose decision may have been in the record a damaged
+    /// log lost: prepared before it, and neither decided nor prepared again in an intact
+    /// record after it (see [`TwoPc::recover`](super::TwoPc)). Empty once rebuilt.
+    pub ambiguous: BTreeSet<TxnId>,
 }
 
 /// One record of a node's log (see the contract's "Storage"): what changed since the last
@@ -116,6 +125,8 @@ pub enum TwoPcRecord {
         next_txn: u64,
         /// The blocking counters.
         stats: BlockingStats,
+        /// See [`TwoPcDurable::outcomes_lost_below`].
+        outcomes_lost_below: u64,
     },
 }
 
@@ -153,8 +164,10 @@ impl Replay<TwoPcDurable> for TwoPcRecord {
                 refused,
                 next_txn,
                 stats,
+                outcomes_lost_below,
             } => {
                 let d = durable.get_or_insert_with(TwoPcDurable::default);
+                d.outcomes_lost_below = *outcomes_lost_below;
                 replay(&mut d.entries, entries);
                 replay(&mut d.prepared, prepared);
                 replay(&mut d.decisions, decisions);
@@ -188,6 +201,8 @@ impl TwoPc {
             refused: BTreeMap::clone(&self.refused),
             stats: self.stats,
             damaged: self.damaged,
+            outcomes_lost_below: self.outcomes_lost_below,
+            ambiguous: self.ambiguous.clone(),
         }
     }
 
@@ -233,6 +248,7 @@ impl TwoPc {
                 refused: self.refused.take_changes(),
                 next_txn: self.next_txn,
                 stats: self.stats,
+                outcomes_lost_below: self.outcomes_lost_below,
             }
         };
         let mut shadow = std::mem::take(&mut self.shadow);
@@ -252,6 +268,25 @@ impl TwoPc {
             entry.value.clone_from(&w.value);
             let (client, seq) = (w.request.client, w.request.seq);
             entry.last_writes.insert(client, (seq, w.result.clone()));
+        }
+    }
+}
+
+impl TwoPcRecord {
+    /// After a damaged record, an intact `self` read past it: the own transactions it
+    /// prepares again, decides or resolves are no longer ambiguous (their decision, if any,
+    /// comes after this record, and so is readable).
+    pub(super) fn settle_ambiguous(&self, durable: &mut TwoPcDurable) {
+        if let TwoPcRecord::Changes {
+            prepared,
+            decisions,
+            ..
+        } = self
+        {
+            let txns = prepared.iter().map(|(t, _)| t);
+            for txn in txns.chain(decisions.iter().map(|(t, _)| t)) {
+                durable.ambiguous.remove(txn);
+            }
         }
     }
 }

@@ -88,6 +88,22 @@ pub enum Message {
         /// The transaction.
         txn: TxnId,
     },
+    /// "Send me your state": a node whose log lost records rebuilds from every peer before
+    /// it takes part again (`rebuild.rs`).
+    Rebuild,
+    /// The answer: the sender's committed replica, the transactions it holds prepared, and
+    /// the highest transaction number of the asker's that it knows.
+    RebuildState {
+        /// Every key's committed state, versions included.
+        entries: Vec<(super::Key, super::Entry)>,
+        /// Every transaction the sender holds prepared: its age and writes.
+        prepared: Vec<(TxnId, Time, Vec<Write>)>,
+        /// The highest number of the asker's transactions it knows (prepared, queued or
+        /// learned), if any.
+        asker_txn_max: Option<u64>,
+        /// Whether the sender is rebuilding too: its prepared records prove nothing.
+        rebuilding: bool,
+    },
 }
 
 /// The timers a 2PC node arms.

@@ -140,7 +140,9 @@
 //! [`TwoPcDurable`]: the committed replica (values with versions), the prepared records (the
 //! yes votes and the locks they hold), the coordinator's decision log, the next transaction
 //! number (persisted with the coordinator's own prepared record, so before any Prepare carrying
-//! it is sent: ids are never reused), and the blocking counters (measurement only).
+//! it is sent: ids are never reused), and the blocking counters (measurement only). A log
+//! with a record whose checksum fails is read on past it, and the node rebuilds from its
+//! peers before it takes part again (`rebuild.rs`, with the one loss it cannot survive).
 //!
 //! # Promises
 //!
@@ -184,6 +186,7 @@ mod invariants;
 mod locks;
 mod messages;
 mod participant;
+mod rebuild;
 mod recovery;
 #[cfg(test)]
 mod tests;
@@ -349,8 +352,18 @@ pub struct TwoPc {
     stats: BlockingStats,
     /// When the next record is a snapshot.
     compaction: Compaction,
-    /// Recovered from a log with a corrupt record (see [`TwoPcDurable::damaged`]).
+    /// Recovered from a log with a corrupt record and not yet rebuilt (see
+    /// [`TwoPcDurable::damaged`]).
     damaged: bool,
+    /// What the rebuild from the peers has gathered, while it runs (`rebuild.rs`).
+    rebuild: Option<rebuild::Rebuilding>,
+    /// Transactions a rebuild adopted (held prepared by a peer, perhaps voted yes here and
+    /// forgotten), with their writes: a commit applies only what the replica lacks.
+    adopted: BTreeMap<TxnId, Vec<Write>>,
+    /// See [`TwoPcDurable::outcomes_lost_below`].
+    outcomes_lost_below: u64,
+    /// See [`TwoPcDurable::ambiguous`].
+    ambiguous: BTreeSet<TxnId>,
     /// The log's fold, checked in debug builds.
     shadow: Shadow<TwoPcDurable>,
     /// Which transaction holds each locked key.
@@ -428,13 +441,27 @@ impl Protocol for TwoPc {
         config: &NodeConfig,
     ) -> bool {
         match record {
-            Read::Intact(r) => r.replay(durable),
+            Read::Intact(r) => {
+                r.replay(durable);
+                if let Some(d) = durable.as_mut().filter(|d| d.damaged) {
+                    r.settle_ambiguous(d);
+                }
+            }
             Read::Corrupt { written, flip } if Bugs::from_config(config).no_checksum => {
                 written.garbled(flip).replay(durable)
             }
             Read::Corrupt { .. } => {
-                durable.get_or_insert_with(TwoPcDurable::default).damaged = true;
-                return false;
+                // Read on past it: later records are intact, and each says what it changed.
+                // What only the lost record changed, the rebuild brings back from the peers;
+                // an own transaction prepared before it and not decided after it may have
+                // been decided in it.
+                let d = durable.get_or_insert_with(TwoPcDurable::default);
+                d.damaged = true;
+                let me = config.id;
+                let undecided = (d.prepared.keys())
+                    .filter(|t| t.coordinator == me && !d.decisions.contains_key(t));
+                let undecided: Vec<TxnId> = undecided.copied().collect();
+                d.ambiguous.extend(undecided);
             }
         }
         true
@@ -471,6 +498,10 @@ impl Protocol for TwoPc {
             stats: d.stats,
             compaction: Compaction::default(),
             damaged: d.damaged,
+            rebuild: None,
+            adopted: BTreeMap::new(),
+            outcomes_lost_below: d.outcomes_lost_below,
+            ambiguous: d.ambiguous.clone(),
             shadow,
             locks,
             active: BTreeMap::new(),
@@ -482,7 +513,16 @@ impl Protocol for TwoPc {
             stop_after_prepare: false,
             stop_after_decision: false,
         };
-        node.abort_undecided(ctx);
+        if node.damaged {
+            // Read past a lost record, a transaction it resolved may still look prepared
+            // beside a later one of the same key: keep only those that hold every lock (the
+            // rebuild adopts again what a peer still holds).
+            node.drop_conflicting_prepared();
+            // Presumed abort is no answer for what the lost records may have decided.
+            node.begin_rebuild(ctx);
+        } else {
+            node.abort_undecided(ctx);
+        }
         ctx.set_timer(Timer::Tick, node.resend);
         node
     }
@@ -492,12 +532,9 @@ impl Protocol for TwoPc {
             ctx.note(|| format!("ignored a message from {from}, not a peer"));
             return;
         }
-        if self.damaged {
-            // Its log lost records it cannot name: it votes no, and takes part in nothing.
-            if let Message::Prepare { txn, .. } = msg {
-                ctx.send(from, Message::Vote { txn, yes: false });
-            }
-            return;
+        if self.rebuild.is_some() {
+            // Its log lost records it cannot name: it takes part in nothing until rebuilt.
+            return self.on_message_rebuilding(ctx, from, msg);
         }
         match msg {
             Message::Prepare {
@@ -515,11 +552,17 @@ impl Protocol for TwoPc {
             Message::Abort { txn } => self.on_decision(ctx, from, txn, false),
             Message::Ack { txn } => self.on_ack(from, txn),
             Message::QueryOutcome { txn } => self.on_query(ctx, from, txn),
+            Message::Rebuild => ctx.send(from, self.rebuild_state(from)),
+            Message::RebuildState { .. } => ctx.note(|| format!("a late state of {from}")),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
-        if self.damaged {
+        if self.rebuild.is_some() {
+            if timer == Timer::Tick {
+                self.maybe_ask_rebuild(ctx);
+                ctx.set_timer(Timer::Tick, self.resend);
+            }
             return;
         }
         match timer {
@@ -554,9 +597,14 @@ impl Protocol for TwoPc {
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
-        if self.damaged {
-            ctx.note(|| "refused: this node's log is damaged".to_string());
-            ctx.reply(request.id, OpResult::Unavailable { hint: None });
+        if self.rebuild.is_some() {
+            // A read changes nothing: refused. A write may be the retry of a copy that
+            // commits elsewhere, so "unavailable" could be a lie: silent.
+            if request.op.is_write() {
+                ctx.note(|| format!("{}: rebuilding; silent", request.id));
+            } else {
+                ctx.reply(request.id, OpResult::Unavailable { hint: None });
+            }
             return;
         }
         let waiting = Waiting {

@@ -158,13 +158,22 @@ impl TwoPc {
             self.after_release(ctx, q.writes.iter().map(|w| w.key).collect());
             return;
         }
+        let adopted = self.adopted.remove(&txn);
         let Some(prepared) = self.prepared.remove(&txn) else {
+            if let (Some(writes), true) = (adopted, commit) {
+                // Adopted by a rebuild, kept aside (rebuild.rs).
+                self.apply_adopted(&writes);
+                self.learn(txn, commit);
+                self.persist(ctx);
+            }
             // Already applied or released (or never prepared): the ack is all that is missing.
             ctx.send(from, Message::Ack { txn });
             return;
         };
         let released = self.release(txn, &prepared.writes);
-        if commit {
+        if commit && adopted.is_some() {
+            self.apply_adopted(&prepared.writes);
+        } else if commit {
             self.apply(&prepared.writes);
         }
         self.learn(txn, commit);

@@ -82,6 +82,11 @@ impl TwoPc {
             ctx.note(|| format!("{from} asks about {txn}: still collecting votes"));
             return;
         }
+        if txn.seq < self.outcomes_lost_below && !self.decisions.contains_key(&txn) {
+            // Its decision may have been in records a damaged log lost (rebuild.rs).
+            ctx.note(|| format!("{from} asks about {txn}: outcome lost with the log"));
+            return;
+        }
         self.send_outcome(ctx, from, txn);
     }
 
@@ -105,7 +110,7 @@ impl TwoPc {
             .prepared
             .keys()
             .copied()
-            .filter(|t| t.coordinator == me)
+            .filter(|t| t.coordinator == me && t.seq >= self.outcomes_lost_below)
             .collect();
         if own.is_empty() {
             return;

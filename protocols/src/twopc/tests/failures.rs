@@ -80,3 +80,98 @@ fn with_coordinator_forgets_decision_a_restarted_coordinator_presumes_abort_of_a
     assert_eq!([h.value(0, 1), h.value(1, 1)], [Some("a".into()), None]);
     assert_ne!(h.node(0).digest(), h.node(1).digest());
 }
+
+/// Node `i` restarts from a log whose record after `kept` (the state of an earlier sync)
+/// fails its checksum, as `disk-faults.toml`'s corrupt fault leaves it.
+fn restart_damaged(h: &mut Harness, i: u16, kept: Option<TwoPcDurable>) {
+    h.crash(i);
+    h.durable[usize::from(i)] = kept;
+    let lost = TwoPcRecord::Snapshot(TwoPcDurable::default());
+    let read = Read::Corrupt {
+        written: &lost,
+        flip: 1,
+    };
+    let config = h.configs[usize::from(i)].clone();
+    TwoPc::recover(&mut h.durable[usize::from(i)], read, &config);
+    h.recover(i);
+    assert!(h.node(i).rebuild.is_some(), "rebuilding");
+}
+
+fn values(h: &Harness, key: Key) -> Vec<Option<String>> {
+    (0..h.nodes.len() as u16).map(|i| h.value(i, key)).collect()
+}
+
+fn all(value: &str, count: usize) -> Vec<Option<String>> {
+    vec![Some(value.to_string()); count]
+}
+
+/// Bernstein, Hadzilacos & Goodman ch. 7 (recovery with the termination protocol): a
+/// participant whose log lost its yes vote and the commit it applied votes no while it
+/// rebuilds, then takes the committed state from its peers and serves it.
+#[test]
+fn bhg_7_a_participant_that_lost_its_log_rebuilds_from_its_peers() {
+    let mut h = Harness::new(3, &[]);
+    let before = h.durable[2].clone();
+    h.submit_next(0, put(1, "a"));
+    h.deliver_all();
+    assert_eq!(values(&h, 1), all("a", 3));
+    restart_damaged(&mut h, 2, before);
+    assert_eq!(h.value(2, 1), None, "the lost records held the commit");
+    // While it rebuilds it answers no read from what it kept.
+    h.run(1, |node, ctx| node.on_timer(ctx, Timer::Tick));
+    let read = h.submit_next(2, get(1));
+    assert_eq!(h.reply(read), Some(&OpResult::Unavailable { hint: None }));
+    h.deliver_all();
+    assert!(h.node(2).rebuild.is_none() && !h.node(2).damaged);
+    assert!(h.durable[2].as_ref().is_some_and(|d| !d.damaged), "the rebuild is logged");
+    let read = h.submit_next(2, get(1));
+    assert_eq!(h.reply(read), Some(&ok("a")));
+    let id = h.submit_next(2, put(1, "b"));
+    h.deliver_all();
+    assert_eq!(h.reply(id), Some(&ok("b")));
+    assert_eq!(values(&h, 1), all("b", 3));
+}
+
+/// Section 2: the TM's decision must survive its failure. A coordinator whose log lost its
+/// commit record must not presume abort (one participant applied the commit): a replica at
+/// `base + 1` shows the commit, which it logs again and sends to the one still in doubt.
+#[test]
+fn section_2_a_coordinator_that_lost_its_commit_record_learns_it_from_the_data() {
+    let mut h = Harness::new(3, &[]);
+    h.submit_next(0, put(1, "a"));
+    let prepared = h.durable[0].clone();
+    h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. } | Message::Vote { .. }));
+    // Decided: the commit reaches n2 only; n3 stays in doubt.
+    h.drop_where(|(_, to, m)| *to == n(2) && matches!(m, Message::Commit { .. }));
+    h.deliver_all();
+    assert_eq!(values(&h, 1), [Some("a".into()), Some("a".into()), None]);
+    restart_damaged(&mut h, 0, prepared);
+    h.deliver_all();
+    for _ in 0..3 {
+        h.tick(10);
+        h.deliver_all();
+    }
+    assert_eq!(values(&h, 1), all("a", 3));
+    assert!(h.node(2).prepared.is_empty());
+}
+
+/// What 2PC cannot survive: a coordinator's log lost its decision and no participant heard
+/// it (every one still holds the transaction prepared). Committing could undo a refusal,
+/// aborting could lose an acknowledged write: it answers nothing, and they block (section 2).
+#[test]
+fn section_2_a_decision_no_participant_heard_is_lost_with_the_log_and_they_block() {
+    let mut h = Harness::new(3, &[]);
+    let id = h.submit_next(0, put(1, "a"));
+    let prepared = h.durable[0].clone();
+    h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. } | Message::Vote { .. }));
+    assert_eq!(h.reply(id), Some(&ok("a")), "acknowledged");
+    h.inflight.clear();
+    restart_damaged(&mut h, 0, prepared);
+    for _ in 0..20 {
+        h.tick(10);
+        h.deliver_all();
+    }
+    assert_eq!(h.node(1).prepared.len(), 1);
+    assert_eq!(h.node(2).prepared.len(), 1);
+    assert_eq!(values(&h, 1), [None, None, None]);
+}

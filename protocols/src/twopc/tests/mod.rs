@@ -41,6 +41,8 @@ impl Cluster<TwoPc> {
             Message::Ack { .. } => "ack",
             Message::QueryOutcome { .. } => "query",
             Message::Waits { .. } => "waits",
+            Message::Rebuild => "rebuild",
+            Message::RebuildState { .. } => "rebuild-state",
         })
     }
 }
