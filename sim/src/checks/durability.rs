@@ -30,6 +30,10 @@ fn written_value(op: &Op) -> Option<&Value> {
     }
 }
 
+/// A problem with a key's final value: the index of the acknowledged write it concerns
+/// (`None`: the value itself is wrong), and what is wrong.
+type Problem = (Option<usize>, String);
+
 /// What a replica ends holding for a key: its concurrent versions, or its value.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Held<'a> {
@@ -71,7 +75,7 @@ fn durability(history: &History, replicas: &[FinalReplica]) -> (Verdict, String,
     for (key, writes) in &by_key {
         // Replicas mostly end alike: a key is judged once per distinct final value (the
         // judgement depends on nothing else), and each replica holding it takes the problems.
-        let mut judged: Vec<(Held, Vec<(Option<usize>, String)>)> = Vec::new();
+        let mut judged: Vec<(Held, Vec<Problem>)> = Vec::new();
         for replica in running.iter().filter(|r| !r.foreign.contains(key)) {
             let held = match replica.siblings.get(key) {
                 Some(versions) => Held::Siblings(versions),
