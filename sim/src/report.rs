@@ -174,8 +174,11 @@ pub struct RunReport {
     pub virtual_time_ms: f64,
     /// Events processed.
     pub events: u64,
-    /// Wall-clock time of the simulation, milliseconds (the only non-deterministic field).
+    /// Wall-clock time of the simulation, milliseconds (non-deterministic, as is the next).
     pub wall_ms: f64,
+    /// Wall-clock time of the post-run checks, milliseconds (the report's own figures are
+    /// not in it).
+    pub checks_wall_ms: f64,
     /// Operation counts.
     pub ops: OpCounts,
     /// ok / invoked.
@@ -273,9 +276,12 @@ impl RunReport {
             let secs = self.wall_ms / 1000.0;
             let rate = self.events as f64 / secs.max(1e-9);
             let compression = self.virtual_time_ms / self.wall_ms.max(1e-9);
+            let checks = self.checks_wall_ms / 1000.0;
+            let share = 100.0 * checks / (secs + checks).max(1e-9);
             let _ = writeln!(
                 w,
-                "wall:       {secs:.3}s, {:.2}M events/s, {compression:.0}x virtual time",
+                "wall:       {secs:.3}s, {:.2}M events/s, {compression:.0}x virtual time; \
+                 checks {checks:.3}s ({share:.0}% of run and checks)",
                 rate / 1e6
             );
         }

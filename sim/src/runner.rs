@@ -86,11 +86,13 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
     }
     let output = engine.run();
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let checks_started = std::time::Instant::now();
     let replicas = FinalReplica::all(&output);
     let info = P::info();
     let promises = P::promises(&scenario.cluster.params);
     let (checks, measured) =
         checks::judge_all(&RunView::new(scenario, &output, &replicas), &promises);
+    let checks_wall_ms = checks_started.elapsed().as_secs_f64() * 1000.0;
     let ops = op_counts(&output.history, output.stats.shed);
     let measures = measures(&output, measured, ops.invoked);
     let report = RunReport {
@@ -113,6 +115,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         virtual_time_ms: output.end.as_micros() as f64 / 1000.0,
         events: output.stats.events,
         wall_ms,
+        checks_wall_ms,
         availability: availability(&ops),
         ops,
         latency_ms: latency(&output.history),

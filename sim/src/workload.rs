@@ -186,12 +186,20 @@ impl OpGenerator {
             client: id,
             seq: memory.next_seq,
         };
-        let value = unique_value(id.0 + 1, memory.next_seq);
+        // Made only for an operation that writes it (a get or delete has none): it draws
+        // nothing, so when it is made moves no draw.
+        let value = || unique_value(id.0 + 1, memory.next_seq);
         let key = self.key(rng);
         let op = match self.kind(rng) {
             OpKind::Get => Op::Get { key },
-            OpKind::Put => Op::Put { key, value },
-            OpKind::Update => Op::Update { key, value },
+            OpKind::Put => Op::Put {
+                key,
+                value: value(),
+            },
+            OpKind::Update => Op::Update {
+                key,
+                value: value(),
+            },
             OpKind::Delete => Op::Delete { key },
             OpKind::Cas => Op::Cas {
                 key,
@@ -201,13 +209,13 @@ impl OpGenerator {
                     .get(&key)
                     .cloned()
                     .unwrap_or_else(|| "c0.0".into()),
-                new: value,
+                new: value(),
             },
             OpKind::Append => Op::Append {
                 key,
-                value: value + ";",
+                value: value() + ";",
             },
-            OpKind::Txn => self.txn(&value, rng),
+            OpKind::Txn => self.txn(&value(), rng),
         };
         if self.max_writes_per_key.is_some() {
             for part in op.parts().iter().filter(|p| p.is_write()) {
@@ -266,9 +274,13 @@ impl ClientMemory {
             OpResult::Ok { value: Some(v) }
             | OpResult::PreconditionFailed {
                 current: Some(v), ..
-            } => {
-                self.last_seen.insert(key, v.clone());
-            }
+            } => match self.last_seen.get_mut(&key) {
+                // Reuses the copy's allocation.
+                Some(seen) => seen.clone_from(v),
+                None => {
+                    self.last_seen.insert(key, v.clone());
+                }
+            },
             OpResult::NotFound
             | OpResult::Ok { value: None }
             | OpResult::PreconditionFailed { current: None } => {

@@ -35,6 +35,17 @@ fn written_value(op: &Op) -> Option<&Value> {
     }
 }
 
+/// A problem with a key's final value: the index of the acknowledged write it concerns
+/// (`None`: the value itself is wrong), and what is wrong.
+type Problem = (Option<usize>, String);
+
+/// What a replica ends holding for a key: its concurrent versions, or its value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held<'a> {
+    Siblings(&'a [Option<Value>]),
+    Value(Option<&'a Value>),
+}
+
 /// Whether the operation is a write the store acknowledged as applied with an effect.
 fn acknowledged(i: &Interval) -> bool {
     i.op.is_write() && matches!(i.status, Status::Ok(OpResult::Ok { .. }))
@@ -112,15 +123,30 @@ fn durability(
     let mut problems: Vec<String> = Vec::new();
     // The same loss seen on every replica is one loss.
     let mut distinct: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    for replica in replicas.iter().filter(|r| r.digest.is_some()) {
-        for (key, writes) in by_key.iter().filter(|(k, _)| !replica.foreign.contains(k)) {
-            let found = match replica.siblings.get(key) {
-                Some(versions) => judge_siblings(*key, writes, versions),
-                None => judge_key(*key, writes, replica.store.get(key)),
+    let running: Vec<&FinalReplica> = replicas.iter().filter(|r| r.digest.is_some()).collect();
+    for (key, writes) in &by_key {
+        // Replicas mostly end alike: a key is judged once per distinct final value (the
+        // judgement depends on nothing else), and each replica holding it takes the problems.
+        let mut judged: Vec<(Held, Vec<Problem>)> = Vec::new();
+        for replica in running.iter().filter(|r| !r.foreign.contains(key)) {
+            let held = match replica.siblings.get(key) {
+                Some(versions) => Held::Siblings(versions),
+                None => Held::Value(replica.store.get(key)),
             };
-            for (_, p) in found {
+            let at = match judged.iter().position(|(h, _)| *h == held) {
+                Some(at) => at,
+                None => {
+                    let found = match held {
+                        Held::Siblings(versions) => judge_siblings(*key, writes, versions),
+                        Held::Value(value) => judge_key(*key, writes, value),
+                    };
+                    judged.push((held, found));
+                    judged.len() - 1
+                }
+            };
+            for (_, p) in &judged[at].1 {
                 problems.push(format!("{}: {p}", replica.node));
-                distinct.insert(p);
+                distinct.insert(p.clone());
             }
         }
     }

@@ -63,23 +63,69 @@ pub(super) fn intervals(history: &History) -> Vec<Interval<'_>> {
     out
 }
 
+/// Calls `f` with each of the history's operations paired with its completion, and its
+/// place in invocation order (the index [`intervals`] would give it), as completions come
+/// and then for those never completed: what [`intervals`] lists, in another order, without
+/// holding them all.
+pub(super) fn each_interval<'h>(history: &'h History, mut f: impl FnMut(usize, Interval<'h>)) {
+    // Per client (ids are small and dense), its operation in flight and its place.
+    let mut open: Vec<Option<(usize, Interval<'h>)>> = Vec::new();
+    let mut invoked = 0;
+    for e in &history.events {
+        let client = e.client.0 as usize;
+        if open.len() <= client {
+            open.resize(client + 1, None);
+        }
+        match &e.outcome {
+            None => {
+                let interval = Interval {
+                    op: &e.op,
+                    invoked: e.time,
+                    completed: None,
+                    status: Status::Unknown,
+                };
+                // An invocation while another was open leaves that one unknown.
+                if let Some((at, earlier)) = open[client].replace((invoked, interval)) {
+                    f(at, earlier);
+                }
+                invoked += 1;
+            }
+            Some(outcome) => {
+                if let Some((at, mut i)) = open[client].take() {
+                    i.status = match outcome {
+                        Outcome::Ok(r) => Status::Ok(r),
+                        Outcome::Fail(r) => Status::Fail(r),
+                        Outcome::Info => Status::Unknown,
+                    };
+                    if !matches!(outcome, Outcome::Info) {
+                        i.completed = Some(e.time);
+                    }
+                    f(at, i);
+                }
+            }
+        }
+    }
+    for (at, i) in open.into_iter().flatten() {
+        f(at, i);
+    }
+}
+
 /// The single-key operations of an interval, each with its own ending: a txn's parts (an ok
-/// txn's parts with their results), or the interval itself.
-pub(super) fn parts<'h>(i: &Interval<'h>) -> Vec<Interval<'h>> {
-    let Op::Txn { ops } = i.op else {
-        return vec![*i];
+/// txn's parts with their results), or the interval itself (nothing is allocated).
+pub(super) fn parts<'h>(i: &Interval<'h>) -> impl Iterator<Item = Interval<'h>> {
+    let i = *i;
+    let (ops, txn): (&'h [Op], bool) = match i.op {
+        Op::Txn { ops } => (ops, true),
+        single => (std::slice::from_ref(single), false),
     };
-    ops.iter()
-        .enumerate()
-        .map(|(n, op)| {
-            let status = match i.status {
-                Status::Ok(OpResult::Txn { results }) => match results.get(n) {
-                    Some(r) => Status::Ok(r),
-                    None => Status::Unknown,
-                },
-                other => other,
-            };
-            Interval { op, status, ..*i }
-        })
-        .collect()
+    ops.iter().enumerate().map(move |(n, op)| {
+        let status = match i.status {
+            Status::Ok(OpResult::Txn { results }) if txn => match results.get(n) {
+                Some(r) => Status::Ok(r),
+                None => Status::Unknown,
+            },
+            other => other,
+        };
+        Interval { op, status, ..i }
+    })
 }

@@ -1,7 +1,7 @@
 //! Liveness after heal: every operation invoked some time after the cluster was last made
 //! whole succeeded (or, in the VOPR mode, after every node but a minority down for good was).
 
-use super::intervals::{intervals, Status};
+use super::intervals::{each_interval, Status};
 use super::{Judgement, Promised, RunView, Verdict};
 use crate::history::History;
 use crate::scenario::LivenessMode;
@@ -42,10 +42,11 @@ fn liveness(
     };
     let from = healed + window;
     let mut judged = 0;
-    let mut unsuccessful: Vec<String> = Vec::new();
-    for i in intervals(history) {
+    // Each unsuccessful operation with its place in invocation order.
+    let mut unsuccessful: Vec<(usize, String)> = Vec::new();
+    each_interval(history, |at, i| {
         if i.invoked < from || i.invoked >= workload_stopped {
-            continue;
+            return;
         }
         judged += 1;
         if !matches!(i.status, Status::Ok(_)) {
@@ -53,9 +54,11 @@ fn liveness(
                 Status::Fail(r) => format!("failed: {r}"),
                 _ => "timed out".to_string(),
             };
-            unsuccessful.push(format!("{} at {} {how}", i.op, i.invoked));
+            unsuccessful.push((at, format!("{} at {} {how}", i.op, i.invoked)));
         }
-    }
+    });
+    unsuccessful.sort_unstable_by_key(|(at, _)| *at);
+    let mut unsuccessful: Vec<String> = unsuccessful.into_iter().map(|(_, l)| l).collect();
     if judged == 0 {
         return (
             Verdict::Skipped,

@@ -12,7 +12,7 @@ use crate::engine::{RoleChange, RunOutput};
 use crate::history::History;
 use crate::scenario::{Scenario, StatedChecks};
 use serde::Serialize;
-use simkv_protocols::{Key, NodeId, Promise, Protocol, Span, Time, Value};
+use simkv_protocols::{Key, NodeId, Op, Promise, Protocol, Span, Time, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -251,12 +251,17 @@ impl FinalReplica {
             foreign: std::collections::BTreeSet::new(),
         };
         let mut all: Vec<FinalReplica> = output.nodes.iter().enumerate().map(replica).collect();
-        let mut keys: std::collections::BTreeSet<Key> = output
-            .history
-            .events
-            .iter()
-            .flat_map(|e| e.op.keys())
-            .collect();
+        // Every key an operation touched. A completion repeats its invocation's operation
+        // (the engine shares it), so invocations name them all.
+        let mut keys: std::collections::BTreeSet<Key> = std::collections::BTreeSet::new();
+        for e in output.history.events.iter().filter(|e| e.outcome.is_none()) {
+            match &*e.op {
+                Op::Txn { .. } => keys.extend(e.op.keys()),
+                single => {
+                    keys.insert(single.key());
+                }
+            }
+        }
         for r in &all {
             keys.extend(r.store.keys().chain(r.siblings.keys()).copied());
         }

@@ -14,9 +14,10 @@
 //! (they may not have happened), and a read of one is never called stale.
 
 use crate::history::{History, Outcome};
+use crate::lincheck::model::StrHashMap;
 use serde::Serialize;
-use simkv_protocols::{Key, Op, OpResult, Time};
-use std::collections::{BTreeMap, HashMap};
+use simkv_protocols::{Key, Op, OpResult, Time, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Percentiles of a distribution (nearest rank), zero when empty.
@@ -54,15 +55,36 @@ struct Span {
     ret_time: Time,
 }
 
+/// What a read saw, borrowed from the history: one value (`None`: not found), or the
+/// values of a read answered with siblings.
+#[derive(Clone, Copy)]
+enum ReadSeen<'h> {
+    One(Option<&'h str>),
+    Siblings(&'h [Option<Value>]),
+}
+
+impl<'h> ReadSeen<'h> {
+    /// Each value seen (`None`: nothing).
+    fn values(self) -> impl Iterator<Item = Option<&'h str>> {
+        let (one, many) = match self {
+            ReadSeen::One(v) => (Some(v), &[][..]),
+            ReadSeen::Siblings(vs) => (None, vs),
+        };
+        one.into_iter().chain(many.iter().map(|v| v.as_deref()))
+    }
+}
+
+/// One key's operations, borrowing their values from the history (nothing is cloned: a
+/// run's history holds hundreds of thousands of them).
 #[derive(Default)]
-struct KeyOps {
+struct KeyOps<'h> {
     /// Completed writes, in completion order.
     writes: Vec<Span>,
-    /// Completed reads and what they saw (`None`: not found); several values for a read
-    /// answered with siblings.
-    reads: Vec<(Span, Vec<Option<String>>)>,
-    /// Who wrote each value, and whether that write completed.
-    writer: HashMap<String, Option<Span>>,
+    /// Completed reads and what they saw.
+    reads: Vec<(Span, ReadSeen<'h>)>,
+    /// Who wrote each value, and whether that write completed (looked up only, never
+    /// iterated).
+    writer: StrHashMap<&'h str, Option<Span>>,
     deleted: bool,
     /// Whether an append on the key ended unknown: its resulting value is unknown, so a
     /// read of a value no completed write produced is not evidence of invention.
@@ -77,7 +99,7 @@ pub fn staleness(history: &History) -> StalenessReport {
     for ops in keys.values() {
         for (read, seen) in &ops.reads {
             report.reads += 1;
-            match judge_read(ops, read, seen) {
+            match judge_read(ops, read, *seen) {
                 Seen::Unjudgeable | Seen::Fresh => {}
                 Seen::Unexplained => report.unexplained_reads += 1,
                 Seen::Stale(n, first) => {
@@ -110,7 +132,7 @@ pub fn pbs_measures(history: &History, edges_us: &[u64]) -> (Vec<usize>, Vec<(u6
     let mut behind = Vec::new();
     for ops in keys.values() {
         for (read, seen) in &ops.reads {
-            match judge_read(ops, read, seen) {
+            match judge_read(ops, read, *seen) {
                 Seen::Fresh => behind.push(0),
                 Seen::Stale(n, _) => behind.push(n),
                 Seen::Unjudgeable | Seen::Unexplained => {}
@@ -128,7 +150,7 @@ fn t_visibility(keys: &BTreeMap<Key, KeyOps>, edges_us: &[u64]) -> Vec<(u64, u64
     };
     for ops in keys.values().filter(|ops| !ops.deleted) {
         for (read, seen) in &ops.reads {
-            let Some(writers) = seen_writers(ops, seen) else {
+            let Some(writers) = seen_writers(ops, *seen) else {
                 continue;
             };
             let end = ops.writes.partition_point(|w| w.ret < read.call);
@@ -154,8 +176,8 @@ fn t_visibility(keys: &BTreeMap<Key, KeyOps>, edges_us: &[u64]) -> Vec<(u64, u64
 
 /// The writes whose values a read saw (`None`: it saw nothing, older than any write); `None`
 /// when a value's writer is unknown (of unknown outcome, or nobody).
-fn seen_writers(ops: &KeyOps, seen: &[Option<String>]) -> Option<Vec<Option<Span>>> {
-    seen.iter()
+fn seen_writers(ops: &KeyOps, seen: ReadSeen) -> Option<Vec<Option<Span>>> {
+    seen.values()
         .map(|v| match v {
             None => Some(None),
             Some(v) => match ops.writer.get(v) {
@@ -179,8 +201,11 @@ enum Seen {
 }
 
 /// Judges a read by each value it saw; a read of siblings is as fresh as its freshest.
-fn judge_read(ops: &KeyOps, read: &Span, seen: &[Option<String>]) -> Seen {
-    let verdicts: Vec<Seen> = seen.iter().map(|v| judge_value(ops, read, v)).collect();
+fn judge_read(ops: &KeyOps, read: &Span, seen: ReadSeen) -> Seen {
+    if let ReadSeen::One(v) = seen {
+        return judge_value(ops, read, v);
+    }
+    let verdicts: Vec<Seen> = seen.values().map(|v| judge_value(ops, read, v)).collect();
     if verdicts.iter().any(|v| matches!(v, Seen::Fresh)) {
         return Seen::Fresh;
     }
@@ -199,7 +224,7 @@ fn judge_read(ops: &KeyOps, read: &Span, seen: &[Option<String>]) -> Seen {
     }
 }
 
-fn judge_value(ops: &KeyOps, read: &Span, seen: &Option<String>) -> Seen {
+fn judge_value(ops: &KeyOps, read: &Span, seen: Option<&str>) -> Seen {
     let since = match seen {
         Some(v) => match ops.writer.get(v) {
             // A value an append of unknown outcome may have produced: unjudgeable.
@@ -255,7 +280,7 @@ fn percentiles(mut xs: Vec<f64>) -> Percentiles {
 
 /// Pairs invocations with completions, per key. Events a malformed history cannot pair are
 /// skipped: this is a measurement, and [`crate::lincheck::prepare_simkv`] reports them.
-fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
+fn collect(history: &History) -> BTreeMap<Key, KeyOps<'_>> {
     let mut keys: BTreeMap<Key, KeyOps> = BTreeMap::new();
     // Per client (ids are small and dense), its operation in flight.
     let mut open: Vec<Option<usize>> = Vec::new();
@@ -281,8 +306,7 @@ fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
         match outcome {
             // A txn's parts count as reads and writes of their keys, with the txn's span.
             Outcome::Ok(r) => {
-                let results = r.parts(&e.op).unwrap_or_default();
-                for (op, r) in e.op.parts().iter().zip(&results) {
+                for (op, r) in answered_parts(&e.op, r) {
                     record_ok(keys.entry(op.key()).or_default(), op, r, span);
                 }
             }
@@ -296,23 +320,43 @@ fn collect(history: &History) -> BTreeMap<Key, KeyOps> {
     keys
 }
 
-fn record_unknown_parts(keys: &mut BTreeMap<Key, KeyOps>, op: &Op) {
+/// The single-key operations of `op` with their results in `result`, borrowed: what
+/// [`OpResult::parts`] pairs, without cloning (nothing when they do not fit).
+fn answered_parts<'h>(
+    op: &'h Op,
+    result: &'h OpResult,
+) -> impl Iterator<Item = (&'h Op, &'h OpResult)> {
+    let (ops, results): (&[Op], &[OpResult]) = match (op, result) {
+        (Op::Txn { ops }, OpResult::Txn { results }) if ops.len() == results.len() => {
+            (ops, results)
+        }
+        (Op::Txn { .. }, _) | (_, OpResult::Txn { .. }) => (&[], &[]),
+        (single, r) => (std::slice::from_ref(single), std::slice::from_ref(r)),
+    };
+    ops.iter().zip(results)
+}
+
+fn record_unknown_parts<'h>(keys: &mut BTreeMap<Key, KeyOps<'h>>, op: &'h Op) {
     for op in op.parts() {
         record_unknown(keys.entry(op.key()).or_default(), op);
     }
 }
 
-fn record_ok(ops: &mut KeyOps, op: &Op, result: &OpResult, span: Span) {
+fn record_ok<'h>(ops: &mut KeyOps<'h>, op: &'h Op, result: &'h OpResult, span: Span) {
     match (op, result) {
-        (Op::Get { .. }, OpResult::Ok { value }) => ops.reads.push((span, vec![value.clone()])),
-        (Op::Get { .. }, OpResult::NotFound) => ops.reads.push((span, vec![None])),
-        (Op::Get { .. }, OpResult::Siblings { values }) => ops.reads.push((span, values.clone())),
+        (Op::Get { .. }, OpResult::Ok { value }) => {
+            ops.reads.push((span, ReadSeen::One(value.as_deref())))
+        }
+        (Op::Get { .. }, OpResult::NotFound) => ops.reads.push((span, ReadSeen::One(None))),
+        (Op::Get { .. }, OpResult::Siblings { values }) => {
+            ops.reads.push((span, ReadSeen::Siblings(values)))
+        }
         (Op::Delete { .. }, OpResult::Ok { .. }) => {
             ops.deleted = true;
             ops.writes.push(span);
         }
         (_, OpResult::Ok { value: Some(v) }) => {
-            ops.writer.entry(v.clone()).or_insert(Some(span));
+            ops.writer.entry(v.as_str()).or_insert(Some(span));
             ops.writes.push(span);
         }
         _ => {}
@@ -320,13 +364,13 @@ fn record_ok(ops: &mut KeyOps, op: &Op, result: &OpResult, span: Span) {
     // Completions arrive in order, so `writes` stays sorted by completion.
 }
 
-fn record_unknown(ops: &mut KeyOps, op: &Op) {
+fn record_unknown<'h>(ops: &mut KeyOps<'h>, op: &'h Op) {
     match op {
         Op::Put { value, .. } | Op::Update { value, .. } => {
-            ops.writer.entry(value.clone()).or_insert(None);
+            ops.writer.entry(value.as_str()).or_insert(None);
         }
         Op::Cas { new, .. } => {
-            ops.writer.entry(new.clone()).or_insert(None);
+            ops.writer.entry(new.as_str()).or_insert(None);
         }
         Op::Delete { .. } => ops.deleted = true,
         Op::Append { .. } => ops.unknown_appends = true,
