@@ -75,6 +75,7 @@ const BUGS: &[(&str, &str, &str)] = &[
         "scenarios/raft/clock-drift-lease.toml",
     ),
     ("raft", "apply-retries-twice", "scenarios/raft/churn.toml"),
+    ("raft", "ack-before-sync", "scenarios/power-loss.toml"),
     (
         "majority",
         "skip-read-write-back",
