@@ -204,13 +204,25 @@ impl<D> Replay<D> for () {
 pub enum Read<'a, R> {
     /// As it was written.
     Intact(&'a R),
-    /// Damaged on the disk (a bit flipped, or torn by a crash in the middle of the write):
-    /// its checksum fails. `written` is what was written and `flip` the damage, for a planted
-    /// bug that reads the record without checking ("no checksum"), as garbage.
+    /// Damaged on the disk (a bit flipped): its checksum fails. It may have been synced, and
+    /// what it held acknowledged. `written` is what was written and `flip` the damage, for a
+    /// planted bug that reads the record without checking ("no checksum"), as garbage.
     Corrupt {
         /// The record as written.
         written: &'a R,
         /// Which bits flipped (nonzero), drawn by the engine.
+        flip: u64,
+    },
+    /// The last record, cut short by a crash in the middle of its write: its length frame
+    /// promises more than the log holds, so it is told apart from a bit flip. It was never
+    /// synced (a sync completes after the write does), so nothing the node acknowledged rests
+    /// on it: a checksummed log ends before it, and the engine cuts it off after the recovery
+    /// (a log's repair when it opens). `written` and `flip` are what a recovery that checks
+    /// nothing ("no checksum") reads, as garbage.
+    Torn {
+        /// The record as written.
+        written: &'a R,
+        /// The garbage its unwritten part holds (nonzero), drawn by the engine.
         flip: u64,
     },
 }
@@ -457,9 +469,10 @@ pub trait Protocol: Sized + 'static {
     /// Folds one record read back from the log after a crash into the durable state rebuilt
     /// so far (`None` before the first record). The engine calls it for every surviving
     /// record in write order while it returns `true`, then [`Protocol::start`] with the
-    /// result. A damaged record ([`Read::Corrupt`]: a flipped bit, a torn write) fails its
-    /// checksum: the protocol decides what its loss means, and returns `false` to read no
-    /// further (every protocol here keeps the intact prefix: the state of an earlier sync).
+    /// result. A damaged record ([`Read::Corrupt`]: a flipped bit) fails its checksum: the
+    /// protocol decides what its loss means, and returns `false` to read no further (every
+    /// protocol here keeps the intact prefix: the state of an earlier sync). A torn last
+    /// record ([`Read::Torn`]) is where the log ends: it held nothing acknowledged.
     /// The default folds intact records ([`Replay`]) and stops at the first damaged one.
     fn recover(
         durable: &mut Option<Self::Durable>,
@@ -472,7 +485,7 @@ pub trait Protocol: Sized + 'static {
                 r.replay(durable);
                 true
             }
-            Read::Corrupt { .. } => false,
+            Read::Corrupt { .. } | Read::Torn { .. } => false,
         }
     }
 

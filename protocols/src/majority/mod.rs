@@ -334,6 +334,8 @@ impl Protocol for Majority {
                 r.replay(durable);
                 true
             }
+            // Never synced, so never promised: the intact prefix is all the node said.
+            Read::Torn { .. } => false,
             Read::Corrupt { .. } => {
                 let d = durable.get_or_insert_with(|| MajorityDurable {
                     slots: BTreeMap::new(),

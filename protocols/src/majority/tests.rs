@@ -441,6 +441,39 @@ fn restart_damaged(h: &mut Harness, i: u16, kept: Option<MajorityDurable>) {
 }
 
 #[test]
+fn abd_crash_recovery_a_torn_last_write_leaves_the_replica_whole() {
+    // A torn last record was never synced, so no acknowledgement of this acceptor rests on
+    // it (ABD section 3 needs a replica to keep what it acknowledged, no more): the replica
+    // keeps its intact prefix and answers as before. Taking it as damage left every node of
+    // a 3-node cluster damaged after a few crashes (swarm.toml seed 28), unable to serve.
+    let mut h = harness(3, &[]);
+    h.submit(0, req(0, 1), put(1, "a"));
+    h.deliver_all();
+    assert_eq!(h.reply(req(0, 1)), Some(&ok("a")));
+    let kept = h.durable[2].clone();
+    h.crash(2);
+    h.durable[2] = kept;
+    let unsynced = MajorityRecord::Changes {
+        slots: Vec::new(),
+        counter_reserved: 0,
+    };
+    let read = Read::Torn {
+        written: &unsynced,
+        flip: 1,
+    };
+    let config = h.configs[2].clone();
+    assert!(!Majority::recover(&mut h.durable[2], read, &config), "the log ends there");
+    h.recover(2);
+    assert!(!h.nodes[2].damaged);
+    assert_eq!(h.value(2, 1).as_deref(), Some("a"), "the synced write survives");
+    // With n1 gone, a quorum needs n3: it answers as an acceptor.
+    h.crash(0);
+    h.submit(1, req(1, 1), get(1));
+    h.deliver_all();
+    assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
+}
+
+#[test]
 fn abd_crash_recovery_a_replica_that_lost_its_log_answers_no_acceptor_message() {
     // ABD (section 3) assumes a replica keeps what it acknowledged; one whose log lost
     // records may have forgotten a value a write quorum counted, or a promise. Were it to

@@ -262,6 +262,8 @@ impl Protocol for Primary {
                 r.replay(durable);
                 true
             }
+            // Never synced: the mark it held was never relied on.
+            Read::Torn { .. } => false,
             Read::Corrupt { .. } => {
                 let kept = durable.map_or(0, |d| d.counter_reserved);
                 *durable = Some(PrimaryDurable {

@@ -767,10 +767,12 @@ impl Protocol for Raft {
     ) -> bool {
         match record {
             Read::Intact(r) => r.replay(durable),
-            Read::Corrupt { written, flip } if Bugs::from_config(config).no_checksum => {
+            Read::Corrupt { written, flip } | Read::Torn { written, flip }
+                if Bugs::from_config(config).no_checksum =>
+            {
                 written.garbled(flip).replay(durable)
             }
-            Read::Corrupt { .. } => return false,
+            Read::Corrupt { .. } | Read::Torn { .. } => return false,
         }
         true
     }

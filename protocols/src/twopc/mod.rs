@@ -447,9 +447,13 @@ impl Protocol for TwoPc {
                     r.settle_ambiguous(d);
                 }
             }
-            Read::Corrupt { written, flip } if Bugs::from_config(config).no_checksum => {
+            Read::Corrupt { written, flip } | Read::Torn { written, flip }
+                if Bugs::from_config(config).no_checksum =>
+            {
                 written.garbled(flip).replay(durable)
             }
+            // The last record, never synced: no vote, decision or answer rests on it.
+            Read::Torn { .. } => return false,
             Read::Corrupt { .. } => {
                 // Read on past it: later records are intact, and each says what it changed.
                 // What only the lost record changed, the rebuild brings back from the peers;

@@ -54,7 +54,8 @@ pub(crate) struct NodeSlot<P: Protocol> {
 /// fsync blocks its loop. A crash before it completes loses what it was to make durable.
 /// Storage faults (`fault_kinds/disk.rs`) damage it: a crash may lose the unsynced suffix
 /// (all of it, or a random part) or tear the last unsynced write, and a record may be
-/// corrupted in place; a recovery reads a damaged record as [`Read::Corrupt`].
+/// corrupted in place; a recovery reads a damaged record as [`Read::Corrupt`], a torn last
+/// one as [`Read::Torn`].
 pub(crate) struct Disk<R> {
     /// Each record with its damage: the bits flipped, 0 when intact.
     records: Vec<(R, u64)>,
@@ -73,6 +74,10 @@ pub(crate) struct Disk<R> {
     pub(super) on_crash: OnCrash,
     /// What `[disk] crash` says it does, which a `healthy` disk fault brings back.
     pub(super) configured: OnCrash,
+    /// The last record was torn by a crash in the middle of its write: a recovery reads it
+    /// as [`Read::Torn`] and then cuts it off (a log's repair on open), so what the node
+    /// writes next is not behind it.
+    torn: bool,
 }
 
 /// What a crash does to a disk's unsynced writes (a `disk` fault sets it).
@@ -118,6 +123,7 @@ impl<R> Disk<R> {
             pending: 0,
             on_crash: configured,
             configured,
+            torn: false,
         }
     }
 
@@ -192,6 +198,7 @@ impl<R> Disk<R> {
         if self.on_crash.torn && self.records.len() > self.synced {
             if let Some(last) = self.records.last_mut() {
                 last.1 = rng.next_u64() | 1;
+                self.torn = true;
                 notes.push("tore the last write".to_string());
             }
         }
@@ -212,9 +219,14 @@ impl<R> Disk<R> {
     /// reads on (`None`: no record).
     fn recover<P: Protocol<Record = R>>(&self, config: &NodeConfig) -> Option<P::Durable> {
         let mut durable = None;
-        for (record, flip) in &self.records {
+        let torn = self.torn.then(|| self.records.len() - 1);
+        for (i, (record, flip)) in self.records.iter().enumerate() {
             let read = match *flip {
                 0 => Read::Intact(record),
+                flip if torn == Some(i) => Read::Torn {
+                    written: record,
+                    flip,
+                },
                 flip => Read::Corrupt {
                     written: record,
                     flip,
@@ -225,6 +237,17 @@ impl<R> Disk<R> {
             }
         }
         durable
+    }
+
+    /// Cuts off a torn last record once a recovery has read it, as a log does when it opens
+    /// (etcd's WAL repair): it was never synced, so nothing acknowledged rests on it.
+    fn cut_torn_tail(&mut self) {
+        if std::mem::take(&mut self.torn) {
+            self.records.pop();
+            if self.snapshot.is_some_and(|at| at >= self.records.len()) {
+                self.snapshot = None;
+            }
+        }
     }
 }
 
@@ -355,7 +378,9 @@ impl<P: Protocol> Nodes<P> {
         let mut ctx = Context::new(node, local, tracing, &mut effects, &mut slot.stream);
         let config = &slot.config;
         let disk = &slot.disk;
-        match contain(|| P::start(&mut ctx, config, disk.recover::<P>(config).as_ref())) {
+        let started = contain(|| P::start(&mut ctx, config, disk.recover::<P>(config).as_ref()));
+        slot.disk.cut_torn_tail();
+        match started {
             Ok(state) => slot.state = Some(state),
             Err(why) => {
                 self.violation = Some((bus.now, format!("{node}: start {why}")));
