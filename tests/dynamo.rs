@@ -60,6 +60,15 @@ fn dynamo_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 seeds: 2,
                 check: CheckName::Invariants,
             },
+            // Replicas that acknowledge writes and sync only every 100 ms: power losses of a
+            // minority or a majority take back writes W replicas acknowledged (27 of seeds
+            // 1..=30).
+            Caught {
+                bug: "ack-before-sync",
+                path: "scenarios/power-loss.toml",
+                seeds: 2,
+                check: CheckName::Durability,
+            },
         ],
     );
 }

@@ -87,6 +87,7 @@ const BUGS: &[(&str, &str, &str)] = &[
         "version-without-node-tiebreak",
         "scenarios/nemesis.toml",
     ),
+    ("majority", "ack-before-sync", "scenarios/power-loss.toml"),
     ("sloppy", "never-hand-back-hints", "scenarios/cap-demo.toml"),
     ("sloppy", "drop-hints-on-crash", "scenarios/cap-demo.toml"),
     (
@@ -110,6 +111,7 @@ const BUGS: &[(&str, &str, &str)] = &[
         "join-skips-pending-check",
         "scenarios/dynamo-join.toml",
     ),
+    ("dynamo", "ack-before-sync", "scenarios/power-loss.toml"),
     (
         "gossip",
         "no-indirect-probes",

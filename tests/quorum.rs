@@ -88,6 +88,15 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 seeds: 2,
                 check: CheckName::Linearizability,
             },
+            // ABD's crash-recovery variant needs a replica to keep what it acknowledged: with
+            // periodic syncs (every 100 ms), power losses of a majority take back accepted
+            // values that W replicas acknowledged (10 of seeds 1..=30; seed 5 is the first).
+            Caught {
+                bug: "ack-before-sync",
+                path: "scenarios/power-loss.toml",
+                seeds: 5,
+                check: CheckName::Durability,
+            },
         ],
     );
 }

@@ -19,6 +19,7 @@ pub mod params;
 pub mod quorum;
 pub mod reserve;
 pub mod roles;
+mod sync_rule;
 pub mod table;
 pub mod time;
 pub mod tracked;

@@ -172,6 +172,6 @@ impl Dynamo {
         } else {
             ctx.write(record);
         }
-        ctx.sync();
+        self.sync_rule.sync(ctx);
     }
 }

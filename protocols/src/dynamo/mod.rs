@@ -88,6 +88,7 @@ mod messages;
 mod read_repair;
 mod replica;
 mod ring;
+
 #[cfg(test)]
 mod tests;
 mod versions;
@@ -160,6 +161,10 @@ crate::planted_bugs! {
         skip_pending_check = "join-skips-pending-check",
             "a NEW node joins without waiting for PENDING nodes or the first NEW node \
                       by hostname (join steps 2 and 3)";
+        ack_before_sync = "ack-before-sync",
+            "a replica acknowledges writes and hints at once and syncs its log only every 100 ms \
+                      (Cassandra's periodic commitlog sync): a crash takes back what it \
+                      acknowledged since its last sync";
     }
 }
 
@@ -189,6 +194,8 @@ pub struct Dynamo {
     anti_entropy: Span,
     join_wait: SpanRange,
     bugs: Bugs,
+    /// When it syncs (late with `ack-before-sync`).
+    sync_rule: crate::sync_rule::SyncRule,
     cmp: Compare,
     entries: Tracked<Key, Versions>,
     hints: Tracked<(NodeId, Key), Hint>,
@@ -323,6 +330,7 @@ impl Protocol for Dynamo {
         durable: Option<&DynamoDurable>,
     ) -> Self {
         let bugs = Bugs::from_config(config);
+        let sync_rule = crate::sync_rule::SyncRule::new(bugs.ack_before_sync);
         let params = Params::from_params(&config.params);
         let count = config.nodes.len();
         let initial = match params.initial as usize {
@@ -353,6 +361,7 @@ impl Protocol for Dynamo {
             anti_entropy: Span(params.anti_entropy.as_micros().max(1)),
             join_wait: params.join_wait,
             bugs,
+            sync_rule,
             cmp: Compare {
                 concurrent_as_descends: bugs.concurrent_as_descends,
             },
@@ -402,81 +411,23 @@ impl Protocol for Dynamo {
         ctx.set_timer(Timer::Handoff, node.handoff_interval);
         ctx.set_timer(Timer::AntiEntropy, node.anti_entropy);
         node.arm_membership(ctx, &params);
+        node.sync_rule.end_of_handler(ctx);
         node
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
-        self.now = ctx.now();
-        self.heard_from(from);
-        match msg {
-            Message::Fetch { .. } | Message::Store { .. } => {
-                if let Some(reply) = self.serve(ctx, msg) {
-                    ctx.send(from, reply);
-                }
-            }
-            Message::Fetched { .. } | Message::Stored { .. } => self.on_reply(ctx, from, msg),
-            Message::Handoff { entries } => self.on_handoff(ctx, from, entries),
-            Message::HandoffAck { done } => self.on_handoff_ack(ctx, from, done),
-            Message::Ping => ctx.send(from, Message::Pong),
-            Message::Pong => self.on_pong(ctx, from),
-            Message::Digest { .. } | Message::Entries { .. } => {
-                self.on_anti_entropy(ctx, from, msg)
-            }
-            other => self.on_membership(ctx, from, other),
-        }
+        self.handle_message(ctx, from, msg);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
-        self.now = ctx.now();
-        match timer {
-            Timer::Deadline(op) => self.on_deadline(ctx, op),
-            Timer::AckCheck(op) => self.on_ack_check(ctx, op),
-            Timer::Handoff => self.on_handoff_tick(ctx),
-            Timer::AntiEntropy => self.on_anti_entropy_tick(ctx),
-            Timer::Join => self.on_join_timer(ctx),
-            Timer::Leave => self.on_leave_timer(ctx),
-        }
+        self.handle_timer(ctx, timer);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
-        self.now = ctx.now();
-        if quorum::refuse_when_full(ctx, self.pending.len(), &request) {
-            return;
-        }
-        let n = self.replicas();
-        let (r, w) = match request.quorum {
-            // Seed: "if quorum value provided is higher than replicas number, replicas
-            // number is used as quorum".
-            Some(q) if self.bugs.uncapped_quorum => (usize::from(q), usize::from(q)),
-            Some(q) => {
-                let q = usize::from(q).clamp(1, n);
-                (q, q)
-            }
-            None => (self.r.min(n), self.w.min(n)),
-        };
-        let key = request.op.key();
-        let (targets, extra) = self.plan(key);
-        self.next_op += 1;
-        let op = self.next_op;
-        debug_assert!(op >> 32 == self.incarnation, "request numbers overflowed");
-        let pending = Pending {
-            request: request.id,
-            op: request.op,
-            r: if self.bugs.uncapped_quorum { r } else { r.min(targets.len()) },
-            w: if self.bugs.uncapped_quorum { w } else { w.min(targets.len()) },
-            targets,
-            extra,
-            phase: Phase::Read,
-            replies: BTreeMap::new(),
-            acks: BTreeSet::new(),
-            versions: Versions::default(),
-            result: None,
-            answered: false,
-            retried: false,
-        };
-        self.pending.insert(op, pending);
-        ctx.set_timer(Timer::Deadline(op), self.request_timeout);
-        self.begin(ctx, op);
+        self.handle_request(ctx, request);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
@@ -503,6 +454,7 @@ impl Protocol for Dynamo {
             }
         }
         self.persist(ctx);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn role(&self) -> crate::roles::Replica {
@@ -587,4 +539,81 @@ fn check_params(
         }
     }
     Ok(())
+}
+
+/// The handlers' bodies: each trait handler runs one, then the node's late sync, if any.
+impl Dynamo {
+    fn handle_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        self.now = ctx.now();
+        self.heard_from(from);
+        match msg {
+            Message::Fetch { .. } | Message::Store { .. } => {
+                if let Some(reply) = self.serve(ctx, msg) {
+                    ctx.send(from, reply);
+                }
+            }
+            Message::Fetched { .. } | Message::Stored { .. } => self.on_reply(ctx, from, msg),
+            Message::Handoff { entries } => self.on_handoff(ctx, from, entries),
+            Message::HandoffAck { done } => self.on_handoff_ack(ctx, from, done),
+            Message::Ping => ctx.send(from, Message::Pong),
+            Message::Pong => self.on_pong(ctx, from),
+            Message::Digest { .. } | Message::Entries { .. } => {
+                self.on_anti_entropy(ctx, from, msg)
+            }
+            other => self.on_membership(ctx, from, other),
+        }
+    }
+
+    fn handle_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        self.now = ctx.now();
+        match timer {
+            Timer::Deadline(op) => self.on_deadline(ctx, op),
+            Timer::AckCheck(op) => self.on_ack_check(ctx, op),
+            Timer::Handoff => self.on_handoff_tick(ctx),
+            Timer::AntiEntropy => self.on_anti_entropy_tick(ctx),
+            Timer::Join => self.on_join_timer(ctx),
+            Timer::Leave => self.on_leave_timer(ctx),
+        }
+    }
+
+    fn handle_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        self.now = ctx.now();
+        if quorum::refuse_when_full(ctx, self.pending.len(), &request) {
+            return;
+        }
+        let n = self.replicas();
+        let (r, w) = match request.quorum {
+            // Seed: "if quorum value provided is higher than replicas number, replicas
+            // number is used as quorum".
+            Some(q) if self.bugs.uncapped_quorum => (usize::from(q), usize::from(q)),
+            Some(q) => {
+                let q = usize::from(q).clamp(1, n);
+                (q, q)
+            }
+            None => (self.r.min(n), self.w.min(n)),
+        };
+        let key = request.op.key();
+        let (targets, extra) = self.plan(key);
+        self.next_op += 1;
+        let op = self.next_op;
+        debug_assert!(op >> 32 == self.incarnation, "request numbers overflowed");
+        let pending = Pending {
+            request: request.id,
+            op: request.op,
+            r: if self.bugs.uncapped_quorum { r } else { r.min(targets.len()) },
+            w: if self.bugs.uncapped_quorum { w } else { w.min(targets.len()) },
+            targets,
+            extra,
+            phase: Phase::Read,
+            replies: BTreeMap::new(),
+            acks: BTreeSet::new(),
+            versions: Versions::default(),
+            result: None,
+            answered: false,
+            retried: false,
+        };
+        self.pending.insert(op, pending);
+        ctx.set_timer(Timer::Deadline(op), self.request_timeout);
+        self.begin(ctx, op);
+    }
 }

@@ -152,7 +152,7 @@ impl Majority {
         self.shadow = shadow;
             ctx.write(record);
         }
-        ctx.sync();
+        self.sync_rule.sync(ctx);
     }
 
     pub(super) fn next_ballot(&mut self, ctx: &mut Context<'_, Self>) -> Version {

@@ -120,6 +120,7 @@ mod invariants;
 mod messages;
 mod proposer;
 mod sessions;
+
 #[cfg(test)]
 mod tests;
 
@@ -189,6 +190,10 @@ crate::planted_bugs! {
         no_tiebreak = "version-without-node-tiebreak",
             "versions and ballots are compared by counter only, so two coordinators' \
                       writes with one counter look equal";
+        ack_before_sync = "ack-before-sync",
+            "an acceptor answers Promise and Accepted at once and syncs its log only every 100 ms \
+                      (Cassandra's periodic commitlog sync): a crash takes back what it \
+                      acknowledged since its last sync";
     }
 }
 
@@ -221,6 +226,8 @@ pub struct Majority {
     retry_backoff: SpanRange,
     anti_entropy: Span,
     bugs: Bugs,
+    /// When it syncs (late with `ack-before-sync`).
+    sync_rule: crate::sync_rule::SyncRule,
     slots: Tracked<Key, Rc<Slot>>,
     /// When the next record is a snapshot.
     compaction: Compaction,
@@ -354,6 +361,7 @@ impl Protocol for Majority {
         durable: Option<&MajorityDurable>,
     ) -> Self {
         let bugs = Bugs::from_config(config);
+        let sync_rule = crate::sync_rule::SyncRule::new(bugs.ack_before_sync);
         let params = Params::from_params(&config.params);
         let n = config.nodes.len();
         let (r, w, invalid) = quorums(n, params.r, params.w, bugs.weak_quorum);
@@ -376,6 +384,7 @@ impl Protocol for Majority {
             // A zero interval would re-fire at the same instant forever.
             anti_entropy: Span(params.anti_entropy.as_micros().max(1)),
             bugs,
+            sync_rule,
             slots: Tracked::new(slots),
             compaction: Compaction::default(),
             damaged: durable.is_some_and(|d| d.damaged),
@@ -403,99 +412,23 @@ impl Protocol for Majority {
             ctx.note(|| format!("invalid quorums, every request refused: {why}"));
         }
         ctx.set_timer(Timer::AntiEntropy, node.anti_entropy);
+        node.sync_rule.end_of_handler(ctx);
         node
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
-        let for_a_damaged_node = matches!(
-            msg,
-            Message::Entries { .. } | Message::ForwardAck { .. } | Message::ForwardDone { .. }
-        );
-        if self.damaged && !for_a_damaged_node {
-            // It may have lost promises and accepted values: it answers no acceptor, runs no
-            // proposal and hands its (stale) entries to nobody; only the entries peers send
-            // back to its own digests repair it. It still hears how the writes it forwarded
-            // went (see `on_request`).
-            return ctx.note(|| format!("damaged: ignored a message of {from}"));
-        }
-        // Whatever it says, `from` is reachable again.
-        self.suspects.remove(&from);
-        match msg {
-            Message::Prepare { .. }
-            | Message::Query { .. }
-            | Message::Accept { .. }
-            | Message::Commit { .. } => {
-                if let Some(reply) = self.serve(ctx, msg) {
-                    ctx.send(from, reply);
-                }
-            }
-            Message::Digests { .. } | Message::Entries { .. } => {
-                self.on_anti_entropy(ctx, from, msg)
-            }
-            Message::Forward { .. }
-            | Message::ForwardAck { .. }
-            | Message::ForwardDone { .. } => self.on_proposer_message(ctx, from, msg),
-            _ => self.on_reply(ctx, from, msg),
-        }
+        self.handle_message(ctx, from, msg);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
-        match timer {
-            Timer::Deadline(op) => self.on_deadline(ctx, op),
-            Timer::Retry(op) => {
-                // After a back-off, or a phase still short of replies (some were lost).
-                if let Some(p) = self.pending.get_mut(&op) {
-                    if let Phase::Forwarded(to) = p.phase {
-                        return self.forward_timed_out(ctx, op, to);
-                    }
-                    if p.phase == Phase::Backoff {
-                        self.begin(ctx, op);
-                    } else {
-                        self.resend(ctx, op);
-                    }
-                }
-            }
-            Timer::AntiEntropy => {
-                if !self.peers.is_empty() {
-                    let (peer, _) = self.rotation.next(&self.peers);
-                    ctx.send(
-                        peer,
-                        Message::Digests {
-                            digests: self.digests(),
-                        },
-                    );
-                }
-                ctx.set_timer(Timer::AntiEntropy, self.anti_entropy);
-            }
-        }
+        self.handle_timer(ctx, timer);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
-        // Invalid quorums refuse every request everywhere: nothing was ever written.
-        if self.invalid.is_some() {
-            ctx.reply(request.id, OpResult::Unavailable { hint: None });
-            return;
-        }
-        // A damaged node coordinates nothing (its own acceptor may have lost promises and
-        // values, see `recover`). A get it refuses: a read changes nothing. A write it
-        // forwards to a healthy proposer and never refuses: the request may be the retry of
-        // an attempt elsewhere that a quorum accepted, and "unavailable" would promise it
-        // never takes effect (disk-faults.toml seeds 32, 52, 70 and 83 broke linearizability
-        // that way: an append applied, then refused here, recorded as failed).
-        if self.damaged && !request.op.is_write() {
-            let hint = self.healthy_proposer_of(request.op.key(), ctx.now());
-            ctx.reply(request.id, OpResult::Unavailable { hint });
-            return;
-        }
-        if quorum::refuse_when_full(ctx, self.pending.len(), &request) {
-            return;
-        }
-        self.next_op += 1;
-        let op = self.next_op;
-        let pending = Self::new_pending(request.id, request.op, None);
-        self.pending.insert(op, pending);
-        ctx.set_timer(Timer::Deadline(op), self.request_timeout);
-        self.route(ctx, op);
+        self.handle_request(ctx, request);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
@@ -520,6 +453,7 @@ impl Protocol for Majority {
             }
         }
         self.persist(ctx);
+        self.sync_rule.end_of_handler(ctx);
     }
 
     fn role(&self) -> crate::roles::Replica {
@@ -575,5 +509,100 @@ fn check_params(
             param: if w_used > n || w_used * 2 <= n { "w" } else { "r" },
             message: format!("expected quorums that intersect on {n} nodes: {why}"),
         }),
+    }
+}
+
+/// The handlers' bodies: each trait handler runs one, then the node's late sync, if any.
+impl Majority {
+    fn handle_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Message) {
+        let for_a_damaged_node = matches!(
+            msg,
+            Message::Entries { .. } | Message::ForwardAck { .. } | Message::ForwardDone { .. }
+        );
+        if self.damaged && !for_a_damaged_node {
+            // It may have lost promises and accepted values: it answers no acceptor, runs no
+            // proposal and hands its (stale) entries to nobody; only the entries peers send
+            // back to its own digests repair it. It still hears how the writes it forwarded
+            // went (see `on_request`).
+            return ctx.note(|| format!("damaged: ignored a message of {from}"));
+        }
+        // Whatever it says, `from` is reachable again.
+        self.suspects.remove(&from);
+        match msg {
+            Message::Prepare { .. }
+            | Message::Query { .. }
+            | Message::Accept { .. }
+            | Message::Commit { .. } => {
+                if let Some(reply) = self.serve(ctx, msg) {
+                    ctx.send(from, reply);
+                }
+            }
+            Message::Digests { .. } | Message::Entries { .. } => {
+                self.on_anti_entropy(ctx, from, msg)
+            }
+            Message::Forward { .. }
+            | Message::ForwardAck { .. }
+            | Message::ForwardDone { .. } => self.on_proposer_message(ctx, from, msg),
+            _ => self.on_reply(ctx, from, msg),
+        }
+    }
+
+    fn handle_timer(&mut self, ctx: &mut Context<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Deadline(op) => self.on_deadline(ctx, op),
+            Timer::Retry(op) => {
+                // After a back-off, or a phase still short of replies (some were lost).
+                if let Some(p) = self.pending.get_mut(&op) {
+                    if let Phase::Forwarded(to) = p.phase {
+                        return self.forward_timed_out(ctx, op, to);
+                    }
+                    if p.phase == Phase::Backoff {
+                        self.begin(ctx, op);
+                    } else {
+                        self.resend(ctx, op);
+                    }
+                }
+            }
+            Timer::AntiEntropy => {
+                if !self.peers.is_empty() {
+                    let (peer, _) = self.rotation.next(&self.peers);
+                    ctx.send(
+                        peer,
+                        Message::Digests {
+                            digests: self.digests(),
+                        },
+                    );
+                }
+                ctx.set_timer(Timer::AntiEntropy, self.anti_entropy);
+            }
+        }
+    }
+
+    fn handle_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
+        // Invalid quorums refuse every request everywhere: nothing was ever written.
+        if self.invalid.is_some() {
+            ctx.reply(request.id, OpResult::Unavailable { hint: None });
+            return;
+        }
+        // A damaged node coordinates nothing (its own acceptor may have lost promises and
+        // values, see `recover`). A get it refuses: a read changes nothing. A write it
+        // forwards to a healthy proposer and never refuses: the request may be the retry of
+        // an attempt elsewhere that a quorum accepted, and "unavailable" would promise it
+        // never takes effect (disk-faults.toml seeds 32, 52, 70 and 83 broke linearizability
+        // that way: an append applied, then refused here, recorded as failed).
+        if self.damaged && !request.op.is_write() {
+            let hint = self.healthy_proposer_of(request.op.key(), ctx.now());
+            ctx.reply(request.id, OpResult::Unavailable { hint });
+            return;
+        }
+        if quorum::refuse_when_full(ctx, self.pending.len(), &request) {
+            return;
+        }
+        self.next_op += 1;
+        let op = self.next_op;
+        let pending = Self::new_pending(request.id, request.op, None);
+        self.pending.insert(op, pending);
+        ctx.set_timer(Timer::Deadline(op), self.request_timeout);
+        self.route(ctx, op);
     }
 }
