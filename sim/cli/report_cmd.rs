@@ -71,7 +71,7 @@ fn make(args: &ReportArgs) -> Result<(), String> {
     let runs = run_all(&plan, args.jobs)?;
     let files = report_html::build(&plan, &runs);
     // `--force` replaces the report's own files in DIR: never the scenario among them.
-    let written: Vec<PathBuf> = files.iter().map(|(name, _)| args.out.join(name)).collect();
+    let written: Vec<PathBuf> = files.keys().map(|name| args.out.join(name)).collect();
     let outputs: Vec<(&str, Option<&Path>)> = written
         .iter()
         .map(|p| ("--out", Some(p.as_path())))
