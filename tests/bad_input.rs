@@ -106,7 +106,7 @@ fn bad_input_outputs_never_overwrite_without_force() {
             "scenarios/freeze.toml",
             "--force",
         ],
-        &["scenario itself"],
+        &["--trace scenarios/freeze.toml is the scenario"],
     );
 }
 

@@ -54,3 +54,24 @@ fn compare_transactions_runs_the_protocols_that_serve_them() {
             .expect("reports/cap-transactions.md is committed");
     assert_eq!(table, committed, "regenerate with: simkv compare scenarios/transactions.toml --seed 1 > reports/cap-transactions.md");
 }
+
+/// A scenario meant for every protocol runs on one that lacks its operator commands, and the
+/// table says which protocols ignored how many steps.
+#[test]
+fn compare_says_which_protocols_ignored_operator_steps() {
+    let out = simkv(&[
+        "compare",
+        "scenarios/twopc-blocking.toml",
+        "--seed",
+        "1",
+        "--protocols",
+        "twopc,primary",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = stdout(&out);
+    assert!(table.contains("\n| primary |") && table.contains("\n| twopc |"));
+    assert!(
+        table.contains("Ignored operator steps") && table.contains("): primary 2."),
+        "{table}"
+    );
+}

@@ -4,9 +4,11 @@
 //! accepted finishes in bounded work. Scenario and history targets run in-process through
 //! the library, so they are fast; the command line runs the binary.
 //!
-//! CI runs a few hundred cases per target (a few seconds); `SIMKV_FUZZ_CASES=N` runs N, for
-//! longer runs: `SIMKV_FUZZ_CASES=20000 cargo test --release --test integration fuzz`. The
-//! corpus of interesting cases kept in `tests/bad_input/` is replayed every time.
+//! CI runs a few hundred cases per target (a few seconds); `SIMKV_FUZZ_CASES=N` runs N, and
+//! `SIMKV_FUZZ_SECS=S` runs batches of fresh random cases until S seconds have passed, for
+//! longer runs: `SIMKV_FUZZ_SECS=600 cargo test --release --test integration -- fuzz_edn`.
+//! Each target prints how many cases it ran. The corpus of interesting cases kept in
+//! `tests/bad_input/` is replayed every time.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -25,13 +27,42 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-fn runner(default: u32) -> TestRunner {
+fn runner(cases: u32) -> TestRunner {
     TestRunner::new(Config {
-        cases: cases(default),
+        cases,
         failure_persistence: None,
         max_shrink_iters: 200,
         ..Config::default()
     })
+}
+
+/// Runs `test` on cases drawn from `strategy`: `cases(default)` of them, or, with
+/// `SIMKV_FUZZ_SECS=S`, batches of `default` fresh random cases (each batch its own random
+/// seed) until S seconds have passed. Prints the count; a failing case fails the test.
+fn fuzz<S: Strategy>(
+    name: &str,
+    default: u32,
+    strategy: &S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    let seconds: Option<u64> = std::env::var("SIMKV_FUZZ_SECS")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let started = Instant::now();
+    let mut ran: u64 = 0;
+    match seconds {
+        None => {
+            runner(cases(default)).run(strategy, &test).unwrap();
+            ran += u64::from(cases(default));
+        }
+        Some(s) => {
+            while started.elapsed() < Duration::from_secs(s) {
+                runner(default).run(strategy, &test).unwrap();
+                ran += u64::from(default);
+            }
+        }
+    }
+    eprintln!("{name}: {ran} cases in {:?}", started.elapsed());
 }
 
 /// What hostile text is made of: extreme numbers and durations, control characters, bits
@@ -262,17 +293,14 @@ fn fuzz_scenario_toml_and_sets() {
         prop::collection::vec(edit(), 0..6),
         prop::collection::vec(set_entry(), 0..3),
     );
-    let started = Instant::now();
-    runner(300)
-        .run(&strategy, |(base, edits, sets)| {
+    fuzz(
+        "fuzz_scenario_toml_and_sets",
+        300,
+        &strategy,
+        |(base, edits, sets)| {
             scenario_case(&apply(&bases[base], &edits), &sets);
             Ok(())
-        })
-        .unwrap();
-    eprintln!(
-        "fuzz_scenario_toml_and_sets: {} cases in {:?}",
-        cases(300),
-        started.elapsed()
+        },
     );
 }
 
@@ -313,17 +341,14 @@ fn edn_case(text: &str) {
 
 #[test]
 fn fuzz_edn_histories() {
-    let started = Instant::now();
-    runner(300)
-        .run(&prop::collection::vec(edit(), 0..8), |edits| {
+    fuzz(
+        "fuzz_edn_histories",
+        300,
+        &prop::collection::vec(edit(), 0..8),
+        |edits| {
             edn_case(&apply(EDN, &edits));
             Ok(())
-        })
-        .unwrap();
-    eprintln!(
-        "fuzz_edn_histories: {} cases in {:?}",
-        cases(300),
-        started.elapsed()
+        },
     );
 }
 
@@ -357,17 +382,14 @@ fn json_case(text: &str) {
 fn fuzz_json_histories() {
     let base = json_base();
     assert!(History::from_json(&base).is_ok(), "{base}");
-    let started = Instant::now();
-    runner(300)
-        .run(&prop::collection::vec(edit(), 0..8), |edits| {
+    fuzz(
+        "fuzz_json_histories",
+        300,
+        &prop::collection::vec(edit(), 0..8),
+        |edits| {
             json_case(&apply(&base, &edits));
             Ok(())
-        })
-        .unwrap();
-    eprintln!(
-        "fuzz_json_histories: {} cases in {:?}",
-        cases(300),
-        started.elapsed()
+        },
     );
 }
 
@@ -397,6 +419,9 @@ const ARGS: &[&str] = &[
     "--json",
     "--explain",
     "--force",
+    "--out",
+    "report",
+    "H.edn",
     "--expect",
     "--until-broken",
     "--for",
@@ -424,7 +449,10 @@ const ARGS: &[&str] = &[
 
 /// Runs the binary in `dir`; a run longer than `limit` is a failure (it is killed).
 fn run_cli(dir: &Path, args: &[String], limit: Duration) -> (Option<i32>, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simkv"))
+    // `SIMKV_FUZZ_BIN` runs a copy of the binary, so that a long run survives a rebuild.
+    let bin =
+        std::env::var("SIMKV_FUZZ_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_simkv").into());
+    let mut child = std::process::Command::new(bin)
         .args(args)
         .current_dir(dir)
         .env_remove("SIMKV_PERTURB")
@@ -459,24 +487,16 @@ fn fuzz_command_lines() {
     std::fs::write(dir.path().join("H.json"), "[]").unwrap();
     std::fs::write(dir.path().join("E.edn"), "").unwrap();
     let strategy = prop::collection::vec(prop::sample::select(ARGS), 1..7);
-    let started = Instant::now();
-    runner(60)
-        .run(&strategy, |args| {
-            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            let (code, err) = run_cli(dir.path(), &args, Duration::from_secs(60));
-            prop_assert!(!err.contains("panicked"), "{args:?}: {err}");
-            prop_assert!(
-                matches!(code, Some(0..=3)),
-                "{args:?}: exit {code:?}: {err}"
-            );
-            Ok(())
-        })
-        .unwrap();
-    eprintln!(
-        "fuzz_command_lines: {} cases in {:?}",
-        cases(60),
-        started.elapsed()
-    );
+    fuzz("fuzz_command_lines", 60, &strategy, |args| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (code, err) = run_cli(dir.path(), &args, Duration::from_secs(60));
+        prop_assert!(!err.contains("panicked"), "{args:?}: {err}");
+        prop_assert!(
+            matches!(code, Some(0..=3)),
+            "{args:?}: exit {code:?}: {err}"
+        );
+        Ok(())
+    });
 }
 
 /// The corpus: hostile inputs found or named by issue 17, each refused with exit 2 and a

@@ -234,3 +234,166 @@ fn hostile_protocol_parameters_are_checked_by_the_protocol() {
     ]);
     assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// Every command with outputs shares one rule: no two outputs name one file and no output
+/// names an input, after `.`, `..` and links are resolved; refused before anything runs.
+#[test]
+fn hostile_outputs_never_overwrite_an_input_in_any_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // The scenario again, through `sub/..`.
+    let roundabout = sub.join("..").join("s.toml");
+    let roundabout = roundabout.to_str().unwrap();
+    bad(
+        &["run", &path, "--history", roundabout, "--force"],
+        &["is the scenario", "never overwrites an input"],
+    );
+    bad(
+        &["shrink", &path, "--out", &path],
+        &["--out", "is the scenario being shrunk"],
+    );
+    bad(
+        &["shrink", &path, "--out", roundabout, "--force"],
+        &["is the scenario being shrunk"],
+    );
+    bad(
+        &["sweep", &path, "--seeds", "1..2", "--out", roundabout],
+        &["--out", "is the scenario"],
+    );
+    bad(
+        &["report", &path, "--seeds", "1..=1", "--out", roundabout],
+        &["--out", "is the scenario"],
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    let history = write(dir.path(), "h.edn", "");
+    bad(
+        &["check", &history, "--explain", &history],
+        &["--explain", "is a history being checked"],
+    );
+    let other = write(dir.path(), "g.edn", "");
+    let dot = dir.path().join(".").join("g.edn");
+    bad(
+        &[
+            "check",
+            &history,
+            &other,
+            "--explain",
+            dot.to_str().unwrap(),
+            "--force",
+        ],
+        &["is a history being checked"],
+    );
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let link = link.to_str().unwrap();
+        bad(
+            &["run", &path, "--trace", link, "--force"],
+            &["is the scenario"],
+        );
+        bad(
+            &["shrink", link, "--out", &path, "--force"],
+            &["is the scenario"],
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    // Two outputs of one run, through `..` and a diagram.
+    let x = dir.path().join("x.svg");
+    let sub_x = sub.join("..").join("x.svg");
+    bad(
+        &[
+            "run",
+            &path,
+            "--history",
+            sub_x.to_str().unwrap(),
+            "--diagram",
+            "0s..1s",
+            x.to_str().unwrap(),
+        ],
+        &["--history", "--diagram", "same file"],
+    );
+    assert!(!x.exists(), "nothing is written before the refusal");
+}
+
+/// An operator command the chosen protocol lacks is refused with its location, the command
+/// and the protocols that have it, unless the step says `unsupported = "ignore"`; then the
+/// run goes on and its summary (and trace) says the step was ignored.
+#[test]
+fn hostile_operator_command_a_protocol_lacks() {
+    for kind in simkv_protocols::ProtocolKind::ALL {
+        for command in kind.info().operators {
+            assert!(
+                simkv_protocols::Operator::NAMES.contains(command),
+                "{command}"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let step = "\n[[fault]]\nat = \"1s\"\noperator = { node = \"n1\", command = \"trick-value\", \
+                key = 0, value = \"x\" }\n";
+    let path = scenario(dir.path(), step);
+    bad(
+        &["run", &path],
+        &[
+            &format!("{path}:11:37"),
+            "`primary` has no operator command `trick-value`",
+            "`majority`, `sloppy`, `dynamo`, `gossip`",
+            "unsupported = \"ignore\"",
+        ],
+    );
+    // The file's protocol has it; `--protocol` picks one that does not.
+    let twopc = write(
+        dir.path(),
+        "twopc.toml",
+        &format!(
+            "{}\n[[fault]]\nat = \"1s\"\noperator = {{ node = \"n1\", command = \
+             \"stop-after-prepare\" }}\n",
+            GOOD.replace("primary", "twopc")
+        ),
+    );
+    bad(
+        &["run", &twopc, "--protocol", "raft"],
+        &[
+            &format!("{twopc}:11:"),
+            "`raft` (from --protocol)",
+            "`twopc`",
+        ],
+    );
+    bad(
+        &[
+            "run",
+            &path,
+            "--set",
+            "fault.0.operator.unsupported=\"sometimes\"",
+        ],
+        &["--set", "\"refuse\"", "\"ignore\""],
+    );
+    // Opted in: the run goes on and says what it ignored, in the summary and the trace.
+    let ignoring = step.replace(" }", ", unsupported = \"ignore\" }");
+    let path = write(dir.path(), "ignoring.toml", &format!("{GOOD}{ignoring}"));
+    let trace = dir.path().join("t.jsonl");
+    let out = crate::util::simkv(&["run", &path, "--trace", trace.to_str().unwrap()]);
+    let text = crate::util::stdout(&out);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{text}");
+    assert!(
+        text.contains("ignored steps (primary lacks them")
+            && text.contains("operator n1: trick-value k0=x (primary has no `trick-value`)"),
+        "{text}"
+    );
+    let traced = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        traced.contains("ignored operator command trick-value"),
+        "the trace notes it too"
+    );
+    let json = crate::util::simkv(&["run", &path, "--json"]);
+    assert!(crate::util::stdout(&json).contains("\"ignored\""));
+    // A protocol that has the command runs it and lists nothing as ignored.
+    let out = crate::util::simkv(&["run", &path, "--protocol", "majority"]);
+    let text = crate::util::stdout(&out);
+    assert!(!text.contains("ignored steps"), "{text}");
+    assert!(text.contains("operator n1: trick-value k0=x"), "{text}");
+}

@@ -67,6 +67,10 @@ pub struct ProtocolInfo {
     /// Whether it serves multi-key transactions ([`Op::Txn`]), atomically; a protocol that
     /// does not is never sent one.
     pub transactions: bool,
+    /// The operator commands it acts on, by name ([`Operator::name`]). The loader refuses a
+    /// scenario step with any other command, unless the step says `unsupported = "ignore"`
+    /// (then the node still receives it, ignores it, and the summary says so).
+    pub operators: &'static [&'static str],
     /// Its own check of its parameters, run by the loader ([`crate::params::ParamCheck`]).
     pub check_params: crate::params::ParamCheck,
 }
@@ -174,6 +178,28 @@ pub enum Operator {
         /// The node removed.
         server: NodeId,
     },
+}
+
+impl Operator {
+    /// Every command's name, as scenarios spell it.
+    pub const NAMES: &'static [&'static str] = &[
+        "trick-value",
+        "stop-after-prepare",
+        "stop-after-decision",
+        "add-server",
+        "remove-server",
+    ];
+
+    /// The command's name, as scenarios spell it (`trick-value`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operator::TrickValue { .. } => "trick-value",
+            Operator::StopAfterPrepare => "stop-after-prepare",
+            Operator::StopAfterDecision => "stop-after-decision",
+            Operator::AddServer { .. } => "add-server",
+            Operator::RemoveServer { .. } => "remove-server",
+        }
+    }
 }
 
 impl std::fmt::Display for Operator {

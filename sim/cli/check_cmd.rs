@@ -235,10 +235,12 @@ impl Setup {
             },
         };
         if let Some(out) = &args.explain {
-            if let Some(f) = args.files.iter().find(|f| same_file(f, out)) {
-                let msg = format!("--explain {}: that is a history being checked", f.display());
-                return Err(msg);
-            }
+            let inputs: Vec<(&str, &Path)> = args
+                .files
+                .iter()
+                .map(|f| ("a history being checked", f.as_path()))
+                .collect();
+            crate::outputs::distinct(&[("--explain", Some(out.as_path()))], &inputs)?;
             if out.exists() && !args.force {
                 return Err(format!(
                     "--explain {}: exists; pass --force to replace it",
@@ -258,23 +260,6 @@ impl Setup {
                 ..Budget::default()
             },
         })
-    }
-}
-
-/// Whether two paths name the same file (the second may not exist yet).
-fn same_file(a: &Path, b: &Path) -> bool {
-    let full = |p: &Path| {
-        p.canonicalize().ok().or_else(|| {
-            let parent = p
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            Some(parent.canonicalize().ok()?.join(p.file_name()?))
-        })
-    };
-    match (full(a), full(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `simkv list protocols|bugs|scenarios`.
+//! `simkv list protocols|bugs|scenarios|roles|operators`.
 
 use crate::Exit;
 use simkv_protocols::ProtocolKind;
@@ -17,6 +17,8 @@ pub enum ListWhat {
     Roles,
     /// Path and description.
     Scenarios,
+    /// Protocol and the operator commands it acts on (a scenario's `operator` steps).
+    Operators,
 }
 
 /// Prints the list; exit code 0, or 2 when the scenario folder cannot be read.
@@ -49,6 +51,15 @@ pub fn list(what: ListWhat, dir: &Path) -> Exit {
                     let name = format!("{}{}", r.name, if r.leads { " *" } else { "" });
                     println!("{:<8}  {:<16}  {}", p.name, name, r.description);
                 }
+            }
+        }
+        ListWhat::Operators => {
+            for p in ProtocolKind::ALL.iter().map(|p| p.info()) {
+                let commands = match p.operators {
+                    [] => "(none)".to_string(),
+                    some => some.join(", "),
+                };
+                println!("{:<8}  {commands}", p.name);
             }
         }
         ListWhat::Scenarios => {

@@ -8,6 +8,7 @@ mod check_cmd;
 mod check_input;
 mod compare_cmd;
 mod list_cmd;
+mod outputs;
 mod replay_cmd;
 mod report_cmd;
 mod run_cmd;

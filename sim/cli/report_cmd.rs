@@ -58,6 +58,9 @@ fn make(args: &ReportArgs) -> Result<(), String> {
     let seeds = parse_seeds(&args.seeds)?;
     let path = args.scenario.to_string_lossy().to_string();
     let protocols = protocols(args, &path)?;
+    let input = [("the scenario", args.scenario.as_path())];
+    crate::outputs::distinct(&[("--out", Some(args.out.as_path()))], &input)
+        .map_err(|e| format!("error: {e}"))?;
     check_out_dir(&args.out, args.force)?;
     let plan = Plan {
         scenario: path.clone(),
@@ -67,6 +70,13 @@ fn make(args: &ReportArgs) -> Result<(), String> {
     };
     let runs = run_all(&plan, args.jobs)?;
     let files = report_html::build(&plan, &runs);
+    // `--force` replaces the report's own files in DIR: never the scenario among them.
+    let written: Vec<PathBuf> = files.keys().map(|name| args.out.join(name)).collect();
+    let outputs: Vec<(&str, Option<&Path>)> = written
+        .iter()
+        .map(|p| ("--out", Some(p.as_path())))
+        .collect();
+    crate::outputs::distinct(&outputs, &input).map_err(|e| format!("error: {e}"))?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("error: cannot create {}: {e}", args.out.display()))?;
     for (name, text) in &files {

@@ -1,5 +1,6 @@
 //! `simkv run`: load, run, check, report.
 
+use crate::outputs;
 use crate::scenario_args::ScenarioArgs;
 use crate::Exit;
 use simkv_sim::engine::Record;
@@ -86,18 +87,21 @@ pub fn run(args: &RunArgs) -> Exit {
         }
     };
     let diagram_path = diagram.as_ref().map(|(_, p)| p.clone());
-    if let Err(message) = distinct_outputs(&[
-        ("--trace", &args.trace),
-        ("--history", &args.history),
-        ("--save-replay", &args.save_replay),
-        ("--diagram", &diagram_path),
-    ]) {
+    if let Err(message) = outputs::distinct(
+        &[
+            ("--trace", args.trace.as_deref()),
+            ("--history", args.history.as_deref()),
+            ("--save-replay", args.save_replay.as_deref()),
+            ("--diagram", diagram_path.as_deref()),
+        ],
+        &[("the scenario", &args.scenario.scenario)],
+    ) {
         eprintln!("error: {message}");
         return Exit::BadInput;
     }
     let outputs = [&args.trace, &args.history, &args.save_replay, &diagram_path];
     for output in outputs.into_iter().flatten() {
-        if let Err(message) = check_output_path(output, &args.scenario.scenario, args.force) {
+        if let Err(message) = check_output_path(output, args.force) {
             eprintln!("error: {message}");
             return Exit::BadInput;
         }
@@ -196,66 +200,9 @@ fn print_result(args: &RunArgs, result: &runner::RunResult) {
     }
 }
 
-/// Where `path` leads once `.`, `..` and links are resolved: the file itself when it
-/// exists, else its resolved folder joined with its name (it will be created there).
-pub fn resolved(path: &Path) -> PathBuf {
-    if let Ok(p) = path.canonicalize() {
-        return p;
-    }
-    // A link to a file not made yet: where the link leads (a few hops at most).
-    let mut path = path.to_path_buf();
-    for _ in 0..8 {
-        let Ok(target) = std::fs::read_link(&path) else {
-            break;
-        };
-        path = match path.parent() {
-            Some(dir) if target.is_relative() => dir.join(target),
-            _ => target,
-        };
-    }
-    let path = path.as_path();
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    match (parent.canonicalize(), path.file_name()) {
-        (Ok(dir), Some(name)) => dir.join(name),
-        _ => path.to_path_buf(),
-    }
-}
-
-/// Two outputs of one run naming the same file would write one over the other: refused.
-pub fn distinct_outputs(outputs: &[(&str, &Option<PathBuf>)]) -> Result<(), String> {
-    let named: Vec<(&str, &PathBuf, PathBuf)> = outputs
-        .iter()
-        .filter_map(|(flag, p)| p.as_ref().map(|p| (*flag, p, resolved(p))))
-        .collect();
-    for (i, (flag_a, a, ra)) in named.iter().enumerate() {
-        for (flag_b, b, rb) in &named[i + 1..] {
-            if ra == rb {
-                return Err(format!(
-                    "{flag_a} {} and {flag_b} {} are the same file; each output needs its own",
-                    a.display(),
-                    b.display()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Refuses to overwrite what the user did not ask to overwrite, above all the scenario.
-fn check_output_path(path: &Path, scenario: &Path, force: bool) -> Result<(), String> {
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same(path, scenario) {
-        return Err(format!(
-            "{} is the scenario itself; choose another file",
-            path.display()
-        ));
-    }
+/// Refuses to overwrite what the user did not ask to overwrite (the scenario never:
+/// [`outputs::distinct`]).
+fn check_output_path(path: &Path, force: bool) -> Result<(), String> {
     if path.exists() && !force {
         return Err(format!(
             "{} exists; pass --force to overwrite it",

@@ -58,20 +58,17 @@ fn load(args: &ShrinkArgs) -> Result<Scenario, String> {
 /// Runs the command; returns its exit code.
 pub fn shrink(args: &ShrinkArgs) -> Exit {
     if let Some(out) = &args.out {
+        let input = [(
+            "the scenario being shrunk",
+            args.scenario.scenario.as_path(),
+        )];
+        if let Err(message) = crate::outputs::distinct(&[("--out", Some(out.as_path()))], &input) {
+            eprintln!("error: {message}");
+            return Exit::BadInput;
+        }
         if out.exists() && !args.force {
             eprintln!(
                 "error: {} exists; pass --force to overwrite it",
-                out.display()
-            );
-            return Exit::BadInput;
-        }
-        let same = match (out.canonicalize(), args.scenario.scenario.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if same {
-            eprintln!(
-                "error: {} is the input itself; choose another file",
                 out.display()
             );
             return Exit::BadInput;

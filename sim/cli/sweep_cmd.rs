@@ -348,6 +348,11 @@ fn sweep_seeds(args: &SweepArgs) -> Result<Exit, String> {
         shard: args.shard,
     };
     let scenario_args = args.scenario_args();
+    if let Some(out) = &args.out {
+        let input = [("the scenario", scenario_args.scenario.as_path())];
+        crate::outputs::distinct(&[("--out", Some(out.as_path()))], &input)
+            .map_err(|e| format!("error: {e}"))?;
+    }
     let source = scenario_args.source();
     // Loaded once up front: bad input is told before any seed runs, and the summary
     // names the protocol and bugs even when no seed runs.

@@ -113,5 +113,19 @@ pub fn render_markdown(reports: &[RunReport]) -> String {
             promises(r),
         );
     }
+    // Operator steps a protocol lacks and the scenario let it ignore: said, not silent.
+    let ignored: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.ignored.is_empty())
+        .map(|r| format!("{} {}", r.protocol, r.ignored.len()))
+        .collect();
+    if !ignored.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nIgnored operator steps (the protocol lacks the command; the scenario says \
+             `unsupported = \"ignore\"`): {}. `simkv run --protocol NAME` lists them.",
+            ignored.join(", ")
+        );
+    }
     out
 }

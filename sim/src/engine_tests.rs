@@ -60,6 +60,7 @@ impl Protocol for Probe {
             bugs: &[],
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
+            operators: &[],
             check_params: simkv_protocols::params::no_param_check,
         }
     }
@@ -422,6 +423,7 @@ impl Protocol for Bomb {
             bugs: &[],
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
+            operators: &[],
             check_params: simkv_protocols::params::no_param_check,
         }
     }

@@ -189,6 +189,10 @@ pub struct RunReport {
     pub messages: Messages,
     /// Faults applied.
     pub faults: Vec<FaultLine>,
+    /// Scripted steps the protocol lacks and the scenario let it ignore (an operator command
+    /// with `unsupported = "ignore"`), at their scheduled times.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<FaultLine>,
     /// Checks.
     pub checks: Vec<CheckResult>,
     /// Final state per node.
@@ -269,6 +273,16 @@ impl RunReport {
             let _ = writeln!(w, "  none");
         }
         for f in &self.faults {
+            let _ = writeln!(w, "  {:>9}  {}  [{}]", ms(f.at_ms), f.action, f.origin);
+        }
+        if !self.ignored.is_empty() {
+            let _ = writeln!(
+                w,
+                "ignored steps ({} lacks them; the scenario says unsupported = \"ignore\"):",
+                self.protocol
+            );
+        }
+        for f in &self.ignored {
             let _ = writeln!(w, "  {:>9}  {}  [{}]", ms(f.at_ms), f.action, f.origin);
         }
         self.render_numbers(w);

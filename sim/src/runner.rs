@@ -7,7 +7,7 @@ use crate::report::{
     FaultLine, LatencyMs, Measures, Messages, NodeLine, OpCounts, ProtocolCounter, RunReport,
     RunVerdict, SideCounts,
 };
-use crate::scenario::{Scenario, ScheduledFault};
+use crate::scenario::{Fault, Scenario, ScheduledFault};
 use crate::trace::Trace;
 use simkv_protocols::{Combine, Counter, Key, NodeId, Protocol, ProtocolVisitor, Value};
 use std::collections::BTreeMap;
@@ -121,6 +121,7 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         latency_ms: latency(&output.history),
         messages: messages(&output),
         faults: fault_lines(&output),
+        ignored: ignored_steps(scenario, &info),
         verdict: RunVerdict::from_checks(&checks),
         checks,
         nodes: node_lines(&replicas, &output),
@@ -171,6 +172,33 @@ fn fault_lines<P: Protocol>(output: &RunOutput<P>) -> Vec<FaultLine> {
         origin: f.origin.to_string(),
     };
     output.faults.iter().map(line).collect()
+}
+
+/// The scripted operator commands the protocol lacks, which the scenario let it ignore
+/// (`unsupported = "ignore"`; the loader refuses the others): the node still receives each,
+/// as before, and ignores it; the summary lists them so that the skip is not silent.
+fn ignored_steps(scenario: &Scenario, info: &simkv_protocols::ProtocolInfo) -> Vec<FaultLine> {
+    let lacking = |f: &&ScheduledFault| match &f.fault {
+        Fault::Operator(o) => !info.operators.contains(&o.command.name()),
+        _ => false,
+    };
+    let line = |f: &ScheduledFault| {
+        let Fault::Operator(o) = &f.fault else {
+            unreachable!("filtered to operator commands")
+        };
+        FaultLine {
+            at_ms: f.at.as_micros() as f64 / 1000.0,
+            action: format!(
+                "operator {}: {} ({} has no `{}`)",
+                o.node,
+                o.command,
+                info.name,
+                o.command.name()
+            ),
+            origin: f.origin.to_string(),
+        }
+    };
+    scenario.faults.iter().filter(lacking).map(line).collect()
 }
 
 /// The run's measures: the engine's, and those the checks counted.

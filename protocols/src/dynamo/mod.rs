@@ -320,6 +320,7 @@ impl Protocol for Dynamo {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            operators: &["trick-value"],
             check_params,
         }
     }

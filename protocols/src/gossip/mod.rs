@@ -298,6 +298,7 @@ impl Protocol for Gossip {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            operators: &["trick-value"],
             check_params,
         }
     }

@@ -324,6 +324,7 @@ impl Protocol for Majority {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            operators: &["trick-value"],
             check_params,
         }
     }

@@ -795,6 +795,7 @@ impl Protocol for Raft {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
+            operators: &["add-server", "remove-server"],
             check_params,
         }
     }

@@ -230,6 +230,7 @@ impl Protocol for Sloppy {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            operators: &["trick-value"],
             check_params,
         }
     }

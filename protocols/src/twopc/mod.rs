@@ -428,6 +428,7 @@ impl Protocol for TwoPc {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
+            operators: &["stop-after-prepare", "stop-after-decision"],
             check_params,
         }
     }

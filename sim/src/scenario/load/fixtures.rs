@@ -71,6 +71,10 @@ pub(crate) fn protocols() -> Vec<(ProtocolKind, ProtocolInfo)> {
         bugs,
         roles,
         transactions: false,
+        operators: match name {
+            "raft" => &["add-server", "remove-server"],
+            _ => &[],
+        },
         check_params: simkv_protocols::params::no_param_check,
     };
     vec![
