@@ -599,7 +599,8 @@ struct KeyState {
     /// Its answer so far: `None` while undecided.
     found: Option<Found>,
     stats: KeyStats,
-    /// Whether the zones test found a violation (the search only confirms it).
+    /// Whether the zones test (or its condition (1) alone, [`zones::unwritten_read`]) found a
+    /// violation: the search only confirms it.
     zones_failed: bool,
     /// Bytes of values its searches made, over all rounds.
     value_bytes: usize,
@@ -643,7 +644,8 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
                     steps: 0,
                     memo_entries: 0,
                 },
-                zones_failed: zones == Some(false),
+                zones_failed: zones == Some(false)
+                    || zones::unwritten_read(&part.ops, init).is_some(),
                 value_bytes: 0,
                 last_steps: 0,
             }

@@ -107,3 +107,34 @@ fn zones_compatible(mut forward: Vec<(u64, u64)>, backward: &[(u64, u64)]) -> bo
         i == 0 || forward[i - 1].1 < f
     })
 }
+
+/// Zones' condition (1) where values repeat: the index of a completed read whose value is
+/// neither `init` nor written by any operation invoked before the read completed. Such a
+/// read fits no linearization, whatever the rest does, so the history is not linearizable
+/// however hard the search finds it (60 concurrent writes of 3 values and a read of a value
+/// nobody wrote ran the search out of its budget). `None` when every read is explained, or
+/// the history has kinds this does not reason about (appends, siblings, transactions).
+/// Refused and unknown writes count as writing: leniency can only miss a violation.
+pub fn unwritten_read(ops: &[Operation], init: Val) -> Option<usize> {
+    let mut first_write: std::collections::BTreeMap<Val, u64> = Default::default();
+    let mut wrote = |v: Val, call: u64| {
+        let at = first_write.entry(v).or_insert(call);
+        *at = (*at).min(call);
+    };
+    for o in ops {
+        match o.kind {
+            Kind::Read(_) => {}
+            Kind::Write(v) | Kind::Update { value: v, .. } | Kind::Cas { new: v, .. } => {
+                wrote(v, o.call)
+            }
+            Kind::Delete { .. } => wrote(super::model::ABSENT, o.call),
+            _ => return None,
+        }
+    }
+    ops.iter().position(|o| match o.kind {
+        Kind::Read(v) if o.ret != PENDING && v != init => {
+            first_write.get(&v).is_none_or(|call| *call >= o.ret)
+        }
+        _ => false,
+    })
+}
