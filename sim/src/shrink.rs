@@ -883,7 +883,8 @@ fn pinnable(fired: &[ScheduledFault], s: &Scenario) -> Vec<ScheduledFault> {
 }
 
 /// What the nemeses drew, with the scripted faults, as exact scripted faults: the timeline
-/// the engine would run (a nemesis's `max_down` is not kept).
+/// the engine would run (a nemesis's `max_down` is not kept, nor its `on_role`: a fault
+/// that waited for a role is pinned at its drawn time, a candidate like any other).
 fn explicit_faults(s: &Scenario) -> Vec<ScheduledFault> {
     let mut streams = Streams::new(s.seed, usize::from(s.cluster.nodes));
     let end = Time::ZERO + s.duration;

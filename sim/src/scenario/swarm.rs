@@ -65,6 +65,11 @@ pub(crate) struct RawSwarmFaults {
     /// Bounds on nodes down at once, one drawn per seed (absent: no bound).
     #[serde(default)]
     max_down: Vec<Spanned<Int>>,
+    /// Roles to time faults at: with even odds, each aimed kind switched on gets a second
+    /// nemesis (its own interval and duration) whose faults wait for one of the roles the
+    /// protocol has (drawn): its `on_role`.
+    #[serde(default)]
+    on_role: Vec<Spanned<String>>,
 }
 
 /// What the swarm needs of the file before it is validated: the table, the seed and the
@@ -192,28 +197,65 @@ fn nemeses(
         [] => None,
         bounds => Some(bounds[rng.below(bounds.len() as u64) as usize].get_ref().0),
     };
+    // Roles the protocol has (each is checked, with its location, when the scenario the
+    // draws make is loaded); with no protocol known, all of them.
+    let on_role: Vec<&str> = faults
+        .on_role
+        .iter()
+        .map(|r| r.get_ref().as_str())
+        .filter(|r| {
+            let role = r.strip_prefix("new-").unwrap_or(r);
+            info.is_none_or(|i| i.roles.iter().any(|s| s.name == role))
+        })
+        .collect();
     let mut tables = Vec::with_capacity(on.len());
     for kind in on {
-        let mut table = format!("{{ kinds = [{}]", quote(kind.name()));
-        if !faults.interval.is_empty() {
-            let i = &faults.interval[rng.below(faults.interval.len() as u64) as usize];
-            table.push_str(&format!(", interval = {}", quote(&range(i))));
+        tables.push(nemesis(faults, kind, &targets, max_down, None, rng));
+        // A twin timed at role changes: only aimed faults wait for a role, and it is drawn
+        // only when there is a role to draw (so that files without `on_role`, and protocols
+        // without such roles, draw as they did).
+        let aimed = !matches!(
+            kind,
+            NemesisKind::ClockJump | NemesisKind::Network | NemesisKind::Disk
+        );
+        if aimed && !on_role.is_empty() && !targets.is_empty() && rng.below(2) == 0 {
+            let role = on_role[rng.below(on_role.len() as u64) as usize];
+            tables.push(nemesis(faults, kind, &targets, max_down, Some(role), rng));
         }
-        if !faults.duration.is_empty() {
-            let d = &faults.duration[rng.below(faults.duration.len() as u64) as usize];
-            table.push_str(&format!(", fault_duration = {}", quote(&range(d))));
-        }
-        if !targets.is_empty() {
-            let names: Vec<String> = targets.iter().map(|t| quote(t)).collect();
-            table.push_str(&format!(", targets = [{}]", names.join(", ")));
-        }
-        if let Some(max) = max_down {
-            table.push_str(&format!(", max_down = {max}"));
-        }
-        table.push_str(" }");
-        tables.push(table);
     }
     Ok(format!("nemesis=[{}]", tables.join(", ")))
+}
+
+/// One nemesis table of `kind`, with its drawn interval and duration.
+fn nemesis(
+    faults: &RawSwarmFaults,
+    kind: NemesisKind,
+    targets: &[&str],
+    max_down: Option<i64>,
+    on_role: Option<&str>,
+    rng: &mut Stream,
+) -> String {
+    let mut table = format!("{{ kinds = [{}]", quote(kind.name()));
+    if !faults.interval.is_empty() {
+        let i = &faults.interval[rng.below(faults.interval.len() as u64) as usize];
+        table.push_str(&format!(", interval = {}", quote(&range(i))));
+    }
+    if !faults.duration.is_empty() {
+        let d = &faults.duration[rng.below(faults.duration.len() as u64) as usize];
+        table.push_str(&format!(", fault_duration = {}", quote(&range(d))));
+    }
+    if !targets.is_empty() {
+        let names: Vec<String> = targets.iter().map(|t| quote(t)).collect();
+        table.push_str(&format!(", targets = [{}]", names.join(", ")));
+    }
+    if let Some(max) = max_down {
+        table.push_str(&format!(", max_down = {max}"));
+    }
+    if let Some(role) = on_role {
+        table.push_str(&format!(", on_role = {}", quote(role)));
+    }
+    table.push_str(" }");
+    table
 }
 
 /// A non-empty subset of `items` (each kept with even odds; one drawn if none was), in
