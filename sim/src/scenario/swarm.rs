@@ -70,6 +70,10 @@ pub(crate) struct RawSwarmFaults {
     /// protocol has (drawn): its `on_role`.
     #[serde(default)]
     on_role: Vec<Spanned<String>>,
+    /// How long the role-timed twins' faults last, one range drawn per twin (absent: drawn
+    /// from `duration`): the windows a role change opens are short.
+    #[serde(default)]
+    on_role_duration: Vec<DurRange>,
 }
 
 /// What the swarm needs of the file before it is validated: the table, the seed and the
@@ -210,7 +214,7 @@ fn nemeses(
         .collect();
     let mut tables = Vec::with_capacity(on.len());
     for kind in on {
-        tables.push(nemesis(faults, kind, &targets, max_down, None, rng));
+        tables.push(nemesis(faults, kind, &targets, max_down, None, &faults.duration, rng));
         // A twin timed at role changes: only aimed faults wait for a role, and it is drawn
         // only when there is a role to draw (so that files without `on_role`, and protocols
         // without such roles, draw as they did).
@@ -220,7 +224,11 @@ fn nemeses(
         );
         if aimed && !on_role.is_empty() && !targets.is_empty() && rng.below(2) == 0 {
             let role = on_role[rng.below(on_role.len() as u64) as usize];
-            tables.push(nemesis(faults, kind, &targets, max_down, Some(role), rng));
+            let durations = match faults.on_role_duration.as_slice() {
+                [] => &faults.duration,
+                _ => &faults.on_role_duration,
+            };
+            tables.push(nemesis(faults, kind, &targets, max_down, Some(role), durations, rng));
         }
     }
     Ok(format!("nemesis=[{}]", tables.join(", ")))
@@ -233,6 +241,7 @@ fn nemesis(
     targets: &[&str],
     max_down: Option<i64>,
     on_role: Option<&str>,
+    durations: &[DurRange],
     rng: &mut Stream,
 ) -> String {
     let mut table = format!("{{ kinds = [{}]", quote(kind.name()));
@@ -240,8 +249,8 @@ fn nemesis(
         let i = &faults.interval[rng.below(faults.interval.len() as u64) as usize];
         table.push_str(&format!(", interval = {}", quote(&range(i))));
     }
-    if !faults.duration.is_empty() {
-        let d = &faults.duration[rng.below(faults.duration.len() as u64) as usize];
+    if !durations.is_empty() {
+        let d = &durations[rng.below(durations.len() as u64) as usize];
         table.push_str(&format!(", fault_duration = {}", quote(&range(d))));
     }
     if !targets.is_empty() {
