@@ -37,7 +37,10 @@ impl<P: Protocol> Engine<'_, P> {
                 })
                 .collect();
             let came = if on.new {
-                let seen = self.role_holders.entry(index).or_insert_with(|| holders.clone());
+                let seen = self
+                    .role_holders
+                    .entry(index)
+                    .or_insert_with(|| holders.clone());
                 holders.iter().any(|h| !seen.contains(h))
             } else {
                 !holders.is_empty()

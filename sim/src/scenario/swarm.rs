@@ -3,7 +3,9 @@
 //! table of fields for each profile list `[swarm.pick]` names (fields that go together), one
 //! value for each field `[swarm.draw]` names, and a random non-empty subset of the fault
 //! kinds `[swarm.faults]` lists, each run by its own nemesis with a drawn rate and drawn
-//! targets. A bug that needs some feature off (or on) is found by the seeds that draw it so.
+//! targets; with `on_role`, each aimed kind may get a twin nemesis whose faults wait for a
+//! role change (an election under way, a fresh leader, a node just restarted). A bug that
+//! needs some feature off (or on) is found by the seeds that draw it so.
 //!
 //! The draws are made before anything else is checked, from the seed's own swarm stream, and
 //! become `--set` entries applied before the user's own (which therefore win). The loaded
@@ -159,6 +161,21 @@ pub(crate) fn draws(
         entries.push((entry, in_file(choices.span())));
     }
     if let Some(faults) = &swarm.faults {
+        // A role no protocol has is a typo, whatever the protocol of this run.
+        for on in &faults.on_role {
+            let text = on.get_ref().as_str();
+            let role = text.strip_prefix("new-").unwrap_or(text);
+            if !protocols
+                .iter()
+                .any(|(_, p)| p.roles.iter().any(|r| r.name == role))
+            {
+                let message = format!(
+                    "expected a role of some protocol (`simkv list roles`), alone or as \
+                     `new-ROLE`; found {text:?}"
+                );
+                return Err(prepared.error(Some(on.span()), &message));
+            }
+        }
         let entry = nemeses(faults, info, &mut rng, prepared)?;
         entries.push((entry, in_file(faults.kinds.span())));
     }
@@ -214,7 +231,15 @@ fn nemeses(
         .collect();
     let mut tables = Vec::with_capacity(on.len());
     for kind in on {
-        tables.push(nemesis(faults, kind, &targets, max_down, None, &faults.duration, rng));
+        tables.push(nemesis(
+            faults,
+            kind,
+            &targets,
+            max_down,
+            None,
+            &faults.duration,
+            rng,
+        ));
         // A twin timed at role changes: only aimed faults wait for a role, and it is drawn
         // only when there is a role to draw (so that files without `on_role`, and protocols
         // without such roles, draw as they did).
@@ -228,7 +253,15 @@ fn nemeses(
                 [] => &faults.duration,
                 _ => &faults.on_role_duration,
             };
-            tables.push(nemesis(faults, kind, &targets, max_down, Some(role), durations, rng));
+            tables.push(nemesis(
+                faults,
+                kind,
+                &targets,
+                max_down,
+                Some(role),
+                durations,
+                rng,
+            ));
         }
     }
     Ok(format!("nemesis=[{}]", tables.join(", ")))

@@ -165,7 +165,8 @@ impl Validator<'_> {
         };
         let on_role = match &raw.on_role {
             Some(d) if raw.targets.is_empty() => {
-                let message = "expected `targets` with `on_role`: only aimed faults wait for a role";
+                let message =
+                    "expected `targets` with `on_role`: only aimed faults wait for a role";
                 return self.fail(d.span(), message);
             }
             Some(d) => Some(self.on_role(d)?),
