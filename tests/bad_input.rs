@@ -325,7 +325,7 @@ fn bad_input_in_a_swarm_points_at_the_draw() {
     let path = write(dir.path(), "on_role_duration.toml", &text);
     expect_bad(
         &["run", &path],
-        &[&format!("{path}:12:"), "ends before it starts"],
+        &[&format!("{path}:11:21"), "ends before it starts"],
     );
 }
 
