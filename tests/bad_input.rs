@@ -253,6 +253,29 @@ fn bad_input_unknown_role_and_a_role_the_protocol_does_not_have() {
     let text = format!("{raft}\n[[nemesis]]\nkinds = [\"crash\"]\ntargets = [\"leader\", \"primaries\", \"boss\"]\n");
     let path = write(dir.path(), "nemesis.toml", &text);
     expect_bad(&["run", &path], &[&format!("{path}:11:"), "\"boss\""]);
+    // A nemesis's `on_role`: a role of the protocol, alone or as `new-ROLE`, with targets.
+    let text = format!(
+        "{raft}\n[[nemesis]]\nkinds = [\"crash\"]\ntargets = [\"a-follower\"]\non_role = \"new-boss\"\n"
+    );
+    let path = write(dir.path(), "on_role.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[
+            &format!("{path}:12:11"),
+            "`new-ROLE`",
+            "\"new-boss\"",
+            "`candidate`",
+        ],
+    );
+    let text = format!("{raft}\n[[nemesis]]\nkinds = [\"crash\"]\non_role = \"candidate\"\n");
+    let path = write(dir.path(), "on_role_alone.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[
+            &format!("{path}:11:11"),
+            "expected `targets` with `on_role`",
+        ],
+    );
 }
 
 #[test]
@@ -291,6 +314,19 @@ fn bad_input_in_a_swarm_points_at_the_draw() {
     let text = format!("{GOOD}\n[swarm.faults]\nkinds = [\"crash\"]\nmax_down = [9]\n");
     let path = write(dir.path(), "max_down.toml", &text);
     expect_bad(&["run", &path], &[&format!("{path}:10:"), "found 9"]);
+    // A role no protocol has is refused where it is written, whatever the protocol.
+    let text = format!(
+        "{GOOD}\n[swarm.faults]\nkinds = [\"crash\"]\ntargets = [\"one\"]\non_role = [\"replica\", \"boss\"]\n"
+    );
+    let path = write(dir.path(), "on_role.toml", &text);
+    expect_bad(&["run", &path], &[&format!("{path}:12:23"), "\"boss\""]);
+    let text =
+        format!("{GOOD}\n[swarm.faults]\nkinds = [\"crash\"]\non_role_duration = [\"5ms..1ms\"]\n");
+    let path = write(dir.path(), "on_role_duration.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:11:21"), "ends before it starts"],
+    );
 }
 
 /// A leadership check on a leaderless protocol has nothing to judge: refused where it is

@@ -291,3 +291,74 @@ fn a_clock_drift_aimed_at_the_leader_runs_it_slow_then_puts_the_scenarios_rate_b
         .count();
     assert!(backs + 1 >= rates.len(), "{:?}", report.faults);
 }
+
+/// The nemesis lines of a report (not the final heal, nor scripted faults and their undos).
+fn nemesis_lines(report: &RunReport) -> Vec<&FaultLine> {
+    report
+        .faults
+        .iter()
+        .filter(|f| f.origin == "nemesis")
+        .collect()
+}
+
+/// `on_role = "candidate"`: a fault waits until some node is a candidate, so that one aimed
+/// at the candidate always finds one (without it, most find none and fall back to a node
+/// drawn instead).
+#[test]
+fn a_nemesis_on_role_fires_only_while_a_node_holds_the_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let nemesis = "[[nemesis]]\nkinds = [\"crash\"]\ninterval = \"20ms..40ms\"\n\
+                   fault_duration = \"5ms\"\ntargets = [\"candidate\"]\n";
+    let (mut fired, mut fell_back) = (0, 0);
+    for seed in 1..=3 {
+        let timed = run(&dir, &format!("{nemesis}on_role = \"candidate\"\n"), seed);
+        for line in nemesis_lines(&timed) {
+            assert!(
+                line.action.contains("(candidate: n"),
+                "seed {seed}: fired with no candidate: {line:?}"
+            );
+            fired += 1;
+        }
+        let untimed = run(&dir, nemesis, seed);
+        fell_back += nemesis_lines(&untimed)
+            .iter()
+            .filter(|l| l.action.contains("drawn instead"))
+            .count();
+    }
+    assert!(fired > 0, "no fault waited for a candidate and fired");
+    assert!(fell_back > 0, "the control never missed a candidate");
+}
+
+/// `on_role = "new-leader"`: a fault waits until a node takes the lead (holds it where it
+/// did not, in that term, when the fault came due): nothing fires while one leader holds
+/// on, and faults fire again once a crash of the leader brings a new one.
+#[test]
+fn a_nemesis_on_a_new_role_waits_for_a_node_to_take_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let nemesis = "[[nemesis]]\nkinds = [\"pause\"]\ninterval = \"100ms..200ms\"\n\
+                   fault_duration = \"10ms\"\ntargets = [\"a-follower\"]\n";
+    let crash = "[[fault]]\nat = \"1.5s\"\ncrash = \"leader\"\nfor = \"100ms\"\n";
+    let quiet = |l: &&FaultLine| l.at_ms > 800.0 && l.at_ms < 1500.0;
+    for seed in 1..=3 {
+        let timed = run(
+            &dir,
+            &format!("{crash}\n{nemesis}on_role = \"new-leader\"\n"),
+            seed,
+        );
+        let lines = nemesis_lines(&timed);
+        assert!(
+            !lines.iter().any(quiet),
+            "seed {seed}: a fault fired while one leader held on: {lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.at_ms > 1500.0),
+            "seed {seed}: nothing fired after the new election: {:?}",
+            timed.faults
+        );
+        let untimed = run(&dir, &format!("{crash}\n{nemesis}"), seed);
+        assert!(
+            nemesis_lines(&untimed).iter().any(quiet),
+            "seed {seed}: the control fired nothing in the quiet window"
+        );
+    }
+}

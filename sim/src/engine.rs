@@ -45,7 +45,7 @@ use observer::Observer;
 use recording::Recorder;
 use simkv_protocols::digest::StableHasher;
 use simkv_protocols::{Context, NodeId, Protocol, Span, Time};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 
 /// The most events that may wait in the queue at once (about 1 GiB of events).
@@ -140,6 +140,9 @@ pub struct Engine<'s, P: Protocol> {
     fired: Vec<ScheduledFault>,
     /// Timeline faults waiting for a role to be held (announced once).
     waiting: BTreeSet<usize>,
+    /// Timeline faults of a nemesis with `on_role` waiting for a node to take the role:
+    /// who held it (and in which term) when each came due.
+    role_holders: BTreeMap<usize, Vec<(NodeId, Option<u64>)>>,
     /// The nodes that crash for good at the end of the workload (VOPR liveness mode).
     written_off: Vec<NodeId>,
     /// While a nemesis's fault is applied, its bound on nodes down at once.
@@ -225,6 +228,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             timeline,
             fired: Vec::new(),
             waiting: BTreeSet::new(),
+            role_holders: BTreeMap::new(),
             written_off,
             max_down: None,
             skipped_for_bound: false,

@@ -338,6 +338,7 @@ fn a_disk_nemesis_draws_crash_modes_undone_by_healthy_never_corruption() {
         clock_jump_max: Span::millis(10),
         clock_drift_max: 200_000,
         targets: Vec::new(),
+        on_role: None,
         max_down: None,
     }];
     let out = Engine::<Journal<false>>::new(&s, None).run();

@@ -28,6 +28,7 @@ fn bounded(seed: u64, max_down: u16) -> Scenario {
         clock_jump_max: Span::millis(10),
         clock_drift_max: 200_000,
         targets: Vec::new(),
+        on_role: None,
         max_down: Some(max_down),
     };
     let mut s = scenario(5, vec![]);

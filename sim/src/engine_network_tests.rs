@@ -401,6 +401,7 @@ fn nemesis(kinds: Vec<NemesisKind>) -> Nemesis {
         clock_jump_max: Span::secs(1),
         clock_drift_max: 200_000,
         targets: Vec::new(),
+        on_role: None,
         max_down: None,
     }
 }

@@ -3,7 +3,7 @@
 use crate::rng::Stream;
 use crate::scenario::explain::range_text;
 use crate::scenario::fault_kinds::{Draw, Isolate};
-use crate::scenario::{Fault, FaultOrigin, IfNone, LivenessMode, Nemesis, Scenario};
+use crate::scenario::{Fault, FaultOrigin, IfNone, LivenessMode, Nemesis, OnRole, Scenario};
 use crate::scenario::{Latency, Targets};
 use simkv_protocols::{NodeId, Span, SpanRange, Time};
 
@@ -25,6 +25,10 @@ pub struct TimelineFault {
     pub pair: Pair,
     /// What to do when its target names a role no node holds.
     pub if_none: IfNone,
+    /// Its nemesis's `on_role`: the fault waits for that role, and is skipped if it does
+    /// not come before the time given (when its nemesis's next fault is due, so that faults
+    /// held back do not pile up into one burst).
+    pub on_role: Option<(OnRole, Time)>,
 }
 
 /// A nemesis fault's place in its pair.
@@ -78,6 +82,7 @@ pub fn timeline(scenario: &Scenario, rng: &mut Stream) -> Vec<TimelineFault> {
             max_down: None,
             pair: Pair::None,
             if_none: f.if_none,
+            on_role: None,
         })
         .collect();
     faults.extend(nemesis_faults);
@@ -96,8 +101,16 @@ fn draw_nemesis(
     faults: &mut Vec<TimelineFault>,
 ) {
     let mut t = nemesis.start;
+    // The fault of this nemesis waiting for its `on_role` role, whose wait ends when the next
+    // one is due.
+    let mut waiting: Option<usize> = None;
     loop {
         t += draw(nemesis.interval, rng);
+        if let Some(i) = waiting.take() {
+            if let Some((_, until)) = &mut faults[i].on_role {
+                *until = t.min(nemesis.stop);
+            }
+        }
         if t >= nemesis.stop || nemesis.kinds.is_empty() {
             break;
         }
@@ -120,6 +133,7 @@ fn draw_nemesis(
             max_down: nemesis.max_down,
             pair,
             if_none: IfNone::default(),
+            on_role: None,
         };
         let aim = match nemesis.targets.as_slice() {
             [] => None,
@@ -133,13 +147,18 @@ fn draw_nemesis(
             _ => start_fault.retarget(&aim),
         });
         if let Some(aimed) = aimed {
-            // Aimed at a role or a set, resolved when it fires: its undo is scheduled then,
-            // on the nodes it hit; a role nobody holds falls back to a random node.
+            // Aimed at a role or a set, resolved when it fires (once a node holds the
+            // nemesis's `on_role` role, if it has one): its undo is scheduled then, on the
+            // nodes it hit; a role nobody holds falls back to a random node.
             faults.push(TimelineFault {
                 undo_after: Some(end.since(t)),
                 if_none: IfNone::Random,
+                on_role: nemesis.on_role.map(|on| (on, nemesis.stop)),
                 ..step(t, aimed, Pair::None)
             });
+            if nemesis.on_role.is_some() {
+                waiting = Some(faults.len() - 1);
+            }
         } else {
             faults.push(step(t, start_fault, Pair::Fault(*pairs)));
             faults.push(step(end, end_fault, Pair::Undo(*pairs)));

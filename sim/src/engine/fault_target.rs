@@ -27,6 +27,29 @@ impl<P: Protocol> Engine<'_, P> {
                 return; // its fault never happened: nothing to undo
             }
         }
+        if let Some((on, until)) = step.on_role {
+            // Who holds the role now, and in which term. `new-ROLE` fires once a node holds
+            // it that did not (in that term) when the fault came due; `ROLE` once any does.
+            let holders: Vec<(NodeId, Option<u64>)> = (0..self.nodes.len())
+                .filter_map(|i| {
+                    let p = self.nodes[i].state.as_ref()?;
+                    (p.role().spec().name == on.role).then(|| (NodeId(i as u16), p.term()))
+                })
+                .collect();
+            let came = if on.new {
+                let seen = self
+                    .role_holders
+                    .entry(index)
+                    .or_insert_with(|| holders.clone());
+                holders.iter().any(|h| !seen.contains(h))
+            } else {
+                !holders.is_empty()
+            };
+            if !came {
+                return self.wait_for_role(index, until);
+            }
+            self.role_holders.remove(&index);
+        }
         let mut world = World {
             nodes: self.node_views(),
             rng: &mut self.streams.faults,
@@ -79,6 +102,20 @@ impl<P: Protocol> Engine<'_, P> {
         self.record_fault(format!("{action}: {why}; skipped"), origin);
     }
 
+    /// A fault of a nemesis with `on_role` while no node has taken its role since the fault
+    /// came due: look again in [`WAIT_POLL`], unless the workload or the wait (at `until`,
+    /// when its nemesis's next fault is due) has ended by then. Silent: many such faults see
+    /// no role change in time, and recording each would bury the faults that fired.
+    fn wait_for_role(&mut self, index: usize, until: Time) {
+        let workload_end = Time::ZERO + self.scenario.duration;
+        let retry = self.now + WAIT_POLL;
+        if retry < workload_end && retry < until {
+            self.queue.push(retry, Event::Fault { index });
+        } else {
+            self.role_holders.remove(&index);
+        }
+    }
+
     /// What each node is now, for resolving targets.
     fn node_views(&self) -> Vec<NodeView> {
         let view = |slot: &NodeSlot<P>| NodeView {
@@ -108,6 +145,7 @@ impl<P: Protocol> Engine<'_, P> {
             max_down: None,
             pair: Pair::None,
             if_none: IfNone::Skip,
+            on_role: None,
         });
         let index = self.timeline.len() - 1;
         self.queue.push(at, Event::Fault { index });

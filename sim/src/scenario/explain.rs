@@ -229,6 +229,9 @@ impl Scenario {
                 let targets: Vec<String> = n.targets.iter().map(|t| t.explain()).collect();
                 let _ = writeln!(out, "targets = [{}]", targets.join(", "));
             }
+            if let Some(on) = n.on_role {
+                let _ = writeln!(out, "on_role = {}", quote(&on.name()));
+            }
         }
     }
 }

@@ -365,6 +365,32 @@ pub struct Nemesis {
     /// (`["leader", "majority"]`); empty: one node drawn at random, as nemeses always did.
     /// An aimed fault is undone after its duration, on the nodes it actually hit.
     pub targets: Vec<Targets>,
+    /// `on_role`: each aimed fault, when its time comes, waits (looking again every 10 ms,
+    /// until the nemesis's next fault is due) for a role, and only then resolves its targets
+    /// and fires: faults timed at role changes. `None`: each fires at its drawn time.
+    pub on_role: Option<OnRole>,
+}
+
+/// What a nemesis's faults wait for (`on_role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OnRole {
+    /// A role of the protocol.
+    pub role: &'static str,
+    /// `"new-ROLE"`: a node must take the role (hold it where it did not, in that term,
+    /// when the fault came due: a fresh leader, a node just restarted); `"ROLE"`: some node
+    /// holding it is enough (an election under way, a transaction in doubt).
+    pub new: bool,
+}
+
+impl OnRole {
+    /// As scenarios spell it.
+    pub fn name(&self) -> String {
+        if self.new {
+            format!("new-{}", self.role)
+        } else {
+            self.role.to_string()
+        }
+    }
 }
 
 /// What the liveness phase after the workload does with faults still in force.

@@ -196,6 +196,7 @@ pub(crate) struct RawNemesis {
     pub max_down: Option<Spanned<Int>>,
     #[serde(default)]
     pub targets: Vec<Spanned<crate::scenario::targets::RawTargets>>,
+    pub on_role: Option<Spanned<String>>,
 }
 
 /// Every nemesis of a file: `[nemesis]` is one, `[[nemesis]]` any number, in file order.

@@ -3,7 +3,9 @@
 //! table of fields for each profile list `[swarm.pick]` names (fields that go together), one
 //! value for each field `[swarm.draw]` names, and a random non-empty subset of the fault
 //! kinds `[swarm.faults]` lists, each run by its own nemesis with a drawn rate and drawn
-//! targets. A bug that needs some feature off (or on) is found by the seeds that draw it so.
+//! targets; with `on_role`, each aimed kind may get a twin nemesis whose faults wait for a
+//! role change (an election under way, a fresh leader, a node just restarted). A bug that
+//! needs some feature off (or on) is found by the seeds that draw it so.
 //!
 //! The draws are made before anything else is checked, from the seed's own swarm stream, and
 //! become `--set` entries applied before the user's own (which therefore win). The loaded
@@ -65,6 +67,15 @@ pub(crate) struct RawSwarmFaults {
     /// Bounds on nodes down at once, one drawn per seed (absent: no bound).
     #[serde(default)]
     max_down: Vec<Spanned<Int>>,
+    /// Roles to time faults at: with even odds, each aimed kind switched on gets a second
+    /// nemesis (its own interval and duration) whose faults wait for one of the roles the
+    /// protocol has (drawn): its `on_role`.
+    #[serde(default)]
+    on_role: Vec<Spanned<String>>,
+    /// How long the role-timed twins' faults last, one range drawn per twin (absent: drawn
+    /// from `duration`): the windows a role change opens are short.
+    #[serde(default)]
+    on_role_duration: Vec<DurRange>,
 }
 
 /// What the swarm needs of the file before it is validated: the table, the seed and the
@@ -150,6 +161,21 @@ pub(crate) fn draws(
         entries.push((entry, in_file(choices.span())));
     }
     if let Some(faults) = &swarm.faults {
+        // A role no protocol has is a typo, whatever the protocol of this run.
+        for on in &faults.on_role {
+            let text = on.get_ref().as_str();
+            let role = text.strip_prefix("new-").unwrap_or(text);
+            if !protocols
+                .iter()
+                .any(|(_, p)| p.roles.iter().any(|r| r.name == role))
+            {
+                let message = format!(
+                    "expected a role of some protocol (`simkv list roles`), alone or as \
+                     `new-ROLE`; found {text:?}"
+                );
+                return Err(prepared.error(Some(on.span()), &message));
+            }
+        }
         let entry = nemeses(faults, info, &mut rng, prepared)?;
         entries.push((entry, in_file(faults.kinds.span())));
     }
@@ -192,28 +218,86 @@ fn nemeses(
         [] => None,
         bounds => Some(bounds[rng.below(bounds.len() as u64) as usize].get_ref().0),
     };
+    // Roles the protocol has (each is checked, with its location, when the scenario the
+    // draws make is loaded); with no protocol known, all of them.
+    let on_role: Vec<&str> = faults
+        .on_role
+        .iter()
+        .map(|r| r.get_ref().as_str())
+        .filter(|r| {
+            let role = r.strip_prefix("new-").unwrap_or(r);
+            info.is_none_or(|i| i.roles.iter().any(|s| s.name == role))
+        })
+        .collect();
     let mut tables = Vec::with_capacity(on.len());
     for kind in on {
-        let mut table = format!("{{ kinds = [{}]", quote(kind.name()));
-        if !faults.interval.is_empty() {
-            let i = &faults.interval[rng.below(faults.interval.len() as u64) as usize];
-            table.push_str(&format!(", interval = {}", quote(&range(i))));
+        tables.push(nemesis(
+            faults,
+            kind,
+            &targets,
+            max_down,
+            None,
+            &faults.duration,
+            rng,
+        ));
+        // A twin timed at role changes: only aimed faults wait for a role, and it is drawn
+        // only when there is a role to draw (so that files without `on_role`, and protocols
+        // without such roles, draw as they did).
+        let aimed = !matches!(
+            kind,
+            NemesisKind::ClockJump | NemesisKind::Network | NemesisKind::Disk
+        );
+        if aimed && !on_role.is_empty() && !targets.is_empty() && rng.below(2) == 0 {
+            let role = on_role[rng.below(on_role.len() as u64) as usize];
+            let durations = match faults.on_role_duration.as_slice() {
+                [] => &faults.duration,
+                _ => &faults.on_role_duration,
+            };
+            tables.push(nemesis(
+                faults,
+                kind,
+                &targets,
+                max_down,
+                Some(role),
+                durations,
+                rng,
+            ));
         }
-        if !faults.duration.is_empty() {
-            let d = &faults.duration[rng.below(faults.duration.len() as u64) as usize];
-            table.push_str(&format!(", fault_duration = {}", quote(&range(d))));
-        }
-        if !targets.is_empty() {
-            let names: Vec<String> = targets.iter().map(|t| quote(t)).collect();
-            table.push_str(&format!(", targets = [{}]", names.join(", ")));
-        }
-        if let Some(max) = max_down {
-            table.push_str(&format!(", max_down = {max}"));
-        }
-        table.push_str(" }");
-        tables.push(table);
     }
     Ok(format!("nemesis=[{}]", tables.join(", ")))
+}
+
+/// One nemesis table of `kind`, with its drawn interval and duration.
+fn nemesis(
+    faults: &RawSwarmFaults,
+    kind: NemesisKind,
+    targets: &[&str],
+    max_down: Option<i64>,
+    on_role: Option<&str>,
+    durations: &[DurRange],
+    rng: &mut Stream,
+) -> String {
+    let mut table = format!("{{ kinds = [{}]", quote(kind.name()));
+    if !faults.interval.is_empty() {
+        let i = &faults.interval[rng.below(faults.interval.len() as u64) as usize];
+        table.push_str(&format!(", interval = {}", quote(&range(i))));
+    }
+    if !durations.is_empty() {
+        let d = &durations[rng.below(durations.len() as u64) as usize];
+        table.push_str(&format!(", fault_duration = {}", quote(&range(d))));
+    }
+    if !targets.is_empty() {
+        let names: Vec<String> = targets.iter().map(|t| quote(t)).collect();
+        table.push_str(&format!(", targets = [{}]", names.join(", ")));
+    }
+    if let Some(max) = max_down {
+        table.push_str(&format!(", max_down = {max}"));
+    }
+    if let Some(role) = on_role {
+        table.push_str(&format!(", on_role = {}", quote(role)));
+    }
+    table.push_str(" }");
+    table
 }
 
 /// A non-empty subset of `items` (each kept with even odds; one drawn if none was), in

@@ -462,6 +462,31 @@ impl Validator<'_> {
         self.fail(span, message)
     }
 
+    /// A nemesis's `on_role`: a role of the chosen protocol, by name, alone or as
+    /// `new-ROLE`.
+    pub(crate) fn on_role(&self, raw: &Spanned<String>) -> Checked<super::model::OnRole> {
+        let roles = self.roles();
+        let text = raw.get_ref().as_str();
+        let (name, new) = match text.strip_prefix("new-") {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        if let Some(spec) = roles.iter().find(|r| r.name == name) {
+            return Ok(super::model::OnRole {
+                role: spec.name,
+                new,
+            });
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.name).collect();
+        let message = format!(
+            "expected a role of {} for `on_role` ({}), alone or as `new-ROLE`; found {:?}",
+            self.protocol_name(),
+            list(names),
+            raw.get_ref()
+        );
+        self.fail(raw.span(), message)
+    }
+
     fn roles(&self) -> &'static [RoleSpec] {
         self.protocol.map_or(&[], |p| p.roles)
     }

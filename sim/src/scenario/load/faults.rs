@@ -163,6 +163,15 @@ impl Validator<'_> {
             Some(m) => Some(self.max_down(m)?),
             None => None,
         };
+        let on_role = match &raw.on_role {
+            Some(d) if raw.targets.is_empty() => {
+                let message =
+                    "expected `targets` with `on_role`: only aimed faults wait for a role";
+                return self.fail(d.span(), message);
+            }
+            Some(d) => Some(self.on_role(d)?),
+            None => None,
+        };
         Ok(Nemesis {
             kinds,
             interval,
@@ -177,6 +186,7 @@ impl Validator<'_> {
                 .iter()
                 .map(|t| self.targets(t))
                 .collect::<Checked<Vec<_>>>()?,
+            on_role,
         })
     }
 
