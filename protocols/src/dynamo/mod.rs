@@ -194,7 +194,8 @@ pub struct Dynamo {
     anti_entropy: Span,
     join_wait: SpanRange,
     bugs: Bugs,
-    /// When it syncs (late with `ack-before-sync`).
+    /// When it syncs: before what depends on a write leaves, or every 100 ms with
+    /// `ack-before-sync`.
     sync_rule: crate::sync_rule::SyncRule,
     cmp: Compare,
     entries: Tracked<Key, Versions>,

@@ -226,7 +226,8 @@ pub struct Majority {
     retry_backoff: SpanRange,
     anti_entropy: Span,
     bugs: Bugs,
-    /// When it syncs (late with `ack-before-sync`).
+    /// When it syncs: before what depends on a write leaves, or every 100 ms with
+    /// `ack-before-sync`.
     sync_rule: crate::sync_rule::SyncRule,
     slots: Tracked<Key, Rc<Slot>>,
     /// When the next record is a snapshot.
