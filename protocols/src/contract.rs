@@ -4,7 +4,7 @@ use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, Op, OpResult, Value};
 use crate::params::{ParamSpec, Params};
 use crate::roles::{RoleKind, RoleSpec};
-use crate::time::{SpanRange, Time};
+use crate::time::{Span, SpanRange, Time};
 use serde::Deserialize;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -307,6 +307,15 @@ pub enum Effect<P: Protocol> {
     },
     /// A line for the trace, saying why something happened (or did not).
     Note(String),
+    /// This node's failure detector declared `node` dead, on evidence gathered over the
+    /// last `evidence` of its own clock (from the probe that first failed): observation
+    /// only, for the `false_deaths` check (see [`Context::declare_dead`]).
+    DeclareDead {
+        /// The member declared dead.
+        node: NodeId,
+        /// How far back, on this node's clock, the evidence goes.
+        evidence: Span,
+    },
     /// Stop this node now, as if it crashed: effects emitted after this one are discarded
     /// and volatile state is lost; a scripted `restart` boots it from what it persisted.
     /// For operator commands such as [`Operator::StopAfterPrepare`].
@@ -416,6 +425,14 @@ impl<'a, P: Protocol> Context<'a, P> {
         if self.tracing {
             self.effects.push(Effect::Note(note()));
         }
+    }
+
+    /// Says that this node's failure detector just declared `node` dead, on evidence that
+    /// goes back `evidence` on this node's clock (to the probe that first failed, and the
+    /// time suspicion took to spread). Observation only: the engine records it for the
+    /// `false_deaths` check a scenario states; it never moves the run.
+    pub fn declare_dead(&mut self, node: NodeId, evidence: Span) {
+        self.effects.push(Effect::DeclareDead { node, evidence });
     }
 
     /// A random number in `0..bound` from this node's seeded stream (`bound` > 0).
@@ -546,6 +563,13 @@ pub trait Protocol: Sized + 'static {
     /// nodes leading in one term break election safety.
     fn term(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether this node is a member of the cluster right now, in its own view: not yet
+    /// joined or gone (a graceful leave) is not. A member declared dead while it was one is
+    /// what the `false_deaths` check judges. Every running node is a member by default.
+    fn is_member(&self) -> bool {
+        true
     }
 
     /// This replica's view of the store, for `--dump` and the convergence check.

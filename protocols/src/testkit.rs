@@ -238,7 +238,10 @@ impl<P: Protocol> Cluster<P> {
                     self.replies.push((request, result));
                     Observed::Reply
                 }
-                Effect::SetTimer { .. } | Effect::CancelTimer { .. } | Effect::Note(_) => continue,
+                Effect::SetTimer { .. }
+                | Effect::CancelTimer { .. }
+                | Effect::Note(_)
+                | Effect::DeclareDead { .. } => continue,
                 Effect::Halt => {
                     self.crash(from.0);
                     self.effects.push((from, Observed::Halt));

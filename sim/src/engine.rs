@@ -24,7 +24,7 @@ pub mod recording;
 mod roles;
 
 pub use bus::Stats;
-pub use nodes::NodeStatus;
+pub use nodes::{DeadDeclaration, NodeStatus};
 pub use observer::Side;
 pub use recording::{perturbation, Record, Recording};
 pub use roles::RoleChange;
@@ -115,6 +115,9 @@ pub struct RunOutput<P: Protocol> {
     /// kind since `from` (what [`RunOutput::healed_at`] was during it), in time order; the
     /// last one runs to the end if the cluster ended whole.
     pub calm: Vec<(Time, Time)>,
+    /// Every member a node's failure detector declared dead, in time order (protocols
+    /// with one say so through [`simkv_protocols::Context::declare_dead`]).
+    pub declared_dead: Vec<DeadDeclaration>,
     /// The run's recording, when one was asked for ([`Engine::record`]).
     pub recording: Option<Recording>,
 }
@@ -410,6 +413,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 .map(|r| r.changes)
                 .unwrap_or_default(),
             calm: self.observer.calm,
+            declared_dead: std::mem::take(&mut self.nodes.declared_dead),
             recording,
             clock_skews_us: self
                 .nodes

@@ -11,9 +11,6 @@ pub(super) fn show(stamp: Stamp) -> String {
 impl Gossip {
     /// The node's own invariants.
     pub(super) fn check_node(&self) -> Result<(), String> {
-        if let Some(v) = &self.violation {
-            return Err(v.clone());
-        }
         for (key, copy) in &self.store {
             if let Some(event) = self.invalidated.get(key) {
                 if *event > copy.stamp {

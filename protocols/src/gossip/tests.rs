@@ -56,8 +56,8 @@ fn a_lost_ping_is_covered_by_indirect_probes() {
     assert!(h.node(0).check_invariants().is_ok());
 }
 
-/// SWIM section 3.1, the planted bug: without ping-req a lost ping suspects its target, and
-/// the node's invariant says so.
+/// SWIM section 3.1, the planted bug: without ping-req a lost ping suspects its target (no
+/// invariant forbids it: the `false_deaths` check judges the deaths that follow).
 #[test]
 fn without_indirect_probes_a_lost_ping_suspects() {
     let mut h = harness(5, &["no-indirect-probes"]);
@@ -65,10 +65,10 @@ fn without_indirect_probes_a_lost_ping_suspects() {
     let (target, seq) = ping_target(&h, 0);
     h.drop_where(|(from, _, _)| *from == n(0));
     h.timer(0, Timer::ProbeTimeout(seq));
+    let reqs = h.inflight.iter().filter(|(_, _, m)| matches!(m, Message::PingReq { .. }));
+    assert_eq!(reqs.count(), 0, "no ping-req");
     h.timer(0, Timer::Probe);
     assert_eq!(h.node(0).members()[&target].status, Status::Suspect);
-    let broken = h.node(0).check_invariants().unwrap_err();
-    assert!(broken.contains("asking 0 of 3"), "{broken}");
 }
 
 /// SWIM section 4.2: a suspected member refutes with a higher incarnation, which overrides

@@ -138,6 +138,7 @@ pub(super) mod tests {
             messages_sent: 0,
             roles,
             calm,
+            declared_dead: &[],
         }
     }
 }

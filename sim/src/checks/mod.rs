@@ -8,7 +8,7 @@
 //! The linearizability search these checks call on lives apart, in [`crate::lincheck`]: it
 //! judges any history, simkv's or Jepsen's, and knows nothing of runs.
 
-use crate::engine::{RoleChange, RunOutput};
+use crate::engine::{DeadDeclaration, RoleChange, RunOutput};
 use crate::history::History;
 use crate::scenario::{Scenario, StatedChecks};
 use serde::Serialize;
@@ -72,6 +72,8 @@ checks! {
     LeaderWithin = leader_within,
     /// Stated: never two leaders in one term, and one at most at a time once calm.
     OneLeader = one_leader,
+    /// Stated: no member declared dead while the cluster was calm over all the evidence.
+    FalseDeaths = false_deaths,
 }
 
 /// A check is spelt as its module is named, in reports as in `--json`.
@@ -308,6 +310,8 @@ pub struct RunView<'a> {
     pub roles: &'a [RoleChange],
     /// The calm stretches `[from, until)`: the cluster whole, no fault since `from`.
     pub calm: &'a [(Time, Time)],
+    /// Every member a failure detector declared dead, in time order.
+    pub declared_dead: &'a [DeadDeclaration],
 }
 
 impl<'a> RunView<'a> {
@@ -331,6 +335,7 @@ impl<'a> RunView<'a> {
             messages_sent: output.stats.sent,
             roles: &output.roles,
             calm: &output.calm,
+            declared_dead: &output.declared_dead,
         }
     }
 }
@@ -375,6 +380,7 @@ mod tests {
             "messages_per_op",
             "leader_within",
             "one_leader",
+            "false_deaths",
         ];
         assert_eq!(names, expected);
         for check in CHECKS {

@@ -272,6 +272,24 @@ pub(super) enum Halt {
     Yes,
 }
 
+/// A node's failure detector declared a member dead ([`Effect::DeclareDead`]), as the
+/// `false_deaths` check reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeadDeclaration {
+    /// True virtual time of the declaration.
+    pub at: Time,
+    /// Who declared.
+    pub observer: NodeId,
+    /// Who was declared dead.
+    pub subject: NodeId,
+    /// True virtual time the declaring node's evidence goes back to (its local span
+    /// converted at its clock's rate).
+    pub evidence_from: Time,
+    /// Whether the subject was then running and, in its own view, a member
+    /// ([`Protocol::is_member`]); it may still have been frozen, paused or cut off.
+    pub subject_member: bool,
+}
+
 /// Every node of the run, and what their handlers leave for the engine.
 pub(crate) struct Nodes<P: Protocol> {
     slots: Vec<NodeSlot<P>>,
@@ -283,6 +301,8 @@ pub(crate) struct Nodes<P: Protocol> {
     pub(super) violation: Option<(Time, String)>,
     /// Each node's role and term as they change, when sampled (see `roles.rs`).
     pub(super) roles: Option<RoleLog<P>>,
+    /// Every member a failure detector declared dead, in time order.
+    pub(super) declared_dead: Vec<DeadDeclaration>,
 }
 
 impl<P: Protocol> Index<usize> for Nodes<P> {
@@ -341,6 +361,7 @@ impl<P: Protocol> Nodes<P> {
             effects: Vec::new(),
             handled: None,
             violation: None,
+            declared_dead: Vec::new(),
         }
     }
 
@@ -598,6 +619,25 @@ impl<P: Protocol> Nodes<P> {
                 if let Some(trace) = bus.trace {
                     trace.note(bus.now, node, &note);
                 }
+            }
+            Effect::DeclareDead {
+                node: subject,
+                evidence,
+            } => {
+                let clock = &self.slots[node.index()].clock;
+                let evidence = clock.true_delay(evidence);
+                let subject_member = self
+                    .slots
+                    .get(subject.index())
+                    .and_then(|s| s.state.as_ref())
+                    .is_some_and(P::is_member);
+                self.declared_dead.push(DeadDeclaration {
+                    at: bus.now,
+                    observer: node,
+                    subject,
+                    evidence_from: Time(bus.now.as_micros().saturating_sub(evidence.as_micros())),
+                    subject_member,
+                });
             }
             Effect::Halt => unreachable!("after_handler stops at a halt"),
         }

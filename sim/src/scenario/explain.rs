@@ -58,6 +58,9 @@ impl Scenario {
         if stated.one_leader {
             out.push_str("one_leader = true\n");
         }
+        if stated.false_deaths {
+            out.push_str("false_deaths = true\n");
+        }
         out
     }
 

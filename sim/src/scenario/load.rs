@@ -409,6 +409,7 @@ impl Validator<'_> {
             max_messages_per_op,
             leader_within,
             one_leader,
+            false_deaths: raw.false_deaths.unwrap_or(false),
         })
     }
 

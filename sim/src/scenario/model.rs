@@ -465,6 +465,10 @@ pub struct StatedChecks {
     /// `one_leader = true`: never two leaders in one term, and at most one leader at any
     /// instant once the cluster has been whole for the liveness window.
     pub one_leader: bool,
+    /// `false_deaths = true`: no failure detector declares a running member dead on
+    /// evidence gathered wholly while the cluster was calm (the scenario's network is one
+    /// its detectors' timeouts fit).
+    pub false_deaths: bool,
 }
 
 impl StatedChecks {

@@ -233,6 +233,7 @@ pub(crate) struct RawChecks {
     pub max_messages_per_op: Option<Spanned<Number>>,
     pub leader_within: Option<Spanned<Dur>>,
     pub one_leader: Option<Spanned<bool>>,
+    pub false_deaths: Option<bool>,
 }
 
 /// `key_distribution = "uniform" | { zipf = 1.1 }`.

@@ -25,18 +25,19 @@ fn fails_at(text: &str, needle: &str, expected: &str) {
 #[test]
 fn stated_checks_load_and_explain_back() {
     let text =
-        raft("\n[checks]\nmax_messages_per_op = 12\nleader_within = \"5s\"\none_leader = true\n");
+        raft("\n[checks]\nmax_messages_per_op = 12\nleader_within = \"5s\"\none_leader = true\nfalse_deaths = true\n");
     let s = ok(&text);
     let stated = StatedChecks {
         max_messages_per_op: Some(12.0),
         leader_within: Some(Span::secs(5)),
         one_leader: true,
+        false_deaths: true,
     };
     assert_eq!(s.checks.stated, stated);
     let explained = s.explain();
     assert!(
         explained
-            .contains("max_messages_per_op = 12.0\nleader_within = \"5s\"\none_leader = true\n"),
+            .contains("max_messages_per_op = 12.0\nleader_within = \"5s\"\none_leader = true\nfalse_deaths = true\n"),
         "{explained}"
     );
     assert_eq!(ok(&explained).checks, s.checks, "explain loads back");
