@@ -500,14 +500,18 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// Crashes `node` if its handler halted it.
     #[inline]
     fn on_halt(&mut self, node: NodeId, halt: Halt) {
-        if halt == Halt::Yes {
-            self.halted(node);
+        if halt != Halt::No {
+            self.halted(node, halt);
         }
     }
 
     #[cold]
-    fn halted(&mut self, node: NodeId) {
-        let action = format!("{} (the protocol halted itself)", self.crash(node));
+    fn halted(&mut self, node: NodeId, halt: Halt) {
+        let why = match halt {
+            Halt::DiskFull => "its disk is full: a write failed",
+            _ => "the protocol halted itself",
+        };
+        let action = format!("{} ({why})", self.crash(node));
         self.record_fault(action, FaultOrigin::Protocol);
     }
 
@@ -543,11 +547,17 @@ impl<'s, P: Protocol> Engine<'s, P> {
         // mode, which crash for good), and give the clients a liveness phase of twice the
         // liveness window so that the liveness check has operations to judge.
         self.topology.heal();
-        let restored = self.restore_network();
+        let mut restored = self.restore_network();
         let mut crashed = Vec::new();
         for i in 0..self.nodes.len() {
             let node = NodeId(i as u16);
             self.nodes[i].frozen = false;
+            if self.nodes[i].disk.full {
+                // A full disk stops its node at its next write: room again, as an operator
+                // would make before the liveness phase.
+                self.nodes[i].disk.full = false;
+                restored.push_str(&format!(", room on {node}'s disk"));
+            }
             if self.written_off.contains(&node) {
                 if self.nodes[i].state.is_some() {
                     crashed.push(self.crash(node));

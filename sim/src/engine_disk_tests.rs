@@ -358,3 +358,59 @@ fn a_disk_nemesis_draws_crash_modes_undone_by_healthy_never_corruption() {
     ];
     assert_eq!(drawn, kinds.into_iter().collect(), "{:?}", out.faults);
 }
+
+/// Writes acknowledged, each with the time its answer arrived.
+fn acknowledged_at(out: &RunOutput<impl Protocol>) -> Vec<Time> {
+    let ok = |e: &&crate::history::HistoryEvent| {
+        matches!(
+            e.outcome,
+            Some(crate::history::Outcome::Ok(OpResult::Ok { .. }))
+        )
+    };
+    out.history
+        .events
+        .iter()
+        .filter(ok)
+        .map(|e| e.time)
+        .collect()
+}
+
+/// A full disk: the next write fails and its node stops there (fail-stop, as etcd's WAL and
+/// PostgreSQL do on ENOSPC), so the answer that was to follow never leaves; restarted while
+/// the disk is still full, the node stops again at its first write; `healthy` gives it room,
+/// and a restart then runs on with every acknowledged write on its disk.
+#[test]
+fn a_full_disk_stops_its_node_at_its_next_write_until_it_has_room() {
+    let full = DiskFault {
+        node: NodeId(0),
+        fault: DiskFaultKind::Full,
+    };
+    let healthy = DiskFault {
+        node: NodeId(0),
+        fault: DiskFaultKind::Healthy,
+    };
+    let faults = vec![
+        fault(300, full),
+        fault(600, Restart(NodeId(0).into())),
+        fault(900, healthy),
+        fault(1200, Restart(NodeId(0).into())),
+    ];
+    let mut s = scenario(1, faults);
+    s.disk.sync = SpanRange::exactly(Span::millis(1));
+    let out = Engine::<Journal<false>>::new(&s, None).run();
+    let acks = acknowledged_at(&out);
+    let ms = |m: u64| Time::ZERO + Span::millis(m);
+    let between = |a: u64, b: u64| acks.iter().filter(|t| **t > ms(a) && **t < ms(b)).count();
+    assert!(between(0, 300) > 10, "{acks:?}");
+    // The first write after 300 ms stops the node; the restart at 600 ms stops at its first.
+    assert_eq!(between(310, 1200), 0, "{acks:?}");
+    assert!(between(1200, 2000) > 10, "{acks:?}");
+    let actions: Vec<&str> = out.faults.iter().map(|f| f.action.as_str()).collect();
+    assert!(actions.contains(&"disk n1 full"), "{actions:?}");
+    // Nothing acknowledged was lost: the disk holds every write answered, and the failed
+    // writes were never answered.
+    assert_eq!(records(&out), acks.len() as u64);
+    // The same run twice is the same run.
+    let again = Engine::<Journal<false>>::new(&s, None).run();
+    assert_eq!(out.fingerprint, again.fingerprint);
+}

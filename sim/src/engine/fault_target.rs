@@ -286,8 +286,13 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
                 disk.on_crash.torn = true;
                 format!("disk {node} {name}")
             }
+            DiskFaultKind::Full => {
+                disk.full = true;
+                format!("disk {node} {name}")
+            }
             DiskFaultKind::Healthy => {
                 disk.on_crash = disk.configured;
+                disk.full = false;
                 format!("disk {node} {name}")
             }
         }

@@ -78,6 +78,8 @@ pub(crate) struct Disk<R> {
     /// as [`Read::Torn`] and then cuts it off (a log's repair on open), so what the node
     /// writes next is not behind it.
     torn: bool,
+    /// No room (a `full` disk fault, until `healthy`): a write fails and its node stops.
+    pub(super) full: bool,
 }
 
 /// What a crash does to a disk's unsynced writes (a `disk` fault sets it).
@@ -106,7 +108,9 @@ impl OnCrash {
                 lose: None,
                 torn: true,
             },
-            DiskFaultKind::Healthy | DiskFaultKind::Corrupt => OnCrash::default(),
+            DiskFaultKind::Healthy | DiskFaultKind::Corrupt | DiskFaultKind::Full => {
+                OnCrash::default()
+            }
         }
     }
 }
@@ -124,6 +128,7 @@ impl<R> Disk<R> {
             on_crash: configured,
             configured,
             torn: false,
+            full: false,
         }
     }
 
@@ -263,13 +268,16 @@ pub struct NodeStatus {
 }
 
 /// Whether a handler halted its node: the engine must then crash it.
-#[must_use = "a node that halted itself must be crashed"]
+#[must_use = "a node that halted must be crashed"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Halt {
     /// The node runs on (or no handler ran).
     No,
     /// The handler emitted [`Effect::Halt`]; what it emitted after that was dropped.
     Yes,
+    /// The handler wrote to a full disk: the write failed and the node stops on it (what it
+    /// emitted from the write on was dropped).
+    DiskFull,
 }
 
 /// A node's failure detector declared a member dead ([`Effect::DeclareDead`]), as the
@@ -480,6 +488,12 @@ impl<P: Protocol> Nodes<P> {
                 Effect::Halt => {
                     // The node stopped itself: what it emitted after this never happens.
                     halt = Halt::Yes;
+                    break;
+                }
+                Effect::Write { .. } if self.slots[node.index()].disk.full => {
+                    // No room: the write fails and the node stops on it (fail-stop, as
+                    // etcd's WAL and PostgreSQL do), nothing after it happening.
+                    halt = Halt::DiskFull;
                     break;
                 }
                 Effect::Sync if self.slots[node.index()].sync_latency.max > Span::ZERO => {

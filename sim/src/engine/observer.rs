@@ -69,7 +69,7 @@ pub(super) fn is_whole<P: Protocol>(topology: &Topology, links: &Links, nodes: &
         && links.is_base()
         && nodes
             .iter()
-            .all(|n| !n.frozen && !n.paused && n.state.is_some() && n.slow == 1)
+            .all(|n| !n.frozen && !n.paused && n.state.is_some() && n.slow == 1 && !n.disk.full)
 }
 
 impl Observer {

@@ -7,8 +7,12 @@
 //!   reads back corrupt;
 //! - `corrupt`: now, a bit flip in one record drawn from those on the disk, which a
 //!   checksum detects (the protocol's recovery sees [`Read::Corrupt`](simkv_protocols::Read));
+//! - `full`: from now on, the disk has no room: the node's next write fails, and the node
+//!   stops there (fail-stop: etcd's WAL and PostgreSQL panic on a failed log write, since
+//!   a write that may be half done cannot be trusted), its later effects never happening;
+//!   restarted, it runs until it writes again;
 //! - `healthy`: crashes do again what `[disk] crash` says (by default they keep unsynced
-//!   writes: the page cache reached the platter).
+//!   writes: the page cache reached the platter), and a full disk has room again.
 //!
 //! A nemesis draws one of the first three on a random node, undone by `healthy` (see
 //! [`DiskFault`]'s `NemesisDraw` for why not `corrupt`).
@@ -36,16 +40,19 @@ pub enum DiskFaultKind {
     TornWrite,
     /// A bit flip in one record now.
     Corrupt,
+    /// No room: the next write fails and its node stops.
+    Full,
     /// Crashes do what `[disk] crash` says again (keep unsynced writes, by default).
     Healthy,
 }
 
 /// Every kind, as scenarios spell it.
-pub const DISK_FAULTS: [(&str, DiskFaultKind); 5] = [
+pub const DISK_FAULTS: [(&str, DiskFaultKind); 6] = [
     ("lose-unsynced", DiskFaultKind::LoseUnsynced),
     ("lose-some-unsynced", DiskFaultKind::LoseSomeUnsynced),
     ("torn-write", DiskFaultKind::TornWrite),
     ("corrupt", DiskFaultKind::Corrupt),
+    ("full", DiskFaultKind::Full),
     ("healthy", DiskFaultKind::Healthy),
 ];
 
