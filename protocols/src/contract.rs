@@ -251,6 +251,16 @@ pub enum Read<'a, R> {
         /// The garbage its unwritten part holds (nonzero), drawn by the engine.
         flip: u64,
     },
+    /// A whole, valid record in the wrong place: a later write was misdirected onto this
+    /// one's place (TigerBeetle's simulator misdirects writes), so what was here is gone and
+    /// the later record is nowhere else. Every record's checksum covers its place in the
+    /// log, so a checked read fails here as on a bit flip; a recovery that checks nothing
+    /// ("no checksum") reads `written`, a sound record of a later moment, as if it belonged
+    /// here.
+    Misplaced {
+        /// The later record, as it was written.
+        written: &'a R,
+    },
 }
 
 /// The engine's seeded random stream for one node. Protocols draw through [`Context`].
@@ -528,7 +538,7 @@ pub trait Protocol: Sized + 'static {
                 r.replay(durable);
                 true
             }
-            Read::Corrupt { .. } | Read::Torn { .. } => false,
+            Read::Corrupt { .. } | Read::Torn { .. } | Read::Misplaced { .. } => false,
         }
     }
 

@@ -345,7 +345,7 @@ impl Protocol for Majority {
             }
             // Never synced, so never promised: the intact prefix is all the node said.
             Read::Torn { .. } => false,
-            Read::Corrupt { .. } => {
+            Read::Corrupt { .. } | Read::Misplaced { .. } => {
                 let d = durable.get_or_insert_with(|| MajorityDurable {
                     slots: BTreeMap::new(),
                     counter_reserved: 0,

@@ -265,7 +265,7 @@ impl Protocol for Primary {
             }
             // Never synced: the mark it held was never relied on.
             Read::Torn { .. } => false,
-            Read::Corrupt { .. } => {
+            Read::Corrupt { .. } | Read::Misplaced { .. } => {
                 let kept = durable.map_or(0, |d| d.counter_reserved);
                 *durable = Some(PrimaryDurable {
                     counter_reserved: kept,

@@ -453,9 +453,12 @@ impl Protocol for TwoPc {
             {
                 written.garbled(flip).replay(durable)
             }
+            Read::Misplaced { written } if Bugs::from_config(config).no_checksum => {
+                written.replay(durable)
+            }
             // The last record, never synced: no vote, decision or answer rests on it.
             Read::Torn { .. } => return false,
-            Read::Corrupt { .. } => {
+            Read::Corrupt { .. } | Read::Misplaced { .. } => {
                 // Read on past it: later records are intact, and each says what it changed.
                 // What only the lost record changed, the rebuild brings back from the peers;
                 // an own transaction prepared before it and not decided after it may have

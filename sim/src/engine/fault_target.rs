@@ -290,9 +290,14 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
                 disk.full = true;
                 format!("disk {node} {name}")
             }
+            DiskFaultKind::Misdirect => {
+                disk.misdirect = Some(self.streams.faults.next_u64());
+                format!("disk {node} {name} (its next write lands on an earlier record)")
+            }
             DiskFaultKind::Healthy => {
                 disk.on_crash = disk.configured;
                 disk.full = false;
+                disk.misdirect = None;
                 format!("disk {node} {name}")
             }
         }

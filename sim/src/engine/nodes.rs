@@ -80,6 +80,12 @@ pub(crate) struct Disk<R> {
     torn: bool,
     /// No room (a `full` disk fault, until `healthy`): a write fails and its node stops.
     pub(super) full: bool,
+    /// A `misdirect` disk fault armed: the next write lands on the record this draw picks
+    /// among those on the disk then.
+    pub(super) misdirect: Option<u64>,
+    /// The marks (see [`Disk::mark`]) of records a misdirected write landed on: each holds
+    /// a later record, read back as [`Read::Misplaced`].
+    misplaced: Vec<u64>,
 }
 
 /// What a crash does to a disk's unsynced writes (a `disk` fault sets it).
@@ -108,9 +114,10 @@ impl OnCrash {
                 lose: None,
                 torn: true,
             },
-            DiskFaultKind::Healthy | DiskFaultKind::Corrupt | DiskFaultKind::Full => {
-                OnCrash::default()
-            }
+            DiskFaultKind::Healthy
+            | DiskFaultKind::Corrupt
+            | DiskFaultKind::Full
+            | DiskFaultKind::Misdirect => OnCrash::default(),
         }
     }
 }
@@ -129,11 +136,23 @@ impl<R> Disk<R> {
             configured,
             torn: false,
             full: false,
+            misdirect: None,
+            misplaced: Vec::new(),
         }
     }
 
     /// Appends `record`; a `snapshot` record rebuilds the state on its own.
     fn write(&mut self, record: R, snapshot: bool) {
+        if let Some(draw) = self.misdirect.take() {
+            if !self.records.is_empty() {
+                // Lands on an earlier record's place: that record is gone, and this one is
+                // nowhere else (the log does not grow).
+                let at = (draw % self.records.len() as u64) as usize;
+                self.records[at] = (record, 0);
+                self.misplaced.push(self.dropped + at as u64);
+                return;
+            }
+        }
         if snapshot {
             self.snapshot = Some(self.records.len());
         }
@@ -227,6 +246,9 @@ impl<R> Disk<R> {
         let torn = self.torn.then(|| self.records.len() - 1);
         for (i, (record, flip)) in self.records.iter().enumerate() {
             let read = match *flip {
+                0 if self.misplaced.contains(&(self.dropped + i as u64)) => {
+                    Read::Misplaced { written: record }
+                }
                 0 => Read::Intact(record),
                 flip if torn == Some(i) => Read::Torn {
                     written: record,

@@ -7,6 +7,10 @@
 //!   reads back corrupt;
 //! - `corrupt`: now, a bit flip in one record drawn from those on the disk, which a
 //!   checksum detects (the protocol's recovery sees [`Read::Corrupt`](simkv_protocols::Read));
+//! - `misdirect`: the node's next write lands on the place of an earlier record, drawn
+//!   (TigerBeetle's simulator misdirects writes): that record is gone and the new one is
+//!   nowhere else; every record's checksum covers its place, so a recovery that checks
+//!   reads it as [`Read::Misplaced`](simkv_protocols::Read), damaged;
 //! - `full`: from now on, the disk has no room: the node's next write fails, and the node
 //!   stops there (fail-stop: etcd's WAL and PostgreSQL panic on a failed log write, since
 //!   a write that may be half done cannot be trusted), its later effects never happening;
@@ -42,17 +46,20 @@ pub enum DiskFaultKind {
     Corrupt,
     /// No room: the next write fails and its node stops.
     Full,
+    /// The next write lands on an earlier record's place.
+    Misdirect,
     /// Crashes do what `[disk] crash` says again (keep unsynced writes, by default).
     Healthy,
 }
 
 /// Every kind, as scenarios spell it.
-pub const DISK_FAULTS: [(&str, DiskFaultKind); 6] = [
+pub const DISK_FAULTS: [(&str, DiskFaultKind); 7] = [
     ("lose-unsynced", DiskFaultKind::LoseUnsynced),
     ("lose-some-unsynced", DiskFaultKind::LoseSomeUnsynced),
     ("torn-write", DiskFaultKind::TornWrite),
     ("corrupt", DiskFaultKind::Corrupt),
     ("full", DiskFaultKind::Full),
+    ("misdirect", DiskFaultKind::Misdirect),
     ("healthy", DiskFaultKind::Healthy),
 ];
 
@@ -115,7 +122,11 @@ impl FaultKind for DiskFault {
             node: self.node,
             fault: DiskFaultKind::Healthy,
         };
-        (self.fault != DiskFaultKind::Corrupt).then(|| healthy.into())
+        let lasting = !matches!(
+            self.fault,
+            DiskFaultKind::Corrupt | DiskFaultKind::Misdirect
+        );
+        lasting.then(|| healthy.into())
     }
 }
 
