@@ -442,7 +442,11 @@ fn a_misdirected_write_damages_an_earlier_record_and_recovery_stops_there() {
     let (acked, _) = acked(&out);
     assert!(acked > 100, "{acked}");
     // The restart read back the records before the misplaced one, then wrote on.
-    assert!(records(&out) < acked, "{} records, {acked} acknowledged", records(&out));
+    assert!(
+        records(&out) < acked,
+        "{} records, {acked} acknowledged",
+        records(&out)
+    );
     let again = Engine::<Journal<false>>::new(&s, None).run();
     assert_eq!(out.fingerprint, again.fingerprint);
     // Without the fault, the disk holds every acknowledged write.
