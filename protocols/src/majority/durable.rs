@@ -19,7 +19,9 @@ pub struct Record {
     /// The value (or tombstone), versioned by the ballot that accepted it.
     pub entry: Entry,
     /// Per client, its last request applied in the chain (at most one entry per client).
-    pub sessions: BTreeMap<ClientId, Applied>,
+    /// Shared: a record travels in every accept, promise and read reply, and only a new
+    /// value makes a new table (it hashes, compares and serialises as the table itself).
+    pub sessions: Rc<BTreeMap<ClientId, Applied>>,
     /// The last request applied in the chain: the value is the value right after it.
     pub last: Option<RequestId>,
 }

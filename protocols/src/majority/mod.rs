@@ -449,7 +449,7 @@ impl Protocol for Majority {
                         value: Some(value),
                         checksum: 0,
                     },
-                    sessions: BTreeMap::new(),
+                    sessions: Default::default(),
                     last: None,
                 })
             }

@@ -9,6 +9,8 @@ use super::{Majority, Message, Timer};
 use crate::contract::Context;
 use crate::kv::{self, Op, OpResult};
 use crate::quorum::Entry;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
 impl Majority {
     /// Phase 1 done: the proposal applies this round's request to the highest value, then
@@ -24,7 +26,7 @@ impl Majority {
         let ballot = self.pending.get(&op).expect("pending").ballot;
         let mut sessions = best
             .as_ref()
-            .map(|b| b.sessions.clone())
+            .map(|b| BTreeMap::clone(&b.sessions))
             .unwrap_or_default();
         let mut last = best.as_ref().and_then(|b| b.last);
         let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
@@ -63,7 +65,7 @@ impl Majority {
         let p = self.pending.get_mut(&op).expect("pending");
         let record = Record {
             entry: Entry::new(ballot, value),
-            sessions,
+            sessions: Rc::new(sessions),
             last,
         };
         p.enter_phase_two(Phase::Accept, record.clone());
