@@ -159,6 +159,13 @@ impl<R> Disk<R> {
         self.records.push((record, 0));
     }
 
+    /// Forgets misplaced records a crash cut off, so that what the node writes at their
+    /// places next reads back as itself.
+    fn forget_misplaced_past_the_end(&mut self) {
+        let end = self.mark();
+        self.misplaced.retain(|m| *m < end);
+    }
+
     /// Where the log ends now: a sync begun now makes durable the records before this mark.
     fn mark(&self) -> u64 {
         self.dropped + self.records.len() as u64
@@ -214,6 +221,7 @@ impl<R> Disk<R> {
             if self.snapshot.is_some_and(|at| at >= self.records.len()) {
                 self.snapshot = None;
             }
+            self.forget_misplaced_past_the_end();
             notes.push(format!(
                 "lost {} of {unsynced} unsynced writes",
                 unsynced - keep
@@ -271,6 +279,7 @@ impl<R> Disk<R> {
     fn cut_torn_tail(&mut self) {
         if std::mem::take(&mut self.torn) {
             self.records.pop();
+            self.forget_misplaced_past_the_end();
             if self.snapshot.is_some_and(|at| at >= self.records.len()) {
                 self.snapshot = None;
             }
