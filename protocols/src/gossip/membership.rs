@@ -425,7 +425,7 @@ impl Gossip {
         let Some(p) = self.probe else {
             return;
         };
-        if p.seq != seq || p.acked || self.left {
+        if p.seq != seq || p.acked || self.left || self.bugs.no_indirect {
             return;
         }
         let helpers: Vec<NodeId> = self
@@ -433,9 +433,6 @@ impl Gossip {
             .into_iter()
             .filter(|n| *n != p.target)
             .collect();
-        if self.bugs.no_indirect {
-            return;
-        }
         let chosen = Self::pick(ctx, helpers, self.params.indirect_checks as usize);
         for &to in &chosen {
             let updates = self.take_updates();

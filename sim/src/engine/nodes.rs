@@ -840,3 +840,43 @@ fn contain<T>(handler: impl FnOnce() -> T) -> Result<T, String> {
         format!("panicked: {message}")
     })
 }
+
+#[cfg(test)]
+mod disk_tests {
+    use super::{Disk, OnCrash};
+
+    /// The places misplaced records hold, as a recovery would read them.
+    fn misplaced_at(disk: &Disk<u8>) -> Vec<usize> {
+        (0..disk.records.len())
+            .filter(|i| disk.misplaced.contains(&(disk.dropped + *i as u64)))
+            .collect()
+    }
+
+    /// A misdirected write onto an unsynced record that a crash then cuts off leaves no mark:
+    /// the record the node writes at that place next is itself, not a misplaced one.
+    #[test]
+    fn a_crash_that_cuts_off_a_misplaced_record_forgets_it() {
+        let lose_all = OnCrash {
+            lose: Some(true),
+            torn: false,
+        };
+        let mut disk: Disk<u8> = Disk::new(lose_all);
+        disk.write(1, false);
+        disk.write(2, false);
+        disk.sync(disk.mark());
+        disk.write(3, false);
+        // Lands on place 2 (record 3's, unsynced).
+        disk.misdirect = Some(2);
+        disk.write(4, false);
+        assert_eq!(misplaced_at(&disk), [2]);
+        let mut rng = crate::rng::Streams::new(1, 1).disks.remove(0);
+        disk.crash(&mut rng);
+        assert_eq!(disk.records.len(), 2, "the unsynced suffix is lost");
+        disk.write(5, false);
+        assert_eq!(misplaced_at(&disk), Vec::<usize>::new());
+        // On a synced place the mark stays.
+        disk.misdirect = Some(0);
+        disk.write(6, false);
+        assert_eq!(misplaced_at(&disk), [0]);
+    }
+}
