@@ -321,7 +321,7 @@ struct Frame {
 
 /// The model's state as the search walks it: applied forwards, undone backwards, hashed for
 /// the memo.
-trait State {
+pub trait State {
     /// Applies `o` if it fits, remembering how to undo it. An operation with an unknown
     /// outcome that would change nothing is treated as not fitting: "it never happened"
     /// explains the same histories, more cheaply.
@@ -333,7 +333,7 @@ trait State {
 }
 
 /// One key's value, interned: a step is [`step`], the key a hash of the id.
-struct Single {
+pub struct Single {
     state: Val,
     before: Vec<Val>,
 }
@@ -370,7 +370,7 @@ impl State for Single {
 /// parts touch, not the width of the partition, and explored states cost no memory.
 /// (Interning a whole tuple per step made a thousand joined keys exhaust the value budget
 /// in seconds.)
-struct Joined {
+pub struct Joined {
     slots: Vec<Val>,
     hash: u128,
     /// (slot, value before) for every part applied, newest last.
@@ -485,85 +485,153 @@ pub fn search(
     meter: &mut Meter,
     deepest: Option<&mut Deepest>,
 ) -> (Found, SearchStats) {
-    match values.tuple(init).map(<[Val]>::to_vec) {
-        Some(slots) => run(ops, &mut Joined::new(slots), values, meter, deepest),
-        None => {
-            let mut single = Single {
-                state: init,
-                before: Vec::new(),
-            };
-            run(ops, &mut single, values, meter, deepest)
+    Resumable::new(ops, init, values, meter).resume(ops, values, meter, deepest)
+}
+
+/// A search that can stop when its meter's slice is spent and go on later from where it
+/// stopped, with its list, stack and memo as they were: [`check_prepared`](super::check_prepared)
+/// searches undecided keys in turns, and a key that needs `S` steps then costs `S` steps,
+/// not the sum of every round's restart.
+pub enum Resumable {
+    /// One key's value.
+    Single(Run<Single>),
+    /// Keys joined by transactions.
+    Joined(Run<Joined>),
+}
+
+impl Resumable {
+    /// A search of `ops` (one partition, in call order) from `init`, not yet started.
+    pub fn new(ops: &[Operation], init: Val, values: &Interner, meter: &Meter) -> Resumable {
+        match values.tuple(init).map(<[Val]>::to_vec) {
+            Some(slots) => Resumable::Joined(Run::new(ops, Joined::new(slots), meter)),
+            None => Resumable::Single(Run::new(
+                ops,
+                Single {
+                    state: init,
+                    before: Vec::new(),
+                },
+                meter,
+            )),
+        }
+    }
+
+    /// Searches on until an answer or until `meter` gives up; the statistics count every
+    /// step since [`Resumable::new`]. Resuming after anything but a spent slice starts over.
+    pub fn resume(
+        &mut self,
+        ops: &[Operation],
+        values: &mut Interner,
+        meter: &mut Meter,
+        deepest: Option<&mut Deepest>,
+    ) -> (Found, SearchStats) {
+        match self {
+            Resumable::Single(run) => run.resume(ops, values, meter, deepest),
+            Resumable::Joined(run) => run.resume(ops, values, meter, deepest),
         }
     }
 }
 
-fn run<S: State>(
-    ops: &[Operation],
-    state: &mut S,
-    values: &mut Interner,
-    meter: &mut Meter,
-    mut deepest: Option<&mut Deepest>,
-) -> (Found, SearchStats) {
-    let mut list = List::new(ops);
-    let mut memo = Memo::new(meter.max_memo_entries);
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut set = 0u128;
-    let mut entry = list.next[0];
-    let mut steps = 0u64;
-    let found = loop {
-        steps += 1;
-        if steps % 4096 == 0 {
-            meter.steps += 4096;
+/// A search's whole state between slices (see [`Resumable`]).
+pub struct Run<S> {
+    list: List,
+    memo: Memo,
+    stack: Vec<Frame>,
+    state: S,
+    set: u128,
+    entry: u32,
+    steps: u64,
+}
+
+impl<S: State> Run<S> {
+    fn new(ops: &[Operation], state: S, meter: &Meter) -> Run<S> {
+        let list = List::new(ops);
+        let entry = list.next[0];
+        Run {
+            list,
+            memo: Memo::new(meter.max_memo_entries),
+            stack: Vec::new(),
+            state,
+            set: 0,
+            entry,
+            steps: 0,
+        }
+    }
+
+    fn resume(
+        &mut self,
+        ops: &[Operation],
+        values: &mut Interner,
+        meter: &mut Meter,
+        mut deepest: Option<&mut Deepest>,
+    ) -> (Found, SearchStats) {
+        let Run {
+            list,
+            memo,
+            stack,
+            state,
+            set,
+            entry,
+            steps,
+        } = self;
+        let base = meter.steps;
+        let mut taken = 0u64;
+        let found = 'search: loop {
+            // Steps in batches: reading the clock costs more than a step.
+            for _ in 0..4096 {
+                taken += 1;
+                if *entry == NIL {
+                    break 'search Found::Linearizable;
+                }
+                let code = list.code[*entry as usize];
+                let op = code / 2;
+                if code % 2 == 0 {
+                    let o = &ops[op as usize];
+                    if state.apply(o, values) {
+                        let next_set = *set ^ op_key(op);
+                        if memo.insert(next_set ^ state.key()) {
+                            let forced = o.ret != PENDING && o.kind.is_read_only();
+                            stack.push(Frame { op, forced });
+                            *set = next_set;
+                            list.lift(op);
+                            note_depth(&mut deepest, stack);
+                            *entry = list.next[0];
+                            continue;
+                        }
+                        state.undo();
+                    }
+                    *entry = list.next[*entry as usize];
+                } else {
+                    note_blocked(&mut deepest, stack.len(), op);
+                    let mut resume = None;
+                    while let Some(frame) = stack.pop() {
+                        state.undo();
+                        *set ^= op_key(frame.op);
+                        list.unlift(frame.op);
+                        if !frame.forced {
+                            resume = Some(frame.op);
+                            break;
+                        }
+                    }
+                    let Some(op) = resume else {
+                        break 'search Found::Violation;
+                    };
+                    *entry = list.next[list.call_entry[op as usize] as usize];
+                }
+            }
+            meter.steps = base + taken;
             if let Some(why) = meter.exhausted(values) {
                 break Found::GaveUp(why);
             }
-        }
-        if entry == NIL {
-            break Found::Linearizable;
-        }
-        let code = list.code[entry as usize];
-        let op = code / 2;
-        if code % 2 == 0 {
-            let o = &ops[op as usize];
-            if state.apply(o, values) {
-                let next_set = set ^ op_key(op);
-                if memo.insert(next_set ^ state.key()) {
-                    let forced = o.ret != PENDING && o.kind.is_read_only();
-                    stack.push(Frame { op, forced });
-                    set = next_set;
-                    list.lift(op);
-                    note_depth(&mut deepest, &stack);
-                    entry = list.next[0];
-                    continue;
-                }
-                state.undo();
-            }
-            entry = list.next[entry as usize];
-        } else {
-            note_blocked(&mut deepest, stack.len(), op);
-            let mut resume = None;
-            while let Some(frame) = stack.pop() {
-                state.undo();
-                set ^= op_key(frame.op);
-                list.unlift(frame.op);
-                if !frame.forced {
-                    resume = Some(frame.op);
-                    break;
-                }
-            }
-            let Some(op) = resume else {
-                break Found::Violation;
-            };
-            entry = list.next[list.call_entry[op as usize] as usize];
-        }
-    };
-    meter.steps += steps % 4096;
-    let stats = SearchStats {
-        steps,
-        memo_entries: memo.peak,
-        memo_clears: memo.clears,
-    };
-    (found, stats)
+        };
+        meter.steps = base + taken;
+        *steps += taken;
+        let stats = SearchStats {
+            steps: *steps,
+            memo_entries: memo.peak,
+            memo_clears: memo.clears,
+        };
+        (found, stats)
+    }
 }
 
 fn note_depth(deepest: &mut Option<&mut Deepest>, stack: &[Frame]) {

@@ -604,8 +604,10 @@ struct KeyState {
     zones_failed: bool,
     /// Bytes of values its searches made, over all rounds.
     value_bytes: usize,
-    /// Steps of its last search (what shrinking's allowance is scaled by).
+    /// Steps of its search so far (what shrinking's allowance is scaled by).
     last_steps: u64,
+    /// Its search, kept between rounds while only its slice ran out.
+    search: Option<linearizable::Resumable>,
 }
 
 /// Decides a prepared history, key by key (zones, else the search), fairly: every key first
@@ -648,6 +650,7 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
                     || zones::unwritten_read(&part.ops, init).is_some(),
                 value_bytes: 0,
                 last_steps: 0,
+                search: None,
             }
         })
         .collect();
@@ -718,18 +721,29 @@ fn search_rounds(
                 return (failing, Some(why));
             }
             let part = &prepared.partitions[i];
-            let init = part.initial_state(prepared.init, &mut prepared.values);
             let allowance = budget.max_value_bytes.saturating_sub(state.value_bytes);
             let mut key_meter = meter.slice(slice, prepared.values.bytes(), allowance);
             let before = prepared.values.bytes();
-            let (found, s) =
-                linearizable::search(&part.ops, init, &mut prepared.values, &mut key_meter, None);
+            let search = match &mut state.search {
+                Some(search) => search,
+                None => {
+                    let init = part.initial_state(prepared.init, &mut prepared.values);
+                    let fresh =
+                        linearizable::Resumable::new(&part.ops, init, &prepared.values, meter);
+                    state.search.insert(fresh)
+                }
+            };
+            let (found, s) = search.resume(&part.ops, &mut prepared.values, &mut key_meter, None);
             meter.steps = key_meter.steps;
             state.value_bytes += prepared.values.bytes().saturating_sub(before);
             state.stats.method = Method::Search;
-            state.stats.steps += s.steps;
+            state.stats.steps = s.steps;
             state.last_steps = s.steps;
             state.stats.memo_entries = state.stats.memo_entries.max(s.memo_entries);
+            if !key_meter.slice_spent() || !matches!(found, Found::GaveUp(_)) {
+                // Decided, or given up for good: its search is no longer needed.
+                state.search = None;
+            }
             match found {
                 Found::GaveUp(why) => {
                     if state.zones_failed {

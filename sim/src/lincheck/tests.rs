@@ -213,6 +213,42 @@ fn a_step_budget_gives_unknown_not_a_hang() {
     );
 }
 
+/// Keys are searched in turns (`check_prepared`'s rounds): a search stopped when its slice
+/// is spent goes on from where it stopped, so a key costs the steps of one search however
+/// many turns it takes, and reaches the same answer.
+#[test]
+fn a_search_resumed_slice_by_slice_takes_the_steps_of_one_search() {
+    let mut vals = Interner::default();
+    // Concurrent writes of repeating values, then two reads no order explains: the search
+    // must try the writes' orders before it can say so.
+    let mut ops = Vec::new();
+    for i in 0..14u32 {
+        let x = v(&mut vals, i % 5 + 1);
+        ops.push(op(u64::from(i), u64::from(i), 100, Kind::Write(x)));
+    }
+    ops.push(op(99, 200, 201, Kind::Read(v(&mut vals, 1))));
+    ops.push(op(98, 202, 203, Kind::Read(v(&mut vals, 2))));
+    let mut whole_meter = Meter::new(&Budget::default());
+    let (whole, whole_stats) = search(&ops, ABSENT, &mut vals, &mut whole_meter, None);
+    assert_eq!(whole, Found::Violation);
+    let mut meter = Meter::new(&Budget::default());
+    let mut resumable = linearizable::Resumable::new(&ops, ABSENT, &vals, &meter);
+    let mut turns = 0;
+    let (found, stats) = loop {
+        let mut slice = meter.slice(4096, vals.bytes(), usize::MAX);
+        let (found, stats) = resumable.resume(&ops, &mut vals, &mut slice, None);
+        meter.steps = slice.steps;
+        turns += 1;
+        if !(matches!(found, Found::GaveUp(_)) && slice.slice_spent()) {
+            break (found, stats);
+        }
+    };
+    assert_eq!(found, whole);
+    assert!(turns >= 4, "{turns} turns of {} steps", whole_stats.steps);
+    assert_eq!(stats.steps, whole_stats.steps);
+    assert_eq!(meter.steps, whole_meter.steps);
+}
+
 // ---- simkv histories, end to end --------------------------------------------------------
 
 fn put(key: u64, value: &str) -> Op {
