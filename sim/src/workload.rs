@@ -5,10 +5,10 @@
 //! Written values are unique per run (`c3.17` is client 3's 17th operation), which lets
 //! checkers tell every write apart. Every draw comes from the workload stream.
 
+use crate::lincheck::model::FxHashMap;
 use crate::rng::Stream;
 use crate::scenario::{KeyDistribution, OpKind, Target, Workload};
 use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, RequestId, Value};
-use std::collections::BTreeMap;
 
 /// What a client remembers between its operations, which shapes the next one: its
 /// sequence number, where to go, and the last value it saw per key.
@@ -17,8 +17,9 @@ pub struct ClientMemory {
     next_seq: u64,
     /// Where the next operation goes when following redirects.
     redirect: Option<NodeId>,
-    /// The last value this client saw per key, the expected value of its next cas.
-    last_seen: BTreeMap<Key, Value>,
+    /// The last value this client saw per key, the expected value of its next cas: looked
+    /// up, never iterated, so a hash map (a `BTreeMap` here was 4% of primary-100-fast).
+    last_seen: FxHashMap<Key, Value>,
 }
 
 /// Draws operations for the clients.
