@@ -4,10 +4,13 @@
 //! The shrinker works on the resolved scenario ([`Scenario::explain`], swarm draws frozen
 //! first), and keeps the seed. It tries, greedily and in a fixed order, one simpler
 //! candidate at a time (delta debugging, Zeller and Hildebrandt, "Simplifying and Isolating
-//! Failure-Inducing Input", TSE 2002): a shorter duration and settle phase, a cap on the
-//! operations the clients invoke (`workload.max_ops`), fewer or narrower nemeses, the
+//! Failure-Inducing Input", TSE 2002): a shorter duration and settle phase, a thinner
+//! workload (a later `workload.start`, a longer think time, a lower rate: fewer operations
+//! that keep a late one a cap would cut), a cap on the operations the clients invoke
+//! (`workload.max_ops`), fewer or narrower nemeses, the
 //! nemeses turned into the explicit `[[fault]]`s they drew (first, and best, pinned to what
-//! each fault did in the run: its time and the nodes its targets resolved to), fewer faults (removed in halves,
+//! each fault did in the run: its time and the nodes its targets resolved to), only the last
+//! few pinned faults, fewer faults (removed in halves,
 //! then quarters, ..., then one by one), shorter `for`s, faults moved later, fewer clients,
 //! nodes and keys, a plainer network (no loss, duplication or reordering, narrower latency),
 //! exact clocks, the protocol's default parameters and a plainer workload. Each candidate is
