@@ -174,6 +174,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             in_flight: 1,
             max_writes_per_key: None,
             max_ops: None,
+            start: Span::ZERO,
             placement: crate::scenario::Placement::Outside,
         },
         faults,

@@ -467,6 +467,7 @@ mod tests {
             placement: Placement::Colocated,
             max_writes_per_key: None,
             max_ops: None,
+            start: Span::ZERO,
         };
         let placed = ClientPlacement::new(&workload, 3);
         // Client c's slots 2c and 2c+1 run beside node c mod 3.

@@ -4,10 +4,13 @@
 //! The shrinker works on the resolved scenario ([`Scenario::explain`], swarm draws frozen
 //! first), and keeps the seed. It tries, greedily and in a fixed order, one simpler
 //! candidate at a time (delta debugging, Zeller and Hildebrandt, "Simplifying and Isolating
-//! Failure-Inducing Input", TSE 2002): a shorter duration and settle phase, a cap on the
-//! operations the clients invoke (`workload.max_ops`), fewer or narrower nemeses, the
+//! Failure-Inducing Input", TSE 2002): a shorter duration and settle phase, a thinner
+//! workload (a later `workload.start`, a longer think time, a lower rate: fewer operations
+//! that keep a late one a cap would cut), a cap on the operations the clients invoke
+//! (`workload.max_ops`), fewer or narrower nemeses, the
 //! nemeses turned into the explicit `[[fault]]`s they drew (first, and best, pinned to what
-//! each fault did in the run: its time and the nodes its targets resolved to), fewer faults (removed in halves,
+//! each fault did in the run: its time and the nodes its targets resolved to), only the last
+//! few pinned faults, fewer faults (removed in halves,
 //! then quarters, ..., then one by one), shorter `for`s, faults moved later, fewer clients,
 //! nodes and keys, a plainer network (no loss, duplication or reordering, narrower latency),
 //! exact clocks, the protocol's default parameters and a plainer workload. Each candidate is
@@ -241,6 +244,7 @@ pub fn shrink(
         runs: 0,
         tried: BTreeSet::new(),
         steps: Vec::new(),
+        need_smaller: false,
         progress,
     };
     loop {
@@ -307,6 +311,11 @@ struct Shrinker<'p> {
     /// Every candidate text already run or refused, so none is run twice.
     tried: BTreeSet<String>,
     steps: Vec<Step>,
+    /// While set, a candidate is kept only if its run is also smaller than the current one
+    /// (fewer operations, or as many and fewer faults, or as many of both and fewer events):
+    /// for edits that make a run simpler only through what it does (a longer think time, a
+    /// later start), not by what they remove.
+    need_smaller: bool,
     progress: &'p mut dyn FnMut(Progress<'_>),
 }
 
@@ -346,6 +355,13 @@ impl Shrinker<'_> {
         if !same {
             return false;
         }
+        if self.need_smaller {
+            let now = Sizes::of(&self.current, &self.report);
+            let then = Sizes::of(&loaded, &report);
+            if (then.ops, then.faults, then.events) >= (now.ops, now.faults, now.events) {
+                return false;
+            }
+        }
         if self.control {
             if self.spent() {
                 return false;
@@ -379,12 +395,17 @@ impl Shrinker<'_> {
         // Pinned first: every later edit then leaves the other faults where they were.
         self.pin_faults();
         self.shrink_duration();
+        // Thinned before capped: a cap on the first operations cuts away one that a late
+        // fault needs, where a later start or a longer think time keeps it and drops those
+        // around it; then the cap is tried again on what is left.
+        self.thin_workload();
         self.shrink_ops();
         // Fewer clients before faults: one kept candidate can remove most operations, and
         // each later run is cheaper.
         self.shrink_clients();
         self.shrink_nemeses();
         self.make_nemeses_explicit();
+        self.drop_early_faults();
         self.shrink_faults();
         self.shrink_nodes();
         self.shrink_keys();
@@ -431,6 +452,47 @@ impl Shrinker<'_> {
             } else {
                 lo = mid;
             }
+        }
+    }
+
+    /// Tries `candidates` (values of a number, the simplest first, none the current one)
+    /// until one fails; then a binary search between it and the simpler candidate tried
+    /// just before it, for the simplest value between them that still fails, down to a gap
+    /// of `precision`. A scan, not a bisection from the current value: failure is seldom
+    /// monotone in a value that moves every later event (a start time, a think time), so a
+    /// bisection finds a boundary near the current value where a scan finds a simpler one.
+    fn scan_number(
+        &mut self,
+        what: &str,
+        now: u64,
+        candidates: &[u64],
+        precision: u64,
+        show: &dyn Fn(u64) -> String,
+        set: &dyn Fn(&mut Scenario, u64),
+    ) {
+        let label = |from: u64, v: u64| format!("{what} {} -> {}", show(from), show(v));
+        let mut from = now;
+        for (i, &v) in candidates.iter().enumerate() {
+            if self.spent() {
+                return;
+            }
+            if !self.attempt(&label(from, v), &|s| set(s, v)) {
+                continue;
+            }
+            from = v;
+            let Some(&simpler) = i.checked_sub(1).and_then(|j| candidates.get(j)) else {
+                return;
+            };
+            let (mut good, mut bad) = (v, simpler);
+            while good.abs_diff(bad) > precision.max(1) && !self.spent() {
+                let mid = good.min(bad) + good.abs_diff(bad) / 2;
+                if self.attempt(&label(from, mid), &|s| set(s, mid)) {
+                    (good, from) = (mid, mid);
+                } else {
+                    bad = mid;
+                }
+            }
+            return;
         }
     }
 
@@ -538,6 +600,124 @@ impl Shrinker<'_> {
             0,
             &|v| v.to_string(),
             &|s, v| s.workload.max_ops = Some(v),
+        );
+    }
+
+    /// Fewer operations without a cap on the first ones: the clients start later (an idle
+    /// window from the start of the run, `workload.start`), closed-loop clients think
+    /// longer between operations, open-loop arrivals come less often, each scanned from
+    /// the thinnest workload down ([`Shrinker::scan_number`]). Each is kept only if the run
+    /// invokes fewer operations (or as many and fewer faults or events); the think time and
+    /// the rate are tried without `max_ops`, so that the operations left are spread over the
+    /// run rather than the first ones.
+    fn thin_workload(&mut self) {
+        if self.report.ops.invoked == 0 {
+            return;
+        }
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        self.need_smaller = true;
+        // A later start: sixteen steps from the run's end (a broken invariant stops the run
+        // there; the loader wants a start before the duration) back to the current start.
+        let end = ((self.report.virtual_time_ms * 1000.0) as u64)
+            .min(self.current.duration.as_micros().saturating_sub(1));
+        let now = self.current.workload.start.as_micros();
+        if end > now + 1_000 {
+            let steps = 16;
+            let candidates: Vec<u64> = (0..steps)
+                .map(|k| now + (end - now) * (steps - k) / steps)
+                .collect();
+            let precision = ((end - now) / 256).max(1_000);
+            self.scan_number(
+                "workload.start",
+                now,
+                &candidates,
+                precision,
+                &ms,
+                &|s, v| s.workload.start = Span(v),
+            );
+        }
+        match self.current.workload.arrival {
+            Arrival::ClosedLoop { think } => {
+                // The think time's maximum grows, its minimum in proportion: the duration
+                // first (one operation per client), then halves of it down to twice the
+                // current think time.
+                let (min, max) = (think.min.as_micros(), think.max.as_micros());
+                let most = self.current.duration.as_micros();
+                let set = move |s: &mut Scenario, v: u64| {
+                    let lower = if max == 0 {
+                        v
+                    } else {
+                        (u128::from(min) * u128::from(v) / u128::from(max)) as u64
+                    };
+                    s.workload.arrival = Arrival::ClosedLoop {
+                        think: SpanRange {
+                            min: Span(lower),
+                            max: Span(v),
+                        },
+                    };
+                    s.workload.max_ops = None;
+                };
+                let floor = max.max(1_000).saturating_mul(2);
+                let mut candidates = Vec::new();
+                let mut v = most;
+                while v >= floor && candidates.len() < 24 {
+                    candidates.push(v);
+                    v /= 2;
+                }
+                let precision = (max / 4).max(1_000);
+                self.scan_number("workload.think", max, &candidates, precision, &ms, &set);
+            }
+            Arrival::OpenLoop { rate_per_s } => {
+                let mut candidates = Vec::new();
+                let mut v = 1;
+                while v < rate_per_s && candidates.len() < 24 {
+                    candidates.push(v);
+                    v *= 2;
+                }
+                self.scan_number(
+                    "workload.rate",
+                    rate_per_s,
+                    &candidates,
+                    (rate_per_s / 16).max(1),
+                    &|v| v.to_string(),
+                    &|s, v| {
+                        s.workload.arrival = Arrival::OpenLoop { rate_per_s: v };
+                        s.workload.max_ops = None;
+                    },
+                );
+            }
+        }
+        self.need_smaller = false;
+    }
+
+    /// Every fault but the last few removed, for the fewest that still fail: the last
+    /// fault alone first, then the last 2, 3, 4, 6, 9, ... (about half as many again each
+    /// time), then a binary search between the two last tried. A failure late in a long run
+    /// seldom needs the faults of its first seconds, but delta debugging over hundreds of
+    /// pinned faults spends the budget before it gets to them. Only for pinned faults,
+    /// whose times are exact.
+    fn drop_early_faults(&mut self) {
+        let faults = &self.current.faults;
+        let n = faults.len();
+        if n < 2 || faults.iter().any(|f| f.at != f.at_latest) {
+            return;
+        }
+        let mut candidates: Vec<u64> = Vec::new();
+        let mut k = 1;
+        while k < n {
+            candidates.push(k as u64);
+            k = (k + k / 2).max(k + 1);
+        }
+        self.scan_number(
+            "faults: kept only the last",
+            n as u64,
+            &candidates,
+            1,
+            &|v| v.to_string(),
+            &|s, v| {
+                let drop = s.faults.len().saturating_sub(v as usize);
+                s.faults.drain(..drop);
+            },
         );
     }
 
@@ -966,6 +1146,83 @@ clients = 2
         };
         let err = shrink(&s, &options, &mut |_| {}).unwrap_err();
         assert!(err.contains("breaks no promise"), "{err}");
+    }
+
+    /// Every request fails under the bug (a quorum of 5 asked of 3 replicas), and the
+    /// liveness check looks only at operations from 5s on: the run fails only with an
+    /// operation after 5s, and a cap on the first operations must keep all those before.
+    const LATE: &str = r#"
+name = "late"
+description = "every request fails under the bug; liveness looks only at operations from 5s on"
+seed = 1
+duration = "8s"
+[cluster]
+protocol = "dynamo"
+nodes = 3
+bugs = ["uncapped-request-quorum"]
+[workload]
+clients = 2
+keys = 2
+mix = { get = 50, put = 50 }
+think = "10ms"
+quorum = 5
+retries = 0
+[checks]
+liveness = "5s"
+"#;
+
+    /// A shrinker at the start of its work on `s`, without the control run.
+    fn shrinker<'p>(
+        s: &Scenario,
+        budget: usize,
+        progress: &'p mut dyn FnMut(Progress<'_>),
+    ) -> Shrinker<'p> {
+        let result = runner::run(s, RunOptions::default());
+        let failed = failed_checks(&result.report);
+        Shrinker {
+            text: s.explain(),
+            current: s.clone(),
+            report: result.report,
+            fired: result.fired,
+            name: s.source.clone(),
+            control: false,
+            target: failed.clone(),
+            allowed: failed,
+            budget,
+            runs: 0,
+            tried: BTreeSet::new(),
+            steps: Vec::new(),
+            need_smaller: false,
+            progress,
+        }
+    }
+
+    #[test]
+    fn thinning_keeps_the_late_operation_that_a_cap_on_the_first_ones_cuts_away() {
+        let s = scenario::load_str("late.toml", LATE, &Overrides::default()).unwrap();
+        let mut quiet = |_: Progress<'_>| {};
+        let mut capped = shrinker(&s, 40, &mut quiet);
+        assert_eq!(capped.target, ["liveness"]);
+        let before = capped.report.ops.invoked;
+        capped.shrink_ops();
+        // Every operation before 5s stays: the cap keeps the first ones.
+        assert!(capped.report.ops.invoked >= 10, "{}", capped.text);
+        let mut quiet = |_: Progress<'_>| {};
+        let mut thinned = shrinker(&s, 40, &mut quiet);
+        thinned.thin_workload();
+        thinned.shrink_ops();
+        assert_eq!(failed_checks(&thinned.report), ["liveness"]);
+        assert!(
+            thinned.current.workload.start >= Span::secs(4),
+            "{}",
+            thinned.text
+        );
+        assert!(thinned.report.ops.invoked <= 2, "{}", thinned.text);
+        assert!(before > capped.report.ops.invoked.max(10));
+        // What it keeps loads back and runs the same.
+        let again = scenario::load_str("late.toml", &thinned.text, &Overrides::default());
+        let again = runner::run(&again.unwrap(), RunOptions::default()).report;
+        assert_eq!(again.fingerprint, thinned.report.fingerprint);
     }
 
     #[test]

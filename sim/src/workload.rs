@@ -341,6 +341,7 @@ mod tests {
             placement: crate::scenario::Placement::Outside,
             max_writes_per_key: None,
             max_ops: None,
+            start: Span::ZERO,
         }
     }
 

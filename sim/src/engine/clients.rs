@@ -142,13 +142,14 @@ impl<'s> Clients<'s> {
                     // Spread the first invocations over one think time.
                     let delay = bus.streams.workload.between(0, think.max.as_micros());
                     let client = ClientId(c as u32);
-                    bus.queue.push(Time(delay), Event::ClientWake { client });
+                    let at = Time(delay) + self.workload.start;
+                    bus.queue.push(at, Event::ClientWake { client });
                 }
             }
             Arrival::OpenLoop { .. } => {
                 self.idle = (0..self.clients.len() as u32).rev().map(ClientId).collect();
                 if !self.idle.is_empty() {
-                    self.schedule_arrival(bus);
+                    self.schedule_arrival(bus, Time::ZERO + self.workload.start);
                 }
             }
         }
@@ -437,13 +438,14 @@ impl<'s> Clients<'s> {
         }
     }
 
-    fn schedule_arrival<P: Protocol>(&mut self, bus: &mut Bus<'_, P>) {
+    /// Schedules the next open-loop arrival, an exponential gap after `from`.
+    fn schedule_arrival<P: Protocol>(&mut self, bus: &mut Bus<'_, P>, from: Time) {
         let Arrival::OpenLoop { rate_per_s } = self.workload.arrival else {
             return;
         };
         let mean = 1e6 / rate_per_s as f64;
         let gap = (-mean * bus.streams.workload.unit_open_closed().ln()).round() as u64;
-        bus.queue.push(bus.now + Span(gap), Event::Arrival);
+        bus.queue.push(from + Span(gap), Event::Arrival);
     }
 
     /// An open-loop arrival: an idle client invokes an operation, or the arrival is shed.
@@ -463,6 +465,6 @@ impl<'s> Clients<'s> {
             let client = self.idle.swap_remove(i);
             self.invoke(bus, nodes, sides, client);
         }
-        self.schedule_arrival(bus);
+        self.schedule_arrival(bus, bus.now);
     }
 }

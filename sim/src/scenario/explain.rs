@@ -181,6 +181,9 @@ impl Scenario {
         if let Some(n) = w.max_ops {
             let _ = writeln!(out, "max_ops = {n}");
         }
+        if w.start > Span::ZERO {
+            let _ = writeln!(out, "start = {}", quoted_span(w.start));
+        }
         if w.mix.iter().any(|(k, _)| *k == OpKind::Txn) {
             let _ = writeln!(out, "txn_ops = {}", w.txn_ops);
         }

@@ -233,6 +233,11 @@ pub struct Workload {
     /// one operation count once); after that clients invoke nothing more. `None`: no limit.
     /// `simkv shrink` sets it to cut a failing run down to a few operations.
     pub max_ops: Option<u64>,
+    /// Clients invoke nothing before this time (an idle window at the start of the run):
+    /// the first invocations (closed loop) or the first arrival (open loop) are drawn as
+    /// without it, then moved this much later, so that the workload's draws stay the same.
+    /// Default zero. `simkv shrink` sets it to cut the operations before a late fault.
+    pub start: Span,
 }
 
 /// How long a client waits before it retries an operation.

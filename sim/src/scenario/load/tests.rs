@@ -127,6 +127,7 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         placement: Placement::Colocated,
         max_writes_per_key: None,
         max_ops: None,
+        start: Span::ZERO,
     };
     assert_eq!(s.workload, workload);
     let n = NodeId;
@@ -311,6 +312,7 @@ fn defaults_fill_every_optional_field() {
         placement: Placement::Outside,
         max_writes_per_key: None,
         max_ops: None,
+        start: Span::ZERO,
     };
     assert_eq!(s.workload, workload);
     let checks = Checks {
@@ -753,4 +755,25 @@ mod never_panic {
             }
         }
     }
+}
+
+#[test]
+fn a_workload_start_loads_round_trips_and_is_checked_against_the_duration() {
+    assert_eq!(ok(MINIMAL).workload.start, Span::ZERO);
+    assert!(!ok(MINIMAL).explain().contains("\nstart ="));
+    let s = ok(&with("[workload]\nstart = \"250ms\"\nmax_ops = 3\n"));
+    assert_eq!(s.workload.start, ms(250));
+    let explained = s.explain();
+    assert!(explained.contains("\nstart = \"250ms\"\n"), "{explained}");
+    let again = ok(&explained);
+    assert_eq!(again.workload, s.workload);
+    let text = with("[workload]\nstart = \"12s\"\n");
+    let e = fails_at(
+        &text,
+        "\"12s\"",
+        "expected a workload start before the end of the duration",
+    );
+    assert!(e.message.ends_with("(10s), found 12s"), "{e}");
+    let text = with("[workload]\nstart = \"soon\"\n");
+    fails_at(&text, "\"soon\"", "a duration such as");
 }

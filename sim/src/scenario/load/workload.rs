@@ -92,6 +92,21 @@ impl Validator<'_> {
             }
             None => 1,
         };
+        let start = match &raw.start {
+            Some(t) => {
+                let start = t.get_ref().0;
+                if start >= self.duration {
+                    let message = format!(
+                        "expected a workload start before the end of the duration ({}), found {}",
+                        span_text(self.duration),
+                        span_text(start)
+                    );
+                    return self.fail(t.span(), message);
+                }
+                start
+            }
+            None => Span::ZERO,
+        };
         Ok(Workload {
             clients,
             keys,
@@ -134,6 +149,7 @@ impl Validator<'_> {
                 Some(n) => Some(self.int_in(n, 1, None, "a number of operations")? as u64),
                 None => None,
             },
+            start,
         })
     }
 
