@@ -11,6 +11,7 @@ use crate::time::Time;
 use crate::tracked::{replay, Changes};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 /// One key's committed state on a replica.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
@@ -23,7 +24,9 @@ pub struct Entry {
     /// Per client, the last of its writes committed on this key and the answer it got: a
     /// retry of that request (the client re-sends it, same id, after a timeout, to any node)
     /// is answered from here instead of being applied twice, and an older one is ignored.
-    pub last_writes: BTreeMap<ClientId, (u64, OpResult)>,
+    /// Shared (copied on write): a snapshot of the durable state clones every entry, and
+    /// these answers (an append's is the key's whole value) were most of what it copied.
+    pub last_writes: Rc<BTreeMap<ClientId, (u64, OpResult)>>,
 }
 
 /// A participant's yes vote: the writes it holds locked until it learns the outcome.
@@ -267,7 +270,7 @@ impl TwoPc {
             entry.version = w.base + 1;
             entry.value.clone_from(&w.value);
             let (client, seq) = (w.request.client, w.request.seq);
-            entry.last_writes.insert(client, (seq, w.result.clone()));
+            Rc::make_mut(&mut entry.last_writes).insert(client, (seq, w.result.clone()));
         }
     }
 }
