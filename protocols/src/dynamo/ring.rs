@@ -26,6 +26,9 @@ pub enum Member {
 #[derive(Clone, Debug, Default)]
 pub struct Ring {
     positions: BTreeMap<u64, NodeId>,
+    /// Distinct physical nodes among the positions: a preference list is whole once it
+    /// holds this many, and the walk stops there.
+    distinct: usize,
 }
 
 /// The position of a key on the ring (its hash; the seed hashes keys with MD5, we with the
@@ -43,15 +46,18 @@ impl Ring {
                 positions.insert(StableHasher::hash_of(&("token", node, t)), node);
             }
         }
-        Ring { positions }
+        let mut nodes: Vec<NodeId> = positions.values().copied().collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        Ring {
+            positions,
+            distinct: nodes.len(),
+        }
     }
 
     /// Distinct physical nodes in the ring.
     pub fn len(&self) -> usize {
-        let mut nodes: Vec<NodeId> = self.positions.values().copied().collect();
-        nodes.sort_unstable();
-        nodes.dedup();
-        nodes.len()
+        self.distinct
     }
 
     /// Whether the ring has no member.
@@ -66,10 +72,13 @@ impl Ring {
     pub fn preference(&self, key: Key) -> Vec<NodeId> {
         let from = key_position(key);
         let clockwise = self.positions.range(from..).chain(self.positions.range(..from));
-        let mut list: Vec<NodeId> = Vec::new();
+        let mut list: Vec<NodeId> = Vec::with_capacity(self.distinct);
         for (_, node) in clockwise {
             if !list.contains(node) {
                 list.push(*node);
+                if list.len() == self.distinct {
+                    break;
+                }
             }
         }
         list
