@@ -24,6 +24,46 @@ fn dynamo_keeps_its_promises_on_swarm_seeds_17_24_29() {
     }
 }
 
+/// The generic swarm scenario finds every planted bug (issue 10): each bug's first failing
+/// seed of 1..=200 (`simkv sweep scenarios/swarm.toml --protocol dynamo --bug B --first`)
+/// breaks the check named, where correct dynamo keeps every promise. Its deployments truncate
+/// clocks at 3 pairs, ask a request quorum above N, and grow the ring by the join protocol.
+#[test]
+fn dynamo_swarm_finds_every_planted_bug() {
+    use simkv_sim::report::RunVerdict;
+    let swarm = "scenarios/swarm.toml";
+    let found = [
+        ("concurrent-as-descends", 1, "durability"),
+        ("truncate-newest", 17, "invariants"),
+        ("uncapped-request-quorum", 1, "liveness"),
+        ("join-skips-pending-check", 7, "invariants"),
+        ("ack-before-sync", 75, "durability"),
+    ];
+    let bugs = simkv_protocols::ProtocolKind::from_name("dynamo")
+        .unwrap()
+        .info()
+        .bugs;
+    assert_eq!(
+        found.len(),
+        bugs.len(),
+        "a planted bug without its swarm seed"
+    );
+    for (bug, seed, check) in found {
+        let correct = crate::util::run_report(swarm, "dynamo", seed, &[]);
+        assert_eq!(
+            correct.verdict,
+            RunVerdict::Kept,
+            "correct dynamo on seed {seed}"
+        );
+        let buggy = crate::util::run_report(swarm, "dynamo", seed, &[bug]);
+        let failed = simkv_sim::shrink::failed_checks(&buggy);
+        assert!(
+            failed.iter().any(|c| c == check),
+            "{bug} on seed {seed}: {failed:?}"
+        );
+    }
+}
+
 #[test]
 fn dynamo_every_planted_bug_is_caught_on_a_shipped_scenario() {
     assert_bugs_caught(
