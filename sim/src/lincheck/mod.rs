@@ -612,10 +612,10 @@ struct KeyState {
 
 /// Decides a prepared history, key by key (zones, else the search), fairly: every key first
 /// gets the zones test, then the undecided ones are searched in rounds, each key in turn
-/// getting a fresh search of [`FIRST_SLICE`] steps, doubled every round (redoing a key's work
-/// costs at most twice what its last round did). So a key that needs `S` steps is decided
-/// after about `2 S` steps per other undecided key, however hard those are: an intractable key
-/// cannot starve a violated one. The first violated key found ends the check unless
+/// getting a slice of [`FIRST_SLICE`] steps, doubled every round, of a search that goes on
+/// from where its last slice stopped ([`linearizable::Resumable`]). So a key that needs `S`
+/// steps costs `S` steps, and is decided after at most about `2 S` steps per other undecided
+/// key, however hard those are: an intractable key cannot starve a violated one. The first violated key found ends the check unless
 /// `budget.all_keys`; keys left undecided are `unknown` in [`CheckOutcome::keys`]. Each key
 /// has its own allowance of values made (`budget.max_value_bytes`) and memo
 /// (`budget.max_memo_entries`); a key that exhausts its allowance is unknown and the others go
