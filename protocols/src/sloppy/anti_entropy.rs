@@ -82,9 +82,12 @@ impl Sloppy {
     pub(super) fn drop_unwritten(&mut self) -> bool {
         let mut dropped = false;
         self.entries.retain_changed(|_, vs| {
-            let before = vs.len();
-            vs.0.retain(|v| v.entry.intact() || v.entry.version != Version::default());
-            let changed = vs.len() != before;
+            let unwritten = |v: &Versioned| !v.entry.intact() && v.entry.version == Version::default();
+            // Copied (the versions are shared with snapshots) only when one goes.
+            let changed = vs.0.iter().any(unwritten);
+            if changed {
+                std::rc::Rc::make_mut(&mut vs.0).retain(|v| !unwritten(v));
+            }
             dropped |= changed;
             (!vs.is_empty(), changed)
         });

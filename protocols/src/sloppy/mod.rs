@@ -376,7 +376,11 @@ impl Protocol for Sloppy {
         };
         // Behind the protocol's back: the value of the key's newest version changes; its
         // version, clock and checksum do not.
-        match self.entries.get_mut(&key).and_then(|vs| vs.0.last_mut()) {
+        match self
+            .entries
+            .get_mut(&key)
+            .and_then(|vs| std::rc::Rc::make_mut(&mut vs.0).last_mut())
+        {
             Some(v) => v.entry.value = Some(value),
             None => {
                 let entry = Entry {

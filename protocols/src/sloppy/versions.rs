@@ -9,6 +9,7 @@ use crate::quorum::{Entry, Version};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 /// A vector clock (Dynamo section 4.4): per node, the counter of that node's newest write
 /// a version descends from. A `BTreeMap`, so that clocks iterate and hash deterministically.
@@ -57,12 +58,15 @@ impl Versioned {
 /// Every version a replica holds of one key, ascending by [`Version`] (so the last one is
 /// what last writer wins would pick): at most one with last writer wins; with siblings,
 /// every version that no other held one descends from (Dynamo section 4.4).
+///
+/// Shared, copied on write: a snapshot of the durable state clones every key's versions, and
+/// their values (an append's is the whole list) were most of what a sloppy run copied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Versions(pub(super) Vec<Versioned>);
+pub struct Versions(pub(super) Rc<Vec<Versioned>>);
 
 impl Versions {
     pub(super) fn one(v: Versioned) -> Versions {
-        Versions(vec![v])
+        Versions(Rc::new(vec![v]))
     }
 
     /// The versions, ascending by [`Version`].
@@ -105,7 +109,7 @@ impl Versions {
         if !new.entry.supersedes(current) || current == Some(&new.entry) {
             return false;
         }
-        self.0 = vec![new];
+        self.0 = Rc::new(vec![new]);
         true
     }
 
@@ -118,19 +122,20 @@ impl Versions {
             return false;
         }
         let version = new.entry.version;
-        if let Some(held) = self.0.iter_mut().find(|h| h.entry.version == version) {
-            if held.entry.intact() {
+        if let Some(at) = self.0.iter().position(|h| h.entry.version == version) {
+            if self.0[at].entry.intact() {
                 return false;
             }
-            *held = new;
+            Rc::make_mut(&mut self.0)[at] = new;
             return true;
         }
         if self.0.iter().any(|h| descends(&h.clock, &new.clock)) {
             return false;
         }
-        self.0.retain(|h| !descends(&new.clock, &h.clock));
-        let at = self.0.partition_point(|h| h.entry.version < version);
-        self.0.insert(at, new);
+        let held = Rc::make_mut(&mut self.0);
+        held.retain(|h| !descends(&new.clock, &h.clock));
+        let at = held.partition_point(|h| h.entry.version < version);
+        held.insert(at, new);
         true
     }
 
@@ -139,7 +144,7 @@ impl Versions {
         if self.0.len() == 1 && self.0[0] == new {
             return false;
         }
-        self.0 = vec![new];
+        self.0 = Rc::new(vec![new]);
         true
     }
 
@@ -184,15 +189,17 @@ impl Versions {
 
     /// Removes the version `version`; whether it was held.
     pub(super) fn remove(&mut self, version: Version) -> bool {
-        let before = self.0.len();
-        self.0.retain(|v| v.entry.version != version);
-        self.0.len() != before
+        if !self.0.iter().any(|v| v.entry.version == version) {
+            return false;
+        }
+        Rc::make_mut(&mut self.0).retain(|v| v.entry.version != version);
+        true
     }
 
     /// The pointwise maximum of the clocks.
     pub(super) fn clock_join(&self) -> Clock {
         let mut join = Clock::new();
-        for v in &self.0 {
+        for v in self.0.iter() {
             for (node, c) in &v.clock {
                 let e = join.entry(*node).or_insert(0);
                 *e = (*e).max(*c);
