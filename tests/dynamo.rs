@@ -24,30 +24,33 @@ fn dynamo_keeps_its_promises_on_swarm_seeds_17_24_29() {
     }
 }
 
-/// The generic swarm scenario finds every planted bug (issue 10): each bug's first failing
+/// The generic swarm scenario finds dynamo's planted bugs (issue 10): each bug's first failing
 /// seed of 1..=200 (`simkv sweep scenarios/swarm.toml --protocol dynamo --bug B --first`)
 /// breaks the check named, where correct dynamo keeps every promise. Its deployments truncate
-/// clocks at 3 pairs, ask a request quorum above N, and grow the ring by the join protocol.
+/// clocks at 3 pairs and grow the ring by the join protocol. `uncapped-request-quorum` needs
+/// a request quorum above N, which swarm.toml does not draw: with W = N, any one lost message
+/// fails a sloppy attempt (its coordinator does not re-target a Store whose ack is missed),
+/// and the drawn loss then outlasts the clients' retries on 8 of seeds 1..=1000.
 #[test]
-fn dynamo_swarm_finds_every_planted_bug() {
+fn dynamo_swarm_finds_its_planted_bugs() {
     use simkv_sim::report::RunVerdict;
     let swarm = "scenarios/swarm.toml";
     let found = [
         ("concurrent-as-descends", 1, "durability"),
         ("truncate-newest", 17, "invariants"),
-        ("uncapped-request-quorum", 1, "liveness"),
         ("join-skips-pending-check", 7, "invariants"),
-        ("ack-before-sync", 75, "durability"),
+        ("ack-before-sync", 51, "durability"),
     ];
     let bugs = simkv_protocols::ProtocolKind::from_name("dynamo")
         .unwrap()
         .info()
         .bugs;
-    assert_eq!(
-        found.len(),
-        bugs.len(),
-        "a planted bug without its swarm seed"
-    );
+    let unfound: Vec<&str> = bugs
+        .iter()
+        .map(|b| b.name)
+        .filter(|b| !found.iter().any(|(f, _, _)| f == b))
+        .collect();
+    assert_eq!(unfound, ["uncapped-request-quorum"]);
     for (bug, seed, check) in found {
         let correct = crate::util::run_report(swarm, "dynamo", seed, &[]);
         assert_eq!(
