@@ -289,16 +289,29 @@ fn check_file(file: &Path, parsed: Option<edn::EdnHistory>, setup: &Setup) -> Re
             edn::prepare(&history, model, setup.init.as_ref()).map_err(|e| located(file, &e))?
         }
         ("json", _) => {
-            let text = crate::check_input::read_text(file)?;
             if setup.model == Some(edn::EdnModel::Register) {
+                // Said after the file is found readable, as before streaming.
+                crate::check_input::read_text(file)?;
                 return Err(format!(
                     "{}: simkv JSON histories are checked with the kv model",
                     file.display()
                 ));
             }
-            let history = History::from_json(&text).map_err(|e| located(file, &e))?;
-            drop(text);
-            let mut prepared = lincheck::prepare_simkv(&history).map_err(|e| located(file, &e))?;
+            // Streamed record by record when the file is simkv's usual layout and valid;
+            // anything else (another layout, any error) is read whole, which names the
+            // error's line and column.
+            let streamed = std::fs::File::open(file)
+                .ok()
+                .and_then(|f| lincheck::prepare_simkv_stream(std::io::BufReader::new(f)));
+            let mut prepared = match streamed {
+                Some(prepared) => prepared,
+                None => {
+                    let text = crate::check_input::read_text(file)?;
+                    let history = History::from_json(&text).map_err(|e| located(file, &e))?;
+                    drop(text);
+                    lincheck::prepare_simkv(&history).map_err(|e| located(file, &e))?
+                }
+            };
             if let Some(init) = &setup.init {
                 prepared.init = match init {
                     edn::Edn::Nil => lincheck::model::ABSENT,

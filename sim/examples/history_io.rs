@@ -13,7 +13,7 @@
 //! file's size.
 
 use simkv_sim::history::History;
-use simkv_sim::lincheck::{edn, gen, prepare_simkv};
+use simkv_sim::lincheck::{edn, gen, read_simkv_file};
 use std::time::Instant;
 
 fn peak_rss_bytes() -> u64 {
@@ -56,12 +56,8 @@ fn main() {
                 eprintln!("parsed in {:.3} s", parsed.as_secs_f64());
                 prepared.ops()
             } else {
-                let text = std::fs::read_to_string(file).expect("UTF-8");
-                let history = History::from_json(&text).expect("valid JSON");
-                drop(text);
-                let parsed = start.elapsed();
-                eprintln!("parsed in {:.3} s", parsed.as_secs_f64());
-                prepare_simkv(&history).expect("well formed").ops()
+                let prepared = read_simkv_file(std::path::Path::new(file)).expect("valid JSON");
+                prepared.ops()
             };
             let s = start.elapsed().as_secs_f64();
             let peak = peak_rss_bytes();
