@@ -49,11 +49,8 @@ fn main() {
             let size = std::fs::metadata(file).expect("the file exists").len();
             let start = Instant::now();
             let ops = if file.ends_with(".edn") {
-                let history = edn::read_file(std::path::Path::new(file)).expect("valid EDN");
-                let parsed = start.elapsed();
-                let model = edn::guess_model(&history);
-                let prepared = edn::prepare(&history, model, None).expect("valid EDN");
-                eprintln!("parsed in {:.3} s", parsed.as_secs_f64());
+                let path = std::path::Path::new(file);
+                let prepared = edn::read_file_prepared(path, None, None).expect("valid EDN");
                 prepared.ops()
             } else {
                 let prepared = read_simkv_file(std::path::Path::new(file)).expect("valid JSON");
