@@ -90,6 +90,13 @@ fn what_the_stream_does_not_take_is_read_whole() {
     let txn = "{:type :invoke, :process 0, :f :txn, :value [[:r 1 nil]]}\n";
     assert!(edn::prepare_stream(collection.as_bytes(), None, None).is_none());
     assert!(edn::prepare_stream(txn.as_bytes(), None, None).is_none());
+    // A collection after a comment is still the history's; one after records is a bad
+    // record, for both readers.
+    let commented = format!("; a history\n{collection}");
+    assert!(edn::prepare_stream(commented.as_bytes(), None, None).is_none());
+    let late = format!("{register}{collection}\n");
+    assert!(edn::prepare_stream(late.as_bytes(), None, None).is_none());
+    assert!(edn::parse(&late).is_err());
     let streamed = edn::prepare_stream(register.as_bytes(), None, None).unwrap();
     let parsed = edn::parse(register).unwrap();
     let whole = edn::prepare(&parsed, edn::guess_model(&parsed), None).unwrap();

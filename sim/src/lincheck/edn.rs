@@ -477,7 +477,8 @@ pub fn prepare_stream(
                 // One collection of records: read whole.
                 return None;
             }
-            let column = line.len() - trimmed.len() + 1;
+            // Columns count characters.
+            let column = line[..line.len() - trimmed.len()].chars().count() + 1;
             if let Some(op) = plain_op(trimmed.trim_end(), line_no, column) {
                 stream.take(op)?;
                 continue;
@@ -488,7 +489,7 @@ pub fn prepare_stream(
         chunk.push_str(line);
         chunk_lines += 1;
         ops.clear();
-        let read = reader::records(&chunk, |l, c, edn| {
+        let read = reader::top_level_values(&chunk, |l, c, edn| {
             ops.push(to_op(l + chunk_line - 1, c, edn)?);
             Ok(())
         });
