@@ -20,6 +20,7 @@ mod replay;
 mod report;
 mod shrink;
 mod sloppy;
+mod streaming;
 mod summary;
 mod swarm;
 mod sweep;

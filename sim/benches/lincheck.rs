@@ -13,7 +13,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use simkv_sim::history::History;
-use simkv_sim::lincheck::{check_prepared, edn, gen, prepare_simkv, Budget, Shrink};
+use simkv_sim::lincheck::{
+    check_prepared, edn, gen, prepare_simkv, prepare_simkv_stream, Budget, Shrink,
+};
 
 fn steps_only(shrink: Shrink) -> Budget {
     Budget {
@@ -62,6 +64,21 @@ fn read(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(json_text.len() as u64));
     group.bench_function("json-10k", |b| {
         b.iter(|| History::from_json(&json_text).expect("valid").events.len())
+    });
+    // What `simkv check` does: read and pair, streamed.
+    group.throughput(Throughput::Bytes(edn_text.len() as u64));
+    group.bench_function("edn-10k-stream-prepare", |b| {
+        b.iter(|| {
+            let prepared = edn::prepare_stream(edn_text.as_bytes(), None, None);
+            prepared.expect("streams").ops()
+        })
+    });
+    group.throughput(Throughput::Bytes(json_text.len() as u64));
+    group.bench_function("json-10k-stream-prepare", |b| {
+        b.iter(|| {
+            let prepared = prepare_simkv_stream(json_text.as_bytes());
+            prepared.expect("streams").ops()
+        })
     });
     group.finish();
 }

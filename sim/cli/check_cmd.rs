@@ -128,8 +128,10 @@ pub fn check_command(args: &CheckArgs) -> Exit {
     let mut worst = Exit::Pass;
     let mut pictures: Vec<explain::Section> = Vec::new();
     for file in &args.files {
-        // An EDN file is read and parsed once, for both checkers.
-        let parsed = match read_edn(file) {
+        // An EDN file without txns is streamed and paired as it is read (the txn checker
+        // does not apply to it); any other is read and parsed once, for both checkers.
+        let streamed = stream_edn(file, &setup);
+        let parsed = match streamed.is_none().then(|| read_edn(file)).flatten() {
             Some(Ok(history)) => Some(history),
             Some(Err(msg)) => {
                 eprintln!("simkv check: {msg}");
@@ -145,7 +147,7 @@ pub fn check_command(args: &CheckArgs) -> Exit {
             worst = worst.worst(code);
             continue;
         }
-        let code = match check_file(file, parsed, &setup) {
+        let code = match check_file(file, parsed, streamed, &setup) {
             Ok(done) => {
                 report(file, &done, args.json);
                 let code = exit_code(&done.outcome.verdict);
@@ -281,24 +283,54 @@ fn read_edn(file: &Path) -> Option<Result<edn::EdnHistory, String>> {
     Some(crate::check_input::read_text(file).and_then(parse))
 }
 
-fn check_file(file: &Path, parsed: Option<edn::EdnHistory>, setup: &Setup) -> Result<Done, String> {
+/// A `.edn` file streamed and prepared ([`edn::prepare_stream`]); `None` for other files,
+/// and for any the stream does not take (txns, one collection, any error...), which are then
+/// read whole.
+fn stream_edn(file: &Path, setup: &Setup) -> Option<lincheck::Prepared> {
+    if file.extension().and_then(|e| e.to_str()) != Some("edn") {
+        return None;
+    }
+    let input = std::io::BufReader::new(std::fs::File::open(file).ok()?);
+    edn::prepare_stream(input, setup.model, setup.init.as_ref())
+}
+
+fn check_file(
+    file: &Path,
+    parsed: Option<edn::EdnHistory>,
+    streamed: Option<lincheck::Prepared>,
+    setup: &Setup,
+) -> Result<Done, String> {
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let prepared = match (ext, parsed) {
-        ("edn", Some(history)) => {
+    let prepared = match (ext, parsed, streamed) {
+        ("edn", _, Some(prepared)) => prepared,
+        ("edn", Some(history), None) => {
             let model = setup.model.unwrap_or_else(|| edn::guess_model(&history));
             edn::prepare(&history, model, setup.init.as_ref()).map_err(|e| located(file, &e))?
         }
-        ("json", _) => {
-            let text = crate::check_input::read_text(file)?;
+        ("json", _, _) => {
             if setup.model == Some(edn::EdnModel::Register) {
+                // Said after the file is found readable, as before streaming.
+                crate::check_input::read_text(file)?;
                 return Err(format!(
                     "{}: simkv JSON histories are checked with the kv model",
                     file.display()
                 ));
             }
-            let history = History::from_json(&text).map_err(|e| located(file, &e))?;
-            drop(text);
-            let mut prepared = lincheck::prepare_simkv(&history).map_err(|e| located(file, &e))?;
+            // Streamed record by record when the file is simkv's usual layout and valid;
+            // anything else (another layout, any error) is read whole, which names the
+            // error's line and column.
+            let streamed = std::fs::File::open(file)
+                .ok()
+                .and_then(|f| lincheck::prepare_simkv_stream(std::io::BufReader::new(f)));
+            let mut prepared = match streamed {
+                Some(prepared) => prepared,
+                None => {
+                    let text = crate::check_input::read_text(file)?;
+                    let history = History::from_json(&text).map_err(|e| located(file, &e))?;
+                    drop(text);
+                    lincheck::prepare_simkv(&history).map_err(|e| located(file, &e))?
+                }
+            };
             if let Some(init) = &setup.init {
                 prepared.init = match init {
                     edn::Edn::Nil => lincheck::model::ABSENT,

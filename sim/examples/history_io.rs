@@ -13,7 +13,7 @@
 //! file's size.
 
 use simkv_sim::history::History;
-use simkv_sim::lincheck::{edn, gen, prepare_simkv};
+use simkv_sim::lincheck::{edn, gen, read_simkv_file};
 use std::time::Instant;
 
 fn peak_rss_bytes() -> u64 {
@@ -49,19 +49,12 @@ fn main() {
             let size = std::fs::metadata(file).expect("the file exists").len();
             let start = Instant::now();
             let ops = if file.ends_with(".edn") {
-                let history = edn::read_file(std::path::Path::new(file)).expect("valid EDN");
-                let parsed = start.elapsed();
-                let model = edn::guess_model(&history);
-                let prepared = edn::prepare(&history, model, None).expect("valid EDN");
-                eprintln!("parsed in {:.3} s", parsed.as_secs_f64());
+                let path = std::path::Path::new(file);
+                let prepared = edn::read_file_prepared(path, None, None).expect("valid EDN");
                 prepared.ops()
             } else {
-                let text = std::fs::read_to_string(file).expect("UTF-8");
-                let history = History::from_json(&text).expect("valid JSON");
-                drop(text);
-                let parsed = start.elapsed();
-                eprintln!("parsed in {:.3} s", parsed.as_secs_f64());
-                prepare_simkv(&history).expect("well formed").ops()
+                let prepared = read_simkv_file(std::path::Path::new(file)).expect("valid JSON");
+                prepared.ops()
             };
             let s = start.elapsed().as_secs_f64();
             let peak = peak_rss_bytes();

@@ -268,6 +268,63 @@ impl History {
         Ok(history)
     }
 
+    /// Reads simkv's JSON history format from `input` record by record, handing each event
+    /// to `each` as it is read, so that no whole text or event list is ever held.
+    ///
+    /// Only the layout [`History::to_json`] writes is streamed: `[` alone on its line, then
+    /// one record per line, each but the last followed by a comma, then `]`. Anything else
+    /// (a record spanning lines, an error of any kind, a read failure) answers `None`, as does
+    /// `each` answering `None`: the caller then reads the file whole with
+    /// [`History::from_json`], which accepts every layout and names the error's line and
+    /// column. Events are numbered as that path numbers them (from 0, in file order).
+    pub fn stream_json(
+        mut input: impl std::io::BufRead,
+        mut each: impl FnMut(HistoryEvent) -> Option<()>,
+    ) -> Option<()> {
+        // 0: before the opening bracket; 1: after it or after a comma; 2: after a record
+        // without a comma (only the closing bracket may follow); 3: after the closing bracket.
+        let mut state = 0;
+        let mut records = 0usize;
+        let mut buf = Vec::with_capacity(256);
+        loop {
+            buf.clear();
+            if input.read_until(b'\n', &mut buf).ok()? == 0 {
+                break;
+            }
+            let line = buf.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            match state {
+                0 if line == b"[" => state = 1,
+                0 if line == b"[]" => state = 3,
+                1 | 2 if line == b"]" => {
+                    if state == 1 && records > 0 {
+                        // A trailing comma: not JSON.
+                        return None;
+                    }
+                    state = 3;
+                }
+                1 => {
+                    let (record, comma) = match line.strip_suffix(b",") {
+                        Some(r) => (r.trim_ascii_end(), true),
+                        None => (line, false),
+                    };
+                    let plain = std::str::from_utf8(record).ok().and_then(plain_record);
+                    let record = match plain {
+                        Some(record) => record,
+                        None => serde_json::from_slice::<Record>(record).ok()?,
+                    };
+                    each(from_record(record).ok()?)?;
+                    records += 1;
+                    state = if comma { 1 } else { 2 };
+                }
+                _ => return None,
+            }
+        }
+        (state == 3).then_some(())
+    }
+
     /// A short human rendering, one event per line, for counterexamples and debugging.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -286,6 +343,174 @@ impl History {
         }
         out
     }
+}
+
+/// A byte cursor over one JSON record in the plain form [`History::to_json`] writes.
+struct Plain<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Plain<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.byte()? == want).then_some(())
+    }
+
+    /// A string without escapes or control characters (anything else: `None`).
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        loop {
+            match self.byte()? {
+                b'"' => break,
+                b'\\' => return None,
+                b if b < 0x20 => return None,
+                _ => {}
+            }
+        }
+        // The record is a `str`, and quotes are ASCII: both ends are character boundaries.
+        self.text.get(start..self.at - 1)
+    }
+
+    /// A string or `null`.
+    fn opt_string(&mut self) -> Option<Option<&'a str>> {
+        if self.bytes[self.at..].starts_with(b"null") {
+            self.at += 4;
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// A non-negative integer as JSON writes it (no leading zero, no sign, no fraction).
+    fn u64(&mut self) -> Option<u64> {
+        let digits = self.bytes[self.at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let raw = &self.bytes[self.at..self.at + digits];
+        if digits == 0 || (digits > 1 && raw[0] == b'0') {
+            return None;
+        }
+        self.at += digits;
+        raw.iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+    }
+}
+
+/// `line` as a [`Record`], read by hand when it is in the plain form [`History::to_json`]
+/// writes for a single-key operation (no whitespace between tokens, no escapes in strings,
+/// no `values` or `ops` arrays, no field twice); `None` for anything else, which serde then
+/// reads. What this accepts, serde reads the same.
+fn plain_record(line: &str) -> Option<Record> {
+    let mut p = Plain {
+        text: line,
+        bytes: line.as_bytes(),
+        at: 0,
+    };
+    let (mut index, mut time, mut process, mut node, mut kind, mut f) =
+        (None, None, None, None, None, None);
+    let mut record_key = None;
+    let (mut value, mut expected, mut new, mut result, mut hint) = (None, None, None, None, None);
+    let mut seen = 0u32;
+    p.eat(b'{')?;
+    loop {
+        let name = p.string()?;
+        p.eat(b':')?;
+        let bit = match name {
+            "index" => 0,
+            "time_us" => 1,
+            "process" => 2,
+            "node" => 3,
+            "type" => 4,
+            "f" => 5,
+            "key" => 6,
+            "value" => 7,
+            "expected" => 8,
+            "new" => 9,
+            "result" => 10,
+            "hint" => 11,
+            _ => return None,
+        };
+        if seen & (1 << bit) != 0 {
+            return None;
+        }
+        seen |= 1 << bit;
+        let text = |s: Option<&str>| s.map(str::to_string);
+        match bit {
+            0 => index = Some(p.u64()?),
+            1 => time = Some(p.u64()?),
+            2 => process = Some(u32::try_from(p.u64()?).ok()?),
+            3 => node = Some(p.string()?.to_string()),
+            4 => {
+                kind = Some(match p.string()? {
+                    "invoke" => RecordType::Invoke,
+                    "ok" => RecordType::Ok,
+                    "fail" => RecordType::Fail,
+                    "info" => RecordType::Info,
+                    _ => return None,
+                })
+            }
+            5 => {
+                f = Some(match p.string()? {
+                    "get" => RecordF::Get,
+                    "put" => RecordF::Put,
+                    "update" => RecordF::Update,
+                    "delete" => RecordF::Delete,
+                    "cas" => RecordF::Cas,
+                    "append" => RecordF::Append,
+                    _ => return None,
+                })
+            }
+            6 => record_key = Some(p.u64()?),
+            7 => value = text(p.opt_string()?),
+            8 => expected = text(p.opt_string()?),
+            9 => new = text(p.opt_string()?),
+            10 => {
+                result = match p.opt_string()? {
+                    None => None,
+                    Some("ok") => Some(RecordResult::Ok),
+                    Some("not-found") => Some(RecordResult::NotFound),
+                    Some("precondition-failed") => Some(RecordResult::PreconditionFailed),
+                    Some("unavailable") => Some(RecordResult::Unavailable),
+                    Some("not-leader") => Some(RecordResult::NotLeader),
+                    Some(_) => return None,
+                }
+            }
+            _ => hint = text(p.opt_string()?),
+        }
+        match p.byte()? {
+            b',' => {}
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    if p.at != line.len() {
+        return None;
+    }
+    Some(Record {
+        index: index?,
+        time_us: time?,
+        process: process?,
+        node: node?,
+        kind: kind?,
+        f: f?,
+        key: record_key,
+        value,
+        expected,
+        new,
+        result,
+        hint,
+        values: None,
+        ops: None,
+    })
 }
 
 /// serde_json's message without its own " at line L column C" (the error says where).

@@ -112,6 +112,25 @@ pub fn read_file(path: &std::path::Path) -> Result<EdnHistory, HistoryError> {
     parse(&text)
 }
 
+/// An EDN history file, prepared with `model` (else the guessed one): streamed
+/// ([`prepare_stream`]) when it can be, else read whole ([`read_file`], [`guess_model`],
+/// [`prepare`]), whose errors name the line and column.
+pub fn read_file_prepared(
+    path: &std::path::Path,
+    model: Option<EdnModel>,
+    init: Option<&Edn>,
+) -> Result<Prepared, HistoryError> {
+    if let Ok(file) = std::fs::File::open(path) {
+        let input = std::io::BufReader::with_capacity(1 << 16, file);
+        if let Some(prepared) = prepare_stream(input, model, init) {
+            return Ok(prepared);
+        }
+    }
+    let history = read_file(path)?;
+    let model = model.unwrap_or_else(|| guess_model(&history));
+    prepare(&history, model, init)
+}
+
 /// Parses an EDN history.
 pub fn parse(text: &str) -> Result<EdnHistory, HistoryError> {
     let mut ops = Vec::new();
@@ -134,7 +153,6 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
             "expected an operation map {:type ... :f ... :process ...}",
         ));
     };
-    let at = |msg: String| error(line, column, msg);
     // Each field is taken out of the record (no copy); each is asked for once.
     let mut get = |key: &str| {
         entries
@@ -142,8 +160,43 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
             .position(|(k, _)| matches!(k, Edn::Keyword(n) if n == key))
             .map(|i| std::mem::replace(&mut entries[i].1, Edn::Nil))
     };
-    let value = get("value");
-    let kind = match get("type") {
+    let fields = OpFields {
+        value: get("value"),
+        kind: get("type"),
+        f: get("f"),
+        process: get("process"),
+        time: get("time"),
+        index: get("index"),
+        error: get("error"),
+    };
+    op_from_fields(line, column, fields)
+}
+
+/// The fields of an operation map that [`EdnOp`] keeps (the first of each, when a map has
+/// one twice), as read.
+#[derive(Default)]
+struct OpFields {
+    value: Option<Edn>,
+    kind: Option<Edn>,
+    f: Option<Edn>,
+    process: Option<Edn>,
+    time: Option<Edn>,
+    index: Option<Edn>,
+    error: Option<Edn>,
+}
+
+fn op_from_fields(line: usize, column: usize, fields: OpFields) -> Result<EdnOp, HistoryError> {
+    let at = |msg: String| error(line, column, msg);
+    let OpFields {
+        value,
+        kind,
+        f,
+        process,
+        time,
+        index,
+        error,
+    } = fields;
+    let kind = match kind {
         Some(Edn::Keyword(t)) => match t.as_str() {
             "invoke" => OpType::Invoke,
             "ok" => OpType::Ok,
@@ -158,7 +211,7 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
         Some(other) => return Err(at(format!("expected :type to be a keyword, found {other}"))),
         None => return Err(at("the operation has no :type".to_string())),
     };
-    let f = match get("f") {
+    let f = match f {
         Some(Edn::Keyword(f)) | Some(Edn::Symbol(f)) | Some(Edn::Str(f)) => f,
         Some(other) => return Err(at(format!("expected :f to be a keyword, found {other}"))),
         // The Elle paper's example operations omit :f: a value that is a vector of
@@ -166,7 +219,7 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
         None if looks_like_txn(value.as_ref()) => "txn".to_string(),
         None => return Err(at("the operation has no :f".to_string())),
     };
-    let process = match get("process") {
+    let process = match process {
         Some(Edn::Int(p)) if p >= 0 => Process::Client(p as u64),
         Some(Edn::Int(p)) => {
             return Err(at(format!("expected a non-negative :process, found {p}")))
@@ -189,19 +242,15 @@ fn to_op(line: usize, column: usize, edn: Edn) -> Result<EdnOp, HistoryError> {
         Some(Edn::Int(i)) => Some(i),
         _ => None,
     };
-    let time = int(get("time"));
-    let index = int(get("index"));
-    let value = value.unwrap_or(Edn::Nil);
-    let error = get("error");
     Ok(EdnOp {
         line,
         column,
         kind,
         f,
         process,
-        value,
-        time,
-        index,
+        value: value.unwrap_or(Edn::Nil),
+        time: int(time),
+        index: int(index),
         error,
     })
 }
@@ -245,9 +294,11 @@ pub fn guess_model(history: &EdnHistory) -> EdnModel {
     }
 }
 
-/// An invocation waiting for its completion: its position, key and reserved slot.
+/// An invocation waiting for its completion: its position, its record, key and reserved
+/// slot.
 struct Open {
     at: usize,
+    inv: EdnOp,
     key: String,
     slot: (usize, usize),
 }
@@ -274,25 +325,67 @@ pub fn prepare(
     model: EdnModel,
     init: Option<&Edn>,
 ) -> Result<Prepared, HistoryError> {
-    let mut values = Interner::default();
-    let init = init.map_or(ABSENT, |v| intern(v, &mut values));
     let layout = txn_layout(history, model)?;
-    let mut slots: Slots<String> = Slots::new();
-    let mut open: FxHashMap<u64, Open> = FxHashMap::default();
-    for (pos, op) in history.ops.iter().enumerate() {
+    let mut pairer = Pairer::new(model, layout, init);
+    for op in &history.ops {
+        pairer.push(op.clone())?;
+    }
+    pairer.finish()
+}
+
+/// Pairs records one at a time, in file order, for [`prepare`] and [`prepare_stream`]: only
+/// the operations in flight are kept, not the history.
+struct Pairer {
+    model: EdnModel,
+    layout: Layout<String>,
+    values: Interner,
+    init: Val,
+    slots: Slots<String>,
+    open: FxHashMap<u64, Open>,
+    /// The line of each record so far.
+    lines: Vec<u32>,
+}
+
+impl Pairer {
+    fn new(model: EdnModel, layout: Layout<String>, init: Option<&Edn>) -> Pairer {
+        let mut values = Interner::default();
+        let init = init.map_or(ABSENT, |v| intern(v, &mut values));
+        Pairer {
+            model,
+            layout,
+            values,
+            init,
+            slots: Slots::new(),
+            open: FxHashMap::default(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The next record.
+    fn push(&mut self, op: EdnOp) -> Result<(), HistoryError> {
+        let pos = self.lines.len();
+        self.lines.push(op.line as u32);
         let Process::Client(p) = op.process else {
-            continue;
+            return Ok(());
         };
         if op.kind == OpType::Invoke {
-            let o = invoke(history, pos, p, &open, model, &layout, &mut slots)?;
-            open.insert(p, o);
-            continue;
+            let o = invoke(
+                op,
+                pos,
+                p,
+                &self.open,
+                self.model,
+                &self.layout,
+                &mut self.slots,
+            )?;
+            self.open.insert(p, o);
+            return Ok(());
         }
-        let Some(o) = open.remove(&p) else {
+        let Some(o) = self.open.remove(&p) else {
             let msg = format!("process {p} completed :{} without invoking it", op.f);
             return Err(error(op.line, op.column, msg));
         };
-        let inv = &history.ops[o.at];
+        let inv = &o.inv;
         if inv.f != op.f {
             let msg = format!(
                 "process {p} completed :{} but had invoked :{} on line {}",
@@ -300,40 +393,323 @@ pub fn prepare(
             );
             return Err(error(op.line, op.column, msg));
         }
-        let kind = compile_joined(inv, Some(op), &o.key, model, &layout, &mut values)?;
+        let (model, layout) = (self.model, &self.layout);
+        let kind = compile_joined(inv, Some(&op), &o.key, model, layout, &mut self.values)?;
         let ret = if op.kind == OpType::Info {
             PENDING
         } else {
             pos as u64
         };
-        slots.fill(o.slot, kind.map(|kind| operation(o.at, ret, p, kind)));
+        self.slots
+            .fill(o.slot, kind.map(|kind| operation(o.at, ret, p, kind)));
+        Ok(())
     }
-    // Never-completed invocations are pending; taken in file order so that the first error
-    // and the interning order are the same every time.
-    let mut unfinished: Vec<(u64, Open)> = open.into_iter().collect();
-    unfinished.sort_unstable_by_key(|(_, o)| o.at);
-    for (p, o) in unfinished {
-        let inv = &history.ops[o.at];
-        let kind = compile_joined(inv, None, &o.key, model, &layout, &mut values)?;
-        slots.fill(o.slot, kind.map(|kind| operation(o.at, PENDING, p, kind)));
+
+    /// The prepared history, once every record is pushed.
+    fn finish(mut self) -> Result<Prepared, HistoryError> {
+        // Never-completed invocations are pending; taken in file order so that the first
+        // error and the interning order are the same every time.
+        let mut unfinished: Vec<(u64, Open)> = self.open.into_iter().collect();
+        unfinished.sort_unstable_by_key(|(_, o)| o.at);
+        for (p, o) in unfinished {
+            let (model, layout) = (self.model, &self.layout);
+            let kind = compile_joined(&o.inv, None, &o.key, model, layout, &mut self.values)?;
+            self.slots
+                .fill(o.slot, kind.map(|kind| operation(o.at, PENDING, p, kind)));
+        }
+        let mut partitions = self.layout.partitions(self.slots.finish());
+        if self.model == EdnModel::Kv {
+            sort_keys(&mut partitions);
+        }
+        Ok(Prepared {
+            model: self.model.name().to_string(),
+            partitions,
+            values: self.values,
+            init: self.init,
+            naming: Naming::Jepsen,
+            lines: self.lines,
+        })
     }
-    let mut partitions = layout.partitions(slots.finish());
-    if model == EdnModel::Kv {
-        sort_keys(&mut partitions);
-    }
-    Ok(Prepared {
-        model: model.name().to_string(),
-        partitions,
-        values,
-        init,
-        naming: Naming::Jepsen,
-        lines: history.ops.iter().map(|o| o.line as u32).collect(),
-    })
 }
 
-/// Opens the invocation at `pos` of process `p`: its key and a slot in its key's partition.
+/// [`prepare`] of the EDN history `input` (with `model`, else the one [`guess_model`] would
+/// pick), read line by line and paired as it is read: the whole text and the whole list of
+/// records never exist, only the operations in flight and the prepared result, which is the
+/// same as `prepare(&parse(text)?, ...)`'s.
+///
+/// Records are Jepsen's usual one map per line; a map spanning lines is read once the lines
+/// that close it are (up to [`STREAM_SPAN`] lines). `None` when the stream is not simply
+/// that: a history in one collection (`[...]`), any error, a read failure, a `:txn` (whose
+/// joined keys must be known before pairing), or a guessed model that the whole history
+/// would not have guessed. The caller then reads the file whole ([`parse`], [`prepare`]),
+/// which handles every case and names the error's line and column.
+pub fn prepare_stream(
+    mut input: impl std::io::BufRead,
+    model: Option<EdnModel>,
+    init: Option<&Edn>,
+) -> Option<Prepared> {
+    let mut stream = Stream {
+        pairer: model.map(|m| Pairer::new(m, Joins::new().layout(), init)),
+        init,
+        lines_before: Vec::new(),
+        records: 0,
+        all_pairs: true,
+        some_rw: false,
+    };
+    let mut chunk = String::new();
+    let (mut chunk_line, mut chunk_lines) = (1usize, 0usize);
+    let mut line_no = 0usize;
+    let mut buf = Vec::with_capacity(256);
+    let mut ops: Vec<EdnOp> = Vec::new();
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf).ok()? == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = std::str::from_utf8(&buf).ok()?;
+        if chunk.is_empty() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if stream.records == 0 && trimmed.starts_with(['[', '(']) {
+                // One collection of records: read whole.
+                return None;
+            }
+            // Columns count characters.
+            let column = line[..line.len() - trimmed.len()].chars().count() + 1;
+            if let Some(op) = plain_op(trimmed.trim_end(), line_no, column) {
+                stream.take(op)?;
+                continue;
+            }
+            chunk_line = line_no;
+            chunk_lines = 0;
+        }
+        chunk.push_str(line);
+        chunk_lines += 1;
+        ops.clear();
+        let read = reader::top_level_values(&chunk, |l, c, edn| {
+            ops.push(to_op(l + chunk_line - 1, c, edn)?);
+            Ok(())
+        });
+        if read.is_err() {
+            if chunk_lines >= STREAM_SPAN {
+                return None;
+            }
+            continue;
+        }
+        chunk.clear();
+        for op in ops.drain(..) {
+            stream.take(op)?;
+        }
+    }
+    if !chunk.trim().is_empty() {
+        return None;
+    }
+    let pairer = stream.pairer?;
+    if model.is_none() {
+        let guessed = if stream.all_pairs && stream.some_rw {
+            EdnModel::Kv
+        } else {
+            EdnModel::Register
+        };
+        if guessed != pairer.model {
+            return None;
+        }
+    }
+    pairer.finish().ok()
+}
+
+/// [`prepare_stream`]'s progress.
+struct Stream<'a> {
+    /// Made with the model given, else at the first client record, with the model guessed
+    /// from it.
+    pairer: Option<Pairer>,
+    init: Option<&'a Edn>,
+    /// Without a pairer yet, the lines of the records so far (no client's: they only count
+    /// positions).
+    lines_before: Vec<u32>,
+    records: usize,
+    /// What [`guess_model`] weighs: whether every client operation's value is a pair, and
+    /// whether some read or write's is.
+    all_pairs: bool,
+    some_rw: bool,
+}
+
+impl Stream<'_> {
+    /// The next record; `None` to give up.
+    fn take(&mut self, op: EdnOp) -> Option<()> {
+        self.records += 1;
+        if op.f == "txn" {
+            return None;
+        }
+        let pair = |v: &Edn| matches!(v, Edn::Vector(x) | Edn::List(x) if x.len() == 2);
+        let client = matches!(op.process, Process::Client(_));
+        if client {
+            self.all_pairs &= pair(&op.value);
+            self.some_rw |= op.f != "cas" && pair(&op.value);
+        }
+        let pairer = match &mut self.pairer {
+            Some(p) => p,
+            None if client => {
+                // The model the whole history is likely to get; checked at the end.
+                let guess = if pair(&op.value) {
+                    EdnModel::Kv
+                } else {
+                    EdnModel::Register
+                };
+                let mut p = Pairer::new(guess, Joins::new().layout(), self.init);
+                p.lines = std::mem::take(&mut self.lines_before);
+                self.pairer.insert(p)
+            }
+            None => {
+                self.lines_before.push(op.line as u32);
+                return Some(());
+            }
+        };
+        pairer.push(op).ok()
+    }
+}
+
+/// The most lines one streamed record may span before [`prepare_stream`] gives up.
+pub const STREAM_SPAN: usize = 64;
+
+/// A record on one line in the plain form Jepsen and [`write_history`] write, read without
+/// the general reader: `{:k v, ...}` whose keys are keywords and whose values are integers,
+/// keywords, `nil`, strings without escapes, or vectors of those. `None` for anything else,
+/// which the general reader then reads. What this accepts, the general reader reads the same.
+fn plain_op(line: &str, line_no: usize, column: usize) -> Option<EdnOp> {
+    let mut p = PlainEdn {
+        text: line,
+        bytes: line.as_bytes(),
+        at: 0,
+    };
+    p.eat(b'{')?;
+    let mut fields = OpFields::default();
+    let mut seen = 0u32;
+    loop {
+        p.space();
+        if p.peek()? == b'}' {
+            p.at += 1;
+            break;
+        }
+        let key = p.keyword()?;
+        p.space();
+        let value = p.value(true)?;
+        let (bit, slot) = match key {
+            "value" => (0, &mut fields.value),
+            "type" => (1, &mut fields.kind),
+            "f" => (2, &mut fields.f),
+            "process" => (3, &mut fields.process),
+            "time" => (4, &mut fields.time),
+            "index" => (5, &mut fields.index),
+            "error" => (6, &mut fields.error),
+            // Other keys are ignored; read only so that the map is known to be plain.
+            _ => continue,
+        };
+        if seen & (1 << bit) != 0 {
+            return None;
+        }
+        seen |= 1 << bit;
+        *slot = Some(value);
+    }
+    if p.at != line.len() {
+        return None;
+    }
+    op_from_fields(line_no, column, fields).ok()
+}
+
+/// A byte cursor over one plain EDN record (see [`plain_op`]).
+struct PlainEdn<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> PlainEdn<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        (self.peek()? == want).then(|| self.at += 1)
+    }
+
+    /// Spaces and commas.
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b',')) {
+            self.at += 1;
+        }
+    }
+
+    /// A token's text, up to the next space, comma or closing bracket; `None` if it ends at
+    /// anything else the general reader would treat otherwise.
+    fn token(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        while let Some(b) = self.peek() {
+            match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'?' | b'!' | b'*' => {
+                    self.at += 1
+                }
+                b' ' | b',' | b'}' | b']' => break,
+                _ => return None,
+            }
+        }
+        (self.at > start).then(|| &self.text[start..self.at])
+    }
+
+    /// `:name`, without its colon.
+    fn keyword(&mut self) -> Option<&'a str> {
+        self.eat(b':')?;
+        let name = self.token()?;
+        name.starts_with(|c: char| c.is_ascii_alphabetic())
+            .then_some(name)
+    }
+
+    /// A value; vectors only when `nest`.
+    fn value(&mut self, nest: bool) -> Option<Edn> {
+        match self.peek()? {
+            b':' => self.keyword().map(|k| Edn::Keyword(k.to_string())),
+            b'"' => {
+                self.at += 1;
+                let start = self.at;
+                loop {
+                    match self.peek()? {
+                        b'"' => break,
+                        b'\\' => return None,
+                        _ => self.at += 1,
+                    }
+                }
+                self.at += 1;
+                Some(Edn::Str(self.text[start..self.at - 1].to_string()))
+            }
+            b'[' if nest => {
+                self.at += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.space();
+                    if self.peek()? == b']' {
+                        self.at += 1;
+                        return Some(Edn::Vector(items));
+                    }
+                    items.push(self.value(false)?);
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let t = self.token()?;
+                t.parse::<i64>().ok().map(Edn::Int)
+            }
+            b'n' => (self.token()? == "nil").then_some(Edn::Nil),
+            _ => None,
+        }
+    }
+}
+
+/// Opens the invocation `op` at `pos` of process `p`: its key and a slot in its key's
+/// partition.
 fn invoke(
-    history: &EdnHistory,
+    op: EdnOp,
     pos: usize,
     p: u64,
     open: &FxHashMap<u64, Open>,
@@ -341,9 +717,8 @@ fn invoke(
     layout: &Layout<String>,
     slots: &mut Slots<String>,
 ) -> Result<Open, HistoryError> {
-    let op = &history.ops[pos];
     if let Some(o) = open.get(&p) {
-        let first = &history.ops[o.at];
+        let first = &o.inv;
         let msg = format!(
             "process {p} invoked :{} while its :{} from line {} was in flight",
             op.f, first.f, first.line
@@ -351,13 +726,18 @@ fn invoke(
         return Err(error(op.line, op.column, msg));
     }
     let key = match op.f.as_str() {
-        "txn" => txn_parts(op)?
+        "txn" => txn_parts(&op)?
             .first()
             .map_or(String::new(), |m| m.key.clone()),
-        _ => split_key(op, model)?.0,
+        _ => split_key(&op, model)?.0.text(),
     };
     let slot = slots.open(&layout.partition_of(&key));
-    Ok(Open { at: pos, key, slot })
+    Ok(Open {
+        at: pos,
+        inv: op,
+        key,
+        slot,
+    })
 }
 
 /// The operation of process `p` invoked at position `call`, returned at `ret`.
@@ -543,12 +923,56 @@ fn read_value(v: &Edn, values: &mut Interner) -> Val {
     }
 }
 
+/// A record's key, not yet written out as text.
+#[derive(Clone, Copy)]
+enum KeyRef<'a> {
+    /// The register model's single key, the empty text.
+    Register,
+    /// A kv record's key.
+    Kv(&'a Edn),
+}
+
+impl KeyRef<'_> {
+    /// The key's text, as EDN writes it.
+    fn text(self) -> String {
+        match self {
+            KeyRef::Register => String::new(),
+            KeyRef::Kv(Edn::Int(i)) => i.to_string(),
+            KeyRef::Kv(other) => other.to_string(),
+        }
+    }
+
+    /// Whether its text is `text` (an integer's without writing it out).
+    fn is(self, text: &str) -> bool {
+        match self {
+            KeyRef::Kv(Edn::Int(i)) => {
+                // Written out on the stack: at most 19 digits and a sign.
+                let (mut digits, mut at, mut n) = ([0u8; 20], 20, i.unsigned_abs());
+                loop {
+                    at -= 1;
+                    digits[at] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let text = text.as_bytes();
+                match text.split_first() {
+                    Some((b'-', rest)) if *i < 0 => rest == &digits[at..],
+                    _ => *i >= 0 && text == &digits[at..],
+                }
+            }
+            other => other.text() == text,
+        }
+    }
+}
+
 /// The key (empty for the register model) and the register-level value of a record.
-fn split_key(op: &EdnOp, model: EdnModel) -> Result<(String, Edn), HistoryError> {
+fn split_key(op: &EdnOp, model: EdnModel) -> Result<(KeyRef<'_>, &Edn), HistoryError> {
     match model {
-        EdnModel::Register => Ok((String::new(), op.value.clone())),
+        EdnModel::Register => Ok((KeyRef::Register, &op.value)),
         EdnModel::Kv => match &op.value {
-            Edn::Vector(x) | Edn::List(x) if x.len() == 2 => Ok((x[0].to_string(), x[1].clone())),
+            Edn::Vector(x) | Edn::List(x) if x.len() == 2 => Ok((KeyRef::Kv(&x[0]), &x[1])),
             other => Err(error(
                 op.line,
                 op.column,
@@ -587,7 +1011,7 @@ fn compile(
         let msg = format!(":{} expects {expected}, found {found}", inv.f);
         Err(error(at.line, at.column, msg))
     };
-    let (_, arg) = split_key(inv, model)?;
+    let arg = split_key(inv, model)?.1;
     let kv = model == EdnModel::Kv;
     let kind = match inv.f.as_str() {
         "read" | "get" => {
@@ -595,15 +1019,15 @@ fn compile(
                 return Ok(None);
             };
             let (k, seen) = split_key(d, model)?;
-            if k != key {
+            if !k.is(key) {
                 return bad(&format!("the key of its invocation ({key})"), &d.value);
             }
-            if seen == Edn::Nil {
+            if *seen == Edn::Nil {
                 return Ok(None);
             }
-            Kind::Read(intern(&seen, values))
+            Kind::Read(intern(seen, values))
         }
-        "write" | "put" => Kind::Write(intern(&arg, values)),
+        "write" | "put" => Kind::Write(intern(arg, values)),
         "cas" => match &arg {
             Edn::Vector(x) | Edn::List(x) if x.len() == 2 => Kind::Cas {
                 expected: intern(&x[0], values),
@@ -618,14 +1042,14 @@ fn compile(
         },
         "append" if kv => match &arg {
             Edn::Str(_) => Kind::Append {
-                suffix: intern(&arg, values),
+                suffix: intern(arg, values),
                 result: None,
             },
             other => return bad("a string to append", other),
         },
         "delete" if kv => Kind::Delete { found: None },
         "update" if kv => Kind::Update {
-            value: intern(&arg, values),
+            value: intern(arg, values),
             found: known.then_some(true),
         },
         _ => return Err(unknown_f(inv, model)),

@@ -503,6 +503,96 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
     })
 }
 
+/// [`prepare_simkv`] of the JSON history `input`, read record by record and paired as it is
+/// read (see [`History::stream_json`]): the whole text and the whole event list never exist,
+/// only the operations in flight and the prepared result. The result is the same as
+/// [`prepare_simkv`]'s of [`History::from_json`]'s (same operations, same interning order).
+///
+/// `None` when the stream is not simply that: a layout other than one record per line, any
+/// malformed record or pairing error, or a txn (whose joined keys must be known before
+/// pairing). The caller then takes the whole-file path, which handles every case and names
+/// the error's line and column.
+pub fn prepare_simkv_stream(input: impl std::io::BufRead) -> Option<Prepared> {
+    let mut values = Interner::default();
+    let layout: Layout<Key> = Joins::new().layout();
+    let mut slots: Slots<Key> = Slots::new();
+    // Per client in flight: its slot, its invocation's position and operation.
+    let mut open: FxHashMap<ClientId, (Open, Arc<Op>)> = FxHashMap::default();
+    let mut i = 0usize;
+    History::stream_json(input, |e| {
+        let at = i;
+        i += 1;
+        if let Op::Txn { .. } = *e.op {
+            return None;
+        }
+        let Some(outcome) = &e.outcome else {
+            if open.contains_key(&e.client) {
+                return None;
+            }
+            let slot = slots.open(&layout.partition_of(&e.op.key()));
+            open.insert(e.client, ((Some(slot), at), e.op));
+            return Some(());
+        };
+        let ((slot, call), invoked) = open.remove(&e.client)?;
+        if invoked != e.op {
+            return None;
+        }
+        let (result, ret) = match outcome {
+            Outcome::Ok(r) => (Some(r), at as u64),
+            Outcome::Fail(_) => return Some(()),
+            Outcome::Info => (None, PENDING),
+        };
+        let kind = compile_simkv(&e.op, result, &layout, &mut values);
+        let op = |kind| simkv_operation(call, ret, e.client, kind);
+        if let Some(slot) = slot {
+            slots.fill(slot, kind.map(op));
+        }
+        Some(())
+    })?;
+    // As fill_unfinished: pending, in call order.
+    let mut unfinished: Vec<_> = open.into_iter().collect();
+    unfinished.sort_unstable_by_key(|&(_, ((_, call), _))| call);
+    for (client, ((slot, call), op)) in unfinished {
+        let kind = compile_simkv(&op, None, &layout, &mut values);
+        if let Some(slot) = slot {
+            slots.fill(
+                slot,
+                kind.map(|kind| simkv_operation(call, PENDING, client, kind)),
+            );
+        }
+    }
+    let mut parts = slots.finish();
+    parts.sort_unstable_by_key(|(key, _)| *key);
+    Some(Prepared {
+        model: "kv-strict".to_string(),
+        partitions: layout.partitions(parts),
+        values,
+        init: ABSENT,
+        naming: Naming::Simkv,
+        lines: Vec::new(),
+    })
+}
+
+/// A simkv JSON history file, prepared: streamed ([`prepare_simkv_stream`]) when it can be,
+/// else read whole ([`History::from_json`], [`prepare_simkv`]), whose errors name the line
+/// and column. An unreadable file is an error at 1:1.
+pub fn read_simkv_file(path: &std::path::Path) -> Result<Prepared, HistoryError> {
+    let unreadable = |e: std::io::Error| HistoryError {
+        line: 1,
+        column: 1,
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    if let Some(prepared) = prepare_simkv_stream(reader) {
+        return Ok(prepared);
+    }
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    let history = History::from_json(&text)?;
+    drop(text);
+    prepare_simkv(&history)
+}
+
 /// A simkv client's operation in flight: its reserved slot (none for an empty txn) and its
 /// invocation's event.
 type Open = (Option<(usize, usize)>, usize);

@@ -74,6 +74,24 @@ pub fn parse_value(text: &str) -> Result<Edn, HistoryError> {
 /// is read (streaming: no record outlives its turn unless `each` keeps it).
 pub(super) fn records(
     text: &str,
+    each: impl FnMut(usize, usize, Edn) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
+    records_of(text, true, each)
+}
+
+/// Reads each top-level value of `text` (a part of a history, for the streaming reader): a
+/// collection among them is a record like any other, not the history's collection.
+pub(super) fn top_level_values(
+    text: &str,
+    each: impl FnMut(usize, usize, Edn) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
+    records_of(text, false, each)
+}
+
+/// [`records`]; `collection`: a first value that is a vector or list holds the records.
+fn records_of(
+    text: &str,
+    collection: bool,
     mut each: impl FnMut(usize, usize, Edn) -> Result<(), HistoryError>,
 ) -> Result<(), HistoryError> {
     let mut r = Reader {
@@ -85,8 +103,8 @@ pub(super) fn records(
     };
     r.skip_space()?;
     let close = match r.peek() {
-        Some('[') => Some(']'),
-        Some('(') => Some(')'),
+        Some('[') if collection => Some(']'),
+        Some('(') if collection => Some(')'),
         _ => None,
     };
     if let Some(close) = close {
