@@ -490,17 +490,11 @@ pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
             slots.fill(at, kind.map(op));
         }
     }
-    fill_unfinished(history, open, &layout, &mut slots, &mut values);
-    let mut parts = slots.finish();
-    parts.sort_unstable_by_key(|(key, _)| *key);
-    Ok(Prepared {
-        model: "kv-strict".to_string(),
-        partitions: layout.partitions(parts),
-        values,
-        init: ABSENT,
-        naming: Naming::Simkv,
-        lines: Vec::new(),
-    })
+    let unfinished = open
+        .into_iter()
+        .map(|(client, open)| (client, open, &*history.events[open.1].op));
+    fill_unfinished(unfinished, &layout, &mut slots, &mut values);
+    Ok(finish_simkv(slots, &layout, values))
 }
 
 /// [`prepare_simkv`] of the JSON history `input`, read record by record and paired as it is
@@ -549,28 +543,11 @@ pub fn prepare_simkv_stream(input: impl std::io::BufRead) -> Option<Prepared> {
         }
         Some(())
     })?;
-    // As fill_unfinished: pending, in call order.
-    let mut unfinished: Vec<_> = open.into_iter().collect();
-    unfinished.sort_unstable_by_key(|&(_, ((_, call), _))| call);
-    for (client, ((slot, call), op)) in unfinished {
-        let kind = compile_simkv(&op, None, &layout, &mut values);
-        if let Some(slot) = slot {
-            slots.fill(
-                slot,
-                kind.map(|kind| simkv_operation(call, PENDING, client, kind)),
-            );
-        }
-    }
-    let mut parts = slots.finish();
-    parts.sort_unstable_by_key(|(key, _)| *key);
-    Some(Prepared {
-        model: "kv-strict".to_string(),
-        partitions: layout.partitions(parts),
-        values,
-        init: ABSENT,
-        naming: Naming::Simkv,
-        lines: Vec::new(),
-    })
+    let unfinished = open
+        .iter()
+        .map(|(client, (open, op))| (*client, *open, &**op));
+    fill_unfinished(unfinished, &layout, &mut slots, &mut values);
+    Some(finish_simkv(slots, &layout, values))
 }
 
 /// A simkv JSON history file, prepared: streamed ([`prepare_simkv_stream`]) when it can be,
@@ -619,23 +596,36 @@ fn simkv_operation(call: usize, ret: u64, client: ClientId, kind: Kind) -> Opera
 
 /// Fills the slots of invocations never completed: pending, as if they had completed `info`;
 /// taken in history order so that values are interned in the same order every time.
-fn fill_unfinished(
-    history: &History,
-    open: FxHashMap<ClientId, Open>,
+fn fill_unfinished<'o>(
+    unfinished: impl IntoIterator<Item = (ClientId, Open, &'o Op)>,
     layout: &Layout<Key>,
     slots: &mut Slots<Key>,
     values: &mut Interner,
 ) {
-    let mut unfinished: Vec<_> = open.into_iter().collect();
-    unfinished.sort_unstable_by_key(|&(_, (_, call))| call);
-    for (client, (at, call)) in unfinished {
-        let kind = compile_simkv(&history.events[call].op, None, layout, values);
+    let mut unfinished: Vec<_> = unfinished.into_iter().collect();
+    unfinished.sort_unstable_by_key(|&(_, (_, call), _)| call);
+    for (client, (at, call), op) in unfinished {
+        let kind = compile_simkv(op, None, layout, values);
         if let Some(at) = at {
             slots.fill(
                 at,
                 kind.map(|kind| simkv_operation(call, PENDING, client, kind)),
             );
         }
+    }
+}
+
+/// The prepared history of simkv's strict kv model, from its filled slots.
+fn finish_simkv(slots: Slots<Key>, layout: &Layout<Key>, values: Interner) -> Prepared {
+    let mut parts = slots.finish();
+    parts.sort_unstable_by_key(|(key, _)| *key);
+    Prepared {
+        model: "kv-strict".to_string(),
+        partitions: layout.partitions(parts),
+        values,
+        init: ABSENT,
+        naming: Naming::Simkv,
+        lines: Vec::new(),
     }
 }
 
