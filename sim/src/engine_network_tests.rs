@@ -278,11 +278,45 @@ fn a_slow_node_stretches_the_latency_of_its_links_by_the_slower_end_and_its_time
         );
     }
     assert!(gaps(2).iter().all(|(_, gap)| *gap == TICK));
-    assert_eq!(out.healed_at, Some(Time::ZERO + Span::millis(1000)));
+    // Whole once the last message sent slow arrived: n1's at 990ms, 50ms on the wire.
+    assert_eq!(out.healed_at, Some(Time::ZERO + Span::millis(1040)));
     assert_eq!(
         actions(&out),
         ["slow n1 x5", "slow n2 x2", "unslow n1", "unslow n2"]
     );
+}
+
+#[test]
+fn an_unslowed_nodes_armed_timers_come_due_at_its_speed_and_the_heal_waits_for_its_messages() {
+    // n1 limps x5 from 500ms and is unslowed at 1005ms, between two ticks: the tick it armed
+    // at 1000ms for 50ms has 45ms left, which take 9ms at its own speed again; before, it
+    // kept its 1050ms and a probe timer armed under x9 fired seconds after the final heal
+    // (gossip on swarm.toml seeds 63 and 225 then judged the late probe calm evidence).
+    let s = stamp_scenario(
+        3,
+        vec![
+            at(
+                500,
+                Slow {
+                    node: n(0),
+                    factor: 5,
+                },
+            ),
+            at(1005, Unslow(n(0).into())),
+        ],
+    );
+    let out = Engine::<Stamp>::new(&s, None).run();
+    let ticks = &out.nodes[0].as_ref().expect("running").ticks;
+    let ms = |t: &Time| t.since(Time::ZERO).as_micros() / 1000;
+    let around: Vec<u64> = ticks
+        .iter()
+        .map(ms)
+        .filter(|t| (950..=1040).contains(t))
+        .collect();
+    assert_eq!(around, [950, 1000, 1014, 1024, 1034]);
+    // The cluster is whole once the last message sent under x5 arrived (1000ms + 50ms), not
+    // at the unslow: liveness and the calm stretch start there.
+    assert_eq!(out.healed_at, Some(Time::ZERO + Span::millis(1050)));
 }
 
 #[test]

@@ -306,6 +306,11 @@ pub struct Links {
     fifo: bool,
     /// Latest scheduled arrival per directed link, for FIFO.
     last_arrival: Vec<Time>,
+    /// Whether some link behaves otherwise than the scenario set it.
+    degraded: bool,
+    /// The latest arrival of a message routed while a link was degraded or one of its ends
+    /// slow: such a fault outlasts its undoing until then (see [`Links::lingers_until`]).
+    lingers: Time,
 }
 
 /// Where a message sent now will be, as the network decided.
@@ -331,6 +336,8 @@ impl Links {
             client: network.client,
             fifo: network.fifo,
             last_arrival: vec![Time::ZERO; nodes * nodes],
+            degraded: false,
+            lingers: Time::ZERO,
         }
     }
 
@@ -357,13 +364,22 @@ impl Links {
                 }
             }
         }
+        self.degraded = !self.is_base();
     }
 
     /// Every link back to the scenario's behaviour; says whether any had changed.
     pub fn restore_base(&mut self) -> bool {
         let changed = !self.is_base();
         self.behaviour.clone_from(&self.base);
+        self.degraded = false;
         changed
+    }
+
+    /// Until when messages sent under a degraded network or to or from a slow node are still
+    /// on their way: FIFO holds every later message of their link behind them, so the
+    /// network is not back to the scenario's before then, whatever undid the fault.
+    pub fn lingers_until(&self) -> Time {
+        self.lingers
     }
 
     /// Whether every link behaves as the scenario set it.
@@ -407,12 +423,19 @@ impl Links {
                 b.reorder_delay.min.as_micros(),
                 b.reorder_delay.max.as_micros(),
             );
-            return now + delay + Span(hold);
+            let at = now + delay + Span(hold);
+            if stretch > 1 || self.degraded {
+                self.lingers = self.lingers.max(at);
+            }
+            return at;
         }
         let mut at = now + delay;
         if self.fifo {
             at = at.max(self.last_arrival[link]);
             self.last_arrival[link] = at;
+        }
+        if stretch > 1 || self.degraded {
+            self.lingers = self.lingers.max(at);
         }
         at
     }

@@ -201,3 +201,53 @@ fn a_tricked_absent_key_is_not_a_stale_copy() {
     assert_eq!(h.value(1, 1), Some("tricked".into()));
     assert!(h.node(1).check_invariants().is_ok());
 }
+
+/// memberlist fills a packet from its own broadcast queue before the delegate's (serf's user
+/// events), and within a queue sends the least transmitted first, the newest first among
+/// equals: a refutation queued behind a backlog of invalidations goes out on the next
+/// message (swarm.toml seed 763: oldest-first held one back for three seconds and its
+/// accuser declared it dead, SWIM section 4.2).
+#[test]
+fn membership_updates_ride_before_invalidations_and_newest_first() {
+    let mut h = harness(3, &[]);
+    let node = &mut h.nodes[0];
+    node.queue.clear();
+    for key in 0..20 {
+        node.enqueue(Update::Invalidate {
+            key,
+            stamp: (key + 1, n(1)),
+        });
+    }
+    let alive = Update::Alive {
+        node: n(0),
+        incarnation: 7,
+    };
+    node.enqueue(alive.clone());
+    let first = node.take_updates();
+    let limit = node.params.max_piggyback as usize;
+    assert_eq!(first.len(), limit);
+    assert_eq!(first[0], alive, "the refutation first, behind 20 invalidations");
+    // Then the newest invalidations, all unsent, before the older ones.
+    let keys: Vec<Key> = first[1..]
+        .iter()
+        .map(|u| match u {
+            Update::Invalidate { key, .. } => *key,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let newest: Vec<Key> = (0..20).rev().take(limit - 1).collect();
+    assert_eq!(keys, newest);
+    // The next message carries the refutation again (below its retransmit limit), then
+    // the invalidations never sent before those sent once.
+    let second = node.take_updates();
+    assert_eq!(second[0], alive);
+    let unsent: Vec<Key> = (0..20).rev().skip(limit - 1).take(limit - 1).collect();
+    let keys: Vec<Key> = second[1..]
+        .iter()
+        .map(|u| match u {
+            Update::Invalidate { key, .. } => *key,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, unsent);
+}

@@ -7,7 +7,7 @@ use super::{Majority, Message, Timer};
 use crate::contract::Context;
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{self, Key, Op, OpResult};
-use crate::quorum::Version;
+use crate::quorum::{Entry, Version};
 use crate::time::{Span, SpanRange};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +46,9 @@ pub(super) struct Pending {
     pub(super) proposal: Option<Record>,
     /// What a get answers.
     pub(super) read_result: Option<OpResult>,
+    /// A get whose write-back a quorum refused for promises made to higher ballots: it
+    /// re-proposes the value it read under a ballot of its own (see `decide_rewrite`).
+    pub(super) rewrite: bool,
     /// Each attempt's ballot and the result its value means.
     pub(super) results: Vec<(Version, OpResult)>,
     /// The node that forwarded this request here and its number there: the answer goes
@@ -81,7 +84,7 @@ impl Majority {
         p.acks.clear();
         p.nacks.clear();
         let key = p.op.key();
-        let msg = if matches!(p.op, Op::Get { .. }) {
+        let msg = if matches!(p.op, Op::Get { .. }) && !p.rewrite {
             let read = self.next_ballot(ctx);
             let p = self.pending.get_mut(&id).expect("still pending");
             p.phase = Phase::Query;
@@ -227,6 +230,12 @@ impl Majority {
         p.nacks.insert(from);
         let needed = if p.phase == Phase::Prepare { r } else { w };
         if n - p.nacks.len() < needed {
+            // A write-back is refused by promises to ballots above the value's version,
+            // and a promise whose proposer died or gave up is never lifted but by a later
+            // write: a read of a key nobody writes again would retry forever (swarm.toml
+            // majority seed 156, gets of k144 unavailable after the heal). So the retry
+            // takes a promise of its own, as CASPaxos reads do.
+            p.rewrite |= p.phase == Phase::WriteBack;
             let (phase, nacks) = (p.phase, p.nacks.len());
             ctx.note(|| format!("op {op}: {phase:?} refused by {nacks} replicas; backing off"));
             self.back_off(ctx, op);
@@ -299,6 +308,8 @@ impl Majority {
         }
         if p.phase == Phase::Query {
             self.decide_read(ctx, op, intact);
+        } else if p.rewrite {
+            self.decide_rewrite(ctx, op, intact);
         } else {
             self.decide_write(ctx, op, intact);
         }
@@ -335,6 +346,37 @@ impl Majority {
             key,
             op,
             record: best,
+            write_back: true,
+        };
+        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
+        self.broadcast(ctx, msg);
+    }
+
+    /// Phase 1 of a get's rewrite has R promises: the newest value they hold goes to phase
+    /// 2 under this round's ballot, unchanged, with its session table (CASPaxos's read, the
+    /// identity change: Rystsov 2018, section 2.2). Promised to the ballot, the replicas take
+    /// it where they refused the write-back at the value's own, older version; and as any
+    /// proposal built on a promise quorum, it cannot hide a value chosen since.
+    pub(super) fn decide_rewrite(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        op: u64,
+        best: Option<Record>,
+    ) {
+        let p = self.pending.get_mut(&op).expect("pending");
+        let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
+        let result = kv::apply_to_value(&mut value, &p.op);
+        let Some(mut record) = best else {
+            return self.answer(ctx, op, result);
+        };
+        record.entry = Entry::new(p.ballot, record.entry.value);
+        p.read_result = Some(result);
+        p.enter_phase_two(Phase::WriteBack, record.clone());
+        let key = p.op.key();
+        let msg = Message::Accept {
+            key,
+            op,
+            record,
             write_back: true,
         };
         ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);

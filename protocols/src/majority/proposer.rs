@@ -65,6 +65,7 @@ impl Majority {
             nacks: BTreeSet::new(),
             proposal: None,
             read_result: None,
+            rewrite: false,
             results: Vec::new(),
             origin,
         }

@@ -421,6 +421,53 @@ fn abd_a_read_resends_its_write_back_to_replicas_whose_accepted_was_lost() {
     assert_eq!(h.reply(req(1, 1)), Some(&ok("a")));
 }
 
+#[test]
+fn casp_a_read_refused_by_a_dangling_promise_rewrites_the_value_under_its_own_ballot() {
+    // A coordinator that prepared and then went silent leaves promises above the value's
+    // version: ABD's write-back at that version is refused there for good. The retry takes
+    // a promise of its own and re-proposes the value unchanged, as a CASPaxos read does (the
+    // identity change, Rystsov 2018, section 2.2); retrying the query instead repeated the
+    // refusal forever (swarm.toml majority seed 156).
+    let mut h = leaderless(5);
+    h.submit(0, req(0, 1), put(0, "a"));
+    // "a" on n1 and n2 only, not chosen.
+    h.deliver_where(|(_, _, m)| !matches!(m, Message::Accept { .. }));
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Accept { .. }) && *to == n(1));
+    h.inflight.clear();
+    // Once n1's promise lease lapsed, n5 prepares a write on n3, n4 and n5, then goes
+    // silent: its phase 2 never comes.
+    h.now += Span::millis(60);
+    h.submit(4, req(1, 1), put(0, "x"));
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Prepare { .. }) && to.0 >= 2);
+    h.inflight.clear();
+    // A read at n3 whose query reaches n1, n2, n3: it finds "a", not chosen, and writes it
+    // back at its version, which n3, n4 and n5 refuse.
+    h.submit(2, req(2, 1), get(0));
+    h.deliver_where(|(_, to, m)| matches!(m, Message::Query { .. }) && to.0 <= 2);
+    h.inflight
+        .retain(|(_, _, m)| !matches!(m, Message::Query { .. }));
+    h.deliver_all();
+    assert_eq!(h.reply(req(2, 1)), None, "refused by a quorum");
+    let op = *h.nodes[2].pending.keys().next().expect("pending");
+    // The retry, once n5's promise lease lapsed: a phase 1 of its own, then "a" again.
+    h.now += Span::millis(60);
+    h.timer(2, Timer::Retry(op));
+    assert!(
+        h.inflight
+            .iter()
+            .any(|(_, _, m)| matches!(m, Message::Prepare { .. })),
+        "a rewrite takes promises"
+    );
+    h.deliver_all();
+    assert_eq!(h.reply(req(2, 1)), Some(&ok("a")));
+    let holding = (0..5).filter(|i| h.value(*i, 0).as_deref() == Some("a"));
+    assert!(holding.count() >= 3, "on a write quorum once read");
+    // A later read anywhere returns it too.
+    h.submit(4, req(3, 1), get(0));
+    h.deliver_all();
+    assert_eq!(h.reply(req(3, 1)), Some(&ok("a")));
+}
+
 /// Node `i` restarts from a log whose record after `kept` (the state of an earlier sync)
 /// fails its checksum, as `disk-faults.toml`'s corrupt fault leaves it: it is damaged.
 fn restart_damaged(h: &mut Harness, i: u16, kept: Option<MajorityDurable>) {

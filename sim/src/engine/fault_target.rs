@@ -187,10 +187,9 @@ impl<P: Protocol> Engine<'_, P> {
             restored.push_str(", network back to base");
         }
         for i in 0..self.nodes.len() {
-            let slot = &mut self.nodes[i];
-            if slot.slow != 1 {
-                slot.slow = 1;
-                restored.push_str(&format!(", {} back to speed", NodeId(i as u16)));
+            let node = NodeId(i as u16);
+            if self.nodes.set_speed(&mut self.queue, self.now, node, 1) != 1 {
+                restored.push_str(&format!(", {node} back to speed"));
             }
         }
         restored
@@ -352,7 +351,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
 
     fn set_slow(&mut self, node: NodeId, factor: u32) -> String {
         // Slowness belongs to the machine, not the process: it outlasts a crash.
-        let before = std::mem::replace(&mut self.nodes[node.index()].slow, factor);
+        let before = self
+            .nodes
+            .set_speed(&mut self.queue, self.now, node, factor);
         match (before, factor) {
             (1, 1) => format!("unslow {node} (ignored: not slow)"),
             (_, 1) => format!("unslow {node}"),

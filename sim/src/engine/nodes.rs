@@ -12,6 +12,7 @@ use super::event::Event;
 use super::roles::RoleLog;
 use crate::clock::NodeClock;
 use crate::network::{stretched, Fate};
+use crate::queue::EventQueue;
 use crate::rng::{Stream, Streams};
 use crate::scenario::fault_kinds::DiskFaultKind;
 use crate::scenario::Scenario;
@@ -35,8 +36,8 @@ pub(crate) struct NodeSlot<P: Protocol> {
     pub(super) slow: u32,
     /// Events that reached the node while it was paused, in arrival order.
     pub(super) held: Vec<Event<P>>,
-    /// Armed timers and the generation of their latest arming.
-    pub(super) timers: Vec<(P::Timer, u64)>,
+    /// Armed timers: each with the generation of its latest arming and when it is due.
+    pub(super) timers: Vec<(P::Timer, u64, Time)>,
     pub(super) next_generation: u64,
     pub(super) clock: NodeClock,
     pub(super) stream: Stream,
@@ -342,6 +343,9 @@ pub(crate) struct Nodes<P: Protocol> {
     pub(super) roles: Option<RoleLog<P>>,
     /// Every member a failure detector declared dead, in time order.
     pub(super) declared_dead: Vec<DeadDeclaration>,
+    /// The latest time a timer, sync or reply stretched by a slow node is due: the slowness
+    /// outlasts its undoing until then (see [`Nodes::lingers_until`]).
+    lingers: Time,
 }
 
 impl<P: Protocol> Index<usize> for Nodes<P> {
@@ -401,7 +405,58 @@ impl<P: Protocol> Nodes<P> {
             handled: None,
             violation: None,
             declared_dead: Vec::new(),
+            lingers: Time::ZERO,
         }
+    }
+
+    /// Until when syncs and replies a slow node scheduled are still pending: they complete
+    /// late even once it is back to speed, so the cluster is not back to normal before then.
+    pub(super) fn lingers_until(&self) -> Time {
+        self.lingers
+    }
+
+    /// Sets `node`'s slow-down factor to `factor` at `now` and returns the one it had. The
+    /// timers it has armed are its own work, done at its speed: the time each has left
+    /// scales by `factor / before` (an unslowed node's timers come due as if it had always
+    /// run at its speed from now on), re-armed under a new generation so that the event
+    /// queued at the old time is stale.
+    pub(super) fn set_speed(
+        &mut self,
+        queue: &mut EventQueue<Event<P>>,
+        now: Time,
+        node: NodeId,
+        factor: u32,
+    ) -> u32 {
+        let slot = &mut self.slots[node.index()];
+        let before = std::mem::replace(&mut slot.slow, factor);
+        if before == factor {
+            return before;
+        }
+        let epoch = slot.epoch;
+        for (timer, generation, due) in &mut slot.timers {
+            if *due <= now {
+                continue;
+            }
+            let left =
+                u128::from(due.since(now).as_micros()) * u128::from(factor) / u128::from(before);
+            let at = now + Span(u64::try_from(left).unwrap_or(u64::MAX));
+            if at == *due {
+                continue;
+            }
+            *generation = slot.next_generation;
+            slot.next_generation += 1;
+            *due = at;
+            queue.push(
+                at,
+                Event::Timer {
+                    node,
+                    epoch,
+                    generation: *generation,
+                    timer: timer.clone(),
+                },
+            );
+        }
+        before
     }
 
     /// How many nodes the cluster has.
@@ -536,6 +591,9 @@ impl<P: Protocol> Nodes<P> {
                     let latency = Span(slot.disk_stream.between(min.as_micros(), max.as_micros()));
                     let latency = stretched(latency, u64::from(slot.slow));
                     let at = slot.disk.begin_sync(bus.now, latency);
+                    if slot.slow != 1 {
+                        self.lingers = self.lingers.max(at);
+                    }
                     syncing = Some((at, slot.disk.mark(), Vec::new()));
                 }
                 Effect::Send { .. } | Effect::Reply { .. } if syncing.is_some() => {
@@ -614,9 +672,9 @@ impl<P: Protocol> Nodes<P> {
                 let at = bus.now + stretched(delay, u64::from(slot.slow));
                 let generation = slot.next_generation;
                 slot.next_generation += 1;
-                match slot.timers.iter_mut().find(|(t, _)| *t == timer) {
-                    Some(armed) => armed.1 = generation,
-                    None => slot.timers.push((timer.clone(), generation)),
+                match slot.timers.iter_mut().find(|(t, _, _)| *t == timer) {
+                    Some(armed) => (armed.1, armed.2) = (generation, at),
+                    None => slot.timers.push((timer.clone(), generation, at)),
                 }
                 let epoch = slot.epoch;
                 bus.queue.push(
@@ -630,7 +688,9 @@ impl<P: Protocol> Nodes<P> {
                 );
             }
             Effect::CancelTimer { timer } => {
-                self.slots[node.index()].timers.retain(|(t, _)| *t != timer);
+                self.slots[node.index()]
+                    .timers
+                    .retain(|(t, _, _)| *t != timer);
             }
             Effect::Write { record, snapshot } => {
                 self.slots[node.index()].disk.write(record, snapshot)
@@ -651,6 +711,9 @@ impl<P: Protocol> Nodes<P> {
                 }
                 let delay = bus.links.client_delay(&mut bus.streams.network);
                 let delay = stretched(delay, u64::from(slot.slow));
+                if slot.slow != 1 {
+                    self.lingers = self.lingers.max(bus.now + delay);
+                }
                 bus.queue.push(
                     bus.now + delay,
                     Event::Reply {
@@ -802,7 +865,7 @@ impl<P: Protocol> Nodes<P> {
         };
         let slot = &mut self.slots[node.index()];
         // Only the latest arming of a timer fires; a cancelled one is gone from the list.
-        let Some(i) = slot.timers.iter().position(|(_, g)| *g == generation) else {
+        let Some(i) = slot.timers.iter().position(|(_, g, _)| *g == generation) else {
             return Halt::No;
         };
         slot.timers.swap_remove(i);

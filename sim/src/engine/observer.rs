@@ -116,13 +116,17 @@ impl Observer {
         nodes: &Nodes<P>,
     ) {
         self.close_calm(now);
+        // What a slow node or a degraded network scheduled before it was undone still
+        // arrives late (FIFO holds its link's later messages behind it): the cluster is
+        // whole from the moment the last of it is due, not from the undoing.
+        let settled = now.max(links.lingers_until()).max(nodes.lingers_until());
         match (is_whole(topology, links, nodes), self.healed_at) {
             (true, None) => {
-                self.healed_at = Some(now);
+                self.healed_at = Some(settled);
                 let diverged = diverged_keys(nodes);
                 self.conflicts_at_heal.push((now, diverged));
             }
-            (true, Some(_)) => self.healed_at = Some(now),
+            (true, Some(_)) => self.healed_at = Some(settled),
             (false, _) => self.healed_at = None,
         }
         self.sides = compute_sides(topology, links, nodes);

@@ -2,11 +2,14 @@
 //! `unslow` that restores its speed.
 //!
 //! The model: while a node is slow by a factor k, every message it sends or receives takes
-//! k times the delay its link draws (k x k' between two slow nodes), its replies to clients
-//! take k times theirs, and every timer it arms fires k times later than asked. Its clock
-//! keeps true time, so it notices its own lateness the way a starved process does. What was
-//! already in flight or armed when the fault began keeps its time. Client requests reach it
-//! at the usual speed; the reply carries the slowness.
+//! k times the delay its link draws (the larger factor between two slow nodes), its replies
+//! to clients take k times theirs, and every timer it arms fires k times later than asked.
+//! Its clock keeps true time, so it notices its own lateness the way a starved process does.
+//! What was already in flight when the fault began keeps its time. A timer is the node's own
+//! work: when its factor changes, the time each armed timer has left scales with it (an
+//! unslowed node's timers come due as if it ran at its speed from then on). Client requests
+//! reach it at the usual speed; the reply carries the slowness. The cluster counts as whole
+//! again only once the last message, reply or sync stretched by the fault is due.
 
 use super::table::node_fault;
 use super::{Applied, Draw, Fault, FaultKind, FaultTarget, NemesisDraw};
