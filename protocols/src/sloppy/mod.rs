@@ -362,6 +362,7 @@ impl Protocol for Sloppy {
             versions: Versions::default(),
             result: None,
             answered: false,
+            retried: false,
         };
         self.pending.insert(op, pending);
         ctx.set_timer(Timer::Deadline(op), self.request_timeout);

@@ -52,6 +52,11 @@ fn write_while_n2_is_away(h: &mut Harness) {
     );
     h.drop_for(2);
     h.deliver_all();
+    // The first check asks n2 once more; the second, with that lost too, marks it down.
+    h.timer(0, Timer::AckCheck(1));
+    assert!(!h.nodes[0].down.contains(&n(2)), "asked once more first");
+    h.drop_for(2);
+    h.deliver_all();
     h.timer(0, Timer::AckCheck(1));
     assert!(h.nodes[0].down.contains(&n(2)));
     assert!(h.nodes[0].hints.contains_key(&(n(2), 1)));
@@ -394,4 +399,31 @@ fn clockless_versions_hash_as_the_bare_entries_did() {
     let mut clocked = one.clone();
     clocked.clock.insert(n(1), 3);
     assert_ne!(hash(&clocked), hash(&one));
+}
+
+/// A write asking all N acknowledgements (a request quorum at N) survives one lost Store:
+/// before a silent target is marked down the coordinator asks it once more, as dynamo's
+/// does (Dynamo section 4.6 leaves a slow replica to hinted handoff only once it failed).
+#[test]
+fn a_store_lost_once_is_sent_again_before_its_target_is_marked_down() {
+    for siblings in MODES {
+        let mut h = harness(3, &[], siblings);
+        let id = req(1, 1);
+        h.run(0, |node, ctx| {
+            let op = put(1, "a");
+            node.on_request(ctx, Request { id, op, quorum: Some(3) })
+        });
+        // Fetches answered; the Stores to n3 are lost.
+        h.deliver_where(|(_, _, m)| !matches!(m, Message::Store { .. }));
+        h.deliver_where(|(_, to, m)| !(matches!(m, Message::Store { .. }) && *to == n(2)));
+        h.drop_for(2);
+        h.deliver_all();
+        assert_eq!(h.reply(id), None, "W = 3 waits for n3");
+        let op = *h.nodes[0].pending.keys().next().expect("pending");
+        h.timer(0, Timer::AckCheck(op));
+        assert!(!h.nodes[0].down.contains(&n(2)), "asked once more, not down");
+        h.deliver_all();
+        assert_eq!(h.reply(id), Some(&ok("a")), "the second Store reached it");
+        assert_eq!(h.value(2, 1).as_deref(), Some("a"));
+    }
 }
