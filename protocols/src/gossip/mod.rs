@@ -17,8 +17,10 @@
 //!
 //! Updates are piggybacked on pings, acks and ping-reqs (section 4.1) and gossiped every
 //! `gossip_interval` to `gossip_nodes` random members (memberlist), each at most
-//! `retransmit_mult * ceil(log10(n + 1))` times (lambda log n), the least sent first, at
-//! most `max_piggyback` per message. A node pinged by a member it holds dead or suspect
+//! `retransmit_mult * ceil(log10(n + 1))` times (lambda log n), at most `max_piggyback` per
+//! message: membership updates before the store's invalidations (memberlist fills a packet
+//! from its own queue before serf's user events), then the least sent first, the newest
+//! first among equals (memberlist's order). A node pinged by a member it holds dead or suspect
 //! tells it so in its ack, so that it refutes (memberlist's push-pull does this every 30s);
 //! every `reconnect_interval` a node sends its state to one dead member (serf's reconnect),
 //! which heals a partition's mutual deaths.

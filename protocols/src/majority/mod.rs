@@ -15,7 +15,10 @@
 //! that holds it, so no later read returns an older one (ABD, section 4). The write-back is
 //! skipped when the highest version is already known to be on a write quorum: a reply flags
 //! it *chosen* (a [`Message::Commit`] reached that replica), or, when R >= W, all R replies
-//! carry it.
+//! carry it. A write-back respects promises (below), so a promise to a higher ballot whose
+//! proposer died refuses it for as long as nobody writes the key: a get refused by a quorum
+//! retries as CASPaxos reads, with a phase 1 of its own and the value it finds re-accepted
+//! unchanged under that ballot (the identity change).
 //!
 //! # Writes, and why plain ABD is not enough
 //!

@@ -13,8 +13,10 @@
 //!
 //! # Sloppy writes, hinted handoff
 //!
-//! A node is *down* for a coordinator once it missed an acknowledgement (`ack_timeout`), and
-//! up again as soon as any message from it arrives. A write goes to the first N nodes of the
+//! A node is *down* for a coordinator once it missed an acknowledgement (`ack_timeout`)
+//! twice: a silent target is first sent the request's fetch or store once more, as dynamo's
+//! coordinator does, since a lossy link loses a message now and then. It is up again as soon
+//! as any message from it arrives. A write goes to the first N nodes of the
 //! preference list that are up; each skipped node is replaced by the next node up beyond
 //! the first N, which stores the value with a *hint* naming the node it stands in for (with
 //! N = every node there is no node beyond, and a replica that is up carries the hint). A
