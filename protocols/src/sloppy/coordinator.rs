@@ -319,6 +319,9 @@ impl Sloppy {
         }
         for (t, _) in &silent {
             if *t != self.me && self.down.insert(*t) {
+                // Its run of answers ends here: the hand-back deadline counts only while
+                // this node holds it up (see `HANDOFF_DEADLINE`).
+                self.heard.remove(t);
                 ctx.note(|| format!("{t} missed an ack: down"));
             }
         }

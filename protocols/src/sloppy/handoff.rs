@@ -12,7 +12,12 @@ use crate::time::{Span, Time};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-/// A hint for a node that has answered without a break for this long must be handed back.
+/// A hint for a node that has answered without a break for this long, and that this node
+/// has not marked down meanwhile, must be handed back. A node marked down is only probed
+/// (Dynamo section 4.6 hands back once "the database detects that A has recovered"): on a
+/// network whose latency exceeds `ack_timeout` a peer can answer every few hundred ms and
+/// still be found down at each missed ack, so counting from its first answer broke the
+/// invariant on a correct protocol (swarm.toml seed 114).
 pub const HANDOFF_DEADLINE: Span = Span::secs(5);
 
 /// Messages from a node further apart than this break its "answered continuously" run.

@@ -84,7 +84,8 @@
 //! holds, and the key's clocks (their pointwise maximum) never go back; the hints it holds
 //! are exactly those stored minus those handed back (a persisted ledger: hints lost in a
 //! crash show); and no hint for a node is still held once that node has answered
-//! continuously for [`HANDOFF_DEADLINE`] since the hint was stored.
+//! continuously, and not been marked down, for [`HANDOFF_DEADLINE`] since the hint was
+//! stored.
 //!
 //! [`kv::apply_to_value`]: crate::kv::apply_to_value
 
