@@ -406,6 +406,9 @@ impl Links {
         let second = rng
             .chance_ppm(behaviour.duplicate_ppm)
             .then(|| self.arrival(now, link, &behaviour, stretch, rng));
+        if stretch > 1 || self.degraded {
+            self.lingers = self.lingers.max(first).max(second.unwrap_or(first));
+        }
         Fate::Arrives(first, second)
     }
 
@@ -423,19 +426,12 @@ impl Links {
                 b.reorder_delay.min.as_micros(),
                 b.reorder_delay.max.as_micros(),
             );
-            let at = now + delay + Span(hold);
-            if stretch > 1 || self.degraded {
-                self.lingers = self.lingers.max(at);
-            }
-            return at;
+            return now + delay + Span(hold);
         }
         let mut at = now + delay;
         if self.fifo {
             at = at.max(self.last_arrival[link]);
             self.last_arrival[link] = at;
-        }
-        if stretch > 1 || self.degraded {
-            self.lingers = self.lingers.max(at);
         }
         at
     }

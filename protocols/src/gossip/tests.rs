@@ -202,6 +202,17 @@ fn a_tricked_absent_key_is_not_a_stale_copy() {
     assert!(h.node(1).check_invariants().is_ok());
 }
 
+/// The keys of `updates`, which must all be invalidations.
+fn invalidated_keys(updates: &[Update]) -> Vec<Key> {
+    updates
+        .iter()
+        .map(|u| match u {
+            Update::Invalidate { key, .. } => *key,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 /// memberlist fills a packet from its own broadcast queue before the delegate's (serf's user
 /// events), and within a queue sends the least transmitted first, the newest first among
 /// equals: a refutation queued behind a backlog of invalidations goes out on the next
@@ -228,13 +239,7 @@ fn membership_updates_ride_before_invalidations_and_newest_first() {
     assert_eq!(first.len(), limit);
     assert_eq!(first[0], alive, "the refutation first, behind 20 invalidations");
     // Then the newest invalidations, all unsent, before the older ones.
-    let keys: Vec<Key> = first[1..]
-        .iter()
-        .map(|u| match u {
-            Update::Invalidate { key, .. } => *key,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let keys = invalidated_keys(&first[1..]);
     let newest: Vec<Key> = (0..20).rev().take(limit - 1).collect();
     assert_eq!(keys, newest);
     // The next message carries the refutation again (below its retransmit limit), then
@@ -242,12 +247,6 @@ fn membership_updates_ride_before_invalidations_and_newest_first() {
     let second = node.take_updates();
     assert_eq!(second[0], alive);
     let unsent: Vec<Key> = (0..20).rev().skip(limit - 1).take(limit - 1).collect();
-    let keys: Vec<Key> = second[1..]
-        .iter()
-        .map(|u| match u {
-            Update::Invalidate { key, .. } => *key,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let keys = invalidated_keys(&second[1..]);
     assert_eq!(keys, unsent);
 }

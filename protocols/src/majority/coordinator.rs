@@ -47,7 +47,7 @@ pub(super) struct Pending {
     /// What a get answers.
     pub(super) read_result: Option<OpResult>,
     /// A get whose write-back a quorum refused for promises made to higher ballots: it
-    /// re-proposes the value it read under a ballot of its own (see `decide_rewrite`).
+    /// re-proposes the value it read under a ballot of its own (see `decide_read`).
     pub(super) rewrite: bool,
     /// Each attempt's ballot and the result its value means.
     pub(super) results: Vec<(Version, OpResult)>,
@@ -306,15 +306,20 @@ impl Majority {
             }
             return;
         }
-        if p.phase == Phase::Query {
+        if p.phase == Phase::Query || p.rewrite {
             self.decide_read(ctx, op, intact);
-        } else if p.rewrite {
-            self.decide_rewrite(ctx, op, intact);
         } else {
             self.decide_write(ctx, op, intact);
         }
     }
 
+    /// A get's phase 1 has R replies: it answers the newest value, once that value is on a
+    /// write quorum. A plain read (a query) writes it back at its own version unless it is
+    /// known there already. A rewrite (phase 1 under promises of its own) re-proposes it
+    /// under this round's ballot, unchanged, with its session table (CASPaxos's read, the
+    /// identity change: Rystsov 2018, section 2.2): promised to the ballot, the replicas
+    /// take it where they refused the write-back at the value's older version, and as any
+    /// proposal built on a promise quorum it cannot hide a value chosen since.
     pub(super) fn decide_read(
         &mut self,
         ctx: &mut Context<'_, Self>,
@@ -326,18 +331,22 @@ impl Majority {
         let p = self.pending.get_mut(&op).expect("pending");
         let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
         let result = kv::apply_to_value(&mut value, &p.op);
-        let Some(best) = best else {
+        let Some(mut best) = best else {
             // No replica of the read quorum holds anything: no write ever finished.
             return self.answer(ctx, op, result);
         };
-        let v = best.entry.version;
-        let holding = p
-            .replies
-            .values()
-            .filter(|(rec, _)| rec.as_ref().is_some_and(|x| x.entry.version == v));
-        let (count, chosen) = holding.fold((0, false), |(c, ch), (_, f)| (c + 1, ch || *f));
-        if skip || chosen || (r >= w && count >= w) {
-            return self.answer(ctx, op, result);
+        if p.rewrite {
+            best.entry = Entry::new(p.ballot, best.entry.value);
+        } else {
+            let v = best.entry.version;
+            let holding = p
+                .replies
+                .values()
+                .filter(|(rec, _)| rec.as_ref().is_some_and(|x| x.entry.version == v));
+            let (count, chosen) = holding.fold((0, false), |(c, ch), (_, f)| (c + 1, ch || *f));
+            if skip || chosen || (r >= w && count >= w) {
+                return self.answer(ctx, op, result);
+            }
         }
         p.read_result = Some(result);
         p.enter_phase_two(Phase::WriteBack, best.clone());
@@ -346,37 +355,6 @@ impl Majority {
             key,
             op,
             record: best,
-            write_back: true,
-        };
-        ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
-        self.broadcast(ctx, msg);
-    }
-
-    /// Phase 1 of a get's rewrite has R promises: the newest value they hold goes to phase
-    /// 2 under this round's ballot, unchanged, with its session table (CASPaxos's read, the
-    /// identity change: Rystsov 2018, section 2.2). Promised to the ballot, the replicas take
-    /// it where they refused the write-back at the value's own, older version; and as any
-    /// proposal built on a promise quorum, it cannot hide a value chosen since.
-    pub(super) fn decide_rewrite(
-        &mut self,
-        ctx: &mut Context<'_, Self>,
-        op: u64,
-        best: Option<Record>,
-    ) {
-        let p = self.pending.get_mut(&op).expect("pending");
-        let mut value = best.as_ref().and_then(|b| b.entry.value.clone());
-        let result = kv::apply_to_value(&mut value, &p.op);
-        let Some(mut record) = best else {
-            return self.answer(ctx, op, result);
-        };
-        record.entry = Entry::new(p.ballot, record.entry.value);
-        p.read_result = Some(result);
-        p.enter_phase_two(Phase::WriteBack, record.clone());
-        let key = p.op.key();
-        let msg = Message::Accept {
-            key,
-            op,
-            record,
             write_back: true,
         };
         ctx.set_timer(Timer::Retry(op_of(&msg)), self.phase_timeout);
