@@ -86,7 +86,7 @@ fn one_leader_catches_two_leaders_of_one_term() {
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     assert!(
         c.detail
-            .contains("election safety broken: n2 and n1 both led term 38"),
+            .contains("election safety broken: n2 and n1 both led term 136"),
         "{}",
         c.detail
     );

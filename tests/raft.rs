@@ -26,12 +26,13 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
     assert_bugs_caught(
         "raft",
         &[
-            // n4's corrupted record is applied with garbage values: its store differs from
-            // the others' once they converge (issue 15, storage faults).
+            // A corrupted record is applied with garbage values: that node's store differs
+            // from the others' once they converge (issue 15, storage faults). Seed 17 is the
+            // first of 6 in 1..=50 since followers proxy reads too (it was seed 1 before).
             Caught {
                 bug: "no-checksum",
                 path: "scenarios/disk-faults.toml",
-                seeds: 1,
+                seeds: 17,
                 check: CheckName::Convergence,
             },
             // A candidate missing committed entries wins, and lacks them as leader.

@@ -1,18 +1,23 @@
 //! Client requests (thesis 6.3), reads (thesis 6.4) and membership changes (thesis 4).
 
 use super::log::Command;
-use super::{PendingRead, Raft, Role};
+use super::{PendingRead, Proxy, Raft, Role};
 use crate::contract::{Context, Operator};
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Op, OpResult};
 use crate::time::Time;
 
+/// How many maximum election timeouts a follower keeps re-sending an unanswered proxy.
+const PROXY_FOR: u64 = 4;
+
 impl Raft {
     /// A client's request: the leader appends it (or, for a read, confirms a ReadIndex).
-    /// Another node redirects a read served outside the log to the leader it knows, and
-    /// proxies anything else to it once (thesis 6.2). A write is never refused: the client
-    /// may be retrying one that timed out while in some log, and `NotLeader` would promise
-    /// it never applies; without a leader to proxy to, the node stays silent.
+    /// Another node proxies it to the leader it knows (thesis 6.2), which answers the
+    /// client: a client pinned to one node is served as well as one that follows redirects.
+    /// Without a leader to proxy to (or for a request proxied already, which a stale leader
+    /// received), a read served outside the log is answered `NotLeader`, and a write gets
+    /// no answer at all: the client may be retrying one that timed out while in some log,
+    /// and `NotLeader` would promise it never applies.
     pub(super) fn on_client_request(
         &mut self,
         ctx: &mut Context<'_, Self>,
@@ -23,10 +28,18 @@ impl Raft {
         if self.role != Role::Leader {
             let hint = self.leader_hint;
             return match hint {
-                _ if !logged => self.reply(ctx, id, OpResult::NotLeader { hint }),
                 Some(leader) if !proxied => {
+                    let now = ctx.monotonic();
+                    let (first, last, op2) = (now, now, op.clone());
+                    let proxy = Proxy {
+                        op: op2,
+                        first,
+                        last,
+                    };
+                    self.proxies.insert(id, proxy);
                     self.send(ctx, leader, super::Message::ClientRequest { id, op })
                 }
+                _ if !logged => self.reply(ctx, id, OpResult::NotLeader { hint }),
                 _ => ctx.note(|| format!("{id}: no leader to proxy to; not answered")),
             };
         }
@@ -59,6 +72,44 @@ impl Raft {
         leader.pending_ids.insert(id, index);
         // A single voter commits at once.
         self.maybe_commit(ctx);
+    }
+
+    /// A heartbeat of `leader` arrived, naming the proxied requests it `answered`: they are
+    /// done; a proxy unanswered for a minimum election timeout is sent again (to this
+    /// leader: the old one may be gone), for at most [`PROXY_FOR`] election timeouts. A lost
+    /// proxy otherwise cost the client a whole timeout, and on a lossy network its every
+    /// attempt (`scenarios/gossip-churn.toml` seed 21: three attempts at three followers, each
+    /// proxy lost). A re-sent write the leader applied already is answered from its session,
+    /// a read is served again; the client takes the first answer.
+    pub(super) fn resend_proxies(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        leader: NodeId,
+        answered: &[RequestId],
+    ) {
+        for id in answered {
+            self.proxies.remove(id);
+        }
+        if self.proxies.is_empty() || self.role == Role::Leader {
+            return;
+        }
+        let now = ctx.monotonic();
+        let timeout = self.settings.election_timeout;
+        let again = timeout.min.as_micros();
+        let give_up = timeout.max.as_micros() * PROXY_FOR;
+        self.proxies
+            .retain(|_, p| now.since(p.first).as_micros() < give_up);
+        let due: Vec<(RequestId, Op)> = (self.proxies.iter_mut())
+            .filter(|(_, p)| now.since(p.last).as_micros() >= again)
+            .map(|(id, p)| {
+                p.last = now;
+                (*id, p.op.clone())
+            })
+            .collect();
+        for (id, op) in due {
+            ctx.note(|| format!("{id}: unanswered; proxied to {leader} again"));
+            self.send(ctx, leader, super::Message::ClientRequest { id, op });
+        }
     }
 
     /// Appends `command` to the leader's log and sends it on; returns its index.

@@ -257,6 +257,8 @@ impl Raft {
             quorum_round_at: now,
             lease_until: None,
             catching_up: None,
+            proxied: BTreeMap::new(),
+            answered: BTreeMap::new(),
         }));
         ctx.note(|| format!("became leader of term {term}"));
         ctx.cancel_timer(Timer::Election);

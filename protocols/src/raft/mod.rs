@@ -52,10 +52,17 @@
 //!
 //! Every client operation is a log entry, applied in log order with [`crate::kv::apply`]
 //! by [`state_machine::StateMachine`], which keeps a session per client so that a request
-//! retried with the same id is applied once. A node that is not the leader answers a read
-//! with [`OpResult::NotLeader`] and the leader it knows of, and proxies a write to that
-//! leader, which answers the client: a write is never refused, because the client may be
-//! retrying one that timed out after it reached some log. A leader that loses its leadership
+//! retried with the same id is applied once. A node that is not the leader proxies a
+//! request, read or write, to the leader it knows of, which answers the client (a client
+//! pinned to one node, as `contention/hot-key.toml`'s are, is served too). A proxied request
+//! can be lost on the way (a dropped message, a leader that crashed holding it): the leader
+//! lists in its next heartbeat to that follower the proxied requests it has answered, and the
+//! follower sends again any not listed after a minimum election timeout, for up to
+//! `PROXY_FOR` maximum election timeouts (`client.rs`; with proxies sent once,
+//! `flaky-network.toml` seeds 1 and 3 broke liveness). Knowing no
+//! leader, it answers a read with [`OpResult::NotLeader`] and says nothing to a write: a
+//! write is never refused, because the client may be retrying one that timed out after it
+//! reached some log. A leader that loses its leadership
 //! with client commands still uncommitted does not answer them: they may yet commit, and
 //! the client records them as indeterminate. Reads go through the log unless `read_index`
 //! is on (the default): the leader then records its commit index, confirms it is still
@@ -253,6 +260,9 @@ pub enum Message {
         commit: u64,
         /// The heartbeat round.
         round: u64,
+        /// Requests this follower proxied that the leader has answered since its last
+        /// heartbeat to it: the follower stops re-sending them (`client.rs`).
+        answered: Vec<RequestId>,
     },
     /// The answer to a Heartbeat.
     HeartbeatResponse {
@@ -462,6 +472,19 @@ struct LeaderState {
     lease_until: Option<Time>,
     /// A server being caught up before it is added (thesis 4.2.1).
     catching_up: Option<NodeId>,
+    /// Requests proxied here and not yet answered, with the follower that proxied each.
+    proxied: BTreeMap<RequestId, NodeId>,
+    /// Per follower, the proxied requests answered since its last heartbeat.
+    answered: BTreeMap<NodeId, Vec<RequestId>>,
+}
+
+/// A request this node proxied to the leader and has not heard answered.
+#[derive(Clone, Debug)]
+struct Proxy {
+    op: Op,
+    /// When it was first proxied, and last sent (this node's monotonic clock).
+    first: Time,
+    last: Time,
 }
 
 /// One Raft node with its key-value store.
@@ -505,6 +528,8 @@ pub struct Raft {
     election_armed_at: Time,
     election_reset_at: Time,
     leader: Option<Box<LeaderState>>,
+    /// Requests this node proxied to a leader, until it hears them answered (`client.rs`).
+    proxies: BTreeMap<RequestId, Proxy>,
     /// An invariant a handler found broken, reported by `check_invariants`.
     violation: Option<String>,
 }
@@ -627,6 +652,11 @@ impl Raft {
     fn reply(&mut self, ctx: &mut Context<'_, Self>, id: RequestId, result: OpResult) {
         if !self.bugs.ack_before_sync {
             self.flush(ctx);
+        }
+        if let Some(leader) = self.leader.as_mut() {
+            if let Some(follower) = leader.proxied.remove(&id) {
+                leader.answered.entry(follower).or_default().push(id);
+            }
         }
         ctx.reply(id, result);
     }
@@ -864,6 +894,7 @@ impl Protocol for Raft {
             election_armed_at: now,
             election_reset_at: now,
             leader: None,
+            proxies: BTreeMap::new(),
             violation: None,
         };
         node.arm_election_timer(ctx);
@@ -917,7 +948,13 @@ impl Protocol for Raft {
                 term,
                 commit,
                 round,
-            } => self.handle_heartbeat(ctx, from, term, commit, round),
+                answered,
+            } => {
+                self.handle_heartbeat(ctx, from, term, commit, round);
+                if self.leader_hint == Some(from) {
+                    self.resend_proxies(ctx, from, &answered);
+                }
+            }
             Message::HeartbeatResponse {
                 term,
                 round,
@@ -926,7 +963,12 @@ impl Protocol for Raft {
             Message::InstallSnapshot { term, snapshot } => {
                 self.handle_install_snapshot(ctx, from, term, snapshot)
             }
-            Message::ClientRequest { id, op } => self.on_client_request(ctx, (id, op), true),
+            Message::ClientRequest { id, op } => {
+                if let Some(leader) = self.leader.as_mut() {
+                    leader.proxied.insert(id, from);
+                }
+                self.on_client_request(ctx, (id, op), true)
+            }
             Message::Forward { command } => self.on_membership_command(ctx, command, false),
         }
         self.flush(ctx);

@@ -273,6 +273,7 @@ impl Raft {
         leader.round += 1;
         let round = leader.round;
         leader.rounds_sent_at.push_back((round, now));
+        let answered = &mut leader.answered;
         let beats: Vec<(NodeId, Message)> = leader
             .progress
             .iter()
@@ -285,6 +286,7 @@ impl Raft {
                         term,
                         commit,
                         round,
+                        answered: answered.remove(node).unwrap_or_default(),
                     },
                 )
             })

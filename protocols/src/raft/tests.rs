@@ -5,7 +5,7 @@
 use super::log::Command;
 use super::*;
 use crate::params::{ParamValue, Params};
-use crate::testkit::{append, configs, n, ok, put, req, Cluster};
+use crate::testkit::{append, configs, get, n, ok, put, req, Cluster};
 
 type Harness = Cluster<Raft>;
 type Wire = crate::testkit::Wire<Raft>;
@@ -480,4 +480,53 @@ fn prevote_9_6_a_pre_candidate_wins_once_the_leader_is_gone() {
     h.deliver_where(|w| w.1 != n(0));
     assert_eq!(h.node(1).role, Role::Leader);
     assert_eq!(h.node(1).current_term, 2);
+}
+
+/// Thesis 6.2: a node that is not the leader proxies a client's request to the leader, a read
+/// as well as a write, and the leader answers the client. A proxy lost on the way is sent
+/// again once a heartbeat of the leader shows it unanswered for an election timeout; a
+/// heartbeat naming it answered ends the re-sends.
+#[test]
+fn thesis_6_2_a_follower_proxies_reads_and_sends_a_lost_proxy_again_until_answered() {
+    let mut h = Harness::new(3, &[], &[]);
+    h.campaign(0);
+    h.deliver_all();
+    h.heartbeat(0);
+    h.deliver_all();
+    // A read at a follower reaches the leader, which answers it.
+    let read = req(1, 1);
+    h.submit(1, read, get(1));
+    let proxied = |id: RequestId| {
+        move |w: &Wire| matches!(&w.2, Message::ClientRequest { id: i, .. } if *i == id)
+    };
+    assert_eq!(h.inflight.iter().filter(|w| proxied(read)(w)).count(), 1);
+    h.deliver_all();
+    h.heartbeat(0);
+    h.deliver_all();
+    assert!(h.reply(read).is_some(), "the leader answers a proxied read");
+    assert!(h.node(1).proxies.is_empty(), "the heartbeat named it answered");
+    // A write's proxy is lost: the follower sends it again on a heartbeat an election
+    // timeout later, not before.
+    let write = req(1, 2);
+    h.submit(1, write, put(1, "x"));
+    h.drop_where(proxied(write));
+    h.heartbeat(0);
+    h.deliver_all();
+    assert!(h.reply(write).is_none());
+    assert_eq!(h.node(1).proxies.len(), 1, "still unanswered");
+    for _ in 0..3 {
+        h.heartbeat(0);
+        h.deliver_where(|w| !matches!(w.2, Message::ClientRequest { .. }));
+    }
+    assert_eq!(
+        h.inflight.iter().filter(|w| proxied(write)(w)).count(),
+        1,
+        "sent again once"
+    );
+    h.deliver_all();
+    h.heartbeat(0);
+    h.deliver_all();
+    assert_eq!(h.reply(write), Some(&ok("x")));
+    assert!(h.node(1).proxies.is_empty());
+    assert_eq!(h.value(1, 1).as_deref(), Some("x"));
 }
