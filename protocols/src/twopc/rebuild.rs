@@ -191,10 +191,15 @@ impl TwoPc {
         }
         let healthy: BTreeSet<NodeId> = self.peers().filter(|p| !r.rebuilding.contains(p)).collect();
         let mut decided = Vec::new();
+        let mut logged = Vec::new();
         for (txn, (started, writes, holders)) in &r.held {
             if txn.coordinator == self.me {
-                if self.decisions.contains_key(txn) {
-                    continue; // decided in the intact log: sent again as usual
+                if let Some(commit) = self.decisions.get(txn).map(|d| d.commit) {
+                    // Decided in the intact log: sent again as usual. The damaged record
+                    // may be the one that decided it (released its own prepared record and
+                    // applied it), and a later one, an ack's, logged the decision again.
+                    logged.push((*txn, commit));
+                    continue;
                 }
                 match self.evidence(*txn, writes, holders, &healthy) {
                     Evidence::Unknown => {}
@@ -206,6 +211,14 @@ impl TwoPc {
             }
             if !self.prepared.contains_key(txn) {
                 self.adopt(ctx, *txn, *started, writes.clone());
+            }
+        }
+        for (txn, commit) in logged {
+            if let Some(p) = self.prepared.remove(&txn) {
+                self.release(txn, &p.writes);
+                if commit {
+                    self.apply_adopted(&p.writes);
+                }
             }
         }
         for (txn, commit, pending) in &decided {

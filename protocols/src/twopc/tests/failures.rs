@@ -175,3 +175,37 @@ fn section_2_a_decision_no_participant_heard_is_lost_with_the_log_and_they_block
     assert_eq!(h.node(2).prepared.len(), 1);
     assert_eq!(values(&h, 1), [None, None, None]);
 }
+
+/// The damaged record may be the coordinator's decision itself while a later one survived (an
+/// ack's, which logs the decision again with fewer participants pending): the intact log then
+/// holds the decision *and* the coordinator's own prepared record that the decision released.
+/// The rebuild resolves that record by the logged decision, or the key stays locked at the
+/// coordinator for good (`scenarios/disk-faults.toml` seed 128: every write of k25 refused).
+#[test]
+fn section_2_a_coordinator_whose_log_kept_its_decision_but_lost_its_release_frees_the_keys() {
+    let mut h = Harness::new(3, &[]);
+    h.submit_next(0, put(1, "a"));
+    let prepared = h.durable[0].clone().expect("prepared record");
+    h.deliver_where(|(_, _, m)| matches!(m, Message::Prepare { .. } | Message::Vote { .. }));
+    // Decided: the commit reaches n2 only; n3 stays in doubt and the decision pending.
+    h.drop_where(|(_, to, m)| *to == n(2) && matches!(m, Message::Commit { .. }));
+    h.deliver_all();
+    let decided = h.durable[0].clone().expect("decision record");
+    let mut kept = prepared;
+    kept.decisions = decided.decisions;
+    assert!(!kept.decisions.is_empty() && !kept.prepared.is_empty());
+    restart_damaged(&mut h, 0, Some(kept));
+    for _ in 0..3 {
+        h.tick(10);
+        h.deliver_all();
+    }
+    assert_eq!(values(&h, 1), all("a", 3));
+    for i in 0..3 {
+        assert!(h.node(i).prepared.is_empty(), "n{} holds a record", i + 1);
+        assert!(h.node(i).locks.is_empty(), "n{} holds a lock", i + 1);
+    }
+    let id = h.submit_next(0, put(1, "b"));
+    h.deliver_all();
+    assert_eq!(h.reply(id), Some(&ok("b")));
+    assert_eq!(values(&h, 1), all("b", 3));
+}
