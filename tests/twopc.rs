@@ -37,15 +37,15 @@ fn twopc_keeps_its_promises_on_every_shipped_scenario_across_seeds() {
 }
 
 /// What a rebuild cannot survive (Gray & Lamport section 2: 2PC blocks on the TM's failure,
-/// here for good): disk-faults.toml seed 29, where n4 crashed while it collected votes for
-/// n4.252 and the corrupt record was its log's last. Whether that record decided n4.252 (and
+/// here for good): disk-faults.toml seed 47, where n4 crashed while it collected votes for
+/// n4.220 and the corrupt record was its log's last. Whether that record decided n4.220 (and
 /// answered its client) nothing tells: every participant holds it prepared and none applied
 /// it. So n4 presumes nothing, its participants block, and liveness fails while every safety
 /// promise holds (README, "A disk per node").
 #[test]
 fn twopc_a_lost_decision_nobody_heard_blocks_but_stays_safe() {
     use simkv_sim::checks::{CheckName, Verdict};
-    let report = run_report("scenarios/disk-faults.toml", "twopc", 29, &[]);
+    let report = run_report("scenarios/disk-faults.toml", "twopc", 47, &[]);
     let verdict = |name: CheckName| {
         report
             .checks
@@ -122,11 +122,12 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             // version-checked both commit (write skew), which only the check of the keys
             // joined by txns sees.
             // Storage faults (issue 15): n4's corrupted record is read back as garbage
-            // values, which n4 then serves (seed 2; on seed 1 the record drawn held no value).
+            // values, which n4 then serves (seed 3 is the first of 1..=50 whose corrupt record
+            // held a value a client reads back).
             Caught {
                 bug: "no-checksum",
                 path: "scenarios/disk-faults.toml",
-                seeds: 2,
+                seeds: 3,
                 check: CheckName::Linearizability,
             },
             // A participant's vote, acknowledged before its sync, is lost with the unsynced
@@ -134,7 +135,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "ack-before-sync",
                 path: "scenarios/disk-faults.toml",
-                seeds: 2,
+                seeds: 1,
                 check: CheckName::Linearizability,
             },
             Caught {
@@ -236,10 +237,11 @@ fn down_interval_us(report: &RunReport, node: &str) -> (u64, u64) {
 /// 10s and restarts at 15s; n2 halts right after logging a decision at 20s and restarts at 24s.
 /// Every other node voted yes on the transaction it was coordinating, holds the lock and asks
 /// until the coordinator is back; the blocking lasts as long as the coordinator was down (seed
-/// 5; on seed 1 no transaction reaches n2 between 20s and 24s, so it never halts).
+/// 1; on seed 5 n3 votes no on n1's transaction, its key locked by one of n2's, so n3 has
+/// nothing to block on).
 #[test]
 fn twopc_section_2_participants_block_while_their_coordinator_is_down() {
-    let (report, trace) = run_traced("scenarios/twopc-blocking.toml", 5);
+    let (report, trace) = run_traced("scenarios/twopc-blocking.toml", 1);
     assert_eq!(report.verdict, RunVerdict::Kept, "{:?}", broken(&report));
     let notes = unblocked_notes(&trace);
     for coordinator in ["n1", "n2"] {
@@ -292,31 +294,32 @@ fn twopc_the_report_says_how_long_participants_blocked() {
     assert!(report.render(false).contains("twopc:      committed"));
 }
 
-/// Gray & Lamport section 2: a commit needs every resource manager's vote. twopc's liveness
-/// is promised for a vote timeout that outlasts every round trip (module doc, "Promises"):
-/// swarm.toml seed 10 draws a 150-250ms link between n1 and n2, and with the defaults (a
-/// 100ms vote timeout, 400ms of retries) every write n1 coordinates aborts for n2's missing
-/// vote and is refused; with the vote timeout and retries swarm.toml sets for it, all commit.
+/// Gray & Lamport section 2: a commit needs every resource manager's vote, so a vote deadline
+/// shorter than a round trip aborts every transaction over the slow link. twopc's deadline
+/// adapts (Jacobson's estimator, RFC 6298; module doc, "Promises"): swarm.toml seed 10 draws a
+/// 150-250ms link between n1 and n2, and even with the LAN defaults (a 100ms vote timeout,
+/// 400ms of retries), under which every write n1 coordinated once aborted for n2's missing
+/// vote and was refused, the deadline grows to the round trips it measures and the run keeps
+/// every promise, liveness included.
 #[test]
-fn twopc_vote_timeout_must_outlast_the_slowest_round_trip() {
+fn twopc_the_vote_deadline_grows_to_the_slowest_round_trip() {
     use crate::util::run_report_with;
     let path = "scenarios/swarm.toml";
-    let fitted = run_report_with(path, "twopc", 10, &[], &[]);
-    assert_eq!(fitted.verdict, RunVerdict::Kept, "{:?}", broken(&fitted));
     let defaults = [
         "cluster.params.twopc.vote_timeout=100ms",
         "cluster.params.twopc.retry_for=400ms",
     ];
     let lan = run_report_with(path, "twopc", 10, &[], &defaults);
+    assert_eq!(lan.verdict, RunVerdict::Kept, "{:?}", broken(&lan));
     let liveness = lan.checks.iter().find(|c| c.name == CheckName::Liveness);
-    let liveness = liveness.expect("judged");
-    assert_eq!(liveness.verdict, Verdict::Fail);
-    // Refused, or retried until the client gave up.
-    assert!(
-        liveness.detail.contains("unavailable") || liveness.detail.contains("timed out"),
-        "{}",
-        liveness.detail
-    );
+    assert_eq!(liveness.expect("judged").verdict, Verdict::Pass);
+    let committed = lan
+        .measures
+        .protocol_counters
+        .iter()
+        .find(|c| c.name == "committed")
+        .expect("counted");
+    assert!(committed.value > 0, "{:?}", lan.measures);
 }
 
 /// Runs check their transactions as Elle does (Kingsbury & Alvaro, VLDB 2020, section 4:
@@ -356,4 +359,45 @@ fn runs_name_the_anomaly_elle_finds_in_their_transactions() {
         .as_ref()
         .expect("Elle read the txns");
     assert!(seen.anomalies.is_empty() && seen.txns > 1000, "{seen:?}");
+}
+
+/// Gray & Lamport section 2: every commit needs every vote, so no 2PC answers a write within
+/// the client's timeout when one round over the slowest link takes longer. The promise says
+/// so (`Protocol::liveness_premise`): on `raft/vote-amnesia.toml` (a 150-250ms link, 300ms
+/// client timeouts) twopc does not promise liveness, measures it and names the reason, while
+/// safety stays promised and judged; on LAN links (`contention/hot-key.toml`) it promises it.
+#[test]
+fn twopc_promises_liveness_only_where_a_writes_round_fits_in_the_client_timeout() {
+    let slow = run_report("scenarios/raft/vote-amnesia.toml", "twopc", 1, &[]);
+    assert!(
+        !slow.promises.iter().any(|p| p == "live-after-heal"),
+        "{:?}",
+        slow.promises
+    );
+    assert!(
+        slow.promises.iter().any(|p| p == "linearizable"),
+        "{:?}",
+        slow.promises
+    );
+    let liveness = slow.checks.iter().find(|c| c.name == CheckName::Liveness);
+    let liveness = liveness.expect("measured");
+    assert!(!liveness.promised);
+    assert!(
+        liveness
+            .detail
+            .starts_with("not promised here: a write's round"),
+        "{}",
+        liveness.detail
+    );
+    assert_eq!(slow.verdict, RunVerdict::Kept, "{:?}", broken(&slow));
+    let lan = run_report("scenarios/contention/hot-key.toml", "twopc", 1, &[]);
+    assert!(
+        lan.promises.iter().any(|p| p == "live-after-heal"),
+        "{:?}",
+        lan.promises
+    );
+    let liveness = lan.checks.iter().find(|c| c.name == CheckName::Liveness);
+    let liveness = liveness.expect("judged");
+    assert!(liveness.promised && !liveness.detail.contains("not promised"));
+    assert_eq!(liveness.verdict, Verdict::Pass);
 }

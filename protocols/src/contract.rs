@@ -39,6 +39,19 @@ impl Promise {
     }
 }
 
+/// A scenario's timing, as far as a protocol's liveness promise may rest on it
+/// ([`Protocol::liveness_premise`]): the base network's mean one-way delays (faults aside:
+/// liveness is judged after the last heal) and the clients' patience.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// The longest mean one-way delay of any link between two nodes.
+    pub slowest_link: Span,
+    /// The mean one-way delay between a client and a node.
+    pub client_link: Span,
+    /// How long a client waits for an answer before it retries or gives up.
+    pub client_timeout: Span,
+}
+
 /// A deliberately planted bug, switched on by name from a scenario or `--bug`.
 #[derive(Clone, Copy, Debug)]
 pub struct BugSpec {
@@ -517,6 +530,14 @@ pub trait Protocol: Sized + 'static {
     fn promises(params: &Params) -> Vec<Promise> {
         let _ = params;
         Self::info().promises.to_vec()
+    }
+
+    /// What [`Promise::LiveAfterHeal`] needs of a scenario's timing: `Err(why)` where the
+    /// scenario's network and clients fall outside it, and the run then measures liveness
+    /// instead of judging it, and says why. No premise by default.
+    fn liveness_premise(params: &Params, timing: &Timing) -> Result<(), String> {
+        let _ = (params, timing);
+        Ok(())
     }
 
     /// Folds one record read back from the log after a crash into the durable state rebuilt

@@ -41,7 +41,7 @@ protocol_table! {
 pub use bugs::BugSet;
 pub use contract::{
     BugSpec, Combine, Context, Counter, Effect, Entropy, NodeConfig, Operator, Promise, Protocol,
-    ProtocolInfo, Read, Replay, Request,
+    ProtocolInfo, Read, Replay, Request, Timing,
 };
 pub use ids::{ClientId, NodeId, RequestId};
 pub use kv::{Key, Op, OpResult, Value};

@@ -89,9 +89,26 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
     let checks_started = std::time::Instant::now();
     let replicas = FinalReplica::all(&output);
     let info = P::info();
-    let promises = P::promises(&scenario.cluster.params);
-    let (checks, measured) =
+    let mut promises = P::promises(&scenario.cluster.params);
+    let timing = simkv_protocols::Timing {
+        slowest_link: scenario.network.slowest_link(),
+        client_link: scenario.network.client.latency.mean(),
+        client_timeout: scenario.workload.timeout,
+    };
+    let premise = P::liveness_premise(&scenario.cluster.params, &timing).err();
+    if premise.is_some() {
+        promises.retain(|p| *p != simkv_protocols::Promise::LiveAfterHeal);
+    }
+    let (mut checks, measured) =
         checks::judge_all(&RunView::new(scenario, &output, &replicas), &promises);
+    if let Some(why) = premise {
+        for check in checks
+            .iter_mut()
+            .filter(|c| c.name == checks::CheckName::Liveness)
+        {
+            check.detail = format!("not promised here: {why}\n{}", check.detail);
+        }
+    }
     let checks_wall_ms = checks_started.elapsed().as_secs_f64() * 1000.0;
     let ops = op_counts(&output.history, output.stats.shed);
     let measures = measures(&output, measured, ops.invoked);

@@ -3,9 +3,9 @@
 //! record when a copy already committed, and given up on after `retry_for` (module doc,
 //! "Refusing a write" and "Reads are local, and wait for locks").
 
-use super::{Prepared, Timer, TwoPc, TxnId, Waiting, Write};
+use super::{Message, Prepared, Timer, TwoPc, TxnId, Waiting, Write};
 use crate::contract::Context;
-use crate::ids::{ClientId, RequestId};
+use crate::ids::{ClientId, NodeId, RequestId};
 use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::time::Span;
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,7 +84,7 @@ impl TwoPc {
             ctx.reply(id, result);
             return;
         }
-        if ctx.now().since(waiting.since) >= self.retry_for {
+        if ctx.now().since(waiting.patience) >= self.retry_for {
             self.give_up(ctx, waiting);
             return;
         }
@@ -171,9 +171,13 @@ impl TwoPc {
         // A key's lock is held by a transaction whose coordinator should have decided by
         // now: in doubt, held at every replica, so a retry elsewhere would wait for it too.
         let now = ctx.now();
+        // Not this node's own transaction still collecting votes: its deadline may be longer
+        // (`rtt.rs`), and it decides.
         let in_doubt = keys
             .iter()
-            .filter_map(|k| self.prepared.get(self.locks.get(k)?))
+            .filter_map(|k| self.locks.get(k))
+            .filter(|txn| !self.active.contains_key(txn))
+            .filter_map(|txn| self.prepared.get(txn))
             .any(|p| now.since(p.voted_at) >= self.vote_timeout);
         if !fenced && !waiting.votes_missed && !in_doubt {
             // Voted down, or behind a lock that moves: the client's retry elsewhere may
@@ -206,10 +210,26 @@ impl TwoPc {
 
     /// After an abort: try again after a random backoff, or answer unavailable if the
     /// request has waited `retry_for`.
+    /// A write voted down (rather than short of votes) goes to its home node instead, unless
+    /// this is its home (module doc, "Contention goes home").
     pub(super) fn maybe_retry(&mut self, ctx: &mut Context<'_, Self>, waiting: Waiting) {
+        let home = self.home_of(&waiting.request.op);
+        if !waiting.votes_missed && home != self.me {
+            let id = waiting.request.id;
+            ctx.note(|| format!("{id}: voted down; handing it to its home {home}"));
+            let since = waiting.since;
+            ctx.send(
+                home,
+                Message::Forward {
+                    request: waiting.request,
+                    since,
+                },
+            );
+            return;
+        }
         let unit = BACKOFF_UNIT_US << waiting.attempts.min(4);
         let backoff = Span(BACKOFF_MIN.as_micros() + ctx.random_below(unit));
-        let waited = ctx.now().since(waiting.since);
+        let waited = ctx.now().since(waiting.patience);
         if Span(waited.as_micros() + backoff.as_micros()) >= self.retry_for {
             self.give_up(ctx, waiting);
             return;
@@ -219,14 +239,42 @@ impl TwoPc {
         ctx.set_timer(Timer::Retry(id), backoff);
     }
 
-    /// Refuses requests that have waited for a lock for `retry_for`.
+    /// The home node of `op`'s writes: the one its smallest key maps to, where contended
+    /// writes of the key are coordinated (module doc, "Contention goes home").
+    pub(super) fn home_of(&self, op: &Op) -> NodeId {
+        let key = op.keys().into_iter().min().unwrap_or_default();
+        self.nodes[(key % self.nodes.len() as u64) as usize]
+    }
+
+    /// A request another coordinator handed to this node, its home: served here as if it
+    /// had arrived here, keeping its rank.
+    pub(super) fn on_forward(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        request: crate::contract::Request,
+        since: crate::time::Time,
+    ) {
+        let waiting = Waiting {
+            request,
+            since,
+            patience: ctx.now(),
+            parked_version: 0,
+            attempts: 1,
+            votes_missed: false,
+        };
+        self.serve(ctx, waiting);
+    }
+
+    /// Refuses requests that have waited for `retry_for` behind a lock that has not moved
+    /// for as long: a lock that moves is contention, and the queue behind it is served in
+    /// turn (`Waiting::patience`; module doc, "Contention goes home").
     pub(super) fn refuse_overdue(&mut self, ctx: &mut Context<'_, Self>) {
         let now = ctx.now();
         let mut overdue = Vec::new();
         for queue in self.parked.values_mut() {
             while queue
                 .front()
-                .is_some_and(|w| now.since(w.since) >= self.retry_for)
+                .is_some_and(|w| now.since(w.patience) >= self.retry_for)
             {
                 overdue.extend(queue.pop_front());
             }

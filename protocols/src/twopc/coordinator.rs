@@ -62,7 +62,9 @@ impl TwoPc {
             extended: false,
         };
         self.active.insert(txn, active);
-        ctx.set_timer(Timer::Votes(txn), self.vote_timeout);
+        self.round_trips.begin(txn, now, peers.into_iter().collect());
+        let deadline = self.round_trips.deadline(self.vote_timeout);
+        ctx.set_timer(Timer::Votes(txn), deadline);
         if self.stop_after_prepare {
             ctx.note(|| format!("operator: stopping after the Prepare of {txn}"));
             ctx.halt();
@@ -149,6 +151,7 @@ impl TwoPc {
         txn: TxnId,
         yes: bool,
     ) {
+        self.round_trips.answered(txn, from, ctx.now());
         if let Some(active) = self.active.get_mut(&txn) {
             if !yes {
                 active.waiting.votes_missed = false;

@@ -10,17 +10,23 @@ use crate::time::Time;
 
 impl TwoPc {
     /// Parks `waiting` behind `key`'s lock.
-    pub(super) fn park(&mut self, ctx: &mut Context<'_, Self>, key: Key, waiting: Waiting) {
+    pub(super) fn park(&mut self, ctx: &mut Context<'_, Self>, key: Key, mut waiting: Waiting) {
         let id = waiting.request.id;
         if let Some(holder) = self.locks.get(&key) {
             ctx.note(|| format!("{id}: k{key} locked by {holder}; waiting"));
         } else {
             ctx.note(|| format!("{id}: k{key} awaited by an older Prepare; waiting"));
         }
+        waiting.parked_version = self.version(key);
         // Oldest first, as wait-die ranks them; arrival order among equals.
         let queue = self.parked.entry(key).or_default();
         let at = queue.partition_point(|w| w.since <= waiting.since);
         queue.insert(at, waiting);
+    }
+
+    /// `key`'s version here: how many transactions committed on it.
+    fn version(&self, key: Key) -> u64 {
+        self.entries.get(&key).map_or(0, |e| e.version)
     }
 
     /// Releases the locks `txn` holds on `writes`' keys; returns the keys released.
@@ -45,7 +51,12 @@ impl TwoPc {
             let Some(queue) = self.parked.remove(key) else {
                 continue;
             };
-            for waiting in queue {
+            let version = self.version(*key);
+            for mut waiting in queue {
+                // A commit on the key: contention that makes progress (`Waiting::patience`).
+                if version > waiting.parked_version {
+                    waiting.patience = ctx.now();
+                }
                 if waiting.request.op.is_write() {
                     writes.push((waiting.since, self.me, Some(waiting), None));
                 } else {

@@ -2,6 +2,7 @@
 //! the votes, Commit and Abort; the acknowledgements and outcome queries of the classic
 //! presentation's termination protocol).
 
+use crate::contract::Request;
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Key, OpResult, Value};
 use crate::time::Time;
@@ -82,6 +83,16 @@ pub enum Message {
     Ack {
         /// The transaction.
         txn: TxnId,
+    },
+    /// "Coordinate this write": a coordinator whose transaction for it was voted down
+    /// (contention) hands the request to the home node of its first key, where the key's
+    /// writes wait for one another behind a local lock instead of dying at remote ones
+    /// (primary-copy locking: module doc, "Contention goes home").
+    Forward {
+        /// The client's request, which the home answers.
+        request: Request,
+        /// When it reached the first coordinator (on that node's clock): it keeps its rank.
+        since: Time,
     },
     /// An in-doubt participant asks for the outcome.
     QueryOutcome {

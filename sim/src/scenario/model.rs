@@ -71,6 +71,16 @@ pub enum Latency {
     Normal(Span, Span),
 }
 
+impl Latency {
+    /// The mean delay (a normal truncated at zero is taken at its untruncated mean).
+    pub fn mean(&self) -> Span {
+        match *self {
+            Latency::Constant(d) | Latency::Exponential(d) | Latency::Normal(d, _) => d,
+            Latency::Uniform(min, max) => Span((min.as_micros() + max.as_micros()) / 2),
+        }
+    }
+}
+
 /// Behaviour of one direction of one link. Probabilities are in parts per million.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LinkBehaviour {
@@ -100,6 +110,18 @@ pub struct Network {
     pub links: Vec<LinkOverride>,
     /// Whether links keep order.
     pub fifo: bool,
+}
+
+impl Network {
+    /// The longest mean one-way delay of any link between two nodes: the default's, or an
+    /// override's.
+    pub fn slowest_link(&self) -> Span {
+        let overrides = self.links.iter().map(|l| l.behaviour.latency.mean());
+        overrides
+            .chain([self.default.latency.mean()])
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 /// One direction of one link behaving differently from the default.

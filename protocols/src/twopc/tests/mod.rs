@@ -43,6 +43,7 @@ impl Cluster<TwoPc> {
             Message::Waits { .. } => "waits",
             Message::Rebuild => "rebuild",
             Message::RebuildState { .. } => "rebuild-state",
+            Message::Forward { .. } => "forward",
         })
     }
 }

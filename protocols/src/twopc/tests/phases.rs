@@ -214,3 +214,73 @@ fn with_release_lock_before_decision_a_participant_reads_the_old_value_after_the
         "stale: not linearizable"
     );
 }
+
+/// Contention goes home (module doc): a write voted down for a key's lock is handed to the
+/// key's home node (k1's is n1, the second of three), keeping its rank; the home parks it
+/// behind its local lock rather than dying there, and serves it once the older transaction
+/// committed, without a second vote round lost to the same conflict. Primary-copy locking,
+/// Bernstein, Hadzilacos & Goodman 1987, section 8.4.
+#[test]
+fn contention_a_write_voted_down_goes_to_its_keys_home_and_commits_there() {
+    let mut h = Harness::new(3, &[]);
+    let first = h.submit_next(0, put(1, "a"));
+    h.now += Span::millis(1);
+    let late = h.submit_next(2, put(1, "b"));
+    assert_eq!(h.node(2).home_of(&put(1, "b")), n(1));
+    // n2's Prepare reaches n0, which holds k1 for the older transaction: voted no.
+    h.deliver_where(|(f, to, m)| (*f, *to) == (n(2), n(0)) && matches!(m, Message::Prepare { .. }));
+    h.deliver_where(|(f, to, m)| (*f, *to) == (n(0), n(2)) && matches!(m, Message::Vote { .. }));
+    assert!(h.node(2).retrying.is_empty(), "not retried at n2");
+    assert!(
+        h.inflight.iter().any(|(f, to, m)| (*f, *to) == (n(2), n(1))
+            && matches!(m, Message::Forward { request, .. } if request.id == late)),
+        "handed to k1's home"
+    );
+    h.deliver_all();
+    assert_eq!(h.reply(first), Some(&ok("a")));
+    assert_eq!(h.reply(late), Some(&ok("b")));
+    assert!(h.node(1).stats().committed >= 1, "the home coordinated it");
+    assert_eq!(
+        [h.value(0, 1), h.value(1, 1), h.value(2, 1)],
+        [Some("b".into()), Some("b".into()), Some("b".into())]
+    );
+}
+
+/// A write parked behind a lock keeps waiting past `retry_for` while transactions commit on
+/// its key (a queue that moves is served in turn), where it used to be dropped once it had
+/// waited `retry_for` in all: `contention/hot-key.toml`'s ten clients on one key lost the
+/// writes queued 400 ms at their home. A lock that does not move still ends the wait.
+#[test]
+fn contention_a_parked_write_outwaits_retry_for_while_its_key_commits() {
+    let mut h = Harness::new(3, &[]);
+    let seq = |m: &Message| match m {
+        Message::Prepare { txn, .. }
+        | Message::Vote { txn, .. }
+        | Message::Commit { txn }
+        | Message::Abort { txn }
+        | Message::Ack { txn }
+        | Message::Waits { txn }
+        | Message::QueryOutcome { txn } => Some(txn.seq),
+        _ => None,
+    };
+    // Three writes of k1 at n1: the first runs, the other two park.
+    let writes = ["a", "b", "p"].map(|v| h.submit_next(1, put(1, v)));
+    assert_eq!(h.node(1).parked.get(&1).map(|q| q.len()), Some(2));
+    // 250 ms later the first commits; the second runs and the third parks again.
+    h.tick(250);
+    h.deliver_where(|(_, _, m)| seq(m) == Some(0));
+    assert_eq!(h.reply(writes[0]), Some(&ok("a")));
+    assert_eq!(h.node(1).parked.get(&1).map(|q| q.len()), Some(1));
+    // 500 ms after it arrived, past `retry_for` (400 ms), the third still waits.
+    h.tick(250);
+    assert_eq!(h.node(1).stats().given_up, 0);
+    h.deliver_all();
+    assert_eq!(h.reply(writes[1]), Some(&ok("b")));
+    assert_eq!(h.reply(writes[2]), Some(&ok("p")));
+    // A lock that stays put for `retry_for` still ends the wait.
+    let stuck = h.submit_next(1, put(1, "s"));
+    let waiting = h.submit_next(1, put(1, "w"));
+    h.tick(400);
+    assert!(h.reply(stuck).is_none());
+    assert_eq!(h.node(1).stats().given_up, 1, "{waiting} given up");
+}
