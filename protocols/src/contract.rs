@@ -540,6 +540,16 @@ pub trait Protocol: Sized + 'static {
         Ok(())
     }
 
+    /// What this node, at the end of a run, lost with a damaged log that
+    /// [`Promise::LiveAfterHeal`] cannot survive (twopc: a decision nobody heard, Gray &
+    /// Lamport section 2), as the reason; `None` by default. The engine honours it only for
+    /// a node whose disk a `corrupt` or `misdirect` fault damaged: the run then measures
+    /// liveness instead of judging it, and says why. A claim from a node whose disk was never
+    /// damaged changes nothing.
+    fn liveness_forfeit(&self) -> Option<String> {
+        None
+    }
+
     /// Folds one record read back from the log after a crash into the durable state rebuilt
     /// so far (`None` before the first record). The engine calls it for every surviving
     /// record in write order while it returns `true`, then [`Protocol::start`] with the

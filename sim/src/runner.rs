@@ -73,6 +73,23 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> RunResult {
     scenario.cluster.protocol.visit(Run(scenario, options))
 }
 
+/// What a node whose log a `corrupt` or `misdirect` fault damaged says it lost for good
+/// ([`Protocol::liveness_forfeit`]): the first such node's reason, named.
+fn liveness_forfeit<P: Protocol>(output: &crate::engine::RunOutput<P>) -> Option<String> {
+    use crate::scenario::fault_kinds::{DiskFaultKind, Fault};
+    let damaged = |node: simkv_protocols::NodeId| {
+        output.fired.iter().any(|f| {
+            matches!(&f.fault, Fault::Disk(d) if d.node == node
+                && matches!(d.fault, DiskFaultKind::Corrupt | DiskFaultKind::Misdirect))
+        })
+    };
+    output.nodes.iter().enumerate().find_map(|(i, state)| {
+        let node = simkv_protocols::NodeId(i as u16);
+        let why = state.as_ref()?.liveness_forfeit()?;
+        damaged(node).then(|| format!("{node} {why}"))
+    })
+}
+
 /// Runs `scenario` with protocol `P`.
 pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunResult {
     // Wall time is measured for the report's speed line only; it never reaches the run.
@@ -95,7 +112,9 @@ pub fn run_with<P: Protocol>(scenario: &Scenario, options: RunOptions) -> RunRes
         client_link: scenario.network.client.latency.mean(),
         client_timeout: scenario.workload.timeout,
     };
-    let premise = P::liveness_premise(&scenario.cluster.params, &timing).err();
+    let premise = P::liveness_premise(&scenario.cluster.params, &timing)
+        .err()
+        .or_else(|| liveness_forfeit(&output));
     if premise.is_some() {
         promises.retain(|p| *p != simkv_protocols::Promise::LiveAfterHeal);
     }

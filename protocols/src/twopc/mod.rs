@@ -409,6 +409,9 @@ pub struct TwoPc {
     /// The peers' round trips, which stretch the vote deadline past `vote_timeout`
     /// (`rtt.rs`).
     round_trips: rtt::RoundTrips,
+    /// Own transactions whose decision a damaged log lost while peers hold them prepared
+    /// (`rebuild.rs`): they block for good ([`Protocol::liveness_forfeit`]).
+    lost_outcomes: BTreeSet<TxnId>,
     /// Prepares of older transactions waiting for a lock held by a younger one.
     queued: BTreeMap<TxnId, Queued>,
     /// Requests waiting for a key's lock, in arrival order.
@@ -479,6 +482,17 @@ impl Protocol for TwoPc {
     /// the client's timeout, the writes coordinated at either end of that link time out at
     /// every attempt, and the retries elsewhere wait behind their locks: no 2PC answers
     /// them in time (`scenarios/raft/vote-amnesia.toml`: a 150-250 ms link, 300 ms timeouts).
+    /// A decision its damaged log lost while every participant holds the transaction
+    /// prepared and none applied it: they block for good (module doc, "What survives a
+    /// crash"; `rebuild.rs`).
+    fn liveness_forfeit(&self) -> Option<String> {
+        let txn = self.lost_outcomes.first()?;
+        Some(format!(
+            "lost the decision of {txn} with its damaged log while every participant holds it \
+             prepared and none applied it: they block for good (Gray & Lamport section 2)"
+        ))
+    }
+
     fn liveness_premise(_: &crate::params::Params, t: &crate::contract::Timing) -> Result<(), String> {
         let round = 2 * (t.client_link.as_micros() + t.slowest_link.as_micros());
         if round < t.client_timeout.as_micros() {
@@ -573,6 +587,7 @@ impl Protocol for TwoPc {
             locks,
             active: BTreeMap::new(),
             round_trips: rtt::RoundTrips::default(),
+            lost_outcomes: BTreeSet::new(),
             queued: BTreeMap::new(),
             parked: BTreeMap::new(),
             retrying: BTreeMap::new(),

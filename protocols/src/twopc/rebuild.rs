@@ -25,7 +25,9 @@
 //!   yes or learned the abort (aborted). Either decision is logged and sent as usual. When
 //!   every peer holds it prepared and none applied it, nothing tells whether it committed (the
 //!   decision, and perhaps the client's answer, were only in the lost records): it stays in
-//!   doubt, and its participants block for good. That is the loss 2PC cannot survive.
+//!   doubt, and its participants block for good. That is the loss 2PC cannot survive; the
+//!   node reports it ([`Protocol::liveness_forfeit`](crate::contract::Protocol::liveness_forfeit)),
+//!   and a run whose disk faults damaged its log then does not promise liveness.
 //! - **Its transaction counter** moves past every number of its own a peer knows, and its own
 //!   transactions below it are never presumed aborted ([`TwoPcDurable::outcomes_lost_below`]).
 //!
@@ -202,7 +204,9 @@ impl TwoPc {
                     continue;
                 }
                 match self.evidence(*txn, writes, holders, &healthy) {
-                    Evidence::Unknown => {}
+                    Evidence::Unknown => {
+                        self.lost_outcomes.insert(*txn);
+                    }
                     found => {
                         decided.push((*txn, found == Evidence::Committed, holders.clone()));
                         continue;

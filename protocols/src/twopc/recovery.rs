@@ -85,6 +85,7 @@ impl TwoPc {
         if txn.seq < self.outcomes_lost_below && !self.decisions.contains_key(&txn) {
             // Its decision may have been in records a damaged log lost (rebuild.rs).
             ctx.note(|| format!("{from} asks about {txn}: outcome lost with the log"));
+            self.lost_outcomes.insert(txn);
             return;
         }
         self.send_outcome(ctx, from, txn);

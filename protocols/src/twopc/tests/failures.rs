@@ -153,6 +153,7 @@ fn section_2_a_coordinator_that_lost_its_commit_record_learns_it_from_the_data()
     }
     assert_eq!(values(&h, 1), all("a", 3));
     assert!(h.node(2).prepared.is_empty());
+    assert_eq!(h.node(0).liveness_forfeit(), None, "nothing was lost for good");
 }
 
 /// What 2PC cannot survive: a coordinator's log lost its decision and no participant heard
@@ -174,6 +175,10 @@ fn section_2_a_decision_no_participant_heard_is_lost_with_the_log_and_they_block
     assert_eq!(h.node(1).prepared.len(), 1);
     assert_eq!(h.node(2).prepared.len(), 1);
     assert_eq!(values(&h, 1), [None, None, None]);
+    // It says so, and the run then does not promise liveness (Protocol::liveness_forfeit).
+    let why = h.node(0).liveness_forfeit().expect("the loss is reported");
+    assert!(why.starts_with("lost the decision of n1.0"), "{why}");
+    assert_eq!(h.node(1).liveness_forfeit(), None);
 }
 
 /// The damaged record may be the coordinator's decision itself while a later one survived (an
