@@ -76,16 +76,28 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> RunResult {
 /// What a node whose log a `corrupt` or `misdirect` fault damaged says it lost for good
 /// ([`Protocol::liveness_forfeit`]): the first such node's reason, named.
 fn liveness_forfeit<P: Protocol>(output: &crate::engine::RunOutput<P>) -> Option<String> {
+    let claims = output.nodes.iter().enumerate().map(|(i, state)| {
+        let node = simkv_protocols::NodeId(i as u16);
+        (node, state.as_ref().and_then(P::liveness_forfeit))
+    });
+    honoured_forfeit(claims, &output.fired)
+}
+
+/// The first of `claims` made by a node whose disk a fired `corrupt` or `misdirect` fault
+/// damaged, as "n4 {why}"; a claim from any other node changes nothing.
+fn honoured_forfeit(
+    claims: impl IntoIterator<Item = (simkv_protocols::NodeId, Option<String>)>,
+    fired: &[crate::scenario::ScheduledFault],
+) -> Option<String> {
     use crate::scenario::fault_kinds::{DiskFaultKind, Fault};
     let damaged = |node: simkv_protocols::NodeId| {
-        output.fired.iter().any(|f| {
+        fired.iter().any(|f| {
             matches!(&f.fault, Fault::Disk(d) if d.node == node
                 && matches!(d.fault, DiskFaultKind::Corrupt | DiskFaultKind::Misdirect))
         })
     };
-    output.nodes.iter().enumerate().find_map(|(i, state)| {
-        let node = simkv_protocols::NodeId(i as u16);
-        let why = state.as_ref()?.liveness_forfeit()?;
+    claims.into_iter().find_map(|(node, why)| {
+        let why = why?;
         damaged(node).then(|| format!("{node} {why}"))
     })
 }
@@ -362,5 +374,44 @@ fn latency(history: &History) -> LatencyMs {
         p50: at(0.50),
         p99: at(0.99),
         max: at(1.0),
+    }
+}
+
+#[cfg(test)]
+mod forfeit_tests {
+    use super::honoured_forfeit;
+    use crate::scenario::fault_kinds::{DiskFault, DiskFaultKind};
+    use crate::scenario::{FaultOrigin, ScheduledFault};
+    use simkv_protocols::{NodeId, Time};
+
+    fn disk(node: u16, fault: DiskFaultKind) -> ScheduledFault {
+        let fault = DiskFault {
+            node: NodeId(node),
+            fault,
+        };
+        ScheduledFault::exactly(Time::ZERO, fault.into(), FaultOrigin::FinalHeal)
+    }
+
+    /// A forfeit is honoured only for a node whose log a corrupt or misdirected write
+    /// damaged: a protocol cannot excuse itself from liveness on a healthy disk, nor on one
+    /// that only lost unsynced writes (which every protocol here must survive).
+    #[test]
+    fn a_forfeit_counts_only_where_a_fault_damaged_that_nodes_log() {
+        let claim = |node: u16| (NodeId(node), Some("lost it".to_string()));
+        let silent = |node: u16| (NodeId(node), None);
+        let corrupt_n2 = [disk(1, DiskFaultKind::Corrupt)];
+        assert_eq!(
+            honoured_forfeit([silent(0), claim(1)], &corrupt_n2),
+            Some("n2 lost it".into())
+        );
+        assert_eq!(honoured_forfeit([claim(0), silent(1)], &corrupt_n2), None);
+        assert_eq!(honoured_forfeit([claim(0)], &[]), None);
+        let unsynced = [disk(0, DiskFaultKind::LoseUnsynced)];
+        assert_eq!(honoured_forfeit([claim(0)], &unsynced), None);
+        let misdirect = [disk(0, DiskFaultKind::Misdirect)];
+        assert_eq!(
+            honoured_forfeit([claim(0)], &misdirect),
+            Some("n1 lost it".into())
+        );
     }
 }
