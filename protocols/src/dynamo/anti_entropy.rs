@@ -1,14 +1,23 @@
-//! Anti-entropy (module doc, "Repair"; section 4.7): every `anti_entropy` a node compares
-//! one bucket's digest, over the keys both ends replicate, with one peer, in rotation, and
-//! differing buckets are exchanged both ways; corrupt versions no write produced are dropped
-//! first. The digest message also gossips the sender's view of the members (section 4.8).
+//! Anti-entropy (module doc, "Repair"; section 4.7): every `anti_entropy` a node sends one
+//! peer, in rotation, the root of its Merkle tree ([`merkle`]) over the keys both replicate;
+//! where the roots differ the two descend together, level by level, into the branches that
+//! differ only, and exchange the versions of the differing leaves both ways. Corrupt versions
+//! no write produced are dropped first. The root message also gossips the sender's view of
+//! the members (section 4.8). Each node counts the bytes its rounds sent, and what a
+//! full-state exchange would have sent instead (both ends' shared versions, each round).
 
+use super::merkle::{self, Tree};
 use super::versions::Versioned;
 use super::{Dynamo, Message, Timer};
 use crate::contract::Context;
 use crate::ids::NodeId;
 use crate::kv::Key;
-use crate::quorum::{self, bucket_of, Entry, Version};
+use crate::quorum::{Entry, Version};
+use std::collections::BTreeSet;
+
+/// Bytes of one tree hash, one node or leaf index.
+const HASH_BYTES: u64 = 8;
+const INDEX_BYTES: u64 = 4;
 
 impl Dynamo {
     pub(super) fn on_anti_entropy(
@@ -18,29 +27,45 @@ impl Dynamo {
         msg: Message,
     ) {
         match msg {
-            Message::Digest {
-                bucket,
-                digest,
-                members,
-            } => {
+            Message::Digest { root, members } => {
                 self.merge_members(ctx, &members);
-                if self.bucket_digest(bucket, from) == digest {
+                let tree = self.tree(from);
+                if tree.root() == root {
                     return;
                 }
-                let entries = self.bucket_entries(bucket, from);
-                let reply = true;
-                let msg = Message::Entries {
-                    bucket,
-                    entries,
-                    reply,
-                };
-                ctx.send(from, msg);
+                let children = tree.children(0, 0).unwrap_or_default().to_vec();
+                self.send_branches(ctx, from, 0, vec![(0, children)]);
+            }
+            Message::Branches { level, nodes } => {
+                let tree = self.tree(from);
+                let differing: Vec<u32> = nodes
+                    .iter()
+                    .flat_map(|(index, theirs)| tree.differing(level, *index, theirs))
+                    .collect();
+                if differing.is_empty() {
+                    return;
+                }
+                if level + 1 >= merkle::DEPTH {
+                    let leaves: BTreeSet<u32> = differing.into_iter().collect();
+                    let entries = self.leaf_entries(&leaves, from);
+                    self.send_entries(ctx, from, leaves, entries, true);
+                    return;
+                }
+                let below = level + 1;
+                let nodes = differing
+                    .into_iter()
+                    .filter_map(|i| Some((i, tree.children(below, i)?.to_vec())))
+                    .collect();
+                self.send_branches(ctx, from, below, nodes);
             }
             Message::Entries {
-                bucket,
+                leaves,
                 entries,
                 reply,
             } => {
+                let leaves: BTreeSet<u32> = leaves.into_iter().collect();
+                // What this node held before taking theirs: they have their own already.
+                let mine = reply.then(|| self.leaf_entries(&leaves, from));
                 let mut changed = 0;
                 for (key, v) in entries {
                     changed += usize::from(self.install(key, v));
@@ -49,21 +74,43 @@ impl Dynamo {
                     self.persist(ctx);
                     ctx.note(|| format!("anti-entropy with {from}: {changed} entries taken"));
                 }
-                if reply {
-                    let entries = self.bucket_entries(bucket, from);
-                    let reply = false;
-                    ctx.send(
-                        from,
-                        Message::Entries {
-                            bucket,
-                            entries,
-                            reply,
-                        },
-                    );
+                if let Some(mine) = mine {
+                    self.send_entries(ctx, from, leaves, mine, false);
                 }
             }
             _ => {}
         }
+    }
+
+    fn send_branches(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        to: NodeId,
+        level: u8,
+        nodes: Vec<(u32, Vec<u64>)>,
+    ) {
+        let hashes: usize = nodes.iter().map(|(_, h)| h.len()).sum();
+        self.anti_entropy_bytes += INDEX_BYTES * nodes.len() as u64 + HASH_BYTES * hashes as u64;
+        ctx.send(to, Message::Branches { level, nodes });
+    }
+
+    fn send_entries(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        to: NodeId,
+        leaves: BTreeSet<u32>,
+        entries: Vec<(Key, Versioned)>,
+        reply: bool,
+    ) {
+        self.anti_entropy_bytes +=
+            INDEX_BYTES * leaves.len() as u64 + merkle::wire_bytes(entries.iter());
+        let leaves = leaves.into_iter().collect();
+        let msg = Message::Entries {
+            leaves,
+            entries,
+            reply,
+        };
+        ctx.send(to, msg);
     }
 
     /// Whether both this node and `peer` replicate `key`, in this node's view.
@@ -72,12 +119,22 @@ impl Dynamo {
         set.contains(&self.me) && set.contains(&peer)
     }
 
-    /// The versions of the keys in `bucket` that this node and `peer` both replicate.
-    pub(super) fn bucket_entries(&self, bucket: u16, peer: NodeId) -> Vec<(Key, Versioned)> {
-        self.entries
-            .iter()
-            .filter(|(k, _)| bucket_of(**k) == bucket && self.shared(**k, peer))
-            .flat_map(|(k, vs)| vs.iter().map(|v| (*k, v.clone())))
+    /// The versions of the keys this node and `peer` both replicate, each on its own.
+    fn shared_versions(&self, peer: NodeId) -> impl Iterator<Item = (Key, &Versioned)> {
+        let shared = self.entries.iter().filter(move |(k, _)| self.shared(**k, peer));
+        shared.flat_map(|(k, vs)| vs.iter().map(move |v| (*k, v)))
+    }
+
+    /// This node's Merkle tree over the keys it and `peer` both replicate.
+    fn tree(&self, peer: NodeId) -> Tree {
+        Tree::build(self.shared_versions(peer))
+    }
+
+    /// The versions in `leaves` of the keys this node and `peer` both replicate.
+    fn leaf_entries(&self, leaves: &BTreeSet<u32>, peer: NodeId) -> Vec<(Key, Versioned)> {
+        let all = self.shared_versions(peer);
+        all.filter(|(k, _)| leaves.contains(&merkle::leaf_of(*k)))
+            .map(|(k, v)| (k, v.clone()))
             .collect()
     }
 
@@ -88,26 +145,22 @@ impl Dynamo {
         versions.flat_map(|(k, vs)| vs.iter().map(|v| (*k, &v.entry)))
     }
 
-    /// The digest of `bucket` over the keys this node and `peer` both replicate.
-    pub(super) fn bucket_digest(&self, bucket: u16, peer: NodeId) -> u64 {
-        let versions = self.entries.iter();
-        let shared = versions.filter(|(k, _)| bucket_of(**k) == bucket && self.shared(**k, peer));
-        let all = shared.flat_map(|(k, vs)| vs.iter().map(|v| (*k, &v.entry)));
-        let digests = quorum::bucket_digests(all);
-        digests[usize::from(bucket)]
-    }
-
     pub(super) fn on_anti_entropy_tick(&mut self, ctx: &mut Context<'_, Self>) {
         if self.drop_unwritten() {
             self.persist(ctx);
         }
         if !self.peers.is_empty() {
-            let (peer, bucket) = self.rotation.next(&self.peers);
-            let digest = self.bucket_digest(bucket, peer);
+            let (peer, _) = self.rotation.next(&self.peers);
+            let tree = self.tree(peer);
+            // A full-state exchange would send both ends' shared versions, each way: counted
+            // as twice this end's (the measure the Merkle tree is compared against).
+            let shared: Vec<(Key, Versioned)> =
+                (self.shared_versions(peer).map(|(k, v)| (k, v.clone()))).collect();
+            self.full_exchange_bytes += 2 * merkle::wire_bytes(shared.iter());
+            self.anti_entropy_bytes += HASH_BYTES;
             let members = self.members.iter().map(|(n, s)| (*n, *s)).collect();
             let msg = Message::Digest {
-                bucket,
-                digest,
+                root: tree.root(),
                 members,
             };
             ctx.send(peer, msg);

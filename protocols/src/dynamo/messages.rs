@@ -57,21 +57,29 @@ pub enum Message {
     Ping,
     /// Yes.
     Pong,
-    /// Anti-entropy: the digest of one bucket, over the keys both ends replicate, and the
-    /// sender's view of the ring's members (gossiped, section 4.8: no global view).
+    /// Anti-entropy (section 4.7): the root of the sender's Merkle tree over the keys both
+    /// ends replicate, and the sender's view of the ring's members (gossiped, section 4.8:
+    /// no global view).
     Digest {
-        /// The bucket.
-        bucket: u16,
-        /// Its digest.
-        digest: u64,
+        /// The root's hash.
+        root: u64,
         /// The sender's members and their states.
         members: Vec<(NodeId, Member)>,
     },
-    /// Anti-entropy: the sender's entries of a bucket; with `reply`, send yours back.
+    /// Anti-entropy: the sender's hashes of the children of these nodes on `level` of its
+    /// tree (0: the root), each a node whose hash differed.
+    Branches {
+        /// The level of the nodes.
+        level: u8,
+        /// Each node's index on its level, and its children's hashes.
+        nodes: Vec<(u32, Vec<u64>)>,
+    },
+    /// Anti-entropy: the sender's versions in the differing leaves; with `reply`, send
+    /// yours back.
     Entries {
-        /// The bucket.
-        bucket: u16,
-        /// The sender's versions in it (a key's siblings each on their own).
+        /// The leaves.
+        leaves: Vec<u32>,
+        /// The sender's versions in them (a key's siblings each on their own).
         entries: Vec<(Key, Versioned)>,
         /// Whether the receiver should answer with its own.
         reply: bool,
