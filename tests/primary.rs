@@ -19,19 +19,19 @@ fn primary_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "skip-resync",
                 path: "scenarios/crash-restart.toml",
-                seeds: 3,
+                seeds: 1..=3,
                 check: CheckName::Convergence,
             },
             Caught {
                 bug: "blind-apply",
                 path: "scenarios/partition.toml",
-                seeds: 5,
+                seeds: 1..=5,
                 check: CheckName::Convergence,
             },
             Caught {
                 bug: "no-anti-entropy",
                 path: "scenarios/flaky-network.toml",
-                seeds: 5,
+                seeds: 1..=5,
                 check: CheckName::Convergence,
             },
             // A reused version trips the node's own invariant (no own version past the
@@ -39,7 +39,7 @@ fn primary_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "volatile-counter",
                 path: "scenarios/crash-restart.toml",
-                seeds: 3,
+                seeds: 1..=3,
                 check: CheckName::Invariants,
             },
         ],

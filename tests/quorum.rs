@@ -66,7 +66,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "skip-read-write-back",
                 path: "scenarios/flaky-network.toml",
-                seeds: 21,
+                seeds: 1..=21,
                 check: CheckName::Linearizability,
             },
             // R + W <= N: a read (and a phase 1) quorum can miss the last write quorum, here
@@ -75,7 +75,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "weak-quorum",
                 path: "scenarios/nemesis.toml",
-                seeds: 2,
+                seeds: 1..=2,
                 check: CheckName::Linearizability,
             },
             // Two coordinators' ballots with one counter look equal: both are promised and
@@ -87,7 +87,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "version-without-node-tiebreak",
                 path: "scenarios/flaky-network.toml",
-                seeds: 2,
+                seeds: 1..=2,
                 check: CheckName::Linearizability,
             },
             // ABD's crash-recovery variant needs a replica to keep what it acknowledged: with
@@ -96,7 +96,7 @@ fn majority_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "ack-before-sync",
                 path: "scenarios/power-loss.toml",
-                seeds: 5,
+                seeds: 1..=5,
                 check: CheckName::Durability,
             },
         ],

@@ -32,14 +32,14 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "no-checksum",
                 path: "scenarios/disk-faults.toml",
-                seeds: 17,
+                seeds: 1..=17,
                 check: CheckName::Convergence,
             },
             // A candidate missing committed entries wins, and lacks them as leader.
             Caught {
                 bug: "vote-without-log-check",
                 path: "scenarios/raft/reelection.toml",
-                seeds: 2,
+                seeds: 1..=2,
                 check: CheckName::Invariants,
             },
             // Seed 3: a leader counts an earlier term's entry as committed, crashes, and a
@@ -47,7 +47,7 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "commit-previous-term",
                 path: "scenarios/raft/figure8.toml",
-                seeds: 5,
+                seeds: 1..=5,
                 check: CheckName::Invariants,
             },
             // A voter that forgets its vote in a crash elects two leaders of one term.
@@ -55,14 +55,14 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 // (Pre-Vote, on by default, makes the elections it needs rarer: seed 14.)
                 bug: "vote-not-persisted",
                 path: "scenarios/raft/vote-amnesia.toml",
-                seeds: 14,
+                seeds: 1..=14,
                 check: CheckName::Invariants,
             },
             // A deposed leader's AppendEntries truncates a follower's committed entries.
             Caught {
                 bug: "accept-stale-term",
                 path: "scenarios/raft/churn.toml",
-                seeds: 3,
+                seeds: 1..=3,
                 check: CheckName::Invariants,
             },
             // A leader on a slow clock keeps its lease past the point where a majority would
@@ -70,13 +70,13 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "lease-without-drift-bound",
                 path: "scenarios/raft/clock-drift-lease.toml",
-                seeds: 5,
+                seeds: 1..=5,
                 check: CheckName::Invariants,
             },
             Caught {
                 bug: "apply-retries-twice",
                 path: "scenarios/raft/churn.toml",
-                seeds: 2,
+                seeds: 1..=2,
                 check: CheckName::Linearizability,
             },
             // Section 5.1: a follower acknowledges entries before they are on stable
@@ -85,7 +85,7 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "ack-before-sync",
                 path: "scenarios/power-loss.toml",
-                seeds: 1,
+                seeds: 1..=1,
                 check: CheckName::Invariants,
             },
         ],

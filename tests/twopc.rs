@@ -109,7 +109,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "commit-without-all-votes",
                 path: "scenarios/freeze.toml",
-                seeds: 1,
+                seeds: 1..=1,
                 check: CheckName::Linearizability,
             },
             // A node crashes with yes votes outstanding and forgets them: the commit is lost
@@ -117,7 +117,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "vote-not-persisted",
                 path: "scenarios/crash-restart.toml",
-                seeds: 1,
+                seeds: 1..=1,
                 check: CheckName::Convergence,
             },
             // A participant unlocked at its vote serves the old value before the commit
@@ -125,7 +125,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "release-lock-before-decision",
                 path: "scenarios/flaky-network.toml",
-                seeds: 1,
+                seeds: 1..=1,
                 check: CheckName::Linearizability,
             },
             // n2, stopped after logging a commit, forgets it and tells the participants to
@@ -133,7 +133,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "coordinator-forgets-decision",
                 path: "scenarios/twopc-blocking.toml",
-                seeds: 2,
+                seeds: 1..=2,
                 check: CheckName::Convergence,
             },
             // Two txns each read the key the other writes; with reads neither locked nor
@@ -145,7 +145,7 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "no-checksum",
                 path: "scenarios/disk-faults.toml",
-                seeds: 3,
+                seeds: 1..=3,
                 check: CheckName::Linearizability,
             },
             // A participant's vote, acknowledged before its sync, is lost with the unsynced
@@ -153,13 +153,13 @@ fn twopc_every_planted_bug_is_caught_on_a_shipped_scenario() {
             Caught {
                 bug: "ack-before-sync",
                 path: "scenarios/disk-faults.toml",
-                seeds: 1,
+                seeds: 1..=1,
                 check: CheckName::Linearizability,
             },
             Caught {
                 bug: "lock-only-written-keys",
                 path: "scenarios/transactions.toml",
-                seeds: 1,
+                seeds: 1..=1,
                 check: CheckName::Linearizability,
             },
         ],

@@ -38,9 +38,10 @@ impl Dynamo {
             }
             Message::Branches { level, nodes } => {
                 let tree = self.tree(from);
+                let skip_last = self.bugs.merkle_skips_last_branch;
                 let differing: Vec<u32> = nodes
                     .iter()
-                    .flat_map(|(index, theirs)| tree.differing(level, *index, theirs))
+                    .flat_map(|(index, theirs)| tree.differing(level, *index, theirs, skip_last))
                     .collect();
                 if differing.is_empty() {
                     return;

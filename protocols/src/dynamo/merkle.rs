@@ -67,13 +67,15 @@ impl Tree {
 
     /// The children of the node at `index` on `level` whose hashes differ from `theirs`
     /// (the same node's children in another tree), as indices on `level + 1`. A malformed
-    /// `theirs` (another length, a node past the end) counts as all differing.
-    pub fn differing(&self, level: u8, index: u32, theirs: &[u64]) -> Vec<u32> {
+    /// `theirs` (another length, a node past the end) counts as all differing. With
+    /// `skip_last` (the planted bug `merkle-skips-last-branch`) the last child is never
+    /// compared.
+    pub fn differing(&self, level: u8, index: u32, theirs: &[u64], skip_last: bool) -> Vec<u32> {
         let Some(mine) = self.children(level, index) else {
             return Vec::new();
         };
         let first = index * FANOUT as u32;
-        (0..FANOUT)
+        (0..FANOUT - usize::from(skip_last))
             .filter(|i| theirs.len() != FANOUT || mine[*i] != theirs[*i])
             .map(|i| first + i as u32)
             .collect()
@@ -122,7 +124,7 @@ mod tests {
         let mut path = vec![0u32];
         for level in 0..DEPTH {
             let index = *path.last().unwrap();
-            let differing = ta.differing(level, index, tb.children(level, index).unwrap());
+            let differing = ta.differing(level, index, tb.children(level, index).unwrap(), false);
             assert_eq!(differing.len(), 1, "level {level}: {differing:?}");
             path.push(differing[0]);
         }

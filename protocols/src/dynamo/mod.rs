@@ -168,6 +168,10 @@ crate::planted_bugs! {
             "a replica acknowledges writes and hints at once and syncs its log only every 100 ms \
                       (Cassandra's periodic commitlog sync): a crash takes back what it \
                       acknowledged since its last sync";
+        merkle_skips_last_branch = "merkle-skips-last-branch",
+            "anti-entropy's Merkle descent compares only the first 15 of a node's 16 \
+                      children (an off-by-one), so keys under a last branch are never repaired \
+                      by anti-entropy";
     }
 }
 
