@@ -175,15 +175,7 @@ fn dynamo_join_summary_shows_the_ring_change_one_join_at_a_time() {
 #[test]
 fn section_4_7_merkle_anti_entropy_converges_sending_less_than_full_exchanges() {
     let report = crate::util::run_report("scenarios/partition.toml", "dynamo", 1, &[]);
-    let counter = |name: &str| {
-        let c = report
-            .measures
-            .protocol_counters
-            .iter()
-            .find(|c| c.name == name);
-        c.unwrap_or_else(|| panic!("{name} in {:?}", report.measures))
-            .value
-    };
+    let counter = |name: &str| crate::util::counter(&report, name);
     let convergence = report
         .checks
         .iter()

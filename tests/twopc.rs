@@ -296,15 +296,7 @@ fn twopc_section_2_participants_block_while_their_coordinator_is_down() {
 #[test]
 fn twopc_the_report_says_how_long_participants_blocked() {
     let report = run_report("scenarios/twopc-blocking.toml", "twopc", 1, &[]);
-    let counter = |name: &str| {
-        let c = report
-            .measures
-            .protocol_counters
-            .iter()
-            .find(|c| c.name == name);
-        c.unwrap_or_else(|| panic!("{name} in {:?}", report.measures))
-            .value
-    };
+    let counter = |name: &str| crate::util::counter(&report, name);
     let longest = counter("longest block ms");
     assert!((3_000..=5_000).contains(&longest), "{longest} ms");
     assert!(counter("blocked ms in all") >= longest);
@@ -331,13 +323,8 @@ fn twopc_the_vote_deadline_grows_to_the_slowest_round_trip() {
     assert_eq!(lan.verdict, RunVerdict::Kept, "{:?}", broken(&lan));
     let liveness = lan.checks.iter().find(|c| c.name == CheckName::Liveness);
     assert_eq!(liveness.expect("judged").verdict, Verdict::Pass);
-    let committed = lan
-        .measures
-        .protocol_counters
-        .iter()
-        .find(|c| c.name == "committed")
-        .expect("counted");
-    assert!(committed.value > 0, "{:?}", lan.measures);
+    let committed = crate::util::counter(&lan, "committed");
+    assert!(committed > 0, "{:?}", lan.measures);
 }
 
 /// Runs check their transactions as Elle does (Kingsbury & Alvaro, VLDB 2020, section 4:

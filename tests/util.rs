@@ -183,3 +183,15 @@ pub fn assert_bugs_caught(protocol: &str, table: &[Caught]) {
         );
     }
 }
+
+/// The value of the protocol counter `name` in `report`'s measures (summed over nodes, or the
+/// maximum, as the counter says); panics naming the measures when the run has none so named.
+pub fn counter(report: &simkv_sim::report::RunReport, name: &str) -> u64 {
+    let c = report
+        .measures
+        .protocol_counters
+        .iter()
+        .find(|c| c.name == name);
+    c.unwrap_or_else(|| panic!("{name} in {:?}", report.measures))
+        .value
+}

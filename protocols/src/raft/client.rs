@@ -30,11 +30,10 @@ impl Raft {
             return match hint {
                 Some(leader) if !proxied => {
                     let now = ctx.monotonic();
-                    let (first, last, op2) = (now, now, op.clone());
                     let proxy = Proxy {
-                        op: op2,
-                        first,
-                        last,
+                        op: op.clone(),
+                        first: now,
+                        last: now,
                     };
                     self.proxies.insert(id, proxy);
                     self.send(ctx, leader, super::Message::ClientRequest { id, op })
