@@ -408,3 +408,38 @@ fn a_closed_stdout_ends_quietly() {
         "ended by SIGPIPE: {status:?} {stderr}"
     );
 }
+
+/// Membership changes need a protocol whose nodes can join and leave: `initial` with fewer
+/// than every node, and a `join`, `leave` or `remove` fault, are refused for the others at
+/// their line and column; a name twice or outside the cluster is refused too.
+#[test]
+fn bad_input_membership_changes_for_a_protocol_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let initial = format!("{GOOD}initial = [\"n1\", \"n2\"]\n");
+    let path = write(dir.path(), "i.toml", &initial);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:8:11"), "expected no `initial`", "`raft`"],
+    );
+    for kind in ["join", "leave", "remove"] {
+        let text = format!("{GOOD}\n[[fault]]\nat = \"1s\"\n{kind} = \"n3\"\n");
+        let path = write(dir.path(), &format!("{kind}.toml"), &text);
+        let needle = format!("expected no `{kind}` fault for protocol `primary`");
+        expect_bad(&["run", &path], &[&format!("{path}:11:"), &needle]);
+    }
+    let twice = initial.replace("\"n1\", \"n2\"", "\"n1\", \"n1\"");
+    let path = write(dir.path(), "twice.toml", &twice);
+    expect_bad(&["run", &path, "--protocol", "raft"], &["found n1 twice"]);
+    let unknown = initial.replace("\"n1\", \"n2\"", "\"n1\", \"n9\"");
+    let path = write(dir.path(), "unknown.toml", &unknown);
+    expect_bad(
+        &["run", &path, "--protocol", "raft"],
+        &["expected a node name n1..n3"],
+    );
+    let none = initial.replace("\"n1\", \"n2\"", "");
+    let path = write(dir.path(), "none.toml", &none);
+    expect_bad(
+        &["run", &path, "--protocol", "raft"],
+        &["expected at least one node"],
+    );
+}

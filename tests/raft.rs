@@ -128,3 +128,38 @@ fn raft_pre_vote_keeps_vote_amnesia_seed_11_live_and_without_it_liveness_is_meas
     );
     assert_eq!(off.verdict, RunVerdict::Kept);
 }
+
+/// Thesis 4.1 and 4.2.2 through the engine's membership faults: n4 and n5 join (the leader
+/// adds each once it has caught up), n1 leaves (it asks the leader to remove it and stops
+/// once that configuration commits), n2 is removed; the leaders elected after n1 left are
+/// joined nodes, so the joiners vote: n5 after n1's leave, and n4 once the leader n5 crashed.
+#[test]
+fn thesis_4_1_joined_nodes_become_voters_and_a_leaving_leader_steps_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let trace = trace.to_str().unwrap();
+    let out = crate::util::simkv(&[
+        "run",
+        "scenarios/raft/join-leave-remove.toml",
+        "--trace",
+        trace,
+    ]);
+    let text = crate::util::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("n1 left the cluster: stopped for good"),
+        "{text}"
+    );
+    assert!(text.contains("  n1   outside "), "{text}");
+    assert!(text.contains("  n2   outside "), "{text}");
+    let leaders: Vec<String> = std::fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"ev\":\"role\"") && l.contains("\"role\":\"leader\""))
+        .map(|l| l.split("\"node\":\"").nth(1).unwrap()[..2].to_string())
+        .collect();
+    assert!(
+        leaders.iter().any(|n| n == "n4" || n == "n5"),
+        "{leaders:?}"
+    );
+}

@@ -8,7 +8,7 @@ use crate::time::{Span, SpanRange, Time};
 use serde::Deserialize;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::hash::Hash;
 
 /// A guarantee a protocol promises. A run checks every promise and measures the rest: an AP
@@ -84,6 +84,10 @@ pub struct ProtocolInfo {
     /// scenario step with any other command, unless the step says `unsupported = "ignore"`
     /// (then the node still receives it, ignores it, and the summary says so).
     pub operators: &'static [&'static str],
+    /// Whether nodes may join, leave and be removed while it runs (a scenario's `initial`
+    /// and its `join`, `leave` and `remove` faults; see [`Membership`]). A protocol without
+    /// it is refused such a scenario at load time.
+    pub membership: bool,
     /// Its own check of its parameters, run by the loader ([`crate::params::ParamCheck`]).
     pub check_params: crate::params::ParamCheck,
 }
@@ -133,8 +137,19 @@ impl Counter {
 pub struct NodeConfig {
     /// This node.
     pub id: NodeId,
-    /// Every node of the cluster, this one included, in order.
+    /// Every node of the cluster, this one included, in order: every host the cluster may
+    /// ever have (the seed's hosts list), whether or not it is in the cluster now.
     pub nodes: Vec<NodeId>,
+    /// The nodes in the cluster when this node starts, in order: the scenario's `initial`
+    /// (every node unless it says otherwise), then as `join`, `leave` and `remove` faults
+    /// change it (the engine keeps it current, as an operator keeps a hosts list, so that a
+    /// node restarting or joining reads the cluster as it is). Equal to `nodes` in a run
+    /// without membership changes.
+    pub members: Vec<NodeId>,
+    /// Whether this node was added by a `join` fault, not one of the initial members: it
+    /// starts outside the cluster and asks to join it (a restart after its join keeps it
+    /// set; its durable state says how far it got).
+    pub joining: bool,
     /// The protocol's parameters, resolved.
     pub params: Params,
     /// The planted bugs switched on, by name (a protocol reads them typed, through its
@@ -160,6 +175,33 @@ pub struct Request {
     /// The quorum the client asks for, if it names one (node-amazon-dynamo's `?quorum=`);
     /// protocols without tunable quorums ignore it, the others cap it at their replica count.
     pub quorum: Option<u8>,
+}
+
+/// A change of the cluster's membership, from a scenario's `join`, `leave` or `remove`
+/// fault, as the engine hands it to a node ([`Protocol::on_membership`]). A joining node is
+/// not told: it starts with [`NodeConfig::joining`] set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Membership {
+    /// `node` was started to join the cluster: every member is told, as an operator adds a
+    /// host to each node's list (raft's leader then adds it, thesis 4.1).
+    Joined(NodeId),
+    /// This node is asked to leave gracefully (decommission): it hands over what it must,
+    /// then reports [`Protocol::has_left`], and the engine stops it for good.
+    Leave,
+    /// `node` is out of the cluster for good and never returns: a `remove` fault took it
+    /// down, or it left and the engine stopped it. Every member is told, as an operator's
+    /// removal would tell them (Dynamo section 4.2: explicit removal; serf's force-leave).
+    Removed(NodeId),
+}
+
+impl fmt::Display for Membership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Membership::Joined(n) => write!(f, "{n} joined"),
+            Membership::Leave => f.write_str("leave"),
+            Membership::Removed(n) => write!(f, "{n} removed"),
+        }
+    }
 }
 
 /// An operator's command to one node, from a scenario's fault timeline: the talk demo's
@@ -594,6 +636,18 @@ pub trait Protocol: Sized + 'static {
     /// An operator's command (see [`Operator`]); ignored with a note by default.
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
         ctx.note(|| format!("ignored operator command {command}"));
+    }
+
+    /// A change of the cluster's membership (see [`Membership`]); ignored with a note by
+    /// default (only protocols whose [`ProtocolInfo::membership`] is set are handed one).
+    fn on_membership(&mut self, ctx: &mut Context<'_, Self>, change: Membership) {
+        ctx.note(|| format!("ignored membership change {change}"));
+    }
+
+    /// Whether this node, asked to leave ([`Membership::Leave`]), has handed over what it
+    /// must and is out of the cluster: the engine then stops it for good. `false` by default.
+    fn has_left(&self) -> bool {
+        false
     }
 
     /// This node's role right now. Observation only: the engine reads it to aim faults

@@ -68,6 +68,8 @@ pub(crate) fn configs(count: u16, params: &Params, bugs: &[&'static str]) -> Vec
         .map(|&id| NodeConfig {
             id,
             nodes: nodes.clone(),
+            members: nodes.clone(),
+            joining: false,
             params: params.clone(),
             bugs: bugs.to_vec(),
         })

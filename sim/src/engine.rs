@@ -44,7 +44,7 @@ use nodes::{Halt, Nodes};
 use observer::Observer;
 use recording::Recorder;
 use simkv_protocols::digest::StableHasher;
-use simkv_protocols::{Context, NodeId, Protocol, Span, Time};
+use simkv_protocols::{Context, Membership, NodeId, Protocol, Span, Time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 
@@ -99,6 +99,8 @@ pub struct RunOutput<P: Protocol> {
     pub trace_error: Option<String>,
     /// Each node's final state; `None` if it ended crashed.
     pub nodes: Vec<Option<P>>,
+    /// Each node that ended outside the cluster: never joined, or left or removed for good.
+    pub outside: Vec<bool>,
     /// Each node's clock offset from true time at the end, microseconds.
     pub clock_skews_us: Vec<i64>,
     /// The side of each history event's operation (aligned with `history.events`).
@@ -154,6 +156,8 @@ pub struct Engine<'s, P: Protocol> {
     skipped_for_bound: bool,
     /// Nemesis pairs whose fault was skipped: their undo is skipped too.
     skipped_pairs: Vec<u32>,
+    /// Nodes a `leave` just asked to leave, handed their leave once it is recorded.
+    to_leave: Vec<NodeId>,
     applied_faults: Vec<AppliedFault>,
     stats: Stats,
     fingerprint: StableHasher,
@@ -236,6 +240,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             max_down: None,
             skipped_for_bound: false,
             skipped_pairs: Vec::new(),
+            to_leave: Vec::new(),
             applied_faults: Vec::new(),
             stats: Stats::default(),
             fingerprint: StableHasher::new(),
@@ -281,7 +286,12 @@ impl<'s, P: Protocol> Engine<'s, P> {
     /// [`Engine::step`]; [`Engine::run`] does both.
     pub fn boot(&mut self) {
         for i in 0..self.nodes.len() {
-            self.start_node(NodeId(i as u16));
+            let node = NodeId(i as u16);
+            if self.nodes[i].outside {
+                self.clients.set_in_cluster(node, false);
+            } else {
+                self.start_node(node);
+            }
         }
         for (index, fault) in self.timeline.iter().enumerate() {
             self.queue.push(fault.at, Event::Fault { index });
@@ -415,6 +425,7 @@ impl<'s, P: Protocol> Engine<'s, P> {
             calm: self.observer.calm,
             declared_dead: std::mem::take(&mut self.nodes.declared_dead),
             recording,
+            outside: self.nodes.iter().map(|n| n.outside).collect(),
             clock_skews_us: self
                 .nodes
                 .iter()
@@ -489,6 +500,11 @@ impl<'s, P: Protocol> Engine<'s, P> {
     fn start_node(&mut self, node: NodeId) {
         let halt = self.nodes.start(&mut bus!(self), node);
         self.on_halt(node, halt);
+        let slot = &self.nodes[node.index()];
+        if slot.leaving && slot.state.is_some() && !slot.paused {
+            // Asked to leave while it was down: it is asked again as it comes back.
+            self.handle(node, |p, ctx| p.on_membership(ctx, Membership::Leave));
+        }
     }
 
     /// Runs one handler on a running, unpaused node.
@@ -497,11 +513,15 @@ impl<'s, P: Protocol> Engine<'s, P> {
         self.on_halt(node, halt);
     }
 
-    /// Crashes `node` if its handler halted it.
+    /// Crashes `node` if its handler halted it; stops it for good if it was leaving and
+    /// has left.
     #[inline]
     fn on_halt(&mut self, node: NodeId, halt: Halt) {
         if halt != Halt::No {
             self.halted(node, halt);
+        }
+        if self.nodes[node.index()].leaving {
+            self.maybe_left(node);
         }
     }
 
@@ -557,6 +577,9 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 // would make before the liveness phase.
                 self.nodes[i].disk.full = false;
                 restored.push_str(&format!(", room on {node}'s disk"));
+            }
+            if self.nodes[i].outside {
+                continue; // not in the cluster: not joined yet, or gone for good
             }
             if self.written_off.contains(&node) {
                 if self.nodes[i].state.is_some() {

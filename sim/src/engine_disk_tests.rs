@@ -43,6 +43,7 @@ impl<const EARLY: bool> Protocol for Journal<EARLY> {
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
             operators: &[],
+            membership: false,
             check_params: simkv_protocols::params::no_param_check,
         }
     }

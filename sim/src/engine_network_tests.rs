@@ -75,6 +75,7 @@ impl Protocol for Stamp {
             roles: <simkv_protocols::roles::Replica as simkv_protocols::RoleKind>::SPECS,
             transactions: false,
             operators: &[],
+            membership: false,
             check_params: simkv_protocols::params::no_param_check,
         }
     }

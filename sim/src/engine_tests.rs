@@ -61,6 +61,7 @@ impl Protocol for Probe {
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
             operators: &[],
+            membership: false,
             check_params: simkv_protocols::params::no_param_check,
         }
     }
@@ -142,6 +143,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             // The engine runs the type it is given (Probe); the kind names it in reports.
             protocol: simkv_protocols::ProtocolKind::Primary,
             nodes,
+            initial: (0..nodes).map(NodeId).collect(),
             params: Params::default(),
             bugs: vec![],
         },
@@ -425,6 +427,7 @@ impl Protocol for Bomb {
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
             operators: &[],
+            membership: false,
             check_params: simkv_protocols::params::no_param_check,
         }
     }

@@ -274,10 +274,13 @@ fn node_lines<P: Protocol>(replicas: &[FinalReplica], output: &RunOutput<P>) -> 
     replicas
         .iter()
         .zip(&output.clock_skews_us)
-        .map(|(r, skew)| NodeLine {
+        .enumerate()
+        .map(|(i, (r, skew))| NodeLine {
             node: r.node.to_string(),
             state: if r.digest.is_some() {
                 "running"
+            } else if output.outside.get(i).copied().unwrap_or(false) {
+                "outside" // never joined, or left or removed for good
             } else {
                 "crashed"
             }

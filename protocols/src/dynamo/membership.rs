@@ -6,8 +6,9 @@
 use super::ring::{Member, Ring};
 use super::versions::Versioned;
 use super::{Dynamo, Message, Params, Timer};
-use crate::contract::Context;
+use crate::contract::{Context, Membership};
 use crate::ids::NodeId;
+use crate::time::Span;
 use crate::kv::Key;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +43,8 @@ impl Dynamo {
     /// leave.
     pub(super) fn arm_membership(&mut self, ctx: &mut Context<'_, Self>, params: &Params) {
         match self.state() {
+            // A joiner the engine started (a `join` fault) asks at once.
+            None if self.joiner && self.dynamic => ctx.set_timer(Timer::Join, Span::millis(1)),
             None if self.joiner => ctx.set_timer(Timer::Join, params.join_after),
             Some(Member::Pending) => ctx.set_timer(Timer::Join, self.join_wait),
             _ => {}
@@ -204,6 +207,9 @@ impl Dynamo {
                 ctx.send(from, Message::Status { state, new });
             }
             Message::Status { state, new } => {
+                if self.dynamic && self.state().is_none() {
+                    self.learn_member(from, state);
+                }
                 if let Join::Query { replies } = &mut self.join {
                     replies.insert(from, (state, new));
                     self.decide_query(ctx);
@@ -333,6 +339,64 @@ impl Dynamo {
                 state: Member::Left,
             };
             ctx.send(peer, msg);
+        }
+    }
+
+    /// A joiner the engine started takes each node's own answer to step 2 as its state in
+    /// the ring: its hosts list named every node in the cluster, READY or not.
+    fn learn_member(&mut self, node: NodeId, state: Option<Member>) {
+        let changed = match state {
+            Some(s) => self.members.insert(node, s) != Some(s),
+            None => self.members.remove(&node).is_some(),
+        };
+        if changed {
+            self.rebuild_rings();
+        }
+    }
+
+    /// A change the engine made to the cluster (a scenario's `join`, `leave` or `remove`):
+    /// a joined node is a peer to ask and answer (it follows the join protocol itself); a
+    /// leave starts this node's decommission; a removed node is LEFT for good (Dynamo
+    /// section 4.2: an administrator removes a node explicitly) and no longer a peer.
+    pub(super) fn membership_changed(&mut self, ctx: &mut Context<'_, Self>, change: Membership) {
+        match change {
+            Membership::Joined(node) => {
+                if node != self.me && !self.peers.contains(&node) {
+                    self.peers.push(node);
+                    self.peers.sort_unstable();
+                }
+            }
+            Membership::Leave => {
+                self.leaver = Some(self.me);
+                if self.state() != Some(Member::Left) {
+                    self.on_leave_timer(ctx);
+                }
+            }
+            Membership::Removed(node) => {
+                self.peers.retain(|p| *p != node);
+                ctx.note(|| format!("ring: {node} removed"));
+                self.merge_members(ctx, &[(node, Member::Left)]);
+                // A step that waited for its answer goes on without it.
+                let done = match &mut self.join {
+                    Join::Copy { awaiting } | Join::Leave { awaiting } => {
+                        awaiting.remove(&node) && awaiting.is_empty()
+                    }
+                    _ => false,
+                };
+                match &mut self.join {
+                    Join::Query { replies } => {
+                        replies.remove(&node);
+                        self.decide_query(ctx);
+                    }
+                    Join::Predict { replies, .. } => {
+                        replies.remove(&node);
+                        self.decide_predictions(ctx);
+                    }
+                    Join::Copy { .. } if done => self.become_ready(ctx),
+                    Join::Leave { .. } if done => self.finish_leave(ctx),
+                    _ => {}
+                }
+            }
         }
     }
 

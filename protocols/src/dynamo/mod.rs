@@ -104,7 +104,7 @@ pub use messages::{Message, Timer};
 pub use ring::{key_position, Member, Ring};
 pub use versions::{descends, truncate, Clock, Compare, Versioned, Versions};
 
-use crate::contract::{Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
+use crate::contract::{Context, Counter, Membership, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
 use crate::contract::Request;
 use crate::ids::NodeId;
 use crate::kv::{Key, OpResult, Value};
@@ -231,6 +231,11 @@ pub struct Dynamo {
     joiner: bool,
     /// How many nodes start in the ring.
     initial: usize,
+    /// Whether the engine changes the membership (a scenario's `initial`, `join`, `leave`
+    /// and `remove`): `peers` is then the cluster as the engine's hosts list and its
+    /// [`Membership`] changes give it, and a joiner learns the ring from the answers to its
+    /// step 2.
+    dynamic: bool,
     /// The node that leaves, if any.
     leaver: Option<NodeId>,
     join: Join,
@@ -333,6 +338,7 @@ impl Protocol for Dynamo {
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
             operators: &["trick-value"],
+            membership: true,
             check_params,
         }
     }
@@ -346,9 +352,17 @@ impl Protocol for Dynamo {
         let sync_rule = crate::sync_rule::SyncRule::new(bugs.ack_before_sync);
         let params = Params::from_params(&config.params);
         let count = config.nodes.len();
+        let dynamic = config.joining || config.members.len() < count;
         let initial = match params.initial as usize {
             0 => count,
             k => k.min(count),
+        };
+        // The ring at the start: n1..n{initial} (the `initial` parameter), or in a run whose
+        // membership the engine changes, the cluster as it is now (a joiner learns who of it
+        // is READY from step 2's answers).
+        let ring0: Vec<NodeId> = match dynamic {
+            true => config.members.iter().copied().filter(|x| *x != config.id).collect(),
+            false => config.nodes[..initial].to_vec(),
         };
         let n = (params.n as usize).clamp(1, count.max(1));
         let quorum = |q: u64| (q as usize).clamp(1, n);
@@ -361,7 +375,10 @@ impl Protocol for Dynamo {
         let mut node = Dynamo {
             me,
             nodes: config.nodes.clone(),
-            peers: config.peers().collect(),
+            peers: match dynamic {
+                true => ring0.clone(),
+                false => config.peers().collect(),
+            },
             n,
             r: quorum(params.r),
             w: quorum(params.w),
@@ -388,14 +405,12 @@ impl Protocol for Dynamo {
             compaction: Compaction::default(),
             shadow: Shadow::new(durable),
             own: Tracked::default(),
-            members: config.nodes[..initial]
-                .iter()
-                .map(|x| (*x, Member::Ready))
-                .collect(),
+            members: ring0.iter().map(|x| (*x, Member::Ready)).collect(),
             read_ring: Ring::default(),
             write_ring: Ring::default(),
-            joiner: index >= initial,
+            joiner: config.joining || (!dynamic && index >= initial),
             initial,
+            dynamic,
             leaver,
             join: Join::Idle,
             milestones: (0, 0, 0),
@@ -472,6 +487,16 @@ impl Protocol for Dynamo {
         self.sync_rule.end_of_handler(ctx);
     }
 
+    fn on_membership(&mut self, ctx: &mut Context<'_, Self>, change: Membership) {
+        self.now = ctx.now();
+        self.membership_changed(ctx, change);
+        self.sync_rule.end_of_handler(ctx);
+    }
+
+    fn has_left(&self) -> bool {
+        self.state() == Some(Member::Left)
+    }
+
     fn role(&self) -> crate::roles::Replica {
         crate::roles::Replica::Replica
     }
@@ -508,6 +533,16 @@ impl Protocol for Dynamo {
         // Every node lists the same counters: the joiners' and the leaver's milestones.
         for (j, node) in self.nodes.iter().enumerate().take(PENDING_AT.len()) {
             let mine = *node == self.me;
+            if self.dynamic {
+                // Joiners the engine started list their own milestones (the report unites
+                // the nodes' counters); a leave is in the run's faults, as the engine
+                // stops the node once it has left.
+                if mine && self.joiner {
+                    c.push(Counter::max(PENDING_AT[j], pending_at));
+                    c.push(Counter::max(READY_AT[j], ready_at));
+                }
+                continue;
+            }
             if j >= self.initial {
                 c.push(Counter::max(PENDING_AT[j], if mine { pending_at } else { 0 }));
                 c.push(Counter::max(READY_AT[j], if mine { ready_at } else { 0 }));

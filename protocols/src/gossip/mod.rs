@@ -84,6 +84,7 @@ mod tests;
 pub use messages::{Message, Stamp, Status, Timer, Update};
 
 use crate::contract::{
+    Membership,
     Context, Counter, NodeConfig, Operator, Protocol, ProtocolInfo, Request,
 };
 use crate::ids::NodeId;
@@ -304,6 +305,7 @@ impl Protocol for Gossip {
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
             operators: &["trick-value"],
+            membership: true,
             check_params,
         }
     }
@@ -319,11 +321,19 @@ impl Protocol for Gossip {
         let me = config.id;
         let index = config.nodes.iter().position(|x| *x == me).unwrap_or(0);
         let seed_index = (params.join_seed as usize).clamp(1, count.max(1)) - 1;
-        let seed = config.nodes[seed_index.min(count - 1)];
-        let joined = index < initial;
+        // A run whose membership the engine changes: the cluster is its hosts list, and a
+        // node it starts to join does so at once, through the first other member.
+        let dynamic = config.joining || config.members.len() < count;
+        let (seed, joined, known) = match dynamic {
+            true => {
+                let first = config.members.iter().copied().find(|n| *n != config.id);
+                (first.unwrap_or(config.id), !config.joining, &config.members[..])
+            }
+            false => (config.nodes[seed_index.min(count - 1)], index < initial, &config.nodes[..initial]),
+        };
         let now = ctx.now();
         let members: BTreeMap<NodeId, Member> = if joined {
-            config.nodes[..initial]
+            known
                 .iter()
                 .filter(|n| **n != me)
                 .map(|n| {
@@ -367,13 +377,15 @@ impl Protocol for Gossip {
         ctx.set_timer(Timer::Probe, Span(first));
         ctx.set_timer(Timer::Gossip, node.params.gossip_interval);
         ctx.set_timer(Timer::Reconnect, node.params.reconnect_interval);
-        if !joined && seed != me {
+        if !joined && seed != me && dynamic {
+            ctx.set_timer(Timer::Join, Span::millis(1));
+        } else if !joined && seed != me {
             let at = node.params.join_after.as_micros();
             let wait = at.saturating_sub(now.as_micros()).max(1_000);
             ctx.set_timer(Timer::Join, Span(wait));
         }
         let leaver = node.params.leave as usize;
-        if leaver > 0 && leaver <= count && config.nodes[leaver - 1] == me {
+        if !dynamic && leaver > 0 && leaver <= count && config.nodes[leaver - 1] == me {
             let at = node.params.leave_at.as_micros();
             ctx.set_timer(Timer::Leave, Span(at.saturating_sub(now.as_micros()).max(1_000)));
         }
@@ -402,6 +414,25 @@ impl Protocol for Gossip {
 
     fn on_request(&mut self, ctx: &mut Context<'_, Self>, request: Request) {
         self.serve(ctx, request);
+    }
+
+    fn on_membership(&mut self, ctx: &mut Context<'_, Self>, change: Membership) {
+        match change {
+            // A joiner introduces itself by push-pull; nothing to do here.
+            Membership::Joined(_) => {}
+            // A graceful leave, as serf's `leave`: spread `left`, then stop.
+            Membership::Leave => self.on_membership_timer(ctx, Timer::Leave),
+            // An operator's force-leave (serf): the member is left for good, spread as if it
+            // had said so itself.
+            Membership::Removed(node) => {
+                let incarnation = self.members.get(&node).map_or(0, |m| m.incarnation);
+                self.apply(ctx, Update::Left { node, incarnation });
+            }
+        }
+    }
+
+    fn has_left(&self) -> bool {
+        self.left
     }
 
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {

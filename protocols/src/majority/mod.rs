@@ -329,6 +329,7 @@ impl Protocol for Majority {
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
             operators: &["trick-value"],
+            membership: false,
             check_params,
         }
     }

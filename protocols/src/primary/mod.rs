@@ -245,6 +245,7 @@ impl Protocol for Primary {
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: false,
             operators: &[],
+            membership: false,
             check_params,
         }
     }

@@ -2,7 +2,7 @@
 
 use super::log::Command;
 use super::{PendingRead, Proxy, Raft, Role};
-use crate::contract::{Context, Operator};
+use crate::contract::{Context, Membership, Operator};
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{Op, OpResult};
 use crate::time::Time;
@@ -206,6 +206,61 @@ impl Raft {
             }
             _ => ctx.note(|| format!("{command}: no leader known here; ignored")),
         }
+    }
+
+    /// A membership change the engine made (a scenario's `join`, `leave`, `remove`): every
+    /// member remembers which nodes are to become voters and which are to go, and whoever
+    /// leads pursues them one at a time (thesis 4.1); a node asked to leave asks its leader
+    /// to remove it (thesis 4.2.2).
+    pub(super) fn membership_changed(&mut self, ctx: &mut Context<'_, Self>, change: Membership) {
+        match change {
+            Membership::Joined(node) => {
+                self.unwanted.remove(&node);
+                self.wanted.insert(node);
+            }
+            Membership::Removed(node) => {
+                self.wanted.remove(&node);
+                self.unwanted.insert(node);
+            }
+            Membership::Leave => {
+                self.leaving = true;
+                self.unwanted.insert(self.me);
+                if let Some(leader) = self.leader_hint.filter(|l| *l != self.me) {
+                    self.ask_to_leave(ctx, leader);
+                }
+            }
+        }
+        self.pursue_membership(ctx);
+    }
+
+    /// As leader, takes the next step of the changes announced, when none is under way:
+    /// removals first (a smaller majority), then additions.
+    pub(super) fn pursue_membership(&mut self, ctx: &mut Context<'_, Self>) {
+        if self.role != Role::Leader || (self.wanted.is_empty() && self.unwanted.is_empty()) {
+            return;
+        }
+        let (config_index, voters) = self.log.latest_config();
+        let busy = self.leader.as_ref().is_some_and(|l| l.catching_up.is_some());
+        if config_index > self.commit_index || busy {
+            return;
+        }
+        let remove = self.unwanted.iter().find(|n| voters.contains(n)).copied();
+        let add = self.wanted.iter().find(|n| !voters.contains(n)).copied();
+        let command = match (remove, add) {
+            (Some(server), _) if voters.len() > 1 => Operator::RemoveServer { server },
+            (_, Some(server)) => Operator::AddServer { server },
+            _ => return,
+        };
+        self.change_membership(ctx, command);
+    }
+
+    /// A leaving voter asks `leader` to remove it (again at each heartbeat until it is out).
+    pub(super) fn ask_to_leave(&mut self, ctx: &mut Context<'_, Self>, leader: NodeId) {
+        if !self.leaving || !self.is_voter(self.me) || self.role == Role::Leader {
+            return;
+        }
+        let command = Operator::RemoveServer { server: self.me };
+        self.send(ctx, leader, super::Message::Forward { command });
     }
 
     /// Single-server membership change (thesis 4.1): one at a time, an added server caught

@@ -128,6 +128,7 @@ mod tests;
 use crate::Replay;
 use crate::contract::Read;
 use crate::contract::{
+    Membership,
     Context, Counter, NodeConfig, Operator, Promise, Protocol, ProtocolInfo, Request,
 };
 use crate::ids::{NodeId, RequestId};
@@ -530,6 +531,14 @@ pub struct Raft {
     leader: Option<Box<LeaderState>>,
     /// Requests this node proxied to a leader, until it hears them answered (`client.rs`).
     proxies: BTreeMap<RequestId, Proxy>,
+    /// Membership changes the engine announced (`client.rs`): nodes to add as voters and
+    /// to remove, which whoever leads pursues one at a time (volatile: told to every
+    /// member, so a new leader goes on with them).
+    wanted: BTreeSet<NodeId>,
+    unwanted: BTreeSet<NodeId>,
+    /// This node was asked to leave: it asks its leader to remove it, and has left once a
+    /// committed configuration leaves it out.
+    leaving: bool,
     /// An invariant a handler found broken, reported by `check_invariants`.
     violation: Option<String>,
 }
@@ -551,6 +560,16 @@ impl Settings {
             0 => config.nodes.len(),
             k => k.min(config.nodes.len()),
         };
+        // A run whose membership the engine changes starts with the scenario's `initial`
+        // members as voters; a node it starts to join knows no voters until the leader's log
+        // or snapshot reaches it (a learner: it never campaigns).
+        let dynamic = params.initial_voters == 0
+            && (config.joining || config.members.len() < config.nodes.len());
+        let initial_voters = match (dynamic, config.joining) {
+            (true, true) => Vec::new(),
+            (true, false) => config.members.clone(),
+            (false, _) => config.nodes[..voters].to_vec(),
+        };
         Settings {
             election_timeout,
             // A zero interval would re-fire at the same instant forever.
@@ -562,7 +581,7 @@ impl Settings {
             lease: Span(lease as u64),
             max_batch: params.max_batch.max(1),
             snapshot_threshold: params.snapshot_threshold.max(1),
-            initial_voters: config.nodes[..voters].to_vec(),
+            initial_voters,
         }
     }
 
@@ -829,6 +848,7 @@ impl Protocol for Raft {
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
             operators: &["add-server", "remove-server"],
+            membership: true,
             check_params,
         }
     }
@@ -895,6 +915,9 @@ impl Protocol for Raft {
             election_reset_at: now,
             leader: None,
             proxies: BTreeMap::new(),
+            wanted: BTreeSet::new(),
+            unwanted: BTreeSet::new(),
+            leaving: false,
             violation: None,
         };
         node.arm_election_timer(ctx);
@@ -953,6 +976,7 @@ impl Protocol for Raft {
                 self.handle_heartbeat(ctx, from, term, commit, round);
                 if self.leader_hint == Some(from) {
                     self.resend_proxies(ctx, from, &answered);
+                    self.ask_to_leave(ctx, from);
                 }
             }
             Message::HeartbeatResponse {
@@ -990,6 +1014,16 @@ impl Protocol for Raft {
     fn on_operator(&mut self, ctx: &mut Context<'_, Self>, command: Operator) {
         self.on_membership_command(ctx, command, true);
         self.flush(ctx);
+    }
+
+    fn on_membership(&mut self, ctx: &mut Context<'_, Self>, change: Membership) {
+        self.membership_changed(ctx, change);
+        self.flush(ctx);
+    }
+
+    fn has_left(&self) -> bool {
+        let (config_index, _) = self.log.latest_config();
+        self.leaving && !self.is_voter(self.me) && config_index <= self.commit_index
     }
 
     /// How far the cluster went: the highest term (section 5.1: one per election attempt),

@@ -256,6 +256,7 @@ impl Raft {
             progress.inflight = None;
         }
         ctx.set_timer(Timer::Heartbeat, self.settings.heartbeat);
+        self.pursue_membership(ctx);
         self.start_round(ctx);
         for node in self.others() {
             self.maybe_send_append(ctx, node);

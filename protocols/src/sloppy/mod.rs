@@ -234,6 +234,7 @@ impl Protocol for Sloppy {
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
             operators: &["trick-value"],
+            membership: false,
             check_params,
         }
     }

@@ -472,6 +472,7 @@ impl Protocol for TwoPc {
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
             operators: &["stop-after-prepare", "stop-after-decision"],
+            membership: false,
             check_params,
         }
     }

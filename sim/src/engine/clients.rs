@@ -124,6 +124,19 @@ impl<'s> Clients<'s> {
         }
     }
 
+    /// Clients send to `node` again (`true`: it joined the cluster) or no more (`false`:
+    /// it is outside it, not joined yet or gone), as a load balancer's list follows the
+    /// cluster: an operation aimed at a node outside goes to the next node in it.
+    pub(super) fn set_in_cluster(&mut self, node: NodeId, inside: bool) {
+        if self.written_off.is_empty() {
+            if inside {
+                return;
+            }
+            self.written_off = vec![false; usize::from(self.nodes)];
+        }
+        self.written_off[node.index()] = !inside;
+    }
+
     /// `node`, or the next live node after it if it is written off.
     fn live(&self, node: NodeId) -> NodeId {
         let n = usize::from(self.nodes);

@@ -9,7 +9,7 @@ use crate::scenario::explain::span_text;
 use crate::scenario::fault_kinds::{Applied, DiskFaultKind, DriftRate, FaultTarget, NetworkFault};
 use crate::scenario::targets::{NodeView, World};
 use crate::scenario::{Fault, FaultOrigin, IfNone, PartitionShape, ScheduledFault};
-use simkv_protocols::{NodeId, Operator, Protocol, RoleKind, Span, SpanRange, Time};
+use simkv_protocols::{Membership, NodeId, Operator, Protocol, RoleKind, Span, SpanRange, Time};
 
 /// How often a fault waiting for a role to be held looks again.
 const WAIT_POLL: Span = Span::millis(10);
@@ -160,13 +160,18 @@ impl<P: Protocol> Engine<'_, P> {
             }
             self.record_fault(action, origin.clone());
         }
+        for node in std::mem::take(&mut self.to_leave) {
+            if self.nodes[node.index()].state.is_some() && !self.nodes[node.index()].paused {
+                self.handle(node, |p, ctx| p.on_membership(ctx, Membership::Leave));
+            }
+        }
     }
 
     /// Why taking `node` down now would break the bound of the fault being applied, if it
     /// would: the node is up and `max_down` nodes are already down, whatever the cause.
     fn over_bound(&mut self, node: NodeId) -> Option<String> {
         let max = self.max_down?;
-        let is_down = |n: &NodeSlot<P>| n.frozen || n.paused || n.state.is_none();
+        let is_down = |n: &NodeSlot<P>| !n.outside && (n.frozen || n.paused || n.state.is_none());
         if is_down(&self.nodes[node.index()]) {
             return None;
         }
@@ -193,6 +198,49 @@ impl<P: Protocol> Engine<'_, P> {
             }
         }
         restored
+    }
+}
+
+impl<P: Protocol> Engine<'_, P> {
+    /// Hands `change` (about `subject`) to every running member but `subject`, in id order.
+    fn tell_members(&mut self, subject: NodeId, change: Membership) {
+        for i in 0..self.nodes.len() {
+            let node = NodeId(i as u16);
+            let slot = &self.nodes[i];
+            if node == subject || slot.outside || slot.state.is_none() || slot.paused {
+                continue;
+            }
+            self.handle(node, |p, ctx| p.on_membership(ctx, change));
+        }
+    }
+
+    /// `node` is out of the cluster for good: never restarted, clients off it, every
+    /// node's hosts list without it.
+    fn go_for_good(&mut self, node: NodeId) {
+        let slot = &mut self.nodes[node.index()];
+        slot.outside = true;
+        slot.leaving = false;
+        self.clients.set_in_cluster(node, false);
+        self.nodes.publish_members();
+    }
+
+    /// A leaving node that says it has left stops for good.
+    #[cold]
+    pub(super) fn maybe_left(&mut self, node: NodeId) {
+        let left = self.nodes[node.index()]
+            .state
+            .as_ref()
+            .is_some_and(P::has_left);
+        if !left {
+            return;
+        }
+        let bound = self.max_down.take();
+        let crashed = self.crash(node);
+        self.max_down = bound;
+        self.go_for_good(node);
+        let action = format!("{node} left the cluster: stopped for good ({crashed})");
+        self.record_fault(action, FaultOrigin::Protocol);
+        self.tell_members(node, Membership::Removed(node));
     }
 }
 
@@ -306,6 +354,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         if self.nodes[node.index()].state.is_some() {
             return format!("restart {node} (ignored: running)");
         }
+        if self.nodes[node.index()].outside {
+            return format!("restart {node} (ignored: not in the cluster)");
+        }
         self.start_node(node);
         let from = if !self.nodes[node.index()].disk.is_empty() {
             "from its durable state"
@@ -347,6 +398,59 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
 
     fn network(&mut self, fault: &NetworkFault) {
         self.links.apply(fault);
+    }
+
+    fn join(&mut self, node: NodeId) -> String {
+        let slot = &self.nodes[node.index()];
+        if !slot.outside {
+            return format!("join {node} (ignored: already in the cluster)");
+        }
+        if slot.state.is_some() || !slot.disk.is_empty() {
+            return format!("join {node} (ignored: it left or was removed for good)");
+        }
+        self.nodes[node.index()].outside = false;
+        self.nodes.publish_members();
+        self.nodes[node.index()].config.joining = true;
+        self.start_node(node);
+        self.clients.set_in_cluster(node, true);
+        self.tell_members(node, Membership::Joined(node));
+        format!("join {node} (starts outside the cluster and asks to join it)")
+    }
+
+    fn leave(&mut self, node: NodeId) -> String {
+        let slot = &self.nodes[node.index()];
+        if slot.outside {
+            return format!("leave {node} (ignored: not in the cluster)");
+        }
+        if slot.leaving {
+            return format!("leave {node} (ignored: already leaving)");
+        }
+        self.nodes[node.index()].leaving = true;
+        // Clients stop sending to it, as an operator drains a node before decommissioning it.
+        self.clients.set_in_cluster(node, false);
+        let slot = &self.nodes[node.index()];
+        if slot.state.is_none() || slot.paused {
+            return format!("leave {node} (down: it leaves once it runs again)");
+        }
+        // Handed its leave once this action is recorded, so that its leaving is listed
+        // after it (see `apply_fault`).
+        self.to_leave.push(node);
+        format!("leave {node} (hands over what it holds, then stops for good)")
+    }
+
+    fn remove(&mut self, node: NodeId) -> String {
+        if self.nodes[node.index()].outside {
+            return format!("remove {node} (ignored: not in the cluster)");
+        }
+        let bound = self.max_down.take();
+        let crashed = match self.nodes[node.index()].state.is_some() {
+            true => format!(" ({})", self.crash(node)),
+            false => String::new(),
+        };
+        self.max_down = bound;
+        self.go_for_good(node);
+        self.tell_members(node, Membership::Removed(node));
+        format!("remove {node}: down for good{crashed}")
     }
 
     fn set_slow(&mut self, node: NodeId, factor: u32) -> String {

@@ -31,6 +31,12 @@ pub(crate) struct NodeSlot<P: Protocol> {
     pub(super) epoch: u32,
     pub(super) frozen: bool,
     pub(super) paused: bool,
+    /// Not in the cluster: outside it until its `join` (a scenario's `initial` leaves it
+    /// out), or gone for good after it left or was removed. Never started while outside, and
+    /// neither down nor a fault in force: the cluster is whole without it.
+    pub(super) outside: bool,
+    /// Asked to leave (`leave`): it stops for good once [`Protocol::has_left`] says so.
+    pub(super) leaving: bool,
     /// How many times longer its messages, replies and timers take (1: its normal speed);
     /// see `fault_kinds/slow.rs` for the model.
     pub(super) slow: u32,
@@ -384,12 +390,16 @@ impl<P: Protocol> Nodes<P> {
                 config: NodeConfig {
                     id: *id,
                     nodes: node_ids.clone(),
+                    members: scenario.cluster.initial.clone(),
+                    joining: !scenario.cluster.initial.contains(id),
                     params: scenario.cluster.params.clone(),
                     bugs: scenario.cluster.bugs.clone(),
                 },
                 epoch: 0,
                 frozen: false,
                 paused: false,
+                outside: !scenario.cluster.initial.contains(id),
+                leaving: false,
                 slow: 1,
                 held: Vec::new(),
                 timers: Vec::new(),
@@ -464,6 +474,21 @@ impl<P: Protocol> Nodes<P> {
             );
         }
         before
+    }
+
+    /// The nodes in the cluster now, in id order.
+    pub(super) fn members(&self) -> Vec<NodeId> {
+        let inside = self.slots.iter().filter(|s| !s.outside);
+        inside.map(|s| s.config.id).collect()
+    }
+
+    /// Every node's hosts list becomes the cluster's membership now, as an operator keeps
+    /// it: a node that starts (joins, or restarts) reads it in its [`NodeConfig::members`].
+    pub(super) fn publish_members(&mut self) {
+        let members = self.members();
+        for slot in &mut self.slots {
+            slot.config.members.clone_from(&members);
+        }
     }
 
     /// How many nodes the cluster has.

@@ -67,9 +67,10 @@ pub(super) struct Observer {
 pub(super) fn is_whole<P: Protocol>(topology: &Topology, links: &Links, nodes: &Nodes<P>) -> bool {
     topology.is_healed()
         && links.is_base()
-        && nodes
-            .iter()
-            .all(|n| !n.frozen && !n.paused && n.state.is_some() && n.slow == 1 && !n.disk.full)
+        && nodes.iter().all(|n| {
+            n.outside
+                || (!n.frozen && !n.paused && n.state.is_some() && n.slow == 1 && !n.disk.full)
+        })
 }
 
 impl Observer {
@@ -186,8 +187,11 @@ fn compute_sides<P: Protocol>(topology: &Topology, links: &Links, nodes: &Nodes<
     }
     let down: Vec<bool> = nodes
         .iter()
-        .map(|s| s.frozen || s.paused || s.state.is_none())
+        .map(|s| s.outside || s.frozen || s.paused || s.state.is_none())
         .collect();
+    // A majority of the cluster as it is now: nodes outside it (not joined yet, or gone
+    // for good) count for no side.
+    let members = nodes.iter().filter(|s| !s.outside).count();
     let reach = topology.reachability(&down);
     (0..n)
         .map(|a| {
@@ -195,7 +199,7 @@ fn compute_sides<P: Protocol>(topology: &Topology, links: &Links, nodes: &Nodes<
                 return Side::Down;
             }
             let group = (0..n).filter(|b| reach[a][*b] && reach[*b][a]).count();
-            if group * 2 > n {
+            if group * 2 > members {
                 Side::Majority
             } else {
                 Side::Minority

@@ -69,6 +69,10 @@ impl Scenario {
         out.push_str("\n[cluster]\n");
         let _ = writeln!(out, "protocol = {}", quote(cluster.protocol.name()));
         let _ = writeln!(out, "nodes = {}", cluster.nodes);
+        if cluster.initial.len() < usize::from(cluster.nodes) {
+            let names: Vec<String> = cluster.initial.iter().map(|n| node(*n)).collect();
+            let _ = writeln!(out, "initial = [{}]", names.join(", "));
+        }
         let bugs: Vec<String> = cluster.bugs.iter().map(|b| quote(b)).collect();
         let _ = writeln!(out, "bugs = [{}]", bugs.join(", "));
         let _ = writeln!(

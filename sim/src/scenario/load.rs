@@ -9,7 +9,9 @@ use super::raw::{ParamTable, RawChecks, RawCluster, RawScenario};
 use super::swarm;
 pub(crate) use super::validator::{list, Checked, Validator};
 use simkv_protocols::params::ParamContext;
-use simkv_protocols::{ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, ProtocolKind, Span};
+use simkv_protocols::{
+    NodeId, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, ProtocolKind, Span,
+};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
@@ -232,12 +234,73 @@ impl Validator<'_> {
         let params = self.params(&raw.params, &info)?;
         let bugs = self.bugs(&raw.bugs, &info)?;
         self.protocol_checks_params(raw, &info, &params, &bugs)?;
+        let initial = self.initial(raw, &info)?;
         Ok(Cluster {
             protocol: kind,
             nodes: self.nodes,
+            initial,
             params,
             bugs,
         })
+    }
+
+    /// `initial`: distinct node names, at least one; a strict subset only for a protocol
+    /// whose nodes may join ([`ProtocolInfo::membership`]).
+    fn initial(&self, raw: &RawCluster, info: &ProtocolInfo) -> Checked<Vec<NodeId>> {
+        let all: Vec<NodeId> = (0..self.nodes).map(NodeId).collect();
+        let Some(list) = &raw.initial else {
+            return Ok(all);
+        };
+        let mut initial = Vec::with_capacity(list.get_ref().len());
+        for name in list.get_ref() {
+            let node = self.node(name)?;
+            if initial.contains(&node) {
+                return self.fail(
+                    name.span(),
+                    format!("expected each node once, found {node} twice"),
+                );
+            }
+            initial.push(node);
+        }
+        if initial.is_empty() {
+            let message = "expected at least one node in `initial`, found none";
+            return self.fail(list.span(), message);
+        }
+        initial.sort_unstable();
+        if initial.len() < all.len() {
+            self.supports_membership(info, list.span(), "`initial` with fewer than every node")?;
+        }
+        Ok(initial)
+    }
+
+    /// Membership changes (`initial`, `join`, `leave`, `remove`) need a protocol whose
+    /// nodes may join and leave.
+    pub(crate) fn supports_membership(
+        &self,
+        info: &ProtocolInfo,
+        at: std::ops::Range<usize>,
+        what: &str,
+    ) -> Checked<()> {
+        if info.membership {
+            return Ok(());
+        }
+        let having: Vec<&str> = self
+            .protocols
+            .iter()
+            .filter(|(_, p)| p.membership)
+            .map(|(_, p)| p.name)
+            .collect();
+        let from = match self.overrides.protocol.is_some() {
+            true => " (from --protocol)",
+            false => "",
+        };
+        let message = format!(
+            "expected no {what} for protocol `{}`{from}, whose nodes cannot join or leave a \
+             running cluster; protocols whose can: {}",
+            info.name,
+            list(having)
+        );
+        self.fail(at, message)
     }
 
     /// Checks every protocol's table; returns the chosen protocol's parameters over its

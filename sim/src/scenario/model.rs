@@ -48,8 +48,11 @@ pub struct Scenario {
 pub struct Cluster {
     /// The protocol (`primary`, `raft`, ...), from the protocol table.
     pub protocol: ProtocolKind,
-    /// Number of nodes, n1..nN; at least 1.
+    /// Number of nodes, n1..nN; at least 1: every host the cluster may ever have.
     pub nodes: u16,
+    /// The nodes in the cluster at time zero, in id order (`initial = ["n1", "n2", "n3"]`;
+    /// every node by default). The others wait outside until a `join` fault adds them.
+    pub initial: Vec<NodeId>,
     /// The protocol's parameters, every declared one resolved.
     pub params: Params,
     /// Planted bugs switched on, each declared by the protocol.

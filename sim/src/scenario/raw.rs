@@ -46,6 +46,8 @@ pub(crate) struct RawScenario {
 pub(crate) struct RawCluster {
     pub protocol: Spanned<String>,
     pub nodes: Spanned<Int>,
+    /// The nodes in the cluster at time zero (every node when absent).
+    pub initial: Option<Spanned<Vec<Spanned<NodeName>>>>,
     #[serde(default)]
     pub bugs: Vec<Spanned<String>>,
     #[serde(default)]

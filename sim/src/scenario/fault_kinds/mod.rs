@@ -16,6 +16,7 @@ mod clock_jump;
 mod crash;
 mod disk;
 mod freeze;
+mod membership;
 mod network;
 mod operator;
 mod partition;
@@ -28,6 +29,7 @@ pub use clock_jump::ClockJump;
 pub use crash::{Crash, Restart};
 pub use disk::{DiskFault, DiskFaultKind, DISK_FAULTS};
 pub use freeze::{Freeze, Unfreeze};
+pub use membership::{Join, Leave, Remove};
 pub(crate) use network::link_change;
 pub use network::{LinkChange, NetworkFault, NetworkScope};
 pub use operator::OperatorCommand;
@@ -169,6 +171,12 @@ pub(crate) trait FaultTarget {
     fn set_slow(&mut self, node: NodeId, factor: u32) -> String;
     /// Damages `node`'s disk now, or changes what its crashes do to unsynced writes.
     fn disk(&mut self, node: NodeId, fault: DiskFaultKind) -> String;
+    /// Starts `node`, outside the cluster, to join it; the members are told.
+    fn join(&mut self, node: NodeId) -> String;
+    /// Asks `node`, a member, to leave gracefully; it stops for good once it has left.
+    fn leave(&mut self, node: NodeId) -> String;
+    /// Takes `node` down for good; the members are told.
+    fn remove(&mut self, node: NodeId) -> String;
 }
 
 table::fault_kinds! {
@@ -206,6 +214,12 @@ table::fault_kinds! {
     unslow => Unslow(Unslow);
     /// A storage fault: crashes lose or tear unsynced writes, or a record is corrupted now.
     disk => Disk(DiskFault), nemesis "disk";
+    /// A node outside the cluster starts and joins it.
+    join => Join(Join);
+    /// A member leaves gracefully (decommission), then stops for good.
+    leave => Leave(Leave);
+    /// A member goes down for good; the others are told.
+    remove => Remove(Remove);
 }
 
 impl NemesisKind {

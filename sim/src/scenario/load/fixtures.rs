@@ -75,6 +75,7 @@ pub(crate) fn protocols() -> Vec<(ProtocolKind, ProtocolInfo)> {
             "raft" => &["add-server", "remove-server"],
             _ => &[],
         },
+        membership: name == "raft",
         check_params: simkv_protocols::params::no_param_check,
     };
     vec![
