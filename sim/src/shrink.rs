@@ -11,7 +11,8 @@
 //! nemeses turned into the explicit `[[fault]]`s they drew (first, and best, pinned to what
 //! each fault did in the run: its time and the nodes its targets resolved to), only the last
 //! few pinned faults, fewer faults (removed in halves,
-//! then quarters, ..., then one by one), shorter `for`s, faults moved later, fewer clients,
+//! then quarters, ..., then one by one), no `for` (the final heal undoes the fault), shorter
+//! `for`s, faults moved later, fewer clients,
 //! nodes and keys, a plainer network (no loss, duplication or reordering, narrower latency),
 //! exact clocks, the protocol's default parameters and a plainer workload. Each candidate is
 //! printed and loaded back (one that does not load is skipped without a run), then run; it
@@ -838,6 +839,15 @@ impl Shrinker<'_> {
         }
         if self.current.faults.len() > FEW_FAULTS {
             return;
+        }
+        // Without its `for`: the fault lasts until the final heal undoes it, one applied
+        // fault fewer (a crash for 1 ms just before the end is a crash the heal ends).
+        for i in 0..self.current.faults.len() {
+            if self.current.faults[i].undo_after.is_some() {
+                self.attempt(&format!("fault {} without for", i + 1), &|s| {
+                    s.faults[i].undo_after = None
+                });
+            }
         }
         let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
         for i in 0..self.current.faults.len() {
