@@ -14,6 +14,9 @@ use simkv_protocols::{Membership, NodeId, Operator, Protocol, RoleKind, Span, Sp
 /// How often a fault waiting for a role to be held looks again.
 const WAIT_POLL: Span = Span::millis(10);
 
+/// The fewest members a `leave` or `remove` leaves the cluster with.
+const MIN_MEMBERS: usize = 2;
+
 impl<P: Protocol> Engine<'_, P> {
     /// Fires the timeline's fault `index`: resolves its targets against the run as it is
     /// now (a target no node qualifies for waits, is skipped or falls back to a random
@@ -121,6 +124,7 @@ impl<P: Protocol> Engine<'_, P> {
         let view = |slot: &NodeSlot<P>| NodeView {
             role: slot.state.as_ref().map(|p| p.role().spec()),
             term: slot.state.as_ref().and_then(P::term),
+            outside: slot.outside,
         };
         self.nodes.iter().map(view).collect()
     }
@@ -212,6 +216,18 @@ impl<P: Protocol> Engine<'_, P> {
             }
             self.handle(node, |p, ctx| p.on_membership(ctx, change));
         }
+    }
+
+    /// Why no member may go now: a cluster keeps at least [`MIN_MEMBERS`] members that are
+    /// not leaving (one node alone replicates nothing).
+    fn too_few_members(&self) -> Option<String> {
+        let staying = self
+            .nodes
+            .iter()
+            .filter(|n| !n.outside && !n.leaving)
+            .count();
+        (staying <= MIN_MEMBERS)
+            .then(|| format!("ignored: the cluster keeps at least {MIN_MEMBERS} members"))
     }
 
     /// `node` is out of the cluster for good: never restarted, clients off it, every
@@ -425,6 +441,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         if slot.leaving {
             return format!("leave {node} (ignored: already leaving)");
         }
+        if let Some(why) = self.too_few_members() {
+            return format!("leave {node} ({why})");
+        }
         self.nodes[node.index()].leaving = true;
         // Clients stop sending to it, as an operator drains a node before decommissioning it.
         self.clients.set_in_cluster(node, false);
@@ -441,6 +460,9 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
     fn remove(&mut self, node: NodeId) -> String {
         if self.nodes[node.index()].outside {
             return format!("remove {node} (ignored: not in the cluster)");
+        }
+        if let Some(why) = self.too_few_members() {
+            return format!("remove {node} ({why})");
         }
         let bound = self.max_down.take();
         let crashed = match self.nodes[node.index()].state.is_some() {

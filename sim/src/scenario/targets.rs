@@ -91,6 +91,8 @@ pub struct NodeView {
     pub role: Option<&'static RoleSpec>,
     /// Its term, if its protocol has terms.
     pub term: Option<u64>,
+    /// Not in the cluster (not joined yet, or gone for good): no set or role names it.
+    pub outside: bool,
 }
 
 /// The run as a resolution sees it.
@@ -157,7 +159,10 @@ impl Targets {
             Targets::Select(s) => match s.resolve(w) {
                 Ok(nodes) => Ok((nodes.clone(), Some(s.describe(&nodes, w)))),
                 Err(why) if w.random_if_none => {
-                    let node = NodeId(w.rng.below(w.nodes.len() as u64) as u16);
+                    let members: Vec<usize> = (0..w.nodes.len())
+                        .filter(|i| !w.nodes[*i].outside)
+                        .collect();
+                    let node = NodeId(members[w.rng.below(members.len() as u64) as usize] as u16);
                     Ok((vec![node], Some(format!("{why}; drawn instead: {node}"))))
                 }
                 Err(why) => Err(why),
@@ -197,8 +202,12 @@ impl Selector {
     }
 
     fn resolve(&self, w: &mut World<'_>) -> Result<Vec<NodeId>, String> {
-        let n = w.nodes.len();
-        let all: Vec<NodeId> = (0..n).map(|i| NodeId(i as u16)).collect();
+        // The cluster as it is now: a set is drawn from its members.
+        let all: Vec<NodeId> = (0..w.nodes.len())
+            .filter(|i| !w.nodes[*i].outside)
+            .map(|i| NodeId(i as u16))
+            .collect();
+        let n = all.len();
         let holders = |role: &str| -> Vec<NodeId> {
             let holds = |v: &NodeView| v.role.is_some_and(|r| r.name == role);
             all.iter()
@@ -509,6 +518,7 @@ mod tests {
             .map(|(r, term)| NodeView {
                 role: r.map(|i| &specs[i]),
                 term: *term,
+                outside: false,
             })
             .collect();
         World {

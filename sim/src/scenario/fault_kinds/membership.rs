@@ -3,9 +3,10 @@
 //! removed (`remove = "n3"`: down for good, and the members are told). Only protocols whose
 //! nodes may join and leave ([`simkv_protocols::ProtocolInfo::membership`]) take them; the
 //! others are refused at load time. A node a scenario's `initial` leaves out waits outside
-//! the cluster until its `join`.
+//! the cluster until its `join`. A nemesis's `membership` kind draws a join and, as its undo,
+//! a leave.
 
-use super::{Applied, FaultKind, FaultTarget};
+use super::{Applied, Draw, Fault, FaultKind, FaultTarget, NemesisDraw};
 use crate::scenario::targets::{RawTargets, Targets, World};
 use crate::scenario::validator::{Checked, Validator};
 use toml::Spanned;
@@ -30,9 +31,8 @@ macro_rules! membership_fault {
                 format!(concat!($key, " = {}"), self.0.explain())
             }
 
-            fn retarget(&self, targets: &Targets) -> Option<$Kind> {
-                Some($Kind(targets.clone()))
-            }
+            // A nemesis's targets (roles, sets) name members: a membership fault keeps the
+            // node it drew, so that nodes outside the cluster join too.
 
             fn resolve(&self, w: &mut World<'_>) -> Result<($Kind, Option<String>), String> {
                 let (nodes, how) = self.0.resolve(w)?;
@@ -43,6 +43,10 @@ macro_rules! membership_fault {
                 let actions: Vec<String> =
                     self.0.nodes().iter().map(|n| target.$method(*n)).collect();
                 Applied::Record(actions.join("; "))
+            }
+
+            fn undo(&self) -> Option<Fault> {
+                undo_of(&Fault::from(self.clone()))
             }
         }
     };
@@ -61,4 +65,22 @@ membership_fault! {
 membership_fault! {
     /// `remove = "n3"`: the node goes down for good and the members are told.
     Remove, "remove", remove, "`remove` fault"
+}
+
+/// A nemesis's `membership` fault: the drawn node joins, and leaves again when the fault is
+/// undone. A node already in the cluster ignores the join and leaves at the undo; a node gone
+/// for good ignores both; so a run's membership both grows and shrinks, one node at a time.
+impl NemesisDraw for Join {
+    fn draw(d: &mut Draw<'_>) -> (Fault, Fault) {
+        (Join(d.node.into()).into(), Leave(d.node.into()).into())
+    }
+}
+
+/// What undoes a membership fault (`for`, a nemesis's undo): a join is undone by the node's
+/// leave; a leave or a removal is for good.
+fn undo_of(fault: &Fault) -> Option<Fault> {
+    match fault {
+        Fault::Join(Join(targets)) => Some(Leave(targets.clone()).into()),
+        _ => None,
+    }
 }

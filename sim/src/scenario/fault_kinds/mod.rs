@@ -215,7 +215,7 @@ table::fault_kinds! {
     /// A storage fault: crashes lose or tear unsynced writes, or a record is corrupted now.
     disk => Disk(DiskFault), nemesis "disk";
     /// A node outside the cluster starts and joins it.
-    join => Join(Join);
+    join => Join(Join), nemesis "membership";
     /// A member leaves gracefully (decommission), then stops for good.
     leave => Leave(Leave);
     /// A member goes down for good; the others are told.

@@ -3,7 +3,7 @@
 
 use super::{list, Checked, Validator};
 use crate::scenario::explain::span_text;
-use crate::scenario::fault_kinds::{RawFault, FAULT_ACTIONS, NEMESIS_KINDS};
+use crate::scenario::fault_kinds::{NemesisKind, RawFault, FAULT_ACTIONS, NEMESIS_KINDS};
 use crate::scenario::model::{Fault, FaultOrigin, Nemesis, ScheduledFault};
 use crate::scenario::raw::{Int, RawNemesis};
 use simkv_protocols::{Span, SpanRange, Time};
@@ -120,6 +120,9 @@ impl Validator<'_> {
             let k = *kind.get_ref();
             if kinds.contains(&k) {
                 return self.fail(kind.span(), "expected each kind once, found it again");
+            }
+            if let (NemesisKind::Join, Some(info)) = (k, &self.protocol) {
+                self.supports_membership(info, kind.span(), "`membership` nemesis")?;
             }
             kinds.push(k);
         }
