@@ -75,6 +75,11 @@ const BUGS: &[(&str, &str, &str)] = &[
         "scenarios/raft/clock-drift-lease.toml",
     ),
     ("raft", "apply-retries-twice", "scenarios/raft/churn.toml"),
+    (
+        "raft",
+        "overlapping-changes",
+        "scenarios/swarm-membership.toml",
+    ),
     ("raft", "ack-before-sync", "scenarios/power-loss.toml"),
     (
         "majority",

@@ -79,6 +79,17 @@ fn raft_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 seeds: 1..=2,
                 check: CheckName::Linearizability,
             },
+            // Thesis 4.1: one membership change at a time. A leader that starts the next
+            // before the last committed has two configurations in flight whose majorities
+            // need not overlap; the swarm's membership nemesis (joins, leaves, crashes) ends
+            // with a configuration whose voters lack acknowledged writes (seeds 50, 55 and
+            // 91 of 1..=100; the scripted join-leave-remove.toml never overlaps two changes).
+            Caught {
+                bug: "overlapping-changes",
+                path: "scenarios/swarm-membership.toml",
+                seeds: 50..=50,
+                check: CheckName::Durability,
+            },
             // Section 5.1: a follower acknowledges entries before they are on stable
             // storage; a kill during the sync takes them back from a majority, and a leader
             // without them can be elected (the cluster invariant sees it first).

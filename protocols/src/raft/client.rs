@@ -241,7 +241,8 @@ impl Raft {
         }
         let (config_index, voters) = self.log.latest_config();
         let busy = self.leader.as_ref().is_some_and(|l| l.catching_up.is_some());
-        if config_index > self.commit_index || busy {
+        let pending = config_index > self.commit_index && !self.bugs.overlapping_changes;
+        if pending || busy {
             return;
         }
         let remove = self.unwanted.iter().find(|n| voters.contains(n)).copied();
@@ -272,7 +273,8 @@ impl Raft {
             .leader
             .as_mut()
             .expect("only leaders change membership");
-        if config_index > self.commit_index || leader.catching_up.is_some() {
+        let pending = config_index > self.commit_index && !self.bugs.overlapping_changes;
+        if pending || leader.catching_up.is_some() {
             return ctx.note(|| format!("{command}: a change is in progress; refused"));
         }
         match command {

@@ -193,6 +193,10 @@ crate::planted_bugs! {
                       clock drift";
         apply_retries_twice = "apply-retries-twice",
             "no client sessions: a retried request is applied again";
+        overlapping_changes = "overlapping-changes",
+            "a leader starts a membership change before the previous one committed (thesis \
+                      4.1 allows one at a time): two configurations in flight may have \
+                      disjoint majorities";
         ack_before_sync = "ack-before-sync",
             "messages and answers leave before the log and vote they depend on are synced \
                       (only at the handler's end): a follower acknowledges entries, and a \
