@@ -549,6 +549,31 @@ mod tests {
         assert_eq!(primaries.resolve(&mut w).unwrap().0, [NodeId(0), NodeId(2)]);
     }
 
+    /// Sets are drawn from the cluster as it is: nodes outside it (not joined yet, or gone
+    /// for good) are in no set, and `all` is every member.
+    #[test]
+    fn sets_name_only_the_members_of_the_cluster() {
+        let mut rng = crate::rng::Streams::new(1, 0).faults;
+        let mut w = world(&[(FOLLOWER, Some(1)); 5], &mut rng);
+        w.nodes[1].outside = true;
+        w.nodes[3].outside = true;
+        let members = [NodeId(0), NodeId(2), NodeId(4)];
+        let all = Targets::Select(Selector::All);
+        assert_eq!(all.resolve(&mut w).unwrap().0, members);
+        for _ in 0..50 {
+            for s in [Selector::One, Selector::Majority, Selector::Minority] {
+                let (nodes, _) = Targets::Select(s).resolve(&mut w).unwrap();
+                assert!(nodes.iter().all(|n| members.contains(n)), "{nodes:?}");
+            }
+        }
+        let majority = Targets::Select(Selector::Majority);
+        assert_eq!(
+            majority.resolve(&mut w).unwrap().0.len(),
+            2,
+            "2 of 3 members"
+        );
+    }
+
     #[test]
     fn a_role_nobody_holds_resolves_to_nothing() {
         let mut rng = crate::rng::Streams::new(1, 0).faults;

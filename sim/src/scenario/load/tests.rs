@@ -359,7 +359,7 @@ fn unknown_fields_are_located_at_their_key() {
     fails_at(
         &with("colour = \"red\"\n"),
         "colour",
-        "unknown field `colour`, expected one of `protocol`, `nodes`, `bugs`, `params`",
+        "unknown field `colour`, expected one of `protocol`, `nodes`, `initial`, `bugs`, `params`",
     );
     let text = format!("colour = \"red\"\n{MINIMAL}");
     let e = fails_at(&text, "colour", "unknown field `colour`");
