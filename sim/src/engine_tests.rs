@@ -60,6 +60,7 @@ impl Protocol for Probe {
             bugs: &[],
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &[],
             check_params: simkv_protocols::params::no_param_check,
         }
@@ -175,6 +176,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             max_writes_per_key: None,
             max_ops: None,
             start: Span::ZERO,
+            contexts: false,
             placement: crate::scenario::Placement::Outside,
         },
         faults,
@@ -424,6 +426,7 @@ impl Protocol for Bomb {
             bugs: &[],
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &[],
             check_params: simkv_protocols::params::no_param_check,
         }
