@@ -265,6 +265,11 @@ impl Dynamo {
             }
         }
         let actor = self.context_actor(key, &clock);
+        // Lamport: the new version must be newer than every version the context covers, as
+        // a read round's replies would have made it (a version that supersedes another never
+        // has the smaller counter: the replicas' "versions never go back").
+        let seen = clock.values().copied().max().unwrap_or(0);
+        self.counter = self.counter.max(seen);
         self.counter += 1;
         let version = Version {
             counter: self.counter,
