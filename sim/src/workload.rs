@@ -393,6 +393,34 @@ mod tests {
         }
     }
 
+    /// With contexts, a put is preceded by a get of its key, and goes with the context the
+    /// get answered; after a get that answered none (refused, timed out), with the empty one.
+    #[test]
+    fn with_contexts_a_write_follows_a_get_and_carries_its_context() {
+        let mut w = workload(KeyDistribution::Uniform, Target::Random);
+        w.mix = vec![(OpKind::Put, 1)];
+        w.contexts = true;
+        let mut g = OpGenerator::new(&w, 3);
+        let mut rng = Streams::new(3, 0).workload;
+        let mut c = ClientMemory::default();
+        let (_, read, _) = g.next(ClientId(0), &mut c, &mut rng);
+        assert!(matches!(read, Op::Get { .. }), "{read}");
+        assert_eq!(c.take_outgoing(), None, "a get carries no context");
+        let context = CausalContext::from_pairs([(1, 4), (2, 7)]);
+        c.learn_context(&read, Some(&context));
+        let (_, write, _) = g.next(ClientId(0), &mut c, &mut rng);
+        assert!(
+            matches!(write, Op::Put { .. }) && write.key() == read.key(),
+            "{write}"
+        );
+        assert_eq!(c.take_outgoing(), Some(context));
+        let (_, read, _) = g.next(ClientId(0), &mut c, &mut rng);
+        c.learn_context(&read, None);
+        let (_, write, _) = g.next(ClientId(0), &mut c, &mut rng);
+        assert!(matches!(write, Op::Put { .. }));
+        assert_eq!(c.take_outgoing(), Some(CausalContext::default()));
+    }
+
     #[test]
     fn unique_values_read_as_client_dot_sequence() {
         assert_eq!(unique_value(3, 17), "c3.17");
