@@ -136,6 +136,47 @@ fn bad_input_txn_for_a_protocol_without_transactions() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// A workload with causal contexts on a protocol that takes none is refused at the
+/// `contexts` line (or its `--set` entry), whether the protocol came from the file or from
+/// `--protocol`; with contexts, a mix with an append is refused at its weight.
+#[test]
+fn bad_input_contexts_for_a_protocol_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{GOOD}\n[workload]\ncontexts = true\n");
+    let path = write(dir.path(), "s.toml", &text);
+    expect_bad(
+        &["run", &path],
+        &[&format!("{path}:10:12"), "`primary`", "`dynamo`"],
+    );
+    expect_bad(
+        &[
+            "run",
+            "scenarios/dynamo-contexts.toml",
+            "--protocol",
+            "raft",
+        ],
+        &["scenarios/dynamo-contexts.toml:", "(from --protocol)"],
+    );
+    expect_bad(
+        &[
+            "run",
+            "scenarios/dynamo-quorum.toml",
+            "--protocol",
+            "sloppy",
+            "--set",
+            "workload.contexts=true",
+        ],
+        &["workload.contexts", "`sloppy`"],
+    );
+    let dynamo = text.replace("primary", "dynamo");
+    let append = format!("{dynamo}mix = {{ get = 1, append = 2 }}\n");
+    let path = write(dir.path(), "append.toml", &append);
+    expect_bad(&["run", &path], &[&format!("{path}:11:27"), "`append`"]);
+    let path = write(dir.path(), "ok.toml", &dynamo);
+    let out = crate::util::simkv(&["run", &path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn bad_input_network_and_slow_faults() {
     let dir = tempfile::tempdir().unwrap();

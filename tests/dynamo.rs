@@ -51,6 +51,8 @@ fn dynamo_swarm_finds_its_planted_bugs() {
         .iter()
         .map(|b| b.name)
         .filter(|b| !found.iter().any(|(f, _, _)| f == b))
+        // Only clients that send contexts reach it, and the swarm's send none.
+        .filter(|b| *b != "context-ignored")
         .collect();
     assert!(unfound.is_empty(), "not found by swarm.toml: {unfound:?}");
     for (bug, seed, check) in found {
@@ -124,6 +126,16 @@ fn dynamo_every_planted_bug_is_caught_on_a_shipped_scenario() {
                 path: "scenarios/swarm.toml",
                 seeds: 43..=43,
                 check: CheckName::Convergence,
+            },
+            // Section 4.4: a put with its client's context supersedes everything its
+            // coordinator holds, so after the heal a put whose client read one side's value
+            // wipes the other side's concurrent acknowledged put, which no write's read had
+            // covered: only the context path shows it, and the contexts check catches it.
+            Caught {
+                bug: "context-ignored",
+                path: "scenarios/dynamo-contexts.toml",
+                seeds: 1..=2,
+                check: CheckName::Contexts,
             },
         ],
     );
@@ -226,4 +238,82 @@ fn section_4_7_merkle_anti_entropy_converges_sending_less_than_full_exchanges() 
     );
     assert!(merkle > 0, "anti-entropy ran");
     assert!(merkle * 20 < full, "{merkle} bytes against {full}");
+}
+
+/// Section 4.4 with clients that pass back the context they read: on
+/// `scenarios/dynamo-contexts.toml` (a partition, then a heal) correct dynamo keeps every
+/// promise, the contexts check included, and gets answer siblings; no false alarm over
+/// seeds 1..=10 (`simkv sweep scenarios/dynamo-contexts.toml --seeds 1..=50` keeps all 50).
+#[test]
+fn dynamo_with_contexts_keeps_every_promise_and_makes_siblings() {
+    use simkv_sim::checks::Verdict;
+    use simkv_sim::report::RunVerdict;
+    for seed in 1..=10 {
+        let report = crate::util::run_report("scenarios/dynamo-contexts.toml", "dynamo", seed, &[]);
+        let contexts = report.checks.iter().find(|c| c.name == CheckName::Contexts);
+        let contexts = contexts.expect("made with contexts");
+        assert!(contexts.promised, "seed {seed}");
+        assert_eq!(
+            contexts.verdict,
+            Verdict::Pass,
+            "seed {seed}: {}",
+            contexts.detail
+        );
+        assert_eq!(
+            report.verdict,
+            RunVerdict::Kept,
+            "seed {seed}: {:?}",
+            report.checks
+        );
+        assert!(
+            report.measures.sibling_reads > 0,
+            "seed {seed}: siblings arise"
+        );
+    }
+    // A run without contexts never sees the check.
+    let plain = crate::util::run_report("scenarios/dynamo-quorum.toml", "dynamo", 1, &[]);
+    assert!(plain.checks.iter().all(|c| c.name != CheckName::Contexts));
+}
+
+/// `--set workload.contexts=true` switches the read-then-write clients on: `--explain` says
+/// so, and the JSON history carries each write's context on its invocation and each get's on
+/// its completion (and reads back); without it the history has no context anywhere.
+#[test]
+fn contexts_reach_the_explanation_and_the_history() {
+    let base = [
+        "run",
+        "scenarios/dynamo-quorum.toml",
+        "--set",
+        "workload.contexts=true",
+    ];
+    let explained = crate::util::simkv(&[&base[..], &["--explain"]].concat());
+    let text = crate::util::stdout(&explained);
+    assert_eq!(explained.status.code(), Some(0), "{text}");
+    assert!(text.contains("contexts = true"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let with = dir.path().join("with.json");
+    let without = dir.path().join("without.json");
+    let with_path = with.to_str().unwrap();
+    let out = crate::util::simkv(&[&base[..], &["--history", with_path]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    let history = std::fs::read_to_string(&with).unwrap();
+    let put_with = history
+        .lines()
+        .any(|l| l.contains(r#""type":"invoke","f":"put""#) && l.contains(r#""context":["#));
+    let get_with = history
+        .lines()
+        .any(|l| l.contains(r#""type":"ok","f":"get""#) && l.contains(r#""context":[["#));
+    assert!(put_with && get_with, "contexts recorded");
+    let read = simkv_sim::history::History::from_json(&history).expect("reads back");
+    assert!(read.events.iter().any(|e| e.context.is_some()));
+    assert_eq!(read.to_json(), history);
+    let out = crate::util::simkv(&[
+        "run",
+        "scenarios/dynamo-quorum.toml",
+        "--history",
+        without.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let history = std::fs::read_to_string(&without).unwrap();
+    assert!(!history.contains("context"), "no context without contexts");
 }

@@ -119,6 +119,11 @@ const BUGS: &[(&str, &str, &str)] = &[
     ("dynamo", "ack-before-sync", "scenarios/power-loss.toml"),
     ("dynamo", "merkle-skips-last-branch", "scenarios/swarm.toml"),
     (
+        "dynamo",
+        "context-ignored",
+        "scenarios/dynamo-contexts.toml",
+    ),
+    (
         "gossip",
         "no-indirect-probes",
         "scenarios/gossip-churn.toml",

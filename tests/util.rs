@@ -105,9 +105,20 @@ pub fn has_txn(path: &str) -> bool {
         .has_txn()
 }
 
+/// Whether the scenario's workload sends causal contexts (`contexts = true`: only protocols
+/// that take them run it).
+pub fn has_contexts(path: &str) -> bool {
+    let full = root().join(path);
+    let overrides = simkv_sim::scenario::Overrides::default();
+    simkv_sim::scenario::load_file(full.to_str().unwrap(), &overrides)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .workload
+        .contexts
+}
+
 /// Asserts that `protocol` keeps every promise on each of `paths` for `seeds` (scenarios
-/// with transactions only if it serves them: for the others the loader refuses the pairing,
-/// which tests/bad_input.rs covers).
+/// with transactions or contexts only if it serves them: for the others the loader refuses
+/// the pairing, which tests/bad_input.rs covers).
 pub fn assert_keeps_promises(
     protocol: &str,
     paths: &[String],
@@ -115,11 +126,12 @@ pub fn assert_keeps_promises(
 ) {
     use simkv_sim::checks::Verdict;
     use simkv_sim::report::RunVerdict;
-    let serves_txn = simkv_protocols::ProtocolKind::from_name(protocol)
+    let info = simkv_protocols::ProtocolKind::from_name(protocol)
         .map(|p| p.info())
-        .unwrap()
-        .transactions;
-    for path in paths.iter().filter(|p| serves_txn || !has_txn(p)) {
+        .unwrap();
+    let serves =
+        |p: &&String| (info.transactions || !has_txn(p)) && (info.contexts || !has_contexts(p));
+    for path in paths.iter().filter(serves) {
         for seed in seeds.clone() {
             let report = run_report(path, protocol, seed, &[]);
             let broken: Vec<String> = report

@@ -80,6 +80,11 @@ pub struct ProtocolInfo {
     /// Whether it serves multi-key transactions ([`Op::Txn`]), atomically; a protocol that
     /// does not is never sent one.
     pub transactions: bool,
+    /// Whether it takes causal contexts ([`Request::context`]): a write with one supersedes
+    /// exactly what the context covers, and a get answers the context of what it read. Only
+    /// such a protocol runs a workload with `contexts = true` (the loader refuses it for the
+    /// others).
+    pub contexts: bool,
     /// The operator commands it acts on, by name ([`Operator::name`]). The loader refuses a
     /// scenario step with any other command, unless the step says `unsupported = "ignore"`
     /// (then the node still receives it, ignores it, and the summary says so).
@@ -166,7 +171,7 @@ impl NodeConfig {
 }
 
 /// A client request as it reaches the node that coordinates it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Request {
     /// Its id; answer with [`Context::reply`] quoting it.
     pub id: RequestId,
@@ -175,6 +180,89 @@ pub struct Request {
     /// The quorum the client asks for, if it names one (node-amazon-dynamo's `?quorum=`);
     /// protocols without tunable quorums ignore it, the others cap it at their replica count.
     pub quorum: Option<u8>,
+    /// The causal context the client read and now writes under (Dynamo section 4.4: "the
+    /// client must specify which version it is updating by passing the context it obtained
+    /// from an earlier read"), if it sends one: only workloads with `contexts = true` do, and
+    /// only to protocols whose [`ProtocolInfo::contexts`] says they take them. Serialised and
+    /// hashed only when present, so that requests without one are what they always were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<CausalContext>,
+}
+
+/// Hashed field by field as `#[derive(Hash)]` would hash the first three, and the context
+/// only when there is one: a request without a context hashes as it did before contexts
+/// existed, so that no fingerprint moves.
+impl Hash for Request {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+        self.op.hash(state);
+        self.quorum.hash(state);
+        if let Some(context) = &self.context {
+            context.hash(state);
+        }
+    }
+}
+
+/// A causal context (Dynamo section 4.4's "context"): what a client read, summarised so that a
+/// later write can say which versions it supersedes. At the contract it is a version vector,
+/// protocol-agnostic: (actor, counter) pairs sorted by actor, each actor once, counters above
+/// 0. What an actor is, is the protocol's (dynamo: a coordinator node, or one of its
+/// per-key stand-in actors, see its module doc). One context covers another when it has seen
+/// everything the other has ([`CausalContext::covers`]). Histories write it as
+/// `[[actor, counter], ...]`; the empty context (a client that read nothing) is `[]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CausalContext(Vec<(u32, u64)>);
+
+impl CausalContext {
+    /// The context of these pairs: sorted by actor, an actor named twice keeping its larger
+    /// counter, zero counters dropped.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (u32, u64)>) -> CausalContext {
+        let mut all: Vec<(u32, u64)> = pairs.into_iter().filter(|(_, c)| *c > 0).collect();
+        all.sort_unstable();
+        let mut out: Vec<(u32, u64)> = Vec::with_capacity(all.len());
+        for (actor, counter) in all {
+            match out.last_mut() {
+                Some(last) if last.0 == actor => last.1 = last.1.max(counter),
+                _ => out.push((actor, counter)),
+            }
+        }
+        CausalContext(out)
+    }
+
+    /// The pairs, ascending by actor.
+    pub fn pairs(&self) -> &[(u32, u64)] {
+        &self.0
+    }
+
+    /// The counter this context holds for `actor` (0: none).
+    pub fn get(&self, actor: u32) -> u64 {
+        self.0
+            .binary_search_by_key(&actor, |(a, _)| *a)
+            .map_or(0, |i| self.0[i].1)
+    }
+
+    /// Whether this context has seen everything `other` has: for every actor, a counter at
+    /// least `other`'s.
+    pub fn covers(&self, other: &CausalContext) -> bool {
+        other.0.iter().all(|(actor, c)| self.get(*actor) >= *c)
+    }
+
+    /// Whether it holds no pair (a client that read nothing).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for CausalContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[")?;
+        for (i, (actor, counter)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{actor}:{counter}")?;
+        }
+        write!(f, "]")
+    }
 }
 
 /// A change of the cluster's membership, from a scenario's `join`, `leave` or `remove`
@@ -369,6 +457,10 @@ pub enum Effect<P: Protocol> {
         request: RequestId,
         /// The answer.
         result: OpResult,
+        /// The causal context of what a get read ([`Context::reply_with_context`]), from a
+        /// protocol that keeps contexts; `None` otherwise. The engine hands it to clients
+        /// only in a workload with `contexts = true`, and drops it elsewhere.
+        context: Option<CausalContext>,
     },
     /// A line for the trace, saying why something happened (or did not).
     Note(String),
@@ -477,7 +569,27 @@ impl<'a, P: Protocol> Context<'a, P> {
 
     /// Answers a client request.
     pub fn reply(&mut self, request: RequestId, result: OpResult) {
-        self.effects.push(Effect::Reply { request, result });
+        self.effects.push(Effect::Reply {
+            request,
+            result,
+            context: None,
+        });
+    }
+
+    /// Answers a client request with the causal context of what it read (a get's answer from
+    /// a protocol that keeps contexts: the merged context of the versions it answers, which
+    /// a later write may pass back in [`Request::context`]).
+    pub fn reply_with_context(
+        &mut self,
+        request: RequestId,
+        result: OpResult,
+        context: CausalContext,
+    ) {
+        self.effects.push(Effect::Reply {
+            request,
+            result,
+            context: Some(context),
+        });
     }
 
     /// Stops this node (see [`Effect::Halt`]).

@@ -40,8 +40,8 @@ protocol_table! {
 
 pub use bugs::BugSet;
 pub use contract::{
-    BugSpec, Combine, Context, Counter, Effect, Entropy, Membership, NodeConfig, Operator, Promise,
-    Protocol, ProtocolInfo, Read, Replay, Request, Timing,
+    BugSpec, CausalContext, Combine, Context, Counter, Effect, Entropy, Membership, NodeConfig,
+    Operator, Promise, Protocol, ProtocolInfo, Read, Replay, Request, Timing,
 };
 pub use ids::{ClientId, NodeId, RequestId};
 pub use kv::{Key, Op, OpResult, Value};

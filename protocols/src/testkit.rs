@@ -112,6 +112,10 @@ pub(crate) struct Cluster<P: Protocol> {
     /// Every message ever sent, in send order.
     pub(crate) sent: Vec<Wire<P>>,
     pub(crate) replies: Vec<(RequestId, OpResult)>,
+    /// The causal contexts replies carried ([`Context::reply_with_context`]), by request.
+    ///
+    /// [`Context::reply_with_context`]: crate::contract::Context::reply_with_context
+    pub(crate) reply_contexts: Vec<(RequestId, crate::contract::CausalContext)>,
     /// Every send, persist, reply and halt, in emission order (a test may clear it).
     pub(crate) effects: Vec<(NodeId, Observed<P>)>,
     /// Which nodes are down.
@@ -137,6 +141,7 @@ impl<P: Protocol> Cluster<P> {
             inflight: Vec::new(),
             sent: Vec::new(),
             replies: Vec::new(),
+            reply_contexts: Vec::new(),
             effects: Vec::new(),
             down: vec![false; count],
             now: Time(1_000),
@@ -236,7 +241,14 @@ impl<P: Protocol> Cluster<P> {
                     continue;
                 }
                 Effect::Sync => Observed::Persist,
-                Effect::Reply { request, result } => {
+                Effect::Reply {
+                    request,
+                    result,
+                    context,
+                } => {
+                    if let Some(context) = context {
+                        self.reply_contexts.push((request, context));
+                    }
                     self.replies.push((request, result));
                     Observed::Reply
                 }
@@ -310,12 +322,32 @@ impl<P: Protocol> Cluster<P> {
     /// Hands `op` to node `i` as request `id` (a client's retry re-sends an id to any node);
     /// its reply, whenever it comes, collects in `replies` (see [`Cluster::reply`]).
     pub(crate) fn submit(&mut self, i: u16, id: RequestId, op: Op) {
+        self.submit_with_context(i, id, op, None);
+    }
+
+    /// Hands `op` to node `i` as request `id`, with the causal context `context`.
+    pub(crate) fn submit_with_context(
+        &mut self,
+        i: u16,
+        id: RequestId,
+        op: Op,
+        context: Option<crate::contract::CausalContext>,
+    ) {
         let call = Request {
             id,
             op,
             quorum: None,
+            context,
         };
         self.run(i, |node, ctx| node.on_request(ctx, call));
+    }
+
+    /// The causal context the reply to request `id` carried, if it carried one.
+    pub(crate) fn reply_context(&self, id: RequestId) -> Option<&crate::contract::CausalContext> {
+        self.reply_contexts
+            .iter()
+            .find(|(r, _)| *r == id)
+            .map(|(_, c)| c)
     }
 
     /// The reply to request `id`, if one came.

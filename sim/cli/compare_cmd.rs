@@ -33,8 +33,8 @@ pub fn compare(args: &CompareArgs) -> Exit {
     let path = args.scenario.to_string_lossy();
     let protocols = if args.protocols.is_empty() {
         // A workload with transactions is compared across the protocols that serve them.
-        let txn = match scenario::load_file(&path, &base) {
-            Ok(s) => s.workload.has_txn(),
+        let (txn, contexts) = match scenario::load_file(&path, &base) {
+            Ok(s) => (s.workload.has_txn(), s.workload.contexts),
             Err(e) => {
                 eprintln!("{e}");
                 return Exit::BadInput;
@@ -44,11 +44,16 @@ pub fn compare(args: &CompareArgs) -> Exit {
             .iter()
             .map(|p| p.info())
             .filter(|p| p.transactions || !txn)
+            .filter(|p| p.contexts || !contexts)
             .map(|p| p.name.to_string())
             .collect();
         if txn {
             let names = chosen.join(", ");
             eprintln!("note: the workload has txn; comparing the protocols that serve it: {names}");
+        }
+        if contexts {
+            let names = chosen.join(", ");
+            eprintln!("note: the workload sends contexts; comparing the protocols that take them: {names}");
         }
         chosen
     } else {

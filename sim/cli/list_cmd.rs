@@ -30,6 +30,9 @@ pub fn list(what: ListWhat, dir: &Path) -> Exit {
                 if p.transactions {
                     promises.push("txn");
                 }
+                if p.contexts {
+                    promises.push("contexts");
+                }
                 println!(
                     "{:<8}  {:<49}  {}",
                     p.name,

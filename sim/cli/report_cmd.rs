@@ -102,10 +102,12 @@ fn protocols(args: &ReportArgs, path: &str) -> Result<Vec<String>, String> {
         return Ok(args.protocols.clone());
     }
     let txn = scenario.workload.has_txn();
+    let contexts = scenario.workload.contexts;
     Ok(ProtocolKind::ALL
         .iter()
         .map(|p| p.info())
         .filter(|p| p.transactions || !txn)
+        .filter(|p| p.contexts || !contexts)
         .map(|p| p.name.to_string())
         .collect())
 }

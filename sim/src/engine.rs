@@ -449,9 +449,14 @@ impl<'s, P: Protocol> Engine<'s, P> {
                 from,
                 request,
                 result,
-            } => self
-                .clients
-                .on_reply(&mut bus!(self), &self.nodes, from, request, result),
+                context,
+            } => self.clients.on_reply(
+                &mut bus!(self),
+                &self.nodes,
+                from,
+                request,
+                (result, context),
+            ),
             Event::Timer {
                 node,
                 epoch,

@@ -42,6 +42,7 @@ impl<const EARLY: bool> Protocol for Journal<EARLY> {
             bugs: &[],
             roles: <Replica as RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &[],
             membership: false,
             check_params: simkv_protocols::params::no_param_check,

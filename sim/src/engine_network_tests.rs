@@ -74,6 +74,7 @@ impl Protocol for Stamp {
             bugs: &[],
             roles: <simkv_protocols::roles::Replica as simkv_protocols::RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &[],
             membership: false,
             check_params: simkv_protocols::params::no_param_check,

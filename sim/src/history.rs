@@ -18,6 +18,11 @@
 //!
 //! An ok append also carries `"new"`, the key's whole value after it (its result).
 //!
+//! In a workload with causal contexts (`contexts = true`), a write's invocation and a get's
+//! completion also carry `"context"`, the version vector sent or answered, as
+//! `[[actor, counter], ...]` (empty, `[]`, when a write read nothing); records of other runs
+//! have no such field.
+//!
 //! A txn has no key of its own: its operations go in `ops`, each with its own result once the
 //! txn completed ok (the txn's `result` is then `ok`; a refused txn has one result only):
 //!
@@ -27,7 +32,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, Time, Value};
+use simkv_protocols::{CausalContext, ClientId, Key, NodeId, Op, OpResult, Time, Value};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -57,6 +62,10 @@ pub struct HistoryEvent {
     pub op: Arc<Op>,
     /// `None` for an invocation; how it ended for a completion.
     pub outcome: Option<Outcome>,
+    /// The causal context (a workload with `contexts = true`): on a write's invocation, the
+    /// one it was sent with; on a get's completion, the one the answer carried. `None`
+    /// elsewhere, and then the JSON record has no `context` field.
+    pub context: Option<CausalContext>,
 }
 
 /// A whole history, in the order events happened.
@@ -140,6 +149,9 @@ struct Record {
     /// A txn's operations, each with its result once the txn completed ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ops: Option<Vec<PartRecord>>,
+    /// The causal context, `[[actor, counter], ...]` (see [`HistoryEvent::context`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    context: Option<CausalContext>,
 }
 
 /// One operation of a txn record: a record's operation fields, and its own result. (The
@@ -190,6 +202,19 @@ impl History {
         op: impl Into<Arc<Op>>,
         outcome: Option<Outcome>,
     ) {
+        self.push_with_context(time, client, node, op, outcome, None);
+    }
+
+    /// Appends an event with the causal context it carries (see [`HistoryEvent::context`]).
+    pub fn push_with_context(
+        &mut self,
+        time: Time,
+        client: ClientId,
+        node: NodeId,
+        op: impl Into<Arc<Op>>,
+        outcome: Option<Outcome>,
+        context: Option<CausalContext>,
+    ) {
         let index = self.events.len() as u64;
         self.events.push(HistoryEvent {
             index,
@@ -198,6 +223,7 @@ impl History {
             node,
             op: op.into(),
             outcome,
+            context,
         });
     }
 
@@ -510,6 +536,7 @@ fn plain_record(line: &str) -> Option<Record> {
         hint,
         values: None,
         ops: None,
+        context: None,
     })
 }
 
@@ -596,6 +623,7 @@ fn to_record(event: &HistoryEvent) -> Record {
         hint,
         values: None,
         ops: None,
+        context: event.context.clone(),
     };
     let Op::Txn { ops } = &*event.op else {
         let fields = to_fields(&event.op, result);
@@ -738,6 +766,7 @@ fn from_record(r: Record) -> Result<HistoryEvent, String> {
         node,
         op: Arc::new(op),
         outcome,
+        context: r.context,
     })
 }
 

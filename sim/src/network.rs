@@ -487,6 +487,7 @@ mod tests {
             max_writes_per_key: None,
             max_ops: None,
             start: Span::ZERO,
+            contexts: false,
         };
         let placed = ClientPlacement::new(&workload, 3);
         // Client c's slots 2c and 2c+1 run beside node c mod 3.

@@ -126,15 +126,28 @@ pub(crate) fn event_json<P: Protocol>(t: Time, event: &Event<P>) -> Option<Json>
     let line = match event {
         Event::Deliver { from, to, msg } => json!({"ev": "deliver", "t": t,
             "from": from.to_string(), "to": to.to_string(), "msg": msg}),
-        Event::Request { to, request } => json!({"ev": "request", "t": t,
-            "node": to.to_string(), "request": request.id.to_string(), "op": request.op,
-            "quorum": request.quorum}),
+        Event::Request { to, request } => {
+            let mut line = json!({"ev": "request", "t": t,
+                "node": to.to_string(), "request": request.id.to_string(), "op": request.op,
+                "quorum": request.quorum});
+            if let Some(context) = &request.context {
+                line["context"] = json!(context);
+            }
+            line
+        }
         Event::Reply {
             from,
             request,
             result,
-        } => json!({"ev": "reply", "t": t,
-            "node": from.to_string(), "request": request.to_string(), "result": result}),
+            context,
+        } => {
+            let mut line = json!({"ev": "reply", "t": t,
+                "node": from.to_string(), "request": request.to_string(), "result": result});
+            if let Some(context) = context {
+                line["context"] = json!(context);
+            }
+            line
+        }
         Event::Timer {
             node,
             timer,

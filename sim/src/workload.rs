@@ -8,7 +8,7 @@
 use crate::lincheck::model::FxHashMap;
 use crate::rng::Stream;
 use crate::scenario::{KeyDistribution, OpKind, Target, Workload};
-use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, RequestId, Value};
+use simkv_protocols::{CausalContext, ClientId, Key, NodeId, Op, OpResult, RequestId, Value};
 
 /// What a client remembers between its operations, which shapes the next one: its
 /// sequence number, where to go, and the last value it saw per key.
@@ -20,6 +20,12 @@ pub struct ClientMemory {
     /// The last value this client saw per key, the expected value of its next cas: looked
     /// up, never iterated, so a hash map (a `BTreeMap` here was 4% of primary-100-fast).
     last_seen: FxHashMap<Key, Value>,
+    /// With contexts: the write drawn, waiting for the get of its key to complete.
+    queued: Option<Op>,
+    /// With contexts: the context the last get answered (`None`: it answered none).
+    read_context: Option<CausalContext>,
+    /// With contexts: the context the operation just drawn carries (a write's).
+    outgoing: Option<CausalContext>,
 }
 
 /// Draws operations for the clients.
@@ -43,6 +49,9 @@ pub struct OpGenerator {
     /// issued to its current key (empty when keys take every write).
     max_writes_per_key: Option<u64>,
     slots: Vec<(u64, u64)>,
+    /// `contexts = true`: each put or delete drawn is preceded by a get of its key, and
+    /// carries the context that get answered.
+    contexts: bool,
 }
 
 impl OpGenerator {
@@ -102,6 +111,7 @@ impl OpGenerator {
                 Some(_) => vec![(0, 0); workload.keys as usize],
                 None => Vec::new(),
             },
+            contexts: workload.contexts,
         }
     }
 
@@ -187,6 +197,16 @@ impl OpGenerator {
             client: id,
             seq: memory.next_seq,
         };
+        memory.outgoing = None;
+        if self.contexts {
+            if let Some(write) = memory.queued.take() {
+                // The read is done: the write goes with what it answered (or nothing).
+                memory.outgoing = Some(memory.read_context.take().unwrap_or_default());
+                self.wrote(write.key());
+                let node = self.node(id, memory, rng);
+                return (request, write, node);
+            }
+        }
         // Made only for an operation that writes it (a get or delete has none): it draws
         // nothing, so when it is made moves no draw.
         let value = || unique_value(id.0 + 1, memory.next_seq);
@@ -218,19 +238,32 @@ impl OpGenerator {
             },
             OpKind::Txn => self.txn(&value(), rng),
         };
+        let op = if self.contexts && op.is_write() {
+            // Read first (the seed's REST client: GET, then PUT with the clock it read).
+            memory.queued = Some(op);
+            memory.read_context = None;
+            Op::Get { key }
+        } else {
+            op
+        };
         if self.max_writes_per_key.is_some() {
             for part in op.parts().iter().filter(|p| p.is_write()) {
                 self.wrote(part.key());
             }
         }
-        let node = match self.target {
+        let node = self.node(id, memory, rng);
+        (request, op, node)
+    }
+
+    /// The node the next operation of process `id` goes to.
+    fn node(&self, id: ClientId, memory: &ClientMemory, rng: &mut Stream) -> NodeId {
+        match self.target {
             Target::Random => NodeId(rng.below(u64::from(self.nodes)) as u16),
             Target::Fixed => NodeId((id.0 / self.in_flight % u32::from(self.nodes)) as u16),
             Target::FollowRedirects => memory
                 .redirect
                 .unwrap_or_else(|| NodeId(rng.below(u64::from(self.nodes)) as u16)),
-        };
-        (request, op, node)
+        }
     }
 }
 
@@ -269,6 +302,20 @@ fn push_decimal(out: &mut String, mut n: u64) {
 }
 
 impl ClientMemory {
+    /// The context the operation just drawn carries (with contexts, a write's: what the get
+    /// before it answered), taken.
+    pub fn take_outgoing(&mut self) -> Option<CausalContext> {
+        self.outgoing.take()
+    }
+
+    /// With contexts: remembers the context a completed get answered, for the write queued
+    /// behind it.
+    pub fn learn_context(&mut self, op: &Op, context: Option<&CausalContext>) {
+        if matches!(op, Op::Get { .. }) && self.queued.is_some() {
+            self.read_context = context.cloned();
+        }
+    }
+
     /// Remembers the value `result` shows for `key`, if it shows one.
     fn see(&mut self, key: Key, result: &OpResult) {
         match result {
@@ -342,7 +389,36 @@ mod tests {
             max_writes_per_key: None,
             max_ops: None,
             start: Span::ZERO,
+            contexts: false,
         }
+    }
+
+    /// With contexts, a put is preceded by a get of its key, and goes with the context the
+    /// get answered; after a get that answered none (refused, timed out), with the empty one.
+    #[test]
+    fn with_contexts_a_write_follows_a_get_and_carries_its_context() {
+        let mut w = workload(KeyDistribution::Uniform, Target::Random);
+        w.mix = vec![(OpKind::Put, 1)];
+        w.contexts = true;
+        let mut g = OpGenerator::new(&w, 3);
+        let mut rng = Streams::new(3, 0).workload;
+        let mut c = ClientMemory::default();
+        let (_, read, _) = g.next(ClientId(0), &mut c, &mut rng);
+        assert!(matches!(read, Op::Get { .. }), "{read}");
+        assert_eq!(c.take_outgoing(), None, "a get carries no context");
+        let context = CausalContext::from_pairs([(1, 4), (2, 7)]);
+        c.learn_context(&read, Some(&context));
+        let (_, write, _) = g.next(ClientId(0), &mut c, &mut rng);
+        assert!(
+            matches!(write, Op::Put { .. }) && write.key() == read.key(),
+            "{write}"
+        );
+        assert_eq!(c.take_outgoing(), Some(context));
+        let (_, read, _) = g.next(ClientId(0), &mut c, &mut rng);
+        c.learn_context(&read, None);
+        let (_, write, _) = g.next(ClientId(0), &mut c, &mut rng);
+        assert!(matches!(write, Op::Put { .. }));
+        assert_eq!(c.take_outgoing(), Some(CausalContext::default()));
     }
 
     #[test]

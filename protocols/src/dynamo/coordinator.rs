@@ -2,10 +2,10 @@
 //! from the preference list, its read of R replicas, a get's answer, a write's new version
 //! sent to every target, acknowledgement checks that mark silent targets down, and deadlines.
 
-use super::versions::{Versioned, Versions};
+use super::versions::{Clock, Versioned, Versions};
 use super::versions::truncate;
 use super::{op_result_unavailable, Dynamo, Member, Message, Timer};
-use crate::contract::Context;
+use crate::contract::{CausalContext, Context};
 use crate::ids::{NodeId, RequestId};
 use crate::kv::{self, Key, Op, OpResult, Value};
 use crate::quorum::{Entry, Version};
@@ -205,8 +205,11 @@ impl Dynamo {
         };
         p.phase = Phase::Repair;
         p.answered = true;
+        // The merged context of the versions it answers (section 4.4), for a client that
+        // writes back with it; the engine drops it for clients that do not.
+        let context = clock_context(&read.clock_join());
         p.versions = read;
-        ctx.reply(p.request, result);
+        ctx.reply_with_context(p.request, result, context);
         ctx.cancel_timer(Timer::Deadline(op));
         self.maybe_finish_read(ctx, op);
     }
@@ -224,17 +227,110 @@ impl Dynamo {
             self.answer_unwritten(ctx, op, read, result);
             return;
         }
+        let new = self.next_version(&known, value);
+        self.own.insert(key, new.clone());
+        self.send_write(ctx, op, new, result);
+    }
+
+    /// A put or delete that came with the client's causal context (Dynamo section 4.4: "the
+    /// client must specify which version it is updating by passing the context it obtained
+    /// from an earlier read"): no read round. Its version's clock is the context with one
+    /// actor's entry set to the next counter, so it supersedes exactly the versions the
+    /// context covers. The actor is this node when the context covers this node's newest
+    /// write of the key (an entry claims every earlier write of its actor), else one of this
+    /// node's stand-in actors for the key whose last write the context covers (see
+    /// [`Dynamo::context_actor`]). A delete writes a tombstone whatever the context held.
+    pub(super) fn start_context_write(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        op: u64,
+        mut clock: Clock,
+    ) {
+        let p = &self.pending[&op];
+        let key = p.op.key();
+        let value = match &p.op {
+            Op::Put { value, .. } => Some(value.clone()),
+            _ => None,
+        };
+        let result = OpResult::Ok {
+            value: value.clone(),
+        };
+        if self.bugs.context_ignored {
+            // The planted bug: the context is merged with everything this coordinator holds
+            // of the key, so the write supersedes concurrent versions its client never saw.
+            let held = self.context(key, Versions::default());
+            for (node, c) in held.clock_join() {
+                let e = clock.entry(node).or_insert(0);
+                *e = (*e).max(c);
+            }
+        }
+        let actor = self.context_actor(key, &clock);
+        // Lamport: the new version must be newer than every version the context covers, as
+        // a read round's replies would have made it (a version that supersedes another never
+        // has the smaller counter: the replicas' "versions never go back").
+        let seen = clock.values().copied().max().unwrap_or(0);
+        self.counter = self.counter.max(seen);
+        self.counter += 1;
+        let version = Version {
+            counter: self.counter,
+            node: self.me,
+        };
+        clock.insert(actor, self.counter);
+        truncate(&mut clock, self.clock_max, actor, self.bugs.truncate_newest);
+        let new = Versioned {
+            entry: Entry::new(version, value),
+            clock,
+        };
+        if actor == self.me {
+            self.own.insert(key, new.clone());
+        } else {
+            self.actors.insert((key, actor), self.counter);
+        }
+        self.send_write(ctx, op, new, result);
+    }
+
+    /// The actor a context write of `key` takes its clock entry under: this node if
+    /// `context` covers its newest write of the key, else the first of its stand-in actors
+    /// (`n + 64`, `n + 128`, ...: no node has such a number) whose last write of the key
+    /// `context` covers, or that never wrote it. An entry `a: c` in a clock claims every
+    /// write of actor `a` with a counter up to `c`, so taking this node's entry when the
+    /// client had not seen its newest write would supersede that write (server-side vector
+    /// clocks cannot tell two writes through one coordinator apart: the problem dotted
+    /// version vectors solve, Preguiça et al. 2010). Each actor's last write is durable
+    /// before its version leaves.
+    pub(super) fn context_actor(&self, key: Key, context: &Clock) -> NodeId {
+        let seen = |actor: NodeId| context.get(&actor).copied().unwrap_or(0);
+        let own = self.own.get(&key).map_or(0, |v| v.entry.version.counter);
+        if seen(self.me) >= own {
+            return self.me;
+        }
+        let mut last = NodeId(self.me.0);
+        for k in 1..1024u32 {
+            let Ok(id) = u16::try_from(u32::from(self.me.0) + 64 * k) else {
+                break;
+            };
+            let actor = NodeId(id);
+            let written = self.actors.get(&(key, actor)).copied().unwrap_or(0);
+            if seen(actor) >= written {
+                return actor;
+            }
+            last = actor;
+        }
+        last
+    }
+
+    /// Sends a write's new version to every target and PENDING node, once the counter and
+    /// its actor's newest write of the key are durable (before the version is seen anywhere).
+    fn send_write(&mut self, ctx: &mut Context<'_, Self>, op: u64, new: Versioned, result: OpResult) {
+        let p = &self.pending[&op];
+        let key = p.op.key();
         let targets = p.targets.clone();
         let extra = p.extra.clone();
-        let new = self.next_version(&known, value);
         let p = self.pending.get_mut(&op).expect("pending");
         p.phase = Phase::Write;
         p.retried = false;
         p.versions = Versions::one(new.clone());
         p.result = Some(result);
-        // The counter, and this node's newest write of the key, must be durable before the
-        // version is seen anywhere.
-        self.own.insert(key, new.clone());
         self.persist(ctx);
         for (t, hints) in targets {
             let msg = Message::Store {
@@ -401,6 +497,20 @@ impl Dynamo {
             ctx.reply(p.request, op_result_unavailable());
         }
     }
+}
+
+/// A clock as the contract's causal context: its (node, counter) pairs.
+pub(super) fn clock_context(clock: &Clock) -> CausalContext {
+    CausalContext::from_pairs(clock.iter().map(|(n, c)| (u32::from(n.0), *c)))
+}
+
+/// A client's causal context as a clock: pairs naming no possible actor (above `u16::MAX`)
+/// are dropped, as no version could carry them.
+pub(super) fn context_clock(context: &CausalContext) -> Clock {
+    let pairs = context.pairs().iter();
+    pairs
+        .filter_map(|(a, c)| u16::try_from(*a).ok().map(|a| (NodeId(a), *c)))
+        .collect()
 }
 
 /// Whether a write's result says it changed nothing: a cas that found another value than

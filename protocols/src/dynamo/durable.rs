@@ -26,6 +26,8 @@ pub struct DynamoDurable {
     pub hints_delivered: u64,
     /// The newest version this node wrote of each key, as a coordinator.
     pub own: BTreeMap<Key, Versioned>,
+    /// The last write's counter of each key under each stand-in actor (context writes).
+    pub actors: BTreeMap<(Key, NodeId), u64>,
     /// This node's view of the ring's members.
     pub members: BTreeMap<NodeId, Member>,
     /// When this node went PENDING and READY (ms of its clock) and the keys it copied.
@@ -49,6 +51,8 @@ pub enum DynamoRecord {
         hints: Changes<(NodeId, Key), Hint>,
         /// Changed `own`.
         own: Changes<Key, Versioned>,
+        /// Changed `actors`.
+        actors: Changes<(Key, NodeId), u64>,
         /// Changed `members`.
         members: Changes<NodeId, Member>,
         /// `counter` as it is now.
@@ -73,6 +77,7 @@ impl Replay<DynamoDurable> for DynamoRecord {
                 entries,
                 hints,
                 own,
+                actors,
                 members,
                 counter,
                 hints_stored,
@@ -84,6 +89,7 @@ impl Replay<DynamoDurable> for DynamoRecord {
                     entries: BTreeMap::new(),
                     hints: BTreeMap::new(),
                     own: BTreeMap::new(),
+                    actors: BTreeMap::new(),
                     members: BTreeMap::new(),
                     counter: Default::default(),
                     hints_stored: Default::default(),
@@ -94,6 +100,7 @@ impl Replay<DynamoDurable> for DynamoRecord {
                 replay(&mut d.entries, entries);
                 replay(&mut d.hints, hints);
                 replay(&mut d.own, own);
+                replay(&mut d.actors, actors);
                 replay(&mut d.members, members);
                 d.counter = *counter;
                 d.hints_stored = *hints_stored;
@@ -111,6 +118,7 @@ impl Dynamo {
             entries: BTreeMap::clone(&self.entries),
             hints: BTreeMap::clone(&self.hints),
             own: BTreeMap::clone(&self.own),
+            actors: BTreeMap::clone(&self.actors),
             members: BTreeMap::clone(&self.members),
             counter: self.counter,
             hints_stored: self.hints_stored,
@@ -142,13 +150,22 @@ impl Dynamo {
     /// Writes what changed since the last persist to the log and syncs it: O(changes), with
     /// a snapshot now and then to keep the log short.
     pub(super) fn persist(&mut self, ctx: &mut Context<'_, Self>) {
-        let (size, changed) = (self.entries.len() + self.hints.len() + self.own.len() + self.members.len(), self.entries.len_changed() + self.hints.len_changed() + self.own.len_changed() + self.members.len_changed());
+        let (size, changed) = (
+            self.entries.len() + self.hints.len() + self.own.len() + self.members.len()
+                + self.actors.len(),
+            self.entries.len_changed()
+                + self.hints.len_changed()
+                + self.own.len_changed()
+                + self.members.len_changed()
+                + self.actors.len_changed(),
+        );
         let snapshot = self.compaction.note(changed, size);
         let record = if snapshot {
             self.compaction.reset();
             self.entries.mark_written();
             self.hints.mark_written();
             self.own.mark_written();
+            self.actors.mark_written();
             self.members.mark_written();
             DynamoRecord::Snapshot(self.durable_now())
         } else {
@@ -156,6 +173,7 @@ impl Dynamo {
                 entries: self.entries.take_changes(),
                 hints: self.hints.take_changes(),
                 own: self.own.take_changes(),
+                actors: self.actors.take_changes(),
                 members: self.members.take_changes(),
                 counter: self.counter,
                 hints_stored: self.hints_stored,

@@ -30,10 +30,23 @@
 //! descends from: concurrent writes become siblings, and a get answers all of them
 //! ([`OpResult::Siblings`]) with one merged context (their clocks' pointwise maximum). A put
 //! carries a context and supersedes exactly the versions that context covers; a delete is a
-//! put of a tombstone with context. Our clients send no context (the contract's requests
-//! have none yet), so a write first reads R replicas, and what it read (merged with what
-//! the coordinator's own replica holds) is its context: the seed's REST clients do the same
-//! by hand (GET, then PUT with the clock). Clocks are truncated to `clock_max` pairs, the
+//! put of a tombstone with context. A client that sends no context (most workloads) has its
+//! write read R replicas first, and what it read (merged with what the coordinator's own
+//! replica holds) is its context. A client that does (a workload with `contexts = true`,
+//! [`Request::context`], as the seed's REST clients GET with the clock and PUT it back) has
+//! its put or delete written at once, no read round: the new clock is the context with one
+//! actor's entry set to the next counter, so the write supersedes exactly the versions the
+//! context covers (`start_context_write`). The actor is the coordinator when the context
+//! covers the coordinator's newest write of the key; otherwise (the client had not read that
+//! write: two clients writing through one coordinator from one read) one of the node's
+//! stand-in actors for the key (`n + 64`, `n + 128`, ...), the first whose last write the
+//! context covers, since an entry `a: c` claims every write of actor `a` up to `c`: taking
+//! the coordinator's own entry there would supersede a write nobody read (the lost update of
+//! server-side vector clocks that dotted version vectors solve, Preguiça et al. 2010). Each
+//! actor's last write of a key is durable before its version leaves. An update, cas or
+//! append needs the current value, so it reads first whatever it carries. A get answers the
+//! merged context of the versions it answers ([`Context::reply_with_context`]; the engine
+//! drops it for clients that send none). Clocks are truncated to `clock_max` pairs, the
 //! oldest going first (section 4.4); truncation can only make a write look concurrent with
 //! what it read (siblings), never make it supersede more. Read-modify-writes apply to the
 //! newest sibling, and one that changes nothing (a cas whose expected value differs, an
@@ -74,8 +87,9 @@
 //! # Promises and checked invariants
 //!
 //! Convergent (every replica of a key ends with the same versions), durable acknowledged
-//! writes (a write is gone only when a write whose context covered it superseded it), live
-//! after heal. Not linearizable: reads may be stale and concurrent writes become siblings.
+//! writes (a write is gone only when a write whose context covered it superseded it, which
+//! the `contexts` check judges from the history when clients send contexts), live after
+//! heal. Not linearizable: reads may be stale and concurrent writes become siblings.
 //! Each node checks that a key's clocks never go back and that no version it holds
 //! descends from another it holds, and the hint ledger; the cluster checks that at most one
 //! node is PENDING at a time (what steps 2 and 3 are for).
@@ -107,7 +121,7 @@ pub use versions::{descends, truncate, Clock, Compare, Versioned, Versions};
 use crate::contract::{Context, Counter, Membership, NodeConfig, Operator, Promise, Protocol, ProtocolInfo};
 use crate::contract::Request;
 use crate::ids::NodeId;
-use crate::kv::{Key, OpResult, Value};
+use crate::kv::{Key, Op, OpResult, Value};
 use crate::quorum::{self, Entry, Rotation, Version};
 use crate::time::{Span, SpanRange, Time};
 use crate::{BugSet, ParamSet};
@@ -172,6 +186,10 @@ crate::planted_bugs! {
             "anti-entropy's Merkle descent compares only the first 15 of a node's 16 \
                       children (an off-by-one), so keys under a last branch are never repaired \
                       by anti-entropy";
+        context_ignored = "context-ignored",
+            "a put or delete that comes with the client's causal context supersedes every \
+                      version the coordinator holds of the key, not only those the context \
+                      covers: a concurrent acknowledged write its client never read is lost";
     }
 }
 
@@ -221,6 +239,10 @@ pub struct Dynamo {
     /// The newest version this node wrote of each key, as a coordinator (part of every
     /// later write's context of the key).
     own: Tracked<Key, Versioned>,
+    /// The counter of the last write of each key this node made under each of its stand-in
+    /// actors (context writes whose client had not seen this node's newest write of the key;
+    /// see [`Dynamo::context_actor`]). Empty unless clients send contexts.
+    actors: Tracked<(Key, NodeId), u64>,
     /// This node's view of the ring's members.
     members: Tracked<NodeId, Member>,
     /// The READY members' ring: replicas, quorums, reads.
@@ -337,6 +359,7 @@ impl Protocol for Dynamo {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            contexts: true,
             operators: &["trick-value"],
             membership: true,
             check_params,
@@ -405,6 +428,7 @@ impl Protocol for Dynamo {
             compaction: Compaction::default(),
             shadow: Shadow::new(durable),
             own: Tracked::default(),
+            actors: Tracked::default(),
             members: ring0.iter().map(|x| (*x, Member::Ready)).collect(),
             read_ring: Ring::default(),
             write_ring: Ring::default(),
@@ -431,6 +455,7 @@ impl Protocol for Dynamo {
             node.hints = Tracked::new(d.hints.clone());
             node.members = Tracked::new(d.members.clone());
             node.own = Tracked::new(d.own.clone());
+            node.actors = Tracked::new(d.actors.clone());
             node.milestones = d.milestones;
             let held = node.entries.values().flat_map(Versions::iter);
             let top = held.map(|v| v.entry.version.counter).max();
@@ -645,6 +670,13 @@ impl Dynamo {
             None => (self.r.min(n), self.w.min(n)),
         };
         let key = request.op.key();
+        // A put or delete with the client's context needs no read (module doc, "Versions,
+        // contexts, siblings"); any other operation reads first, its context unused.
+        let blind = matches!(request.op, Op::Put { .. } | Op::Delete { .. });
+        let context = match &request.context {
+            Some(c) if blind => Some(coordinator::context_clock(c)),
+            _ => None,
+        };
         let (targets, extra) = self.plan(key);
         self.next_op += 1;
         let op = self.next_op;
@@ -666,6 +698,9 @@ impl Dynamo {
         };
         self.pending.insert(op, pending);
         ctx.set_timer(Timer::Deadline(op), self.request_timeout);
-        self.begin(ctx, op);
+        match context {
+            Some(clock) => self.start_context_write(ctx, op, clock),
+            None => self.begin(ctx, op),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! the paper's section (DeCandia et al. 2007) or the seed's join step it checks.
 
 use super::*;
+use crate::contract::CausalContext;
 use crate::params::{ParamValue, Params};
 use crate::testkit::{configs, get, n, ok, put, req, Cluster};
 
@@ -77,7 +78,7 @@ fn a_request_quorum_above_n_is_capped_at_n() {
     let id = req(1, 1);
     h.run(0, |node, ctx| {
         let op = put(7, "a");
-        node.on_request(ctx, Request { id, op, quorum: Some(9) })
+        node.on_request(ctx, Request { id, op, quorum: Some(9), context: None })
     });
     for _ in 0..10 {
         h.deliver_all();
@@ -204,5 +205,117 @@ fn a_reply_to_an_earlier_incarnation_is_not_taken_for_a_request_of_this_one() {
     assert_eq!(h.reply(id), Some(&ok("b;")), "k1's value is no part of k2's read");
     for i in 0..3 {
         assert_eq!(h.value(i, 2).as_deref(), Some("b;"), "n{} holds k2", i + 1);
+    }
+}
+
+/// Submits `op` at node `i` with the causal context `context`, delivers until quiet, and
+/// returns the reply and the context it carried.
+fn ask_with(
+    h: &mut Harness,
+    i: u16,
+    op: crate::kv::Op,
+    context: Option<CausalContext>,
+) -> (OpResult, Option<CausalContext>) {
+    h.seq += 1;
+    let id = crate::ids::RequestId {
+        client: crate::ids::ClientId(0),
+        seq: h.seq,
+    };
+    h.submit_with_context(i, id, op, context);
+    for _ in 0..10 {
+        h.deliver_all();
+    }
+    let result = h.reply(id).cloned().expect("an answer");
+    (result, h.reply_context(id).cloned())
+}
+
+fn siblings(values: &[&str]) -> OpResult {
+    OpResult::Siblings {
+        values: values.iter().map(|v| Some(v.to_string())).collect(),
+    }
+}
+
+/// Section 4.4: "the client must specify which version it is updating by passing the context
+/// it obtained from an earlier read". A get answers the merged context of what it read; a put
+/// with that context supersedes what it covers, and a put with an older context (it had not
+/// read b) supersedes a only, so b and c come back as siblings, which a put with their merged
+/// context reconciles into one.
+#[test]
+fn a_put_with_a_context_supersedes_exactly_what_the_context_covers() {
+    let mut h = harness(5, &[], &[]);
+    let _ = ask(&mut h, 0, put(7, "a"));
+    let (read, c1) = ask_with(&mut h, 1, get(7), None);
+    assert_eq!(read, OpResult::Ok { value: Some("a".into()) });
+    let c1 = c1.expect("a get answers its context");
+    assert!(!c1.is_empty());
+    let (wrote, _) = ask_with(&mut h, 2, put(7, "b"), Some(c1.clone()));
+    assert_eq!(wrote, OpResult::Ok { value: Some("b".into()) });
+    let (read, c2) = ask_with(&mut h, 3, get(7), None);
+    assert_eq!(read, OpResult::Ok { value: Some("b".into()) }, "b superseded a");
+    let c2 = c2.expect("a context");
+    assert!(c2.covers(&c1) && !c1.covers(&c2));
+    let _ = ask_with(&mut h, 4, put(7, "c"), Some(c1));
+    let (read, merged) = ask_with(&mut h, 0, get(7), None);
+    assert_eq!(read, siblings(&["b", "c"]), "c's context did not cover b");
+    let _ = ask_with(&mut h, 1, put(7, "d"), merged);
+    let (read, _) = ask_with(&mut h, 2, get(7), None);
+    assert_eq!(read, OpResult::Ok { value: Some("d".into()) });
+}
+
+/// Section 4.4: a write with a context needs no read round, the context says what it
+/// supersedes: no fetch leaves for it, where a write without one reads R replicas first.
+#[test]
+fn a_write_with_a_context_reads_nothing_first() {
+    let mut h = harness(5, &[], &[]);
+    let fetches = |h: &Harness| {
+        let sent = h.sent.iter();
+        sent.filter(|w| matches!(w.2, Message::Fetch { .. })).count()
+    };
+    let before = fetches(&h);
+    let _ = ask_with(&mut h, 0, put(7, "a"), Some(CausalContext::default()));
+    assert_eq!(fetches(&h), before, "no fetch for a write with a context");
+    let _ = ask(&mut h, 0, put(7, "b"));
+    assert!(fetches(&h) > before, "a write without one reads first");
+}
+
+/// Section 4.4 with the coordinator's own clock entry: two clients read the same version and
+/// both write through n1 with that context. An entry `n1: c` claims every write of n1's up to
+/// c, so the second write must not take n1's entry (it would supersede the first, which its
+/// client never read): it takes a stand-in actor, and both writes stay as siblings. A delete
+/// with a context that covers both supersedes both with a tombstone.
+#[test]
+fn two_writes_with_one_context_through_one_coordinator_stay_siblings() {
+    let mut h = harness(5, &[], &[]);
+    let _ = ask(&mut h, 0, put(7, "a"));
+    let (_, c) = ask_with(&mut h, 1, get(7), None);
+    let _ = ask_with(&mut h, 0, put(7, "b"), c.clone());
+    let _ = ask_with(&mut h, 0, put(7, "c"), c);
+    let (read, merged) = ask_with(&mut h, 2, get(7), None);
+    assert_eq!(read, siblings(&["b", "c"]));
+    let actors: Vec<u32> = merged.iter().flat_map(|m| m.pairs()).map(|p| p.0).collect();
+    assert!(actors.iter().any(|a| *a >= 64), "a stand-in actor: {actors:?}");
+    let (deleted, _) = ask_with(&mut h, 3, crate::kv::Op::Delete { key: 7 }, merged);
+    assert_eq!(deleted, OpResult::Ok { value: None });
+    let (read, _) = ask_with(&mut h, 4, get(7), None);
+    assert_eq!(read, OpResult::NotFound);
+}
+
+/// The planted `context-ignored`: a put with an old context (it read a, not b) supersedes
+/// everything its coordinator holds, b included, so the acknowledged b is gone where correct
+/// dynamo keeps b and c as siblings.
+#[test]
+fn context_ignored_loses_a_concurrent_acknowledged_put() {
+    for (bugs, want) in [
+        (&[][..], siblings(&["b", "c"])),
+        (&["context-ignored"][..], OpResult::Ok { value: Some("c".into()) }),
+    ] {
+        let mut h = harness(5, &[], bugs);
+        let replica = h.node(0).replica_set(7)[0].index() as u16;
+        let _ = ask(&mut h, replica, put(7, "a"));
+        let (_, c1) = ask_with(&mut h, replica, get(7), None);
+        let _ = ask_with(&mut h, replica, put(7, "b"), c1.clone());
+        let _ = ask_with(&mut h, replica, put(7, "c"), c1);
+        let (read, _) = ask_with(&mut h, replica, get(7), None);
+        assert_eq!(read, want, "bugs {bugs:?}");
     }
 }

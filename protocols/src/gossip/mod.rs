@@ -304,6 +304,7 @@ impl Protocol for Gossip {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &["trick-value"],
             membership: true,
             check_params,

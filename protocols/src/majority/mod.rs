@@ -328,6 +328,7 @@ impl Protocol for Majority {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &["trick-value"],
             membership: false,
             check_params,

@@ -244,6 +244,7 @@ impl Protocol for Primary {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &[],
             membership: false,
             check_params,

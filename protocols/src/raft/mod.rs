@@ -851,6 +851,7 @@ impl Protocol for Raft {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
+            contexts: false,
             operators: &["add-server", "remove-server"],
             membership: true,
             check_params,

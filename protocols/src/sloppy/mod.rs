@@ -233,6 +233,7 @@ impl Protocol for Sloppy {
             bugs: Bugs::SPECS,
             roles: <crate::roles::Replica as crate::RoleKind>::SPECS,
             transactions: false,
+            contexts: false,
             operators: &["trick-value"],
             membership: false,
             check_params,

@@ -411,7 +411,7 @@ fn a_store_lost_once_is_sent_again_before_its_target_is_marked_down() {
         let id = req(1, 1);
         h.run(0, |node, ctx| {
             let op = put(1, "a");
-            node.on_request(ctx, Request { id, op, quorum: Some(3) })
+            node.on_request(ctx, Request { id, op, quorum: Some(3), context: None })
         });
         // Fetches answered; the Stores to n3 are lost.
         h.deliver_where(|(_, _, m)| !matches!(m, Message::Store { .. }));

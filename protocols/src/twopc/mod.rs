@@ -471,6 +471,7 @@ impl Protocol for TwoPc {
             bugs: Bugs::SPECS,
             roles: <Role as crate::RoleKind>::SPECS,
             transactions: true,
+            contexts: false,
             operators: &["stop-after-prepare", "stop-after-decision"],
             membership: false,
             check_params,

@@ -60,6 +60,9 @@ checks! {
     Convergence = convergence,
     /// No acknowledged write was lost.
     Durability = durability,
+    /// With contexts: no acknowledged put superseded by a write whose context did not cover
+    /// it.
+    Contexts = contexts,
     /// The history is linearizable (strictly serializable where txns join keys).
     Linearizability = linearizability,
     /// No read returned a value a linearizable store could not have returned.
@@ -101,6 +104,9 @@ pub enum Promised {
     /// makes for the protocol, judged only then; a scenario that does not state it never
     /// sees the check, not even in its report.
     Stated(fn(&StatedChecks) -> bool),
+    /// In a workload with causal contexts (`workload.contexts`), when the protocol makes this
+    /// promise: a run without contexts never sees the check, not even in its report.
+    WithContexts(Promise),
 }
 
 impl Promised {
@@ -109,7 +115,7 @@ impl Promised {
     pub fn by(self, promises: &[Promise]) -> bool {
         match self {
             Promised::Always | Promised::Stated(_) => true,
-            Promised::If(p) => promises.contains(&p),
+            Promised::If(p) | Promised::WithContexts(p) => promises.contains(&p),
         }
     }
 
@@ -118,6 +124,7 @@ impl Promised {
     pub fn made_for(self, scenario: &Scenario) -> bool {
         match self {
             Promised::Stated(stated) => stated(&scenario.checks.stated),
+            Promised::WithContexts(_) => scenario.workload.contexts,
             _ => true,
         }
     }
@@ -374,6 +381,7 @@ mod tests {
             "limits",
             "convergence",
             "durability",
+            "contexts",
             "linearizability",
             "staleness",
             "liveness",

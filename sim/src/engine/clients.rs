@@ -18,7 +18,9 @@ use super::observer::Side;
 use crate::history::{History, Outcome};
 use crate::scenario::{Arrival, Backoff, Scenario, Target, Workload};
 use crate::workload::{ClientMemory, OpGenerator};
-use simkv_protocols::{ClientId, NodeId, Op, OpResult, Protocol, Request, RequestId, Span, Time};
+use simkv_protocols::{
+    CausalContext, ClientId, NodeId, Op, OpResult, Protocol, Request, RequestId, Span, Time,
+};
 use std::sync::Arc;
 
 /// The operation a client is waiting on.
@@ -38,6 +40,8 @@ struct InFlight {
     side: Side,
     /// Waiting out a backoff before the attempt numbered `attempt`: nothing is outstanding.
     backing_off: bool,
+    /// The causal context it carries (with contexts, a write's), sent with every attempt.
+    context: Option<CausalContext>,
 }
 
 /// One history process: a client, or one slot of a client with several operations in flight.
@@ -202,12 +206,19 @@ impl<'s> Clients<'s> {
         let (request, op, node) =
             self.generator
                 .next(client, &mut state.memory, &mut bus.streams.workload);
+        let context = self.clients[client.index()].memory.take_outgoing();
         let node = self.live(node);
         let state = &mut self.clients[client.index()];
         // Shared by the invocation, the completion and the client's state: one copy.
         let op = Arc::new(op);
-        self.history
-            .push(bus.now, client, node, Arc::clone(&op), None);
+        self.history.push_with_context(
+            bus.now,
+            client,
+            node,
+            Arc::clone(&op),
+            None,
+            context.clone(),
+        );
         let side = sides[bus.placement.home(client).unwrap_or(node).index()];
         self.sides.push(side);
         state.in_flight = Some(InFlight {
@@ -218,6 +229,7 @@ impl<'s> Clients<'s> {
             deadline: bus.now,
             side,
             backing_off: false,
+            context,
         });
         self.send_attempt(bus, nodes, client);
     }
@@ -239,6 +251,7 @@ impl<'s> Clients<'s> {
             id: request,
             op: Op::clone(&flight.op),
             quorum: self.workload.quorum,
+            context: flight.context.clone(),
         };
         let delay = bus.links.client_delay(&mut bus.streams.network);
         let frozen = |n: NodeId| nodes[n.index()].frozen;
@@ -357,7 +370,7 @@ impl<'s> Clients<'s> {
         nodes: &Nodes<P>,
         from: NodeId,
         request: RequestId,
-        result: OpResult,
+        (result, context): (OpResult, Option<CausalContext>),
     ) {
         let frozen = |n: NodeId| nodes[n.index()].frozen;
         if !bus
@@ -380,7 +393,7 @@ impl<'s> Clients<'s> {
                 return;
             }
         }
-        self.complete(bus, request, Some(result));
+        self.complete(bus, request, Some(result), context);
     }
 
     /// The client's pending timeout event fires: retry or give up if its attempt is overdue.
@@ -406,7 +419,7 @@ impl<'s> Clients<'s> {
         } else if attempt < self.workload.retries {
             self.retry(bus, nodes, client, None);
         } else {
-            self.complete(bus, request, None);
+            self.complete(bus, request, None, None);
         }
     }
 
@@ -416,6 +429,7 @@ impl<'s> Clients<'s> {
         bus: &mut Bus<'_, P>,
         request: RequestId,
         result: Option<OpResult>,
+        context: Option<CausalContext>,
     ) {
         let client = request.client;
         let state = &mut self.clients[client.index()];
@@ -430,13 +444,22 @@ impl<'s> Clients<'s> {
             result.as_ref(),
             self.generator.uses_last_seen,
         );
+        // A refusal's context (none is sent) or a timeout's (none came) teaches nothing.
+        let context = context.filter(|_| result.as_ref().is_some_and(OpResult::is_applied));
+        state.memory.learn_context(&flight.op, context.as_ref());
         let outcome = match result {
             Some(r) if r.is_applied() => Outcome::Ok(r),
             Some(r) => Outcome::Fail(r),
             None => Outcome::Info,
         };
-        self.history
-            .push(bus.now, client, flight.node, flight.op, Some(outcome));
+        self.history.push_with_context(
+            bus.now,
+            client,
+            flight.node,
+            flight.op,
+            Some(outcome),
+            context,
+        );
         self.sides.push(flight.side);
         match self.workload.arrival {
             Arrival::ClosedLoop { think } => {

@@ -2,7 +2,9 @@
 //! hashes and the trace writes. Plain data, so that the trace can read events without
 //! knowing the engine.
 
-use simkv_protocols::{ClientId, Effect, NodeId, OpResult, Protocol, Request, RequestId};
+use simkv_protocols::{
+    CausalContext, ClientId, Effect, NodeId, OpResult, Protocol, Request, RequestId,
+};
 
 /// Something that happens at a virtual time.
 #[derive(Debug)]
@@ -20,6 +22,9 @@ pub(crate) enum Event<P: Protocol> {
         from: NodeId,
         request: RequestId,
         result: OpResult,
+        /// The causal context the answer carries: only in a workload with `contexts = true`
+        /// (elsewhere the engine drops it), so that nothing else hashes or traces it.
+        context: Option<CausalContext>,
     },
     /// A timer armed by `node` in its `epoch` (bumped by each crash) fires, if its
     /// `generation` is still the latest arming.

@@ -28,11 +28,16 @@ pub(super) fn write_event<P: Protocol>(h: &mut StableHasher, at: Time, event: &E
             from,
             request,
             result,
+            context,
         } => {
             h.write_u8(3);
             h.write_u16(from.0);
             request.hash(h);
             result.hash(h);
+            // Only present in a workload with contexts: every other run hashes as before.
+            if let Some(context) = context {
+                context.hash(h);
+            }
         }
         Event::Timer {
             node,

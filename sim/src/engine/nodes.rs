@@ -359,6 +359,9 @@ pub(crate) struct Nodes<P: Protocol> {
     /// The latest time a timer, sync or reply stretched by a slow node is due: the slowness
     /// outlasts its undoing until then (see [`Nodes::lingers_until`]).
     lingers: Time,
+    /// Whether clients use causal contexts (`workload.contexts`): a reply's context reaches
+    /// its client only then, and is dropped otherwise, before anything hashes or traces it.
+    keep_contexts: bool,
 }
 
 impl<P: Protocol> Index<usize> for Nodes<P> {
@@ -423,6 +426,7 @@ impl<P: Protocol> Nodes<P> {
             violation: None,
             declared_dead: Vec::new(),
             lingers: Time::ZERO,
+            keep_contexts: scenario.workload.contexts,
         }
     }
 
@@ -731,7 +735,11 @@ impl<P: Protocol> Nodes<P> {
                 let disk = &mut self.slots[node.index()].disk;
                 disk.sync(disk.mark());
             }
-            Effect::Reply { request, result } => {
+            Effect::Reply {
+                request,
+                result,
+                context,
+            } => {
                 let slot = &self.slots[node.index()];
                 let frozen = |n: NodeId| self.slots[n.index()].frozen;
                 let cut = !bus
@@ -752,6 +760,7 @@ impl<P: Protocol> Nodes<P> {
                         from: node,
                         request,
                         result,
+                        context: context.filter(|_| self.keep_contexts),
                     },
                 );
             }

@@ -188,6 +188,9 @@ impl Scenario {
         if w.start > Span::ZERO {
             let _ = writeln!(out, "start = {}", quoted_span(w.start));
         }
+        if w.contexts {
+            let _ = writeln!(out, "contexts = true");
+        }
         if w.mix.iter().any(|(k, _)| *k == OpKind::Txn) {
             let _ = writeln!(out, "txn_ops = {}", w.txn_ops);
         }

@@ -263,6 +263,13 @@ pub struct Workload {
     /// without it, then moved this much later, so that the workload's draws stay the same.
     /// Default zero. `simkv shrink` sets it to cut the operations before a late fault.
     pub start: Span,
+    /// `contexts = true`: clients read before they write and write with the causal context
+    /// they read (Dynamo section 4.4; the seed's REST clients GET a key with its vector clock
+    /// and PUT back with it). Each put or delete the mix draws is preceded by a get of its key
+    /// by the same process, a history operation of its own, and carries the context that get
+    /// answered (empty when it answered none: it failed, timed out or the protocol kept no
+    /// context). Only for protocols that take contexts, and mixes of get, put and delete.
+    pub contexts: bool,
 }
 
 /// How long a client waits before it retries an operation.

@@ -126,6 +126,7 @@ pub(crate) struct RawWorkload {
     pub max_writes_per_key: Option<Spanned<Int>>,
     pub max_ops: Option<Spanned<Int>>,
     pub start: Option<Spanned<Dur>>,
+    pub contexts: Option<Spanned<bool>>,
 }
 
 /// `backoff = "none" | { base = "10ms", max = "1s" }`; the validator checks base and max

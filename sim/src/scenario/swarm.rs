@@ -183,10 +183,13 @@ pub(crate) fn draws(
 }
 
 /// Whether the protocol can run `value` for `key`: a mix with transactions only where they
-/// are served.
+/// are served, and contexts only where they are taken.
 fn serves(key: &str, value: &toml::Value, info: &ProtocolInfo) -> bool {
     let has_txn = || value.as_table().is_some_and(|t| t.contains_key("txn"));
-    !(key == "workload.mix" && !info.transactions && has_txn())
+    let contexts = || value.as_bool() == Some(true);
+    let txn_refused = key == "workload.mix" && !info.transactions && has_txn();
+    let contexts_refused = key == "workload.contexts" && !info.contexts && contexts();
+    !(txn_refused || contexts_refused)
 }
 
 /// `nemesis=[...]`: one nemesis per kind switched on.

@@ -71,6 +71,7 @@ pub(crate) fn protocols() -> Vec<(ProtocolKind, ProtocolInfo)> {
         bugs,
         roles,
         transactions: false,
+        contexts: false,
         operators: match name {
             "raft" => &["add-server", "remove-server"],
             _ => &[],

@@ -128,6 +128,7 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         max_writes_per_key: None,
         max_ops: None,
         start: Span::ZERO,
+        contexts: false,
     };
     assert_eq!(s.workload, workload);
     let n = NodeId;
@@ -313,6 +314,7 @@ fn defaults_fill_every_optional_field() {
         max_writes_per_key: None,
         max_ops: None,
         start: Span::ZERO,
+        contexts: false,
     };
     assert_eq!(s.workload, workload);
     let checks = Checks {

@@ -150,7 +150,62 @@ impl Validator<'_> {
                 None => None,
             },
             start,
+            contexts: match &raw.contexts {
+                Some(c) if *c.get_ref() => {
+                    self.takes_contexts(c.span(), raw.mix.as_ref())?;
+                    true
+                }
+                _ => false,
+            },
         })
+    }
+
+    /// A workload with `contexts = true` needs a protocol that takes causal contexts, and a
+    /// mix of gets, puts and deletes: a context write names the whole new value (Dynamo's
+    /// `put(key, context, object)`, section 4.1), where an update, cas or append needs the
+    /// value the coordinator reads, and a txn spans keys.
+    fn takes_contexts(&self, at: Range<usize>, mix: Option<&Spanned<RawMix>>) -> Checked<()> {
+        if let Some(info) = self.protocol.filter(|p| !p.contexts) {
+            let taking: Vec<&str> = self
+                .protocols
+                .iter()
+                .filter(|p| p.1.contexts)
+                .map(|p| p.1.name)
+                .collect();
+            let from = if self.overrides.protocol.is_some() {
+                " (from --protocol)"
+            } else {
+                ""
+            };
+            let message = format!(
+                "expected no `contexts` for protocol `{}`{from}, which does not take causal \
+                 contexts; protocols that do: {}",
+                info.name,
+                list(taking)
+            );
+            return self.fail(at, message);
+        }
+        let Some(mix) = mix else {
+            return Ok(());
+        };
+        let m = mix.get_ref();
+        for (name, weight) in [
+            ("update", &m.update),
+            ("cas", &m.cas),
+            ("append", &m.append),
+            ("txn", &m.txn),
+        ] {
+            let Some(weight) = weight else { continue };
+            if self.int_in(weight, 0, Some(MAX_WEIGHT), "a weight")? > 0 {
+                let message = format!(
+                    "expected no `{name}` with `contexts = true`: a write with a context names \
+                     its whole new value (Dynamo's put(key, context, object)), so the mix may \
+                     have `get`, `put` and `delete`"
+                );
+                return self.fail(weight.span(), message);
+            }
+        }
+        Ok(())
     }
 
     fn backoff(&self, raw: &Spanned<RawBackoff>) -> Checked<Backoff> {
