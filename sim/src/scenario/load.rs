@@ -13,6 +13,7 @@ use simkv_protocols::{
     NodeId, ParamKind, ParamSpec, ParamValue, Params, ProtocolInfo, ProtocolKind, Span,
 };
 use std::collections::BTreeMap;
+use std::ops::Range;
 use toml::Spanned;
 
 mod faults;
@@ -185,7 +186,7 @@ impl Validator<'_> {
 
     /// Refuses a scenario whose rates imply more events than its `max_events`: it could
     /// not finish, and would run for minutes before saying so.
-    fn finishes(&self, scenario: &Scenario, at: std::ops::Range<usize>) -> Checked<()> {
+    fn finishes(&self, scenario: &Scenario, at: Range<usize>) -> Checked<()> {
         let (events, breakdown) = limits::estimate_events(scenario);
         if events <= u128::from(scenario.max_events) {
             return Ok(());
@@ -234,7 +235,7 @@ impl Validator<'_> {
         let params = self.params(&raw.params, &info)?;
         let bugs = self.bugs(&raw.bugs, &info)?;
         self.protocol_checks_params(raw, &info, &params, &bugs)?;
-        let initial = self.initial(raw, &info)?;
+        let initial = self.initial(raw)?;
         Ok(Cluster {
             protocol: kind,
             nodes: self.nodes,
@@ -246,7 +247,7 @@ impl Validator<'_> {
 
     /// `initial`: distinct node names, at least one; a strict subset only for a protocol
     /// whose nodes may join ([`ProtocolInfo::membership`]).
-    fn initial(&self, raw: &RawCluster, info: &ProtocolInfo) -> Checked<Vec<NodeId>> {
+    fn initial(&self, raw: &RawCluster) -> Checked<Vec<NodeId>> {
         let all: Vec<NodeId> = (0..self.nodes).map(NodeId).collect();
         let Some(list) = &raw.initial else {
             return Ok(all);
@@ -268,35 +269,43 @@ impl Validator<'_> {
         }
         initial.sort_unstable();
         if initial.len() < all.len() {
-            self.supports_membership(info, list.span(), "`initial` with fewer than every node")?;
+            self.supports_membership(list.span(), "`initial` with fewer than every node")?;
         }
         Ok(initial)
     }
 
     /// Membership changes (`initial`, `join`, `leave`, `remove`) need a protocol whose
     /// nodes may join and leave.
-    pub(crate) fn supports_membership(
+    pub(crate) fn supports_membership(&self, at: Range<usize>, what: &str) -> Checked<()> {
+        let lacking = "whose nodes cannot join or leave a running cluster";
+        self.needs(at, what, |p| p.membership, lacking, "protocols whose can")
+    }
+
+    /// Refuses `what`, at `at`, for a chosen protocol that lacks what `has` says (`lacking`
+    /// says it in words), naming the protocols that have it (`others`: how to introduce
+    /// them). Transactions, causal contexts and membership changes are refused through it.
+    pub(crate) fn needs(
         &self,
-        info: &ProtocolInfo,
-        at: std::ops::Range<usize>,
+        at: Range<usize>,
         what: &str,
+        has: fn(&ProtocolInfo) -> bool,
+        lacking: &str,
+        others: &str,
     ) -> Checked<()> {
-        if info.membership {
+        let Some(info) = self.protocol.filter(|p| !has(p)) else {
             return Ok(());
-        }
-        let having: Vec<&str> = self
+        };
+        let having = self
             .protocols
             .iter()
-            .filter(|(_, p)| p.membership)
-            .map(|(_, p)| p.name)
-            .collect();
+            .filter(|(_, p)| has(p))
+            .map(|(_, p)| p.name);
         let from = match self.overrides.protocol.is_some() {
             true => " (from --protocol)",
             false => "",
         };
         let message = format!(
-            "expected no {what} for protocol `{}`{from}, whose nodes cannot join or leave a \
-             running cluster; protocols whose can: {}",
+            "expected no {what} for protocol `{}`{from}, {lacking}; {others}: {}",
             info.name,
             list(having)
         );

@@ -21,9 +21,7 @@ macro_rules! membership_fault {
             type Raw = RawTargets;
 
             fn check(raw: &Spanned<RawTargets>, v: &Validator) -> Checked<$Kind> {
-                if let Some(info) = &v.protocol {
-                    v.supports_membership(info, raw.span(), $what)?;
-                }
+                v.supports_membership(raw.span(), $what)?;
                 v.targets(raw).map($Kind)
             }
 

@@ -121,8 +121,8 @@ impl Validator<'_> {
             if kinds.contains(&k) {
                 return self.fail(kind.span(), "expected each kind once, found it again");
             }
-            if let (NemesisKind::Join, Some(info)) = (k, &self.protocol) {
-                self.supports_membership(info, kind.span(), "`membership` nemesis")?;
+            if k == NemesisKind::Join {
+                self.supports_membership(kind.span(), "`membership` nemesis")?;
             }
             kinds.push(k);
         }

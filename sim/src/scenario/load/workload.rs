@@ -1,6 +1,6 @@
 //! `[workload]`: the clients, their keys, their mix of operations and how often they act.
 
-use super::{list, Checked, Validator};
+use super::{Checked, Validator};
 use crate::scenario::explain::span_text;
 use crate::scenario::model::{
     Arrival, Backoff, KeyDistribution, OpKind, Placement, Target, Workload,
@@ -165,26 +165,14 @@ impl Validator<'_> {
     /// `put(key, context, object)`, section 4.1), where an update, cas or append needs the
     /// value the coordinator reads, and a txn spans keys.
     fn takes_contexts(&self, at: Range<usize>, mix: Option<&Spanned<RawMix>>) -> Checked<()> {
-        if let Some(info) = self.protocol.filter(|p| !p.contexts) {
-            let taking: Vec<&str> = self
-                .protocols
-                .iter()
-                .filter(|p| p.1.contexts)
-                .map(|p| p.1.name)
-                .collect();
-            let from = if self.overrides.protocol.is_some() {
-                " (from --protocol)"
-            } else {
-                ""
-            };
-            let message = format!(
-                "expected no `contexts` for protocol `{}`{from}, which does not take causal \
-                 contexts; protocols that do: {}",
-                info.name,
-                list(taking)
-            );
-            return self.fail(at, message);
-        }
+        let lacking = "which does not take causal contexts";
+        self.needs(
+            at,
+            "`contexts`",
+            |p| p.contexts,
+            lacking,
+            "protocols that do",
+        )?;
         let Some(mix) = mix else {
             return Ok(());
         };
@@ -266,26 +254,13 @@ impl Validator<'_> {
 
     /// A workload with `txn` needs a protocol that serves transactions.
     pub(super) fn serves_transactions(&self, at: Range<usize>) -> Checked<()> {
-        let Some(info) = self.protocol.filter(|p| !p.transactions) else {
-            return Ok(());
-        };
-        let serving: Vec<&str> = self
-            .protocols
-            .iter()
-            .filter(|p| p.1.transactions)
-            .map(|p| p.1.name)
-            .collect();
-        let from = if self.overrides.protocol.is_some() {
-            " (from --protocol)"
-        } else {
-            ""
-        };
-        let message = format!(
-            "expected no `txn` for protocol `{}`{from}, which does not serve multi-key \
-             transactions; protocols that do: {}",
-            info.name,
-            list(serving)
-        );
-        self.fail(at, message)
+        let lacking = "which does not serve multi-key transactions";
+        self.needs(
+            at,
+            "`txn`",
+            |p| p.transactions,
+            lacking,
+            "protocols that do",
+        )
     }
 }
