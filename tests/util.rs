@@ -116,9 +116,26 @@ pub fn has_contexts(path: &str) -> bool {
         .contexts
 }
 
+/// Whether the scenario changes the cluster's membership (`initial` with fewer than every
+/// node, a `join`, `leave` or `remove`, a `membership` nemesis): only protocols whose nodes
+/// join and leave run it.
+pub fn changes_membership(path: &str) -> bool {
+    use simkv_sim::scenario::{Fault, NemesisKind};
+    let full = root().join(path);
+    let overrides = simkv_sim::scenario::Overrides::default();
+    let s = simkv_sim::scenario::load_file(full.to_str().unwrap(), &overrides)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let changes = |f: &Fault| matches!(f, Fault::Join(_) | Fault::Leave(_) | Fault::Remove(_));
+    s.cluster.initial.len() < usize::from(s.cluster.nodes)
+        || s.faults.iter().any(|f| changes(&f.fault))
+        || s.nemeses
+            .iter()
+            .any(|n| n.kinds.contains(&NemesisKind::Join))
+}
+
 /// Asserts that `protocol` keeps every promise on each of `paths` for `seeds` (scenarios
-/// with transactions or contexts only if it serves them: for the others the loader refuses
-/// the pairing, which tests/bad_input.rs covers).
+/// with transactions, contexts or membership changes only if it serves them: for the
+/// others the loader refuses the pairing, which tests/bad_input.rs covers).
 pub fn assert_keeps_promises(
     protocol: &str,
     paths: &[String],
@@ -129,8 +146,11 @@ pub fn assert_keeps_promises(
     let info = simkv_protocols::ProtocolKind::from_name(protocol)
         .map(|p| p.info())
         .unwrap();
-    let serves =
-        |p: &&String| (info.transactions || !has_txn(p)) && (info.contexts || !has_contexts(p));
+    let serves = |p: &&String| {
+        (info.transactions || !has_txn(p))
+            && (info.contexts || !has_contexts(p))
+            && (info.membership || !changes_membership(p))
+    };
     for path in paths.iter().filter(serves) {
         for seed in seeds.clone() {
             let report = run_report(path, protocol, seed, &[]);

@@ -122,7 +122,10 @@ impl<'s> Clients<'s> {
     /// Clients send nothing more to `dead`: each operation or retry aimed at one goes to
     /// the next live node instead (no draw, so the workload's stream is unchanged).
     pub(super) fn write_off(&mut self, dead: &[NodeId]) {
-        self.written_off = vec![false; usize::from(self.nodes)];
+        if self.written_off.is_empty() {
+            self.written_off = vec![false; usize::from(self.nodes)];
+        }
+        // Nodes outside the cluster (see `set_in_cluster`) stay written off.
         for node in dead {
             self.written_off[node.index()] = true;
         }
