@@ -381,10 +381,14 @@ impl Protocol for Dynamo {
             k => k.min(count),
         };
         // The ring at the start: n1..n{initial} (the `initial` parameter), or in a run whose
-        // membership the engine changes, the cluster as it is now (a joiner learns who of it
-        // is READY from step 2's answers).
+        // membership the engine changes, the cluster as it is now, this node included unless
+        // it is joining (a joiner learns who of it is READY from step 2's answers).
         let ring0: Vec<NodeId> = match dynamic {
-            true => config.members.iter().copied().filter(|x| *x != config.id).collect(),
+            true => {
+                let joiner = config.joining;
+                let others = config.members.iter().copied();
+                others.filter(|x| !joiner || *x != config.id).collect()
+            }
             false => config.nodes[..initial].to_vec(),
         };
         let n = (params.n as usize).clamp(1, count.max(1));
@@ -399,7 +403,7 @@ impl Protocol for Dynamo {
             me,
             nodes: config.nodes.clone(),
             peers: match dynamic {
-                true => ring0.clone(),
+                true => ring0.iter().copied().filter(|x| *x != config.id).collect(),
                 false => config.peers().collect(),
             },
             n,

@@ -319,3 +319,68 @@ fn context_ignored_loses_a_concurrent_acknowledged_put() {
         assert_eq!(read, want, "bugs {bugs:?}");
     }
 }
+
+/// The seed's join steps driven by the engine's membership changes: n1-n3 are the cluster,
+/// n4 and n5 are started to join it (`NodeConfig::joining`) and every member is told
+/// (`Membership::Joined`). Each joiner learns who is READY from the answers to step 2, they
+/// go PENDING one at a time (the first NEW by hostname first), copy what they now own and
+/// become READY; then n5 decommissions (`Membership::Leave`) and has left once every replica
+/// took its keys, and a removed n1 is LEFT in every ring (Dynamo section 4.2).
+#[test]
+fn engine_joins_follow_the_seed_steps_and_a_removal_leaves_every_ring() {
+    let params = Params::defaults(Dynamo::info().params);
+    let mut all = configs(5, &params, &[]);
+    let initial: Vec<NodeId> = (0..3).map(n).collect();
+    for (i, c) in all.iter_mut().enumerate() {
+        c.joining = i >= 3;
+        c.members = if i >= 3 { (0..5).map(n).collect() } else { initial.clone() };
+    }
+    let mut h = Cluster::boot_all(all, |_| {}).unchecked();
+    for k in 0..30 {
+        let _ = ask(&mut h, 0, put(k, "v"));
+    }
+    for member in 0..3 {
+        for joiner in [3, 4] {
+            h.run(member, |p, ctx| Protocol::on_membership(p, ctx, Membership::Joined(n(joiner))));
+        }
+    }
+    let ready = |h: &Harness, i: u16| h.node(i).state() == Some(Member::Ready);
+    for _ in 0..300 {
+        for i in [3, 4] {
+            h.timer(i, Timer::Join);
+        }
+        h.deliver_all();
+        h.check_cluster().expect("at most one PENDING node");
+        if ready(&h, 3) && ready(&h, 4) {
+            break;
+        }
+    }
+    assert!(ready(&h, 3) && ready(&h, 4), "both joined");
+    for i in 0..5 {
+        let members = &h.node(i).members;
+        assert_eq!(members.len(), 5, "n{} sees every member", i + 1);
+    }
+    for k in (0..30).filter(|k| h.node(3).replicates(*k)) {
+        assert_eq!(h.value(3, k).as_deref(), Some("v"), "n4 copied k{k}");
+    }
+    h.run(4, |p, ctx| Protocol::on_membership(p, ctx, Membership::Leave));
+    for _ in 0..50 {
+        h.deliver_all();
+        if h.node(4).has_left() {
+            break;
+        }
+        h.timer(4, Timer::Leave);
+    }
+    assert!(h.node(4).has_left(), "n5 handed its keys over and left");
+    for i in 0..4 {
+        h.run(i, |p, ctx| Protocol::on_membership(p, ctx, Membership::Removed(n(4))));
+        h.run(i, |p, ctx| Protocol::on_membership(p, ctx, Membership::Removed(n(0))));
+    }
+    for i in 1..4 {
+        assert_eq!(h.node(i).members.get(&n(0)), Some(&Member::Left), "n1 LEFT at n{}", i + 1);
+        assert!(!h.node(i).peers.contains(&n(0)));
+        for k in 0..30 {
+            assert!(!h.node(i).replica_set(k).contains(&n(0)), "n1 replicates no key");
+        }
+    }
+}
