@@ -55,6 +55,26 @@ fn compare_transactions_runs_the_protocols_that_serve_them() {
     assert_eq!(table, committed, "regenerate with: simkv compare scenarios/transactions.toml --seed 1 > reports/cap-transactions.md");
 }
 
+/// A scenario whose cluster changes (dynamo-join.toml: nodes join, one leaves) is compared
+/// across the protocols whose nodes join and leave, each keeping its promises, and the
+/// others are named as left out.
+#[test]
+fn compare_membership_changes_runs_the_protocols_whose_nodes_join_and_leave() {
+    let out = simkv(&["compare", "scenarios/dynamo-join.toml", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    let table = stdout(&out);
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| protocol"))
+        .collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split('|').nth(1).unwrap().trim())
+        .collect();
+    assert_eq!(names, ["raft", "dynamo", "gossip"], "{table}");
+    assert!(crate::util::stderr(&out).contains("membership changes"));
+}
+
 /// A scenario meant for every protocol runs on one that lacks its operator commands, and the
 /// table says which protocols ignored how many steps.
 #[test]

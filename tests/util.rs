@@ -120,17 +120,11 @@ pub fn has_contexts(path: &str) -> bool {
 /// node, a `join`, `leave` or `remove`, a `membership` nemesis): only protocols whose nodes
 /// join and leave run it.
 pub fn changes_membership(path: &str) -> bool {
-    use simkv_sim::scenario::{Fault, NemesisKind};
     let full = root().join(path);
     let overrides = simkv_sim::scenario::Overrides::default();
-    let s = simkv_sim::scenario::load_file(full.to_str().unwrap(), &overrides)
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-    let changes = |f: &Fault| matches!(f, Fault::Join(_) | Fault::Leave(_) | Fault::Remove(_));
-    s.cluster.initial.len() < usize::from(s.cluster.nodes)
-        || s.faults.iter().any(|f| changes(&f.fault))
-        || s.nemeses
-            .iter()
-            .any(|n| n.kinds.contains(&NemesisKind::Join))
+    simkv_sim::scenario::load_file(full.to_str().unwrap(), &overrides)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .changes_membership()
 }
 
 /// Asserts that `protocol` keeps every promise on each of `paths` for `seeds` (scenarios

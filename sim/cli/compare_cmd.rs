@@ -33,8 +33,12 @@ pub fn compare(args: &CompareArgs) -> Exit {
     let path = args.scenario.to_string_lossy();
     let protocols = if args.protocols.is_empty() {
         // A workload with transactions is compared across the protocols that serve them.
-        let (txn, contexts) = match scenario::load_file(&path, &base) {
-            Ok(s) => (s.workload.has_txn(), s.workload.contexts),
+        let (txn, contexts, membership) = match scenario::load_file(&path, &base) {
+            Ok(s) => (
+                s.workload.has_txn(),
+                s.workload.contexts,
+                s.changes_membership(),
+            ),
             Err(e) => {
                 eprintln!("{e}");
                 return Exit::BadInput;
@@ -45,6 +49,7 @@ pub fn compare(args: &CompareArgs) -> Exit {
             .map(|p| p.info())
             .filter(|p| p.transactions || !txn)
             .filter(|p| p.contexts || !contexts)
+            .filter(|p| p.membership || !membership)
             .map(|p| p.name.to_string())
             .collect();
         if txn {
@@ -54,6 +59,13 @@ pub fn compare(args: &CompareArgs) -> Exit {
         if contexts {
             let names = chosen.join(", ");
             eprintln!("note: the workload sends contexts; comparing the protocols that take them: {names}");
+        }
+        if membership {
+            let names = chosen.join(", ");
+            eprintln!(
+                "note: the cluster's membership changes; comparing the protocols whose nodes \
+                 join and leave: {names}"
+            );
         }
         chosen
     } else {

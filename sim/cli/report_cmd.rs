@@ -103,11 +103,13 @@ fn protocols(args: &ReportArgs, path: &str) -> Result<Vec<String>, String> {
     }
     let txn = scenario.workload.has_txn();
     let contexts = scenario.workload.contexts;
+    let membership = scenario.changes_membership();
     Ok(ProtocolKind::ALL
         .iter()
         .map(|p| p.info())
         .filter(|p| p.transactions || !txn)
         .filter(|p| p.contexts || !contexts)
+        .filter(|p| p.membership || !membership)
         .map(|p| p.name.to_string())
         .collect())
 }

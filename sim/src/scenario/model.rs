@@ -525,4 +525,17 @@ impl Scenario {
     pub fn node_ids(&self) -> Vec<NodeId> {
         (0..self.cluster.nodes).map(NodeId).collect()
     }
+
+    /// Whether the run changes the cluster's membership (`initial` with fewer than every
+    /// node, a `join`, `leave` or `remove`, a `membership` nemesis): only protocols whose
+    /// nodes join and leave can run it.
+    pub fn changes_membership(&self) -> bool {
+        let changes = |f: &Fault| matches!(f, Fault::Join(_) | Fault::Leave(_) | Fault::Remove(_));
+        self.cluster.initial.len() < usize::from(self.cluster.nodes)
+            || self.faults.iter().any(|f| changes(&f.fault))
+            || self
+                .nemeses
+                .iter()
+                .any(|n| n.kinds.contains(&NemesisKind::Join))
+    }
 }
