@@ -230,14 +230,22 @@ impl<P: Protocol> Engine<'_, P> {
             .then(|| format!("ignored: the cluster keeps at least {MIN_MEMBERS} members"))
     }
 
-    /// `node` is out of the cluster for good: never restarted, clients off it, every
-    /// node's hosts list without it.
-    fn go_for_good(&mut self, node: NodeId) {
+    /// Takes `node` out of the cluster for good: crashed if it runs (whatever a nemesis's
+    /// bound on nodes down, since it is no longer a member), never restarted, clients off
+    /// it, every node's hosts list without it. Returns the crash as recorded, if it ran.
+    fn go_for_good(&mut self, node: NodeId) -> Option<String> {
+        let crashed = self.nodes[node.index()].state.is_some().then(|| {
+            let bound = self.max_down.take();
+            let crashed = self.crash(node);
+            self.max_down = bound;
+            crashed
+        });
         let slot = &mut self.nodes[node.index()];
         slot.outside = true;
         slot.leaving = false;
         self.clients.set_in_cluster(node, false);
         self.nodes.publish_members();
+        crashed
     }
 
     /// A leaving node that says it has left stops for good.
@@ -250,10 +258,7 @@ impl<P: Protocol> Engine<'_, P> {
         if !left {
             return;
         }
-        let bound = self.max_down.take();
-        let crashed = self.crash(node);
-        self.max_down = bound;
-        self.go_for_good(node);
+        let crashed = self.go_for_good(node).unwrap_or_default();
         let action = format!("{node} left the cluster: stopped for good ({crashed})");
         self.record_fault(action, FaultOrigin::Protocol);
         self.tell_members(node, Membership::Removed(node));
@@ -464,13 +469,10 @@ impl<P: Protocol> FaultTarget for Engine<'_, P> {
         if let Some(why) = self.too_few_members() {
             return format!("remove {node} ({why})");
         }
-        let bound = self.max_down.take();
-        let crashed = match self.nodes[node.index()].state.is_some() {
-            true => format!(" ({})", self.crash(node)),
-            false => String::new(),
+        let crashed = match self.go_for_good(node) {
+            Some(crash) => format!(" ({crash})"),
+            None => String::new(),
         };
-        self.max_down = bound;
-        self.go_for_good(node);
         self.tell_members(node, Membership::Removed(node));
         format!("remove {node}: down for good{crashed}")
     }
