@@ -6,7 +6,7 @@
 //! wrongly" and "the checker judged it wrongly" different bugs.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{btree_map, BTreeMap};
 use std::fmt;
 
 /// A key. Workloads use small integers, as Jepsen's independent keys do.
@@ -324,13 +324,28 @@ pub fn apply(store: &mut BTreeMap<Key, Value>, op: &Op) -> OpResult {
         let results = ops.iter().map(|op| apply(store, op)).collect();
         return OpResult::Txn { results };
     }
-    let key = op.key();
-    let mut current = store.remove(&key);
-    let result = apply_to_value(&mut current, op);
-    if let Some(v) = current {
-        store.insert(key, v);
+    // One search of the tree, not a remove and an insert of every key touched.
+    match store.entry(op.key()) {
+        btree_map::Entry::Occupied(mut held) => {
+            let mut current = Some(std::mem::take(held.get_mut()));
+            let result = apply_to_value(&mut current, op);
+            match current {
+                Some(v) => *held.get_mut() = v,
+                None => {
+                    held.remove();
+                }
+            }
+            result
+        }
+        btree_map::Entry::Vacant(absent) => {
+            let mut current = None;
+            let result = apply_to_value(&mut current, op);
+            if let Some(v) = current {
+                absent.insert(v);
+            }
+            result
+        }
     }
-    result
 }
 
 #[cfg(test)]

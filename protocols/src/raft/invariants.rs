@@ -58,9 +58,10 @@ impl Raft {
 /// pair of running nodes.
 pub(super) fn check_cluster(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Result<(), String> {
     lease_safety(nodes, monotonic)?;
-    let running: Vec<&Raft> = nodes.iter().flatten().copied().collect();
-    for (i, a) in running.iter().enumerate() {
-        for b in &running[i + 1..] {
+    // After every handler: over the slots as they are, with no list of the running built.
+    for (i, a) in nodes.iter().enumerate() {
+        let Some(a) = a else { continue };
+        for b in nodes[i + 1..].iter().flatten() {
             election_safety(a, b)?;
             election_safety(b, a)?;
             log_matching(a, b)?;
@@ -69,7 +70,7 @@ pub(super) fn check_cluster(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Resu
             leader_completeness(b, a)?;
         }
     }
-    commit_safety(&running)
+    commit_safety(nodes)
 }
 
 /// A committed entry is safe (section 5.4.2's argument, thesis 3.6.3): no running node
@@ -81,8 +82,9 @@ pub(super) fn check_cluster(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Resu
 /// such a node actually wins. Judged at the highest commit index among running nodes
 /// (lacking an earlier committed entry means lacking that one too: the chain hashes),
 /// with the textbook vote rule and terms ignored, which can only make more nodes electable.
-fn commit_safety(running: &[&Raft]) -> Result<(), String> {
-    let Some(holder) = running.iter().max_by_key(|n| n.commit_index) else {
+fn commit_safety(nodes: &[Option<&Raft>]) -> Result<(), String> {
+    let running = || nodes.iter().flatten();
+    let Some(holder) = running().max_by_key(|n| n.commit_index) else {
         return Ok(());
     };
     let index = holder.commit_index;
@@ -92,15 +94,14 @@ fn commit_safety(running: &[&Raft]) -> Result<(), String> {
     let Some(chain) = holder.chain_through(index) else {
         return Ok(());
     };
-    for x in running {
+    for x in running() {
         let lacks = x.log.last_index() < index
             || x.chain_through(index).is_some_and(|c| c != chain);
         if !lacks || !x.is_voter(x.me) {
             continue;
         }
         let (term, last) = (x.log.last_term(), x.log.last_index());
-        let votes = running
-            .iter()
+        let votes = running()
             .filter(|y| x.is_voter(y.me))
             .filter(|y| up_to_date(term, last, y.log.last_term(), y.log.last_index()))
             .count();
