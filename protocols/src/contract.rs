@@ -830,8 +830,17 @@ pub trait Protocol: Sized + 'static {
     /// engine after every handler. `nodes[i]` is node i's state, `None` while it is crashed,
     /// and `monotonic[i]` its monotonic clock now (what `ctx.monotonic()` would read), so
     /// that a claim a node makes on its own clock is judged as it would judge it.
-    fn check_cluster(nodes: &[Option<&Self>], monotonic: &[Time]) -> Result<(), String> {
-        let _ = (nodes, monotonic);
+    ///
+    /// `changed` is `Some(node)` when only that node's state changed since a check that
+    /// passed (the engine: the node whose handler just ran), so that an invariant over pairs
+    /// of nodes need judge only the pairs with `node` in them: every other pair is as it was,
+    /// and held. `None` asks for every pair.
+    fn check_cluster(
+        nodes: &[Option<&Self>],
+        monotonic: &[Time],
+        changed: Option<NodeId>,
+    ) -> Result<(), String> {
+        let _ = (nodes, monotonic, changed);
         Ok(())
     }
 }

@@ -292,7 +292,7 @@ impl<P: Protocol> Cluster<P> {
         let states: Vec<Option<&P>> = (0..self.nodes.len())
             .map(|i| (!self.down[i]).then_some(&self.nodes[i]))
             .collect();
-        P::check_cluster(&states, &vec![self.now; states.len()])
+        P::check_cluster(&states, &vec![self.now; states.len()], None)
     }
 
     /// Sends `op` to node `i` as client 0's next request and returns the reply, which the

@@ -593,7 +593,11 @@ impl Protocol for Dynamo {
 
     const HAS_CLUSTER_INVARIANTS: bool = true;
 
-    fn check_cluster(nodes: &[Option<&Self>], _monotonic: &[Time]) -> Result<(), String> {
+    fn check_cluster(
+        nodes: &[Option<&Self>],
+        _monotonic: &[Time],
+        _changed: Option<NodeId>,
+    ) -> Result<(), String> {
         invariants::check_cluster(nodes)
     }
 }

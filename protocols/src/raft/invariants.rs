@@ -4,6 +4,7 @@
 //! lacks a committed entry could be elected by the running voters (section 5.4.2).
 
 use super::{is_majority, up_to_date, Raft, Role};
+use crate::ids::NodeId;
 use crate::time::Time;
 
 impl Raft {
@@ -55,13 +56,25 @@ impl Raft {
 }
 
 /// Election safety, log matching, leader completeness and state machine safety over every
-/// pair of running nodes.
-pub(super) fn check_cluster(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Result<(), String> {
+/// pair of running nodes; with `changed`, over the pairs with that node in them only (every
+/// other pair held at the last check and has not changed since), taken in the same order,
+/// so that the first broken pair, and the message, are the ones a walk over every pair
+/// finds. Lease and commit safety, which weigh every node at once (and the time), are
+/// judged whole every time.
+pub(super) fn check_cluster(
+    nodes: &[Option<&Raft>],
+    monotonic: &[Time],
+    changed: Option<NodeId>,
+) -> Result<(), String> {
     lease_safety(nodes, monotonic)?;
+    let judged = |i: usize, j: usize| changed.is_none_or(|c| c.index() == i || c.index() == j);
     // After every handler: over the slots as they are, with no list of the running built.
     for (i, a) in nodes.iter().enumerate() {
         let Some(a) = a else { continue };
-        for b in nodes[i + 1..].iter().flatten() {
+        for (j, b) in nodes.iter().enumerate().skip(i + 1) {
+            let Some(b) = b.filter(|_| judged(i, j)) else {
+                continue;
+            };
             election_safety(a, b)?;
             election_safety(b, a)?;
             log_matching(a, b)?;

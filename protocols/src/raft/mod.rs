@@ -1059,8 +1059,12 @@ impl Protocol for Raft {
 
     const HAS_CLUSTER_INVARIANTS: bool = true;
 
-    fn check_cluster(nodes: &[Option<&Self>], monotonic: &[Time]) -> Result<(), String> {
-        invariants::check_cluster(nodes, monotonic)
+    fn check_cluster(
+        nodes: &[Option<&Self>],
+        monotonic: &[Time],
+        changed: Option<NodeId>,
+    ) -> Result<(), String> {
+        invariants::check_cluster(nodes, monotonic, changed)
     }
 }
 

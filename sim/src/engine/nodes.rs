@@ -596,7 +596,7 @@ impl<P: Protocol> Nodes<P> {
                 .iter()
                 .map(|n| n.clock.monotonic(bus.now))
                 .collect();
-            if let Err(broken) = P::check_cluster(&states, &clocks) {
+            if let Err(broken) = P::check_cluster(&states, &clocks, Some(node)) {
                 self.violation = Some((bus.now, format!("cluster: {broken}")));
             }
         }
