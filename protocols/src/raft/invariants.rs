@@ -154,18 +154,22 @@ fn lease_safety(nodes: &[Option<&Raft>], monotonic: &[Time]) -> Result<(), Strin
             ));
         }
         let voters = holder.voters();
-        let willing: Vec<String> = nodes
-            .iter()
-            .zip(monotonic)
-            .filter_map(|(n, now)| n.filter(|n| voters.contains(&n.me)).map(|n| (n, now)))
-            .filter(|(n, now)| n.would_vote_at(**now))
-            .map(|(n, _)| n.me.to_string())
-            .collect();
-        if is_majority(willing.len(), voters) {
+        let willing = || {
+            nodes
+                .iter()
+                .zip(monotonic)
+                .filter_map(|(n, now)| n.filter(|n| voters.contains(&n.me)).map(|n| (n, now)))
+                .filter(|(n, now)| n.would_vote_at(**now))
+                .map(|(n, _)| n.me)
+        };
+        // Counted first: this runs after every handler while a lease holds, and only a
+        // broken lease needs the names.
+        if is_majority(willing().count(), voters) {
+            let names: Vec<String> = willing().map(|me| me.to_string()).collect();
             return Err(format!(
                 "{} serves lease reads in term {term} while {} would elect another leader",
                 holder.me,
-                willing.join(", ")
+                names.join(", ")
             ));
         }
     }
