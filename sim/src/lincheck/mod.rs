@@ -726,8 +726,12 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
                     steps: 0,
                     memo_entries: 0,
                 },
-                zones_failed: zones == Some(false)
-                    || zones::unwritten_read(&part.ops, init).is_some(),
+                // A key zones decided is never searched: condition (1) alone is needed only
+                // where zones does not apply.
+                zones_failed: match zones {
+                    Some(linearizable) => !linearizable,
+                    None => zones::unwritten_read(&part.ops, init).is_some(),
+                },
                 value_bytes: 0,
                 last_steps: 0,
                 search: None,
