@@ -1,10 +1,10 @@
 //! Durability of acknowledged writes, judged on each running replica's final store.
 
-use super::intervals::{intervals, parts, Interval, Status};
+use super::intervals::{each_interval, parts, Interval, Status};
 use super::{FinalReplica, Judgement, Measured, Promised, RunView, Verdict};
 use crate::history::History;
+use crate::lincheck::ByKey;
 use simkv_protocols::{Key, Op, OpResult, Promise, Span, Time, Value};
-use std::collections::BTreeMap;
 
 pub(super) const PROMISED: Promised = Promised::If(Promise::DurableAcknowledgedWrites);
 
@@ -113,13 +113,7 @@ fn durability(
     replicas: &[FinalReplica],
     retried: Retries,
 ) -> (Verdict, String, usize) {
-    let mut by_key: BTreeMap<Key, Vec<Interval>> = BTreeMap::new();
-    let bounded = intervals(history).into_iter().map(|i| retried.bound(i));
-    for i in bounded.flat_map(|i| parts(&i)) {
-        if i.op.is_write() {
-            by_key.entry(i.op.key()).or_default().push(i);
-        }
-    }
+    let by_key = writes_by_key(history, retried);
     let mut problems: Vec<String> = Vec::new();
     // The same loss seen on every replica is one loss.
     let mut distinct: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -152,8 +146,8 @@ fn durability(
     }
     let lost = distinct.len();
     let acked = by_key
-        .values()
-        .flatten()
+        .iter()
+        .flat_map(|(_, writes)| writes)
         .filter(|i| acknowledged(i))
         .count();
     if problems.is_empty() {
@@ -177,6 +171,28 @@ fn durability(
         detail.push_str(&format!("\n... and {more} more"));
     }
     (Verdict::Fail, detail, lost)
+}
+
+/// The single-key writes of `history` (a txn's each on its key), bounded as `retried` says,
+/// per key in key order, each key's in invocation order (a txn's in its order).
+fn writes_by_key<'h>(history: &'h History, retried: Retries) -> Vec<(Key, Vec<Interval<'h>>)> {
+    // Each write with its operation's place in invocation order.
+    let mut by_key: ByKey<Key, Vec<(usize, Interval)>> = ByKey::new();
+    each_interval(history, |at, i| {
+        for i in parts(&retried.bound(i)).filter(|i| i.op.is_write()) {
+            // Operations come as they complete, nearly in invocation order: each goes in
+            // after the few invoked later that completed sooner (and after a txn's earlier
+            // writes of the key), so each key's stay in invocation order without a sort.
+            let writes = by_key.entry(&i.op.key()).1;
+            let later = writes.iter().rev().take_while(|(other, _)| *other > at).count();
+            writes.insert(writes.len() - later, (at, i));
+        }
+    });
+    let by_key = by_key.into_sorted().into_iter();
+    let strip = |(key, writes): (Key, Vec<(usize, Interval<'h>)>)| {
+        (key, writes.into_iter().map(|(_, i)| i).collect())
+    };
+    by_key.map(strip).collect()
 }
 
 /// A key holding concurrent versions: a write is lost only if it is lost whichever sibling
@@ -285,6 +301,7 @@ mod tests {
     use super::*;
     use crate::history::Outcome;
     use simkv_protocols::{ClientId, NodeId};
+    use std::collections::BTreeMap;
 
     fn put(key: Key, v: &str) -> Op {
         Op::Put {
