@@ -114,36 +114,49 @@ fn durability(
     retried: Retries,
 ) -> (Verdict, String, usize) {
     let by_key = writes_by_key(history, retried);
-    let mut problems: Vec<String> = Vec::new();
-    // The same loss seen on every replica is one loss.
-    let mut distinct: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let running: Vec<&FinalReplica> = replicas.iter().filter(|r| r.digest.is_some()).collect();
+    // Each replica's name as its problems' lines begin.
+    let names: Vec<String> = running.iter().map(|r| format!("{}: ", r.node)).collect();
+    // Per key, its problems on each distinct final value, and which replicas held that value.
+    let mut judged_keys: Vec<Vec<(Held, Vec<Problem>, Vec<usize>)>> = Vec::new();
     for (key, writes) in &by_key {
         // Replicas mostly end alike: a key is judged once per distinct final value (the
         // judgement depends on nothing else), and each replica holding it takes the problems.
-        let mut judged: Vec<(Held, Vec<Problem>)> = Vec::new();
-        for replica in running.iter().filter(|r| !r.foreign.contains(key)) {
+        let mut judged: Vec<(Held, Vec<Problem>, Vec<usize>)> = Vec::new();
+        for (r, replica) in running.iter().enumerate() {
+            if replica.foreign.contains(key) {
+                continue;
+            }
             let held = match replica.siblings.get(key) {
                 Some(versions) => Held::Siblings(versions),
                 None => Held::Value(replica.store.get(key)),
             };
-            let at = match judged.iter().position(|(h, _)| *h == held) {
-                Some(at) => at,
+            match judged.iter_mut().find(|(h, _, _)| *h == held) {
+                Some((_, _, holders)) => holders.push(r),
                 None => {
                     let found = match held {
                         Held::Siblings(versions) => judge_siblings(*key, writes, versions),
                         Held::Value(value) => judge_key(*key, writes, value),
                     };
-                    judged.push((held, found));
-                    judged.len() - 1
+                    judged.push((held, found, vec![r]));
                 }
-            };
-            for (_, p) in &judged[at].1 {
-                problems.push(format!("{}: {p}", replica.node));
-                distinct.insert(p.clone());
             }
         }
+        judged_keys.push(judged);
     }
+    // Each problem on each replica, as the line `{name}{problem}` it is shown as (made only
+    // for the lines shown).
+    let mut problems: Vec<(&str, &str)> = Vec::new();
+    // The same loss seen on every replica is one loss.
+    let mut distinct: Vec<&str> = Vec::new();
+    for (_, found, holders) in judged_keys.iter().flatten() {
+        for &r in holders {
+            problems.extend(found.iter().map(|(_, p)| (names[r].as_str(), p.as_str())));
+        }
+        distinct.extend(found.iter().map(|(_, p)| p.as_str()));
+    }
+    distinct.sort_unstable();
+    distinct.dedup();
     let lost = distinct.len();
     let acked = by_key
         .iter()
@@ -157,9 +170,13 @@ fn durability(
             0,
         );
     }
-    problems.sort();
+    // In the order of the lines as text.
+    problems.sort_unstable_by(|a, b| match a.0 == b.0 {
+        true => a.1.cmp(b.1),
+        false => a.0.bytes().chain(a.1.bytes()).cmp(b.0.bytes().chain(b.1.bytes())),
+    });
     problems.dedup();
-    let shown: Vec<String> = problems.iter().take(8).cloned().collect();
+    let shown: Vec<String> = problems.iter().take(8).map(|(n, p)| format!("{n}{p}")).collect();
     let more = problems.len().saturating_sub(shown.len());
     // The headline counts writes, as the CAP table does; the lines below name each replica.
     let mut detail = format!(
