@@ -115,8 +115,17 @@ fn durability(
 ) -> (Verdict, String, usize) {
     let by_key = writes_by_key(history, retried);
     let running: Vec<&FinalReplica> = replicas.iter().filter(|r| r.digest.is_some()).collect();
-    // Each replica's name as its problems' lines begin.
+    // Each replica's name as its problems' lines begin, and its place among the names in
+    // text order. A node's name has no ':', so no name is a prefix of another, and lines
+    // sort as (place, problem) do.
     let names: Vec<String> = running.iter().map(|r| format!("{}: ", r.node)).collect();
+    debug_assert!(names.iter().all(|n| n.find(':') == Some(n.len() - 2)));
+    let mut by_text: Vec<usize> = (0..names.len()).collect();
+    by_text.sort_by(|&a, &b| names[a].cmp(&names[b]));
+    let mut place = vec![0; names.len()];
+    for (at, &r) in by_text.iter().enumerate() {
+        place[r] = at;
+    }
     // Per key, its problems on each distinct final value, and which replicas held that value.
     let mut judged_keys: Vec<Vec<(Held, Vec<Problem>, Vec<usize>)>> = Vec::new();
     for (key, writes) in &by_key {
@@ -144,14 +153,14 @@ fn durability(
         }
         judged_keys.push(judged);
     }
-    // Each problem on each replica, as the line `{name}{problem}` it is shown as (made only
-    // for the lines shown).
-    let mut problems: Vec<(&str, &str)> = Vec::new();
+    // Each problem on each replica (its name's place): the line `{name}{problem}`, made only
+    // for the lines shown.
+    let mut problems: Vec<(usize, &str)> = Vec::new();
     // The same loss seen on every replica is one loss.
     let mut distinct: Vec<&str> = Vec::new();
     for (_, found, holders) in judged_keys.iter().flatten() {
         for &r in holders {
-            problems.extend(found.iter().map(|(_, p)| (names[r].as_str(), p.as_str())));
+            problems.extend(found.iter().map(|(_, p)| (place[r], p.as_str())));
         }
         distinct.extend(found.iter().map(|(_, p)| p.as_str()));
     }
@@ -170,13 +179,10 @@ fn durability(
             0,
         );
     }
-    // In the order of the lines as text.
-    problems.sort_unstable_by(|a, b| match a.0 == b.0 {
-        true => a.1.cmp(b.1),
-        false => a.0.bytes().chain(a.1.bytes()).cmp(b.0.bytes().chain(b.1.bytes())),
-    });
+    problems.sort_unstable();
     problems.dedup();
-    let shown: Vec<String> = problems.iter().take(8).map(|(n, p)| format!("{n}{p}")).collect();
+    let line = |&(at, p): &(usize, &str)| format!("{}{p}", names[by_text[at]]);
+    let shown: Vec<String> = problems.iter().take(8).map(line).collect();
     let more = problems.len().saturating_sub(shown.len());
     // The headline counts writes, as the CAP table does; the lines below name each replica.
     let mut detail = format!(
@@ -382,6 +388,28 @@ mod tests {
         let (verdict, detail, _) = durability(&h, &[replica(Some("zz"), &[])], ONCE);
         assert_eq!(verdict, Verdict::Fail);
         assert!(detail.contains("which no operation wrote"), "{detail}");
+    }
+
+    /// A loss seen on many replicas is one loss, and its lines come in text order, where n10
+    /// comes before n2 (and n1's lines after n10's and n11's: "n1:" > "n10").
+    #[test]
+    fn lines_of_a_loss_on_many_replicas_come_in_text_order() {
+        let h = two_puts();
+        let replicas: Vec<FinalReplica> = (0..11)
+            .map(|n| FinalReplica {
+                node: NodeId(n),
+                ..replica(Some("a"), &[])
+            })
+            .collect();
+        let (verdict, detail, lost) = durability(&h, &replicas, ONCE);
+        assert_eq!(verdict, Verdict::Fail);
+        assert_eq!(lost, 1);
+        let lines: Vec<&str> = detail.lines().collect();
+        let nodes: Vec<&str> = lines[1..9].iter().map(|l| &l[..l.find(':').unwrap()]).collect();
+        assert_eq!(nodes, ["n10", "n11", "n1", "n2", "n3", "n4", "n5", "n6"]);
+        assert!(lines[0].starts_with("1 of 2 acknowledged writes lost or corrupted (11 replica"));
+        assert_eq!(lines[9], "... and 3 more");
+        assert_eq!(lines[3], "n1: k1: acknowledged b lost to older a");
     }
 
     /// Dynamo section 4.4: a key holding siblings keeps every write one of them keeps, but a
