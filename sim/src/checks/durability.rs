@@ -39,6 +39,10 @@ fn written_value(op: &Op) -> Option<&Value> {
 /// (`None`: the value itself is wrong), and what is wrong.
 type Problem = (Option<usize>, String);
 
+/// A key's judgement on one distinct final value: the value, its problems, and the replicas
+/// holding it (their places among the running ones).
+type Judged<'a> = (Held<'a>, Vec<Problem>, Vec<usize>);
+
 /// What a replica ends holding for a key: its concurrent versions, or its value.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Held<'a> {
@@ -126,12 +130,11 @@ fn durability(
     for (at, &r) in by_text.iter().enumerate() {
         place[r] = at;
     }
-    // Per key, its problems on each distinct final value, and which replicas held that value.
-    let mut judged_keys: Vec<Vec<(Held, Vec<Problem>, Vec<usize>)>> = Vec::new();
+    let mut judged_keys: Vec<Vec<Judged>> = Vec::new();
     for (key, writes) in &by_key {
         // Replicas mostly end alike: a key is judged once per distinct final value (the
         // judgement depends on nothing else), and each replica holding it takes the problems.
-        let mut judged: Vec<(Held, Vec<Problem>, Vec<usize>)> = Vec::new();
+        let mut judged: Vec<Judged> = Vec::new();
         for (r, replica) in running.iter().enumerate() {
             if replica.foreign.contains(key) {
                 continue;
