@@ -1,10 +1,10 @@
 //! Durability of acknowledged writes, judged on each running replica's final store.
 
-use super::intervals::{intervals, parts, Interval, Status};
+use super::intervals::{each_interval, parts, Interval, Status};
 use super::{FinalReplica, Judgement, Measured, Promised, RunView, Verdict};
 use crate::history::History;
+use crate::lincheck::ByKey;
 use simkv_protocols::{Key, Op, OpResult, Promise, Span, Time, Value};
-use std::collections::BTreeMap;
 
 pub(super) const PROMISED: Promised = Promised::If(Promise::DurableAcknowledgedWrites);
 
@@ -38,6 +38,10 @@ fn written_value(op: &Op) -> Option<&Value> {
 /// A problem with a key's final value: the index of the acknowledged write it concerns
 /// (`None`: the value itself is wrong), and what is wrong.
 type Problem = (Option<usize>, String);
+
+/// A key's judgement on one distinct final value: the value, its problems, and the replicas
+/// holding it (their places among the running ones).
+type Judged<'a> = (Held<'a>, Vec<Problem>, Vec<usize>);
 
 /// What a replica ends holding for a key: its concurrent versions, or its value.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -113,47 +117,62 @@ fn durability(
     replicas: &[FinalReplica],
     retried: Retries,
 ) -> (Verdict, String, usize) {
-    let mut by_key: BTreeMap<Key, Vec<Interval>> = BTreeMap::new();
-    let bounded = intervals(history).into_iter().map(|i| retried.bound(i));
-    for i in bounded.flat_map(|i| parts(&i)) {
-        if i.op.is_write() {
-            by_key.entry(i.op.key()).or_default().push(i);
-        }
-    }
-    let mut problems: Vec<String> = Vec::new();
-    // The same loss seen on every replica is one loss.
-    let mut distinct: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let by_key = writes_by_key(history, retried);
     let running: Vec<&FinalReplica> = replicas.iter().filter(|r| r.digest.is_some()).collect();
+    // Each replica's name as its problems' lines begin, and its place among the names in
+    // text order. A node's name has no ':', so no name is a prefix of another, and lines
+    // sort as (place, problem) do.
+    let names: Vec<String> = running.iter().map(|r| format!("{}: ", r.node)).collect();
+    debug_assert!(names.iter().all(|n| n.find(':') == Some(n.len() - 2)));
+    let mut by_text: Vec<usize> = (0..names.len()).collect();
+    by_text.sort_by(|&a, &b| names[a].cmp(&names[b]));
+    let mut place = vec![0; names.len()];
+    for (at, &r) in by_text.iter().enumerate() {
+        place[r] = at;
+    }
+    let mut judged_keys: Vec<Vec<Judged>> = Vec::new();
     for (key, writes) in &by_key {
         // Replicas mostly end alike: a key is judged once per distinct final value (the
         // judgement depends on nothing else), and each replica holding it takes the problems.
-        let mut judged: Vec<(Held, Vec<Problem>)> = Vec::new();
-        for replica in running.iter().filter(|r| !r.foreign.contains(key)) {
+        let mut judged: Vec<Judged> = Vec::new();
+        for (r, replica) in running.iter().enumerate() {
+            if replica.foreign.contains(key) {
+                continue;
+            }
             let held = match replica.siblings.get(key) {
                 Some(versions) => Held::Siblings(versions),
                 None => Held::Value(replica.store.get(key)),
             };
-            let at = match judged.iter().position(|(h, _)| *h == held) {
-                Some(at) => at,
+            match judged.iter_mut().find(|(h, _, _)| *h == held) {
+                Some((_, _, holders)) => holders.push(r),
                 None => {
                     let found = match held {
                         Held::Siblings(versions) => judge_siblings(*key, writes, versions),
                         Held::Value(value) => judge_key(*key, writes, value),
                     };
-                    judged.push((held, found));
-                    judged.len() - 1
+                    judged.push((held, found, vec![r]));
                 }
-            };
-            for (_, p) in &judged[at].1 {
-                problems.push(format!("{}: {p}", replica.node));
-                distinct.insert(p.clone());
             }
         }
+        judged_keys.push(judged);
     }
+    // Each problem on each replica (its name's place): the line `{name}{problem}`, made only
+    // for the lines shown.
+    let mut problems: Vec<(usize, &str)> = Vec::new();
+    // The same loss seen on every replica is one loss.
+    let mut distinct: Vec<&str> = Vec::new();
+    for (_, found, holders) in judged_keys.iter().flatten() {
+        for &r in holders {
+            problems.extend(found.iter().map(|(_, p)| (place[r], p.as_str())));
+        }
+        distinct.extend(found.iter().map(|(_, p)| p.as_str()));
+    }
+    distinct.sort_unstable();
+    distinct.dedup();
     let lost = distinct.len();
     let acked = by_key
-        .values()
-        .flatten()
+        .iter()
+        .flat_map(|(_, writes)| writes)
         .filter(|i| acknowledged(i))
         .count();
     if problems.is_empty() {
@@ -163,9 +182,10 @@ fn durability(
             0,
         );
     }
-    problems.sort();
+    problems.sort_unstable();
     problems.dedup();
-    let shown: Vec<String> = problems.iter().take(8).cloned().collect();
+    let line = |&(at, p): &(usize, &str)| format!("{}{p}", names[by_text[at]]);
+    let shown: Vec<String> = problems.iter().take(8).map(line).collect();
     let more = problems.len().saturating_sub(shown.len());
     // The headline counts writes, as the CAP table does; the lines below name each replica.
     let mut detail = format!(
@@ -177,6 +197,28 @@ fn durability(
         detail.push_str(&format!("\n... and {more} more"));
     }
     (Verdict::Fail, detail, lost)
+}
+
+/// The single-key writes of `history` (a txn's each on its key), bounded as `retried` says,
+/// per key in key order, each key's in invocation order (a txn's in its order).
+fn writes_by_key<'h>(history: &'h History, retried: Retries) -> Vec<(Key, Vec<Interval<'h>>)> {
+    // Each write with its operation's place in invocation order.
+    let mut by_key: ByKey<Key, Vec<(usize, Interval)>> = ByKey::new();
+    each_interval(history, |at, i| {
+        for i in parts(&retried.bound(i)).filter(|i| i.op.is_write()) {
+            // Operations come as they complete, nearly in invocation order: each goes in
+            // after the few invoked later that completed sooner (and after a txn's earlier
+            // writes of the key), so each key's stay in invocation order without a sort.
+            let writes = by_key.entry(&i.op.key()).1;
+            let later = writes.iter().rev().take_while(|(other, _)| *other > at).count();
+            writes.insert(writes.len() - later, (at, i));
+        }
+    });
+    let by_key = by_key.into_sorted().into_iter();
+    let strip = |(key, writes): (Key, Vec<(usize, Interval<'h>)>)| {
+        (key, writes.into_iter().map(|(_, i)| i).collect())
+    };
+    by_key.map(strip).collect()
 }
 
 /// A key holding concurrent versions: a write is lost only if it is lost whichever sibling
@@ -285,6 +327,7 @@ mod tests {
     use super::*;
     use crate::history::Outcome;
     use simkv_protocols::{ClientId, NodeId};
+    use std::collections::BTreeMap;
 
     fn put(key: Key, v: &str) -> Op {
         Op::Put {
@@ -348,6 +391,28 @@ mod tests {
         let (verdict, detail, _) = durability(&h, &[replica(Some("zz"), &[])], ONCE);
         assert_eq!(verdict, Verdict::Fail);
         assert!(detail.contains("which no operation wrote"), "{detail}");
+    }
+
+    /// A loss seen on many replicas is one loss, and its lines come in text order, where n10
+    /// comes before n2 (and n1's lines after n10's and n11's: "n1:" > "n10").
+    #[test]
+    fn lines_of_a_loss_on_many_replicas_come_in_text_order() {
+        let h = two_puts();
+        let replicas: Vec<FinalReplica> = (0..11)
+            .map(|n| FinalReplica {
+                node: NodeId(n),
+                ..replica(Some("a"), &[])
+            })
+            .collect();
+        let (verdict, detail, lost) = durability(&h, &replicas, ONCE);
+        assert_eq!(verdict, Verdict::Fail);
+        assert_eq!(lost, 1);
+        let lines: Vec<&str> = detail.lines().collect();
+        let nodes: Vec<&str> = lines[1..9].iter().map(|l| &l[..l.find(':').unwrap()]).collect();
+        assert_eq!(nodes, ["n10", "n11", "n1", "n2", "n3", "n4", "n5", "n6"]);
+        assert!(lines[0].starts_with("1 of 2 acknowledged writes lost or corrupted (11 replica"));
+        assert_eq!(lines[9], "... and 3 more");
+        assert_eq!(lines[3], "n1: k1: acknowledged b lost to older a");
     }
 
     /// Dynamo section 4.4: a key holding siblings keeps every write one of them keeps, but a

@@ -26,47 +26,10 @@ pub(super) enum Status<'h> {
     Unknown,
 }
 
-/// The history's operations in invocation order, each paired with its completion.
-pub(super) fn intervals(history: &History) -> Vec<Interval<'_>> {
-    // Per client (ids are small and dense), its operation in flight.
-    let mut open: Vec<Option<usize>> = Vec::new();
-    let mut out: Vec<Interval> = Vec::with_capacity(history.events.len() / 2 + 1);
-    for e in &history.events {
-        let client = e.client.0 as usize;
-        if open.len() <= client {
-            open.resize(client + 1, None);
-        }
-        match &e.outcome {
-            None => {
-                open[client] = Some(out.len());
-                out.push(Interval {
-                    op: &e.op,
-                    invoked: e.time,
-                    completed: None,
-                    status: Status::Unknown,
-                });
-            }
-            Some(outcome) => {
-                if let Some(i) = open[client].take() {
-                    out[i].status = match outcome {
-                        Outcome::Ok(r) => Status::Ok(r),
-                        Outcome::Fail(r) => Status::Fail(r),
-                        Outcome::Info => Status::Unknown,
-                    };
-                    if !matches!(outcome, Outcome::Info) {
-                        out[i].completed = Some(e.time);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Calls `f` with each of the history's operations paired with its completion, and its
-/// place in invocation order (the index [`intervals`] would give it), as completions come
-/// and then for those never completed: what [`intervals`] lists, in another order, without
-/// holding them all.
+/// place in invocation order, as completions come and then for those never completed (an
+/// operation whose client invoked another before it completed comes at that invocation),
+/// without holding them all.
 pub(super) fn each_interval<'h>(history: &'h History, mut f: impl FnMut(usize, Interval<'h>)) {
     // Per client (ids are small and dense), its operation in flight and its place.
     let mut open: Vec<Option<(usize, Interval<'h>)>> = Vec::new();

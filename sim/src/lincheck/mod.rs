@@ -285,48 +285,86 @@ pub fn check_simkv_history(history: &History, budget: &Budget) -> CheckOutcome {
     }
 }
 
+/// Something per key, found by key through a hash map (looked up only, never iterated) and
+/// listed in order of first appearance or of key: a `BTreeMap`'s order without a tree search
+/// per lookup, for what is looked up once per operation of a history.
+pub(crate) struct ByKey<K, V> {
+    index: FxHashMap<K, usize>,
+    entries: Vec<(K, V)>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Default> ByKey<K, V> {
+    pub(crate) fn new() -> Self {
+        ByKey {
+            index: FxHashMap::default(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// `key`'s entry (made empty on first sight) and its place in order of first appearance.
+    pub(crate) fn entry(&mut self, key: &K) -> (usize, &mut V) {
+        let at = match self.index.get(key) {
+            Some(&at) => at,
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push((key.clone(), V::default()));
+                self.entries.len() - 1
+            }
+        };
+        (at, &mut self.entries[at].1)
+    }
+
+    /// The entry at place `at` (see [`ByKey::entry`]).
+    pub(crate) fn at(&mut self, at: usize) -> &mut V {
+        &mut self.entries[at].1
+    }
+
+    /// The entries in order of first appearance.
+    pub(crate) fn into_entries(self) -> Vec<(K, V)> {
+        self.entries
+    }
+
+    /// The entries in key order.
+    pub(crate) fn into_sorted(self) -> Vec<(K, V)>
+    where
+        K: Ord,
+    {
+        let mut entries = self.entries;
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries
+    }
+}
+
 /// Operations being paired, per partition, each in a slot reserved at its invocation so that
 /// partitions keep invocation order. `K` is the partition's key.
 pub(crate) struct Slots<K> {
-    index: FxHashMap<K, usize>,
-    keys: Vec<K>,
-    slots: Vec<Vec<Option<Operation>>>,
+    slots: ByKey<K, Vec<Option<Operation>>>,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Slots<K> {
     pub(crate) fn new() -> Self {
         Slots {
-            index: FxHashMap::default(),
-            keys: Vec::new(),
-            slots: Vec::new(),
+            slots: ByKey::new(),
         }
     }
 
     /// Reserves a slot in `key`'s partition: (partition, slot).
     pub(crate) fn open(&mut self, key: &K) -> (usize, usize) {
-        let part = match self.index.get(key) {
-            Some(&p) => p,
-            None => {
-                self.index.insert(key.clone(), self.keys.len());
-                self.keys.push(key.clone());
-                self.slots.push(Vec::new());
-                self.keys.len() - 1
-            }
-        };
-        self.slots[part].push(None);
-        (part, self.slots[part].len() - 1)
+        let (part, slots) = self.slots.entry(key);
+        slots.push(None);
+        (part, slots.len() - 1)
     }
 
     /// Fills a reserved slot; `None` drops the operation.
     pub(crate) fn fill(&mut self, (part, slot): (usize, usize), op: Option<Operation>) {
-        self.slots[part][slot] = op;
+        self.slots.at(part)[slot] = op;
     }
 
     /// The partitions in order of first appearance, empty ones dropped.
     pub(crate) fn finish(self) -> Vec<(K, Vec<Operation>)> {
-        self.keys
+        self.slots
+            .into_entries()
             .into_iter()
-            .zip(self.slots)
             .map(|(k, ops)| (k, ops.into_iter().flatten().collect::<Vec<_>>()))
             .filter(|(_, ops)| !ops.is_empty())
             .collect()
@@ -444,7 +482,8 @@ impl<K: Ord + Clone> Layout<K> {
 /// opening bracket): a completion without an invocation, a second invocation while one is in
 /// flight on the same client, or a completion of another operation than was invoked.
 pub fn prepare_simkv(history: &History) -> Result<Prepared, HistoryError> {
-    let mut values = Interner::default();
+    // Room for a value per operation: most write one, and reads name values written.
+    let mut values = Interner::with_capacity(history.events.len() / 2);
     let mut joins = Joins::new();
     for e in history.events.iter().filter(|e| e.outcome.is_none()) {
         if let Op::Txn { .. } = *e.op {
@@ -726,8 +765,12 @@ pub fn check_prepared(mut prepared: Prepared, budget: &Budget) -> CheckOutcome {
                     steps: 0,
                     memo_entries: 0,
                 },
-                zones_failed: zones == Some(false)
-                    || zones::unwritten_read(&part.ops, init).is_some(),
+                // A key zones decided is never searched: condition (1) alone is needed only
+                // where zones does not apply.
+                zones_failed: match zones {
+                    Some(linearizable) => !linearizable,
+                    None => zones::unwritten_read(&part.ops, init).is_some(),
+                },
                 value_bytes: 0,
                 last_steps: 0,
                 search: None,

@@ -139,6 +139,15 @@ impl Default for Interner {
 }
 
 impl Interner {
+    /// An interner with room for `strings` strings, so that interning a history whose size
+    /// is known does not grow (and rehash) its tables over and over.
+    pub fn with_capacity(strings: usize) -> Interner {
+        let mut values = Interner::default();
+        values.vals.reserve(strings);
+        values.strs.reserve(strings);
+        values
+    }
+
     /// The id of `value`, interning it on first sight.
     pub fn intern(&mut self, value: Value) -> Val {
         match value {

@@ -13,11 +13,11 @@
 //! supersedes the initial absence). Writes with unknown outcome never supersede anything
 //! (they may not have happened), and a read of one is never called stale.
 
+use super::ByKey;
 use crate::history::{History, Outcome};
 use crate::lincheck::model::StrHashMap;
 use serde::Serialize;
 use simkv_protocols::{Key, Op, OpResult, Time, Value};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// Percentiles of a distribution (nearest rank), zero when empty.
@@ -96,7 +96,7 @@ pub fn staleness(history: &History) -> StalenessReport {
     let keys = collect(history);
     let mut report = StalenessReport::default();
     let (mut behind, mut lag_ms) = (Vec::new(), Vec::new());
-    for ops in keys.values() {
+    for ops in &keys {
         for (read, seen) in &ops.reads {
             report.reads += 1;
             match judge_read(ops, read, *seen) {
@@ -130,7 +130,7 @@ pub fn staleness(history: &History) -> StalenessReport {
 pub fn pbs_measures(history: &History, edges_us: &[u64]) -> (Vec<usize>, Vec<(u64, u64)>) {
     let keys = collect(history);
     let mut behind = Vec::new();
-    for ops in keys.values() {
+    for ops in &keys {
         for (read, seen) in &ops.reads {
             match judge_read(ops, read, *seen) {
                 Seen::Fresh => behind.push(0),
@@ -142,13 +142,13 @@ pub fn pbs_measures(history: &History, edges_us: &[u64]) -> (Vec<usize>, Vec<(u6
     (behind, t_visibility(&keys, edges_us))
 }
 
-fn t_visibility(keys: &BTreeMap<Key, KeyOps>, edges_us: &[u64]) -> Vec<(u64, u64)> {
+fn t_visibility(keys: &[KeyOps], edges_us: &[u64]) -> Vec<(u64, u64)> {
     let buckets = edges_us.len().saturating_sub(1);
     let mut counts = vec![(0u64, 0u64); buckets];
     let Some(&horizon) = edges_us.last() else {
         return counts;
     };
-    for ops in keys.values().filter(|ops| !ops.deleted) {
+    for ops in keys.iter().filter(|ops| !ops.deleted) {
         for (read, seen) in &ops.reads {
             let Some(writers) = seen_writers(ops, *seen) else {
                 continue;
@@ -278,10 +278,11 @@ fn percentiles(mut xs: Vec<f64>) -> Percentiles {
     }
 }
 
-/// Pairs invocations with completions, per key. Events a malformed history cannot pair are
-/// skipped: this is a measurement, and [`crate::lincheck::prepare_simkv`] reports them.
-fn collect(history: &History) -> BTreeMap<Key, KeyOps<'_>> {
-    let mut keys: BTreeMap<Key, KeyOps> = BTreeMap::new();
+/// Pairs invocations with completions, per key, in key order. Events a malformed history
+/// cannot pair are skipped: this is a measurement, and [`crate::lincheck::prepare_simkv`]
+/// reports them.
+fn collect(history: &History) -> Vec<KeyOps<'_>> {
+    let mut keys: ByKey<Key, KeyOps> = ByKey::new();
     // Per client (ids are small and dense), its operation in flight.
     let mut open: Vec<Option<usize>> = Vec::new();
     for (i, e) in history.events.iter().enumerate() {
@@ -307,7 +308,7 @@ fn collect(history: &History) -> BTreeMap<Key, KeyOps<'_>> {
             // A txn's parts count as reads and writes of their keys, with the txn's span.
             Outcome::Ok(r) => {
                 for (op, r) in answered_parts(&e.op, r) {
-                    record_ok(keys.entry(op.key()).or_default(), op, r, span);
+                    record_ok(keys.entry(&op.key()).1, op, r, span);
                 }
             }
             Outcome::Info => record_unknown_parts(&mut keys, &e.op),
@@ -317,7 +318,8 @@ fn collect(history: &History) -> BTreeMap<Key, KeyOps<'_>> {
     for at in open.into_iter().flatten() {
         record_unknown_parts(&mut keys, &history.events[at].op);
     }
-    keys
+    let keys = keys.into_sorted().into_iter();
+    keys.map(|(_, ops)| ops).collect()
 }
 
 /// The single-key operations of `op` with their results in `result`, borrowed: what
@@ -336,9 +338,9 @@ fn answered_parts<'h>(
     ops.iter().zip(results)
 }
 
-fn record_unknown_parts<'h>(keys: &mut BTreeMap<Key, KeyOps<'h>>, op: &'h Op) {
+fn record_unknown_parts<'h>(keys: &mut ByKey<Key, KeyOps<'h>>, op: &'h Op) {
     for op in op.parts() {
-        record_unknown(keys.entry(op.key()).or_default(), op);
+        record_unknown(keys.entry(&op.key()).1, op);
     }
 }
 

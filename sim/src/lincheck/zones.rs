@@ -18,9 +18,8 @@
 //! dropped (it may never have happened); one that was read took effect somewhere after its
 //! call.
 
-use super::model::{Kind, Val};
+use super::model::{FxHashMap, Kind, Val};
 use super::{Operation, PENDING};
-use std::collections::HashMap;
 
 #[derive(Clone, Copy)]
 struct Cluster {
@@ -38,7 +37,8 @@ struct Cluster {
 /// `Some(verdict)` when the zones test applies to `ops` (reads and writes only, no value
 /// written twice, none written equal to `init`); `None` when it does not.
 pub fn check(ops: &[Operation], init: Val) -> Option<bool> {
-    let mut clusters: HashMap<Val, Cluster> = HashMap::with_capacity(ops.len() / 2 + 1);
+    let mut clusters: FxHashMap<Val, Cluster> = FxHashMap::default();
+    clusters.reserve(ops.len() / 2 + 1);
     let fresh = |write_call: Option<u64>, first_ret: u64| Cluster {
         first_ret,
         last_call: write_call.unwrap_or(0),
@@ -116,7 +116,8 @@ fn zones_compatible(mut forward: Vec<(u64, u64)>, backward: &[(u64, u64)]) -> bo
 /// the history has kinds this does not reason about (appends, siblings, transactions).
 /// Refused and unknown writes count as writing: leniency can only miss a violation.
 pub fn unwritten_read(ops: &[Operation], init: Val) -> Option<usize> {
-    let mut first_write: std::collections::BTreeMap<Val, u64> = Default::default();
+    // Looked up only, never iterated.
+    let mut first_write: FxHashMap<Val, u64> = FxHashMap::default();
     let mut wrote = |v: Val, call: u64| {
         let at = first_write.entry(v).or_insert(call);
         *at = (*at).min(call);
