@@ -31,7 +31,7 @@ use crate::scenario::{
     self, Arrival, Backoff, FaultOrigin, KeyDistribution, Latency, LinkBehaviour, Overrides,
     Scenario, ScheduledFault,
 };
-use simkv_protocols::{Params, Span, SpanRange, Time};
+use simkv_protocols::{NodeId, Params, Span, SpanRange, Time};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -45,6 +45,16 @@ const FEW_FAULTS: usize = 8;
 /// Windows of one to three consecutive faults are tried alone once at most this many are
 /// left.
 const WINDOW_FAULTS: usize = 40;
+
+/// Faults are dropped jointly with a move of another fault only once at most this many are
+/// left (each pair of faults costs [`MOVES`] runs).
+const MOVE_FAULTS: usize = 4;
+
+/// The times a moved fault is tried at: this many, spread over the workload.
+const MOVES: u64 = 24;
+
+/// The positions a window of the last faults is slid to, spread over the workload.
+const SLIDES: u64 = 128;
 
 /// The number of candidate runs `simkv shrink` makes unless told otherwise.
 pub const DEFAULT_BUDGET: usize = 300;
@@ -408,6 +418,11 @@ impl Shrinker<'_> {
         self.make_nemeses_explicit();
         self.drop_early_faults();
         self.shrink_faults();
+        // Joint edits, for a run so chaotic that removing any one fault moves everything
+        // after it: the same failure aimed at another node, or at another time.
+        self.drop_and_retarget();
+        self.drop_and_move();
+        self.slide_window();
         self.shrink_nodes();
         self.shrink_keys();
         self.plain_network();
@@ -781,10 +796,12 @@ impl Shrinker<'_> {
     /// target (a role resolves against the run as it is when the fault fires, and a drawn
     /// target draws from the faults stream, so an unpinned timeline shifts under every edit).
     fn pin_faults(&mut self) {
-        if self.current.nemeses.is_empty() && self.current.faults == self.fired {
+        let pinned = pinnable(&self.fired, &self.current);
+        // Already pinned: only the origins (the comments saying where each came from) would
+        // change, and a kept no-op starts another round.
+        if self.current.nemeses.is_empty() && same_but_origins(&self.current.faults, &pinned) {
             return;
         }
-        let pinned = pinnable(&self.fired, &self.current);
         let what = format!("faults pinned to what fired ({})", pinned.len());
         self.attempt(&what, &|s| {
             s.faults = pinned.clone();
@@ -859,6 +876,10 @@ impl Shrinker<'_> {
                 });
             }
         }
+        // Moves are kept only if the run is smaller (fewer operations, faults or events):
+        // a move that only changes the run would be undone by the next, round after round,
+        // until the budget is spent.
+        self.need_smaller = true;
         // Earlier: each fault towards the start, so that fewer operations and a shorter
         // duration come before it.
         for i in 0..self.current.faults.len() {
@@ -890,6 +911,134 @@ impl Shrinker<'_> {
                     s.faults[i].at_latest = Time(later);
                     s.faults.sort_by_key(|f| f.at);
                 });
+            }
+        }
+        self.need_smaller = false;
+    }
+
+    /// One fault dropped and two nodes' names swapped in every fault left. Dropping an
+    /// early fault often leaves the failure's recipe intact but aimed at the wrong node (the
+    /// leader, or the replica holding the write, is another one now); the same faults aimed
+    /// at another node reproduce it. Earliest fault first; stops at the first kept.
+    fn drop_and_retarget(&mut self) {
+        let n = self.current.faults.len();
+        if !(2..=FEW_FAULTS).contains(&n) {
+            return;
+        }
+        let nodes = self.current.cluster.nodes;
+        for i in 0..n {
+            let mut dropped = self.current.clone();
+            dropped.faults.remove(i);
+            for a in 0..nodes {
+                for b in a + 1..nodes {
+                    if self.spent() {
+                        return;
+                    }
+                    let Some(swapped) = with_nodes_swapped(&dropped, a, b) else {
+                        continue;
+                    };
+                    let what = format!(
+                        "dropped fault {} of {n}, {} and {} swapped in the rest",
+                        i + 1,
+                        NodeId(a),
+                        NodeId(b)
+                    );
+                    if self.attempt(&what, &|s| *s = swapped.clone()) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One fault dropped (or, first, only its `for`: one applied fault fewer) while another
+    /// is moved to one of [`MOVES`] times spread over the workload. Removing a fault shifts
+    /// every later event, so the moment another fault must hit (just after a write reached
+    /// a replica, while a vote is in flight) comes at another time; a plain removal misses
+    /// it, a removal with the other fault moved may catch it. Stops at the first kept.
+    fn drop_and_move(&mut self) {
+        let n = self.current.faults.len();
+        if !(1..=MOVE_FAULTS).contains(&n)
+            || self.current.faults.iter().any(|f| f.at != f.at_latest)
+        {
+            return;
+        }
+        let end = self.current.duration.as_micros();
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        for i in 0..n {
+            let mut lighter = Vec::new();
+            if self.current.faults[i].undo_after.is_some() {
+                let mut s = self.current.clone();
+                s.faults[i].undo_after = None;
+                lighter.push((format!("fault {} without for", i + 1), s));
+            }
+            if n > 1 {
+                let mut s = self.current.clone();
+                s.faults.remove(i);
+                lighter.push((format!("dropped fault {} of {n}", i + 1), s));
+            }
+            for (label, base) in lighter {
+                for j in 0..base.faults.len() {
+                    for k in 1..=MOVES {
+                        if self.spent() {
+                            return;
+                        }
+                        let t = end * k / (MOVES + 1);
+                        if t == base.faults[j].at.as_micros() {
+                            continue;
+                        }
+                        let what = format!("{label}, fault {} of the rest at {}", j + 1, ms(t));
+                        let keep = self.attempt(&what, &|s| {
+                            *s = base.clone();
+                            s.faults[j].at = Time(t);
+                            s.faults[j].at_latest = Time(t);
+                            s.faults.sort_by_key(|f| f.at);
+                        });
+                        if keep {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Only the last one, two or three faults (those nearest the failure, which a broken
+    /// invariant's trim leaves last), slid as a block, their spacing kept, to one of
+    /// [`SLIDES`] times spread over the workload. The faults before them set the stage the
+    /// last ones need (which node leads, which write is in flight); without them the stage
+    /// is set at another time, and the block is moved to meet it. Stops at the first kept.
+    fn slide_window(&mut self) {
+        let n = self.current.faults.len();
+        if n < 2 || self.current.faults.iter().any(|f| f.at != f.at_latest) {
+            return;
+        }
+        let end = self.current.duration.as_micros();
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        for k in 1..=3.min(n - 1) {
+            let window = self.current.faults[n - k..].to_vec();
+            let first = window[0].at.as_micros();
+            let span = window[k - 1].at.as_micros() - first;
+            for g in 0..SLIDES {
+                let t = end * g / SLIDES;
+                if t + span >= end || self.spent() {
+                    break;
+                }
+                let what = format!("kept only the last {k} of {n} faults, from {}", ms(t));
+                let moved: Vec<ScheduledFault> = window
+                    .iter()
+                    .map(|f| {
+                        let at = Time(f.at.as_micros() - first + t);
+                        ScheduledFault {
+                            at,
+                            at_latest: at,
+                            ..f.clone()
+                        }
+                    })
+                    .collect();
+                if self.attempt(&what, &|s| s.faults = moved.clone()) {
+                    return;
+                }
             }
         }
     }
@@ -1092,17 +1241,92 @@ fn explicit_faults(s: &Scenario) -> Vec<ScheduledFault> {
         .collect()
 }
 
-/// Narrower latencies than `l`, plainest first.
+/// `s` with the nodes `a` and `b` swapped wherever its scripted faults name them (crash,
+/// partition groups, disk faults, membership changes: every kind, through the faults' text),
+/// loaded back; `None` when no fault names either, or the result does not load.
+fn with_nodes_swapped(s: &Scenario, a: u16, b: u16) -> Option<Scenario> {
+    let (x, y) = (NodeId(a).to_string(), NodeId(b).to_string());
+    let text = s.explain();
+    let mut out = String::with_capacity(text.len());
+    let mut in_fault = false;
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_fault = trimmed.starts_with("[[fault]]");
+        } else if trimmed.starts_with("# no [") {
+            in_fault = false;
+        }
+        if !in_fault || trimmed.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let (code, comment) = match line.find('#') {
+            Some(c) => line.split_at(c),
+            None => (line, ""),
+        };
+        let swapped = swap_words(code, &x, &y);
+        changed |= swapped != code;
+        out.push_str(&swapped);
+        out.push_str(comment);
+    }
+    if !changed {
+        return None;
+    }
+    scenario::load_str(&s.source, &out, &Overrides::default()).ok()
+}
+
+/// `text` with every whole word `x` replaced by `y` and `y` by `x` (a word: letters, digits,
+/// `_`; so `n1` is not found in `n12`).
+fn swap_words(text: &str, x: &str, y: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word == x {
+            out.push_str(y);
+        } else if word == y {
+            out.push_str(x);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Whether `a` and `b` are the same faults, but for where each says it came from.
+fn same_but_origins(a: &[ScheduledFault], b: &[ScheduledFault]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            ScheduledFault {
+                origin: y.origin.clone(),
+                ..x.clone()
+            } == *y
+        })
+}
+
+/// Narrower latencies than `l`, plainest first (a uniform range is halved only while it is
+/// at least 2ms wide: halving it for ever keeps every round busy).
+
 fn narrower(l: Latency) -> Vec<Latency> {
     match l {
         Latency::Constant(_) => Vec::new(),
         Latency::Uniform(min, max) => {
             let mid = Span((min.as_micros() + max.as_micros()) / 2);
-            vec![
-                Latency::Constant(min),
-                Latency::Constant(mid),
-                Latency::Uniform(min, mid),
-            ]
+            let mut v = vec![Latency::Constant(min), Latency::Constant(mid)];
+            if max.as_micros() - min.as_micros() >= 2_000 {
+                v.push(Latency::Uniform(min, mid));
+            }
+            v
         }
         Latency::Exponential(mean) => vec![Latency::Constant(mean)],
         Latency::Normal(mean, sd) => vec![
