@@ -46,6 +46,10 @@ const FEW_FAULTS: usize = 8;
 /// left.
 const WINDOW_FAULTS: usize = 40;
 
+/// Faults are dropped jointly with two nodes swapped in the rest only once at most this
+/// many are left (each fault costs a run per pair of nodes).
+const RETARGET_FAULTS: usize = 16;
+
 /// Faults are dropped jointly with a move of another fault only once at most this many are
 /// left (each pair of faults costs [`MOVES`] runs).
 const MOVE_FAULTS: usize = 4;
@@ -429,17 +433,18 @@ impl Shrinker<'_> {
         self.make_nemeses_explicit();
         self.drop_early_faults();
         self.shrink_faults();
-        // Joint edits, for a run so chaotic that removing any one fault moves everything
-        // after it: the same failure aimed at another node, or at another time.
-        self.drop_and_retarget();
-        self.drop_and_move();
-        self.slide_window();
         self.shrink_nodes();
         self.shrink_keys();
         self.plain_network();
         self.plain_clocks();
         self.plain_params();
         self.plain_workload();
+        // Joint edits, for a run so chaotic that removing any one fault moves everything
+        // after it: the same failure aimed at another node, or met at another time. Last:
+        // each tries many candidates, and the cheaper passes above make every one cheaper.
+        self.drop_and_retarget();
+        self.drop_and_move();
+        self.slide_window();
     }
 
     /// Tries values of a number from `min` up towards `now`: `min` first, then a binary
@@ -933,7 +938,7 @@ impl Shrinker<'_> {
     /// at another node reproduce it. Earliest fault first; stops at the first kept.
     fn drop_and_retarget(&mut self) {
         let n = self.current.faults.len();
-        if !(2..=FEW_FAULTS).contains(&n) {
+        if !(2..=RETARGET_FAULTS).contains(&n) {
             return;
         }
         let nodes = self.current.cluster.nodes;
