@@ -60,6 +60,19 @@ const MOVES: u64 = 24;
 /// The positions a window of the last faults is slid to, spread over the workload.
 const SLIDES: u64 = 128;
 
+/// The think times a cap on the operations is tried with, as multiples of the current one
+/// (numerator, denominator).
+const PACES: [(u64, u64); 8] = [
+    (2, 1),
+    (1, 2),
+    (4, 1),
+    (1, 4),
+    (3, 2),
+    (3, 4),
+    (3, 1),
+    (8, 1),
+];
+
 /// The number of candidate runs `simkv shrink` makes unless told otherwise.
 pub const DEFAULT_BUDGET: usize = 300;
 
@@ -445,6 +458,7 @@ impl Shrinker<'_> {
         self.drop_and_retarget();
         self.drop_and_move();
         self.slide_window();
+        self.cap_with_pace();
     }
 
     /// Tries values of a number from `min` up towards `now`: `min` first, then a binary
@@ -1059,6 +1073,47 @@ impl Shrinker<'_> {
         }
     }
 
+    /// Fewer operations at another pace: a cap of one operation, then two, ... (up to one
+    /// fewer than now, at most `2 * SMALL`), each with closed-loop clients thinking a
+    /// multiple of the current think time ([`PACES`]). A failure that needs a few
+    /// operations to overlap just so (two writes racing, a read in between) is seldom kept
+    /// by the first operations of the same pace, whose timing the cut ones shaped; at
+    /// another pace the first few overlap otherwise, and some pace makes them race again.
+    /// Stops at the first kept.
+    fn cap_with_pace(&mut self) {
+        let ops = self.report.ops.invoked;
+        let Arrival::ClosedLoop { think } = self.current.workload.arrival else {
+            return;
+        };
+        if ops < 2 || think.max.as_micros() == 0 {
+            return;
+        }
+        let scale = |v: Span, (num, den): (u64, u64)| Span(v.as_micros() * num / den);
+        for k in 1..ops.min(2 * SMALL + 1) {
+            for pace in PACES {
+                if self.spent() {
+                    return;
+                }
+                let paced = SpanRange {
+                    min: scale(think.min, pace),
+                    max: scale(think.max, pace),
+                };
+                let what = format!(
+                    "workload.max_ops = {k}, workload.think {} -> {}",
+                    crate::scenario::explain::range_text(think),
+                    crate::scenario::explain::range_text(paced)
+                );
+                let kept = self.attempt(&what, &|s| {
+                    s.workload.max_ops = Some(k);
+                    s.workload.arrival = Arrival::ClosedLoop { think: paced };
+                });
+                if kept {
+                    return;
+                }
+            }
+        }
+    }
+
     fn shrink_clients(&mut self) {
         let w = &self.current.workload;
         self.shrink_number(
@@ -1497,6 +1552,9 @@ liveness = "5s"
             "dynamo-merkle-skips-last-branch" => {
                 include_str!("shrink_fixtures/dynamo-merkle-skips-last-branch.toml")
             }
+            "majority-version-without-node-tiebreak" => {
+                include_str!("shrink_fixtures/majority-version-without-node-tiebreak.toml")
+            }
             _ => unreachable!("no fixture {name}"),
         };
         scenario::load_str(name, text, &Overrides::default()).unwrap()
@@ -1620,6 +1678,30 @@ liveness = "5s"
         };
         let k = sh.current.faults.len();
         assert_eq!(gaps(&sh.current.faults), gaps(&s.faults[n - k..]));
+    }
+
+    /// majority-version-without-node-tiebreak: 13 operations, all in the anomaly; capped at
+    /// fewer, at the same pace, the writes no longer tie; at twice the think time, 7 do.
+    #[test]
+    fn fewer_operations_at_another_pace_keep_the_failure() {
+        let s = fixture("majority-version-without-node-tiebreak");
+        let mut quiet = |_: Progress<'_>| {};
+        let mut sh = shrinker(&s, 200, &mut quiet);
+        sh.control = true;
+        let ops = sh.report.ops.invoked;
+        assert_eq!(ops, 13);
+        for k in 1..ops {
+            assert!(!sh.attempt("cap", &|s| s.workload.max_ops = Some(k)));
+        }
+        sh.cap_with_pace();
+        assert_eq!(sh.steps.len(), 1, "{:?}", sh.steps);
+        assert!(sh.report.ops.invoked <= 10, "{}", sh.text);
+        assert_eq!(failed_checks(&sh.report), ["linearizability"]);
+        let Arrival::ClosedLoop { think } = sh.current.workload.arrival else {
+            panic!("closed loop");
+        };
+        assert_ne!(think.max, Span::millis(1), "the pace changed");
+        assert!(passes_without_bugs(&sh.current));
     }
 
     /// A round that only moved faults (kept, as a move may let a later pass remove
