@@ -1387,7 +1387,6 @@ fn same_but_origins(a: &[ScheduledFault], b: &[ScheduledFault]) -> bool {
 
 /// Narrower latencies than `l`, plainest first (a uniform range is halved only while it is
 /// at least 2ms wide: halving it for ever keeps every round busy).
-
 fn narrower(l: Latency) -> Vec<Latency> {
     match l {
         Latency::Constant(_) => Vec::new(),
