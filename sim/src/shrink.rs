@@ -31,7 +31,7 @@ use crate::scenario::{
     self, Arrival, Backoff, FaultOrigin, KeyDistribution, Latency, LinkBehaviour, Overrides,
     Scenario, ScheduledFault,
 };
-use simkv_protocols::{Params, Span, SpanRange, Time};
+use simkv_protocols::{NodeId, Params, Span, SpanRange, Time};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -45,6 +45,33 @@ const FEW_FAULTS: usize = 8;
 /// Windows of one to three consecutive faults are tried alone once at most this many are
 /// left.
 const WINDOW_FAULTS: usize = 40;
+
+/// Faults are dropped jointly with two nodes swapped in the rest only once at most this
+/// many are left (each fault costs a run per pair of nodes).
+const RETARGET_FAULTS: usize = 16;
+
+/// Faults are dropped jointly with a move of another fault only once at most this many are
+/// left (each pair of faults costs [`MOVES`] runs).
+const MOVE_FAULTS: usize = 4;
+
+/// The times a moved fault is tried at: this many, spread over the workload.
+const MOVES: u64 = 24;
+
+/// The positions a window of the last faults is slid to, spread over the workload.
+const SLIDES: u64 = 128;
+
+/// The think times a cap on the operations is tried with, as multiples of the current one
+/// (numerator, denominator).
+const PACES: [(u64, u64); 8] = [
+    (2, 1),
+    (1, 2),
+    (4, 1),
+    (1, 4),
+    (3, 2),
+    (3, 4),
+    (3, 1),
+    (8, 1),
+];
 
 /// The number of candidate runs `simkv shrink` makes unless told otherwise.
 pub const DEFAULT_BUDGET: usize = 300;
@@ -246,12 +273,14 @@ pub fn shrink(
         tried: BTreeSet::new(),
         steps: Vec::new(),
         need_smaller: false,
+        lateral: false,
+        progressed: 0,
         progress,
     };
     loop {
-        let kept = s.steps.len();
+        let kept = s.progressed;
         s.round();
-        if s.steps.len() == kept || s.spent() {
+        if s.progressed == kept || s.spent() {
             break;
         }
     }
@@ -317,6 +346,12 @@ struct Shrinker<'p> {
     /// for edits that make a run simpler only through what it does (a longer think time, a
     /// later start), not by what they remove.
     need_smaller: bool,
+    /// While set, a kept candidate does not count as progress ([`Shrinker::progressed`]): a
+    /// move that only changes the run, not its size.
+    lateral: bool,
+    /// Kept candidates that were not lateral: another round is run only if the last one
+    /// added to these.
+    progressed: usize,
     progress: &'p mut dyn FnMut(Progress<'_>),
 }
 
@@ -388,6 +423,9 @@ impl Shrinker<'_> {
         };
         (self.progress)(Progress::Kept(&step));
         self.steps.push(step);
+        if !self.lateral {
+            self.progressed += 1;
+        }
         true
     }
 
@@ -414,6 +452,13 @@ impl Shrinker<'_> {
         self.plain_clocks();
         self.plain_params();
         self.plain_workload();
+        // Joint edits, for a run so chaotic that removing any one fault moves everything
+        // after it: the same failure aimed at another node, or met at another time. Last:
+        // each tries many candidates, and the cheaper passes above make every one cheaper.
+        self.drop_and_retarget();
+        self.drop_and_move();
+        self.slide_window();
+        self.cap_with_pace();
     }
 
     /// Tries values of a number from `min` up towards `now`: `min` first, then a binary
@@ -781,10 +826,12 @@ impl Shrinker<'_> {
     /// target (a role resolves against the run as it is when the fault fires, and a drawn
     /// target draws from the faults stream, so an unpinned timeline shifts under every edit).
     fn pin_faults(&mut self) {
-        if self.current.nemeses.is_empty() && self.current.faults == self.fired {
+        let pinned = pinnable(&self.fired, &self.current);
+        // Already pinned: only the origins (the comments saying where each came from) would
+        // change, and a kept no-op starts another round.
+        if self.current.nemeses.is_empty() && same_but_origins(&self.current.faults, &pinned) {
             return;
         }
-        let pinned = pinnable(&self.fired, &self.current);
         let what = format!("faults pinned to what fired ({})", pinned.len());
         self.attempt(&what, &|s| {
             s.faults = pinned.clone();
@@ -859,6 +906,10 @@ impl Shrinker<'_> {
                 });
             }
         }
+        // Moves are lateral: kept, as they may let a later pass remove something, but a round
+        // that only moved faults does not call for another (the next round would move them
+        // back and forth until the budget is spent).
+        self.lateral = true;
         // Earlier: each fault towards the start, so that fewer operations and a shorter
         // duration come before it.
         for i in 0..self.current.faults.len() {
@@ -890,6 +941,175 @@ impl Shrinker<'_> {
                     s.faults[i].at_latest = Time(later);
                     s.faults.sort_by_key(|f| f.at);
                 });
+            }
+        }
+        self.lateral = false;
+    }
+
+    /// One fault dropped and two nodes' names swapped in every fault left. Dropping an
+    /// early fault often leaves the failure's recipe intact but aimed at the wrong node (the
+    /// leader, or the replica holding the write, is another one now); the same faults aimed
+    /// at another node reproduce it. Earliest fault first; stops at the first kept.
+    fn drop_and_retarget(&mut self) {
+        let n = self.current.faults.len();
+        if !(2..=RETARGET_FAULTS).contains(&n) {
+            return;
+        }
+        let nodes = self.current.cluster.nodes;
+        for i in 0..n {
+            let mut dropped = self.current.clone();
+            dropped.faults.remove(i);
+            for a in 0..nodes {
+                for b in a + 1..nodes {
+                    if self.spent() {
+                        return;
+                    }
+                    let Some(swapped) = with_nodes_swapped(&dropped, a, b) else {
+                        continue;
+                    };
+                    let what = format!(
+                        "dropped fault {} of {n}, {} and {} swapped in the rest",
+                        i + 1,
+                        NodeId(a),
+                        NodeId(b)
+                    );
+                    if self.attempt(&what, &|s| *s = swapped.clone()) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One fault dropped (or, first, only its `for`: one applied fault fewer) while another
+    /// is moved to one of [`MOVES`] times spread over the workload. Removing a fault shifts
+    /// every later event, so the moment another fault must hit (just after a write reached
+    /// a replica, while a vote is in flight) comes at another time; a plain removal misses
+    /// it, a removal with the other fault moved may catch it. Stops at the first kept.
+    fn drop_and_move(&mut self) {
+        let n = self.current.faults.len();
+        if !(1..=MOVE_FAULTS).contains(&n)
+            || self.current.faults.iter().any(|f| f.at != f.at_latest)
+        {
+            return;
+        }
+        let end = self.current.duration.as_micros();
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        for i in 0..n {
+            let mut lighter = Vec::new();
+            if self.current.faults[i].undo_after.is_some() {
+                let mut s = self.current.clone();
+                s.faults[i].undo_after = None;
+                lighter.push((format!("fault {} without for", i + 1), s));
+            }
+            if n > 1 {
+                let mut s = self.current.clone();
+                s.faults.remove(i);
+                lighter.push((format!("dropped fault {} of {n}", i + 1), s));
+            }
+            for (label, base) in lighter {
+                for j in 0..base.faults.len() {
+                    for k in 1..=MOVES {
+                        if self.spent() {
+                            return;
+                        }
+                        let t = end * k / (MOVES + 1);
+                        if t == base.faults[j].at.as_micros() {
+                            continue;
+                        }
+                        let what = format!("{label}, fault {} of the rest at {}", j + 1, ms(t));
+                        let keep = self.attempt(&what, &|s| {
+                            *s = base.clone();
+                            s.faults[j].at = Time(t);
+                            s.faults[j].at_latest = Time(t);
+                            s.faults.sort_by_key(|f| f.at);
+                        });
+                        if keep {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Only the last one, two or three faults (those nearest the failure, which a broken
+    /// invariant's trim leaves last), slid as a block, their spacing kept, to one of
+    /// [`SLIDES`] times spread over the workload. The faults before them set the stage the
+    /// last ones need (which node leads, which write is in flight); without them the stage
+    /// is set at another time, and the block is moved to meet it. Stops at the first kept.
+    fn slide_window(&mut self) {
+        let n = self.current.faults.len();
+        if n < 2 || self.current.faults.iter().any(|f| f.at != f.at_latest) {
+            return;
+        }
+        let end = self.current.duration.as_micros();
+        let ms = |v: u64| crate::scenario::explain::span_text(Span(v));
+        for k in 1..=3.min(n - 1) {
+            let window = self.current.faults[n - k..].to_vec();
+            let first = window[0].at.as_micros();
+            let span = window[k - 1].at.as_micros() - first;
+            for g in 0..SLIDES {
+                let t = end * g / SLIDES;
+                if t + span >= end || self.spent() {
+                    break;
+                }
+                let what = format!("kept only the last {k} of {n} faults, from {}", ms(t));
+                let moved: Vec<ScheduledFault> = window
+                    .iter()
+                    .map(|f| {
+                        let at = Time(f.at.as_micros() - first + t);
+                        ScheduledFault {
+                            at,
+                            at_latest: at,
+                            ..f.clone()
+                        }
+                    })
+                    .collect();
+                if self.attempt(&what, &|s| s.faults = moved.clone()) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Fewer operations at another pace: a cap of one operation, then two, ... (up to one
+    /// fewer than now, at most `2 * SMALL`), each with closed-loop clients thinking a
+    /// multiple of the current think time ([`PACES`]). A failure that needs a few
+    /// operations to overlap just so (two writes racing, a read in between) is seldom kept
+    /// by the first operations of the same pace, whose timing the cut ones shaped; at
+    /// another pace the first few overlap otherwise, and some pace makes them race again.
+    /// Stops at the first kept.
+    fn cap_with_pace(&mut self) {
+        let ops = self.report.ops.invoked;
+        let Arrival::ClosedLoop { think } = self.current.workload.arrival else {
+            return;
+        };
+        if ops < 2 || think.max.as_micros() == 0 {
+            return;
+        }
+        let scale = |v: Span, (num, den): (u64, u64)| Span(v.as_micros() * num / den);
+        for k in 1..ops.min(2 * SMALL + 1) {
+            for pace in PACES {
+                if self.spent() {
+                    return;
+                }
+                let paced = SpanRange {
+                    min: scale(think.min, pace),
+                    max: scale(think.max, pace),
+                };
+                let what = format!(
+                    "workload.max_ops = {k}, workload.think {} -> {}",
+                    crate::scenario::explain::range_text(think),
+                    crate::scenario::explain::range_text(paced)
+                );
+                let kept = self.attempt(&what, &|s| {
+                    s.workload.max_ops = Some(k);
+                    s.workload.arrival = Arrival::ClosedLoop { think: paced };
+                });
+                if kept {
+                    return;
+                }
             }
         }
     }
@@ -1092,17 +1312,91 @@ fn explicit_faults(s: &Scenario) -> Vec<ScheduledFault> {
         .collect()
 }
 
-/// Narrower latencies than `l`, plainest first.
+/// `s` with the nodes `a` and `b` swapped wherever its scripted faults name them (crash,
+/// partition groups, disk faults, membership changes: every kind, through the faults' text),
+/// loaded back; `None` when no fault names either, or the result does not load.
+fn with_nodes_swapped(s: &Scenario, a: u16, b: u16) -> Option<Scenario> {
+    let (x, y) = (NodeId(a).to_string(), NodeId(b).to_string());
+    let text = s.explain();
+    let mut out = String::with_capacity(text.len());
+    let mut in_fault = false;
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_fault = trimmed.starts_with("[[fault]]");
+        } else if trimmed.starts_with("# no [") {
+            in_fault = false;
+        }
+        if !in_fault || trimmed.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let (code, comment) = match line.find('#') {
+            Some(c) => line.split_at(c),
+            None => (line, ""),
+        };
+        let swapped = swap_words(code, &x, &y);
+        changed |= swapped != code;
+        out.push_str(&swapped);
+        out.push_str(comment);
+    }
+    if !changed {
+        return None;
+    }
+    scenario::load_str(&s.source, &out, &Overrides::default()).ok()
+}
+
+/// `text` with every whole word `x` replaced by `y` and `y` by `x` (a word: letters, digits,
+/// `_`; so `n1` is not found in `n12`).
+fn swap_words(text: &str, x: &str, y: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word == x {
+            out.push_str(y);
+        } else if word == y {
+            out.push_str(x);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Whether `a` and `b` are the same faults, but for where each says it came from.
+fn same_but_origins(a: &[ScheduledFault], b: &[ScheduledFault]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            ScheduledFault {
+                origin: y.origin.clone(),
+                ..x.clone()
+            } == *y
+        })
+}
+
+/// Narrower latencies than `l`, plainest first (a uniform range is halved only while it is
+/// at least 2ms wide: halving it for ever keeps every round busy).
 fn narrower(l: Latency) -> Vec<Latency> {
     match l {
         Latency::Constant(_) => Vec::new(),
         Latency::Uniform(min, max) => {
             let mid = Span((min.as_micros() + max.as_micros()) / 2);
-            vec![
-                Latency::Constant(min),
-                Latency::Constant(mid),
-                Latency::Uniform(min, mid),
-            ]
+            let mut v = vec![Latency::Constant(min), Latency::Constant(mid)];
+            if max.as_micros() - min.as_micros() >= 2_000 {
+                v.push(Latency::Uniform(min, mid));
+            }
+            v
         }
         Latency::Exponential(mean) => vec![Latency::Constant(mean)],
         Latency::Normal(mean, sd) => vec![
@@ -1203,6 +1497,8 @@ liveness = "5s"
             tried: BTreeSet::new(),
             steps: Vec::new(),
             need_smaller: false,
+            lateral: false,
+            progressed: 0,
             progress,
         }
     }
@@ -1242,6 +1538,186 @@ liveness = "5s"
         assert_eq!(n[0], Latency::Constant(Span::millis(1)));
         assert_eq!(n[2], Latency::Uniform(Span::millis(1), Span::millis(5)));
         assert!(narrower(Latency::Constant(Span::millis(1))).is_empty());
+        // Under 2ms wide: only constants, so that halving ends.
+        let n = narrower(Latency::Uniform(Span::millis(1), Span(2_500)));
+        assert!(n.iter().all(|l| matches!(l, Latency::Constant(_))), "{n:?}");
+    }
+
+    /// A regression file as it was before the joint passes shrank it further.
+    fn fixture(name: &str) -> Scenario {
+        let text = match name {
+            "raft-no-checksum" => include_str!("shrink_fixtures/raft-no-checksum.toml"),
+            "twopc-no-checksum" => include_str!("shrink_fixtures/twopc-no-checksum.toml"),
+            "dynamo-merkle-skips-last-branch" => {
+                include_str!("shrink_fixtures/dynamo-merkle-skips-last-branch.toml")
+            }
+            "majority-version-without-node-tiebreak" => {
+                include_str!("shrink_fixtures/majority-version-without-node-tiebreak.toml")
+            }
+            _ => unreachable!("no fixture {name}"),
+        };
+        scenario::load_str(name, text, &Overrides::default()).unwrap()
+    }
+
+    /// The scripted faults' actions, as a scenario file writes them.
+    fn actions(s: &Scenario) -> Vec<String> {
+        s.faults.iter().map(|f| f.fault.explain()).collect()
+    }
+
+    #[test]
+    fn swapping_nodes_swaps_whole_names_in_the_faults_only() {
+        assert_eq!(swap_words("n1+n12 n2", "n1", "n2"), "n2+n12 n1");
+        let text = format!(
+            "{BUGGY}[[clock]]\nnode = \"n1\"\noffset = \"1ms\"\n\
+             [[fault]]\nat = \"1s\"\ncrash = \"n1\"\nfor = \"10ms\"\n\
+             [[fault]]\nat = \"2s\"\ndisk = {{ node = \"n3\", fault = \"corrupt\" }}\n"
+        );
+        let s = scenario::load_str("swap.toml", &text, &Overrides::default()).unwrap();
+        let swapped = with_nodes_swapped(&s, 0, 2).unwrap();
+        assert_eq!(
+            actions(&swapped),
+            [
+                "crash = \"n3\"",
+                "disk = { node = \"n1\", fault = \"corrupt\" }"
+            ]
+        );
+        assert_eq!(swapped.clocks, s.clocks, "only faults are retargeted");
+        assert_eq!(swapped.faults[0].undo_after, s.faults[0].undo_after);
+        // n2 is named by no fault: nothing to swap.
+        assert!(with_nodes_swapped(&s, 1, 1).is_none());
+        let n2 = with_nodes_swapped(&s, 1, 2).unwrap();
+        assert_eq!(
+            actions(&n2)[1],
+            "disk = { node = \"n2\", fault = \"corrupt\" }"
+        );
+    }
+
+    /// raft-no-checksum: an early crash of n1 only makes n1 the node whose corrupted log
+    /// loses the write; dropped alone, the crash and corruption of n4 hit a node that can
+    /// lose nothing (or lose it with the bug off too). Aimed at n1, they fail the same way.
+    #[test]
+    fn a_dropped_fault_leaves_the_rest_aimed_at_another_node() {
+        let s = fixture("raft-no-checksum");
+        let mut quiet = |_: Progress<'_>| {};
+        let mut sh = shrinker(&s, 200, &mut quiet);
+        sh.control = true;
+        assert_eq!(sh.current.faults.len(), 3);
+        for i in 0..3 {
+            assert!(
+                !sh.attempt("drop", &|s| {
+                    s.faults.remove(i);
+                }),
+                "dropping fault {} alone keeps the failure: the test shows nothing",
+                i + 1
+            );
+        }
+        sh.drop_and_retarget();
+        assert_eq!(sh.current.faults.len(), 2, "{}", sh.text);
+        assert!(sh.steps[0].what.contains("swapped"), "{:?}", sh.steps);
+        assert!(failed_checks(&sh.report).contains(&"convergence".to_string()));
+        assert!(passes_without_bugs(&sh.current));
+        // What it keeps loads back and runs the same.
+        let again = scenario::load_str("again.toml", &sh.text, &Overrides::default()).unwrap();
+        let again = runner::run(&again, RunOptions::default()).report;
+        assert_eq!(again.fingerprint, sh.report.fingerprint);
+    }
+
+    /// twopc-no-checksum, as an earlier shrink left it (two keys, at most 30 operations, a
+    /// shorter duration): n1's two-second crash loses its restart (one applied fault fewer)
+    /// only if the crash moves too; neither the lighter fault where it is nor the fault
+    /// dropped keeps the failure.
+    #[test]
+    fn a_fault_made_lighter_is_kept_with_another_moved() {
+        let mut s = fixture("twopc-no-checksum");
+        s.workload.keys = 2;
+        s.workload.max_ops = Some(30);
+        set_duration(&mut s, Span(8_517_408));
+        let mut quiet = |_: Progress<'_>| {};
+        let mut sh = shrinker(&s, 400, &mut quiet);
+        sh.control = true;
+        sh.target = vec!["durability".to_string()];
+        let before = sh.report.faults.len();
+        assert!(!sh.attempt("no for", &|s| s.faults[0].undo_after = None));
+        assert!(!sh.attempt("drop", &|s| {
+            s.faults.remove(0);
+        }));
+        sh.drop_and_move();
+        assert_eq!(sh.steps.len(), 1, "{:?}", sh.steps);
+        assert!(sh.report.faults.len() < before, "{}", sh.text);
+        assert!(failed_checks(&sh.report).contains(&"durability".to_string()));
+        assert!(passes_without_bugs(&sh.current));
+    }
+
+    /// dynamo-merkle-skips-last-branch: the last two faults (n2 frozen, n1 crashed as a write
+    /// lands) alone, where they are, fail nothing; slid earlier as a block, they meet a write
+    /// again and diverge a key of the last branch.
+    #[test]
+    fn the_last_faults_slid_as_a_block_keep_the_failure() {
+        let s = fixture("dynamo-merkle-skips-last-branch");
+        let mut quiet = |_: Progress<'_>| {};
+        let mut sh = shrinker(&s, 400, &mut quiet);
+        sh.control = true;
+        let n = sh.current.faults.len();
+        assert!(n > 3);
+        for k in 1..=3 {
+            assert!(!sh.attempt("last", &|s| {
+                s.faults.drain(..n - k);
+            }));
+        }
+        sh.slide_window();
+        assert_eq!(sh.steps.len(), 1, "{:?}", sh.steps);
+        assert!(sh.current.faults.len() <= 3, "{}", sh.text);
+        assert_eq!(failed_checks(&sh.report), ["convergence"]);
+        assert!(passes_without_bugs(&sh.current));
+        // The block kept its spacing.
+        let gaps = |f: &[ScheduledFault]| {
+            f.windows(2)
+                .map(|w| w[1].at.as_micros() - w[0].at.as_micros())
+                .collect::<Vec<_>>()
+        };
+        let k = sh.current.faults.len();
+        assert_eq!(gaps(&sh.current.faults), gaps(&s.faults[n - k..]));
+    }
+
+    /// majority-version-without-node-tiebreak: 13 operations, all in the anomaly; capped at
+    /// fewer, at the same pace, the writes no longer tie; at twice the think time, 7 do.
+    #[test]
+    fn fewer_operations_at_another_pace_keep_the_failure() {
+        let s = fixture("majority-version-without-node-tiebreak");
+        let mut quiet = |_: Progress<'_>| {};
+        let mut sh = shrinker(&s, 200, &mut quiet);
+        sh.control = true;
+        let ops = sh.report.ops.invoked;
+        assert_eq!(ops, 13);
+        for k in 1..ops {
+            assert!(!sh.attempt("cap", &|s| s.workload.max_ops = Some(k)));
+        }
+        sh.cap_with_pace();
+        assert_eq!(sh.steps.len(), 1, "{:?}", sh.steps);
+        assert!(sh.report.ops.invoked <= 10, "{}", sh.text);
+        assert_eq!(failed_checks(&sh.report), ["linearizability"]);
+        let Arrival::ClosedLoop { think } = sh.current.workload.arrival else {
+            panic!("closed loop");
+        };
+        assert_ne!(think.max, Span::millis(1), "the pace changed");
+        assert!(passes_without_bugs(&sh.current));
+    }
+
+    /// A round that only moved faults (kept, as a move may let a later pass remove
+    /// something, but no smaller) calls for no other round: the shrink ends before its budget
+    /// instead of moving faults back and forth.
+    #[test]
+    fn rounds_of_moves_alone_end_the_shrink() {
+        let s = fixture("raft-no-checksum");
+        let options = ShrinkOptions {
+            budget: 5_000,
+            checks: Vec::new(),
+            control: true,
+        };
+        let shrunk = shrink(&s, &options, &mut |_| {}).unwrap();
+        assert!(!shrunk.budget_spent, "{} runs", shrunk.runs);
+        assert!(shrunk.after.faults <= 2, "{}", shrunk.after);
+        assert!(shrunk.steps.iter().any(|st| st.what.contains("swapped")));
     }
 }
 
