@@ -14,10 +14,17 @@
 //! then quarters, ..., then one by one), no `for` (the final heal undoes the fault), shorter
 //! `for`s, faults moved later, fewer clients,
 //! nodes and keys, a plainer network (no loss, duplication or reordering, narrower latency),
-//! exact clocks, the protocol's default parameters and a plainer workload. Each candidate is
-//! printed and loaded back (one that does not load is skipped without a run), then run; it
-//! is kept only if the promised checks that fail are exactly those that failed at first. A
-//! round of every pass repeats until nothing more is kept or the budget of runs is spent.
+//! exact clocks, the protocol's default parameters and a plainer workload. Last come joint
+//! edits, for runs so chaotic that removing any one fault moves every timer and message
+//! after it (a plain removal is then a fresh random run, and passes): a fault dropped while
+//! two nodes swap names in the rest (`drop_and_retarget`), a fault or its `for` dropped while
+//! another moves (`drop_and_move`), only the last one to three faults kept and slid together
+//! across the run (`slide_window`), and a cap on the operations tried with other think times
+//! (`cap_with_pace`). Each candidate is printed and loaded back (one that does not load is
+//! skipped without a run), then run; it is kept only if the promised checks that fail are
+//! exactly those that failed at first. A round of every pass repeats until nothing more is
+//! kept or the budget of runs is spent; a round that only moved faults (kept, since the run
+//! still fails, but no smaller) ends the shrink.
 //!
 //! Everything is deterministic: candidates come in a fixed order, runs are deterministic,
 //! so the same input gives the same output, byte for byte.
