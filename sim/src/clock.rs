@@ -18,6 +18,16 @@ pub struct NodeClock {
 
 const PPM: i128 = 1_000_000;
 
+/// `x * num / den`, truncated toward zero, in 64 bits whenever the product fits (a clock
+/// reading in a run shorter than about 100 days at any drift): a 128-bit division is a
+/// library call, and clocks are read several times per handler.
+fn mul_div(x: u64, num: i64, den: i64) -> i128 {
+    match i64::try_from(x).ok().and_then(|x| x.checked_mul(num)) {
+        Some(product) => i128::from(product / den),
+        None => i128::from(x) * i128::from(num) / i128::from(den),
+    }
+}
+
 impl NodeClock {
     /// A clock `offset_us` off true time, drifting at `drift_ppm`.
     pub fn new(offset_us: i64, drift_ppm: i64) -> NodeClock {
@@ -35,16 +45,7 @@ impl NodeClock {
             return 0;
         }
         let elapsed = now.since(self.drift_since).as_micros();
-        // In 64 bits whenever the product fits (runs shorter than about 100 days at any
-        // drift), with the same truncation toward zero: a 128-bit division is a library
-        // call, and this runs several times per handler.
-        if let Some(product) = i64::try_from(elapsed)
-            .ok()
-            .and_then(|e| e.checked_mul(self.drift_ppm))
-        {
-            return product / PPM as i64;
-        }
-        (i128::from(elapsed) * i128::from(self.drift_ppm) / PPM) as i64
+        mul_div(elapsed, self.drift_ppm, PPM as i64) as i64
     }
 
     /// What the node reads at true time `now`.
@@ -71,15 +72,7 @@ impl NodeClock {
         if self.drift_ppm == 0 {
             return delay;
         }
-        // As in `drift_at`: 64 bits whenever the product fits, with the same truncation.
-        let rate = PPM as i64 + self.drift_ppm;
-        if let Some(product) = i64::try_from(delay.as_micros())
-            .ok()
-            .and_then(|d| d.checked_mul(PPM as i64))
-        {
-            return Span((product / rate).max(0) as u64);
-        }
-        let d = i128::from(delay.as_micros()) * PPM / (PPM + i128::from(self.drift_ppm));
+        let d = mul_div(delay.as_micros(), PPM as i64, PPM as i64 + self.drift_ppm);
         Span(d.max(0) as u64)
     }
 

@@ -119,17 +119,10 @@ fn durability(
 ) -> (Verdict, String, usize) {
     let by_key = writes_by_key(history, retried);
     let running: Vec<&FinalReplica> = replicas.iter().filter(|r| r.digest.is_some()).collect();
-    // Each replica's name as its problems' lines begin, and its place among the names in
-    // text order. A node's name has no ':', so no name is a prefix of another, and lines
-    // sort as (place, problem) do.
+    // Each replica's name as its problems' lines begin. A node's name has no ':', so no
+    // name is a prefix of another, and lines sort as (name, problem) pairs do.
     let names: Vec<String> = running.iter().map(|r| format!("{}: ", r.node)).collect();
     debug_assert!(names.iter().all(|n| n.find(':') == Some(n.len() - 2)));
-    let mut by_text: Vec<usize> = (0..names.len()).collect();
-    by_text.sort_by(|&a, &b| names[a].cmp(&names[b]));
-    let mut place = vec![0; names.len()];
-    for (at, &r) in by_text.iter().enumerate() {
-        place[r] = at;
-    }
     let mut judged_keys: Vec<Vec<Judged>> = Vec::new();
     for (key, writes) in &by_key {
         // Replicas mostly end alike: a key is judged once per distinct final value (the
@@ -156,14 +149,14 @@ fn durability(
         }
         judged_keys.push(judged);
     }
-    // Each problem on each replica (its name's place): the line `{name}{problem}`, made only
-    // for the lines shown.
-    let mut problems: Vec<(usize, &str)> = Vec::new();
+    // Each problem on each replica: the line `{name}{problem}`, made only for the lines
+    // shown.
+    let mut problems: Vec<(&str, &str)> = Vec::new();
     // The same loss seen on every replica is one loss.
     let mut distinct: Vec<&str> = Vec::new();
     for (_, found, holders) in judged_keys.iter().flatten() {
         for &r in holders {
-            problems.extend(found.iter().map(|(_, p)| (place[r], p.as_str())));
+            problems.extend(found.iter().map(|(_, p)| (names[r].as_str(), p.as_str())));
         }
         distinct.extend(found.iter().map(|(_, p)| p.as_str()));
     }
@@ -184,7 +177,7 @@ fn durability(
     }
     problems.sort_unstable();
     problems.dedup();
-    let line = |&(at, p): &(usize, &str)| format!("{}{p}", names[by_text[at]]);
+    let line = |&(name, p): &(&str, &str)| format!("{name}{p}");
     let shown: Vec<String> = problems.iter().take(8).map(line).collect();
     let more = problems.len().saturating_sub(shown.len());
     // The headline counts writes, as the CAP table does; the lines below name each replica.
