@@ -18,6 +18,7 @@ mod raft;
 mod regressions;
 mod replay;
 mod report;
+mod script;
 mod shrink;
 mod sloppy;
 mod streaming;

@@ -179,6 +179,7 @@ pub(crate) fn scenario(nodes: u16, faults: Vec<ScheduledFault>) -> Scenario {
             max_ops: None,
             start: Span::ZERO,
             contexts: false,
+            script: Vec::new(),
             placement: crate::scenario::Placement::Outside,
         },
         faults,

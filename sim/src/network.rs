@@ -488,6 +488,7 @@ mod tests {
             max_ops: None,
             start: Span::ZERO,
             contexts: false,
+            script: Vec::new(),
         };
         let placed = ClientPlacement::new(&workload, 3);
         // Client c's slots 2c and 2c+1 run beside node c mod 3.

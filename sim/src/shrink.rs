@@ -36,8 +36,9 @@ use crate::rng::Streams;
 use crate::runner::{self, RunOptions};
 use crate::scenario::{
     self, Arrival, Backoff, FaultOrigin, KeyDistribution, Latency, LinkBehaviour, Overrides,
-    Scenario, ScheduledFault,
+    Scenario, ScheduledFault, ScriptedOp,
 };
+use crate::workload::frozen_script;
 use simkv_protocols::{NodeId, Params, Span, SpanRange, Time};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -79,6 +80,12 @@ const PACES: [(u64, u64); 8] = [
     (3, 1),
     (8, 1),
 ];
+
+/// A run's operations are written out as `[[op]]`s only once at most this many are left.
+const MAX_SCRIPTED: usize = 200;
+
+/// The other seeds an edit that moves every later draw is tried under.
+const RESEEDS: u64 = 16;
 
 /// The number of candidate runs `simkv shrink` makes unless told otherwise.
 pub const DEFAULT_BUDGET: usize = 300;
@@ -257,7 +264,7 @@ pub fn shrink(
     let frozen = scenario::load_str(&name, &scenario.explain(), &Overrides::default())
         .map_err(|e| format!("the resolved scenario does not load back: {e}"))?;
     let result = runner::run(&frozen, RunOptions::default());
-    let (report, fired) = (result.report, result.fired);
+    let (report, fired) = (result.report.clone(), result.fired.clone());
     if report.fingerprint != original.fingerprint || failed_checks(&report) != failed {
         return Err(format!(
             "the resolved scenario does not reproduce the run (fingerprint {} instead of {})",
@@ -271,6 +278,7 @@ pub fn shrink(
         current: frozen,
         report,
         fired,
+        invoked: frozen_script(&result.history),
         name,
         control,
         target: checks.clone(),
@@ -337,6 +345,8 @@ struct Shrinker<'p> {
     report: RunReport,
     /// The current scenario's faults as they fired in its run, targets resolved.
     fired: Vec<ScheduledFault>,
+    /// The current run's operations, as a script that invokes them again.
+    invoked: Vec<ScriptedOp>,
     name: String,
     target: Vec<String>,
     /// What the original run failed: a candidate may fail nothing else.
@@ -387,7 +397,7 @@ impl Shrinker<'_> {
         };
         self.runs += 1;
         let result = runner::run(&loaded, RunOptions::default());
-        let (report, fired) = (result.report, result.fired);
+        let (report, fired, history) = (result.report, result.fired, result.history);
         (self.progress)(Progress::Ran {
             runs: self.runs,
             budget: self.budget,
@@ -423,6 +433,7 @@ impl Shrinker<'_> {
         self.current = loaded;
         self.report = report;
         self.fired = fired;
+        self.invoked = frozen_script(&history);
         let step = Step {
             what: what.to_string(),
             sizes: Sizes::of(&self.current, &self.report),
@@ -462,10 +473,14 @@ impl Shrinker<'_> {
         // Joint edits, for a run so chaotic that removing any one fault moves everything
         // after it: the same failure aimed at another node, or met at another time. Last:
         // each tries many candidates, and the cheaper passes above make every one cheaper.
+        self.drop_and_reseed();
         self.drop_and_retarget();
         self.drop_and_move();
         self.slide_window();
         self.cap_with_pace();
+        // Last: once the other passes have cut the operations down, they are written out
+        // and removed one by one.
+        self.script_ops();
     }
 
     /// Tries values of a number from `min` up towards `now`: `min` first, then a binary
@@ -957,6 +972,26 @@ impl Shrinker<'_> {
     /// early fault often leaves the failure's recipe intact but aimed at the wrong node (the
     /// leader, or the replica holding the write, is another one now); the same faults aimed
     /// at another node reproduce it. Earliest fault first; stops at the first kept.
+    /// Each fault dropped under other seeds ([`Shrinker::reseeded`]), from the last: the
+    /// same failure met by another roll of the dice once a fault no longer moves them.
+    fn drop_and_reseed(&mut self) {
+        let mut i = self.current.faults.len();
+        if i > RETARGET_FAULTS {
+            return;
+        }
+        while i > 0 && !self.spent() {
+            i -= 1;
+            let n = self.current.faults.len();
+            if i >= n {
+                continue;
+            }
+            let what = format!("dropped fault {} of {n}", i + 1);
+            self.reseeded(&what, &|s| {
+                s.faults.remove(i);
+            });
+        }
+    }
+
     fn drop_and_retarget(&mut self) {
         let n = self.current.faults.len();
         if !(2..=RETARGET_FAULTS).contains(&n) {
@@ -1121,6 +1156,73 @@ impl Shrinker<'_> {
         }
     }
 
+    /// The operations written out as `[[op]]`s (each at its time, by its process, to its
+    /// node: the same run while no retry draws a node), then removed by delta debugging, as
+    /// the faults are. A cap keeps the first operations; a script keeps any few, at the
+    /// times they raced. Only for runs already down to [`MAX_SCRIPTED`] operations: every
+    /// candidate is printed and read back.
+    fn script_ops(&mut self) {
+        if self.current.workload.script.is_empty() {
+            let n = self.invoked.len();
+            if !(2..=MAX_SCRIPTED).contains(&n) {
+                return;
+            }
+            let script = self.invoked.clone();
+            let what = format!("the {n} operations written out as [[op]]s");
+            // Exact unless a retry drew its node or its backoff: the drawn operations drew
+            // from the same stream. Then another seed may fail as the drawn run did.
+            let kept = self.reseeded(&what, &|s| {
+                s.workload.script = script.clone();
+                s.workload.max_ops = None;
+            });
+            if !kept {
+                return;
+            }
+        }
+        let remove = |s: &mut Scenario, a: usize, b: usize| {
+            // No script at all is the drawn workload again, not one without operations.
+            if b - a < s.workload.script.len() {
+                s.workload.script.drain(a..b);
+            }
+        };
+        self.shrink_list("[[op]]", &|s| s.workload.script.len(), &remove);
+        // A removal moves the network's draws for every message after it: each operation
+        // is tried away again under other seeds, from the last (the runs are short).
+        let mut i = self.current.workload.script.len();
+        while i > 0 && !self.spent() {
+            i -= 1;
+            let n = self.current.workload.script.len();
+            if i >= n || n <= 1 {
+                continue;
+            }
+            let what = format!("dropped [[op]] {} of {n}", i + 1);
+            self.reseeded(&what, &|s| remove(s, i, i + 1));
+        }
+    }
+
+    /// [`Shrinker::attempt`] of `edit`, then of `edit` under each of the next [`RESEEDS`]
+    /// seeds until one is kept: for an edit that moves every draw after it, so that the
+    /// failure needs another roll of the same dice.
+    fn reseeded(&mut self, what: &str, edit: Edit<'_>) -> bool {
+        if self.attempt(what, edit) {
+            return true;
+        }
+        let seed = self.current.seed;
+        for k in 1..=RESEEDS {
+            let Some(other) = seed.checked_add(k).filter(|s| *s <= i64::MAX as u64) else {
+                return false;
+            };
+            let label = format!("{what}, seed {seed} -> {other}");
+            if self.attempt(&label, &|s| {
+                edit(s);
+                s.seed = other;
+            }) {
+                return true;
+            }
+        }
+        false
+    }
+
     fn shrink_clients(&mut self) {
         let w = &self.current.workload;
         self.shrink_number(
@@ -1129,10 +1231,12 @@ impl Shrinker<'_> {
             1,
             0,
             &|v| v.to_string(),
-            &|s, v| s.workload.clients = v as u32,
+            &|s, v| set_clients(s, v as u32, s.workload.in_flight),
         );
         if self.current.workload.in_flight > 1 {
-            self.attempt("workload.in_flight -> 1", &|s| s.workload.in_flight = 1);
+            self.attempt("workload.in_flight -> 1", &|s| {
+                set_clients(s, s.workload.clients, 1)
+            });
         }
     }
 
@@ -1270,10 +1374,21 @@ fn passes_without_bugs(s: &Scenario) -> bool {
 /// The scenario's duration set to `d`: nemeses stop by then (one that cannot start before
 /// is dropped) and scripted faults from then on are dropped (the final heal undoes the
 /// rest).
+/// The scenario with `clients` clients of `in_flight` slots: a script's operations by the
+/// processes gone go too.
+fn set_clients(s: &mut Scenario, clients: u32, in_flight: u32) {
+    s.workload.clients = clients;
+    s.workload.in_flight = in_flight;
+    let processes = s.workload.processes();
+    s.workload.script.retain(|o| o.process.0 < processes);
+}
+
 fn set_duration(s: &mut Scenario, d: Span) {
     s.duration = d;
     let end = Time::ZERO + d;
     s.faults.retain(|f| f.at_latest < end);
+    let clients_stop = end + s.checks.liveness + s.checks.liveness;
+    s.workload.script.retain(|o| o.at < clients_stop);
     for n in &mut s.nemeses {
         n.stop = n.stop.min(end);
     }
@@ -1286,6 +1401,7 @@ fn set_nodes(s: &mut Scenario, n: u16) {
     s.cluster.nodes = n;
     s.clocks.retain(|c| c.node.0 < n);
     s.network.links.retain(|l| l.from.0 < n && l.to.0 < n);
+    s.workload.script.retain(|o| o.node.0 < n);
     for nemesis in &mut s.nemeses {
         nemesis.max_down = nemesis.max_down.map(|m| m.min(n));
     }
@@ -1495,6 +1611,7 @@ liveness = "5s"
             current: s.clone(),
             report: result.report,
             fired: result.fired,
+            invoked: frozen_script(&result.history),
             name: s.source.clone(),
             control: false,
             target: failed.clone(),

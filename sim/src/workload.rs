@@ -5,9 +5,10 @@
 //! Written values are unique per run (`c3.17` is client 3's 17th operation), which lets
 //! checkers tell every write apart. Every draw comes from the workload stream.
 
+use crate::history::History;
 use crate::lincheck::model::FxHashMap;
 use crate::rng::Stream;
-use crate::scenario::{KeyDistribution, OpKind, Target, Workload};
+use crate::scenario::{KeyDistribution, OpKind, ScriptedOp, Target, Workload};
 use simkv_protocols::{CausalContext, ClientId, Key, NodeId, Op, OpResult, RequestId, Value};
 
 /// What a client remembers between its operations, which shapes the next one: its
@@ -192,11 +193,7 @@ impl OpGenerator {
         memory: &mut ClientMemory,
         rng: &mut Stream,
     ) -> (RequestId, Op, NodeId) {
-        memory.next_seq += 1;
-        let request = RequestId {
-            client: id,
-            seq: memory.next_seq,
-        };
+        let request = memory.next_request(id);
         memory.outgoing = None;
         if self.contexts {
             if let Some(write) = memory.queued.take() {
@@ -267,6 +264,22 @@ impl OpGenerator {
     }
 }
 
+/// The operations `history` invoked, as a script that invokes them again: each at its
+/// time, by its process, to the node its first attempt went to.
+pub fn frozen_script(history: &History) -> Vec<ScriptedOp> {
+    history
+        .events
+        .iter()
+        .filter(|e| e.outcome.is_none())
+        .map(|e| ScriptedOp {
+            at: e.time,
+            process: e.client,
+            node: e.node,
+            op: Op::clone(&e.op),
+        })
+        .collect()
+}
+
 /// Draws from cumulative weights.
 fn pick(mix: &[(OpKind, u64)], rng: &mut Stream) -> OpKind {
     let total = mix.last().map_or(1, |(_, c)| *c);
@@ -302,6 +315,15 @@ fn push_decimal(out: &mut String, mut n: u64) {
 }
 
 impl ClientMemory {
+    /// The request id of process `id`'s next operation.
+    pub fn next_request(&mut self, id: ClientId) -> RequestId {
+        self.next_seq += 1;
+        RequestId {
+            client: id,
+            seq: self.next_seq,
+        }
+    }
+
     /// The context the operation just drawn carries (with contexts, a write's: what the get
     /// before it answered), taken.
     pub fn take_outgoing(&mut self) -> Option<CausalContext> {
@@ -390,6 +412,7 @@ mod tests {
             max_ops: None,
             start: Span::ZERO,
             contexts: false,
+            script: Vec::new(),
         }
     }
 

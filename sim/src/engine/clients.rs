@@ -16,11 +16,12 @@ use super::event::Event;
 use super::nodes::Nodes;
 use super::observer::Side;
 use crate::history::{History, Outcome};
-use crate::scenario::{Arrival, Backoff, Scenario, Target, Workload};
+use crate::scenario::{Arrival, Backoff, Scenario, ScriptedOp, Target, Workload};
 use crate::workload::{ClientMemory, OpGenerator};
 use simkv_protocols::{
-    CausalContext, ClientId, NodeId, Op, OpResult, Protocol, Request, RequestId, Span, Time,
+    CausalContext, ClientId, Key, NodeId, Op, OpResult, Protocol, Request, RequestId, Span, Time,
 };
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// The operation a client is waiting on.
@@ -53,6 +54,11 @@ struct Client {
     in_flight: Option<InFlight>,
     /// When the client's one pending timeout event fires, if one is queued.
     timeout_pending: Option<Time>,
+    /// A scripted workload: the operations this process has still to invoke, in order.
+    script: VecDeque<ScriptedOp>,
+    /// A scripted workload with contexts: the key of the last get this process completed
+    /// and the context it answered (`None`: none), for a write of that key right after it.
+    answered: Option<(Key, Option<CausalContext>)>,
 }
 
 /// Every client of the run, and the history they record.
@@ -77,6 +83,8 @@ pub(super) struct Clients<'s> {
     written_off: Vec<bool>,
     /// Operations invoked so far (for `max_ops`).
     invoked: u64,
+    /// Whether the workload is scripted (`[[op]]`s): clients draw nothing.
+    scripted: bool,
 }
 
 /// About how many history events `scenario`'s clients will record (two per operation), so
@@ -104,10 +112,14 @@ impl<'s> Clients<'s> {
     /// `scenario`'s clients, none started.
     pub(super) fn new(scenario: &'s Scenario) -> Self {
         let workload = &scenario.workload;
+        let mut clients = vec![Client::default(); workload.processes() as usize];
+        for op in &workload.script {
+            clients[op.process.index()].script.push_back(op.clone());
+        }
         Clients {
             workload,
             nodes: scenario.cluster.nodes,
-            clients: vec![Client::default(); workload.processes() as usize],
+            clients,
             idle: Vec::new(),
             generator: OpGenerator::new(workload, scenario.cluster.nodes),
             open: true,
@@ -116,6 +128,7 @@ impl<'s> Clients<'s> {
             sides: Vec::new(),
             written_off: Vec::new(),
             invoked: 0,
+            scripted: !workload.script.is_empty(),
         }
     }
 
@@ -156,6 +169,15 @@ impl<'s> Clients<'s> {
 
     /// Schedules the first invocations (closed loop) or the first arrival (open loop).
     pub(super) fn start<P: Protocol>(&mut self, bus: &mut Bus<'_, P>) {
+        if self.scripted {
+            for (c, state) in self.clients.iter().enumerate() {
+                if let Some(first) = state.script.front() {
+                    let client = ClientId(c as u32);
+                    bus.queue.push(first.at, Event::ClientWake { client });
+                }
+            }
+            return;
+        }
         match self.workload.arrival {
             Arrival::ClosedLoop { think } => {
                 for c in 0..self.clients.len() {
@@ -200,16 +222,37 @@ impl<'s> Clients<'s> {
         if !self.open || self.capped() {
             return;
         }
-        self.invoked += 1;
         let state = &mut self.clients[client.index()];
         debug_assert!(
             state.in_flight.is_none(),
             "a client has one operation in flight"
         );
-        let (request, op, node) =
-            self.generator
-                .next(client, &mut state.memory, &mut bus.streams.workload);
-        let context = self.clients[client.index()].memory.take_outgoing();
+        let (request, op, node, context) = if self.scripted {
+            match state.script.front() {
+                None => return,
+                Some(next) if next.at > bus.now => {
+                    bus.queue.push(next.at, Event::ClientWake { client });
+                    return;
+                }
+                Some(_) => {}
+            }
+            let next = state.script.pop_front().expect("checked above");
+            let request = state.memory.next_request(client);
+            // As a drawn write: with the context the get of its key just before answered.
+            let context = (self.workload.contexts && next.op.is_write()).then(|| {
+                match state.answered.take() {
+                    Some((key, context)) if key == next.op.key() => context.unwrap_or_default(),
+                    _ => CausalContext::default(),
+                }
+            });
+            (request, next.op, next.node, context)
+        } else {
+            let (request, op, node) =
+                self.generator
+                    .next(client, &mut state.memory, &mut bus.streams.workload);
+            (request, op, node, state.memory.take_outgoing())
+        };
+        self.invoked += 1;
         let node = self.live(node);
         let state = &mut self.clients[client.index()];
         // Shared by the invocation, the completion and the client's state: one copy.
@@ -450,6 +493,12 @@ impl<'s> Clients<'s> {
         // A refusal's context (none is sent) or a timeout's (none came) teaches nothing.
         let context = context.filter(|_| result.as_ref().is_some_and(OpResult::is_applied));
         state.memory.learn_context(&flight.op, context.as_ref());
+        if self.scripted && self.workload.contexts {
+            state.answered = match &*flight.op {
+                Op::Get { key } => Some((*key, context.clone())),
+                _ => None,
+            };
+        }
         let outcome = match result {
             Some(r) if r.is_applied() => Outcome::Ok(r),
             Some(r) => Outcome::Fail(r),
@@ -464,6 +513,13 @@ impl<'s> Clients<'s> {
             context,
         );
         self.sides.push(flight.side);
+        if self.scripted {
+            if let Some(next) = state.script.front() {
+                let at = next.at.max(bus.now);
+                bus.queue.push(at, Event::ClientWake { client });
+            }
+            return;
+        }
         match self.workload.arrival {
             Arrival::ClosedLoop { think } => {
                 let pause = bus

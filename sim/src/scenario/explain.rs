@@ -7,7 +7,7 @@
 use super::model::{
     Arrival, Backoff, KeyDistribution, Latency, LinkBehaviour, OpKind, Scenario, Target,
 };
-use simkv_protocols::{NodeId, ParamValue, Span, SpanRange, Time};
+use simkv_protocols::{Key, NodeId, Op, ParamValue, Span, SpanRange, Time};
 use std::fmt::Write;
 
 impl Scenario {
@@ -35,6 +35,7 @@ impl Scenario {
         self.explain_network(&mut out);
         self.explain_clocks(&mut out);
         self.explain_workload(&mut out);
+        self.explain_script(&mut out);
         self.explain_faults(&mut out);
         self.explain_nemesis(&mut out);
         self.explain_disk(&mut out);
@@ -135,6 +136,12 @@ impl Scenario {
     fn explain_workload(&self, out: &mut String) {
         let w = &self.workload;
         out.push_str("\n[workload]\n");
+        if !w.script.is_empty() {
+            out.push_str(
+                "# scripted: the clients invoke only the [[op]]s below; keys, the mix, think \
+                 or rate and start draw nothing\n",
+            );
+        }
         let _ = writeln!(out, "clients = {}", w.clients);
         let _ = writeln!(out, "keys = {}", w.keys);
         let distribution = match w.key_distribution {
@@ -193,6 +200,17 @@ impl Scenario {
         }
         if w.mix.iter().any(|(k, _)| *k == OpKind::Txn) {
             let _ = writeln!(out, "txn_ops = {}", w.txn_ops);
+        }
+    }
+
+    /// The `[[op]]`s, one operation each, in time order.
+    fn explain_script(&self, out: &mut String) {
+        for op in &self.workload.script {
+            out.push_str("\n[[op]]\n");
+            let _ = writeln!(out, "at = {}", quoted_time(op.at));
+            let _ = writeln!(out, "process = {}", op.process.0);
+            let _ = writeln!(out, "node = {}", node(op.node));
+            let _ = writeln!(out, "{}", scripted_op(&op.op));
         }
     }
 
@@ -291,6 +309,33 @@ fn op_name(kind: OpKind) -> &'static str {
         OpKind::Cas => "cas",
         OpKind::Append => "append",
         OpKind::Txn => "txn",
+    }
+}
+
+/// A scripted operation as its `[[op]]` line: `get = 0`, `put = { key = 0, value = "v" }`,
+/// `txn = [{ get = 0 }, { append = { key = 1, value = "v;" } }]`.
+fn scripted_op(op: &Op) -> String {
+    let write = |name: &str, key: &Key, value: &str| {
+        format!("{name} = {{ key = {key}, value = {} }}", quote(value))
+    };
+    match op {
+        Op::Get { key } => format!("get = {key}"),
+        Op::Delete { key } => format!("delete = {key}"),
+        Op::Put { key, value } => write("put", key, value),
+        Op::Update { key, value } => write("update", key, value),
+        Op::Append { key, value } => write("append", key, value),
+        Op::Cas { key, expected, new } => format!(
+            "cas = {{ key = {key}, expected = {}, new = {} }}",
+            quote(expected),
+            quote(new)
+        ),
+        Op::Txn { ops } => {
+            let parts: Vec<String> = ops
+                .iter()
+                .map(|part| format!("{{ {} }}", scripted_op(part)))
+                .collect();
+            format!("txn = [{}]", parts.join(", "))
+        }
     }
 }
 

@@ -20,6 +20,8 @@ mod faults;
 mod limits;
 mod network;
 pub(crate) use network::CRASH_MODES;
+mod script;
+pub(crate) use script::RawScriptOp;
 mod workload;
 
 #[cfg(test)]
@@ -155,13 +157,16 @@ impl Validator<'_> {
         let cluster = self.cluster(&raw.cluster)?;
         let network = self.network(raw.network.unwrap_or_default())?;
         let clocks = self.clocks(&raw.clocks)?;
-        let workload = self.workload(raw.workload.unwrap_or_default())?;
+        let mut workload = self.workload(raw.workload.unwrap_or_default())?;
         let faults = self.faults(&raw.faults)?;
         let mut nemeses = Vec::with_capacity(raw.nemeses.0.len());
         for n in raw.nemeses.0 {
             nemeses.push(self.nemesis(n)?);
         }
         let checks = self.checks(raw.checks.unwrap_or_default())?;
+        let (processes, txns) = (workload.processes(), workload.has_txn());
+        let end = self.duration + checks.liveness + checks.liveness;
+        workload.script = self.script(&raw.script, processes, txns, workload.contexts, end)?;
         let disk = self.disk(raw.disk.unwrap_or_default())?;
         let scenario = Scenario {
             name,

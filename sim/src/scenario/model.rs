@@ -270,6 +270,24 @@ pub struct Workload {
     /// answered (empty when it answered none: it failed, timed out or the protocol kept no
     /// context). Only for protocols that take contexts, and mixes of get, put and delete.
     pub contexts: bool,
+    /// `[[op]]`s: when not empty, the clients invoke exactly these operations and draw
+    /// none (the mix, keys, think time or rate and `start` then draw nothing); each
+    /// process invokes its own in time order, each at its time or, if its operation before
+    /// is still in flight then, as soon as that one completes. Sorted by time (stable).
+    pub script: Vec<ScriptedOp>,
+}
+
+/// One operation of a scripted workload (`[[op]]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptedOp {
+    /// When it is invoked (at the earliest: see [`Workload::script`]).
+    pub at: Time,
+    /// The history process that invokes it.
+    pub process: ClientId,
+    /// The node its first attempt goes to (retries follow `workload.target`).
+    pub node: NodeId,
+    /// What it asks.
+    pub op: simkv_protocols::Op,
 }
 
 /// How long a client waits before it retries an operation.

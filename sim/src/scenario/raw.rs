@@ -29,6 +29,9 @@ pub(crate) struct RawScenario {
     pub workload: Option<RawWorkload>,
     #[serde(default, rename = "fault")]
     pub faults: Vec<Spanned<RawFault>>,
+    /// `[[op]]`: a scripted workload.
+    #[serde(default, rename = "op")]
+    pub script: Vec<Spanned<super::load::RawScriptOp>>,
     /// `[nemesis]` (one table) or `[[nemesis]]` (any number).
     #[serde(default, rename = "nemesis")]
     pub nemeses: RawNemeses,

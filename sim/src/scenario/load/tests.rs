@@ -129,6 +129,7 @@ fn a_full_scenario_loads_its_workload_and_sorted_faults() {
         max_ops: None,
         start: Span::ZERO,
         contexts: false,
+        script: Vec::new(),
     };
     assert_eq!(s.workload, workload);
     let n = NodeId;
@@ -315,6 +316,7 @@ fn defaults_fill_every_optional_field() {
         max_ops: None,
         start: Span::ZERO,
         contexts: false,
+        script: Vec::new(),
     };
     assert_eq!(s.workload, workload);
     let checks = Checks {
@@ -368,7 +370,7 @@ fn unknown_fields_are_located_at_their_key() {
     assert_eq!(
         e.to_string(),
         "error: unknown field `colour`, expected one of `name`, `description`, `seed`, \
-         `duration`, `max_events`, `cluster`, `network`, `clock`, `workload`, `fault`, \
+         `duration`, `max_events`, `cluster`, `network`, `clock`, `workload`, `fault`, `op`, \
          `nemesis`, `disk`, `checks`, `swarm`\n --> s.toml:1:1\n  |\n1 | colour = \"red\"\n  | ^^^^^^"
     );
     fails_at(

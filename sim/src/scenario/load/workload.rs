@@ -157,6 +157,7 @@ impl Validator<'_> {
                 }
                 _ => false,
             },
+            script: Vec::new(),
         })
     }
 
