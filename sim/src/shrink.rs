@@ -380,6 +380,11 @@ impl Shrinker<'_> {
         self.runs >= self.budget
     }
 
+    /// Whether the current workload is scripted (`[[op]]`s): it draws no operation.
+    fn scripted(&self) -> bool {
+        !self.current.workload.script.is_empty()
+    }
+
     /// Runs `candidate` (the current scenario changed by `edit`) and keeps it if it fails
     /// the same checks; whether it was kept.
     fn attempt(&mut self, what: &str, edit: Edit<'_>) -> bool {
@@ -649,6 +654,9 @@ impl Shrinker<'_> {
     }
 
     fn shrink_ops(&mut self) {
+        if self.scripted() {
+            return; // `script_ops` removes operations one by one
+        }
         let now = match self.current.workload.max_ops {
             Some(n) => n.min(self.report.ops.invoked.max(1)),
             None => self.report.ops.invoked.max(1),
@@ -679,6 +687,9 @@ impl Shrinker<'_> {
     /// the rate are tried without `max_ops`, so that the operations left are spread over the
     /// run rather than the first ones.
     fn thin_workload(&mut self) {
+        if self.scripted() {
+            return; // nothing is drawn: a script's times are its own
+        }
         if self.report.ops.invoked == 0 {
             return;
         }
@@ -1123,6 +1134,9 @@ impl Shrinker<'_> {
     /// another pace the first few overlap otherwise, and some pace makes them race again.
     /// Stops at the first kept.
     fn cap_with_pace(&mut self) {
+        if self.scripted() {
+            return;
+        }
         let ops = self.report.ops.invoked;
         let Arrival::ClosedLoop { think } = self.current.workload.arrival else {
             return;
@@ -1251,6 +1265,9 @@ impl Shrinker<'_> {
     }
 
     fn shrink_keys(&mut self) {
+        if self.scripted() {
+            return; // a script names its keys
+        }
         let w = &self.current.workload;
         self.shrink_number(
             "workload.keys",
@@ -1321,7 +1338,9 @@ impl Shrinker<'_> {
 
     fn plain_workload(&mut self) {
         let w = self.current.workload.clone();
-        if w.mix.len() > 1 {
+        // A script draws no operation: the mix, keys and think time are not used.
+        let drawn = !self.scripted();
+        if drawn && w.mix.len() > 1 {
             for k in (0..w.mix.len()).rev() {
                 if k < self.current.workload.mix.len() && self.current.workload.mix.len() > 1 {
                     let what = format!("workload.mix without {:?}", self.current.workload.mix[k].0)
@@ -1335,17 +1354,17 @@ impl Shrinker<'_> {
         if w.retries > 0 {
             self.attempt("workload.retries -> 0", &|s| s.workload.retries = 0);
         }
-        if !matches!(w.key_distribution, KeyDistribution::Uniform) {
+        if drawn && !matches!(w.key_distribution, KeyDistribution::Uniform) {
             self.attempt("workload.key_distribution -> uniform", &|s| {
                 s.workload.key_distribution = KeyDistribution::Uniform
             });
         }
-        if w.max_writes_per_key.is_some() {
+        if drawn && w.max_writes_per_key.is_some() {
             self.attempt("workload.max_writes_per_key -> none", &|s| {
                 s.workload.max_writes_per_key = None
             });
         }
-        if let Arrival::ClosedLoop { think } = w.arrival {
+        if let (true, Arrival::ClosedLoop { think }) = (drawn, w.arrival) {
             if think.min != think.max {
                 self.attempt("workload.think exact", &|s| {
                     s.workload.arrival = Arrival::ClosedLoop {
