@@ -20,11 +20,16 @@
 //! two nodes swap names in the rest (`drop_and_retarget`), a fault or its `for` dropped while
 //! another moves (`drop_and_move`), only the last one to three faults kept and slid together
 //! across the run (`slide_window`), and a cap on the operations tried with other think times
-//! (`cap_with_pace`). Each candidate is printed and loaded back (one that does not load is
-//! skipped without a run), then run; it is kept only if the promised checks that fail are
-//! exactly those that failed at first. A round of every pass repeats until nothing more is
-//! kept or the budget of runs is spent; a round that only moved faults (kept, since the run
-//! still fails, but no smaller) ends the shrink.
+//! (`cap_with_pace`). Last, once a run is down to a few hundred operations, they are written
+//! out as `[[op]]`s (`script_ops`: each at its time, by its process, to its node), so that
+//! any few can be kept where a cap keeps only the first ones, and removed by delta debugging;
+//! a removal moves the network's draws for every later message, so each operation is also
+//! tried away under 16 other seeds (`reseeded`: the output names its seed, and any seed that
+//! fails the same way is as good a reproducer). Each candidate is printed and loaded back
+//! (one that does not load is skipped without a run), then run; it is kept only if the
+//! promised checks that fail are exactly those that failed at first. A round of every pass
+//! repeats until nothing more is kept or the budget of runs is spent; a round that only
+//! moved faults (kept, since the run still fails, but no smaller) ends the shrink.
 //!
 //! Everything is deterministic: candidates come in a fixed order, runs are deterministic,
 //! so the same input gives the same output, byte for byte.
@@ -478,7 +483,6 @@ impl Shrinker<'_> {
         // Joint edits, for a run so chaotic that removing any one fault moves everything
         // after it: the same failure aimed at another node, or met at another time. Last:
         // each tries many candidates, and the cheaper passes above make every one cheaper.
-        self.drop_and_reseed();
         self.drop_and_retarget();
         self.drop_and_move();
         self.slide_window();
@@ -983,26 +987,6 @@ impl Shrinker<'_> {
     /// early fault often leaves the failure's recipe intact but aimed at the wrong node (the
     /// leader, or the replica holding the write, is another one now); the same faults aimed
     /// at another node reproduce it. Earliest fault first; stops at the first kept.
-    /// Each fault dropped under other seeds ([`Shrinker::reseeded`]), from the last: the
-    /// same failure met by another roll of the dice once a fault no longer moves them.
-    fn drop_and_reseed(&mut self) {
-        let mut i = self.current.faults.len();
-        if i > RETARGET_FAULTS {
-            return;
-        }
-        while i > 0 && !self.spent() {
-            i -= 1;
-            let n = self.current.faults.len();
-            if i >= n {
-                continue;
-            }
-            let what = format!("dropped fault {} of {n}", i + 1);
-            self.reseeded(&what, &|s| {
-                s.faults.remove(i);
-            });
-        }
-    }
-
     fn drop_and_retarget(&mut self) {
         let n = self.current.faults.len();
         if !(2..=RETARGET_FAULTS).contains(&n) {
@@ -1697,6 +1681,12 @@ liveness = "5s"
             "majority-version-without-node-tiebreak" => {
                 include_str!("shrink_fixtures/majority-version-without-node-tiebreak.toml")
             }
+            "majority-skip-read-write-back" => {
+                include_str!("shrink_fixtures/majority-skip-read-write-back.toml")
+            }
+            "raft-commit-previous-term" => {
+                include_str!("shrink_fixtures/raft-commit-previous-term.toml")
+            }
             _ => unreachable!("no fixture {name}"),
         };
         scenario::load_str(name, text, &Overrides::default()).unwrap()
@@ -1820,6 +1810,61 @@ liveness = "5s"
         };
         let k = sh.current.faults.len();
         assert_eq!(gaps(&sh.current.faults), gaps(&s.faults[n - k..]));
+    }
+
+    /// raft-commit-previous-term (Raft section 5.4.2, Figure 8): five faults make the leaders
+    /// of three terms. While the operations are drawn, keeping only the last faults moves
+    /// when the clients' operations come (each waits for the one before); written out, they
+    /// stay put, and the last faults alone keep the failure.
+    #[test]
+    fn written_out_operations_let_the_last_faults_alone_keep_the_failure() {
+        let s = fixture("raft-commit-previous-term");
+        let mut quiet = |_: Progress<'_>| {};
+        let mut sh = shrinker(&s, 3000, &mut quiet);
+        sh.control = true;
+        assert_eq!(s.faults.len(), 5);
+        sh.slide_window();
+        assert!(sh.steps.is_empty(), "{:?}", sh.steps);
+        sh.script_ops();
+        assert!(!sh.current.workload.script.is_empty());
+        sh.slide_window();
+        assert!(sh.current.faults.len() <= 3, "{:?}", sh.steps);
+        assert_eq!(failed_checks(&sh.report)[0], "invariants");
+        assert!(passes_without_bugs(&sh.current));
+    }
+
+    /// majority-skip-read-write-back: a stale read among 11 operations, of which a few race.
+    #[test]
+    fn operations_written_out_are_dropped_where_a_cap_cannot_drop_them() {
+        // The anomaly's few operations race with a reordered write; the first reads set
+        // the timing. A cap keeps the first k: none below 11 still fails.
+        let s = fixture("majority-skip-read-write-back");
+        let mut quiet = |_: Progress<'_>| {};
+        let mut sh = shrinker(&s, 1000, &mut quiet);
+        sh.control = true;
+        assert_eq!(sh.report.ops.invoked, 11);
+        for k in 1..11 {
+            assert!(!sh.attempt("cap", &|s| s.workload.max_ops = Some(k)));
+        }
+        sh.script_ops();
+        let steps: Vec<&str> = sh.steps.iter().map(|s| s.what.as_str()).collect();
+        assert_eq!(
+            steps[0], "the 11 operations written out as [[op]]s",
+            "{steps:?}"
+        );
+        assert!(sh.report.ops.invoked <= 5, "{steps:?}\n{}", sh.text);
+        assert_eq!(
+            sh.report.ops.invoked as usize,
+            sh.current.workload.script.len()
+        );
+        // Some drops kept only under another seed: a drop moves the network's draws.
+        assert!(steps.iter().any(|s| s.contains(", seed ")), "{steps:?}");
+        assert_eq!(failed_checks(&sh.report), ["linearizability"]);
+        assert!(passes_without_bugs(&sh.current));
+        // What is printed is what was run.
+        let again = scenario::load_str("again", &sh.text, &Overrides::default()).unwrap();
+        let rerun = runner::run(&again, RunOptions::default()).report;
+        assert_eq!(rerun.fingerprint, sh.report.fingerprint);
     }
 
     /// majority-version-without-node-tiebreak: 13 operations, all in the anomaly; capped at
