@@ -83,7 +83,13 @@ pub(super) struct Clients<'s> {
     written_off: Vec<bool>,
     /// Operations invoked so far (for `max_ops`).
     invoked: u64,
-    /// Whether the workload is scripted (`[[op]]`s): clients draw nothing.
+    /// Whether the workload is scripted (`[[op]]`s): clients invoke the script's operations.
+    ///
+    /// A closed-loop script still makes, and drops, every draw a drawn workload makes (the
+    /// first wake, each operation, each think time): so the draws it uses (a retry's node,
+    /// a backoff's wait, from the same stream) fall as they fell in the run the script was
+    /// written from, and that run replays exactly. Open-loop scripts draw
+    /// only for retries.
     scripted: bool,
 }
 
@@ -171,6 +177,10 @@ impl<'s> Clients<'s> {
     pub(super) fn start<P: Protocol>(&mut self, bus: &mut Bus<'_, P>) {
         if self.scripted {
             for (c, state) in self.clients.iter().enumerate() {
+                if let Arrival::ClosedLoop { think } = self.workload.arrival {
+                    // Drawn and dropped: see `Clients::scripted`.
+                    bus.streams.workload.between(0, think.max.as_micros());
+                }
                 if let Some(first) = state.script.front() {
                     let client = ClientId(c as u32);
                     bus.queue.push(first.at, Event::ClientWake { client });
@@ -237,7 +247,16 @@ impl<'s> Clients<'s> {
                 Some(_) => {}
             }
             let next = state.script.pop_front().expect("checked above");
-            let request = state.memory.next_request(client);
+            let request = match self.workload.arrival {
+                Arrival::ClosedLoop { .. } => {
+                    // Drawn and dropped: see `Clients::scripted`.
+                    let workload = &mut bus.streams.workload;
+                    let (request, _, _) = self.generator.next(client, &mut state.memory, workload);
+                    state.memory.take_outgoing();
+                    request
+                }
+                Arrival::OpenLoop { .. } => state.memory.next_request(client),
+            };
             // As a drawn write: with the context the get of its key just before answered.
             let context = (self.workload.contexts && next.op.is_write()).then(|| {
                 match state.answered.take() {
@@ -514,6 +533,11 @@ impl<'s> Clients<'s> {
         );
         self.sides.push(flight.side);
         if self.scripted {
+            if let Arrival::ClosedLoop { think } = self.workload.arrival {
+                // Drawn and dropped: see `Clients::scripted`.
+                let (min, max) = (think.min.as_micros(), think.max.as_micros());
+                bus.streams.workload.between(min, max);
+            }
             if let Some(next) = state.script.front() {
                 let at = next.at.max(bus.now);
                 bus.queue.push(at, Event::ClientWake { client });
