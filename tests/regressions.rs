@@ -1,6 +1,7 @@
 //! The regression corpus: tests/regressions/ holds one shrunk scenario per planted bug (made
-//! by `simkv shrink` from a failing seed of scenarios/swarm.toml), each with its bug switched
-//! on inside the file. tests/regressions/expected.txt records what each must give: verdict,
+//! by `simkv shrink` from a failing seed, most of scenarios/swarm.toml; each file's header
+//! says which), each with its bug switched on inside the file, and none larger than 10
+//! operations and 3 faults. tests/regressions/expected.txt records what each must give: verdict,
 //! the promised checks it fails, and its fingerprint. Every file is replayed and compared; a
 //! file without a line there, or a line without a file, fails the test by name. To record a
 //! new file's line (or accept a change meant to move behaviour, in a commit of its own):
@@ -13,7 +14,7 @@ use crate::util::root;
 use simkv_sim::replay::verdict_name;
 use simkv_sim::runner::{self, RunOptions};
 use simkv_sim::scenario::{self, Overrides};
-use simkv_sim::shrink::failed_checks;
+use simkv_sim::shrink::{failed_checks, Sizes};
 use std::collections::BTreeMap;
 
 const DIR: &str = "tests/regressions";
@@ -58,6 +59,25 @@ fn expected() -> BTreeMap<String, String> {
         .filter_map(|l| l.split_once(' '))
         .map(|(name, rest)| (name.to_string(), rest.trim().to_string()))
         .collect()
+}
+
+/// Each reproducer is small enough to read (issue 11: at most 10 operations and 3 faults,
+/// a fault's `for` counting as a second): a file the simulator's changes have grown (its
+/// seed now needs more of its workload) fails here, by name, to be shrunk again.
+#[test]
+fn every_regression_is_at_most_ten_operations_and_three_faults() {
+    let mut over = Vec::new();
+    for name in files() {
+        let path = root().join(DIR).join(&name);
+        let s = scenario::load_file(path.to_str().unwrap(), &Overrides::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = runner::run(&s, RunOptions::default()).report;
+        let sizes = Sizes::of(&s, &report);
+        if sizes.ops > 10 || sizes.faults > 3 {
+            over.push(format!("{name}: {sizes}"));
+        }
+    }
+    assert!(over.is_empty(), "shrink these again:\n{}", over.join("\n"));
 }
 
 #[test]
