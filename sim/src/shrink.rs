@@ -305,7 +305,14 @@ pub fn shrink(
         }
     }
     let after = Sizes::of(&s.current, &s.report);
-    let text = header(scenario, &original, &checks, &before, &after, s.runs) + &s.text;
+    let mut text = header(scenario, &original, &checks, &before, &after, s.runs);
+    if s.current.seed != scenario.seed {
+        text += &format!(
+            "# seed {} -> {}: an edit that moves every later draw was kept under another seed\n",
+            scenario.seed, s.current.seed
+        );
+    }
+    text += &s.text;
     Ok(Shrunk {
         failed: failed_checks(&s.report),
         budget_spent: s.spent(),

@@ -88,8 +88,7 @@ pub(super) struct Clients<'s> {
     /// A closed-loop script still makes, and drops, every draw a drawn workload makes (the
     /// first wake, each operation, each think time): so the draws it uses (a retry's node,
     /// a backoff's wait, from the same stream) fall as they fell in the run the script was
-    /// written from, and that run replays exactly. Open-loop scripts draw
-    /// only for retries.
+    /// written from, and that run replays exactly. Open-loop scripts draw only for retries.
     scripted: bool,
 }
 
