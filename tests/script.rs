@@ -3,9 +3,11 @@
 //! the run; a bad `[[op]]` is refused with file, line and column.
 
 use crate::util::{simkv, stderr, write};
+use proptest::prelude::*;
+use simkv_protocols::{ClientId, NodeId, Op, Time};
 use simkv_sim::history::History;
 use simkv_sim::runner::{run, RunOptions};
-use simkv_sim::scenario::{load_str, Overrides, Scenario};
+use simkv_sim::scenario::{load_str, Overrides, Scenario, ScriptedOp};
 use simkv_sim::workload::frozen_script;
 
 const HEAD: &str = r#"name = "scripted"
@@ -234,4 +236,72 @@ fn bad_input_in_an_op_names_line_column_and_what_was_expected() {
         &format!("{at}txn = [{{ get = 0, put = {{ key = 1, value = \"v\" }} }}]"),
         &["PATH:21:8", "exactly one"],
     );
+}
+
+fn cases() -> u32 {
+    std::env::var("SIMKV_PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(64)
+}
+
+/// A value a script may hold: one line, not empty, any characters TOML must escape.
+fn value() -> impl Strategy<Value = String> + Clone {
+    "[a-z0-9 \"\\\\'.;=#\\[\\]{}\t\u{e9}\u{1F600}]{1,12}"
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = 0u64..(i64::MAX as u64);
+    let write = (key.clone(), value());
+    prop_oneof![
+        key.clone().prop_map(|key| Op::Get { key }),
+        key.clone().prop_map(|key| Op::Delete { key }),
+        write
+            .clone()
+            .prop_map(|(key, value)| Op::Put { key, value }),
+        write
+            .clone()
+            .prop_map(|(key, value)| Op::Update { key, value }),
+        write.prop_map(|(key, value)| Op::Append { key, value }),
+        (key, value(), value()).prop_map(|(key, expected, new)| Op::Cas { key, expected, new }),
+        prop::collection::vec(
+            prop_oneof![
+                (0u64..100).prop_map(|key| Op::Get { key }),
+                (0u64..100, value()).prop_map(|(key, value)| Op::Put { key, value }),
+                (0u64..100, value()).prop_map(|(key, value)| Op::Append { key, value }),
+            ],
+            1..4
+        )
+        .prop_map(|ops| Op::Txn { ops }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Any script, explained, loads back to itself (sorted by time, stable), and runs.
+    #[test]
+    fn any_script_explains_and_loads_back_to_itself(
+        ops in prop::collection::vec((0u64..11_000_000, 0u32..4, 0u16..3, op()), 1..12)
+    ) {
+        let text = HEAD
+            .replace("\"primary\"", "\"raft\"")
+            .replace("clients = 2", "clients = 2\nin_flight = 2");
+        let mut s = load(&text);
+        s.workload.script = ops
+            .into_iter()
+            .map(|(at, process, node, op)| ScriptedOp {
+                at: Time(at),
+                process: ClientId(process),
+                node: NodeId(node),
+                op,
+            })
+            .collect();
+        s.workload.script.sort_by_key(|o| o.at);
+        let again = load(&s.explain());
+        prop_assert_eq!(&again.workload.script, &s.workload.script);
+        prop_assert_eq!(again.explain(), s.explain());
+        let r = run(&again, RunOptions::default());
+        prop_assert!(r.report.ops.invoked <= s.workload.script.len() as u64);
+    }
 }
