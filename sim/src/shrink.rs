@@ -1162,7 +1162,7 @@ impl Shrinker<'_> {
     }
 
     /// The operations written out as `[[op]]`s (each at its time, by its process, to its
-    /// node: the same run while no retry draws a node), then removed by delta debugging, as
+    /// node: the same run, for a closed-loop workload), then removed by delta debugging, as
     /// the faults are. A cap keeps the first operations; a script keeps any few, at the
     /// times they raced. Only for runs already down to [`MAX_SCRIPTED`] operations: every
     /// candidate is printed and read back.
@@ -1174,8 +1174,8 @@ impl Shrinker<'_> {
             }
             let script = self.invoked.clone();
             let what = format!("the {n} operations written out as [[op]]s");
-            // Exact unless a retry drew its node or its backoff: the drawn operations drew
-            // from the same stream. Then another seed may fail as the drawn run did.
+            // Exact for a closed-loop workload; an open-loop one's retries may draw
+            // otherwise, and then another seed may fail as the drawn run did.
             let kept = self.reseeded(&what, &|s| {
                 s.workload.script = script.clone();
                 s.workload.max_ops = None;
@@ -1381,9 +1381,6 @@ fn passes_without_bugs(s: &Scenario) -> bool {
     report.verdict != crate::report::RunVerdict::Broken
 }
 
-/// The scenario's duration set to `d`: nemeses stop by then (one that cannot start before
-/// is dropped) and scripted faults from then on are dropped (the final heal undoes the
-/// rest).
 /// The scenario with `clients` clients of `in_flight` slots: a script's operations by the
 /// processes gone go too.
 fn set_clients(s: &mut Scenario, clients: u32, in_flight: u32) {
@@ -1393,6 +1390,9 @@ fn set_clients(s: &mut Scenario, clients: u32, in_flight: u32) {
     s.workload.script.retain(|o| o.process.0 < processes);
 }
 
+/// The scenario's duration set to `d`: nemeses stop by then (one that cannot start before
+/// is dropped), scripted faults from then on are dropped (the final heal undoes the rest),
+/// and so are the `[[op]]`s from when the clients now stop.
 fn set_duration(s: &mut Scenario, d: Span) {
     s.duration = d;
     let end = Time::ZERO + d;

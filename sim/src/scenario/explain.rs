@@ -139,7 +139,7 @@ impl Scenario {
         if !w.script.is_empty() {
             out.push_str(
                 "# scripted: the clients invoke only the [[op]]s below; keys, the mix, think \
-                 or rate and start draw nothing\n",
+                 or rate and start shape no operation\n",
             );
         }
         let _ = writeln!(out, "clients = {}", w.clients);

@@ -270,8 +270,8 @@ pub struct Workload {
     /// answered (empty when it answered none: it failed, timed out or the protocol kept no
     /// context). Only for protocols that take contexts, and mixes of get, put and delete.
     pub contexts: bool,
-    /// `[[op]]`s: when not empty, the clients invoke exactly these operations and draw
-    /// none (the mix, keys, think time or rate and `start` then draw nothing); each
+    /// `[[op]]`s: when not empty, the clients invoke exactly these operations (the mix,
+    /// keys, think time or rate and `start` then shape none: see `engine::clients`); each
     /// process invokes its own in time order, each at its time or, if its operation before
     /// is still in flight then, as soon as that one completes. Sorted by time (stable).
     pub script: Vec<ScriptedOp>,
