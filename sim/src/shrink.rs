@@ -36,12 +36,13 @@
 
 use crate::checks::Verdict;
 use crate::faults;
+use crate::history::History;
 use crate::report::RunReport;
 use crate::rng::Streams;
 use crate::runner::{self, RunOptions};
 use crate::scenario::{
     self, Arrival, Backoff, FaultOrigin, KeyDistribution, Latency, LinkBehaviour, Overrides,
-    Scenario, ScheduledFault, ScriptedOp,
+    Scenario, ScheduledFault,
 };
 use crate::workload::frozen_script;
 use simkv_protocols::{NodeId, Params, Span, SpanRange, Time};
@@ -87,7 +88,7 @@ const PACES: [(u64, u64); 8] = [
 ];
 
 /// A run's operations are written out as `[[op]]`s only once at most this many are left.
-const MAX_SCRIPTED: usize = 200;
+const MAX_SCRIPTED: u64 = 200;
 
 /// The other seeds an edit that moves every later draw is tried under.
 const RESEEDS: u64 = 16;
@@ -269,7 +270,12 @@ pub fn shrink(
     let frozen = scenario::load_str(&name, &scenario.explain(), &Overrides::default())
         .map_err(|e| format!("the resolved scenario does not load back: {e}"))?;
     let result = runner::run(&frozen, RunOptions::default());
-    let (report, fired) = (result.report.clone(), result.fired.clone());
+    let runner::RunResult {
+        report,
+        fired,
+        history,
+        ..
+    } = result;
     if report.fingerprint != original.fingerprint || failed_checks(&report) != failed {
         return Err(format!(
             "the resolved scenario does not reproduce the run (fingerprint {} instead of {})",
@@ -283,7 +289,7 @@ pub fn shrink(
         current: frozen,
         report,
         fired,
-        invoked: frozen_script(&result.history),
+        history,
         name,
         control,
         target: checks.clone(),
@@ -357,8 +363,8 @@ struct Shrinker<'p> {
     report: RunReport,
     /// The current scenario's faults as they fired in its run, targets resolved.
     fired: Vec<ScheduledFault>,
-    /// The current run's operations, as a script that invokes them again.
-    invoked: Vec<ScriptedOp>,
+    /// The current run's history (written out as `[[op]]`s by `script_ops`).
+    history: History,
     name: String,
     target: Vec<String>,
     /// What the original run failed: a candidate may fail nothing else.
@@ -450,7 +456,7 @@ impl Shrinker<'_> {
         self.current = loaded;
         self.report = report;
         self.fired = fired;
-        self.invoked = frozen_script(&history);
+        self.history = history;
         let step = Step {
             what: what.to_string(),
             sizes: Sizes::of(&self.current, &self.report),
@@ -1168,11 +1174,11 @@ impl Shrinker<'_> {
     /// candidate is printed and read back.
     fn script_ops(&mut self) {
         if self.current.workload.script.is_empty() {
-            let n = self.invoked.len();
+            let n = self.report.ops.invoked;
             if !(2..=MAX_SCRIPTED).contains(&n) {
                 return;
             }
-            let script = self.invoked.clone();
+            let script = frozen_script(&self.history);
             let what = format!("the {n} operations written out as [[op]]s");
             // Exact for a closed-loop workload; an open-loop one's retries may draw
             // otherwise, and then another seed may fail as the drawn run did.
@@ -1621,7 +1627,7 @@ liveness = "5s"
             current: s.clone(),
             report: result.report,
             fired: result.fired,
-            invoked: frozen_script(&result.history),
+            history: result.history,
             name: s.source.clone(),
             control: false,
             target: failed.clone(),
@@ -1678,6 +1684,13 @@ liveness = "5s"
     }
 
     /// A regression file as it was before the joint passes shrank it further.
+    /// What the shrinker keeps, printed, loads back and runs the same.
+    fn assert_text_replays(sh: &Shrinker<'_>) {
+        let again = scenario::load_str("again.toml", &sh.text, &Overrides::default()).unwrap();
+        let again = runner::run(&again, RunOptions::default()).report;
+        assert_eq!(again.fingerprint, sh.report.fingerprint);
+    }
+
     fn fixture(name: &str) -> Scenario {
         let text = match name {
             "raft-no-checksum" => include_str!("shrink_fixtures/raft-no-checksum.toml"),
@@ -1756,10 +1769,7 @@ liveness = "5s"
         assert!(sh.steps[0].what.contains("swapped"), "{:?}", sh.steps);
         assert!(failed_checks(&sh.report).contains(&"convergence".to_string()));
         assert!(passes_without_bugs(&sh.current));
-        // What it keeps loads back and runs the same.
-        let again = scenario::load_str("again.toml", &sh.text, &Overrides::default()).unwrap();
-        let again = runner::run(&again, RunOptions::default()).report;
-        assert_eq!(again.fingerprint, sh.report.fingerprint);
+        assert_text_replays(&sh);
     }
 
     /// twopc-no-checksum, as an earlier shrink left it (two keys, at most 30 operations, a
@@ -1868,10 +1878,7 @@ liveness = "5s"
         assert!(steps.iter().any(|s| s.contains(", seed ")), "{steps:?}");
         assert_eq!(failed_checks(&sh.report), ["linearizability"]);
         assert!(passes_without_bugs(&sh.current));
-        // What is printed is what was run.
-        let again = scenario::load_str("again", &sh.text, &Overrides::default()).unwrap();
-        let rerun = runner::run(&again, RunOptions::default()).report;
-        assert_eq!(rerun.fingerprint, sh.report.fingerprint);
+        assert_text_replays(&sh);
     }
 
     /// majority-version-without-node-tiebreak: 13 operations, all in the anomaly; capped at
