@@ -590,13 +590,29 @@ impl<P: Protocol> Nodes<P> {
             self.violation = Some((bus.now, format!("{node}: {broken}")));
         }
         if P::HAS_CLUSTER_INVARIANTS && self.violation.is_none() {
-            let states: Vec<Option<&P>> = self.slots.iter().map(|n| n.state.as_ref()).collect();
-            let clocks: Vec<Time> = self
+            // On the stack for clusters of up to 16 nodes: this runs after every handler.
+            let n = self.slots.len();
+            let mut states_buf: [Option<&P>; 16] = [None; 16];
+            let mut clocks_buf = [Time::ZERO; 16];
+            let mut states_vec = Vec::new();
+            let mut clocks_vec = Vec::new();
+            let (states, clocks): (&mut [Option<&P>], &mut [Time]) = if n <= 16 {
+                (&mut states_buf[..n], &mut clocks_buf[..n])
+            } else {
+                states_vec.resize(n, None);
+                clocks_vec.resize(n, Time::ZERO);
+                (&mut states_vec, &mut clocks_vec)
+            };
+            for ((slot, state), clock) in self
                 .slots
                 .iter()
-                .map(|n| n.clock.monotonic(bus.now))
-                .collect();
-            if let Err(broken) = P::check_cluster(&states, &clocks, Some(node)) {
+                .zip(states.iter_mut())
+                .zip(clocks.iter_mut())
+            {
+                *state = slot.state.as_ref();
+                *clock = slot.clock.monotonic(bus.now);
+            }
+            if let Err(broken) = P::check_cluster(states, clocks, Some(node)) {
                 self.violation = Some((bus.now, format!("cluster: {broken}")));
             }
         }
