@@ -6,7 +6,12 @@
 //!
 //! There is deliberately no `DerefMut`: a mutation that is not marked would be lost by a
 //! crash, so the compiler points at every one.
+//!
+//! The same marks serve a second reader: [`Tracked::check_changed`] visits only the entries
+//! changed since its last passing visit, so that an invariant over each entry on its own is
+//! judged after every handler in O(what changed), not O(the map).
 
+use std::cell::RefCell;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Deref;
@@ -16,17 +21,38 @@ use std::ops::Deref;
 pub type Changes<K, V> = Vec<(K, Option<V>)>;
 
 /// A [`BTreeMap`] with the set of keys changed since [`Tracked::take_changes`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Tracked<K: Ord, V> {
     map: BTreeMap<K, V>,
     dirty: BTreeSet<K>,
+    /// The keys changed since the last [`Tracked::check_changed`] that passed. A cell, as
+    /// checks read the map through `&self`; no part of the map's value (equality, hash).
+    unchecked: RefCell<Unchecked<K>>,
 }
+
+/// What [`Tracked::check_changed`] has still to visit.
+#[derive(Clone, Debug)]
+enum Unchecked<K> {
+    /// Every entry: a new map (recovered, so never judged), or after a change to many.
+    All,
+    /// These keys (repeats and since-removed keys possible), at most about twice the map.
+    Keys(Vec<K>),
+}
+
+impl<K: Ord, V: PartialEq> PartialEq for Tracked<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map && self.dirty == other.dirty
+    }
+}
+
+impl<K: Ord, V: Eq> Eq for Tracked<K, V> {}
 
 impl<K: Ord, V> Default for Tracked<K, V> {
     fn default() -> Self {
         Tracked {
             map: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            unchecked: RefCell::new(Unchecked::All),
         }
     }
 }
@@ -68,11 +94,26 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
         Tracked {
             map,
             dirty: BTreeSet::new(),
+            unchecked: RefCell::new(Unchecked::All),
+        }
+    }
+
+    /// Notes that `key` changed, for the next [`Tracked::check_changed`].
+    #[inline]
+    fn unchecked(unchecked: &mut RefCell<Unchecked<K>>, len: usize, key: &K) {
+        let unchecked = unchecked.get_mut();
+        if let Unchecked::Keys(keys) = unchecked {
+            if keys.len() > 2 * len + 64 {
+                *unchecked = Unchecked::All;
+            } else {
+                keys.push(key.clone());
+            }
         }
     }
 
     /// As [`BTreeMap::insert`].
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        Self::unchecked(&mut self.unchecked, self.map.len(), &key);
         self.dirty.insert(key.clone());
         self.map.insert(key, value)
     }
@@ -88,7 +129,9 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::get_mut`].
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let len = self.map.len();
         let value = self.map.get_mut(key)?;
+        Self::unchecked(&mut self.unchecked, len, key);
         if !self.dirty.contains(key) {
             self.dirty.insert(key.clone());
         }
@@ -97,12 +140,14 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::entry`].
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        Self::unchecked(&mut self.unchecked, self.map.len(), &key);
         self.dirty.insert(key.clone());
         self.map.entry(key)
     }
 
     /// As [`BTreeMap::retain`] (every key the closure sees may change).
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        *self.unchecked.get_mut() = Unchecked::All;
         let dirty = &mut self.dirty;
         self.map.retain(|k, v| {
             dirty.insert(k.clone());
@@ -113,11 +158,15 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
     /// As [`BTreeMap::retain`], the closure saying whether it kept the entry and whether it
     /// changed it: only removed and changed keys are marked.
     pub fn retain_changed(&mut self, mut keep: impl FnMut(&K, &mut V) -> (bool, bool)) {
-        let dirty = &mut self.dirty;
+        let (dirty, unchecked) = (&mut self.dirty, &mut self.unchecked);
+        let len = self.map.len();
         self.map.retain(|k, v| {
             let (kept, changed) = keep(k, v);
             if !kept || changed {
                 dirty.insert(k.clone());
+            }
+            if kept && changed {
+                Self::unchecked(unchecked, len, k);
             }
             kept
         });
@@ -125,14 +174,46 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::values_mut`] (every value may change).
     pub fn values_mut(&mut self) -> std::collections::btree_map::ValuesMut<'_, K, V> {
+        *self.unchecked.get_mut() = Unchecked::All;
         self.dirty.extend(self.map.keys().cloned());
         self.map.values_mut()
     }
 
     /// As [`BTreeMap::iter_mut`] (every value may change).
     pub fn iter_mut(&mut self) -> std::collections::btree_map::IterMut<'_, K, V> {
+        *self.unchecked.get_mut() = Unchecked::All;
         self.dirty.extend(self.map.keys().cloned());
         self.map.iter_mut()
+    }
+
+    /// Runs `check` on each entry that may have changed since the last call that returned
+    /// `Ok` (every entry on the first call), in no promised order and possibly more than
+    /// once; entries removed since are not visited. Stops at the first `Err` and returns it,
+    /// and then the same entries are visited again next time. So a condition on each entry
+    /// alone, judged by this after every change, holds of every entry whenever it returns
+    /// `Ok`: what it did not visit passed when last visited and has not changed since.
+    pub fn check_changed<E>(
+        &self,
+        mut check: impl FnMut(&K, &V) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut unchecked = self.unchecked.borrow_mut();
+        match &mut *unchecked {
+            Unchecked::All => {
+                for (k, v) in &self.map {
+                    check(k, v)?;
+                }
+                *unchecked = Unchecked::Keys(Vec::new());
+            }
+            Unchecked::Keys(keys) => {
+                for k in keys.iter() {
+                    if let Some(v) = self.map.get(k) {
+                        check(k, v)?;
+                    }
+                }
+                keys.clear();
+            }
+        }
+        Ok(())
     }
 
     /// Whether nothing changed since the last [`Tracked::take_changes`].
@@ -291,5 +372,93 @@ mod tests {
         assert_eq!(changes, vec![(1, Some(11)), (2, None), (4, Some(40))]);
         replay(&mut rebuilt, &changes);
         assert_eq!(rebuilt, *t);
+    }
+
+    /// The keys `check_changed` visits, each once, in order.
+    fn visited(t: &Tracked<u32, u32>) -> Vec<u32> {
+        let mut seen = Vec::new();
+        t.check_changed(|k, _| {
+            seen.push(*k);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        seen.sort_unstable();
+        seen.dedup();
+        seen
+    }
+
+    #[test]
+    fn check_changed_visits_every_entry_first_then_only_the_changed_ones() {
+        let mut t: Tracked<u32, u32> = (0..5).map(|k| (k, k)).collect();
+        assert_eq!(
+            visited(&t),
+            vec![0, 1, 2, 3, 4],
+            "a new map is judged whole"
+        );
+        assert_eq!(visited(&t), Vec::<u32>::new());
+        *t.get_mut(&3).unwrap() += 1;
+        t.insert(7, 7);
+        t.remove(&1);
+        *t.entry(0).or_default() += 1;
+        assert_eq!(visited(&t), vec![0, 3, 7], "removed keys are not visited");
+        t.retain_changed(|k, v| {
+            let changed = *k == 4;
+            *v += u32::from(changed);
+            (*k != 2, changed)
+        });
+        assert_eq!(visited(&t), vec![4]);
+        t.values_mut().for_each(|_| {});
+        assert_eq!(visited(&t), vec![0, 3, 4, 7]);
+        // A failing visit leaves its entries to the next one.
+        t.insert(9, 9);
+        let failed = t.check_changed(|k, _| if *k == 9 { Err(*k) } else { Ok(()) });
+        assert_eq!(failed, Err(9));
+        assert_eq!(visited(&t), vec![9]);
+    }
+
+    /// Over random changes, judging each entry on its own through `check_changed` after
+    /// every change reaches the verdict of judging every entry (the invariants' promise).
+    #[test]
+    fn check_changed_after_every_change_agrees_with_a_full_walk() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(n)) as u32
+        };
+        let bad = |v: &u32| *v % 5 == 0;
+        for _ in 0..50 {
+            let mut t: Tracked<u32, u32> = (0..next(6)).map(|k| (k, 1 + 5 * k)).collect();
+            for _ in 0..200 {
+                let (key, value) = (next(40), next(100));
+                match next(7) {
+                    0 => {
+                        t.insert(key, value);
+                    }
+                    1 => {
+                        if let Some(v) = t.get_mut(&key) {
+                            *v = value;
+                        }
+                    }
+                    2 => *t.entry(key).or_default() = value,
+                    3 => {
+                        t.remove(&key);
+                    }
+                    4 => t.retain_changed(|k, v| {
+                        let changed = *k % 3 == value % 3;
+                        if changed {
+                            *v += 1;
+                        }
+                        (*k != key, changed)
+                    }),
+                    5 => t.retain(|k, _| *k != key),
+                    _ => {}
+                }
+                let full = t.values().any(bad);
+                let changed = t.check_changed(|_, v| if bad(v) { Err(()) } else { Ok(()) });
+                assert_eq!(changed.is_err(), full, "{t:?}");
+            }
+        }
     }
 }

@@ -6,10 +6,44 @@ use super::{Majority, PENDING_MAX};
 use crate::quorum::Version;
 
 impl Majority {
-    /// The node's own invariants.
+    /// The node's own invariants, judged after every handler over the slots changed since
+    /// the last judgement only: a slot's own conditions depend on it alone, so a slot that
+    /// passed and has not changed passes still ([`crate::tracked::Tracked::check_changed`]),
+    /// and the highest own ballot is bounded from above by the last one judged and the
+    /// changed slots'. Whenever that finds anything, [`Majority::check_all`] judges every
+    /// slot: the verdict and its words are always the full walk's, only cheaper to reach
+    /// when nothing is wrong.
     pub(super) fn check_node(&self) -> Result<(), String> {
-        // One pass over the slots (this runs after every handler): each slot's own
-        // conditions, and the highest ballot of our own any slot holds.
+        let mut own_max = self.own_checked.get();
+        let changed = self.slots.check_changed(|_, slot| {
+            let held = Self::version_of(&slot.accepted);
+            if held > slot.promised || (slot.chosen && slot.accepted.is_none()) {
+                return Err(());
+            }
+            for v in [slot.promised, held] {
+                if v.node == self.me && own_max.is_none_or(|m| v > m) {
+                    own_max = Some(v);
+                }
+            }
+            Ok(())
+        });
+        let own_past_mark = own_max.is_some_and(|v| v.counter > self.counter.reserved());
+        if changed.is_err() || own_past_mark {
+            let own_max = self.check_all()?;
+            self.own_checked.set(own_max);
+            return Ok(());
+        }
+        self.own_checked.set(own_max);
+        if self.pending.len() > PENDING_MAX {
+            return Err(format!("{} requests pending", self.pending.len()));
+        }
+        Ok(())
+    }
+
+    /// Every invariant over every slot; the highest own ballot held when they hold.
+    pub(super) fn check_all(&self) -> Result<Option<Version>, String> {
+        // One pass over the slots: each slot's own conditions, and the highest ballot of
+        // our own any slot holds.
         let mut own_max: Option<Version> = None;
         for (key, slot) in &self.slots {
             let held = Self::version_of(&slot.accepted);
@@ -40,6 +74,6 @@ impl Majority {
         if self.pending.len() > PENDING_MAX {
             return Err(format!("{} requests pending", self.pending.len()));
         }
-        Ok(())
+        Ok(own_max)
     }
 }

@@ -233,6 +233,10 @@ pub struct Majority {
     /// `ack-before-sync`.
     sync_rule: crate::sync_rule::SyncRule,
     slots: Tracked<Key, Rc<Slot>>,
+    /// The highest ballot of this node's own among the slots the invariants judged so far:
+    /// a bound from above (a slot since lowered or removed still counts), which lets them
+    /// judge only the slots changed since (see [`Majority::check_node`]).
+    own_checked: std::cell::Cell<Option<Version>>,
     /// When the next record is a snapshot.
     compaction: Compaction,
     /// Recovered from a log with a corrupt record (see [`MajorityDurable::damaged`]).
@@ -393,6 +397,7 @@ impl Protocol for Majority {
             bugs,
             sync_rule,
             slots: Tracked::new(slots),
+            own_checked: std::cell::Cell::new(None),
             compaction: Compaction::default(),
             damaged: durable.is_some_and(|d| d.damaged),
             shadow: Shadow::new(durable),
