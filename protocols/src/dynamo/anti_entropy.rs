@@ -104,7 +104,7 @@ impl Dynamo {
         reply: bool,
     ) {
         self.anti_entropy_bytes +=
-            INDEX_BYTES * leaves.len() as u64 + merkle::wire_bytes(entries.iter());
+            INDEX_BYTES * leaves.len() as u64 + merkle::wire_bytes(entries.iter().map(|(k, v)| (*k, v)));
         let leaves = leaves.into_iter().collect();
         let msg = Message::Entries {
             leaves,
@@ -152,12 +152,13 @@ impl Dynamo {
         }
         if !self.peers.is_empty() {
             let (peer, _) = self.rotation.next(&self.peers);
-            let tree = self.tree(peer);
+            // The shared versions listed once, for the tree and the count.
+            let shared: Vec<(Key, &Versioned)> = self.shared_versions(peer).collect();
+            let tree = Tree::build(shared.iter().copied());
             // A full-state exchange would send both ends' shared versions, each way: counted
             // as twice this end's (the measure the Merkle tree is compared against).
-            let shared: Vec<(Key, Versioned)> =
-                (self.shared_versions(peer).map(|(k, v)| (k, v.clone()))).collect();
-            self.full_exchange_bytes += 2 * merkle::wire_bytes(shared.iter());
+            let full_bytes = 2 * merkle::wire_bytes(shared.into_iter());
+            self.full_exchange_bytes += full_bytes;
             self.anti_entropy_bytes += HASH_BYTES;
             let members = self.members.iter().map(|(n, s)| (*n, *s)).collect();
             let msg = Message::Digest {

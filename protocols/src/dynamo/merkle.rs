@@ -84,7 +84,7 @@ impl Tree {
 
 /// About how many bytes `versions` take on the wire: each key, value, version, checksum and
 /// clock pair at its fixed size (a `u64` or a node id per field), values at their length.
-pub fn wire_bytes<'a>(versions: impl Iterator<Item = &'a (Key, Versioned)>) -> u64 {
+pub fn wire_bytes<'a>(versions: impl Iterator<Item = (Key, &'a Versioned)>) -> u64 {
     versions
         .map(|(_, v)| {
             let value = v.entry.value.as_ref().map_or(0, |s| s.len() as u64);

@@ -25,7 +25,9 @@ pub enum Member {
 /// The ring of one node's view: `tokens` positions per member.
 #[derive(Clone, Debug, Default)]
 pub struct Ring {
-    positions: BTreeMap<u64, NodeId>,
+    /// Each position and its owner, in position order (a sorted list, not a tree: the ring
+    /// changes only with membership, and every request walks it).
+    positions: Vec<(u64, NodeId)>,
     /// Distinct physical nodes among the positions: a preference list is whole once it
     /// holds this many, and the walk stops there.
     distinct: usize,
@@ -50,7 +52,7 @@ impl Ring {
         nodes.sort_unstable();
         nodes.dedup();
         Ring {
-            positions,
+            positions: positions.into_iter().collect(),
             distinct: nodes.len(),
         }
     }
@@ -71,9 +73,11 @@ impl Ring {
     /// distinct physical nodes").
     pub fn preference(&self, key: Key) -> Vec<NodeId> {
         let from = key_position(key);
-        let clockwise = self.positions.range(from..).chain(self.positions.range(..from));
+        let start = self.positions.partition_point(|(at, _)| *at < from);
+        let (before, after) = self.positions.split_at(start);
+        let clockwise = after.iter().chain(before).map(|(_, node)| node);
         let mut list: Vec<NodeId> = Vec::with_capacity(self.distinct);
-        for (_, node) in clockwise {
+        for node in clockwise {
             if !list.contains(node) {
                 list.push(*node);
                 if list.len() == self.distinct {
