@@ -246,8 +246,8 @@ fn cases() -> u32 {
 }
 
 /// A value a script may hold: one line, not empty, any characters TOML must escape.
-fn value() -> impl Strategy<Value = String> + Clone {
-    "[a-z0-9 \"\\\\'.;=#\\[\\]{}\t\u{e9}\u{1F600}]{1,12}"
+fn value() -> impl Strategy<Value = simkv_protocols::Value> + Clone {
+    "[a-z0-9 \"\\\\'.;=#\\[\\]{}\t\u{e9}\u{1F600}]{1,12}".prop_map(simkv_protocols::Value::from)
 }
 
 fn op() -> impl Strategy<Value = Op> {

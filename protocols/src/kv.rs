@@ -14,7 +14,7 @@ pub type Key = u64;
 
 /// A value. simkv's workloads write values unique per run, which makes histories cheaper to
 /// check; append concatenates strings.
-pub type Value = String;
+pub use crate::value::Value;
 
 /// A client operation. Every protocol accepts every single-key operation; only protocols whose
 /// [`ProtocolInfo::transactions`](crate::ProtocolInfo::transactions) says so are sent a
@@ -308,11 +308,12 @@ pub fn apply_to_value(current: &mut Option<Value>, op: &Op) -> OpResult {
             },
         },
         Op::Append { value, .. } => {
-            let v = current.get_or_insert_with(String::new);
-            v.push_str(value);
-            OpResult::Ok {
-                value: Some(v.clone()),
-            }
+            let v = match current {
+                Some(v) => v.appended(value),
+                None => value.clone(),
+            };
+            *current = Some(v.clone());
+            OpResult::Ok { value: Some(v) }
         }
         Op::Txn { .. } => OpResult::Unavailable { hint: None },
     }

@@ -23,6 +23,7 @@ mod sync_rule;
 pub mod table;
 pub mod time;
 pub mod tracked;
+mod value;
 
 #[cfg(test)]
 mod testkit;

@@ -362,7 +362,10 @@ impl<P: Protocol> Cluster<P> {
 
     /// What node `i`'s store holds for `key`.
     pub(crate) fn value(&self, i: u16, key: crate::kv::Key) -> Option<String> {
-        self.nodes[usize::from(i)].store().get(&key).cloned()
+        self.nodes[usize::from(i)]
+            .store()
+            .get(&key)
+            .map(|v| v.to_string())
     }
 
     /// Delivers (in send order) every in-flight message `pick` chooses, including those the

@@ -18,7 +18,7 @@
 //! a case that runs out reports `unknown`, which is an answer within budget.
 
 use simkv_protocols::kv::apply;
-use simkv_protocols::{ClientId, NodeId, Op, OpResult, Time};
+use simkv_protocols::{ClientId, NodeId, Op, OpResult, Time, Value};
 use simkv_sim::history::{History, Outcome};
 use simkv_sim::lincheck::{check_prepared, prepare_simkv, Budget};
 use std::collections::BTreeMap;
@@ -55,7 +55,7 @@ fn plan(ops: usize, keys: u64, clients: u32, mix: &str, rng: &mut Rng) -> Vec<Pl
         free_at[client as usize] = ret + 1;
         let key = rng.below(keys);
         let roll = rng.below(100);
-        let value = format!("v{i}");
+        let value = Value::from(format!("v{i}"));
         let op = match (mix, roll) {
             ("txn", 0..=29) => Op::Get { key },
             ("txn", 30..=59) => Op::Put { key, value },
@@ -63,7 +63,7 @@ fn plan(ops: usize, keys: u64, clients: u32, mix: &str, rng: &mut Rng) -> Vec<Pl
             (_, 0..=49) => Op::Get { key },
             ("kv", 90..) => Op::Cas {
                 key,
-                expected: String::new(),
+                expected: Value::default(),
                 new: value,
             },
             _ => Op::Put { key, value },
@@ -95,7 +95,7 @@ fn txn(i: usize, keys: u64, rng: &mut Rng) -> Op {
             0 => Op::Get { key },
             _ => Op::Put {
                 key,
-                value: format!("v{i}.{n}"),
+                value: format!("v{i}.{n}").into(),
             },
         })
         .collect();
@@ -107,7 +107,7 @@ fn generate(ops: usize, keys: u64, clients: u32, mix: &str) -> History {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ops as u64 ^ (keys << 20) ^ u64::from(clients));
     let mut planned = plan(ops, keys, clients, mix, &mut rng);
     planned.sort_by_key(|p| (p.point, p.client));
-    let mut store: BTreeMap<u64, String> = BTreeMap::new();
+    let mut store: BTreeMap<u64, Value> = BTreeMap::new();
     let mut events: Vec<(u64, u8, usize, Option<OpResult>)> = Vec::with_capacity(ops * 2);
     for (i, p) in planned.iter_mut().enumerate() {
         let current = store.get(&p.op.key());
@@ -115,7 +115,7 @@ fn generate(ops: usize, keys: u64, clients: u32, mix: &str) -> History {
             // Mostly a cas that applies; sometimes one that is refused.
             *expected = match (current, rng.below(10)) {
                 (Some(v), 0..=6) => v.clone(),
-                _ => "never".to_string(),
+                _ => "never".into(),
             };
         }
         let result = apply(&mut store, &p.op);

@@ -173,11 +173,11 @@ impl OpGenerator {
                 OpKind::Get => Op::Get { key },
                 OpKind::Append => Op::Append {
                     key,
-                    value: format!("{value}.{n};"),
+                    value: format!("{value}.{n};").into(),
                 },
                 _ => Op::Put {
                     key,
-                    value: format!("{value}.{n}"),
+                    value: format!("{value}.{n}").into(),
                 },
             })
             .collect();
@@ -231,7 +231,7 @@ impl OpGenerator {
             },
             OpKind::Append => Op::Append {
                 key,
-                value: value() + ";",
+                value: value().appended(";"),
             },
             OpKind::Txn => self.txn(&value(), rng),
         };
@@ -291,15 +291,18 @@ fn pick(mix: &[(OpKind, u64)], rng: &mut Stream) -> OpKind {
 /// `c{client}.{seq}`, built by hand: `format!` costs several hundred instructions, and the
 /// workload makes one value per operation.
 fn unique_value(client: u32, seq: u64) -> Value {
-    let mut value = String::with_capacity(24);
-    value.push('c');
-    push_decimal(&mut value, u64::from(client));
-    value.push('.');
-    push_decimal(&mut value, seq);
-    value
+    // On the stack, then one allocation for the shared value: at most 1 + 10 + 1 + 20 bytes.
+    let mut text = [0u8; 32];
+    text[0] = b'c';
+    let mut len = 1 + write_decimal(&mut text[1..], u64::from(client));
+    text[len] = b'.';
+    len += 1;
+    len += write_decimal(&mut text[len..], seq);
+    Value::from(std::str::from_utf8(&text[..len]).expect("ASCII"))
 }
 
-fn push_decimal(out: &mut String, mut n: u64) {
+/// Writes `n` in decimal at the start of `out`; how many bytes it took.
+fn write_decimal(out: &mut [u8], mut n: u64) -> usize {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -310,8 +313,9 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+    let len = digits.len() - i;
+    out[..len].copy_from_slice(&digits[i..]);
+    len
 }
 
 impl ClientMemory {

@@ -546,7 +546,7 @@ fn reconcile(known: &Versions, op: &Op) -> Option<Value> {
     live.sort();
     live.dedup();
     let (first, rest) = live.split_first()?;
-    let mut union = String::clone(first);
+    let mut union = first.to_string();
     let mut held: BTreeSet<&str> = items(first).collect();
     for sibling in rest {
         for item in items(sibling) {
@@ -555,7 +555,7 @@ fn reconcile(known: &Versions, op: &Op) -> Option<Value> {
             }
         }
     }
-    Some(union)
+    Some(Value::from(union))
 }
 
 /// The items of an append-built value: each `;`-terminated piece, and what follows the

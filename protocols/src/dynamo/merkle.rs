@@ -105,7 +105,7 @@ mod tests {
             node: NodeId(0),
         };
         Versioned {
-            entry: Entry::new(version, Some(value.to_string())),
+            entry: Entry::new(version, Some(value.into())),
             clock: [(NodeId(0), counter)].into_iter().collect(),
         }
     }

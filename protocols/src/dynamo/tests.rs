@@ -231,7 +231,7 @@ fn ask_with(
 
 fn siblings(values: &[&str]) -> OpResult {
     OpResult::Siblings {
-        values: values.iter().map(|v| Some(v.to_string())).collect(),
+        values: values.iter().map(|v| Some((*v).into())).collect(),
     }
 }
 

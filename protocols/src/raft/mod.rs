@@ -393,7 +393,7 @@ impl Replay<RaftDurable> for RaftRecord {
 
 /// Replaces the values `op` writes by garbage.
 fn garble(op: &mut Op, flip: u64) {
-    let junk = format!("garbled-{flip:x}");
+    let junk = crate::kv::Value::from(format!("garbled-{flip:x}"));
     match op {
         Op::Put { value, .. } | Op::Update { value, .. } | Op::Append { value, .. } => {
             value.clone_from(&junk)

@@ -217,7 +217,7 @@ fn a_tricked_value_is_never_served_and_anti_entropy_repairs_it() {
 }
 
 fn siblings_of(values: &[&str]) -> Vec<Option<Value>> {
-    values.iter().map(|v| Some(v.to_string())).collect()
+    values.iter().map(|v| Some((*v).into())).collect()
 }
 
 /// Puts k1=a at n0 and k1=b at n1 while the two cannot reach each other (n2 reaches

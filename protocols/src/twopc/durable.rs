@@ -137,7 +137,7 @@ impl TwoPcRecord {
     /// The record as a read that skips the checksum sees it after `flip` damaged it: the
     /// values it carries are garbage (the `no-checksum` planted bug).
     pub(super) fn garbled(&self, flip: u64) -> TwoPcRecord {
-        let junk = Some(format!("garbled-{flip:x}"));
+        let junk = Some(Value::from(format!("garbled-{flip:x}")));
         let mut record = self.clone();
         match &mut record {
             TwoPcRecord::Snapshot(d) => {

@@ -270,7 +270,7 @@ mod tests {
 
     fn ok(v: Option<&str>) -> Outcome {
         Outcome::Ok(OpResult::Ok {
-            value: v.map(str::to_string),
+            value: v.map(Value::from),
         })
     }
 
@@ -282,9 +282,9 @@ mod tests {
             siblings: BTreeMap::new(),
             foreign: Default::default(),
         };
-        r.store.insert(1, siblings[0].to_string());
+        r.store.insert(1, siblings[0].into());
         if siblings.len() > 1 {
-            let all = siblings.iter().map(|v| Some(v.to_string())).collect();
+            let all = siblings.iter().map(|v| Some(Value::from(*v))).collect();
             r.siblings.insert(1, all);
         }
         r

@@ -57,7 +57,7 @@ fn convergence(replicas: &[FinalReplica]) -> (Verdict, String) {
             .filter(|k| first.store.get(k) != other.store.get(k))
             .take(5)
             .map(|k| {
-                let show = |v: Option<&Value>| v.map_or("absent".to_string(), |v| v.clone());
+                let show = |v: Option<&Value>| v.map_or("absent".to_string(), |v| v.to_string());
                 format!(
                     "k{k}: {}={} {}={}",
                     first.node,
@@ -89,7 +89,7 @@ fn convergence_per_key(running: &[&FinalReplica]) -> (Verdict, String) {
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    let show = |v: Option<&Value>| v.map_or("absent".to_string(), |v| v.clone());
+    let show = |v: Option<&Value>| v.map_or("absent".to_string(), |v| v.to_string());
     let mut judged = 0;
     let mut differing: Vec<String> = Vec::new();
     for k in keys {

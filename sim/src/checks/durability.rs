@@ -361,10 +361,10 @@ mod tests {
             foreign: Default::default(),
         };
         if let Some(v) = value {
-            r.store.insert(1, v.to_string());
+            r.store.insert(1, v.into());
         }
         if !siblings.is_empty() {
-            let versions = siblings.iter().map(|v| v.map(str::to_string)).collect();
+            let versions = siblings.iter().map(|v| v.map(Value::from)).collect();
             r.siblings.insert(1, versions);
         }
         r

@@ -6,7 +6,7 @@
 //! and the search's throughput.
 
 use crate::history::{History, Outcome};
-use simkv_protocols::kv::apply;
+use simkv_protocols::kv::{apply, Value};
 use simkv_protocols::{ClientId, Key, NodeId, Op, OpResult, Time};
 use std::collections::BTreeMap;
 
@@ -71,7 +71,7 @@ fn linearizable_events(
         let ret = point + 1 + rng.below(10);
         free_at[client as usize] = ret + 1;
         let key = keys[rng.below(keys.len() as u64) as usize];
-        let value = format!("v{i}.");
+        let value = Value::from(format!("v{i}."));
         let op = match (mix, rng.below(100)) {
             (_, 0..=39) => Op::Get { key },
             ("kv", 70..) => Op::Append { key, value },
@@ -81,7 +81,7 @@ fn linearizable_events(
         planned.push((point, call, ret, client, op));
     }
     planned.sort_by_key(|p| (p.0, p.3));
-    let mut store: BTreeMap<Key, String> = BTreeMap::new();
+    let mut store: BTreeMap<Key, Value> = BTreeMap::new();
     let mut events = Vec::with_capacity(ops * 2);
     for (_, call, ret, client, op) in planned {
         let result = apply(&mut store, &op);
@@ -132,7 +132,7 @@ pub fn multi_key_append() -> History {
         client: 0,
         op: Op::Get { key: VIOLATED_KEY },
         outcome: Some(Outcome::Ok(OpResult::Ok {
-            value: Some("ghost".to_string()),
+            value: Some(Value::from("ghost")),
         })),
     });
     for (n, &key) in INTRACTABLE_KEYS.iter().enumerate() {
@@ -144,7 +144,7 @@ pub fn multi_key_append() -> History {
             let at = 1 + u64::from(i) * 3 + u64::from(client);
             let op = Op::Append {
                 key,
-                value: value.clone(),
+                value: value.as_str().into(),
             };
             events.push(Event {
                 at,
@@ -171,7 +171,9 @@ pub fn multi_key_append() -> History {
             at: end + 6,
             client: first,
             op: Op::Get { key },
-            outcome: Some(Outcome::Ok(OpResult::Ok { value: Some(seen) })),
+            outcome: Some(Outcome::Ok(OpResult::Ok {
+                value: Some(seen.into()),
+            })),
         });
     }
     history_of(events)

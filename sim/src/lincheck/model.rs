@@ -766,12 +766,12 @@ mod tests {
         assert_eq!(vals.bytes(), 4);
     }
 
-    fn states() -> Vec<Option<String>> {
+    fn states() -> Vec<Option<simkv_protocols::Value>> {
         vec![None, Some("a".into()), Some("b".into()), Some("ab".into())]
     }
 
     fn ops() -> Vec<Op> {
-        let s = |x: &str| x.to_string();
+        let s = |x: &str| simkv_protocols::Value::from(x);
         let mut out = vec![Op::Get { key: 1 }, Op::Delete { key: 1 }];
         for a in ["a", "b", "ab"] {
             out.push(Op::Put {
@@ -819,7 +819,7 @@ mod tests {
                 for before in states() {
                     let mut after = before.clone();
                     let spec = apply_to_value(&mut after, &op);
-                    let want = (spec == result).then(|| after.clone());
+                    let want = (spec == result).then(|| after.clone().map(String::from));
                     let start = before.as_deref().map_or(ABSENT, |s| values.intern_str(s));
                     let got = step(&kind, start, &mut values).map(|id| values.show(id));
                     let want = want.map(|w| w.unwrap_or_else(|| "nil".into()));
@@ -843,7 +843,11 @@ mod tests {
                 apply_to_value(&mut after, &op);
                 let start = before.as_deref().map_or(ABSENT, |s| values.intern_str(s));
                 let got = step(&kind, start, &mut values).map(|id| values.show(id));
-                assert_eq!(got, Some(after.unwrap_or_else(|| "nil".into())), "{op}");
+                assert_eq!(
+                    got,
+                    Some(after.map_or_else(|| "nil".into(), String::from)),
+                    "{op}"
+                );
             }
         }
     }

@@ -680,7 +680,7 @@ fn concurrent_unknown_appends_then_an_impossible_read(clients: u32) -> History {
     for c in 0..clients {
         let append = Op::Append {
             key: 1,
-            value: format!("token-of-client-{c};"),
+            value: format!("token-of-client-{c};").into(),
         };
         record(&mut h, c, append.clone(), None);
         record(&mut h, c, append, Some(Outcome::Info));
@@ -934,7 +934,7 @@ fn planned_history(
     clients: u32,
     info_one_in: u64,
     mut make: impl FnMut(usize, &mut Draws) -> Op,
-) -> (History, Vec<Option<String>>) {
+) -> (History, Vec<Option<simkv_protocols::Value>>) {
     let mut free_at = vec![0u64; clients as usize];
     // (point, call, ret, client, op, info)
     let mut planned = Vec::new();
@@ -990,7 +990,7 @@ fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(us
                     1 => put(key, &format!("v{i}.{j}")),
                     _ => Op::Append {
                         key,
-                        value: format!("a{i}.{j};"),
+                        value: format!("a{i}.{j};").into(),
                     },
                 }
             })
@@ -1021,7 +1021,7 @@ fn generated_txn_history(seed: u64, n: usize, clients: u32) -> (History, Vec<(us
 fn a_siblings_read_fits_a_state_holding_one_of_them() {
     let siblings = |vs: &[&str]| {
         Outcome::Ok(OpResult::Siblings {
-            values: vs.iter().map(|v| Some(v.to_string())).collect(),
+            values: vs.iter().map(|v| Some((*v).into())).collect(),
         })
     };
     let mut h = History::default();
@@ -1098,7 +1098,7 @@ fn unseen_pending_appends_are_pruned_and_verdicts_stand() {
     for c in 0..20 {
         let append = Op::Append {
             key: 1,
-            value: format!("lost-{c};"),
+            value: format!("lost-{c};").into(),
         };
         record(&mut h, c, append.clone(), None);
         record(&mut h, c, append, Some(Outcome::Info));
@@ -1134,7 +1134,7 @@ fn generated_append_history(seed: u64, n: usize, clients: u32, corrupt: bool) ->
         1 => put(0, &format!("p{i}")),
         _ => Op::Append {
             key: 0,
-            value: format!("a{i};"),
+            value: format!("a{i};").into(),
         },
     };
     let (mut h, states) = planned_history(&mut draws, n, clients, 3, make);

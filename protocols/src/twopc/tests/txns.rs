@@ -31,7 +31,7 @@ fn section_2_a_txn_commits_all_its_writes_at_every_replica_and_answers_each_op()
     assert!(h.reply(id).is_none(), "no answer before every vote");
     h.deliver_all();
     let answer = committed(vec![ok("a"), ok("b"), ok("a"), ok("c")]);
-    let mut model = BTreeMap::from([(3, "c".to_string())]);
+    let mut model = BTreeMap::from([(3, kv::Value::from("c"))]);
     assert_eq!(kv::apply(&mut model, &op), answer, "the sequential answer");
     assert_eq!(h.reply(id), Some(&answer));
     for i in 0..3 {

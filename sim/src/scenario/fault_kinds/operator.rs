@@ -51,7 +51,7 @@ impl FaultKind for OperatorCommand {
             "trick-value" => match (&o.key, &o.value) {
                 (Some(key), Some(value)) => Operator::TrickValue {
                     key: v.int_in(key, 0, None, "a key")? as u64,
-                    value: value.get_ref().clone(),
+                    value: value.get_ref().as_str().into(),
                 },
                 (None, _) => missing("key")?,
                 (_, None) => missing("value")?,

@@ -202,7 +202,7 @@ impl Validator<'_> {
             let message = format!("expected a value on one line, not empty, found {text:?}");
             return self.fail(v.span(), message);
         }
-        Ok(text.clone())
+        Ok(Value::from(text.as_str()))
     }
 
     fn write(&self, w: &Spanned<RawWrite>) -> Checked<(Key, Value)> {
