@@ -28,6 +28,9 @@ pub struct Tracked<K: Ord, V> {
     /// The keys changed since the last [`Tracked::check_changed`] that passed. A cell, as
     /// checks read the map through `&self`; no part of the map's value (equality, hash).
     unchecked: RefCell<Unchecked<K>>,
+    /// Counts the calls that may have changed the map: equal generations, equal maps (for
+    /// a reader's cache of something computed from the whole map).
+    generation: u64,
 }
 
 /// What [`Tracked::check_changed`] has still to visit.
@@ -53,6 +56,7 @@ impl<K: Ord, V> Default for Tracked<K, V> {
             map: BTreeMap::new(),
             dirty: BTreeSet::new(),
             unchecked: RefCell::new(Unchecked::All),
+            generation: 0,
         }
     }
 }
@@ -95,7 +99,14 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
             map,
             dirty: BTreeSet::new(),
             unchecked: RefCell::new(Unchecked::All),
+            generation: 0,
         }
+    }
+
+    /// How many calls that may change the map were made on it: while this stays the same,
+    /// so does the map.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Notes that `key` changed, for the next [`Tracked::check_changed`].
@@ -113,6 +124,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::insert`].
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.generation += 1;
         Self::unchecked(&mut self.unchecked, self.map.len(), &key);
         self.dirty.insert(key.clone());
         self.map.insert(key, value)
@@ -122,6 +134,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
     pub fn remove(&mut self, key: &K) -> Option<V> {
         let removed = self.map.remove(key);
         if removed.is_some() {
+            self.generation += 1;
             self.dirty.insert(key.clone());
         }
         removed
@@ -131,6 +144,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let len = self.map.len();
         let value = self.map.get_mut(key)?;
+        self.generation += 1;
         Self::unchecked(&mut self.unchecked, len, key);
         if !self.dirty.contains(key) {
             self.dirty.insert(key.clone());
@@ -140,6 +154,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::entry`].
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        self.generation += 1;
         Self::unchecked(&mut self.unchecked, self.map.len(), &key);
         self.dirty.insert(key.clone());
         self.map.entry(key)
@@ -147,6 +162,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::retain`] (every key the closure sees may change).
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.generation += 1;
         *self.unchecked.get_mut() = Unchecked::All;
         let dirty = &mut self.dirty;
         self.map.retain(|k, v| {
@@ -158,6 +174,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
     /// As [`BTreeMap::retain`], the closure saying whether it kept the entry and whether it
     /// changed it: only removed and changed keys are marked.
     pub fn retain_changed(&mut self, mut keep: impl FnMut(&K, &mut V) -> (bool, bool)) {
+        self.generation += 1;
         let (dirty, unchecked) = (&mut self.dirty, &mut self.unchecked);
         let len = self.map.len();
         self.map.retain(|k, v| {
@@ -174,6 +191,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::values_mut`] (every value may change).
     pub fn values_mut(&mut self) -> std::collections::btree_map::ValuesMut<'_, K, V> {
+        self.generation += 1;
         *self.unchecked.get_mut() = Unchecked::All;
         self.dirty.extend(self.map.keys().cloned());
         self.map.values_mut()
@@ -181,6 +199,7 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
 
     /// As [`BTreeMap::iter_mut`] (every value may change).
     pub fn iter_mut(&mut self) -> std::collections::btree_map::IterMut<'_, K, V> {
+        self.generation += 1;
         *self.unchecked.get_mut() = Unchecked::All;
         self.dirty.extend(self.map.keys().cloned());
         self.map.iter_mut()

@@ -3,6 +3,8 @@
 //! node's recovery by [`HANDOFF_DEADLINE`], and the pending table is bounded.
 
 use super::{Sloppy, HANDOFF_DEADLINE, PENDING_MAX};
+use crate::ids::NodeId;
+use crate::time::Time;
 
 impl Sloppy {
     /// The node's own invariants.
@@ -19,14 +21,27 @@ impl Sloppy {
                 self.hints.len()
             ));
         }
-        for ((node, key), hint) in &self.hints {
-            if let Some(&(since, last)) = self.heard.get(node) {
-                let start = since.max(hint.stored_at);
-                if last.since(start) > HANDOFF_DEADLINE {
-                    return Err(format!(
-                        "hint for {node} k{key} still held {} after {node} answered again",
-                        crate::time::format_micros(last.since(start).as_micros())
-                    ));
+        // A hint for a node heard again since `since` breaks the deadline when the node's
+        // last message came more than the deadline after both `since` and the hint's
+        // storing: judged by the node's earliest-stored hint, which breaks it first. The
+        // walk over every hint runs only to name the first broken one (in key order).
+        let broken = self.with_hint_floor(|floor| {
+            floor.iter().any(|(node, earliest)| {
+                self.heard.get(node).is_some_and(|&(since, last)| {
+                    last.since(since.max(*earliest)) > HANDOFF_DEADLINE
+                })
+            })
+        });
+        if broken {
+            for ((node, key), hint) in &self.hints {
+                if let Some(&(since, last)) = self.heard.get(node) {
+                    let start = since.max(hint.stored_at);
+                    if last.since(start) > HANDOFF_DEADLINE {
+                        return Err(format!(
+                            "hint for {node} k{key} still held {} after {node} answered again",
+                            crate::time::format_micros(last.since(start).as_micros())
+                        ));
+                    }
                 }
             }
         }
@@ -34,5 +49,23 @@ impl Sloppy {
             return Err(format!("{} requests pending", self.pending.len()));
         }
         Ok(())
+    }
+
+    /// Runs `f` on each hinted node's earliest `stored_at`, in node order: kept from the last
+    /// call while the hints have not changed (most handlers change none), else one walk.
+    fn with_hint_floor<T>(&self, f: impl FnOnce(&[(NodeId, Time)]) -> T) -> T {
+        let generation = self.hints.generation();
+        let mut cache = self.hint_floor.borrow_mut();
+        if cache.as_ref().is_none_or(|(g, _)| *g != generation) {
+            let mut floor: Vec<(NodeId, Time)> = Vec::new();
+            for ((node, _), hint) in &self.hints {
+                match floor.last_mut() {
+                    Some((n, earliest)) if n == node => *earliest = (*earliest).min(hint.stored_at),
+                    _ => floor.push((*node, hint.stored_at)),
+                }
+            }
+            *cache = Some((generation, floor));
+        }
+        f(&cache.as_ref().expect("just filled").1)
     }
 }

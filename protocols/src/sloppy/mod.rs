@@ -158,6 +158,10 @@ crate::planted_bugs! {
     }
 }
 
+/// Per node hinted, its hints' earliest `stored_at`, and the hints' generation it was
+/// computed at.
+type HintFloor = (u64, Vec<(NodeId, Time)>);
+
 /// One node of the sloppy-quorum store (see the module doc).
 ///
 /// # Driving contract
@@ -182,6 +186,10 @@ pub struct Sloppy {
     bugs: Bugs,
     entries: Tracked<Key, Versions>,
     hints: Tracked<(NodeId, Key), Hint>,
+    /// Per node hinted, its hints' earliest `stored_at`, as of `hints`' generation: what
+    /// the invariants judge a handoff's deadline by ([`Sloppy::check_node`]). Built from
+    /// the hints of this incarnation only (`hints` is replaced only while starting).
+    hint_floor: std::cell::RefCell<Option<HintFloor>>,
     counter: u64,
     hints_stored: u64,
     hints_delivered: u64,
@@ -269,6 +277,7 @@ impl Protocol for Sloppy {
             bugs,
             entries: Tracked::default(),
             hints: Tracked::default(),
+            hint_floor: std::cell::RefCell::new(None),
             counter: 0,
             hints_stored: 0,
             hints_delivered: 0,

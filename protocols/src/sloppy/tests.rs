@@ -451,3 +451,40 @@ fn marking_a_node_down_restarts_the_hand_back_deadline() {
     assert!(h.nodes[0].down.contains(&n(2)));
     h.nodes[0].check_invariants().unwrap();
 }
+
+/// The hand-back deadline is judged by each node's earliest-stored hint, kept between
+/// handlers while the hints do not change: the broken hint is named as a walk over every
+/// hint names it, and handing it back (a change) clears the verdict at the next judgement.
+#[test]
+fn the_hand_back_deadline_is_judged_by_the_earliest_hint_while_the_hints_do_not_change() {
+    let mut h = harness(3, &[], false);
+    write_while_n2_is_away(&mut h);
+    let first = h.nodes[0].hints[&(n(2), 1)].stored_at;
+    h.nodes[0].check_invariants().unwrap();
+    // A later hint for n2 (key 7), stored 4 s after the first.
+    h.run(0, |node, _| {
+        node.now = first + Span::secs(4);
+        let versions = node.hints[&(n(2), 1)].versions.clone();
+        node.hints.insert(
+            (n(2), 7),
+            Hint {
+                versions,
+                stored_at: first + Span::secs(4),
+            },
+        );
+        node.hints_stored += 1;
+    });
+    // n2 answered without a break from the first hint on, for 6 s: only k1's is past the
+    // deadline (k7's was stored 2 s before n2's last answer).
+    h.nodes[0].heard.insert(n(2), (first, first + Span::secs(6)));
+    let broken = h.nodes[0].check_invariants().unwrap_err();
+    assert!(broken.starts_with("hint for n3 k1 still held"), "{broken}");
+    assert_eq!(h.nodes[0].check_invariants().unwrap_err(), broken, "kept while unchanged");
+    h.nodes[0].hints.remove(&(n(2), 1));
+    h.nodes[0].hints_delivered += 1;
+    h.nodes[0].check_invariants().unwrap();
+    // Heard longer, k7's hint breaks the deadline too.
+    h.nodes[0].heard.insert(n(2), (first, first + Span::secs(10)));
+    let broken = h.nodes[0].check_invariants().unwrap_err();
+    assert!(broken.starts_with("hint for n3 k7 still held"), "{broken}");
+}
