@@ -266,6 +266,73 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
     }
 }
 
+/// A value whose mutable borrows are counted ([`Watched::generation`]), for a reader that
+/// caches what it computed from the whole value: while the generation stays the same, so
+/// does the value. There is no `DerefMut`, so every mutation goes through
+/// [`Watched::get_mut`] and is counted.
+#[derive(Clone, Debug, Default)]
+pub struct Watched<T> {
+    value: T,
+    generation: u64,
+}
+
+impl<T> Watched<T> {
+    /// `value`, at generation 0.
+    pub fn new(value: T) -> Self {
+        Watched {
+            value,
+            generation: 0,
+        }
+    }
+
+    /// How many mutable borrows were taken.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The value to change (counted whether or not it is changed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.generation += 1;
+        &mut self.value
+    }
+}
+
+impl<T> Deref for Watched<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Watched<T>
+where
+    &'a T: IntoIterator,
+{
+    type Item = <&'a T as IntoIterator>::Item;
+    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+
+    fn into_iter(self) -> Self::IntoIter {
+        (&self.value).into_iter()
+    }
+}
+
+/// Compares, and hashes, as the value alone.
+impl<T: PartialEq> PartialEq for Watched<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: Eq> Eq for Watched<T> {}
+
+impl<T: std::hash::Hash> std::hash::Hash for Watched<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.value.hash(state);
+    }
+}
+
 /// Applies a record's `changes` to `map`, as a recovery folds the log.
 pub fn replay<K: Ord + Clone, V: Clone>(map: &mut BTreeMap<K, V>, changes: &Changes<K, V>) {
     for (k, v) in changes {
@@ -479,5 +546,15 @@ mod tests {
                 assert_eq!(changed.is_err(), full, "{t:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_watched_value_counts_its_mutable_borrows() {
+        let mut w = Watched::new(vec![1]);
+        assert_eq!((w.generation(), w.len()), (0, 1));
+        w.get_mut().push(2);
+        let _ = w.get_mut();
+        assert_eq!((w.generation(), &**w), (2, &[1, 2][..]));
+        assert_eq!(w, Watched::new(vec![1, 2]), "compared as the value alone");
     }
 }

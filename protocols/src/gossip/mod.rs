@@ -91,6 +91,7 @@ use crate::ids::NodeId;
 use crate::kv::{Key, Value};
 use crate::time::{Span, Time};
 use crate::{BugSet, ParamSet};
+use crate::tracked::Watched;
 use std::collections::BTreeMap;
 
 crate::protocol_params! {
@@ -228,11 +229,15 @@ pub struct Gossip {
     seq: u64,
     queue: Vec<Queued>,
     clock: u64,
-    store: BTreeMap<Key, Copy>,
+    store: Watched<BTreeMap<Key, Copy>>,
     /// The newest user event heard per key.
-    invalidated: BTreeMap<Key, Stamp>,
+    invalidated: Watched<BTreeMap<Key, Stamp>>,
     /// This node's own newest write per key.
-    written: BTreeMap<Key, Stamp>,
+    written: Watched<BTreeMap<Key, Stamp>>,
+    /// The generations of `store`, `invalidated` and `written` at the last judgement of
+    /// the invariants over them that passed: unchanged maps pass again
+    /// ([`Gossip::check_node`]).
+    judged: std::cell::Cell<Option<[u64; 3]>>,
     /// The highest incarnation this node heard itself suspected or declared dead at.
     accused: Option<u64>,
     next_q: u64,
@@ -363,9 +368,10 @@ impl Protocol for Gossip {
             seq: 0,
             queue: Vec::new(),
             clock: 0,
-            store: BTreeMap::new(),
-            invalidated: BTreeMap::new(),
-            written: BTreeMap::new(),
+            store: Watched::default(),
+            invalidated: Watched::default(),
+            written: Watched::default(),
+            judged: std::cell::Cell::new(None),
             accused: None,
             next_q: 0,
             pending: BTreeMap::new(),
@@ -450,7 +456,7 @@ impl Protocol for Gossip {
             value: Some(value),
             stamp,
         };
-        self.store.insert(key, copy);
+        self.store.get_mut().insert(key, copy);
     }
 
     fn role(&self) -> crate::roles::Replica {

@@ -64,8 +64,8 @@ impl Gossip {
                 if matches!(result, OpResult::Ok { .. }) {
                     self.clock += 1;
                     let stamp = (self.clock, self.me);
-                    self.store.insert(key, Copy { value, stamp });
-                    self.written.insert(key, stamp);
+                    self.store.get_mut().insert(key, Copy { value, stamp });
+                    self.written.get_mut().insert(key, stamp);
                     self.enqueue(Update::Invalidate { key, stamp });
                 }
                 ctx.reply(request.id, result);
@@ -122,7 +122,7 @@ impl Gossip {
             stamp,
         });
         ctx.reply(p.request, Self::answer(&copy));
-        self.store.insert(key, copy);
+        self.store.get_mut().insert(key, copy);
     }
 
     /// Nobody answered in time: not found (or what a write here put meanwhile).
@@ -146,7 +146,7 @@ impl Gossip {
         if newest.is_some_and(|n| n >= stamp) {
             return;
         }
-        self.invalidated.insert(key, stamp);
+        self.invalidated.get_mut().insert(key, stamp);
         self.enqueue(Update::Invalidate { key, stamp });
         let Some(copy) = self.store.get(&key) else {
             return;
@@ -161,7 +161,7 @@ impl Gossip {
         };
         if drop {
             ctx.note(|| format!("k{key}: dropped, invalidated by {}", show(stamp)));
-            self.store.remove(&key);
+            self.store.get_mut().remove(&key);
         } else if !older {
             self.counts.events_ignored += 1;
             ctx.note(|| format!("k{key}: event {} older than the copy; ignored", show(stamp)));

@@ -250,3 +250,26 @@ fn membership_updates_ride_before_invalidations_and_newest_first() {
     let keys = invalidated_keys(&second[1..]);
     assert_eq!(keys, unsent);
 }
+
+/// The invariants over the store, the events heard and the own writes are judged again only
+/// once one of those maps changed (each change is counted): a change that breaks them is
+/// found at the next judgement, however many unchanged judgements came before.
+#[test]
+fn the_maps_are_judged_again_once_one_of_them_changed() {
+    let mut h = harness(2, &[]).unchecked();
+    h.request(0, put(1, "a"));
+    let stamp = h.node(0).copy(1).unwrap().stamp;
+    for _ in 0..3 {
+        assert!(h.node(0).check_invariants().is_ok());
+    }
+    h.run(0, |node, _| {
+        node.invalidated.get_mut().insert(1, (stamp.0 + 1, n(1)));
+    });
+    let broken = h.node(0).check_invariants().unwrap_err();
+    assert!(broken.contains("a stale cache"), "{broken}");
+    assert_eq!(h.node(0).check_invariants().unwrap_err(), broken);
+    h.run(0, |node, _| {
+        node.store.get_mut().remove(&1);
+    });
+    assert!(h.node(0).check_invariants().is_ok(), "dropped: no stale copy, write superseded");
+}
