@@ -25,7 +25,7 @@ impl TwoPc {
         self.next_txn += 1;
         waiting.attempts += 1;
         for w in &writes {
-            self.locks.insert(w.key, txn);
+            self.locks.get_mut().insert(w.key, txn);
         }
         let now = ctx.now();
         let started = waiting.since;
@@ -61,7 +61,7 @@ impl TwoPc {
             waits_at: BTreeSet::new(),
             extended: false,
         };
-        self.active.insert(txn, active);
+        self.active.get_mut().insert(txn, active);
         self.round_trips.begin(txn, now, peers.into_iter().collect());
         let deadline = self.round_trips.deadline(self.vote_timeout);
         ctx.set_timer(Timer::Votes(txn), deadline);
@@ -92,7 +92,7 @@ impl TwoPc {
 
     /// Phase 2 as coordinator: log the decision, apply or release locally, answer, send it.
     pub(super) fn decide(&mut self, ctx: &mut Context<'_, Self>, txn: TxnId, commit: bool) {
-        let Some(active) = self.active.remove(&txn) else {
+        let Some(active) = self.active.get_mut().remove(&txn) else {
             return;
         };
         ctx.cancel_timer(Timer::Votes(txn));
@@ -152,7 +152,7 @@ impl TwoPc {
         yes: bool,
     ) {
         self.round_trips.answered(txn, from, ctx.now());
-        if let Some(active) = self.active.get_mut(&txn) {
+        if let Some(active) = self.active.get_mut().get_mut(&txn) {
             if !yes {
                 active.waiting.votes_missed = false;
                 self.decide(ctx, txn, false);

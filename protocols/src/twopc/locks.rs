@@ -34,7 +34,7 @@ impl TwoPc {
         let mut released = Vec::new();
         for w in writes {
             if self.locks.get(&w.key) == Some(&txn) {
-                self.locks.remove(&w.key);
+                self.locks.get_mut().remove(&w.key);
                 released.push(w.key);
             }
         }
@@ -73,7 +73,7 @@ impl TwoPc {
         for (_, _, waiting, txn) in writes {
             if let Some(waiting) = waiting {
                 self.serve(ctx, waiting);
-            } else if let Some(q) = txn.and_then(|t| self.queued.remove(&t).map(|q| (t, q))) {
+            } else if let Some(q) = txn.and_then(|t| self.queued.get_mut().remove(&t).map(|q| (t, q))) {
                 let (txn, q) = q;
                 let awaited: Vec<Key> = q.writes.iter().map(|w| w.key).collect();
                 self.on_prepare(ctx, txn.coordinator, txn, q.started, q.writes);

@@ -223,7 +223,7 @@ mod tests;
 
 pub use durable::{BlockingStats, Decision, Entry, Prepared, TwoPcDurable, TwoPcRecord};
 use crate::Replay;
-use crate::tracked::{Compaction, Shadow, Tracked};
+use crate::tracked::{Compaction, Shadow, Tracked, Watched};
 pub use messages::{Message, Timer, TxnId, Write};
 
 use crate::contract::{
@@ -404,8 +404,8 @@ pub struct TwoPc {
     /// The log's fold, checked in debug builds.
     shadow: Shadow<TwoPcDurable>,
     /// Which transaction holds each locked key.
-    locks: BTreeMap<Key, TxnId>,
-    active: BTreeMap<TxnId, Active>,
+    locks: Watched<BTreeMap<Key, TxnId>>,
+    active: Watched<BTreeMap<TxnId, Active>>,
     /// The peers' round trips, which stretch the vote deadline past `vote_timeout`
     /// (`rtt.rs`).
     round_trips: rtt::RoundTrips,
@@ -413,7 +413,10 @@ pub struct TwoPc {
     /// (`rebuild.rs`): they block for good ([`Protocol::liveness_forfeit`]).
     lost_outcomes: BTreeSet<TxnId>,
     /// Prepares of older transactions waiting for a lock held by a younger one.
-    queued: BTreeMap<TxnId, Queued>,
+    queued: Watched<BTreeMap<TxnId, Queued>>,
+    /// The generations of `prepared`, `locks`, `active` and `queued` when the invariants
+    /// over them last held: unchanged, they hold still ([`TwoPc::check_node`]).
+    judged: std::cell::Cell<Option<[u64; 4]>>,
     /// Requests waiting for a key's lock, in arrival order.
     parked: BTreeMap<Key, VecDeque<Waiting>>,
     /// Requests whose transaction aborted, waiting for their [`Timer::Retry`].
@@ -586,11 +589,12 @@ impl Protocol for TwoPc {
             outcomes_lost_below: d.outcomes_lost_below,
             ambiguous: d.ambiguous.clone(),
             shadow,
-            locks,
-            active: BTreeMap::new(),
+            locks: Watched::new(locks),
+            active: Watched::default(),
             round_trips: rtt::RoundTrips::default(),
             lost_outcomes: BTreeSet::new(),
-            queued: BTreeMap::new(),
+            queued: Watched::default(),
+            judged: std::cell::Cell::new(None),
             parked: BTreeMap::new(),
             retrying: BTreeMap::new(),
             learned: BTreeMap::new(),
@@ -630,7 +634,7 @@ impl Protocol for TwoPc {
             Message::Vote { txn, yes } => self.on_vote(ctx, from, txn, yes),
             Message::Waits { txn } => {
                 self.round_trips.answered(txn, from, ctx.now());
-                if let Some(active) = self.active.get_mut(&txn) {
+                if let Some(active) = self.active.get_mut().get_mut(&txn) {
                     active.waits_at.insert(from);
                 }
             }
@@ -656,7 +660,7 @@ impl Protocol for TwoPc {
             Timer::Tick => self.on_tick(ctx),
             Timer::Votes(txn) => {
                 let nodes = &self.nodes;
-                if let Some(active) = self.active.get_mut(&txn) {
+                if let Some(active) = self.active.get_mut().get_mut(&txn) {
                     // Missing votes from nodes that all said they wait for a younger
                     // transaction: contention, not a node down or cut off.
                     let waits = nodes

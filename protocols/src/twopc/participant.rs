@@ -51,7 +51,7 @@ impl TwoPc {
                     writes,
                     arrived,
                 };
-                self.queued.insert(txn, queued);
+                self.queued.get_mut().insert(txn, queued);
                 ctx.send(from, Message::Waits { txn });
             }
             None => self.vote_yes(ctx, txn, started, writes),
@@ -67,7 +67,7 @@ impl TwoPc {
         writes: Vec<Write>,
     ) {
         for w in &writes {
-            self.locks.insert(w.key, txn);
+            self.locks.get_mut().insert(w.key, txn);
         }
         let prepared = Prepared {
             writes,
@@ -151,7 +151,7 @@ impl TwoPc {
             ctx.note(|| format!("ignored an outcome of our own {txn} from {from}"));
             return;
         }
-        if let Some(q) = self.queued.remove(&txn) {
+        if let Some(q) = self.queued.get_mut().remove(&txn) {
             // Aborted while its Prepare waited here: nothing was locked, but what waited
             // behind it may go.
             ctx.send(from, Message::Ack { txn });
@@ -224,7 +224,7 @@ impl TwoPc {
             .map(|(t, _)| *t)
             .collect();
         for txn in expired {
-            let Some(q) = self.queued.remove(&txn) else {
+            let Some(q) = self.queued.get_mut().remove(&txn) else {
                 continue; // voted on while an earlier one's waiters were served
             };
             ctx.note(|| format!("voting no on {txn}: waited for a lock too long"));

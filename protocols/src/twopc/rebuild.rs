@@ -90,7 +90,7 @@ impl TwoPc {
         for txn in &partial {
             self.prepared.remove(txn);
         }
-        self.locks.retain(|_, t| !partial.contains(t));
+        self.locks.get_mut().retain(|_, t| !partial.contains(t));
     }
 
     /// Asks the peers that have not answered yet (each tick: a request or answer may be lost).
@@ -287,7 +287,7 @@ impl TwoPc {
             return ctx.note(|| format!("{txn} kept aside: a key of it is locked"));
         }
         for w in &writes {
-            self.locks.insert(w.key, txn);
+            self.locks.get_mut().insert(w.key, txn);
         }
         let prepared = Prepared {
             writes,

@@ -16,7 +16,7 @@ impl TwoPc {
     pub(super) fn on_tick(&mut self, ctx: &mut Context<'_, Self>) {
         let (now, resend) = (ctx.now(), self.resend);
         let due = |at: Time| now.since(at) >= resend;
-        for (txn, active) in self.active.iter_mut().filter(|(_, a)| due(a.sent_at)) {
+        for (txn, active) in self.active.get_mut().iter_mut().filter(|(_, a)| due(a.sent_at)) {
             active.sent_at = now;
             for peer in self.nodes.iter().filter(|n| !active.yes.contains(n)) {
                 let (txn, writes) = (*txn, active.writes.clone());

@@ -284,3 +284,31 @@ fn contention_a_parked_write_outwaits_retry_for_while_its_key_commits() {
     assert!(h.reply(stuck).is_none());
     assert_eq!(h.node(1).stats().given_up, 1, "{waiting} given up");
 }
+
+/// The invariants over the locks, the prepared records, the queued and the collecting
+/// transactions are judged again only once one of those changed (each change is counted):
+/// a lock without a prepared write is found at the next judgement, however many unchanged
+/// judgements came before, and its removal clears it.
+#[test]
+fn the_lock_and_record_invariants_are_judged_again_once_one_of_them_changed() {
+    let mut h = Harness::new(3, &[]).unchecked();
+    h.submit_next(0, put(1, "a"));
+    h.deliver_all();
+    for _ in 0..3 {
+        assert!(h.node(0).check_invariants().is_ok());
+    }
+    let stray = TxnId {
+        coordinator: n(1),
+        seq: 7,
+    };
+    h.run(0, |node, _| {
+        node.locks.get_mut().insert(9, stray);
+    });
+    let broken = h.node(0).check_invariants().unwrap_err();
+    assert!(broken.starts_with("k9 locked by"), "{broken}");
+    assert_eq!(h.node(0).check_invariants().unwrap_err(), broken);
+    h.run(0, |node, _| {
+        node.locks.get_mut().remove(&9);
+    });
+    assert!(h.node(0).check_invariants().is_ok());
+}
