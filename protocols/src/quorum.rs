@@ -170,6 +170,30 @@ impl Rotation {
     }
 }
 
+/// Hinted handoff's deadline (Dynamo section 4.6), as sloppy and dynamo judge it: the first
+/// hint, in the order given, whose node's last answer came more than `deadline` after both
+/// the start of its current unbroken run of answers and the hint's storing (the hint should
+/// have been handed back by then). `hints` gives each hint's (node, key) and when it was
+/// stored; `heard`, per node, the first and the last message of its current run.
+pub fn hint_past_deadline<'a>(
+    hints: impl IntoIterator<Item = (&'a (NodeId, Key), crate::time::Time)>,
+    heard: &BTreeMap<NodeId, (crate::time::Time, crate::time::Time)>,
+    deadline: crate::time::Span,
+) -> Result<(), String> {
+    for ((node, key), stored_at) in hints {
+        if let Some(&(since, last)) = heard.get(node) {
+            let start = since.max(stored_at);
+            if last.since(start) > deadline {
+                return Err(format!(
+                    "hint for {node} k{key} still held {} after {node} answered again",
+                    crate::time::format_micros(last.since(start).as_micros())
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,17 +33,8 @@ impl Sloppy {
             })
         });
         if broken {
-            for ((node, key), hint) in &self.hints {
-                if let Some(&(since, last)) = self.heard.get(node) {
-                    let start = since.max(hint.stored_at);
-                    if last.since(start) > HANDOFF_DEADLINE {
-                        return Err(format!(
-                            "hint for {node} k{key} still held {} after {node} answered again",
-                            crate::time::format_micros(last.since(start).as_micros())
-                        ));
-                    }
-                }
-            }
+            let hints = self.hints.iter().map(|(at, hint)| (at, hint.stored_at));
+            crate::quorum::hint_past_deadline(hints, &self.heard, HANDOFF_DEADLINE)?;
         }
         if self.pending.len() > PENDING_MAX {
             return Err(format!("{} requests pending", self.pending.len()));
