@@ -170,6 +170,51 @@ impl Rotation {
     }
 }
 
+/// Hinted handoff's deadline judged after every handler without walking every hint: per
+/// node hinted, its hints' earliest storing, which breaks the deadline first (the later the
+/// start, the shorter the wait), kept while the hints' map is at the same generation
+/// ([`crate::tracked::Tracked::generation`]). Only a break found here walks the hints
+/// ([`hint_past_deadline`]), to name the first broken one.
+#[derive(Clone, Debug, Default)]
+pub struct HintFloor {
+    /// The hints' generation, and per node its earliest `stored_at`, in node order.
+    cache: std::cell::RefCell<Option<(u64, Floor)>>,
+}
+
+/// Per node hinted, in node order, its hints' earliest `stored_at`.
+type Floor = Vec<(NodeId, crate::time::Time)>;
+
+impl HintFloor {
+    /// Whether some hint breaks the deadline (see [`hint_past_deadline`]): `hints` (in
+    /// (node, key) order, at `generation`) is walked only when it changed since the last
+    /// call. Keep one per map: a map replaced by another starts its generations afresh.
+    pub fn broken<'a>(
+        &self,
+        generation: u64,
+        hints: impl IntoIterator<Item = (&'a (NodeId, Key), crate::time::Time)>,
+        heard: &BTreeMap<NodeId, (crate::time::Time, crate::time::Time)>,
+        deadline: crate::time::Span,
+    ) -> bool {
+        let mut cache = self.cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(g, _)| *g != generation) {
+            let mut floor: Floor = Vec::new();
+            for ((node, _), stored_at) in hints {
+                match floor.last_mut() {
+                    Some((n, earliest)) if n == node => *earliest = (*earliest).min(stored_at),
+                    _ => floor.push((*node, stored_at)),
+                }
+            }
+            *cache = Some((generation, floor));
+        }
+        let (_, floor) = cache.as_ref().expect("just filled");
+        floor.iter().any(|(node, earliest)| {
+            heard
+                .get(node)
+                .is_some_and(|&(since, last)| last.since(since.max(*earliest)) > deadline)
+        })
+    }
+}
+
 /// Hinted handoff's deadline (Dynamo section 4.6), as sloppy and dynamo judge it: the first
 /// hint, in the order given, whose node's last answer came more than `deadline` after both
 /// the start of its current unbroken run of answers and the hint's storing (the hint should

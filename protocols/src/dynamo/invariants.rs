@@ -19,8 +19,11 @@ impl Dynamo {
                 self.hints.len()
             ));
         }
-        let hints = self.hints.iter().map(|(at, hint)| (at, hint.stored_at));
-        crate::quorum::hint_past_deadline(hints, &self.heard, HANDOFF_DEADLINE)?;
+        let hints = || self.hints.iter().map(|(at, hint)| (at, hint.stored_at));
+        let generation = self.hints.generation();
+        if self.hint_floor.broken(generation, hints(), &self.heard, HANDOFF_DEADLINE) {
+            crate::quorum::hint_past_deadline(hints(), &self.heard, HANDOFF_DEADLINE)?;
+        }
         if self.pending.len() > PENDING_MAX {
             return Err(format!("{} requests pending", self.pending.len()));
         }

@@ -225,6 +225,9 @@ pub struct Dynamo {
     cmp: Compare,
     entries: Tracked<Key, Versions>,
     hints: Tracked<(NodeId, Key), Hint>,
+    /// What the invariants judge the handoff deadline by (`hints` is replaced only while
+    /// starting, before any judgement).
+    hint_floor: crate::quorum::HintFloor,
     counter: u64,
     hints_stored: u64,
     hints_delivered: u64,
@@ -424,6 +427,7 @@ impl Protocol for Dynamo {
             },
             entries: Tracked::default(),
             hints: Tracked::default(),
+            hint_floor: crate::quorum::HintFloor::default(),
             counter: 0,
             hints_stored: 0,
             hints_delivered: 0,

@@ -158,10 +158,6 @@ crate::planted_bugs! {
     }
 }
 
-/// Per node hinted, its hints' earliest `stored_at`, and the hints' generation it was
-/// computed at.
-type HintFloor = (u64, Vec<(NodeId, Time)>);
-
 /// One node of the sloppy-quorum store (see the module doc).
 ///
 /// # Driving contract
@@ -186,10 +182,9 @@ pub struct Sloppy {
     bugs: Bugs,
     entries: Tracked<Key, Versions>,
     hints: Tracked<(NodeId, Key), Hint>,
-    /// Per node hinted, its hints' earliest `stored_at`, as of `hints`' generation: what
-    /// the invariants judge a handoff's deadline by ([`Sloppy::check_node`]). Built from
-    /// the hints of this incarnation only (`hints` is replaced only while starting).
-    hint_floor: std::cell::RefCell<Option<HintFloor>>,
+    /// What the invariants judge the handoff deadline by (`hints` is replaced only while
+    /// starting, before any judgement).
+    hint_floor: crate::quorum::HintFloor,
     counter: u64,
     hints_stored: u64,
     hints_delivered: u64,
@@ -277,7 +272,7 @@ impl Protocol for Sloppy {
             bugs,
             entries: Tracked::default(),
             hints: Tracked::default(),
-            hint_floor: std::cell::RefCell::new(None),
+            hint_floor: crate::quorum::HintFloor::default(),
             counter: 0,
             hints_stored: 0,
             hints_delivered: 0,
