@@ -185,10 +185,24 @@ pub struct HintFloor {
 type Floor = Vec<(NodeId, crate::time::Time)>;
 
 impl HintFloor {
-    /// Whether some hint breaks the deadline (see [`hint_past_deadline`]): `hints` (in
-    /// (node, key) order, at `generation`) is walked only when it changed since the last
-    /// call. Keep one per map: a map replaced by another starts its generations afresh.
-    pub fn broken<'a>(
+    /// [`hint_past_deadline`] over `hints()` (in (node, key) order, at `generation`), which
+    /// walks the hints only when they changed since the last call or a hint breaks the
+    /// deadline. Keep one per map: a map replaced by another starts its generations afresh.
+    pub fn judge<'a, I: IntoIterator<Item = (&'a (NodeId, Key), crate::time::Time)>>(
+        &self,
+        generation: u64,
+        hints: impl Fn() -> I,
+        heard: &BTreeMap<NodeId, (crate::time::Time, crate::time::Time)>,
+        deadline: crate::time::Span,
+    ) -> Result<(), String> {
+        if self.broken(generation, hints(), heard, deadline) {
+            hint_past_deadline(hints(), heard, deadline)?;
+        }
+        Ok(())
+    }
+
+    /// Whether some hint breaks the deadline, by each node's earliest-stored hint.
+    fn broken<'a>(
         &self,
         generation: u64,
         hints: impl IntoIterator<Item = (&'a (NodeId, Key), crate::time::Time)>,

@@ -21,9 +21,7 @@ impl Dynamo {
         }
         let hints = || self.hints.iter().map(|(at, hint)| (at, hint.stored_at));
         let generation = self.hints.generation();
-        if self.hint_floor.broken(generation, hints(), &self.heard, HANDOFF_DEADLINE) {
-            crate::quorum::hint_past_deadline(hints(), &self.heard, HANDOFF_DEADLINE)?;
-        }
+        self.hint_floor.judge(generation, hints, &self.heard, HANDOFF_DEADLINE)?;
         if self.pending.len() > PENDING_MAX {
             return Err(format!("{} requests pending", self.pending.len()));
         }

@@ -2,7 +2,8 @@
 //! nothing chosen without a value, no ballot of this node's own past the reserved mark (else a
 //! restart could issue it again), and the pending table bounded.
 
-use super::{Majority, PENDING_MAX};
+use super::{Majority, Slot, PENDING_MAX};
+use crate::kv::Key;
 use crate::quorum::Version;
 
 impl Majority {
@@ -15,18 +16,7 @@ impl Majority {
     /// when nothing is wrong.
     pub(super) fn check_node(&self) -> Result<(), String> {
         let mut own_max = self.own_checked.get();
-        let changed = self.slots.check_changed(|_, slot| {
-            let held = Self::version_of(&slot.accepted);
-            if held > slot.promised || (slot.chosen && slot.accepted.is_none()) {
-                return Err(());
-            }
-            for v in [slot.promised, held] {
-                if v.node == self.me && own_max.is_none_or(|m| v > m) {
-                    own_max = Some(v);
-                }
-            }
-            Ok(())
-        });
+        let changed = self.slots.check_changed(|key, slot| self.judge_slot(*key, slot, &mut own_max));
         let own_past_mark = own_max.is_some_and(|v| v.counter > self.counter.reserved());
         if changed.is_err() || own_past_mark {
             let own_max = self.check_all()?;
@@ -46,21 +36,7 @@ impl Majority {
         // our own any slot holds.
         let mut own_max: Option<Version> = None;
         for (key, slot) in &self.slots {
-            let held = Self::version_of(&slot.accepted);
-            if held > slot.promised {
-                return Err(format!(
-                    "k{key}: accepted {held:?} past the promise {:?}",
-                    slot.promised
-                ));
-            }
-            if slot.chosen && slot.accepted.is_none() {
-                return Err(format!("k{key}: chosen, but nothing accepted"));
-            }
-            for v in [slot.promised, held] {
-                if v.node == self.me && own_max.is_none_or(|m| v > m) {
-                    own_max = Some(v);
-                }
-            }
+            self.judge_slot(*key, slot, &mut own_max)?;
         }
         // A ballot of our own past the persisted mark could be issued again after a crash.
         if let Some(v) = own_max {
@@ -75,5 +51,25 @@ impl Majority {
             return Err(format!("{} requests pending", self.pending.len()));
         }
         Ok(own_max)
+    }
+
+    /// A slot's own conditions; raises `own_max` to the slot's ballots of this node's own.
+    fn judge_slot(&self, key: Key, slot: &Slot, own_max: &mut Option<Version>) -> Result<(), String> {
+        let held = Self::version_of(&slot.accepted);
+        if held > slot.promised {
+            return Err(format!(
+                "k{key}: accepted {held:?} past the promise {:?}",
+                slot.promised
+            ));
+        }
+        if slot.chosen && slot.accepted.is_none() {
+            return Err(format!("k{key}: chosen, but nothing accepted"));
+        }
+        for v in [slot.promised, held] {
+            if v.node == self.me && own_max.is_none_or(|m| v > m) {
+                *own_max = Some(v);
+            }
+        }
+        Ok(())
     }
 }
